@@ -1,0 +1,17 @@
+// The `brupop` command. Each subcommand lives in its own module under src/cli/commands/ and is registered here.
+// Command modules keep heavy imports (the Kubernetes client, the simulator) inside their actions, so that
+// `brupop --help` and small commands start fast.
+import { Command } from "@commander-js/extra-typings";
+
+const program = new Command("brupop")
+  .description("Bottlerocket update operator: operate, inspect and simulate")
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+for (const command of [
+  // registered subcommands (one line each)
+]) {
+  program.addCommand(command);
+}
+
+await program.parseAsync();

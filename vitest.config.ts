@@ -1,0 +1,24 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Pure logic and local sockets only: runs in seconds, no control plane.
+        test: { name: "unit", include: ["src/**/*.test.ts"], testTimeout: 20_000 },
+      },
+      {
+        // Against one real control plane per run (started by the global setup), a namespace per file.
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 120_000,
+          pool: "forks",
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
