@@ -74,6 +74,27 @@ export async function createCertificateAuthority(commonName: string, validForDay
   };
 }
 
+/** A CA from its PEM certificate and PKCS#8 private key, e.g. read back from a file or a Secret. */
+export async function loadCertificateAuthority(certPem: string, keyPem: string): Promise<CertificateAuthority> {
+  const cert = new x509.X509Certificate(certPem);
+  const privateKey = await webcrypto.subtle.importKey(
+    "pkcs8",
+    x509.PemConverter.decodeFirst(keyPem),
+    algorithm,
+    true,
+    ["sign"],
+  );
+  const publicKeyPem = x509.PemConverter.encode(cert.publicKey.rawData, "PUBLIC KEY");
+  return {
+    certPem,
+    keyPem,
+    publicKeyPem,
+    notAfter: cert.notAfter,
+    subject: cert.subject,
+    issue: (request) => issueLeaf(cert, privateKey, request),
+  };
+}
+
 async function issueLeaf(ca: x509.X509Certificate, caKey: CryptoKey, request: LeafRequest): Promise<CertificatePem> {
   const keys = await generateKeyPair();
   const now = Date.now();

@@ -1,7 +1,7 @@
 // A real, throw-away Kubernetes control plane on loopback: etcd, kube-apiserver (TLS, RBAC, service-account
 // tokens), kube-controller-manager, kube-scheduler and kwok (which plays the kubelet of simulated nodes).
 // Binaries come from scripts/testenv/provision; everything else lives in a temporary directory.
-import { mkdtemp, mkdir, writeFile, rm, realpath } from "node:fs/promises";
+import { mkdtemp, mkdir, writeFile, rm, realpath, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request as httpsRequest } from "node:https";
@@ -12,6 +12,7 @@ import { startProcess, startWatchdog, logTail, type ManagedProcess } from "./pro
 import { resolveBinDir } from "./provision.ts";
 import { kubeconfigYaml, type ClientIdentity } from "./kubeconfig.ts";
 import { freePort } from "./ports.ts";
+import { stringify } from "yaml";
 
 export interface ControlPlaneOptions {
   /** Directory with etcd, kube-apiserver, ...; default: the provisioned cache. */
@@ -45,9 +46,9 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-// Controllers that need a cloud provider or a real kubelet; kwok stands in for kubelets, not for node lifecycle.
+// Controllers that need a cloud provider or real machines. The node lifecycle controller stays on: kwok keeps
+// the simulated nodes' leases and Ready conditions fresh, and it is what lifts the not-ready taint from new nodes.
 const disabledControllers = [
-  "node-lifecycle-controller",
   "node-ipam-controller",
   "cloud-node-lifecycle-controller",
   "node-route-controller",
@@ -206,6 +207,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     );
     // kwok acts for every kubelet of the simulated nodes, so it gets broad rights, as the kubelets' sum would.
     const kwokConfig = await writeKubeconfig(await clientIdentity(ca, "kwok", ["system:masters"]), "kwok");
+    await writeFile(file("kwok.yaml"), await kwokConfiguration(binDir));
     const kwok = await start(
       "kwok",
       "kwok",
@@ -214,7 +216,6 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--config=${file("kwok.yaml")}`,
         `--manage-nodes-with-annotation-selector=${kwokNodeAnnotation.key}=${kwokNodeAnnotation.value}`,
         `--server-address=127.0.0.1:${port}`,
-        "--node-lease-duration-seconds=40",
       ],
       1,
     );
@@ -247,6 +248,22 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await stop().catch(() => undefined);
     throw err;
   }
+}
+
+/** kwok's configuration: its own release's node and pod stages (copied there by provision), nothing else. */
+async function kwokConfiguration(binDir: string): Promise<string> {
+  const stagesDir = join(binDir, "..", "kwok-stages");
+  const stages = await Promise.all((await readdir(stagesDir)).sort().map((f) => readFile(join(stagesDir, f), "utf8")));
+  // Parallelism must be set when a configuration file is given (kwok defaults it to 0 then).
+  const options = {
+    nodeLeaseDurationSeconds: 40,
+    nodeLeaseParallelism: 8,
+    nodePlayStageParallelism: 8,
+    podPlayStageParallelism: 8,
+    podsOnNodeSyncParallelism: 4,
+  };
+  const header = stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "KwokConfiguration", options });
+  return [header, ...stages].join("\n---\n");
 }
 
 async function clientIdentity(

@@ -1,0 +1,96 @@
+// Simulated Bottlerocket nodes: Node objects that kwok adopts (it plays their kubelets: heartbeats, pods
+// Running/Ready, final deletion of evicted pods) and that carry what the operator looks for.
+import type { CoreV1Api, V1Node } from "@kubernetes/client-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import { kwokNodeAnnotation } from "../control-plane/control-plane.ts";
+
+export const updaterInterfaceLabel = { key: "bottlerocket.aws/updater-interface-version", value: "2.0.0" } as const;
+
+export interface SimulatedNodeOptions {
+  /** Bottlerocket version shown in status.nodeInfo.osImage. */
+  readonly osVersion?: string;
+  /** Extra labels; the updater-interface label is set unless `managed` is false. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Whether the node carries the operator's updater-interface label (default true). */
+  readonly managed?: boolean;
+}
+
+export function bottlerocketOsImage(version: string): string {
+  return `Bottlerocket OS ${version} (aws-k8s-1.35)`;
+}
+
+export async function createBottlerocketNodes(
+  core: CoreV1Api,
+  names: readonly string[],
+  options: SimulatedNodeOptions = {},
+): Promise<V1Node[]> {
+  const nodes = await Promise.all(
+    names.map((name) =>
+      core.createNode({
+        body: {
+          metadata: {
+            name,
+            labels: {
+              "kubernetes.io/hostname": name,
+              "kubernetes.io/os": "linux",
+              "kubernetes.io/arch": "amd64",
+              "node.kubernetes.io/instance-type": "simulated",
+              ...(options.managed === false ? {} : { [updaterInterfaceLabel.key]: updaterInterfaceLabel.value }),
+              ...options.labels,
+            },
+            annotations: { [kwokNodeAnnotation.key]: kwokNodeAnnotation.value },
+          },
+        },
+      }),
+    ),
+  );
+  const osImage = bottlerocketOsImage(options.osVersion ?? "1.25.0");
+  await Promise.all(names.map((name) => setOsImage(core, name, osImage)));
+  return nodes;
+}
+
+/** Sets status.nodeInfo.osImage the way a kubelet reports it (kwok keeps a value that is already there). */
+export async function setOsImage(core: CoreV1Api, name: string, osImage: string): Promise<void> {
+  // nodeInfo has required siblings; read-modify-write keeps them.
+  for (let attempt = 0; ; attempt++) {
+    const node = await core.readNodeStatus({ name });
+    const nodeInfo = {
+      architecture: "amd64",
+      bootID: "",
+      containerRuntimeVersion: "containerd://1.7.0",
+      kernelVersion: "6.1.0",
+      kubeProxyVersion: "",
+      kubeletVersion: "v1.35.4",
+      machineID: "",
+      operatingSystem: "linux",
+      systemUUID: "",
+      ...node.status?.nodeInfo,
+      osImage,
+    };
+    try {
+      await core.replaceNodeStatus({ name, body: { ...node, status: { ...node.status, nodeInfo } } });
+      return;
+    } catch (err) {
+      if (attempt >= 10 || !isConflict(err)) throw err;
+    }
+  }
+}
+
+/** Waits until kwok reports every node Ready. */
+export async function waitForNodesReady(core: CoreV1Api, names: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(names);
+  while (pending.size > 0) {
+    for (const name of [...pending]) {
+      const node = await core.readNode({ name });
+      if (node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) pending.delete(name);
+    }
+    if (pending.size === 0) return;
+    if (Date.now() > deadline) throw new Error(`nodes not Ready after ${timeoutMs} ms: ${[...pending].join(", ")}`);
+    await sleep(100);
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  return typeof err === "object" && err !== null && "code" in err && err.code === 409;
+}
