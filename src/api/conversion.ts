@@ -1,0 +1,246 @@
+// v1 <-> v2 conversion of BottlerocketShadow (behaviour spec §1.5) and the ConversionReview logic of the CRD
+// conversion webhook (§4.6). Pure: the HTTP endpoint lives in src/apiserver.
+//
+// Differences from brupop, on purpose:
+// - metadata is kept whole (brupop kept only name, namespace, uid and ownerReferences, which wiped labels and
+//   annotations on every conversion);
+// - bad input (unknown version, an object that does not match its schema, an unparsable timestamp) gives a Failure
+//   result with a message naming the object and the field; brupop panicked on a bad timestamp;
+// - a failed result says `Failure` (metav1.StatusFailure); brupop said `Failed`. The API server treats anything
+//   but `Success` as a failure, so both work.
+import Type, { type Static } from "typebox";
+import {
+  validateShadow,
+  validateShadowV1,
+  type BottlerocketShadow,
+  type BottlerocketShadowStatus,
+  type BottlerocketShadowStatusV1,
+  type BottlerocketShadowV1,
+} from "./bottlerocket-shadow.ts";
+import { API_VERSION_V1, API_VERSION_V2, KIND } from "./constants.ts";
+import type { BrsState, BrsStateV1 } from "./state-machine.ts";
+import { parseTimestamp } from "./timestamps.ts";
+import { compileValidator, type ValidationResult } from "./validation.ts";
+
+// ---- States ----
+
+/** v1 → v2: the two v1 steps StagedUpdate and PerformedUpdate became one. */
+export function stateV1ToV2(state: BrsStateV1): BrsState {
+  switch (state) {
+    case "StagedUpdate":
+    case "PerformedUpdate":
+      return "StagedAndPerformedUpdate";
+    case "Idle":
+    case "RebootedIntoUpdate":
+    case "MonitoringUpdate":
+      return state;
+  }
+}
+
+/** v2 → v1: StagedAndPerformedUpdate → StagedUpdate; ErrorReset, which v1 lacks, → MonitoringUpdate (as brupop). */
+export function stateV2ToV1(state: BrsState): BrsStateV1 {
+  switch (state) {
+    case "StagedAndPerformedUpdate":
+      return "StagedUpdate";
+    case "ErrorReset":
+      return "MonitoringUpdate";
+    case "Idle":
+    case "RebootedIntoUpdate":
+    case "MonitoringUpdate":
+      return state;
+  }
+}
+
+// ---- Whole objects (typed, total) ----
+
+function statusV1ToV2(status: BottlerocketShadowStatusV1): BottlerocketShadowStatus {
+  return {
+    current_version: status.current_version,
+    target_version: status.target_version,
+    current_state: stateV1ToV2(status.current_state),
+    // v1 has no crash information: a converted object starts with a clean slate.
+    crash_count: 0,
+    state_transition_failure_timestamp: null,
+  };
+}
+
+function statusV2ToV1(status: BottlerocketShadowStatus): BottlerocketShadowStatusV1 {
+  return {
+    current_version: status.current_version,
+    target_version: status.target_version,
+    current_state: stateV2ToV1(status.current_state),
+  };
+}
+
+/**
+ * A v1 object as v2. Metadata is copied whole; absent timestamp/version become null (as brupop serialises them);
+ * timestamps are copied verbatim, not re-formatted.
+ */
+export function shadowV1ToV2(shadow: BottlerocketShadowV1): BottlerocketShadow {
+  const { spec, status } = shadow;
+  return {
+    apiVersion: API_VERSION_V2,
+    kind: KIND,
+    metadata: structuredClone(shadow.metadata),
+    spec: {
+      state: stateV1ToV2(spec.state),
+      state_transition_timestamp: spec.state_transition_timestamp ?? null,
+      version: spec.version ?? null,
+    },
+    ...(status === undefined ? {} : { status: status === null ? null : statusV1ToV2(status) }),
+  };
+}
+
+/** A v2 object as v1. crash_count, the failure timestamp and our added status fields have no v1 home and are dropped. */
+export function shadowV2ToV1(shadow: BottlerocketShadow): BottlerocketShadowV1 {
+  const { spec, status } = shadow;
+  return {
+    apiVersion: API_VERSION_V1,
+    kind: KIND,
+    metadata: structuredClone(shadow.metadata),
+    spec: {
+      state: stateV2ToV1(spec.state),
+      state_transition_timestamp: spec.state_transition_timestamp ?? null,
+      version: spec.version ?? null,
+    },
+    ...(status === undefined ? {} : { status: status === null ? null : statusV2ToV1(status) }),
+  };
+}
+
+// ---- Untrusted objects (validating, never throws) ----
+
+export type ConversionResult =
+  { ok: true; object: BottlerocketShadow | BottlerocketShadowV1 } | { ok: false; message: string };
+
+const SUPPORTED_VERSIONS: readonly string[] = [API_VERSION_V1, API_VERSION_V2];
+
+function describeObject(object: unknown): string {
+  if (typeof object === "object" && object !== null) {
+    const metadata = (object as { metadata?: unknown }).metadata;
+    if (typeof metadata === "object" && metadata !== null) {
+      const { name, namespace } = metadata as { name?: unknown; namespace?: unknown };
+      if (typeof name === "string") return typeof namespace === "string" ? `${namespace}/${name}` : name;
+    }
+  }
+  return "object";
+}
+
+/** Timestamps that are present but unparsable; the schema (like brupop's CRD) only says "string". */
+function timestampIssues(spec: { state_transition_timestamp?: string | null }, status: unknown): string[] {
+  const issues: string[] = [];
+  const check = (path: string, value: unknown) => {
+    if (value !== undefined && value !== null && parseTimestamp(value) === undefined) {
+      issues.push(`${path}: must be an RFC 3339 timestamp (got ${JSON.stringify(value)})`);
+    }
+  };
+  check("spec.state_transition_timestamp", spec.state_transition_timestamp);
+  if (typeof status === "object" && status !== null) {
+    check(
+      "status.state_transition_failure_timestamp",
+      (status as { state_transition_failure_timestamp?: unknown }).state_transition_failure_timestamp,
+    );
+  }
+  return issues;
+}
+
+function failure<T>(result: ValidationResult<T> & { ok: false }, what: string): ConversionResult {
+  return { ok: false, message: `${what}: ${result.message}` };
+}
+
+/**
+ * Converts one untrusted object to `desiredApiVersion` (`brupop.bottlerocket.aws/v1` or `/v2`). An object already
+ * in that version is returned unchanged. Anything that cannot be converted faithfully (unknown versions, schema
+ * violations, unparsable timestamps) is a failure whose message names the object and the field.
+ */
+export function convertShadow(object: unknown, desiredApiVersion: string): ConversionResult {
+  const what = describeObject(object);
+  if (!SUPPORTED_VERSIONS.includes(desiredApiVersion)) {
+    return {
+      ok: false,
+      message: `Desired version ${JSON.stringify(desiredApiVersion)} is not a valid BottlerocketShadow version`,
+    };
+  }
+  const apiVersion =
+    typeof object === "object" && object !== null ? (object as { apiVersion?: unknown }).apiVersion : undefined;
+  if (apiVersion === desiredApiVersion) {
+    return { ok: true, object: object as BottlerocketShadow | BottlerocketShadowV1 };
+  }
+  if (apiVersion === API_VERSION_V1) {
+    const parsed = validateShadowV1(object);
+    if (!parsed.ok) return failure(parsed, `${what} is not a valid ${API_VERSION_V1} ${KIND}`);
+    const bad = timestampIssues(parsed.value.spec, parsed.value.status);
+    if (bad.length > 0) return { ok: false, message: `${what}: ${bad.join("; ")}` };
+    return { ok: true, object: shadowV1ToV2(parsed.value) };
+  }
+  if (apiVersion === API_VERSION_V2) {
+    const parsed = validateShadow(object);
+    if (!parsed.ok) return failure(parsed, `${what} is not a valid ${API_VERSION_V2} ${KIND}`);
+    const bad = timestampIssues(parsed.value.spec, parsed.value.status);
+    if (bad.length > 0) return { ok: false, message: `${what}: ${bad.join("; ")}` };
+    return { ok: true, object: shadowV2ToV1(parsed.value) };
+  }
+  return {
+    ok: false,
+    message: `cannot convert ${what} from apiVersion ${JSON.stringify(apiVersion ?? null)} to ${desiredApiVersion}: not a ${KIND} version`,
+  };
+}
+
+// ---- ConversionReview ----
+
+/** The parts of an apiextensions.k8s.io ConversionReview request we rely on. */
+export const ConversionReviewRequestSchema = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.String(),
+  request: Type.Object({
+    uid: Type.String(),
+    desiredAPIVersion: Type.String(),
+    objects: Type.Array(Type.Unknown()),
+  }),
+});
+export type ConversionReviewRequest = Static<typeof ConversionReviewRequestSchema>;
+
+export interface ConversionReviewResponse {
+  apiVersion: string;
+  kind: "ConversionReview";
+  response: {
+    uid: string;
+    result: { status: "Success" } | { status: "Failure"; message: string };
+    /** In request order, each in the desired version; absent on failure. */
+    convertedObjects?: unknown[];
+  };
+}
+
+const reviewValidator = compileValidator(ConversionReviewRequestSchema);
+const DEFAULT_REVIEW_API_VERSION = "apiextensions.k8s.io/v1";
+
+function pick(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * Answers a ConversionReview: echoes its apiVersion and request uid, and converts every object to the desired
+ * version, or fails the whole review with one message (the API server needs all objects or none). Never throws:
+ * a malformed review gets a Failure response too (with an empty uid when it had none).
+ */
+export function convertReview(review: unknown): ConversionReviewResponse {
+  const echoedApiVersion = pick(review, "apiVersion");
+  const apiVersion = typeof echoedApiVersion === "string" ? echoedApiVersion : DEFAULT_REVIEW_API_VERSION;
+  const requestUid = pick(pick(review, "request"), "uid");
+  const uid = typeof requestUid === "string" ? requestUid : "";
+  const fail = (message: string): ConversionReviewResponse => ({
+    apiVersion,
+    kind: "ConversionReview",
+    response: { uid, result: { status: "Failure", message } },
+  });
+
+  const parsed = reviewValidator.validate(review);
+  if (!parsed.ok) return fail(`malformed ConversionReview: ${parsed.message}`);
+  const { desiredAPIVersion, objects } = parsed.value.request;
+  const convertedObjects: unknown[] = [];
+  for (const [index, object] of objects.entries()) {
+    const result = convertShadow(object, desiredAPIVersion);
+    if (!result.ok) return fail(objects.length > 1 ? `objects[${index}]: ${result.message}` : result.message);
+    convertedObjects.push(result.object);
+  }
+  return { apiVersion, kind: "ConversionReview", response: { uid, result: { status: "Success" }, convertedObjects } };
+}
