@@ -1,0 +1,65 @@
+// A node's consecutive failures, its crash backoff (brupop §2.4) and quarantine.
+//
+// brupop counts only agent-reported crashes (status.crash_count). We also count step timeouts, which the controller
+// detects and must record itself (annotations on the shadow), so a node that keeps timing out backs off and is
+// quarantined just like one that keeps crashing. Both counts return to zero after a successful update: the agent
+// resets crash_count, and the controller removes its annotations when it writes the finishing spec.
+import { ANNOTATIONS, type ShadowView } from "./model.ts";
+import { parseTimestamp } from "./time.ts";
+
+const MINUTE_MS = 60_000;
+/** brupop's cap: after 24 h a failed node may always retry. */
+export const BACKOFF_CAP_MINUTES = 1440;
+
+export interface FailureRecord {
+  /** status.crash_count, written by the agent. */
+  crashCount: number;
+  /** Step timeouts recorded by the controller. */
+  timeouts: number;
+  /** crashCount + timeouts: consecutive failures since the last successful update. */
+  failures: number;
+  /** The later of the agent's failure timestamp and the controller's last timeout. */
+  lastFailureAt: Date | null;
+  /** The acknowledged count in effect (an acknowledgement above `failures` is stale and ignored). */
+  acknowledged: number;
+  /** failures − acknowledged: what the quarantine limit is compared with. */
+  unacknowledged: number;
+}
+
+function countAnnotation(value: string | undefined): number {
+  // Annotations are user-editable: anything but a plain count reads as 0 rather than failing the decision.
+  return value !== undefined && /^\d{1,9}$/.test(value.trim()) ? Number(value.trim()) : 0;
+}
+
+export function readFailures(shadow: ShadowView): FailureRecord {
+  const annotations = shadow.annotations ?? {};
+  const rawCrash = shadow.status?.crash_count ?? 0;
+  const crashCount = Number.isSafeInteger(rawCrash) && rawCrash > 0 ? rawCrash : 0;
+  const timeouts = countAnnotation(annotations[ANNOTATIONS.timeouts]);
+  const failures = crashCount + timeouts;
+  const crashedAt = parseTimestamp(shadow.status?.state_transition_failure_timestamp);
+  const timedOutAt = timeouts > 0 ? parseTimestamp(annotations[ANNOTATIONS.lastTimeout]) : null;
+  const lastFailureAt =
+    crashedAt === null ? timedOutAt : timedOutAt === null || crashedAt >= timedOutAt ? crashedAt : timedOutAt;
+  const ack = countAnnotation(annotations[ANNOTATIONS.acknowledgedFailures]);
+  const acknowledged = ack <= failures ? ack : 0;
+  return { crashCount, timeouts, failures, lastFailureAt, acknowledged, unacknowledged: failures - acknowledged };
+}
+
+/**
+ * When a failed node may start again, or null when it may start now. brupop allows a retry once the *whole* minutes
+ * since the failure exceed min(2^failures, 1440); so the earliest instant is failure + (that + 1) minutes.
+ * No failure timestamp means no backoff, whatever the count (brupop does the same).
+ */
+export function backoffUntil(failures: number, lastFailureAt: Date | null, now: Date): Date | null {
+  if (lastFailureAt === null) return null;
+  // 2^11 already exceeds the cap; clamping the exponent keeps huge counts finite.
+  const waitMinutes = Math.min(2 ** Math.min(failures, 11), BACKOFF_CAP_MINUTES);
+  const until = new Date(lastFailureAt.getTime() + (waitMinutes + 1) * MINUTE_MS);
+  return now < until ? until : null;
+}
+
+/** Quarantined once `limit` failures have not been acknowledged by a person; a null limit never quarantines. */
+export function isQuarantined(record: FailureRecord, limit: number | null): boolean {
+  return limit !== null && limit > 0 && record.unacknowledged >= limit;
+}

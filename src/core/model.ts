@@ -1,0 +1,90 @@
+// What the decisions read: minimal structural views of a BottlerocketShadow (wire field names, snake_case) and of a
+// Node, plus the annotation and label names the decisions interpret. The controller maps its cache objects onto these.
+import type { ShadowState } from "./states.ts";
+
+export interface ShadowSpec {
+  state: ShadowState;
+  /** The version the node is updating to; pinned from status.target_version when the update starts. */
+  version: string | null;
+  /** RFC 3339; when this desired state was set. Timeouts are measured from it. */
+  state_transition_timestamp: string | null;
+}
+
+export interface ShadowStatus {
+  current_version: string;
+  target_version: string;
+  current_state: ShadowState;
+  crash_count: number;
+  state_transition_failure_timestamp?: string | null;
+}
+
+export interface ShadowView {
+  /** `brs-<node>`. */
+  name: string;
+  /** From the first owner reference. */
+  nodeName: string;
+  annotations?: Readonly<Record<string, string>>;
+  spec: ShadowSpec;
+  /** Absent until the agent first reports. */
+  status?: ShadowStatus | null;
+}
+
+export interface NodeView {
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+  unschedulable: boolean;
+}
+
+/** What selection needs to see of the fleet at one instant. */
+export interface FleetView {
+  shadows: readonly ShadowView[];
+  /** Nodes the controller knows; labelled nodes without a shadow are reported as "agent missing". */
+  nodes: readonly NodeView[];
+  /** `MY_NODE_NAME`: the controller's own node is started last. */
+  controllerNodeName: string | null;
+  /**
+   * One-shot schedules only: when the controller last saw a trigger's session run dry (no node left to start).
+   * A session is open while some fire time lies after this instant and at or before now. The controller sets it to
+   * its start time (brupop waits for the next trigger after a restart) and to `now` whenever selection reports
+   * `sessionDrained`. Omitted means "now": no session is open.
+   */
+  triggerConsumedAt?: Date;
+}
+
+/** A merge patch for metadata.annotations: a string sets, null removes. */
+export type AnnotationPatch = Readonly<Record<string, string | null>>;
+
+/** The label that makes a node managed (brupop 1.4; exact value). */
+export const UPDATER_INTERFACE_LABEL = "bottlerocket.aws/updater-interface-version";
+export const UPDATER_INTERFACE_VERSION = "2.0.0";
+
+/**
+ * Annotation names. Nodes carry what a person sets about the node; shadows carry the failure bookkeeping that the
+ * controller keeps because it cannot write status (status belongs to the agent).
+ */
+export const ANNOTATIONS = {
+  /** Node, set by a person: `"true"` keeps the node from starting updates (in-flight updates finish). */
+  nodePaused: "brupop.bottlerocket.aws/paused",
+  /** Shadow, controller: consecutive step timeouts since the last successful update (decimal). */
+  timeouts: "brupop.bottlerocket.aws/timeouts",
+  /** Shadow, controller: RFC 3339 time of the last timeout; backoff counts from it like from a crash. */
+  lastTimeout: "brupop.bottlerocket.aws/last-timeout",
+  /**
+   * Shadow, set by a person (or `brupop unquarantine`): the failure count already looked at. A node is quarantined
+   * once its failures beyond this number reach the policy's limit; writing the current count releases it.
+   */
+  acknowledgedFailures: "brupop.bottlerocket.aws/acknowledged-failures",
+  /** Shadow, controller: why the current spec was written (the visible reason for a cordon or a reset). */
+  specReason: "brupop.bottlerocket.aws/spec-reason",
+} as const;
+
+export function isManaged(node: NodeView): boolean {
+  return node.labels[UPDATER_INTERFACE_LABEL] === UPDATER_INTERFACE_VERSION;
+}
+
+export function isDefaultSpec(spec: ShadowSpec): boolean {
+  return spec.state === "Idle" && spec.version === null && spec.state_transition_timestamp === null;
+}
+
+export const DEFAULT_SPEC: ShadowSpec = { state: "Idle", version: null, state_transition_timestamp: null };

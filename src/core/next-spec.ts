@@ -1,0 +1,281 @@
+// The next spec for one node: brupop's `determine_next_node_spec` (reference §2.3) with its faults fixed.
+//
+// Differences from brupop, all deliberate:
+// - Per-state timeouts are enforced. A node that has not reached spec.state within its timeout (measured from
+//   spec.state_transition_timestamp) is reset to Idle, and the timeout is recorded on the shadow so that it backs off
+//   and counts towards quarantine like a crash. brupop defines these timeouts and never uses them (§10.1).
+// - After `quarantineAfterFailures` unacknowledged failures a node is not started again until a person acknowledges
+//   them (ANNOTATIONS.acknowledgedFailures).
+// - A target lower than the current version is not started unless the policy allows downgrades (§10.2.5).
+// - A shadow already reset to Idle is left alone while its agent recovers; brupop rewrote it every 2 s.
+// - Clearing a finished spec (Idle with a version → default) is an `advance`, not a start, so it needs no budget
+//   and no window; brupop spent a scheduling pick on it (§6.2).
+// - Unparsable versions or timestamps (user-editable fields) give a decision, never an exception.
+import {
+  ANNOTATIONS,
+  DEFAULT_SPEC,
+  isDefaultSpec,
+  type AnnotationPatch,
+  type ShadowSpec,
+  type ShadowStatus,
+  type ShadowView,
+} from "./model.ts";
+import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
+import { compareSemver, parseSemver, sameVersion } from "./semver.ts";
+import { isUpdateStep, successorState, type ShadowState, type UpdateStep } from "./states.ts";
+import { formatDuration, formatTimestamp, parseTimestamp } from "./time.ts";
+
+/** Seconds a node may take to reach each state; `Idle` bounds how long an agent takes to acknowledge a reset. */
+export type StateTimeouts = Readonly<Record<UpdateStep | "Idle", number>>;
+
+/** brupop's table (crd/v2.rs), now enforced. */
+export const DEFAULT_STATE_TIMEOUTS: StateTimeouts = {
+  StagedAndPerformedUpdate: 720,
+  RebootedIntoUpdate: 600,
+  MonitoringUpdate: 300,
+  Idle: 120,
+};
+
+export const DEFAULT_QUARANTINE_AFTER_FAILURES = 5;
+
+/** The part of the fleet policy that decides a single node. */
+export interface NodePolicy {
+  stateTimeouts: StateTimeouts;
+  /** Unacknowledged failures after which a node is quarantined; null never quarantines (brupop's behaviour). */
+  quarantineAfterFailures: number | null;
+  allowDowngrade: boolean;
+}
+
+export type ResetCause = "crashed" | "timed-out" | "no-status";
+
+export type KeepWhy =
+  /** The agent has not reported a status yet. */
+  | "no-status"
+  /** Working towards spec.state within its timeout. */
+  | "in-progress"
+  /** Spec is Idle (after a reset or a finished update) and the agent has not reported Idle yet. */
+  | "awaiting-agent"
+  /** As awaiting-agent, but past the Idle timeout: the agent looks dead; a person should look. */
+  | "agent-unresponsive"
+  | "up-to-date"
+  | "downgrade-refused"
+  /** A version in status is not a semantic version. */
+  | "invalid-status";
+
+export type AdvanceStep =
+  /** The agent reached spec.state; move to the next state. */
+  | "next"
+  /** MonitoringUpdate reached: back to Idle, failure bookkeeping cleared. */
+  | "finish"
+  /** Up to date: reset a finished spec to the default (Idle, null, null), as brupop does. */
+  | "clear"
+  /** spec.state_transition_timestamp is missing or invalid: stamp it so the timeout can run. */
+  | "restamp";
+
+/**
+ * What to do with one node. Kinds that carry a `spec` are writes (spec plus the annotation patch, in one update with
+ * optimistic concurrency). A `start` is written only when selection grants it budget; the others are written
+ * whenever they are decided. `reason` is meant for an Event and for the spec-reason annotation.
+ */
+export type NodeDecision =
+  | { kind: "start"; spec: ShadowSpec; annotations: AnnotationPatch; reason: string; from: string; to: string }
+  | { kind: "advance"; step: AdvanceStep; spec: ShadowSpec; annotations: AnnotationPatch; reason: string }
+  | { kind: "reset"; cause: ResetCause; spec: ShadowSpec; annotations: AnnotationPatch; reason: string }
+  /** Nothing to write. `recheckAt`: when a timer could change that (a timeout), so the controller can requeue. */
+  | { kind: "keep"; why: KeepWhy; reason: string; recheckAt: Date | null }
+  /** Crash backoff: an update is wanted but may not start before `until`. */
+  | { kind: "wait"; until: Date; reason: string }
+  /** An update is wanted but too many failures are unacknowledged. */
+  | { kind: "quarantined"; failures: number; reason: string };
+
+function at(now: Date): string {
+  return formatTimestamp(now);
+}
+
+function withReason(reason: string, extra: AnnotationPatch = {}): AnnotationPatch {
+  return { ...extra, [ANNOTATIONS.specReason]: reason };
+}
+
+export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date): NodeDecision {
+  const { spec } = shadow;
+  const status = shadow.status ?? null;
+
+  // §2.3 rule 1: no status → default spec.
+  if (status === null) {
+    if (isDefaultSpec(spec))
+      return { kind: "keep", why: "no-status", reason: "the agent has not reported yet", recheckAt: null };
+    const reason = "no status from the agent; spec back to its default";
+    return { kind: "reset", cause: "no-status", spec: DEFAULT_SPEC, annotations: withReason(reason), reason };
+  }
+
+  // §2.3 rule 2: the desired state is not reached yet.
+  if (status.current_state !== spec.state) {
+    if (spec.state === "Idle") return awaitAgent(spec, status.current_state, policy, now);
+    if (status.current_state === "ErrorReset") {
+      const reason =
+        `agent failed while moving to ${spec.state} (crash count ${status.crash_count}); ` + "back to Idle";
+      return {
+        kind: "reset",
+        cause: "crashed",
+        spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
+        annotations: withReason(reason),
+        reason,
+      };
+    }
+    if (!isUpdateStep(spec.state)) {
+      // spec.state is ErrorReset (never written by a controller): rule 3 below would take it to Idle once reached;
+      // until then there is nothing to time.
+      return {
+        kind: "keep",
+        why: "in-progress",
+        reason: `waiting for the agent to reach ${spec.state}`,
+        recheckAt: null,
+      };
+    }
+    return inProgress(shadow, spec.state, status.current_state, policy, now);
+  }
+
+  // §2.3 rule 3: the desired state is reached.
+  if (spec.state === "Idle") return decideIdle(shadow, status, policy, now);
+  if (spec.state === "MonitoringUpdate") {
+    // No monitoring protocol yet (brupop: TODO); a finished update clears our failure bookkeeping, as the agent
+    // clears crash_count on the same transition.
+    const reason = `update to ${spec.version ?? "(unknown version)"} complete`;
+    return {
+      kind: "advance",
+      step: "finish",
+      spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
+      annotations: withReason(reason, {
+        [ANNOTATIONS.timeouts]: null,
+        [ANNOTATIONS.lastTimeout]: null,
+        [ANNOTATIONS.acknowledgedFailures]: null,
+      }),
+      reason,
+    };
+  }
+  const next = successorState(spec.state);
+  const reason = `${spec.state} reached; next ${next}`;
+  return {
+    kind: "advance",
+    step: "next",
+    spec: { state: next, state_transition_timestamp: at(now), version: spec.version },
+    annotations: withReason(reason),
+    reason,
+  };
+}
+
+function awaitAgent(spec: ShadowSpec, current: ShadowState, policy: NodePolicy, now: Date): NodeDecision {
+  const since = parseTimestamp(spec.state_transition_timestamp);
+  const waiting = `waiting for the agent to go from ${current} to Idle`;
+  if (since === null) return { kind: "keep", why: "awaiting-agent", reason: waiting, recheckAt: null };
+  const deadline = new Date(since.getTime() + policy.stateTimeouts.Idle * 1000);
+  if (now >= deadline) {
+    return {
+      kind: "keep",
+      why: "agent-unresponsive",
+      reason: `${waiting} for more than ${formatDuration(policy.stateTimeouts.Idle)}; is the agent running?`,
+      recheckAt: null,
+    };
+  }
+  return { kind: "keep", why: "awaiting-agent", reason: waiting, recheckAt: deadline };
+}
+
+function inProgress(
+  shadow: ShadowView,
+  step: UpdateStep,
+  current: ShadowState,
+  policy: NodePolicy,
+  now: Date,
+): NodeDecision {
+  const { spec } = shadow;
+  const since = parseTimestamp(spec.state_transition_timestamp);
+  if (since === null) {
+    // Without a start time no timeout can run; stamp one rather than guess (every wait must be bounded).
+    const reason = `spec.state_transition_timestamp is missing or invalid; restarting the ${step} timeout`;
+    return {
+      kind: "advance",
+      step: "restamp",
+      spec: { ...spec, state_transition_timestamp: at(now) },
+      annotations: withReason(reason),
+      reason,
+    };
+  }
+  const timeout = policy.stateTimeouts[step];
+  const deadline = new Date(since.getTime() + timeout * 1000);
+  if (now < deadline) {
+    return {
+      kind: "keep",
+      why: "in-progress",
+      reason: `moving to ${step} (agent reports ${current})`,
+      recheckAt: deadline,
+    };
+  }
+  const reason = `timed out in ${step} after ${formatDuration(timeout)} (agent still reports ${current}); back to Idle`;
+  const timeouts = readFailures(shadow).timeouts + 1;
+  return {
+    kind: "reset",
+    cause: "timed-out",
+    spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
+    annotations: withReason(reason, { [ANNOTATIONS.timeouts]: String(timeouts), [ANNOTATIONS.lastTimeout]: at(now) }),
+    reason,
+  };
+}
+
+function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy, now: Date): NodeDecision {
+  const { spec } = shadow;
+  const current = parseSemver(status.current_version);
+  const target = parseSemver(status.target_version);
+  if (current === null || target === null) {
+    const bad =
+      current === null ? `current_version "${status.current_version}"` : `target_version "${status.target_version}"`;
+    return { kind: "keep", why: "invalid-status", reason: `status.${bad} is not a semantic version`, recheckAt: null };
+  }
+
+  if (sameVersion(current, target)) {
+    if (isDefaultSpec(spec)) {
+      return { kind: "keep", why: "up-to-date", reason: `up to date at ${status.current_version}`, recheckAt: null };
+    }
+    const reason = `up to date at ${status.current_version}; clearing the finished spec`;
+    return { kind: "advance", step: "clear", spec: DEFAULT_SPEC, annotations: withReason(reason), reason };
+  }
+
+  if (compareSemver(target, current) < 0 && !policy.allowDowngrade) {
+    return {
+      kind: "keep",
+      why: "downgrade-refused",
+      reason: `target ${status.target_version} is lower than current ${status.current_version} and the policy does not allow downgrades`,
+      recheckAt: null,
+    };
+  }
+
+  const failures = readFailures(shadow);
+  if (isQuarantined(failures, policy.quarantineAfterFailures)) {
+    return {
+      kind: "quarantined",
+      failures: failures.failures,
+      reason:
+        `quarantined after ${failures.unacknowledged} unacknowledged failures; ` +
+        `set annotation ${ANNOTATIONS.acknowledgedFailures}=${failures.failures} on ${shadow.name} to retry`,
+    };
+  }
+
+  const until = backoffUntil(failures.failures, failures.lastFailureAt, now);
+  if (until !== null) {
+    return {
+      kind: "wait",
+      until,
+      reason: `backing off after ${failures.failures} consecutive failures until ${formatTimestamp(until)}`,
+    };
+  }
+
+  const reason = `updating from ${status.current_version} to ${status.target_version}`;
+  return {
+    kind: "start",
+    // Pin the version now: the agent must install this one, not whatever the host picks later (§10.2.5).
+    spec: { state: "StagedAndPerformedUpdate", state_transition_timestamp: at(now), version: status.target_version },
+    annotations: withReason(reason),
+    reason,
+    from: status.current_version,
+    to: status.target_version,
+  };
+}

@@ -1,0 +1,230 @@
+// Which nodes may start an update now, and for every other node why not. The controller writes the granted specs
+// (with optimistic concurrency, from a fresh view) and turns the reasons into status, Events and metrics.
+import { budgetLimit, describeBudget, occupiesBudget } from "./budget.ts";
+import { readFailures } from "./failures.ts";
+import {
+  ANNOTATIONS,
+  UPDATER_INTERFACE_LABEL,
+  UPDATER_INTERFACE_VERSION,
+  isManaged,
+  type AnnotationPatch,
+  type FleetView,
+  type NodeView,
+  type ShadowSpec,
+  type ShadowView,
+} from "./model.ts";
+import { decideNextSpec, type NodeDecision } from "./next-spec.ts";
+import { orderCandidates } from "./order.ts";
+import type { FleetPolicy } from "./policy.ts";
+import { evaluateSchedule, type GateStatus } from "./windows.ts";
+
+/** Why a node is not started now. Codes are stable: they are metric labels and Event reasons. */
+export type NotStartedReason =
+  | { code: "not-managed"; message: string }
+  | { code: "agent-missing"; message: string }
+  | { code: "no-status"; message: string }
+  | { code: "invalid-status"; message: string }
+  | { code: "in-progress"; message: string }
+  | { code: "agent-unresponsive"; message: string }
+  | { code: "up-to-date"; message: string }
+  | { code: "downgrade-refused"; message: string }
+  | { code: "quarantined"; failures: number; message: string }
+  | { code: "opted-out"; message: string }
+  | { code: "backoff"; until: Date; message: string }
+  | { code: "paused"; message: string }
+  | { code: "outside-window"; nextOpen: Date | null; message: string }
+  | { code: "budget-full"; inUse: number; limit: number; message: string };
+
+export type NotStartedCode = NotStartedReason["code"];
+
+export const NOT_STARTED_CODES: readonly NotStartedCode[] = [
+  "not-managed",
+  "agent-missing",
+  "no-status",
+  "invalid-status",
+  "in-progress",
+  "agent-unresponsive",
+  "up-to-date",
+  "downgrade-refused",
+  "quarantined",
+  "opted-out",
+  "backoff",
+  "paused",
+  "outside-window",
+  "budget-full",
+];
+
+export interface StartGrant {
+  shadowName: string;
+  nodeName: string;
+  spec: ShadowSpec;
+  annotations: AnnotationPatch;
+  reason: string;
+  from: string;
+  to: string;
+}
+
+export interface NotStarted {
+  /** Null for a labelled node that has no shadow. */
+  shadowName: string | null;
+  nodeName: string;
+  reason: NotStartedReason;
+}
+
+export interface Selection {
+  start: StartGrant[];
+  notStarted: NotStarted[];
+  budget: {
+    /** Infinity when unlimited. */
+    limit: number;
+    /** Nodes out of Idle (spec or status) before these starts. */
+    inUse: number;
+    managed: number;
+    description: string;
+  };
+  gate: GateStatus;
+  /** Nodes that want to start and are held back only by pause, window or budget (brupop's "ready to update"). */
+  ready: number;
+  /**
+   * One-shot schedules: the open session found nothing left to start. The controller records `now` as
+   * FleetView.triggerConsumedAt, which closes the gate until the next trigger.
+   */
+  sessionDrained: boolean;
+  /** The earliest time a timer (backoff end, window opening) may allow a start; null when only events can. */
+  recheckAt: Date | null;
+}
+
+/**
+ * The per-node opt-out: annotation `brupop.bottlerocket.aws/paused` on the Node. Any value but `false` opts out, so
+ * that a typo errs on the side of not disrupting the node. Returns the value, or null when not opted out.
+ */
+export function nodeOptOut(node: NodeView): string | null {
+  const value = node.annotations[ANNOTATIONS.nodePaused];
+  return value === undefined || /^false$/i.test(value.trim()) ? null : value;
+}
+
+function fromDecision(decision: Exclude<NodeDecision, { kind: "start" }>): NotStartedReason {
+  switch (decision.kind) {
+    case "wait":
+      return { code: "backoff", until: decision.until, message: decision.reason };
+    case "quarantined":
+      return { code: "quarantined", failures: decision.failures, message: decision.reason };
+    case "advance":
+      return { code: decision.step === "clear" ? "up-to-date" : "in-progress", message: decision.reason };
+    case "reset":
+      return { code: decision.cause === "no-status" ? "no-status" : "in-progress", message: decision.reason };
+    case "keep":
+      switch (decision.why) {
+        case "in-progress":
+        case "awaiting-agent":
+          return { code: "in-progress", message: decision.reason };
+        case "agent-unresponsive":
+        case "no-status":
+        case "up-to-date":
+        case "downgrade-refused":
+        case "invalid-status":
+          return { code: decision.why, message: decision.reason };
+      }
+  }
+}
+
+function earliest(a: Date | null, b: Date | null): Date | null {
+  return a === null ? b : b === null || a <= b ? a : b;
+}
+
+export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: Date): Selection {
+  const nodes = new Map(fleet.nodes.map((node) => [node.name, node]));
+  const managed = fleet.nodes.filter(isManaged).length;
+  const limit = budgetLimit(policy.budget, managed);
+  const inUse = fleet.shadows.filter(occupiesBudget).length;
+  const gate = evaluateSchedule(policy.schedule, now, fleet.triggerConsumedAt ?? now);
+
+  const notStarted: NotStarted[] = [];
+  const candidates: { shadow: ShadowView; grant: StartGrant; nodeName: string; failures: number }[] = [];
+  let recheckAt: Date | null = null;
+  const skip = (shadow: ShadowView, reason: NotStartedReason): void => {
+    notStarted.push({ shadowName: shadow.name, nodeName: shadow.nodeName, reason });
+  };
+
+  for (const shadow of fleet.shadows) {
+    const decision = decideNextSpec(shadow, policy, now);
+    if (decision.kind !== "start") {
+      if (decision.kind === "wait") recheckAt = earliest(recheckAt, decision.until);
+      skip(shadow, fromDecision(decision));
+      continue;
+    }
+    const node = nodes.get(shadow.nodeName);
+    if (node === undefined || !isManaged(node)) {
+      const message =
+        node === undefined
+          ? `node ${shadow.nodeName} is not known to the controller`
+          : `node ${shadow.nodeName} is not labelled ${UPDATER_INTERFACE_LABEL}=${UPDATER_INTERFACE_VERSION}`;
+      skip(shadow, { code: "not-managed", message });
+      continue;
+    }
+    const optOut = nodeOptOut(node);
+    if (optOut !== null) {
+      skip(shadow, { code: "opted-out", message: `node annotation ${ANNOTATIONS.nodePaused}=${optOut}` });
+      continue;
+    }
+    const grant: StartGrant = {
+      shadowName: shadow.name,
+      nodeName: shadow.nodeName,
+      spec: decision.spec,
+      annotations: decision.annotations,
+      reason: decision.reason,
+      from: decision.from,
+      to: decision.to,
+    };
+    candidates.push({ shadow, grant, nodeName: shadow.nodeName, failures: readFailures(shadow).failures });
+  }
+
+  const withShadow = new Set(fleet.shadows.map((shadow) => shadow.nodeName));
+  for (const node of fleet.nodes) {
+    if (isManaged(node) && !withShadow.has(node.name)) {
+      notStarted.push({
+        shadowName: null,
+        nodeName: node.name,
+        reason: {
+          code: "agent-missing",
+          message: `node ${node.name} is labelled but has no BottlerocketShadow; is the agent running there?`,
+        },
+      });
+    }
+  }
+
+  const start: StartGrant[] = [];
+  const ordered = orderCandidates(candidates, fleet.controllerNodeName);
+  for (const candidate of ordered) {
+    if (policy.paused) {
+      skip(candidate.shadow, { code: "paused", message: "updates are paused for the whole fleet" });
+    } else if (!gate.open) {
+      skip(candidate.shadow, { code: "outside-window", nextOpen: gate.nextOpen, message: gate.reason });
+    } else if (inUse + start.length >= limit) {
+      skip(candidate.shadow, {
+        code: "budget-full",
+        inUse: inUse + start.length,
+        limit,
+        message: `budget full: ${inUse + start.length} of ${describeLimit(limit)} nodes are updating (budget ${describeBudget(policy.budget)})`,
+      });
+    } else {
+      start.push(candidate.grant);
+    }
+  }
+  if (!policy.paused && !gate.open && candidates.length > 0) recheckAt = earliest(recheckAt, gate.nextOpen);
+
+  const oneshot = policy.schedule.kind === "cron" && policy.schedule.cron.kind === "oneshot";
+  return {
+    start,
+    notStarted,
+    budget: { limit, inUse, managed, description: describeBudget(policy.budget) },
+    gate,
+    ready: candidates.length,
+    sessionDrained: oneshot && gate.open && candidates.length === 0,
+    recheckAt,
+  };
+}
+
+function describeLimit(limit: number): string {
+  return Number.isFinite(limit) ? String(limit) : "unlimited";
+}
