@@ -2,6 +2,8 @@
 // Command modules keep heavy imports (the Kubernetes client, the simulator) inside their actions, so that
 // `brupop --help` and small commands start fast.
 import { Command } from "@commander-js/extra-typings";
+import { clusterCommand } from "./commands/cluster.ts";
+import { demoCommand } from "./commands/demo.ts";
 
 const program = new Command("brupop")
   .description("Bottlerocket update operator: operate, inspect and simulate")
@@ -10,6 +12,8 @@ const program = new Command("brupop")
 
 for (const command of [
   // registered subcommands (one line each)
+  clusterCommand(),
+  demoCommand(),
 ]) {
   program.addCommand(command);
 }

@@ -22,6 +22,17 @@ afterAll(() => t.cleanup());
 const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
 const codeOf = (err: unknown) => (err as { code?: number }).code;
 
+describe("simulated Bottlerocket nodes", () => {
+  it("are Ready, labelled for the operator, and report a Bottlerocket OS image", async () => {
+    const [name] = await t.createNodes(1, { from: 30, osVersion: "1.24.1" });
+    const node = await t.core.readNode({ name: name ?? "" });
+    expect(node.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect(node.metadata?.labels?.["bottlerocket.aws/updater-interface-version"]).toBe("2.0.0");
+    expect(node.status?.nodeInfo?.osImage).toBe("Bottlerocket OS 1.24.1 (aws-k8s-1.35)");
+    expect(node.spec?.taints ?? []).toEqual([]);
+  });
+});
+
 describe("custom resources", () => {
   it("applies a CRD, waits for Established, then creates and lists a custom object", async () => {
     const ext = t.kc.makeApiClient(ApiextensionsV1Api);
@@ -73,7 +84,10 @@ describe("service-account tokens bound to a pod", () => {
 
   beforeAll(async () => {
     const [node] = await t.createNodes(1);
-    const sa = await t.core.createNamespacedServiceAccount({ namespace: t.namespace, body: { metadata: { name: "agent" } } });
+    const sa = await t.core.createNamespacedServiceAccount({
+      namespace: t.namespace,
+      body: { metadata: { name: "agent" } },
+    });
     serviceAccountUid = sa.metadata?.uid ?? "";
     pod = await t.core.createNamespacedPod({
       namespace: t.namespace,
@@ -85,11 +99,7 @@ describe("service-account tokens bound to a pod", () => {
   });
 
   const review = async (token: string, audiences = [audience]) =>
-    (
-      await t.kc
-        .makeApiClient(AuthenticationV1Api)
-        .createTokenReview({ body: { spec: { token, audiences } } })
-    ).status;
+    (await t.kc.makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences } } })).status;
 
   it("passes a TokenReview whose extra names the pod and its node's pod uid", async () => {
     const token = await requestPodToken(t.core, {

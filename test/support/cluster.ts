@@ -10,11 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { KubeConfig, CoreV1Api } from "@kubernetes/client-node";
 import { loadCertificateAuthority } from "../../src/pki/certificates.ts";
 import { kubeconfigYaml } from "../../src/sim/control-plane/kubeconfig.ts";
-import {
-  createBottlerocketNodes,
-  waitForNodesReady,
-  type SimulatedNodeOptions,
-} from "../../src/sim/cluster/nodes.ts";
+import { createBottlerocketNodes, type SimulatedNodeOptions } from "../../src/sim/cluster/nodes.ts";
 import type { ControlPlaneInfo } from "./global-setup.ts";
 
 /** Label on this file's nodes; select them with `nodeSelector` so pods never land on another file's nodes. */
@@ -69,7 +65,6 @@ export async function useCluster(fileUrl: string): Promise<TestCluster> {
       const names = Array.from({ length: n }, (_, i) => nodeName((options.from ?? 0) + i));
       await createBottlerocketNodes(core, names, { ...options, labels: { ...options.labels, ...nodeSelector } });
       names.forEach((name) => nodes.add(name));
-      await waitForNodesReady(core, names);
       return names;
     },
     async identity(user, groups = []) {
@@ -125,5 +120,7 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     }
     await sleep(100);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ""}`,
+  );
 }

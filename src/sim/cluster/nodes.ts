@@ -19,6 +19,7 @@ export function bottlerocketOsImage(version: string): string {
   return `Bottlerocket OS ${version} (aws-k8s-1.35)`;
 }
 
+/** Creates the nodes and returns once kwok has made them Ready. */
 export async function createBottlerocketNodes(
   core: CoreV1Api,
   names: readonly string[],
@@ -44,36 +45,16 @@ export async function createBottlerocketNodes(
       }),
     ),
   );
+  // kwok initialises a node's status once, before it is Ready; set the OS image after that, so it stays.
+  await waitForNodesReady(core, names);
   const osImage = bottlerocketOsImage(options.osVersion ?? "1.25.0");
   await Promise.all(names.map((name) => setOsImage(core, name, osImage)));
   return nodes;
 }
 
-/** Sets status.nodeInfo.osImage the way a kubelet reports it (kwok keeps a value that is already there). */
+/** Sets status.nodeInfo.osImage the way a kubelet reports it. */
 export async function setOsImage(core: CoreV1Api, name: string, osImage: string): Promise<void> {
-  // nodeInfo has required siblings; read-modify-write keeps them.
-  for (let attempt = 0; ; attempt++) {
-    const node = await core.readNodeStatus({ name });
-    const nodeInfo = {
-      architecture: "amd64",
-      bootID: "",
-      containerRuntimeVersion: "containerd://1.7.0",
-      kernelVersion: "6.1.0",
-      kubeProxyVersion: "",
-      kubeletVersion: "v1.35.4",
-      machineID: "",
-      operatingSystem: "linux",
-      systemUUID: "",
-      ...node.status?.nodeInfo,
-      osImage,
-    };
-    try {
-      await core.replaceNodeStatus({ name, body: { ...node, status: { ...node.status, nodeInfo } } });
-      return;
-    } catch (err) {
-      if (attempt >= 10 || !isConflict(err)) throw err;
-    }
-  }
+  await core.patchNodeStatus({ name, body: [{ op: "add", path: "/status/nodeInfo/osImage", value: osImage }] });
 }
 
 /** Waits until kwok reports every node Ready. */
@@ -89,8 +70,4 @@ export async function waitForNodesReady(core: CoreV1Api, names: readonly string[
     if (Date.now() > deadline) throw new Error(`nodes not Ready after ${timeoutMs} ms: ${[...pending].join(", ")}`);
     await sleep(100);
   }
-}
-
-function isConflict(err: unknown): boolean {
-  return typeof err === "object" && err !== null && "code" in err && err.code === 409;
 }
