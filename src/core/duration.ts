@@ -1,19 +1,4 @@
-// Timestamps and durations as they appear on the wire and in configuration.
-
-// RFC 3339 date-time, as chrono writes it (`2024-06-21T11:55:48.896347269+00:00`) or as JS does (`…Z`).
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
-
-/** The instant `text` names, or null when it is absent or not RFC 3339 (brs fields are user-editable). */
-export function parseTimestamp(text: string | null | undefined): Date | null {
-  if (text === null || text === undefined || !RFC3339.test(text)) return null;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? null : new Date(ms);
-}
-
-/** The form we write into `state_transition_timestamp`: RFC 3339 in UTC, which chrono parses. */
-export function formatTimestamp(at: Date): string {
-  return at.toISOString();
-}
+// Durations as they appear in configuration: `12m`, `1h30m`.
 
 const UNIT_SECONDS: Readonly<Record<string, number>> = { d: 86_400, h: 3_600, m: 60, s: 1 };
 const DURATION = /^(?:\d+[dhms])+$/;

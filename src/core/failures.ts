@@ -5,11 +5,10 @@
 // quarantined just like one that keeps crashing. Both counts return to zero after a successful update: the agent
 // resets crash_count, and the controller removes its annotations when it writes the finishing spec.
 import { ANNOTATIONS, type ShadowView } from "./model.ts";
-import { parseTimestamp } from "./time.ts";
+import { backoffMinutes } from "../api/state-machine.ts";
+import { parseTimestamp } from "../api/timestamps.ts";
 
 const MINUTE_MS = 60_000;
-/** brupop's cap: after 24 h a failed node may always retry. */
-export const BACKOFF_CAP_MINUTES = 1440;
 
 export interface FailureRecord {
   /** status.crash_count, written by the agent. */
@@ -37,8 +36,8 @@ export function readFailures(shadow: ShadowView): FailureRecord {
   const crashCount = Number.isSafeInteger(rawCrash) && rawCrash > 0 ? rawCrash : 0;
   const timeouts = countAnnotation(annotations[ANNOTATIONS.timeouts]);
   const failures = crashCount + timeouts;
-  const crashedAt = parseTimestamp(shadow.status?.state_transition_failure_timestamp);
-  const timedOutAt = timeouts > 0 ? parseTimestamp(annotations[ANNOTATIONS.lastTimeout]) : null;
+  const crashedAt = parseTimestamp(shadow.status?.state_transition_failure_timestamp) ?? null;
+  const timedOutAt = timeouts > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastTimeout]) ?? null) : null;
   const lastFailureAt =
     crashedAt === null ? timedOutAt : timedOutAt === null || crashedAt >= timedOutAt ? crashedAt : timedOutAt;
   const ack = countAnnotation(annotations[ANNOTATIONS.acknowledgedFailures]);
@@ -53,9 +52,7 @@ export function readFailures(shadow: ShadowView): FailureRecord {
  */
 export function backoffUntil(failures: number, lastFailureAt: Date | null, now: Date): Date | null {
   if (lastFailureAt === null) return null;
-  // 2^11 already exceeds the cap; clamping the exponent keeps huge counts finite.
-  const waitMinutes = Math.min(2 ** Math.min(failures, 11), BACKOFF_CAP_MINUTES);
-  const until = new Date(lastFailureAt.getTime() + (waitMinutes + 1) * MINUTE_MS);
+  const until = new Date(lastFailureAt.getTime() + (backoffMinutes(failures) + 1) * MINUTE_MS);
   return now < until ? until : null;
 }
 

@@ -2,7 +2,7 @@
 // `staleSeries` the controller removes the ones that disappeared (brupop kept them at 0 for ever, §6.5).
 import type { ShadowView } from "./model.ts";
 import { NOT_STARTED_CODES, type NotStartedCode, type Selection } from "./select.ts";
-import { SHADOW_STATES, type ShadowState } from "./states.ts";
+import { BRS_STATES, type BrsState } from "../api/state-machine.ts";
 
 export interface Series<L extends Record<string, string>> {
   labels: L;
@@ -10,13 +10,13 @@ export interface Series<L extends Record<string, string>> {
 }
 
 /** `brupop_hosts_state{state}`: shadows with a status, by status.current_state; every state, zeros included. */
-export function hostsByState(shadows: readonly ShadowView[]): Series<{ state: ShadowState }>[] {
-  const counts = new Map<ShadowState, number>(SHADOW_STATES.map((state) => [state, 0]));
+export function hostsByState(shadows: readonly ShadowView[]): Series<{ state: BrsState }>[] {
+  const counts = new Map<BrsState, number>(BRS_STATES.map((state) => [state, 0]));
   for (const shadow of shadows) {
     const state = shadow.status?.current_state;
     if (state !== undefined) counts.set(state, (counts.get(state) ?? 0) + 1);
   }
-  return SHADOW_STATES.map((state) => ({ labels: { state }, value: counts.get(state) ?? 0 }));
+  return BRS_STATES.map((state) => ({ labels: { state }, value: counts.get(state) ?? 0 }));
 }
 
 /** `brupop_hosts_version{bottlerocket_version}`: shadows with a status, by current_version; only versions seen. */

@@ -1,9 +1,10 @@
 // What the decisions read: minimal structural views of a BottlerocketShadow (wire field names, snake_case) and of a
 // Node, plus the annotation and label names the decisions interpret. The controller maps its cache objects onto these.
-import type { ShadowState } from "./states.ts";
+import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
+import type { BrsState } from "../api/state-machine.ts";
 
 export interface ShadowSpec {
-  state: ShadowState;
+  state: BrsState;
   /** The version the node is updating to; pinned from status.target_version when the update starts. */
   version: string | null;
   /** RFC 3339; when this desired state was set. Timeouts are measured from it. */
@@ -13,7 +14,7 @@ export interface ShadowSpec {
 export interface ShadowStatus {
   current_version: string;
   target_version: string;
-  current_state: ShadowState;
+  current_state: BrsState;
   crash_count: number;
   state_transition_failure_timestamp?: string | null;
 }
@@ -55,10 +56,6 @@ export interface FleetView {
 /** A merge patch for metadata.annotations: a string sets, null removes. */
 export type AnnotationPatch = Readonly<Record<string, string | null>>;
 
-/** The label that makes a node managed (brupop 1.4; exact value). */
-export const UPDATER_INTERFACE_LABEL = "bottlerocket.aws/updater-interface-version";
-export const UPDATER_INTERFACE_VERSION = "2.0.0";
-
 /**
  * Annotation names. Nodes carry what a person sets about the node; shadows carry the failure bookkeeping that the
  * controller keeps because it cannot write status (status belongs to the agent).
@@ -79,8 +76,9 @@ export const ANNOTATIONS = {
   specReason: "brupop.bottlerocket.aws/spec-reason",
 } as const;
 
+/** Managed: labelled `bottlerocket.aws/updater-interface-version=2.0.0`, exactly (brupop 1.4). */
 export function isManaged(node: NodeView): boolean {
-  return node.labels[UPDATER_INTERFACE_LABEL] === UPDATER_INTERFACE_VERSION;
+  return node.labels[LABEL_UPDATER_INTERFACE_VERSION] === UPDATER_INTERFACE_VERSION;
 }
 
 export function isDefaultSpec(spec: ShadowSpec): boolean {

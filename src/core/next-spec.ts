@@ -22,25 +22,31 @@ import {
 } from "./model.ts";
 import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
 import { compareSemver, parseSemver, sameVersion } from "./semver.ts";
-import { isUpdateStep, successorState, type ShadowState, type UpdateStep } from "./states.ts";
-import { formatDuration, formatTimestamp, parseTimestamp } from "./time.ts";
+import {
+  DEFAULT_STATE_TIMEOUTS,
+  TIMED_STATES,
+  stateDeadline,
+  successor,
+  type BrsState,
+  type TimedState,
+} from "../api/state-machine.ts";
+import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
+import { formatDuration } from "./duration.ts";
 
-/** Seconds a node may take to reach each state; `Idle` bounds how long an agent takes to acknowledge a reset. */
-export type StateTimeouts = Readonly<Record<UpdateStep | "Idle", number>>;
+/**
+ * Seconds a node may take to reach each update state, plus `Idle`: how long its agent may take to report Idle once
+ * the spec went back to Idle (after a reset or a finished update).
+ */
+export type NodeTimeouts = Readonly<Record<TimedState | "Idle", number>>;
 
-/** brupop's table (crd/v2.rs), now enforced. */
-export const DEFAULT_STATE_TIMEOUTS: StateTimeouts = {
-  StagedAndPerformedUpdate: 720,
-  RebootedIntoUpdate: 600,
-  MonitoringUpdate: 300,
-  Idle: 120,
-};
+/** brupop's table (crd/v2.rs, Idle included), now enforced. */
+export const DEFAULT_NODE_TIMEOUTS: NodeTimeouts = { ...DEFAULT_STATE_TIMEOUTS, Idle: 120 };
 
 export const DEFAULT_QUARANTINE_AFTER_FAILURES = 5;
 
 /** The part of the fleet policy that decides a single node. */
 export interface NodePolicy {
-  stateTimeouts: StateTimeouts;
+  stateTimeouts: NodeTimeouts;
   /** Unacknowledged failures after which a node is quarantined; null never quarantines (brupop's behaviour). */
   quarantineAfterFailures: number | null;
   allowDowngrade: boolean;
@@ -122,7 +128,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
         reason,
       };
     }
-    if (!isUpdateStep(spec.state)) {
+    if (!isTimedState(spec.state)) {
       // spec.state is ErrorReset (never written by a controller): rule 3 below would take it to Idle once reached;
       // until then there is nothing to time.
       return {
@@ -153,7 +159,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
       reason,
     };
   }
-  const next = successorState(spec.state);
+  const next = successor(spec.state);
   const reason = `${spec.state} reached; next ${next}`;
   return {
     kind: "advance",
@@ -164,10 +170,14 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
   };
 }
 
-function awaitAgent(spec: ShadowSpec, current: ShadowState, policy: NodePolicy, now: Date): NodeDecision {
+function isTimedState(state: BrsState): state is TimedState {
+  return (TIMED_STATES as readonly string[]).includes(state);
+}
+
+function awaitAgent(spec: ShadowSpec, current: BrsState, policy: NodePolicy, now: Date): NodeDecision {
   const since = parseTimestamp(spec.state_transition_timestamp);
   const waiting = `waiting for the agent to go from ${current} to Idle`;
-  if (since === null) return { kind: "keep", why: "awaiting-agent", reason: waiting, recheckAt: null };
+  if (since === undefined) return { kind: "keep", why: "awaiting-agent", reason: waiting, recheckAt: null };
   const deadline = new Date(since.getTime() + policy.stateTimeouts.Idle * 1000);
   if (now >= deadline) {
     return {
@@ -182,14 +192,17 @@ function awaitAgent(spec: ShadowSpec, current: ShadowState, policy: NodePolicy, 
 
 function inProgress(
   shadow: ShadowView,
-  step: UpdateStep,
-  current: ShadowState,
+  step: TimedState,
+  current: BrsState,
   policy: NodePolicy,
   now: Date,
 ): NodeDecision {
   const { spec } = shadow;
-  const since = parseTimestamp(spec.state_transition_timestamp);
-  if (since === null) {
+  const deadline = stateDeadline(
+    { state: step, state_transition_timestamp: spec.state_transition_timestamp },
+    policy.stateTimeouts,
+  );
+  if (deadline === undefined) {
     // Without a start time no timeout can run; stamp one rather than guess (every wait must be bounded).
     const reason = `spec.state_transition_timestamp is missing or invalid; restarting the ${step} timeout`;
     return {
@@ -201,7 +214,6 @@ function inProgress(
     };
   }
   const timeout = policy.stateTimeouts[step];
-  const deadline = new Date(since.getTime() + timeout * 1000);
   if (now < deadline) {
     return {
       kind: "keep",

@@ -4,12 +4,12 @@ import { CronExpressionError, legacyWindowExpression, nextFire, parseBrupopCron,
 import { BudgetError, parseBudget, type UpdateBudget } from "./budget.ts";
 import {
   DEFAULT_QUARANTINE_AFTER_FAILURES,
-  DEFAULT_STATE_TIMEOUTS,
+  DEFAULT_NODE_TIMEOUTS,
   type NodePolicy,
-  type StateTimeouts,
+  type NodeTimeouts,
 } from "./next-spec.ts";
-import { UPDATE_STEPS } from "./states.ts";
-import { parseDuration } from "./time.ts";
+import { TIMED_STATES } from "../api/state-machine.ts";
+import { parseDuration } from "./duration.ts";
 import {
   WindowError,
   nextWindowStart,
@@ -40,8 +40,8 @@ export const ENV = {
 /** brupop's default schedule: always open. */
 export const DEFAULT_CRON_EXPRESSION = "* * * * * * *";
 
-export type TimeoutState = keyof StateTimeouts;
-const TIMEOUT_STATES: readonly TimeoutState[] = [...UPDATE_STEPS, "Idle"];
+export type TimeoutState = keyof NodeTimeouts;
+const TIMEOUT_STATES: readonly TimeoutState[] = [...TIMED_STATES, "Idle"];
 
 /**
  * The spec of the policy resource (a namespaced singleton). Every field is optional and overrides the matching
@@ -343,18 +343,18 @@ function resolveTimeouts(
   env: ControllerEnv,
   resource: UpdatePolicySpec,
   errors: string[],
-): { timeouts: StateTimeouts; source: PolicySource } {
+): { timeouts: NodeTimeouts; source: PolicySource } {
   const fromPolicy: unknown = resource.stateTimeouts;
   const envTimeouts = envValue(env, ENV.stateTimeouts);
   if (fromPolicy !== undefined) {
     if (typeof fromPolicy !== "object" || fromPolicy === null || Array.isArray(fromPolicy)) {
       errors.push("policy spec.stateTimeouts must be a map of state to duration");
-      return { timeouts: DEFAULT_STATE_TIMEOUTS, source: "policy" };
+      return { timeouts: DEFAULT_NODE_TIMEOUTS, source: "policy" };
     }
     const entries = Object.entries(fromPolicy as Record<string, unknown>);
     return { timeouts: applyTimeouts(entries, "policy spec.stateTimeouts", errors), source: "policy" };
   }
-  if (envTimeouts === undefined) return { timeouts: DEFAULT_STATE_TIMEOUTS, source: "default" };
+  if (envTimeouts === undefined) return { timeouts: DEFAULT_NODE_TIMEOUTS, source: "default" };
   const entries: [string, unknown][] = [];
   for (const item of envTimeouts.split(",")) {
     const [state = "", value, ...rest] = item.split("=");
@@ -364,8 +364,8 @@ function resolveTimeouts(
   return { timeouts: applyTimeouts(entries, ENV.stateTimeouts, errors), source: "env" };
 }
 
-function applyTimeouts(entries: readonly [string, unknown][], where: string, errors: string[]): StateTimeouts {
-  const timeouts: Record<TimeoutState, number> = { ...DEFAULT_STATE_TIMEOUTS };
+function applyTimeouts(entries: readonly [string, unknown][], where: string, errors: string[]): NodeTimeouts {
+  const timeouts: Record<TimeoutState, number> = { ...DEFAULT_NODE_TIMEOUTS };
   for (const [state, value] of entries) {
     if (!isTimeoutState(state)) {
       errors.push(`${where}: "${state}" is not one of ${TIMEOUT_STATES.join(", ")}`);

@@ -2,10 +2,9 @@
 // (with optimistic concurrency, from a fresh view) and turns the reasons into status, Events and metrics.
 import { budgetLimit, describeBudget, occupiesBudget } from "./budget.ts";
 import { readFailures } from "./failures.ts";
+import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import {
   ANNOTATIONS,
-  UPDATER_INTERFACE_LABEL,
-  UPDATER_INTERFACE_VERSION,
   isManaged,
   type AnnotationPatch,
   type FleetView,
@@ -158,7 +157,7 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
       const message =
         node === undefined
           ? `node ${shadow.nodeName} is not known to the controller`
-          : `node ${shadow.nodeName} is not labelled ${UPDATER_INTERFACE_LABEL}=${UPDATER_INTERFACE_VERSION}`;
+          : `node ${shadow.nodeName} is not labelled ${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION}`;
       skip(shadow, { code: "not-managed", message });
       continue;
     }

@@ -3,7 +3,8 @@
 // Only starts are gated: nodes already updating finish outside a window.
 import { Cron } from "croner";
 import { cronIncludes, lastFireAtOrBefore, nextFire, type BrupopCron } from "./brupop-cron.ts";
-import { formatDuration, formatTimestamp, parseDuration } from "./time.ts";
+import { formatTimestamp } from "../api/timestamps.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 
 /** An explicit window as written in the policy resource. */
 export interface UpdateWindowSpec {
