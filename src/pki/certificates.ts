@@ -44,11 +44,14 @@ export interface LeafRequest {
 }
 
 export async function generateKeyPair(): Promise<CryptoKeyPair & KeyPairPem> {
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]));
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
   return { ...keys, ...(await toPem(keys)) };
 }
 
-export async function createCertificateAuthority(commonName: string, validForDays = 365): Promise<CertificateAuthority> {
+export async function createCertificateAuthority(
+  commonName: string,
+  validForDays = 365,
+): Promise<CertificateAuthority> {
   const keys = await generateKeyPair();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -77,13 +80,9 @@ export async function createCertificateAuthority(commonName: string, validForDay
 /** A CA from its PEM certificate and PKCS#8 private key, e.g. read back from a file or a Secret. */
 export async function loadCertificateAuthority(certPem: string, keyPem: string): Promise<CertificateAuthority> {
   const cert = new x509.X509Certificate(certPem);
-  const privateKey = await webcrypto.subtle.importKey(
-    "pkcs8",
-    x509.PemConverter.decodeFirst(keyPem),
-    algorithm,
-    true,
-    ["sign"],
-  );
+  const privateKey = await webcrypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(keyPem), algorithm, true, [
+    "sign",
+  ]);
   const publicKeyPem = x509.PemConverter.encode(cert.publicKey.rawData, "PUBLIC KEY");
   return {
     certPem,
@@ -122,7 +121,12 @@ async function issueLeaf(ca: x509.X509Certificate, caKey: CryptoKey, request: Le
       ...(altNames.length > 0 ? [new x509.SubjectAlternativeNameExtension(altNames)] : []),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: keys.keyPem, publicKeyPem: keys.publicKeyPem, notAfter: cert.notAfter };
+  return {
+    certPem: cert.toString("pem"),
+    keyPem: keys.keyPem,
+    publicKeyPem: keys.publicKeyPem,
+    notAfter: cert.notAfter,
+  };
 }
 
 async function toPem(keys: CryptoKeyPair): Promise<KeyPairPem> {
