@@ -107,9 +107,9 @@ function webhookConversion(options: WebhookConversionOptions): CustomResourceCon
  *
  * Careful: the schemas use the API server's key names (`enum`, `x-kubernetes-list-type`), while client-node's
  * model classes name them `_enum`, `xKubernetesListType`. client-node's typed ApiextensionsV1Api and
- * KubernetesObjectApi serialise through those models and silently DROP such keys (crd.test.ts shows it). Send
- * this object as plain JSON (YAML manifest, `CustomObjectsApi` against apiextensions.k8s.io/v1, or a raw
- * request), never through them.
+ * KubernetesObjectApi serialise through those models and silently DROP such keys (test/integration/crd.test.ts
+ * shows it). Send this object as plain JSON (YAML manifest, `CustomObjectsApi` against apiextensions.k8s.io/v1,
+ * or a raw request), never through them.
  *
  * Throws a RangeError for an invalid webhook option (namespace, service name, path, port, caBundle).
  */

@@ -22,7 +22,7 @@ export interface K8sSchema {
   required?: string[];
   additionalProperties?: K8sSchema;
   items?: K8sSchema;
-  enum?: unknown[];
+  enum?: (string | number | boolean)[];
   nullable?: boolean;
   format?: string;
   pattern?: string;
