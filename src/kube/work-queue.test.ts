@@ -1,0 +1,120 @@
+import { describe, it, expect, vi, afterEach } from "vitest";
+import { WorkQueue, runWorkers } from "./work-queue.ts";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("WorkQueue", () => {
+  it("coalesces repeated adds of a waiting key", async () => {
+    const q = new WorkQueue();
+    q.add("a");
+    q.add("b");
+    q.add("a");
+    expect(q.length).toBe(2);
+    expect(await q.get()).toBe("a");
+    expect(await q.get()).toBe("b");
+  });
+
+  it("never hands a key to two workers; a key added while processing comes back after done", async () => {
+    const q = new WorkQueue();
+    q.add("a");
+    const first = await q.get();
+    q.add("a"); // a change arrives while "a" is being reconciled
+    expect(q.length).toBe(0);
+    let second: string | undefined;
+    void q.get().then((k) => (second = k));
+    await Promise.resolve();
+    expect(second).toBeUndefined();
+    q.done(first ?? "");
+    await Promise.resolve();
+    expect(second).toBe("a");
+  });
+
+  it("addAfter keeps the earliest time per key", () => {
+    vi.useFakeTimers();
+    const q = new WorkQueue();
+    q.addAfter("a", 1000);
+    q.addAfter("a", 5000);
+    q.addAfter("a", 300);
+    expect(q.scheduled).toBe(1);
+    vi.advanceTimersByTime(299);
+    expect(q.length).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(q.length).toBe(1);
+    vi.advanceTimersByTime(10_000);
+    expect(q.length).toBe(1);
+  });
+
+  it("backs a failing key off exponentially up to the cap, and forget resets it", () => {
+    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 1000 });
+    const delays = [1, 2, 3, 4, 5, 6].map(() => q.addRateLimited("a"));
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
+    q.forget("a");
+    expect(q.addRateLimited("a")).toBe(100);
+    q.shutDown();
+  });
+
+  it("shutDown releases waiting workers", async () => {
+    const q = new WorkQueue();
+    const waiting = q.get();
+    q.shutDown();
+    expect(await waiting).toBeUndefined();
+    q.add("a");
+    expect(q.length).toBe(0);
+  });
+});
+
+describe("runWorkers", () => {
+  it("reconciles each key, retries failures with backoff and honours requeueAfter", async () => {
+    const q = new WorkQueue({ baseDelayMs: 5 });
+    const calls: string[] = [];
+    let failOnce = true;
+    const running = runWorkers(q, 2, async (key) => {
+      calls.push(key);
+      if (key === "flaky" && failOnce) {
+        failOnce = false;
+        throw new Error("transient");
+      }
+      if (key === "timer" && calls.filter((c) => c === "timer").length === 1) return { requeueAfterMs: 10 };
+      return undefined;
+    });
+    q.add("flaky");
+    q.add("timer");
+    q.add("plain");
+    await vi.waitFor(() => {
+      expect(calls.filter((c) => c === "flaky")).toHaveLength(2);
+      expect(calls.filter((c) => c === "timer")).toHaveLength(2);
+    });
+    expect(calls.filter((c) => c === "plain")).toHaveLength(1);
+    expect(q.failures("flaky")).toBe(0);
+    q.shutDown();
+    await running;
+  });
+
+  it("processes one key at most once at a time even with many workers", async () => {
+    const q = new WorkQueue();
+    let active = 0;
+    let maxActive = 0;
+    let runs = 0;
+    const running = runWorkers(q, 4, async () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      runs++;
+      await new Promise((r) => setTimeout(r, 5));
+      active--;
+      return undefined;
+    });
+    for (let i = 0; i < 20; i++) {
+      q.add("same");
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await vi.waitFor(() => expect(q.length).toBe(0));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(maxActive).toBe(1);
+    expect(runs).toBeGreaterThan(1);
+    expect(runs).toBeLessThan(20); // adds during processing coalesced
+    q.shutDown();
+    await running;
+  });
+});
