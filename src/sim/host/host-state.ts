@@ -745,7 +745,9 @@ function takeFault(s: HostState, matches: (fault: HostFault) => boolean): HostFa
 
 /** RFC 3339 UTC with nanoseconds and `Z`, strictly increasing (clients detect completion by a changed timestamp). */
 function nextTimestamp(s: HostState, at: number): string {
-  let ns = BigInt(Math.floor(at * 1e6));
+  // Whole and fractional milliseconds apart: at * 1e6 would exceed double precision.
+  const whole = Math.floor(at);
+  let ns = BigInt(whole) * 1_000_000n + BigInt(Math.min(999_999, Math.round((at - whole) * 1e6)));
   if (ns <= s.lastTimestampNs) ns = s.lastTimestampNs + 1n;
   s.lastTimestampNs = ns;
   return formatTimestamp(ns);
