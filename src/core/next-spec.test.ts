@@ -275,6 +275,18 @@ describe("after a reset: the agent has to report Idle (no churn, bounded)", () =
       expected: { kind: "keep", why: "awaiting-agent" },
     },
     {
+      name: "spec Idle without a timestamp while the agent is not Idle: stamp it so the wait is bounded",
+      node: {
+        spec: { state: "Idle", version: null, state_transition_timestamp: null },
+        status: { current_state: "ErrorReset" },
+      },
+      expected: {
+        kind: "advance",
+        step: "restamp",
+        spec: { state: "Idle", version: null, state_transition_timestamp: NOW },
+      },
+    },
+    {
       name: "past the Idle timeout: the agent looks dead",
       node: {
         spec: { state: "Idle", version: "1.20.0", state_transition_timestamp: iso(after(-120)) },

@@ -118,8 +118,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
   if (status.current_state !== spec.state) {
     if (spec.state === "Idle") return awaitAgent(spec, status.current_state, policy, now);
     if (status.current_state === "ErrorReset") {
-      const reason =
-        `agent failed while moving to ${spec.state} (crash count ${status.crash_count}); ` + "back to Idle";
+      const reason = `agent failed while moving to ${spec.state} (crash count ${status.crash_count}); back to Idle`;
       return {
         kind: "reset",
         cause: "crashed",
@@ -176,18 +175,36 @@ function isTimedState(state: BrsState): state is TimedState {
 
 function awaitAgent(spec: ShadowSpec, current: BrsState, policy: NodePolicy, now: Date): NodeDecision {
   const since = parseTimestamp(spec.state_transition_timestamp);
-  const waiting = `waiting for the agent to go from ${current} to Idle`;
-  if (since === undefined) return { kind: "keep", why: "awaiting-agent", reason: waiting, recheckAt: null };
+  if (since === undefined) return restamp(spec, "Idle", now);
   const deadline = new Date(since.getTime() + policy.stateTimeouts.Idle * 1000);
   if (now >= deadline) {
     return {
       kind: "keep",
       why: "agent-unresponsive",
-      reason: `${waiting} for more than ${formatDuration(policy.stateTimeouts.Idle)}; is the agent running?`,
+      reason:
+        `the agent has not reported Idle within ${formatDuration(policy.stateTimeouts.Idle)} ` +
+        `(still reports ${current}); check the agent on this node`,
       recheckAt: null,
     };
   }
-  return { kind: "keep", why: "awaiting-agent", reason: waiting, recheckAt: deadline };
+  return {
+    kind: "keep",
+    why: "awaiting-agent",
+    reason: `waiting for the agent to go from ${current} to Idle`,
+    recheckAt: deadline,
+  };
+}
+
+/** Without a start time no timeout can run; stamp one rather than guess (every wait must be bounded). */
+function restamp(spec: ShadowSpec, timer: TimedState | "Idle", now: Date): NodeDecision {
+  const reason = `spec.state_transition_timestamp is missing or invalid; restarting the ${timer} timeout`;
+  return {
+    kind: "advance",
+    step: "restamp",
+    spec: { ...spec, state_transition_timestamp: at(now) },
+    annotations: withReason(reason),
+    reason,
+  };
 }
 
 function inProgress(
@@ -202,17 +219,7 @@ function inProgress(
     { state: step, state_transition_timestamp: spec.state_transition_timestamp },
     policy.stateTimeouts,
   );
-  if (deadline === undefined) {
-    // Without a start time no timeout can run; stamp one rather than guess (every wait must be bounded).
-    const reason = `spec.state_transition_timestamp is missing or invalid; restarting the ${step} timeout`;
-    return {
-      kind: "advance",
-      step: "restamp",
-      spec: { ...spec, state_transition_timestamp: at(now) },
-      annotations: withReason(reason),
-      reason,
-    };
-  }
+  if (deadline === undefined) return restamp(spec, step, now);
   const timeout = policy.stateTimeouts[step];
   if (now < deadline) {
     return {
