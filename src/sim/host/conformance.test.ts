@@ -1,5 +1,7 @@
 // Conformance of the simulated host to the real Bottlerocket update API (shared/reference/bottlerocket-host-api.md),
 // one test per rule, over the socket. Raw HTTP where the client would hide the rule; the real client elsewhere.
+import { link, rename } from "node:fs/promises";
+import { connect, createServer } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import type { UpdateStatus } from "../../host/types.ts";
 import { ERROR_TEXT } from "./host-state.ts";
@@ -12,7 +14,7 @@ import {
   statusOf,
   type TestHost,
 } from "./testing.ts";
-import type { SimulatedHostOptions } from "./simulated-host.ts";
+import { startSimulatedHost, type SimulatedHostOptions } from "./simulated-host.ts";
 
 const hosts: TestHost[] = [];
 afterEach(async () => {
@@ -715,7 +717,6 @@ describe("§5.3 failure injection", () => {
 
   test("garbage on the socket does not crash the host", async () => {
     const t = await host();
-    const { connect } = await import("node:net");
     await new Promise<void>((resolve) => {
       const socket = connect(t.socketPath, () => socket.end("\x00\x01 NOT HTTP\r\n\r\n"));
       socket.on("close", () => resolve());
@@ -723,5 +724,29 @@ describe("§5.3 failure injection", () => {
       socket.resume();
     });
     expect((await rawRequest(t.socketPath, "GET", "/os?prefix=%zz")).status).toBe(200);
+  });
+});
+
+describe("simulator safety", () => {
+  test("a new simulator refuses to replace a live socket, but takes over a stale one", async () => {
+    const t = await host();
+    await expect(startSimulatedHost({ socketPath: t.socketPath, version: "1.24.0" })).rejects.toThrow(
+      /already listening/,
+    );
+    expect((await rawRequest(t.socketPath, "GET", "/os")).status).toBe(200);
+    // Leave a stale socket file behind (hard link survives the server's unlink on close).
+    const stale = `${t.socketPath}.other`;
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(stale, resolve));
+    await link(stale, `${stale}.keep`);
+    await new Promise((resolve) => server.close(resolve));
+    await rename(`${stale}.keep`, stale);
+    expect(await connectError(stale)).toBe("ECONNREFUSED");
+    const other = await startSimulatedHost({ socketPath: stale, version: "1.24.0" });
+    try {
+      expect(JSON.parse((await rawRequest(stale, "GET", "/os?prefix=version")).body)).toEqual({ version_id: "1.24.0" });
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -3,9 +3,9 @@
 // reboots (with a lingering stale socket file, so clients see ECONNREFUSED and then ENOENT), writes a boot ID file,
 // and tells listeners (the simulated cluster) what happened.
 import { randomUUID } from "node:crypto";
-import { link, rename, rm, writeFile } from "node:fs/promises";
+import { link, lstat, rename, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
-import type { Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { isSemVer } from "../../host/semver.ts";
 import { resolveDurations, type DurationProfile, type HostDurations } from "./durations.ts";
@@ -137,6 +137,7 @@ export class SimulatedHost {
   }
 
   async start(): Promise<void> {
+    await refuseLiveSocket(this.socketPath);
     await this.#writeBootId();
     await this.#listen();
     this.#schedule();
@@ -365,6 +366,27 @@ export class SimulatedHost {
       }
     });
   }
+}
+
+/** Later boots replace the socket file freely (it is ours); the first must not remove someone else's, such as a
+ * real host's /run/api.sock or another simulator's. A stale socket file (nothing listening) is fine. */
+async function refuseLiveSocket(path: string): Promise<void> {
+  let stats;
+  try {
+    stats = await lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  if (!stats.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect(path, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on("error", () => resolve(false));
+  });
+  if (live) throw new Error(`something is already listening on ${path}; refusing to replace it`);
 }
 
 /** Starts a simulated host listening on `options.socketPath`. Stop it with `stop()`. */
