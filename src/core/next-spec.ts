@@ -12,17 +12,6 @@
 //   and no window; brupop spent a scheduling pick on it (§6.2).
 // - Unparsable versions or timestamps (user-editable fields) give a decision, never an exception.
 import {
-  ANNOTATIONS,
-  DEFAULT_SPEC,
-  isDefaultSpec,
-  type AnnotationPatch,
-  type ShadowSpec,
-  type ShadowStatus,
-  type ShadowView,
-} from "./model.ts";
-import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
-import { compareSemver, parseSemver, sameVersion } from "./semver.ts";
-import {
   DEFAULT_STATE_TIMEOUTS,
   TIMED_STATES,
   stateDeadline,
@@ -32,6 +21,17 @@ import {
 } from "../api/state-machine.ts";
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
 import { formatDuration } from "./duration.ts";
+import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
+import {
+  ANNOTATIONS,
+  DEFAULT_SPEC,
+  isDefaultSpec,
+  type AnnotationPatch,
+  type ShadowSpec,
+  type ShadowStatus,
+  type ShadowView,
+} from "./model.ts";
+import { compareSemver, parseSemver, sameVersion } from "./semver.ts";
 
 /**
  * Seconds a node may take to reach each update state, plus `Idle`: how long its agent may take to report Idle once

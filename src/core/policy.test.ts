@@ -232,6 +232,15 @@ describe("the policy resource overrides the environment, field by field", () => 
     ]);
   });
 
+  it.each([
+    [{ maxConcurrentUpdates: true }, "policy spec.maxConcurrentUpdates must be a number or a string"],
+    [{ windows: { schedule: "0 1 * * *" } }, "policy spec.windows must be a list"],
+    [{ schedulerCronExpression: 5 }, "policy spec.schedulerCronExpression must be a string"],
+    [{ stateTimeouts: ["10m"] }, "policy spec.stateTimeouts must be a map of state to duration"],
+  ])("wrong types: %j", (spec, error) => {
+    expect(errors({}, spec as unknown as UpdatePolicySpec)).toEqual([error]);
+  });
+
   it("unknown fields are warned about (a typo should not pass silently)", () => {
     const resolution = resolve(env, { maxConcurrentUpdate: 3 } as unknown as UpdatePolicySpec);
     expect(resolution.ok).toBe(true);

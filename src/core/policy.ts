@@ -1,15 +1,15 @@
 // The fleet policy: brupop's environment variables (and a few of ours), overridden field by field by the optional
 // policy resource, validated into one FleetPolicy or a list of errors that say what to fix and where.
-import { CronExpressionError, legacyWindowExpression, nextFire, parseBrupopCron, cronIncludes } from "./brupop-cron.ts";
-import { BudgetError, parseBudget, type UpdateBudget } from "./budget.ts";
+import { TIMED_STATES } from "../api/state-machine.ts";
+import { CronExpressionError, cronIncludes, legacyWindowExpression, nextFire, parseBrupopCron } from "./brupop-cron.ts";
+import { parseBudget, type UpdateBudget } from "./budget.ts";
+import { parseDuration } from "./duration.ts";
 import {
-  DEFAULT_QUARANTINE_AFTER_FAILURES,
   DEFAULT_NODE_TIMEOUTS,
+  DEFAULT_QUARANTINE_AFTER_FAILURES,
   type NodePolicy,
   type NodeTimeouts,
 } from "./next-spec.ts";
-import { TIMED_STATES } from "../api/state-machine.ts";
-import { parseDuration } from "./duration.ts";
 import {
   WindowError,
   nextWindowStart,
@@ -124,26 +124,20 @@ export function resolveFleetPolicy(
   // Budget.
   let budget: UpdateBudget = { kind: "count", max: 1 };
   let budgetSource: PolicySource = "default";
-  const rawBudget = resource.maxConcurrentUpdates;
-  const envBudget = envValue(env, ENV.maxConcurrentUpdate);
-  if (rawBudget !== undefined) {
-    budgetSource = "policy";
-    if (typeof rawBudget !== "number" && typeof rawBudget !== "string") {
-      errors.push("policy spec.maxConcurrentUpdates must be a number or a string");
+  const fromPolicy: unknown = resource.maxConcurrentUpdates;
+  const fromEnv = envValue(env, ENV.maxConcurrentUpdate);
+  if (fromPolicy !== undefined || fromEnv !== undefined) {
+    budgetSource = fromPolicy !== undefined ? "policy" : "env";
+    const where = fromPolicy !== undefined ? "policy spec.maxConcurrentUpdates" : ENV.maxConcurrentUpdate;
+    const raw = fromPolicy ?? fromEnv;
+    if (typeof raw !== "number" && typeof raw !== "string") {
+      errors.push(`${where} must be a number or a string`);
     } else {
       try {
-        budget = parseBudget(rawBudget);
+        budget = parseBudget(raw);
       } catch (error) {
-        errors.push(`policy spec.maxConcurrentUpdates: ${message(error)}`);
+        errors.push(`${where}: ${message(error)}`);
       }
-    }
-  } else if (envBudget !== undefined) {
-    budgetSource = "env";
-    try {
-      budget = parseBudget(envBudget);
-    } catch (error) {
-      if (!(error instanceof BudgetError)) throw error;
-      errors.push(`${ENV.maxConcurrentUpdate}: ${error.message}`);
     }
   }
 

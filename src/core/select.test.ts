@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { BrsState } from "../api/state-machine.ts";
 import { budgetLimit, occupiesBudget } from "./budget.ts";
 import { readFailures } from "./failures.ts";
 import { ANNOTATIONS, type FleetView, type NodeView, type ShadowView } from "./model.ts";
@@ -6,7 +7,6 @@ import { compareCandidates } from "./order.ts";
 import type { UpdatePolicySpec } from "./policy.ts";
 import { selectNodesToStart, type NotStartedCode, type Selection } from "./select.ts";
 import { T0, after, fleetPolicy, iso, node, prng, shadow, type ShadowOptions } from "./test-fixtures.ts";
-import type { BrsState } from "../api/state-machine.ts";
 
 const UPDATE: ShadowOptions = { status: { current_version: "1.19.0", target_version: "1.20.0" } };
 const IN_FLIGHT: ShadowOptions = {
