@@ -146,8 +146,14 @@ describe("toKubernetesSchema", () => {
     });
   });
 
-  it("leaves enum values and list-map keys alone even when they look like keywords", () => {
-    const schema = { type: "string", enum: ["required", "$id"], "x-kubernetes-list-map-keys": ["$id"] };
+  it("leaves data (enum, default, example, list-map keys) alone even when it looks like schema keywords", () => {
+    const schema = {
+      type: "object",
+      enum: [{ $id: "x" }],
+      default: { $id: "x", required: [] },
+      example: { additionalProperties: false },
+      "x-kubernetes-list-map-keys": ["$id"],
+    };
     expect(toKubernetesSchema(schema)).toEqual(schema);
   });
 
@@ -163,6 +169,11 @@ describe("toKubernetesSchema", () => {
 describe("toValidationSchema", () => {
   it("turns nullable into a JSON Schema type list, and adds null to an enum", () => {
     expect(toValidationSchema(nullable(stringEnum(["A"])))).toEqual({ type: ["string", "null"], enum: ["A", null] });
+  });
+
+  it("does not rewrite nullable inside data such as a default value", () => {
+    const schema = { type: "object", nullable: true, default: { nullable: true } };
+    expect(toValidationSchema(schema)).toEqual({ type: ["object", "null"], default: { nullable: true } });
   });
 
   it("makes TypeBox accept null exactly where the Kubernetes schema does", () => {

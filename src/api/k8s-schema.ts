@@ -78,6 +78,9 @@ function jsonCopy(value: unknown): Json {
   return JSON.parse(JSON.stringify(value)) as Json;
 }
 
+// Keys whose values are data, not schemas: copied as they are, never rewritten.
+const DATA_KEYS = new Set(["enum", "default", "example", "x-kubernetes-list-map-keys", "x-kubernetes-validations"]);
+
 // Keys that mean something to TypeBox or JSON Schema 2020-12 but are either unknown to the API server or
 // contradict its structural rules; they are dropped rather than rejected because they carry no validation meaning
 // the API server could apply.
@@ -93,12 +96,12 @@ function normaliseNode(node: Json): Json {
     if (key === "additionalProperties" && value === false) continue;
     if (key === "required" && Array.isArray(value) && value.length === 0) continue;
     if (key === "properties" && isRecord(value)) {
-      // Empty `properties` beside `additionalProperties` trips the "mutually exclusive" rule in some versions.
+      // Empty `properties` beside `additionalProperties` (TypeBox's map form) says nothing; the CRD reads as a map.
       if (Object.keys(value).length === 0 && "additionalProperties" in node) continue;
       out[key] = Object.fromEntries(Object.entries(value).map(([name, child]) => [name, normaliseNode(child)]));
       continue;
     }
-    out[key] = key === "enum" || key === "x-kubernetes-list-map-keys" ? value : normaliseNode(value);
+    out[key] = DATA_KEYS.has(key) ? value : normaliseNode(value);
   }
   return out;
 }
@@ -122,7 +125,7 @@ function toValidationNode(node: Json): Json {
       out[key] = Object.fromEntries(Object.entries(value).map(([name, child]) => [name, toValidationNode(child)]));
       continue;
     }
-    out[key] = key === "enum" ? value : toValidationNode(value);
+    out[key] = DATA_KEYS.has(key) ? value : toValidationNode(value);
   }
   if (node.nullable === true) {
     if (typeof node.type === "string") out.type = [node.type, "null"];
@@ -133,7 +136,8 @@ function toValidationNode(node: Json): Json {
 
 /**
  * The JSON Schema (2020-12) equivalent of a Kubernetes schema, for TypeBox's validator: `nullable: true` becomes
- * `type: [T, "null"]` (and `null` joins any `enum`). Everything else already means the same in both dialects.
+ * `type: [T, "null"]` (and `null` joins any `enum`). The other keywords the builders emit mean the same in both
+ * dialects; TypeBox ignores the x-kubernetes-* extensions (the API server enforces those).
  */
 export function toValidationSchema(schema: TSchema | K8sSchema): TSchema {
   return toValidationNode(jsonCopy(schema)) as TSchema;
