@@ -4,6 +4,8 @@
 import { Command } from "@commander-js/extra-typings";
 import { clusterCommand } from "./commands/cluster.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { simulateHostCommand } from "./commands/simulate-host.ts";
+import { apiclientCommand } from "./commands/apiclient.ts";
 
 const program = new Command("brupop")
   .description("Bottlerocket update operator: operate, inspect and simulate")
@@ -14,6 +16,8 @@ for (const command of [
   // registered subcommands (one line each)
   clusterCommand(),
   demoCommand(),
+  simulateHostCommand(),
+  apiclientCommand(),
 ]) {
   program.addCommand(command);
 }

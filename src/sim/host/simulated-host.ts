@@ -166,7 +166,11 @@ export class SimulatedHost {
 
   /** An in-process client bypassing the socket, e.g. an out-of-band `apiclient update cancel`. */
   request(method: string, url: string): HostResponse {
-    const transition = handleRequest(this.#state, { method, url }, this.#clock());
+    return this.#handle(method, url, this.#clock());
+  }
+
+  #handle(method: string, url: string, now: number): HostResponse {
+    const transition = handleRequest(this.#state, { method, url }, now);
     this.#commit(transition);
     return transition.response;
   }
@@ -340,16 +344,17 @@ export class SimulatedHost {
     req.on("end", () => {
       const method = req.method ?? "GET";
       const url = req.url ?? "/";
+      const now = this.#clock();
       let response: HostResponse;
       try {
-        response = this.request(method, url);
+        response = this.#handle(method, url, now);
       } catch (error) {
         // A bug in the state machine answers 500 instead of crashing the host.
         this.#reportError(`request ${method} ${url} failed: ${String(error)}`);
         response = { kind: "http", status: 500, body: "simulator error", contentType: "text/plain" };
       }
       const outcome = response.kind === "http" ? response.status : response.kind;
-      this.#emit({ type: "request", at: this.#clock(), method, url, outcome });
+      this.#emit({ type: "request", at: now, method, url, outcome });
       switch (response.kind) {
         case "http": {
           const headers: Record<string, string> = {};
