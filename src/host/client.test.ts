@@ -48,7 +48,7 @@ describe("reads", () => {
   });
 
   test("getUpdateStatus throws 'locked' while a command runs; readUpdateStatus waits it out", async () => {
-    const t = await host({ durations: { refreshMs: 100 } });
+    const t = await host({ durations: { refreshMs: 500 } });
     t.host.request("POST", "/actions/refresh-updates");
     const error = await failure(t.client.getUpdateStatus());
     expect([error.kind, error.status]).toEqual(["locked", 423]);
@@ -74,7 +74,7 @@ describe("commands", () => {
   });
 
   test("a POST that meets another client's command (423) waits for the lock, then runs and reports its own result", async () => {
-    const t = await host({ durations: { prepareMs: 150 } });
+    const t = await host({ durations: { prepareMs: 300 } });
     await t.client.refreshUpdates();
     t.host.request("POST", "/actions/prepare-update"); // someone else
     const { result, status } = await t.client.runCommand("refresh");
@@ -120,7 +120,7 @@ describe("commands", () => {
   test("a reboot during our command is 'interrupted' once the status reads 404, riding out the socket outage", async () => {
     const t = await host(
       { durations: { prepareMs: 500, shutdownMs: 0, socketLingerMs: 5, rebootMs: 40 } },
-      { waitPolicies: { prepare: { pollIntervalMs: 15, timeoutMs: 2_000 } } },
+      { maxPollErrors: 50, waitPolicies: { prepare: { pollIntervalMs: 15, timeoutMs: 2_000 } } },
     );
     await t.client.refreshUpdates();
     const pending = failure(t.client.prepareUpdate("1.26.0"));
@@ -134,7 +134,7 @@ describe("commands", () => {
   test("another client's command over ours is 'interrupted': our result was overwritten", async () => {
     const t = await host(
       { durations: { deactivateMs: 0 } },
-      { waitPolicies: { activate: { pollIntervalMs: 60, timeoutMs: 2_000 } } },
+      { waitPolicies: { activate: { pollIntervalMs: 250, timeoutMs: 2_000 } } },
     );
     await t.client.refreshUpdates();
     await t.client.prepareUpdate("1.26.0");
