@@ -147,7 +147,7 @@ export class HostApiClient {
     try {
       const response = await request(`http://localhost${path}`, {
         dispatcher: this.#agent,
-        method: method.toUpperCase() as "GET",
+        method: method.toUpperCase(),
         // apiclient always sends this header, with or without a body.
         headers: { "content-type": "application/json" },
         body: body ?? null,
@@ -394,8 +394,7 @@ export class HostApiClient {
         status = statusFrom(response);
       } catch (error) {
         // Like apiclient, ride out a few transient failures (socket blips, 500s, garbled answers).
-        if (!(error instanceof HostApiError) || error.kind === "conflict" || problems >= this.#maxPollErrors)
-          throw error;
+        if (!(error instanceof HostApiError) || problems >= this.#maxPollErrors) throw error;
         lastProblem = error;
         problems++;
         continue;

@@ -734,6 +734,20 @@ describe("§5.3 failure injection", () => {
 });
 
 describe("simulator safety", () => {
+  test("a listener that throws becomes an error event; the host keeps serving and rebooting", async () => {
+    const t = await host();
+    const errors: string[] = [];
+    t.host.on("error", (event) => errors.push(event.message));
+    t.host.on("api-down", () => {
+      throw new Error("cluster hook broke");
+    });
+    const up = t.host.waitFor("api-up");
+    await t.client.reboot();
+    expect(await up).toMatchObject({ bootCount: 2 });
+    expect(errors).toEqual([expect.stringContaining("cluster hook broke")]);
+    expect((await t.client.getOs()).version_id).toBe("1.25.0");
+  });
+
   test("a new simulator refuses to replace a live socket, but takes over a stale one", async () => {
     const t = await host();
     await expect(startSimulatedHost({ socketPath: t.socketPath, version: "1.24.0" })).rejects.toThrow(

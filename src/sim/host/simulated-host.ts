@@ -8,10 +8,12 @@ import http from "node:http";
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { isSemVer } from "../../host/semver.ts";
+import type { UpdateState } from "../../host/types.ts";
 import { resolveDurations, type DurationProfile, type HostDurations } from "./durations.ts";
 import { parseFaultSpec, type ArmedFault, type HostFault } from "./faults.ts";
 import {
   advance,
+  clearFaults,
   createHostState,
   handleRequest,
   injectFault,
@@ -79,6 +81,14 @@ function toRelease(release: string | Release): Release {
   return typeof release === "string" ? { version: release } : release;
 }
 
+/**
+ * One simulated host. Events for whoever hosts it (the simulated cluster):
+ * - `reboot-requested`: the host accepted a reboot; its API answers until `downAt`.
+ * - `api-down`: the machine is going down: stop the node's agent and pods, let the Node go NotReady.
+ * - `boot-failed`: a trial boot failed (`panic`: it reboots into the old set by itself; `hang`: only reset() helps).
+ * - `api-up`: booted (`version`, `rolledBack`, a new `bootId`): start the node's agent and pods again.
+ * - `command-started` / `command-finished`, `socket-removed`, `request`, `error`.
+ */
 export class SimulatedHost {
   readonly socketPath: string;
   readonly bootIdPath: string | undefined;
@@ -120,7 +130,7 @@ export class SimulatedHost {
   }
 
   /** Update state as clients would see it; null while uninitialised or unreadable. */
-  get updateState(): string | null {
+  get updateState(): UpdateState | null {
     return visibleUpdateState(this.#state);
   }
 
@@ -147,6 +157,11 @@ export class SimulatedHost {
   inject(fault: HostFault | string, times?: number): void {
     const armed = toArmed(fault);
     this.#commit(injectFault(this.#state, times === undefined ? armed : { ...armed, remaining: times }, this.#clock()));
+  }
+
+  /** Disarms every pending fault. */
+  clearFaults(): void {
+    this.#commit({ state: clearFaults(this.#state), effects: [] });
   }
 
   /** Publishes a release in the host's repository; the host sees it at its next refresh (waves permitting). */
