@@ -1,0 +1,145 @@
+// The src/kube building blocks against the real API server: a supervised informer (narrow selectors, recovery
+// after errors) and Lease-based leader election (hand-over on release and after a holder dies).
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+import { useCluster, eventually, type TestCluster } from "../support/cluster.ts";
+import { SupervisedInformer, type ChangeKind } from "../../src/kube/informer.ts";
+import { acquireLeadership, microTime } from "../../src/kube/leader-election.ts";
+
+let t: TestCluster;
+beforeAll(async () => {
+  t = await useCluster(import.meta.url);
+});
+afterAll(() => t.cleanup());
+
+describe("SupervisedInformer", () => {
+  it("sees adds, updates and deletes of the selected objects only", async () => {
+    const seen: [ChangeKind, string][] = [];
+    const informer = new SupervisedInformer<V1ConfigMap>({
+      name: "configmaps",
+      kc: t.kc,
+      path: `/api/v1/namespaces/${t.namespace}/configmaps`,
+      labelSelector: "watched=yes",
+      list: () => t.core.listNamespacedConfigMap({ namespace: t.namespace, labelSelector: "watched=yes" }),
+      onChange: (kind, obj) => seen.push([kind, obj.metadata?.name ?? ""]),
+    });
+    await informer.start();
+    expect(informer.synced).toBe(true);
+    const ns = t.namespace;
+    await t.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "a", labels: { watched: "yes" } } },
+    });
+    await t.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "b" } } });
+    await t.core.patchNamespacedConfigMap({
+      name: "a",
+      namespace: ns,
+      body: [{ op: "add", path: "/data", value: { k: "v" } }],
+    });
+    await t.core.deleteNamespacedConfigMap({ name: "a", namespace: ns });
+    await eventually("delete seen", async () => (seen.some(([k]) => k === "delete") ? true : undefined));
+    expect(seen).toEqual([
+      ["add", "a"],
+      ["update", "a"],
+      ["delete", "a"],
+    ]);
+    expect(informer.get("a", ns)).toBeUndefined();
+    await informer.stop();
+  });
+
+  it("keeps retrying a forbidden list and syncs once access is granted", async () => {
+    const user = `informer-${t.namespace}`;
+    const kc = await t.identity(user);
+    const errors: unknown[] = [];
+    const informer = new SupervisedInformer<V1ConfigMap>({
+      name: "configmaps",
+      kc,
+      path: `/api/v1/namespaces/${t.namespace}/configmaps`,
+      list: () => kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: t.namespace }),
+      onError: (err) => errors.push(err),
+      minBackoffMs: 50,
+      maxBackoffMs: 300,
+    });
+    const started = informer.start();
+    await eventually("two failed attempts", async () => (errors.length >= 2 ? true : undefined));
+    expect(informer.synced).toBe(false);
+    const rbac = t.kc.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.createNamespacedRole({
+      namespace: t.namespace,
+      body: {
+        metadata: { name: "read-configmaps" },
+        rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: t.namespace,
+      body: {
+        metadata: { name: "read-configmaps" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "read-configmaps" },
+        subjects: [{ kind: "User", name: user, apiGroup: "rbac.authorization.k8s.io" }],
+      },
+    });
+    await started;
+    expect(informer.synced).toBe(true);
+    await t.core.createNamespacedConfigMap({ namespace: t.namespace, body: { metadata: { name: "late" } } });
+    await eventually("watch works after recovery", async () => informer.get("late", t.namespace));
+    await informer.stop();
+  });
+});
+
+describe("acquireLeadership", () => {
+  const timing = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 200 };
+  const options = (identity: string, name: string) => ({
+    api: t.kc.makeApiClient(CoordinationV1Api),
+    namespace: t.namespace,
+    name,
+    identity,
+    ...timing,
+  });
+  const holder = async (name: string) =>
+    (await t.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name, namespace: t.namespace })).spec
+      ?.holderIdentity;
+
+  it("lets one replica lead, and hands over at once on release", async () => {
+    const a = await acquireLeadership(options("a", "release"));
+    expect(await holder("release")).toBe("a");
+    const b = acquireLeadership(options("b", "release"));
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await holder("release")).toBe("a"); // b is still waiting, a keeps renewing
+    expect(a.signal.aborted).toBe(false);
+    const releasedAt = Date.now();
+    await a.release();
+    const leadershipB = await b;
+    expect(Date.now() - releasedAt).toBeLessThan(1_000);
+    expect(await holder("release")).toBe("b");
+    const lease = await t.kc
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: "release", namespace: t.namespace });
+    expect(lease.spec?.leaseTransitions).toBe(0); // released leases are taken without a transition
+    expect(String(lease.spec?.renewTime)).toMatch(/\.\d{6}Z$/); // MicroTime, as kube-apiserver requires
+    await leadershipB.release();
+  });
+
+  it("takes over from a holder that stopped renewing only after the lease duration", async () => {
+    const crash = new AbortController();
+    await acquireLeadership(options("a", "crash"), crash.signal);
+    crash.abort(); // a dies without releasing
+    const diedAt = Date.now();
+    const b = await acquireLeadership(options("b", "crash"));
+    expect(Date.now() - diedAt).toBeGreaterThanOrEqual(timing.leaseDurationMs - timing.retryPeriodMs);
+    expect(await holder("crash")).toBe("b");
+    await b.release();
+  });
+
+  it("reports loss when another writer takes the lease", async () => {
+    const a = await acquireLeadership(options("a", "stolen"));
+    const api = t.kc.makeApiClient(CoordinationV1Api);
+    const lease = await api.readNamespacedLease({ name: "stolen", namespace: t.namespace });
+    await api.replaceNamespacedLease({
+      name: "stolen",
+      namespace: t.namespace,
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()) } },
+    });
+    await eventually("a notices the loss", async () => (a.signal.aborted ? true : undefined), 10_000);
+  });
+});
