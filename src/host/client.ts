@@ -449,7 +449,9 @@ function exchange(
         res.on("aborted", () => reject(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })));
         res.on("end", () => {
           if (!res.complete) {
-            reject(Object.assign(new Error("connection closed before the end of the response"), { code: "ECONNRESET" }));
+            reject(
+              Object.assign(new Error("connection closed before the end of the response"), { code: "ECONNRESET" }),
+            );
             return;
           }
           const contentType = res.headers["content-type"];
