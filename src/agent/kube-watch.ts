@@ -1,0 +1,199 @@
+// A watch of ONE Kubernetes object, selected by name through a field selector (the agent's own brs and Node), in
+// ~150 lines instead of @kubernetes/client-node. Protocol: LIST (gets the object and a resourceVersion), then WATCH
+// from that resourceVersion with bookmarks; a stream that ends is re-opened from the last resourceVersion seen;
+// 410 Gone (history compacted) re-lists; any other failure backs off (0.8 s doubling to 30 s, full jitter, like
+// kube-rs) and re-lists. A periodic re-list (resync) repairs anything missed.
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { httpRequest, open, readToken } from "./http.ts";
+import type { KubeAccess } from "./config.ts";
+
+export interface SingleObjectWatchOptions<T> {
+  kube: KubeAccess;
+  /** The collection, e.g. `/api/v1/nodes` or `/apis/<group>/<version>/namespaces/<ns>/<plural>`. */
+  collectionPath: string;
+  /** The object's name; becomes `fieldSelector=metadata.name=<name>`. */
+  name: string;
+  /** Turns the wire object into what callers use; throw to reject it (it is then treated as absent). */
+  parse: (object: unknown) => T;
+  /** Called with every new value (null: the object does not exist). */
+  onChange?: (value: T | null) => void;
+  onError?: (message: string) => void;
+  /** Server-side timeout of each watch request. Default 290 s. */
+  timeoutSeconds?: number;
+  /** Re-list at least this often. Default 10 min. */
+  resyncMs?: number;
+  requestTimeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface WatchEvent {
+  type?: unknown;
+  object?: { metadata?: { resourceVersion?: unknown }; code?: unknown; message?: unknown };
+}
+
+class GoneError extends Error {}
+
+export class SingleObjectWatch<T> {
+  readonly #options: SingleObjectWatchOptions<T>;
+  readonly #abort = new AbortController();
+  #value: T | null | undefined = undefined;
+  #done: Promise<void> | undefined;
+  #lists = 0;
+
+  constructor(options: SingleObjectWatchOptions<T>) {
+    this.#options = options;
+  }
+
+  /** The current value: undefined until the first list succeeded, null while the object does not exist. */
+  get value(): T | null | undefined {
+    return this.#value;
+  }
+
+  /** How many times the collection was listed (for tests and metrics). */
+  get lists(): number {
+    return this.#lists;
+  }
+
+  /** Overrides the cached value until the next event, e.g. with what we just wrote (the watch catches up). */
+  assume(value: T | null): void {
+    this.#value = value;
+  }
+
+  start(): void {
+    this.#done ??= this.#run().catch((error: unknown) => {
+      if (!this.#abort.signal.aborted) this.#options.onError?.(`watch stopped: ${String(error)}`);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort(new Error("watch stopped"));
+    await this.#done;
+  }
+
+  async #run(): Promise<void> {
+    const o = this.#options;
+    const signal = this.#abort.signal;
+    const initial = o.initialBackoffMs ?? 800;
+    let backoff = initial;
+    let resourceVersion: string | undefined;
+    let listedAt = 0;
+    while (!signal.aborted) {
+      try {
+        if (resourceVersion === undefined || Date.now() - listedAt >= (o.resyncMs ?? 600_000)) {
+          resourceVersion = await this.#list();
+          listedAt = Date.now();
+        }
+        resourceVersion = await this.#watch(resourceVersion);
+        backoff = initial; // a stream that ran and ended normally
+      } catch (error) {
+        if (this.#abort.signal.aborted) return; // stop() while listing or watching
+        resourceVersion = undefined; // re-list: we may have missed events
+        if (error instanceof GoneError) continue;
+        o.onError?.(`${o.collectionPath} ${o.name}: ${error instanceof Error ? error.message : String(error)}`);
+        await sleep(Math.random() * backoff, undefined, { signal }).catch(() => undefined);
+        backoff = Math.min(backoff * 2, o.maxBackoffMs ?? 30_000);
+      }
+    }
+  }
+
+  #query(extra: string): string {
+    const selector = encodeURIComponent(`metadata.name=${this.#options.name}`);
+    return `${this.#options.collectionPath}?fieldSelector=${selector}${extra}`;
+  }
+
+  async #headers(): Promise<Record<string, string>> {
+    return { authorization: `Bearer ${await readToken(this.#options.kube.tokenFile)}` };
+  }
+
+  async #list(): Promise<string> {
+    const o = this.#options;
+    const response = await httpRequest({
+      baseUrl: o.kube.url,
+      caFile: o.kube.caFile,
+      method: "GET",
+      path: this.#query(""),
+      headers: await this.#headers(),
+      timeoutMs: o.requestTimeoutMs ?? 30_000,
+      signal: this.#abort.signal,
+    });
+    if (response.status !== 200) throw new Error(`list answered ${response.status}: ${response.body.slice(0, 200)}`);
+    const list = JSON.parse(response.body) as { metadata?: { resourceVersion?: unknown }; items?: unknown[] };
+    const rv = list.metadata?.resourceVersion;
+    if (typeof rv !== "string" || !Array.isArray(list.items)) throw new Error("list answer has no resourceVersion");
+    this.#lists++;
+    this.#set(list.items[0] ?? null);
+    return rv;
+  }
+
+  /** Streams events until the server ends the watch; returns the last resourceVersion seen. */
+  async #watch(from: string): Promise<string> {
+    const o = this.#options;
+    const timeoutSeconds = o.timeoutSeconds ?? 290;
+    const stream = new AbortController();
+    const signal = AbortSignal.any([this.#abort.signal, stream.signal]);
+    // No bytes for longer than the server's own timeout plus a margin: the connection is dead (half-open TCP).
+    const idleMs = (timeoutSeconds + 30) * 1000;
+    let idle = setTimeout(() => stream.abort(new Error(`watch silent for ${idleMs} ms`)), idleMs);
+    try {
+      const res = await open(
+        {
+          baseUrl: o.kube.url,
+          caFile: o.kube.caFile,
+          method: "GET",
+          path: this.#query(
+            `&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(from)}` +
+              `&timeoutSeconds=${timeoutSeconds}`,
+          ),
+          headers: await this.#headers(),
+          timeoutMs: idleMs,
+        },
+        signal,
+      );
+      if (res.statusCode === 410) throw new GoneError();
+      if (res.statusCode !== 200) {
+        res.resume();
+        throw new Error(`watch answered ${res.statusCode ?? 0}`);
+      }
+      let rv = from;
+      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+        clearTimeout(idle);
+        idle = setTimeout(() => stream.abort(new Error(`watch silent for ${idleMs} ms`)), idleMs);
+        if (line.trim() === "") continue;
+        const event = JSON.parse(line) as WatchEvent;
+        if (event.type === "ERROR") {
+          if (event.object?.code === 410) throw new GoneError();
+          const message = event.object?.message;
+          throw new Error(`watch error: ${typeof message === "string" ? message : line.slice(0, 200)}`);
+        }
+        const next = event.object?.metadata?.resourceVersion;
+        if (typeof next === "string") rv = next;
+        if (event.type === "ADDED" || event.type === "MODIFIED") this.#set(event.object);
+        else if (event.type === "DELETED") this.#set(null);
+        // BOOKMARK: only the resourceVersion moves.
+      }
+      if (signal.aborted) throw signal.reason;
+      return rv;
+    } finally {
+      clearTimeout(idle);
+      stream.abort();
+    }
+  }
+
+  #set(object: unknown): void {
+    let value: T | null = null;
+    if (object !== null) {
+      try {
+        value = this.#options.parse(object);
+      } catch (error) {
+        this.#options.onError?.(
+          `ignoring ${this.#options.name}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        value = null;
+      }
+    }
+    this.#value = value;
+    this.#options.onChange?.(value);
+  }
+}
