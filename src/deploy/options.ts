@@ -1,0 +1,143 @@
+// Everything an installation may vary, with brupop 1.4's defaults where brupop had the setting (behaviour spec §7.3),
+// and resolveOptions() to fill in and check a partial set. Builders take the resolved form only, so each one reads
+// plain values and never re-implements a default.
+import { OPERATOR_NAMESPACE } from "../api/index.ts";
+import { imageReference, type ImageSource } from "./image.ts";
+
+/** Kubernetes resource quantities, as in a container's `resources`. */
+export interface ResourceRequirements {
+  readonly requests?: Readonly<Record<string, string>>;
+  readonly limits?: Readonly<Record<string, string>>;
+}
+
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: "Exists" | "Equal";
+  readonly value?: string;
+  readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+  readonly tolerationSeconds?: number;
+}
+
+/** Where a component's pods may run (brupop's `placement.<component>` values). */
+export interface Placement {
+  readonly tolerations?: readonly Toleration[];
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly priorityClassName?: string;
+}
+
+/**
+ * How the API server gets its TLS certificate. `builtin` (default): it creates its own CA and serving certificate in
+ * Secrets and injects the CA into the CRD's conversion webhook; no cert-manager needed. `cert-manager`: brupop's
+ * Issuers and Certificates, with the CA injection pointing at a Certificate that exists.
+ */
+export type TlsMode = "builtin" | "cert-manager";
+
+export interface DeployOptions {
+  readonly namespace: string;
+  /** Full image reference; or build one from a registry, see image.ts. */
+  readonly image: string;
+  readonly imagePullSecrets: readonly string[];
+  readonly tls: TlsMode;
+  /** `MAX_CONCURRENT_UPDATE`: a positive integer or `unlimited`. */
+  readonly maxConcurrentUpdates: string;
+  /** `SCHEDULER_CRON_EXPRESSION`, brupop's 6/7-field cron (seconds first, UTC). */
+  readonly schedulerCronExpression: string;
+  /** Deprecated `UPDATE_WINDOW_START/STOP` (brupop's chart had the values but never rendered them); set both or neither. */
+  readonly updateWindow?: { readonly start: string; readonly stop: string };
+  /** `EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC`; 0 disables load-balancer exclusion before a drain. */
+  readonly excludeFromLbWaitTimeInSec: number;
+  /** The cluster's DNS domain, for the API server's Service name (brupop hard-coded `cluster.local`, issue #436). */
+  readonly clusterDomain: string;
+  readonly replicas: { readonly controller: number; readonly apiserver: number };
+  /** Labels added to every pod template (brupop's `podLabels`). */
+  readonly podLabels: Readonly<Record<string, string>>;
+  readonly resources: Readonly<Record<"agent" | "apiserver" | "controller", ResourceRequirements>>;
+  readonly placement: Readonly<Record<"agent" | "apiserver" | "controller", Placement>>;
+  /** Emit prometheus-operator ServiceMonitors for the controller and the API server's metrics port. */
+  readonly serviceMonitor: boolean;
+}
+
+export type DeployOptionsInput = Partial<Omit<DeployOptions, "image" | "resources" | "placement" | "replicas">> & {
+  /** A full reference, or the parts to build one from (registry, region, tag). */
+  readonly image?: string | ImageSource;
+  readonly resources?: Partial<DeployOptions["resources"]>;
+  readonly placement?: Partial<DeployOptions["placement"]>;
+  readonly replicas?: Partial<DeployOptions["replicas"]>;
+};
+
+/** The PriorityClass brupop gives the controller; the default placement of the controller refers to it. */
+export const CONTROLLER_PRIORITY_CLASS = "brupop-controller-high-priority";
+
+// Node.js needs more than brupop's Rust binaries: a bare `node` process is ~40 MiB RSS, so brupop's 50Mi agent limit
+// would OOM-kill it at startup, and a 10m CPU limit makes the first second of JIT last a minute.
+export const DEFAULT_RESOURCES: DeployOptions["resources"] = {
+  agent: { requests: { cpu: "5m", memory: "48Mi" }, limits: { cpu: "100m", memory: "128Mi" } },
+  apiserver: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  controller: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+};
+
+export const DEFAULTS: DeployOptions = {
+  namespace: OPERATOR_NAMESPACE,
+  image: imageReference({}),
+  imagePullSecrets: [],
+  tls: "builtin",
+  maxConcurrentUpdates: "1",
+  schedulerCronExpression: "* * * * * * *",
+  excludeFromLbWaitTimeInSec: 0,
+  clusterDomain: "cluster.local",
+  replicas: { controller: 2, apiserver: 3 },
+  podLabels: {},
+  resources: DEFAULT_RESOURCES,
+  placement: { agent: {}, apiserver: {}, controller: { priorityClassName: CONTROLLER_PRIORITY_CLASS } },
+  serviceMonitor: false,
+};
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Fills in defaults and rejects values that would produce an invalid or misleading manifest (RangeError). */
+export function resolveOptions(input: DeployOptionsInput = {}): DeployOptions {
+  const image = typeof input.image === "string" ? input.image : imageReference(input.image ?? {});
+  const options: DeployOptions = {
+    ...DEFAULTS,
+    ...withoutUndefined(input),
+    image,
+    resources: { ...DEFAULTS.resources, ...withoutUndefined(input.resources ?? {}) },
+    placement: { ...DEFAULTS.placement, ...withoutUndefined(input.placement ?? {}) },
+    replicas: { ...DEFAULTS.replicas, ...withoutUndefined(input.replicas ?? {}) },
+  };
+  check(DNS_LABEL.test(options.namespace), `namespace ${JSON.stringify(options.namespace)} is not a DNS label`);
+  check(image.trim() !== "" && !/\s/.test(image), `image ${JSON.stringify(image)} is not an image reference`);
+  for (const secret of options.imagePullSecrets) {
+    check(DNS_SUBDOMAIN.test(secret), `image pull secret ${JSON.stringify(secret)} is not a Secret name`);
+  }
+  // From untyped input (CLI flags, JSON) the union is not guaranteed.
+  const tlsModes: readonly string[] = ["builtin", "cert-manager"];
+  check(tlsModes.includes(options.tls), `tls must be builtin or cert-manager (got ${JSON.stringify(options.tls)})`);
+  check(
+    /^[1-9][0-9]*$/.test(options.maxConcurrentUpdates) || options.maxConcurrentUpdates.toLowerCase() === "unlimited",
+    `max concurrent updates ${JSON.stringify(options.maxConcurrentUpdates)} must be a positive integer or "unlimited"`,
+  );
+  check(options.schedulerCronExpression.trim() !== "", "the scheduler cron expression is empty");
+  check(
+    Number.isInteger(options.excludeFromLbWaitTimeInSec) && options.excludeFromLbWaitTimeInSec >= 0,
+    "exclude-from-LB wait time must be a whole number of seconds, 0 or more",
+  );
+  check(
+    DNS_SUBDOMAIN.test(options.clusterDomain),
+    `cluster domain ${JSON.stringify(options.clusterDomain)} is invalid`,
+  );
+  for (const [component, n] of Object.entries(options.replicas)) {
+    check(Number.isInteger(n) && n >= 1, `${component} replicas must be a positive integer (got ${String(n)})`);
+  }
+  return options;
+}
+
+function check(ok: boolean, message: string): asserts ok {
+  if (!ok) throw new RangeError(message);
+}
+
+/** `{...defaults, ...input}` must not let an explicit `undefined` erase a default. */
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,178 @@
+// ServiceAccounts and least-privilege RBAC. What each component may do, and why; cluster-wide rules only for
+// cluster-scoped resources (Nodes, the CRD) or work that spans namespaces (draining pods, Node Events). Everything
+// else is a Role in the operator namespace (brupop granted BottlerocketShadow access cluster-wide).
+import type {
+  V1ClusterRole,
+  V1ClusterRoleBinding,
+  V1PolicyRule,
+  V1Role,
+  V1RoleBinding,
+  V1ServiceAccount,
+} from "@kubernetes/client-node";
+import { API_GROUP, COMPONENT, CRD_NAME, PLURAL, STATUS_SUBRESOURCE, type Component } from "../api/index.ts";
+import { componentLabels } from "./labels.ts";
+import { CLUSTER_ROLE, NAMES, SERVICE_ACCOUNT, roleBindingName } from "./names.ts";
+import type { DeployOptions } from "./options.ts";
+
+/** The fleet policy resource (src/api/update-policy.ts); the controller reads it and reports in its status. */
+export const POLICY_PLURAL = "bottlerocketupdatepolicies";
+
+const READ = ["get", "list", "watch"];
+
+export interface ComponentRules {
+  readonly cluster: readonly V1PolicyRule[];
+  readonly namespaced: readonly V1PolicyRule[];
+}
+
+export function agentRules(): ComponentRules {
+  return {
+    // Its own Node (field-selected watch); RBAC cannot narrow a ServiceAccount to "its" node by name.
+    cluster: [{ apiGroups: [""], resources: ["nodes"], verbs: READ }],
+    // Its own brs; every write goes through the API server, which checks the caller's token.
+    namespaced: [{ apiGroups: [API_GROUP], resources: [PLURAL], verbs: READ }],
+  };
+}
+
+export function apiserverRules(options: DeployOptions): ComponentRules {
+  const builtinTls = options.tls === "builtin";
+  return {
+    cluster: [
+      // Agent pods (authorization) and the pods on a node being drained, in every namespace.
+      { apiGroups: [""], resources: ["pods"], verbs: READ },
+      { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
+      // Node uid checks, cordon/uncordon and the load-balancer exclusion label.
+      { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "patch"] },
+      // Built-in TLS: publish the CA in the conversion webhook's caBundle of our CRD, and no other.
+      ...(builtinTls
+        ? [
+            {
+              apiGroups: ["apiextensions.k8s.io"],
+              resources: ["customresourcedefinitions"],
+              resourceNames: [CRD_NAME],
+              verbs: ["get", "patch"],
+            },
+          ]
+        : []),
+    ],
+    namespaced: [
+      { apiGroups: [API_GROUP], resources: [PLURAL], verbs: ["create", "get", "list", "watch", "patch", "update"] },
+      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "patch", "update"] },
+      // Built-in TLS: the serving certificate and the agents' CA live in two Secrets it creates and rotates.
+      // (create cannot be narrowed by name; get/update are.)
+      ...(builtinTls
+        ? [
+            { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+            {
+              apiGroups: [""],
+              resources: ["secrets"],
+              resourceNames: [NAMES.apiserverCertificateSecret, NAMES.agentCaSecret],
+              verbs: ["get", "update"],
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
+export function controllerRules(): ComponentRules {
+  const events = ["create", "patch"];
+  return {
+    cluster: [
+      { apiGroups: [""], resources: ["nodes"], verbs: READ },
+      // Events about Nodes are recorded in the "default" namespace, so Event writes cannot be namespaced.
+      { apiGroups: [""], resources: ["events"], verbs: events },
+      { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: events },
+    ],
+    namespaced: [
+      // Creates the brs of new nodes, writes specs, deletes the brs of nodes that lost their label.
+      { apiGroups: [API_GROUP], resources: [PLURAL], verbs: [...READ, "create", "patch", "update", "delete"] },
+      // Moves a node stuck past its state's timeout to ErrorReset with a reason.
+      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "patch", "update"] },
+      { apiGroups: [API_GROUP], resources: [POLICY_PLURAL], verbs: READ },
+      { apiGroups: [API_GROUP], resources: [`${POLICY_PLURAL}/status`], verbs: ["get", "patch", "update"] },
+      // Leader election: one Lease, by name (create cannot be narrowed by name).
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        resourceNames: [NAMES.controllerLease],
+        verbs: ["get", "update"],
+      },
+    ],
+  };
+}
+
+const NAMESPACED_ROLE: Readonly<Record<Component, string>> = {
+  [COMPONENT.agent]: NAMES.agentRole,
+  [COMPONENT.apiserver]: NAMES.apiserverRole,
+  [COMPONENT.controller]: NAMES.controllerRole,
+};
+
+export function serviceAccount(component: Component, options: DeployOptions): V1ServiceAccount {
+  const name = SERVICE_ACCOUNT[component];
+  return {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: {
+      name,
+      namespace: options.namespace,
+      labels: componentLabels(component),
+      annotations: { "kubernetes.io/service-account.name": name },
+    },
+  };
+}
+
+/** ClusterRole, ClusterRoleBinding, Role and RoleBinding of one component (empty rule sets are left out). */
+export function componentRbac(
+  component: Component,
+  rules: ComponentRules,
+  options: DeployOptions,
+): (V1ClusterRole | V1ClusterRoleBinding | V1Role | V1RoleBinding)[] {
+  const labels = componentLabels(component);
+  const subject = { kind: "ServiceAccount", name: SERVICE_ACCOUNT[component], namespace: options.namespace };
+  const objects: (V1ClusterRole | V1ClusterRoleBinding | V1Role | V1RoleBinding)[] = [];
+  if (rules.cluster.length > 0) {
+    const name = CLUSTER_ROLE[component];
+    objects.push(
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name, labels },
+        rules: [...rules.cluster],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: roleBindingName(name), labels },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+        subjects: [subject],
+      },
+    );
+  }
+  if (rules.namespaced.length > 0) {
+    const name = NAMESPACED_ROLE[component];
+    const metadata = { name, namespace: options.namespace, labels };
+    objects.push(
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata, rules: [...rules.namespaced] },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { ...metadata, name: roleBindingName(name) },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+        subjects: [subject],
+      },
+    );
+  }
+  return objects;
+}
+
+/** TokenReview (and SubjectAccessReview) for the API server, through the built-in ClusterRole made for it. */
+export function apiserverAuthDelegatorBinding(options: DeployOptions): V1ClusterRoleBinding {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: NAMES.apiserverAuthDelegatorBinding, labels: componentLabels(COMPONENT.apiserver) },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "system:auth-delegator" },
+    subjects: [{ kind: "ServiceAccount", name: SERVICE_ACCOUNT[COMPONENT.apiserver], namespace: options.namespace }],
+  };
+}
