@@ -1,0 +1,126 @@
+// The agent's BottlerocketShadow writes: create `brs-<node>` owned by its Node, and replace its status.
+//
+// Differences from brupop 1.4 (reference §4.2): create is idempotent (an existing shadow of the same Node is
+// returned, one owned by an earlier Node of that name is a 409), and status writes carry the resourceVersion they
+// were based on. A client may send `If-Match: <resourceVersion>` to make the write conditional on what it last
+// read (409 otherwise); without it the server re-reads and retries on a conflict, so a concurrent metadata or spec
+// change never fails an agent's report, while the status it sends is written whole, as brupop did.
+import type { CustomObjectsApi } from "@kubernetes/client-node";
+import {
+  API_GROUP,
+  API_VERSION_V2,
+  KIND,
+  PLURAL,
+  VERSION_V2,
+  brsName,
+  type BottlerocketShadow,
+  type BottlerocketShadowStatus,
+} from "../api/index.ts";
+import { isConflict } from "../kube/errors.ts";
+import { HttpError, fromKubernetesError } from "./errors.ts";
+
+export interface NodeSelector {
+  name: string;
+  uid: string;
+}
+
+const CONFLICT_RETRIES = 3;
+
+export class ShadowStore {
+  readonly #api: CustomObjectsApi;
+  readonly #namespace: string;
+
+  constructor(api: CustomObjectsApi, namespace: string) {
+    this.#api = api;
+    this.#namespace = namespace;
+  }
+
+  #ref(name?: string) {
+    return {
+      group: API_GROUP,
+      version: VERSION_V2,
+      plural: PLURAL,
+      namespace: this.#namespace,
+      ...(name === undefined ? {} : { name }),
+    };
+  }
+
+  async #read(node: NodeSelector): Promise<BottlerocketShadow> {
+    const name = brsName(node.name);
+    let shadow: BottlerocketShadow;
+    try {
+      shadow = (await this.#api.getNamespacedCustomObject({ ...this.#ref(), name })) as BottlerocketShadow;
+    } catch (err) {
+      throw fromKubernetesError(err, `reading ${this.#namespace}/${name}`);
+    }
+    checkOwner(shadow, node);
+    return shadow;
+  }
+
+  /** Creates the node's shadow, or returns it when it exists already for this very Node. */
+  async create(node: NodeSelector): Promise<BottlerocketShadow> {
+    const name = brsName(node.name);
+    const body: BottlerocketShadow = {
+      apiVersion: API_VERSION_V2,
+      kind: KIND,
+      metadata: {
+        name,
+        namespace: this.#namespace,
+        ownerReferences: [{ apiVersion: "v1", kind: "Node", name: node.name, uid: node.uid }],
+      },
+      spec: { state: "Idle", state_transition_timestamp: null, version: null },
+    };
+    try {
+      return (await this.#api.createNamespacedCustomObject({ ...this.#ref(), body })) as BottlerocketShadow;
+    } catch (err) {
+      if (!isConflict(err)) throw fromKubernetesError(err, `creating ${this.#namespace}/${name}`);
+    }
+    return this.#read(node);
+  }
+
+  /**
+   * Replaces the shadow's status. `ifMatch` is the resourceVersion the caller's write is based on. Returns the
+   * resourceVersion written.
+   */
+  async replaceStatus(node: NodeSelector, status: BottlerocketShadowStatus, ifMatch?: string): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.#read(node);
+      const resourceVersion = current.metadata.resourceVersion ?? "";
+      if (ifMatch !== undefined && ifMatch !== resourceVersion) {
+        throw new HttpError(
+          409,
+          "Conflict",
+          `${current.metadata.name ?? ""} changed: resourceVersion is ${resourceVersion}, not ${ifMatch}`,
+          {
+            details: { resourceVersion },
+          },
+        );
+      }
+      try {
+        const written = (await this.#api.replaceNamespacedCustomObjectStatus({
+          ...this.#ref(),
+          name: current.metadata.name ?? brsName(node.name),
+          body: { ...current, metadata: { ...current.metadata, resourceVersion }, status },
+        })) as BottlerocketShadow;
+        return written.metadata.resourceVersion ?? "";
+      } catch (err) {
+        if (!isConflict(err) || ifMatch !== undefined || attempt >= CONFLICT_RETRIES) {
+          throw fromKubernetesError(err, `writing the status of ${current.metadata.name ?? ""}`);
+        }
+      }
+    }
+  }
+}
+
+/** The shadow must belong to the Node the agent proved it runs on; one of an earlier namesake is not its to touch. */
+function checkOwner(shadow: BottlerocketShadow, node: NodeSelector): void {
+  const owners = (shadow.metadata.ownerReferences ?? []).filter((o) => o.kind === "Node");
+  if (owners.length > 0 && !owners.some((o) => o.uid === node.uid)) {
+    throw new HttpError(
+      409,
+      "OwnedByAnotherNode",
+      `${shadow.metadata.name ?? ""} belongs to an earlier node named ${node.name} (uid ${owners[0]?.uid ?? ""}); ` +
+        "it will be garbage-collected, then the agent can create its own",
+    );
+  }
+}
