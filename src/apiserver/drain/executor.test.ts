@@ -31,7 +31,7 @@ const pdbRefusal = Object.assign(new Error("429"), {
 });
 
 /** A node whose pods disappear when evicted; `refuse(pod)` returns an error to throw instead. */
-function fakeNode(pods: DrainPod[], refuse: (pod: PodRef, attempt: number) => unknown = () => undefined) {
+function fakeNode(pods: DrainPod[], refuse: (pod: PodRef, attempt: number) => Error | undefined = () => undefined) {
   const onNode = new Map(pods.map((p) => [p.uid, p]));
   const attempts = new Map<string, number>();
   let inFlight = 0;
