@@ -1,0 +1,263 @@
+// The committed one-file manifest on a real control plane: `kubectl apply --server-side` accepts every object with
+// no warning (strict field validation, admission), `kubectl get brs` shows brupop's columns, and each ServiceAccount
+// can do exactly what its component needs (SubjectAccessReview table).
+//
+// The control plane is shared by the whole run, so this file is careful with what it leaves behind:
+// - a ResourceQuota of 0 pods in the operator namespace, created before the apply, keeps the Deployments and the
+//   DaemonSet from creating pods (they would land on other files' simulated nodes); it and the workloads are deleted
+//   afterwards;
+// - other files create the CRD too: the apply takes its fields over (--force-conflicts), which is what a user's
+//   re-install does; the cluster-scoped objects stay (they are inert without the workloads).
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthorizationV1Api, type V1ResourceAttributes } from "@kubernetes/client-node";
+import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
+import { API_GROUP, CRD_NAME, OPERATOR_NAMESPACE, brsName } from "../../src/api/index.ts";
+
+const run = promisify(execFile);
+const manifest = join(import.meta.dirname, "..", "..", "bottlerocket-update-operator.yaml");
+const ns = OPERATOR_NAMESPACE;
+const QUOTA = "manifests-test-no-pods";
+
+let t: TestCluster;
+let kubectl: (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
+let applied: { stdout: string; stderr: string };
+const brs = `brs-manifests-${Math.random().toString(36).slice(2, 8)}`;
+
+beforeAll(async () => {
+  t = await useCluster(import.meta.url);
+  kubectl = (...args) => run(join(t.info.binDir, "kubectl"), ["--kubeconfig", t.info.kubeconfigPath, ...args]);
+  // The namespace may already exist (another file, or an earlier apply); the quota must be in force before the apply.
+  await kubectl("create", "namespace", ns).catch((err: unknown) => {
+    if (!String((err as { stderr?: string }).stderr).includes("AlreadyExists")) throw err;
+  });
+  await kubectl("create", "quota", QUOTA, "--namespace", ns, "--hard=pods=0");
+  await eventually("quota in force", async () => {
+    const { stdout } = await kubectl("get", "quota", QUOTA, "-n", ns, "-o", "jsonpath={.status.hard.pods}");
+    return stdout === "0" ? true : undefined;
+  });
+  applied = await kubectl("apply", "--server-side", "--force-conflicts", "-f", manifest);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([
+    kubectl(
+      "delete",
+      "--namespace",
+      ns,
+      "--wait=false",
+      "--ignore-not-found",
+      "deployment/brupop-apiserver",
+      "deployment/brupop-controller-deployment",
+      "daemonset/brupop-agent",
+      `bottlerocketshadow/${brs}`,
+    ),
+  ]);
+  await kubectl("delete", "quota", QUOTA, "-n", ns, "--ignore-not-found").catch(() => undefined);
+  await t.cleanup();
+});
+
+describe("kubectl apply --server-side -f bottlerocket-update-operator.yaml", () => {
+  it("applies every object, with no warnings", () => {
+    expect(applied.stderr).toBe("");
+    const lines = applied.stdout.trim().split("\n");
+    expect(
+      lines.every((l) => l.endsWith(" serverside-applied")),
+      applied.stdout,
+    ).toBe(true);
+    for (const object of [
+      "namespace/brupop-bottlerocket-aws",
+      `customresourcedefinition.apiextensions.k8s.io/${CRD_NAME}`,
+      "deployment.apps/brupop-controller-deployment",
+      "deployment.apps/brupop-apiserver",
+      "daemonset.apps/brupop-agent",
+      "poddisruptionbudget.policy/brupop-apiserver",
+      "clusterrolebinding.rbac.authorization.k8s.io/brupop-apiserver-auth-delegator-role-binding",
+    ]) {
+      expect(lines).toContain(`${object} serverside-applied`);
+    }
+  });
+
+  it("is idempotent: a second apply also succeeds without warnings", async () => {
+    const again = await kubectl("apply", "--server-side", "--force-conflicts", "-f", manifest);
+    expect(again.stderr).toBe("");
+  });
+
+  it("stores the workloads as written (no field dropped or defaulted away)", async () => {
+    const { stdout } = await kubectl("get", "daemonset/brupop-agent", "-n", ns, "-o", "json");
+    const ds = JSON.parse(stdout) as { spec: { template: { spec: { volumes: { projected?: unknown }[] } } } };
+    expect(JSON.stringify(ds.spec.template.spec.volumes)).toContain('"audience":"brupop-apiserver"');
+  });
+
+  it("`kubectl get brs` prints brupop's columns", async () => {
+    const shadow = {
+      apiVersion: `${API_GROUP}/v2`,
+      kind: "BottlerocketShadow",
+      metadata: { name: brs, namespace: ns },
+      spec: { state: "StagedAndPerformedUpdate", version: "1.26.0" },
+    };
+    const file = join(t.info.dir, `${brs}.json`);
+    await writeFile(file, JSON.stringify(shadow));
+    // The CRD may have just been (re)established by the apply; creating can fail for a moment.
+    await eventually("brs created", () => kubectl("create", "-f", file));
+    const { stdout } = await kubectl("get", "brs", "-n", ns);
+    expect(stdout.split("\n")[0]).toMatch(/^NAME\s+STATE\s+VERSION\s+TARGET STATE\s+TARGET VERSION\s+CRASH COUNT\s*$/);
+    expect(stdout).toMatch(new RegExp(`^${brs}\\s+StagedAndPerformedUpdate\\s+1\\.26\\.0`, "m"));
+  });
+});
+
+// ---- RBAC: what each ServiceAccount may do, written from what each component needs (not from src/deploy/rbac.ts) ----
+
+type Check = readonly [verb: string, resource: string, where?: { ns?: string; name?: string; group?: string }];
+const core = (verb: string, resource: string, where: { ns?: string; name?: string } = {}): Check => [
+  verb,
+  resource,
+  where,
+];
+const brsIn = (verb: string, where: { ns?: string; name?: string } = {}): Check => [
+  verb,
+  "bottlerocketshadows",
+  { group: API_GROUP, ns, ...where },
+];
+const status = (verb: string): Check => [verb, "bottlerocketshadows/status", { group: API_GROUP, ns }];
+const OTHER_NS = "kube-system";
+
+const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
+  "brupop-agent-service-account": {
+    allowed: [
+      core("get", "nodes"),
+      core("watch", "nodes"),
+      brsIn("get", { name: brsName("n1") }),
+      brsIn("watch"),
+      brsIn("list"),
+    ],
+    denied: [
+      core("patch", "nodes"),
+      core("update", "nodes"),
+      brsIn("create"),
+      brsIn("patch"),
+      brsIn("delete"),
+      status("update"),
+      status("patch"),
+      brsIn("get", { ns: OTHER_NS }),
+      core("list", "pods"),
+      core("create", "pods/eviction", { ns: OTHER_NS }),
+      core("get", "secrets", { ns }),
+      ["create", "tokenreviews", { group: "authentication.k8s.io" }],
+    ],
+  },
+  "brupop-apiserver-service-account": {
+    allowed: [
+      ["create", "tokenreviews", { group: "authentication.k8s.io" }],
+      ["create", "subjectaccessreviews", { group: "authorization.k8s.io" }],
+      core("list", "pods", { ns: OTHER_NS }),
+      core("watch", "pods", { ns }),
+      core("create", "pods/eviction", { ns: OTHER_NS }),
+      core("get", "nodes"),
+      core("list", "nodes"),
+      core("patch", "nodes"),
+      brsIn("create"),
+      brsIn("get"),
+      brsIn("patch"),
+      brsIn("update"),
+      status("patch"),
+      status("update"),
+      core("create", "secrets", { ns }),
+      core("get", "secrets", { ns, name: "brupop-apiserver-certificate" }),
+      core("update", "secrets", { ns, name: "brupop-apiserver-client-certificate" }),
+      ["get", "customresourcedefinitions", { group: "apiextensions.k8s.io", name: CRD_NAME }],
+      ["patch", "customresourcedefinitions", { group: "apiextensions.k8s.io", name: CRD_NAME }],
+    ],
+    denied: [
+      brsIn("delete"),
+      brsIn("create", { ns: OTHER_NS }),
+      core("update", "nodes"),
+      core("delete", "nodes"),
+      core("delete", "pods", { ns: OTHER_NS }),
+      core("patch", "pods", { ns }),
+      core("list", "secrets", { ns }),
+      core("get", "secrets", { ns, name: "someone-elses-secret" }),
+      core("get", "secrets", { ns: OTHER_NS, name: "brupop-apiserver-certificate" }),
+      ["patch", "customresourcedefinitions", { group: "apiextensions.k8s.io", name: "widgets.example.com" }],
+      ["create", "customresourcedefinitions", { group: "apiextensions.k8s.io" }],
+      ["create", "leases", { group: "coordination.k8s.io", ns }],
+    ],
+  },
+  "brupop-controller-service-account": {
+    allowed: [
+      core("list", "nodes"),
+      core("watch", "nodes"),
+      brsIn("list"),
+      brsIn("watch"),
+      brsIn("create"),
+      brsIn("patch"),
+      brsIn("update"),
+      brsIn("delete"),
+      status("patch"),
+      ["watch", "bottlerocketupdatepolicies", { group: API_GROUP, ns }],
+      ["patch", "bottlerocketupdatepolicies/status", { group: API_GROUP, ns }],
+      ["create", "leases", { group: "coordination.k8s.io", ns }],
+      ["get", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
+      ["update", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
+      core("create", "events", { ns: "default" }),
+      ["create", "events", { group: "events.k8s.io", ns }],
+    ],
+    denied: [
+      core("patch", "nodes"),
+      core("list", "pods"),
+      core("create", "pods/eviction", { ns: OTHER_NS }),
+      core("get", "secrets", { ns }),
+      brsIn("create", { ns: OTHER_NS }),
+      ["patch", "bottlerocketupdatepolicies", { group: API_GROUP, ns }],
+      ["update", "leases", { group: "coordination.k8s.io", ns, name: "someone-elses-lease" }],
+      ["delete", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
+      ["create", "tokenreviews", { group: "authentication.k8s.io" }],
+      core("delete", "events", { ns }),
+    ],
+  },
+};
+
+async function allowed(sa: string, [verb, resource, where = {}]: Check): Promise<boolean> {
+  const [plural, subresource] = resource.split("/");
+  const attributes: V1ResourceAttributes = {
+    verb,
+    group: where.group ?? "",
+    resource: plural,
+    ...(subresource === undefined ? {} : { subresource }),
+    ...(where.ns === undefined ? {} : { namespace: where.ns }),
+    ...(where.name === undefined ? {} : { name: where.name }),
+  };
+  const review = await t.kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+    body: {
+      spec: {
+        user: `system:serviceaccount:${ns}:${sa}`,
+        // The groups a real token of this ServiceAccount carries, so group-wide grants count too.
+        groups: ["system:serviceaccounts", `system:serviceaccounts:${ns}`, "system:authenticated"],
+        resourceAttributes: attributes,
+      },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+const describeCheck = ([verb, resource, where = {}]: Check) =>
+  `${verb} ${resource}${where.name ? `/${where.name}` : ""}${where.ns ? ` in ${where.ns}` : " (cluster-wide)"}`;
+
+describe("each ServiceAccount can do what its component needs, and no more", () => {
+  beforeAll(async () => {
+    // The RBAC authorizer's caches trail the apply by a moment.
+    await eventually("RBAC in force", async () =>
+      (await allowed("brupop-controller-service-account", brsIn("delete"))) ? true : undefined,
+    );
+  });
+
+  it.each(Object.entries(TABLE))("%s", async (sa, { allowed: may, denied: mayNot }) => {
+    const wrong: string[] = [];
+    for (const check of may) if (!(await allowed(sa, check))) wrong.push(`should be allowed: ${describeCheck(check)}`);
+    for (const check of mayNot) if (await allowed(sa, check)) wrong.push(`should be denied: ${describeCheck(check)}`);
+    expect(wrong).toEqual([]);
+  });
+});
