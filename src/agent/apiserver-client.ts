@@ -1,0 +1,122 @@
+// The agent's client of the brupop API server: brupop 1.4's routes and headers (reference §3.5, §4.2), so our
+// agent works against either API server. Unlike brupop, every call has a deadline (the drain included), and the
+// token and CA are read per request (brupop re-read both too; projected tokens rotate).
+import { HEADER_AUTH_TOKEN, HEADER_NODE_NAME, HEADER_NODE_UID } from "../api/constants.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ApiServerAccess } from "./config.ts";
+import { httpRequest, readToken, TransportError, type HttpResponse } from "./http.ts";
+import type { AgentStatus } from "./observed.ts";
+
+export const ROUTES = {
+  shadow: "/bottlerocket-node-resource",
+  cordonAndDrain: "/bottlerocket-node-resource/cordon-and-drain",
+  uncordon: "/bottlerocket-node-resource/uncordon",
+  excludeFromLb: "/bottlerocket-node-resource/exclude-from-lb",
+  removeExclusionFromLb: "/bottlerocket-node-resource/remove-exclusion-from-lb",
+} as const;
+
+/** The API server answered with a status that is not success (after retries, for retriable ones). */
+export class ApiServerError extends Error {
+  override readonly name = "ApiServerError";
+  readonly status: number;
+  readonly body: string;
+  constructor(route: string, response: HttpResponse) {
+    const body = response.body.trim().slice(0, 500);
+    super(`${route}: ${response.status}${body === "" ? "" : ` ${body}`}`);
+    this.status = response.status;
+    this.body = response.body;
+  }
+}
+
+export interface ApiServerClientOptions {
+  access: ApiServerAccess;
+  nodeName: string;
+  /** The Node's uid; brupop sends it in BrupopNodeUid for the brs owner reference. */
+  nodeUid: () => string | undefined;
+  /** Deadline of ordinary calls, retries included. */
+  requestTimeoutMs: number;
+  /** Deadline of the whole cordon-and-drain call. */
+  drainTimeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export class ApiServerClient {
+  readonly #o: ApiServerClientOptions;
+
+  constructor(options: ApiServerClientOptions) {
+    this.#o = options;
+  }
+
+  /** POST create: the API server creates `brs-<node>` owned by the Node. */
+  async createShadow(): Promise<void> {
+    const uid = this.#o.nodeUid();
+    // brupop's body; the API server takes the selector from the headers.
+    await this.#call(
+      "POST",
+      ROUTES.shadow,
+      JSON.stringify({ node_selector: { node_name: this.#o.nodeName, node_uid: uid } }),
+    );
+  }
+
+  /** PUT status (merge patch of the status subresource on the API server's side). */
+  async updateStatus(status: AgentStatus): Promise<void> {
+    await this.#call("PUT", ROUTES.shadow, JSON.stringify(status));
+  }
+
+  /** Cordon, then drain (evictions honouring PodDisruptionBudgets); answers once the drain is over. */
+  async cordonAndDrain(): Promise<void> {
+    await this.#call("POST", ROUTES.cordonAndDrain, undefined, this.#o.drainTimeoutMs);
+  }
+
+  async uncordon(): Promise<void> {
+    await this.#call("POST", ROUTES.uncordon);
+  }
+
+  async excludeFromLb(): Promise<void> {
+    await this.#call("POST", ROUTES.excludeFromLb);
+  }
+
+  async removeExclusionFromLb(): Promise<void> {
+    await this.#call("POST", ROUTES.removeExclusionFromLb);
+  }
+
+  /**
+   * One call with brupop's headers, retried on transport errors, 429 and 5xx with exponential backoff
+   * (100 ms doubling to 10 s, brupop's), all within `deadlineMs`. Every route is idempotent on the server side.
+   */
+  async #call(method: string, route: string, body?: string, deadlineMs = this.#o.requestTimeoutMs): Promise<string> {
+    const uid = this.#o.nodeUid();
+    if (uid === undefined) throw new Error(`${route}: the Node's uid is not known yet`);
+    const deadline = Date.now() + deadlineMs;
+    let pause = 100;
+    for (let attempt = 1; ; attempt++) {
+      const remaining = deadline - Date.now();
+      let failure: Error;
+      try {
+        const response = await httpRequest({
+          baseUrl: this.#o.access.url,
+          caFile: this.#o.access.caFile,
+          method,
+          path: route,
+          headers: {
+            [HEADER_NODE_NAME]: this.#o.nodeName,
+            [HEADER_NODE_UID]: uid,
+            [HEADER_AUTH_TOKEN]: await readToken(this.#o.access.tokenFile),
+          },
+          ...(body === undefined ? {} : { body }),
+          timeoutMs: Math.max(1, remaining),
+          ...(this.#o.signal === undefined ? {} : { signal: this.#o.signal }),
+        });
+        if (response.status >= 200 && response.status < 300) return response.body;
+        failure = new ApiServerError(`${method} ${route}`, response);
+        if (response.status !== 429 && response.status < 500) throw failure;
+      } catch (error) {
+        if (!(error instanceof TransportError) || error.timedOut) throw error;
+        failure = error;
+      }
+      if (Date.now() + pause >= deadline || attempt >= 5) throw failure;
+      await sleep(pause, undefined, this.#o.signal ? { signal: this.#o.signal } : undefined);
+      pause = Math.min(pause * 2, 10_000);
+    }
+  }
+}
