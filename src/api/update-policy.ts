@@ -1,0 +1,212 @@
+// The fleet policy resource, BottlerocketUpdatePolicy: a namespaced singleton (named `default`, in the operator
+// namespace) whose spec overrides the controller's environment variables field by field, and whose status shows what
+// the controller sees: nodes by state, why waiting nodes do not start, the next window, whether updates are paused.
+// Not part of brupop 1.4; purely additive.
+//
+// One TypeBox source gives the TypeScript types, the runtime validator and the CRD's openAPIV3Schema, as for the
+// BottlerocketShadow. The spec's shape is src/core's `UpdatePolicySpec` (the controller checks that the two agree).
+import Type, { type Static } from "typebox";
+import { API_GROUP } from "./constants.ts";
+import { mapOf, stringEnum, toKubernetesSchema, type K8sSchema } from "./k8s-schema.ts";
+import type { CustomResourceColumnDefinition, CustomResourceDefinition, ObjectMeta } from "./k8s-types.ts";
+import { BRS_STATES, TIMED_STATES } from "./state-machine.ts";
+import { compileValidator } from "./validation.ts";
+import { ConditionSchema } from "./bottlerocket-shadow.ts";
+
+export const UPDATE_POLICY_KIND = "BottlerocketUpdatePolicy";
+export const UPDATE_POLICY_PLURAL = "bottlerocketupdatepolicies";
+export const UPDATE_POLICY_SINGULAR = "bottlerocketupdatepolicy";
+export const UPDATE_POLICY_SHORT_NAMES: readonly string[] = ["brupolicy"];
+export const UPDATE_POLICY_VERSION = "v1alpha1";
+export const UPDATE_POLICY_API_VERSION = `${API_GROUP}/${UPDATE_POLICY_VERSION}`;
+export const UPDATE_POLICY_CRD_NAME = `${UPDATE_POLICY_PLURAL}.${API_GROUP}`;
+/** The singleton's name; the CRD rejects any other (one policy per operator namespace). */
+export const UPDATE_POLICY_NAME = "default";
+
+const DURATION_DESCRIPTION = "A duration such as 12m, 1h30m or 90s.";
+
+export const UpdateWindowSpecSchema = Type.Object(
+  {
+    schedule: Type.String({
+      description: "When the window opens: standard 5-field cron (minute hour day-of-month month day-of-week).",
+      minLength: 1,
+    }),
+    duration: Type.String({ description: `How long it stays open. ${DURATION_DESCRIPTION}`, minLength: 1 }),
+    timeZone: Type.Optional(Type.String({ description: "IANA time zone of the schedule, e.g. Europe/Berlin (UTC)." })),
+  },
+  { description: "An update window: new updates start only while a window is open; updates in flight finish." },
+);
+
+const timeoutStates = [...TIMED_STATES, "Idle"] as const;
+const StateTimeoutsSchema = Type.Object(
+  Object.fromEntries(timeoutStates.map((state) => [state, Type.Optional(Type.String())])) as Record<
+    (typeof timeoutStates)[number],
+    Type.TOptional<Type.TString>
+  >,
+  {
+    description:
+      "How long a node may take to reach each state (Idle: for its agent to report Idle after a reset) before it " +
+      `is reset and backed off. ${DURATION_DESCRIPTION}`,
+  },
+);
+
+const IntOrString = Type.Unsafe<number | string>({
+  "x-kubernetes-int-or-string": true,
+  anyOf: [{ type: "integer", minimum: 0 }, { type: "string" }],
+  description: 'A number of nodes, "unlimited", or a percentage of the managed nodes such as "25%".',
+});
+
+export const UpdatePolicySpecSchema = Type.Object(
+  {
+    paused: Type.Optional(Type.Boolean({ description: "No new updates start while true; updates in flight finish." })),
+    maxConcurrentUpdates: Type.Optional(IntOrString),
+    schedulerCronExpression: Type.Optional(
+      Type.String({ description: "brupop's SCHEDULER_CRON_EXPRESSION (6 or 7 fields, seconds first, UTC)." }),
+    ),
+    windows: Type.Optional(
+      Type.Array(UpdateWindowSpecSchema, { description: "Update windows; when set they replace the cron schedule." }),
+    ),
+    stateTimeouts: Type.Optional(StateTimeoutsSchema),
+    quarantineAfterFailures: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: "Consecutive unacknowledged failures after which a node stops updating; 0 never.",
+      }),
+    ),
+    allowDowngrade: Type.Optional(Type.Boolean({ description: "Whether a lower target version may be installed." })),
+  },
+  { description: "Overrides the controller's environment variables field by field; unset fields keep them." },
+);
+export type UpdatePolicyResourceSpec = Static<typeof UpdatePolicySpecSchema>;
+
+const count = (description: string) => Type.Integer({ minimum: 0, description });
+
+export const BlockedNodeSchema = Type.Object({
+  node: Type.String(),
+  reason: Type.String({ description: "Stable code, e.g. budget-full, outside-window, backoff, paused." }),
+  message: Type.String(),
+});
+
+export const UpdatePolicyStatusSchema = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+    paused: Type.Boolean({ description: "Whether new updates are paused for the whole fleet." }),
+    managedNodes: count("Nodes labelled bottlerocket.aws/updater-interface-version=2.0.0."),
+    updating: count("Nodes out of Idle (they count against the budget)."),
+    budget: Type.String({ description: 'The concurrency limit in effect, e.g. "3", "unlimited", "25% (2)".' }),
+    nodesByState: Type.Object(
+      Object.fromEntries(BRS_STATES.map((state) => [state, Type.Optional(Type.Integer({ minimum: 0 }))])) as Record<
+        (typeof BRS_STATES)[number],
+        Type.TOptional<Type.TInteger>
+      >,
+      { description: "Nodes by the state their agent reports." },
+    ),
+    blocked: Type.Optional(
+      mapOf(Type.Integer({ minimum: 0 }), { description: "Nodes that want an update but wait, by reason." }),
+    ),
+    blockedSummary: Type.Optional(Type.String({ description: 'e.g. "3 budget-full, 1 backoff".' })),
+    blockedNodes: Type.Optional(
+      Type.Array(BlockedNodeSchema, { description: "The waiting nodes and why (at most 100).", maxItems: 100 }),
+    ),
+    window: Type.Object({
+      open: Type.Boolean(),
+      nextOpen: Type.Optional(
+        Type.String({ description: "When starts are next allowed (when closed).", format: "date-time" }),
+      ),
+      openUntil: Type.Optional(
+        Type.String({ description: "When the open window closes (explicit windows).", format: "date-time" }),
+      ),
+      message: Type.String(),
+    }),
+    sources: Type.Optional(
+      mapOf(stringEnum(["default", "env", "policy"]), { description: "Where each setting came from." }),
+    ),
+    errors: Type.Optional(
+      Type.Array(Type.String(), { description: "Why the policy is invalid; no update starts until it is fixed." }),
+    ),
+    warnings: Type.Optional(Type.Array(Type.String())),
+    conditions: Type.Optional(
+      Type.Unsafe<Static<typeof ConditionSchema>[]>({
+        ...Type.Array(ConditionSchema),
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+      }),
+    ),
+  },
+  { description: "What the controller sees, written by the controller." },
+);
+export type UpdatePolicyStatus = Static<typeof UpdatePolicyStatusSchema>;
+
+const BodySchema = Type.Object(
+  { spec: Type.Optional(UpdatePolicySpecSchema), status: Type.Optional(UpdatePolicyStatusSchema) },
+  {
+    title: UPDATE_POLICY_KIND,
+    description: "The fleet update policy of the Bottlerocket update operator (one per operator namespace).",
+    // A singleton: a second object with another name would be silently ignored, so refuse it.
+    "x-kubernetes-validations": [
+      {
+        rule: `self.metadata.name == '${UPDATE_POLICY_NAME}'`,
+        message: `there is one update policy per namespace and it must be named ${UPDATE_POLICY_NAME}`,
+      },
+    ],
+  },
+);
+
+export interface BottlerocketUpdatePolicy {
+  apiVersion: typeof UPDATE_POLICY_API_VERSION;
+  kind: typeof UPDATE_POLICY_KIND;
+  metadata: ObjectMeta;
+  spec?: UpdatePolicyResourceSpec;
+  status?: UpdatePolicyStatus;
+}
+
+/** The CRD `openAPIV3Schema`. */
+export const updatePolicyOpenApiSchema: K8sSchema = toKubernetesSchema(BodySchema);
+
+const specValidator = compileValidator(UpdatePolicySpecSchema);
+const statusValidator = compileValidator(UpdatePolicyStatusSchema);
+/** Validates a policy spec as the API server would (types, enums, minimums); the controller checks meaning. */
+export const validateUpdatePolicySpec = specValidator.validate;
+export const validateUpdatePolicyStatus = statusValidator.validate;
+
+const COLUMNS: readonly CustomResourceColumnDefinition[] = [
+  { name: "Paused", type: "boolean", jsonPath: ".status.paused" },
+  { name: "Updating", type: "integer", jsonPath: ".status.updating" },
+  { name: "Budget", type: "string", jsonPath: ".status.budget" },
+  { name: "Window Open", type: "boolean", jsonPath: ".status.window.open" },
+  { name: "Next Window", type: "string", jsonPath: ".status.window.nextOpen" },
+  { name: "Blocked", type: "string", jsonPath: ".status.blockedSummary" },
+];
+
+/** The BottlerocketUpdatePolicy CRD as plain JSON (send it as such; see crd.ts on client-node's typed APIs). */
+export function updatePolicyCrd(options: { labels?: Readonly<Record<string, string>> } = {}): CustomResourceDefinition {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: {
+      name: UPDATE_POLICY_CRD_NAME,
+      ...(options.labels === undefined ? {} : { labels: { ...options.labels } }),
+    },
+    spec: {
+      group: API_GROUP,
+      names: {
+        kind: UPDATE_POLICY_KIND,
+        plural: UPDATE_POLICY_PLURAL,
+        singular: UPDATE_POLICY_SINGULAR,
+        shortNames: [...UPDATE_POLICY_SHORT_NAMES],
+      },
+      scope: "Namespaced",
+      conversion: { strategy: "None" },
+      versions: [
+        {
+          name: UPDATE_POLICY_VERSION,
+          served: true,
+          storage: true,
+          additionalPrinterColumns: COLUMNS.map((c) => ({ ...c })),
+          schema: { openAPIV3Schema: structuredClone(updatePolicyOpenApiSchema) },
+          subresources: { status: {} },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,295 @@
+// The controller process, wired: informers → keyed work queue → Reconciler, behind a Lease.
+//
+// Caches start at once (a standby replica keeps warm caches); workers run only while this replica leads. Every
+// event enqueues its node's key and the fleet key, so a status change reaches the next spec write without any
+// polling; a resync re-enqueues everything in case an event was lost. Losing the lease stops the workers at once
+// and calls `onLeadershipLost` (the entry point exits the process, as client-go's leader election does).
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Node,
+} from "@kubernetes/client-node";
+import {
+  API_GROUP,
+  LABEL_UPDATER_INTERFACE_VERSION,
+  PLURAL,
+  UPDATER_INTERFACE_VERSION,
+  VERSION_V2,
+} from "../api/constants.ts";
+import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import {
+  UPDATE_POLICY_NAME,
+  UPDATE_POLICY_PLURAL,
+  UPDATE_POLICY_VERSION,
+  type BottlerocketUpdatePolicy,
+} from "../api/update-policy.ts";
+import { SupervisedInformer, type ChangeKind } from "../kube/informer.ts";
+import { acquireLeadership, type Leadership } from "../kube/leader-election.ts";
+import { WorkQueue, runWorkers } from "../kube/work-queue.ts";
+import { apiMessage, isNotFound } from "../kube/errors.ts";
+import type { ControllerConfig } from "./config.ts";
+import { EventRecorder } from "./events.ts";
+import { serveMetrics, type MetricsServer } from "./http.ts";
+import { ControllerMetrics } from "./metrics.ts";
+import { FLEET_KEY, Reconciler, nodeKey, type Logger, type ReconcileKey } from "./reconciler.ts";
+import { ShadowClient } from "./shadow-client.ts";
+import { shadowNodeName } from "./views.ts";
+
+export interface ControllerOptions {
+  kc: KubeConfig;
+  config: ControllerConfig;
+  /** Called once when the lease is lost (not when released by stop()). The entry point exits the process. */
+  onLeadershipLost: (reason: unknown) => void;
+  log?: Logger & { error(message: string): void };
+  /** Serve /metrics, /livez, /readyz (default true; port 0 picks a free port). */
+  serveHttp?: boolean;
+}
+
+type Shadow = BottlerocketShadow & KubernetesObject;
+type Policy = BottlerocketUpdatePolicy & KubernetesObject;
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The managed-node label selector, with the configured extra terms. */
+export function managedNodeSelector(extra: string | null): string {
+  const base = `${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION}`;
+  return extra === null ? base : `${base},${extra}`;
+}
+
+export class Controller {
+  readonly metrics = new ControllerMetrics();
+  readonly events: EventRecorder;
+  readonly #options: ControllerOptions;
+  readonly #log: Logger & { error(message: string): void };
+  readonly #queue = new WorkQueue<ReconcileKey>({ baseDelayMs: 100, maxDelayMs: 60_000 });
+  readonly #shadows: SupervisedInformer<Shadow>;
+  readonly #nodes: SupervisedInformer<V1Node>;
+  readonly #policies: SupervisedInformer<Policy>;
+  readonly #reconciler: Reconciler;
+  readonly #stop = new AbortController();
+  #leadership: Leadership | undefined;
+  #leading = false;
+  #workers: Promise<void> | undefined;
+  #resync: NodeJS.Timeout | undefined;
+  #http: MetricsServer | undefined;
+  #synced = false;
+  #leaderElection: Promise<void> | undefined;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#log = options.log ?? silent;
+    const { kc, config } = options;
+    const ns = config.namespace;
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const nodeSelector = managedNodeSelector(config.extraNodeSelector);
+    const informerError = (what: string) => (err: unknown, retryInMs: number) =>
+      this.#log.warn(`${what} watch failed (${apiMessage(err)}); restarting in ${retryInMs} ms`);
+
+    this.#shadows = new SupervisedInformer<Shadow>({
+      name: "bottlerocketshadows",
+      kc,
+      path: `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${ns}/${PLURAL}`,
+      list: async () =>
+        (await custom.listNamespacedCustomObject({
+          group: API_GROUP,
+          version: VERSION_V2,
+          namespace: ns,
+          plural: PLURAL,
+        })) as KubernetesListObject<Shadow>,
+      onChange: (_kind, shadow) => {
+        const node = shadowNodeName(shadow);
+        if (node !== undefined) this.#queue.add(nodeKey(node));
+        this.#queue.add(FLEET_KEY);
+      },
+      onError: informerError("BottlerocketShadow"),
+    });
+    this.#nodes = new SupervisedInformer<V1Node>({
+      name: "nodes",
+      kc,
+      path: "/api/v1/nodes",
+      labelSelector: nodeSelector,
+      list: () => core.listNode({ labelSelector: nodeSelector }),
+      // A node that loses the label leaves this selection ("delete"): its key is reconciled, which finds the
+      // shadow without a managed node and garbage-collects it.
+      onChange: (_kind: ChangeKind, node) => {
+        const name = node.metadata?.name;
+        if (name !== undefined) this.#queue.add(nodeKey(name));
+        this.#queue.add(FLEET_KEY);
+      },
+      onError: informerError("Node"),
+    });
+    const policyField = `metadata.name=${UPDATE_POLICY_NAME}`;
+    this.#policies = new SupervisedInformer<Policy>({
+      name: UPDATE_POLICY_PLURAL,
+      kc,
+      path: `/apis/${API_GROUP}/${UPDATE_POLICY_VERSION}/namespaces/${ns}/${UPDATE_POLICY_PLURAL}`,
+      fieldSelector: policyField,
+      list: async () =>
+        (await custom.listNamespacedCustomObject({
+          group: API_GROUP,
+          version: UPDATE_POLICY_VERSION,
+          namespace: ns,
+          plural: UPDATE_POLICY_PLURAL,
+          fieldSelector: policyField,
+        })) as KubernetesListObject<Policy>,
+      onChange: () => this.#enqueueAll(),
+      onError: (err, retryInMs) =>
+        this.#log.warn(
+          `BottlerocketUpdatePolicy watch failed (${apiMessage(err)}; is its CRD installed?); restarting in ${retryInMs} ms`,
+        ),
+    });
+
+    this.events = new EventRecorder({ core, instance: config.identity, log: (m) => this.#log.warn(m) });
+    this.#reconciler = new Reconciler({
+      namespace: ns,
+      controllerNodeName: config.controllerNodeName,
+      env: config.policyEnv,
+      shadows: this.#shadows,
+      nodes: this.#nodes,
+      policies: this.#policies,
+      client: new ShadowClient(kc, ns),
+      readNode: async (name) => {
+        try {
+          return await core.readNode({ name });
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      },
+      events: this.events,
+      metrics: this.metrics,
+      log: this.#log,
+      enqueueFleet: () => this.#queue.add(FLEET_KEY),
+    });
+    this.metrics.trackQueue(() => this.#queue.length);
+  }
+
+  /**
+   * Serves HTTP, syncs the caches and starts competing for the lease; resolves once the caches are synced. Use
+   * `whenLeading()` to wait for leadership.
+   */
+  async start(): Promise<void> {
+    const { config } = this.#options;
+    if (this.#options.serveHttp ?? true) {
+      this.#http = await serveMetrics(
+        this.metrics.registry,
+        { live: () => !this.#stop.signal.aborted, ready: () => this.#synced },
+        config.metrics,
+      );
+    }
+    await Promise.all([this.#shadows.start(), this.#nodes.start(), this.#policies.start()]);
+    this.#synced = true;
+    this.#leaderElection = this.#lead();
+  }
+
+  /** Resolves when this replica leads and its workers run. */
+  async whenLeading(): Promise<void> {
+    while (!this.#leading) {
+      if (this.#stop.signal.aborted) throw new Error("controller stopped before it led");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  get isLeader(): boolean {
+    return this.#leading;
+  }
+
+  get metricsPort(): number | undefined {
+    return this.#http?.port;
+  }
+
+  /** Graceful shutdown: stop working, release the lease so another replica takes over at once, close everything. */
+  async stop(): Promise<void> {
+    await this.#shutDown(true);
+  }
+
+  /** Stops as a crash would: no lease release (the next leader waits out the lease), no Event flush. */
+  async kill(): Promise<void> {
+    await this.#shutDown(false);
+  }
+
+  async #lead(): Promise<void> {
+    const { config, kc } = this.#options;
+    let leadership: Leadership;
+    try {
+      leadership = await acquireLeadership(
+        {
+          api: kc.makeApiClient(CoordinationV1Api),
+          namespace: config.namespace,
+          name: config.lease.name,
+          identity: config.identity,
+          leaseDurationMs: config.lease.durationMs,
+          renewDeadlineMs: config.lease.renewDeadlineMs,
+          retryPeriodMs: config.lease.retryPeriodMs,
+          log: (m) => this.#log.info(m),
+        },
+        this.#stop.signal,
+      );
+    } catch (err) {
+      if (!this.#stop.signal.aborted) this.#log.error(`leader election: ${apiMessage(err)}`);
+      return;
+    }
+    if (this.#stop.signal.aborted) {
+      await leadership.release();
+      return;
+    }
+    this.#leadership = leadership;
+    this.#leading = true;
+    this.metrics.leading(true);
+    this.#log.info(`leading as ${config.identity}`);
+    leadership.signal.addEventListener("abort", () => {
+      this.#leading = false;
+      this.metrics.leading(false);
+      this.#queue.shutDown(); // stop acting at once: another replica may already lead
+      if (!this.#stop.signal.aborted) {
+        this.#log.error(`lost the lease: ${String(leadership.signal.reason)}`);
+        this.#options.onLeadershipLost(leadership.signal.reason);
+      }
+    });
+    this.#enqueueAll();
+    this.#resync = setInterval(() => this.#enqueueAll(), config.resyncPeriodMs);
+    this.#resync.unref();
+    this.#workers = runWorkers(this.#queue, config.workers, (key) => this.#reconciler.reconcile(key), {
+      onResult: (key, outcome) => {
+        const kind = key === FLEET_KEY ? "fleet" : "node";
+        this.metrics.reconciled(kind, outcome.error === undefined ? "ok" : "error", outcome.durationMs / 1000);
+        if (outcome.error !== undefined) {
+          this.#log.warn(`reconcile ${key}: ${apiMessage(outcome.error)}; retrying in ${outcome.retryInMs ?? 0} ms`);
+        }
+      },
+    });
+  }
+
+  #enqueueAll(): void {
+    for (const shadow of this.#shadows.list()) {
+      const node = shadowNodeName(shadow);
+      if (node !== undefined) this.#queue.add(nodeKey(node));
+    }
+    for (const node of this.#nodes.list()) {
+      if (node.metadata?.name !== undefined) this.#queue.add(nodeKey(node.metadata.name));
+    }
+    this.#queue.add(FLEET_KEY);
+  }
+
+  async #shutDown(release: boolean): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    this.#stop.abort(new Error(release ? "controller stopping" : "controller killed"));
+    clearInterval(this.#resync);
+    this.#queue.shutDown();
+    this.#leading = false;
+    this.metrics.leading(false);
+    if (release) {
+      await this.#workers; // in-flight reconciles finish their writes before the lease goes
+      await this.#leadership?.release();
+      await this.events.flush();
+    }
+    await Promise.allSettled([this.#shadows.stop(), this.#nodes.stop(), this.#policies.stop()]);
+    await this.#http?.close();
+    if (release) await this.#leaderElection;
+  }
+}

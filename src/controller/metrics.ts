@@ -1,0 +1,130 @@
+// The controller's Prometheus metrics, in a private registry (served on :8080/metrics like brupop's).
+// brupop's two gauges keep their names and labels; brupop left vanished label values at 0 for ever, we remove them.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { hostsByState, hostsByVersion, notStartedByReason, staleSeries, type Series } from "../core/metrics.ts";
+import type { ShadowView } from "../core/model.ts";
+import type { Selection } from "../core/select.ts";
+
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly #hostsState: Gauge<"state">;
+  readonly #hostsVersion: Gauge<"bottlerocket_version">;
+  readonly #notStarted: Gauge<"reason">;
+  readonly #transitions: Counter<"from" | "to">;
+  readonly #failures: Counter<"reason">;
+  readonly #timeInState: Histogram<"state">;
+  readonly #reconcile: Histogram<"kind" | "result">;
+  readonly #budget: Gauge<"kind">;
+  readonly #leader: Gauge;
+  #versions: { bottlerocket_version: string }[] = [];
+  #depth: () => number = () => 0;
+
+  constructor() {
+    const registers = [this.registry];
+    this.#hostsState = new Gauge({
+      name: "brupop_hosts_state",
+      help: "Brupop host's state",
+      labelNames: ["state"],
+      registers,
+    });
+    this.#hostsVersion = new Gauge({
+      name: "brupop_hosts_version",
+      help: "Brupop host's bottlerocket version",
+      labelNames: ["bottlerocket_version"],
+      registers,
+    });
+    this.#notStarted = new Gauge({
+      name: "brupop_nodes_not_started",
+      help: "Nodes not started now, by reason (budget-full, outside-window, backoff, paused, up-to-date, ...)",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.#transitions = new Counter({
+      name: "brupop_state_transitions_total",
+      help: "Spec transitions written by the controller, by previous and new desired state",
+      labelNames: ["from", "to"],
+      registers,
+    });
+    this.#failures = new Counter({
+      name: "brupop_update_failures_total",
+      help: "Update steps that failed, by reason (crashed: the agent reported ErrorReset; timed-out)",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.#timeInState = new Histogram({
+      name: "brupop_state_duration_seconds",
+      help: "Time from a desired state being set until the controller moved the node on, by that state",
+      labelNames: ["state"],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
+      registers,
+    });
+    this.#reconcile = new Histogram({
+      name: "brupop_reconcile_duration_seconds",
+      help: "Duration of one reconcile, by key kind (node, fleet) and result",
+      labelNames: ["kind", "result"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    const depth = () => this.#depth();
+    new Gauge({
+      name: "brupop_workqueue_depth",
+      help: "Keys waiting in the work queue",
+      registers,
+      collect() {
+        this.set(depth());
+      },
+    });
+    this.#budget = new Gauge({
+      name: "brupop_update_budget",
+      help: "Update budget: limit (-1 when unlimited) and in_use (nodes out of Idle)",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.#leader = new Gauge({ name: "brupop_controller_leader", help: "1 while this replica leads", registers });
+  }
+
+  /** Gauges derived from the whole fleet; series for vanished versions are removed. */
+  observeFleet(shadows: readonly ShadowView[], selection: Selection | null): void {
+    setAll(this.#hostsState, hostsByState(shadows));
+    const versions = hostsByVersion(shadows);
+    for (const labels of staleSeries(this.#versions, versions)) this.#hostsVersion.remove(labels);
+    setAll(this.#hostsVersion, versions);
+    this.#versions = versions.map((series) => series.labels);
+    if (selection !== null) {
+      setAll(this.#notStarted, notStartedByReason(selection));
+      const { limit, inUse } = selection.budget;
+      this.#budget.set({ kind: "limit" }, Number.isFinite(limit) ? limit : -1);
+      this.#budget.set({ kind: "in_use" }, inUse);
+    }
+  }
+
+  transition(from: string, to: string, secondsInPrevious: number | null): void {
+    this.#transitions.inc({ from, to });
+    if (secondsInPrevious !== null && secondsInPrevious >= 0)
+      this.#timeInState.observe({ state: from }, secondsInPrevious);
+  }
+
+  failure(reason: "crashed" | "timed-out"): void {
+    this.#failures.inc({ reason });
+  }
+
+  reconciled(kind: "node" | "fleet", result: "ok" | "error", seconds: number): void {
+    this.#reconcile.observe({ kind, result }, seconds);
+  }
+
+  /** The queue whose depth `brupop_workqueue_depth` reports at each scrape. */
+  trackQueue(depth: () => number): void {
+    this.#depth = depth;
+  }
+
+  leading(isLeader: boolean): void {
+    this.#leader.set(isLeader ? 1 : 0);
+  }
+}
+
+function setAll<L extends Record<string, string>>(
+  gauge: Gauge<Extract<keyof L, string>>,
+  series: readonly Series<L>[],
+): void {
+  for (const { labels, value } of series) gauge.set(labels as never, value);
+}
