@@ -1,0 +1,154 @@
+// Entry point of the API server process: configuration from the environment (config.ts), TLS from files or the
+// built-in CA, the HTTPS app, /metrics on its own plain port, certificate reload without restart, and a graceful
+// shutdown on SIGTERM (agents are told to retry elsewhere; running drains are cancelled, nodes stay cordoned).
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import closeWithGrace from "close-with-grace";
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { pino, type Logger } from "pino";
+import { parseApiServerConfig, type ApiServerConfig } from "./config.ts";
+import { createApiServer } from "./server.ts";
+import { ensureBuiltinTls } from "./tls/builtin.ts";
+import { readTlsFiles, watchTlsFiles } from "./tls/files.ts";
+import type { TlsMaterial } from "./tls/material.ts";
+import type { ApiServerMetrics } from "./metrics.ts";
+
+const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a fatal error where Kubernetes shows it (`kubectl describe pod`), as brupop did. */
+function fatal(message: string, terminationLogPath = process.env.TERMINATION_LOG ?? "/dev/termination-log"): never {
+  process.stderr.write(`${message}\n`);
+  try {
+    writeFileSync(terminationLogPath, message);
+  } catch {
+    // not in a pod: stderr is enough
+  }
+  process.exit(1);
+}
+
+/** The TLS material now, and a way to keep it current in the running server. */
+async function startTls(
+  config: ApiServerConfig,
+  kc: KubeConfig,
+  log: Logger,
+): Promise<{ material: TlsMaterial; watch: (apply: (m: TlsMaterial) => void) => () => void }> {
+  const { tls } = config;
+  if (tls.mode === "files") {
+    const material = await readTlsFiles(tls);
+    return { material, watch: (apply) => watchTlsFiles(tls, material, tls.reloadIntervalMs, apply, log) };
+  }
+  const service = tls.serviceName;
+  const ns = config.namespace;
+  const builtin = {
+    core: kc.makeApiClient(CoreV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    namespace: ns,
+    caSecret: tls.caSecret,
+    servingSecret: tls.servingSecret,
+    publishSecret: tls.publishSecret,
+    dnsNames: [service, `${service}.${ns}`, `${service}.${ns}.svc`, `${service}.${ns}.svc.${tls.clusterDomain}`],
+    crdNames: tls.crdNames,
+    log,
+  };
+  const first = await ensureBuiltinTls(builtin);
+  return {
+    material: first.material,
+    watch: (apply) => {
+      let current = first.material;
+      const timer = setInterval(() => {
+        ensureBuiltinTls(builtin)
+          .then(({ material }) => {
+            if (material.cert === current.cert && material.key === current.key) return;
+            current = material;
+            apply(material);
+            log.info("TLS certificate reloaded from the built-in CA");
+          })
+          .catch((err: unknown) => log.warn({ err: String(err) }, "built-in certificate check failed; will retry"));
+      }, tls.checkIntervalMs);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
+}
+
+function startMetricsServer(metrics: ApiServerMetrics, host: string, port: number, log: Logger): HttpServer {
+  const server = createHttpServer((req, res) => {
+    if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
+      res.writeHead(404, { "content-type": "application/json" }).end('{"code":404,"reason":"NotFound"}');
+      return;
+    }
+    metrics.registry
+      .metrics()
+      .then((text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text))
+      .catch((err: unknown) => {
+        log.error({ err }, "collecting metrics failed");
+        res.writeHead(500).end();
+      });
+  });
+  server.listen(port, host);
+  return server;
+}
+
+async function main(): Promise<void> {
+  const parsed = parseApiServerConfig(process.env, readOptional(SERVICE_ACCOUNT_NAMESPACE_FILE));
+  if (!parsed.ok) fatal(`invalid configuration:\n  ${parsed.errors.join("\n  ")}`);
+  const { config } = parsed;
+  const log = pino({ level: config.logLevel, base: { component: "apiserver" } });
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+
+  let tls: Awaited<ReturnType<typeof startTls>>;
+  try {
+    tls = await startTls(config, kc, log);
+  } catch (err) {
+    fatal(`cannot set up TLS: ${err instanceof Error ? err.message : String(err)}`, config.terminationLogPath);
+  }
+  let https: HttpsServer | undefined;
+  const server = createApiServer({
+    kc,
+    log,
+    namespace: config.namespace,
+    agentServiceAccount: config.agentServiceAccount,
+    drain: config.drain,
+    syncDrainTimeoutMs: config.syncDrainTimeoutMs,
+    tokenCache: config.tokenCache,
+    ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
+    bodyLimitBytes: config.bodyLimitBytes,
+    serverFactory: (handler) => {
+      https = createHttpsServer({ cert: tls.material.cert, key: tls.material.key }, handler);
+      return https;
+    },
+  });
+  const stopTlsWatch = tls.watch((material) => https?.setSecureContext({ cert: material.cert, key: material.key }));
+  const metricsServer = startMetricsServer(server.metrics, config.host, config.metricsPort, log);
+
+  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+    if (err) log.error({ err }, "shutting down after an error");
+    else log.info({ signal }, "shutting down");
+    stopTlsWatch();
+    await server.shutdown();
+    await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+  });
+
+  await server.app.listen({ host: config.host, port: config.port });
+  log.info(
+    { port: config.port, metricsPort: config.metricsPort, namespace: config.namespace, tls: config.tls.mode },
+    "API server listening",
+  );
+  // Serving starts at once (probes, conversion webhook); agent requests pass once the caches are synced.
+  server.startCaches().then(
+    () => log.info("agent pod and node caches synced"),
+    (err: unknown) => log.error({ err }, "caches failed to start"),
+  );
+}
+
+await main();

@@ -1,0 +1,121 @@
+// Wiring: the app with its Kubernetes-backed services (authentication caches, shadows, node actions, drains,
+// metrics), and an orderly shutdown. Used by main.ts and by the integration tests, which run it in-process.
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { FastifyServerFactory } from "fastify";
+import type { Logger } from "pino";
+import { COMPONENT, LABEL_COMPONENT } from "../api/constants.ts";
+import { buildApiServer, type ApiServerApp, type Lifecycle } from "./app.ts";
+import { AgentAuthenticator, type AgentDirectory, type TokenReviewer } from "./auth/authenticator.ts";
+import { KubeAgentDirectory, kubeTokenReviewer } from "./auth/kube-directory.ts";
+import { ReviewCache, type ReviewCacheOptions } from "./auth/review-cache.ts";
+import { DEFAULT_DRAIN_OPTIONS, drainNode, type DrainKube, type DrainOptions } from "./drain/executor.ts";
+import { kubeDrain } from "./drain/kube.ts";
+import { DrainRegistry } from "./drain/registry.ts";
+import { ApiServerMetrics } from "./metrics.ts";
+import { setExcludedFromLoadBalancers, setUnschedulable } from "./node-actions.ts";
+import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
+import { ShadowStore } from "./shadows.ts";
+
+export interface ApiServerOptions {
+  kc: KubeConfig;
+  log: Logger;
+  namespace: string;
+  agentServiceAccount: string;
+  drain?: Partial<DrainOptions>;
+  syncDrainTimeoutMs?: number;
+  tokenCache?: ReviewCacheOptions;
+  rateLimit?: Pick<RateLimitOptions, "burst" | "perMinute">;
+  bodyLimitBytes?: number;
+  conversionGroup?: string;
+  serverFactory?: FastifyServerFactory;
+  /** Replace Kubernetes-backed parts (tests). */
+  overrides?: { review?: TokenReviewer; directory?: AgentDirectory; drainKube?: DrainKube };
+  defaultMetrics?: boolean;
+}
+
+export interface ApiServer {
+  app: ApiServerApp;
+  lifecycle: Lifecycle;
+  metrics: ApiServerMetrics;
+  drains: DrainRegistry;
+  /** Starts the informers (resolves once synced); the app reports not ready until then. */
+  startCaches(): Promise<void>;
+  /** Refuses new agent requests (503), cancels running drains, closes the server and the caches. */
+  shutdown(): Promise<void>;
+}
+
+export function createApiServer(options: ApiServerOptions): ApiServer {
+  const { kc, log, namespace } = options;
+  const agentLabel = { key: LABEL_COMPONENT, value: COMPONENT.agent };
+  const core = kc.makeApiClient(CoreV1Api);
+  const metrics = new ApiServerMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const kubeDirectory =
+    options.overrides?.directory === undefined ? new KubeAgentDirectory({ kc, namespace, agentLabel, log }) : undefined;
+  const directory = options.overrides?.directory ?? kubeDirectory;
+  if (!directory) throw new Error("no agent directory");
+  const authenticator = new AgentAuthenticator({
+    review: options.overrides?.review ?? kubeTokenReviewer(kc),
+    directory,
+    cache: new ReviewCache(options.tokenCache),
+    namespace,
+    serviceAccount: options.agentServiceAccount,
+    agentLabel,
+    log,
+    observe: ({ result, reason, cached }) =>
+      metrics.authentications.inc({ result, reason, cached: cached ? "true" : "false" }),
+  });
+  const drainOptions: DrainOptions = { ...DEFAULT_DRAIN_OPTIONS, ...options.drain };
+  const drainKube = options.overrides?.drainKube ?? kubeDrain(kc);
+  const drains = new DrainRegistry({
+    run: (node, signal, onUpdate) =>
+      drainNode({
+        node,
+        kube: drainKube,
+        options: drainOptions,
+        log: log.child({ node, drain: true }),
+        signal,
+        onUpdate,
+      }),
+    onStart: () => metrics.drainsInProgress.inc(),
+    onFinish: (status, durationMs) => {
+      metrics.drainsInProgress.dec();
+      metrics.drains.inc({ outcome: status.phase });
+      metrics.drainDuration.observe({ outcome: status.phase }, durationMs / 1000);
+      log.info({ node: status.node, phase: status.phase, durationMs }, status.message);
+    },
+  });
+  const { app, lifecycle } = buildApiServer({
+    log,
+    authenticate: (credentials) => authenticator.authenticate(credentials),
+    shadows: new ShadowStore(kc.makeApiClient(CustomObjectsApi), namespace),
+    nodes: {
+      setUnschedulable: (name, value) => setUnschedulable(core, name, value),
+      setExcludedFromLoadBalancers: (name, value) => setExcludedFromLoadBalancers(core, name, value),
+    },
+    drains,
+    metrics,
+    syncDrainTimeoutMs: options.syncDrainTimeoutMs ?? drainOptions.timeoutMs + 30_000,
+    ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
+    ...(options.rateLimit === undefined ? {} : { rateLimiter: new RateLimiter(options.rateLimit) }),
+    ...(options.conversionGroup === undefined ? {} : { conversionGroup: options.conversionGroup }),
+    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+    notReadyReason: () =>
+      kubeDirectory === undefined || kubeDirectory.synced ? undefined : "agent pod and node caches are not synced yet",
+  });
+
+  return {
+    app,
+    lifecycle,
+    metrics,
+    drains,
+    startCaches: async () => {
+      await kubeDirectory?.start();
+    },
+    async shutdown() {
+      lifecycle.shuttingDown = true;
+      await drains.close();
+      await app.close();
+      await kubeDirectory?.stop();
+    },
+  };
+}
