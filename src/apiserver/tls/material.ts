@@ -25,7 +25,8 @@ export function checkTlsMaterial(cert: string, key: string, source = "TLS materi
     throw new TlsMaterialError(`${source}: expected exactly one PEM private key, found ${keys.length}`);
   }
   try {
-    const [leafPem = "", keyPem = ""] = [certs[0], keys[0]];
+    const leafPem = certs.at(0) ?? "";
+    const keyPem = keys.at(0) ?? "";
     const leaf = new X509Certificate(leafPem);
     if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) {
       throw new TlsMaterialError(`${source}: the private key does not belong to the certificate`);
