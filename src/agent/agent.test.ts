@@ -81,6 +81,7 @@ describe("happy path", () => {
     ]);
     expect(w.stub.routes.filter((r) => !r.startsWith("PUT"))).toEqual([
       "POST /bottlerocket-node-resource",
+      "POST /bottlerocket-node-resource/drain", // 404 from a brupop-style API server: use the synchronous route
       "POST /bottlerocket-node-resource/cordon-and-drain",
       "POST /bottlerocket-node-resource/uncordon",
     ]);
@@ -91,6 +92,16 @@ describe("happy path", () => {
     // Staged reported before the reboot; RebootedIntoUpdate only once the new version runs.
     expect(w.stub.statuses[1]).toMatchObject({ current_version: "1.25.0", target_version: "1.26.0" });
     expect(w.stub.statuses[2]).toMatchObject({ current_version: "1.26.0" });
+  });
+
+  test("with our API server's asynchronous drain: start and poll instead of one long request", async () => {
+    const w = await world({}, { asyncDrain: true });
+    w.startAgent();
+    await w.stub.until(finishedAt("1.26.0")(w.stub), 10_000, "update finished");
+    const routes = w.stub.routes.filter((r) => r.includes("drain"));
+    expect(routes[0]).toBe("POST /bottlerocket-node-resource/drain");
+    expect(routes.slice(1).every((r) => r === "GET /bottlerocket-node-resource/drain")).toBe(true);
+    expect(w.reboots()).toBe(1);
   });
 
   test("finishing resets crash_count and the failure fields an earlier failure left", async () => {
@@ -130,6 +141,7 @@ describe("happy path", () => {
     await w.stub.until(finishedAt("1.26.0")(w.stub), 10_000, "update finished");
     expect(w.stub.routes.filter((r) => !r.startsWith("PUT") && !r.endsWith("resource"))).toEqual([
       "POST /bottlerocket-node-resource/exclude-from-lb",
+      "POST /bottlerocket-node-resource/drain",
       "POST /bottlerocket-node-resource/cordon-and-drain",
       "POST /bottlerocket-node-resource/remove-exclusion-from-lb",
       "POST /bottlerocket-node-resource/uncordon",

@@ -51,6 +51,7 @@ export class Agent {
       nodeUid: () => this.#node.value?.uid,
       requestTimeoutMs: config.timing.requestTimeoutMs,
       drainTimeoutMs: config.timing.drainTimeoutMs,
+      drainPollIntervalMs: config.timing.drainPollIntervalMs,
       signal,
     });
     const common = {

@@ -13,7 +13,18 @@ export const ROUTES = {
   uncordon: "/bottlerocket-node-resource/uncordon",
   excludeFromLb: "/bottlerocket-node-resource/exclude-from-lb",
   removeExclusionFromLb: "/bottlerocket-node-resource/remove-exclusion-from-lb",
+  /** Ours (src/apiserver): POST starts a drain (202), GET reports it. brupop's API server answers 404. */
+  drain: "/bottlerocket-node-resource/drain",
 } as const;
+
+/** Phases of our API server's drain (src/apiserver/drain/executor.ts), as far as the agent cares. */
+const DRAIN_DONE = "drained";
+const DRAIN_RUNNING = new Set(["cordoning", "evicting"]);
+
+/** A drain that ended without draining the node (timed out, failed, cancelled), with the server's explanation. */
+export class DrainFailedError extends Error {
+  override readonly name = "DrainFailedError";
+}
 
 /** The API server answered with a status that is not success (after retries, for retriable ones). */
 export class ApiServerError extends Error {
@@ -35,13 +46,17 @@ export interface ApiServerClientOptions {
   nodeUid: () => string | undefined;
   /** Deadline of ordinary calls, retries included. */
   requestTimeoutMs: number;
-  /** Deadline of the whole cordon-and-drain call. */
+  /** Deadline of the whole cordon-and-drain, either route. */
   drainTimeoutMs: number;
+  /** Pause between polls of an asynchronous drain. Default 2 s. */
+  drainPollIntervalMs?: number;
   signal?: AbortSignal;
 }
 
 export class ApiServerClient {
   readonly #o: ApiServerClientOptions;
+  /** Learnt on first use: false once the API server turned out not to offer the asynchronous drain (brupop's). */
+  #asyncDrain = true;
 
   constructor(options: ApiServerClientOptions) {
     this.#o = options;
@@ -63,9 +78,48 @@ export class ApiServerClient {
     await this.#call("PUT", ROUTES.shadow, JSON.stringify(status));
   }
 
-  /** Cordon, then drain (evictions honouring PodDisruptionBudgets); answers once the drain is over. */
+  /**
+   * Cordon, then drain (evictions honouring PodDisruptionBudgets), bounded by drainTimeoutMs. Prefers the
+   * asynchronous drain (start, then poll: no request stays open for minutes, and a restarted API server replica
+   * does not lose the agent's answer); falls back to brupop's synchronous route when the server does not have it.
+   */
   async cordonAndDrain(): Promise<void> {
-    await this.#call("POST", ROUTES.cordonAndDrain, undefined, this.#o.drainTimeoutMs);
+    const deadline = Date.now() + this.#o.drainTimeoutMs;
+    if (this.#asyncDrain) {
+      try {
+        await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));
+      } catch (error) {
+        if (!(error instanceof ApiServerError && (error.status === 404 || error.status === 405))) throw error;
+        this.#asyncDrain = false;
+      }
+    }
+    if (!this.#asyncDrain) {
+      await this.#call("POST", ROUTES.cordonAndDrain, undefined, Math.max(1, deadline - Date.now()));
+      return;
+    }
+    const pause = this.#o.drainPollIntervalMs ?? 2_000;
+    for (;;) {
+      if (Date.now() + pause >= deadline) {
+        throw new DrainFailedError(`the drain did not finish within ${Math.round(this.#o.drainTimeoutMs / 1000)} s`);
+      }
+      await sleep(pause, undefined, this.#o.signal ? { signal: this.#o.signal } : undefined);
+      let body: string;
+      try {
+        body = await this.#call("GET", ROUTES.drain, undefined, this.#remaining(deadline));
+      } catch (error) {
+        // Another replica answered and knows no drain of ours: start it there (starting is idempotent).
+        if (!(error instanceof ApiServerError && error.status === 404)) throw error;
+        await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));
+        continue;
+      }
+      const drain = parseDrain(body);
+      if (drain.phase === DRAIN_DONE) return;
+      if (!DRAIN_RUNNING.has(drain.phase)) throw new DrainFailedError(`drain ${drain.phase}: ${drain.message}`);
+    }
+  }
+
+  #remaining(deadline: number): number {
+    return Math.max(1, Math.min(this.#o.requestTimeoutMs, deadline - Date.now()));
   }
 
   async uncordon(): Promise<void> {
@@ -119,4 +173,16 @@ export class ApiServerClient {
       pause = Math.min(pause * 2, 10_000);
     }
   }
+}
+
+function parseDrain(body: string): { phase: string; message: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new Error(`drain status is not JSON: ${body.slice(0, 200)}`);
+  }
+  const drain = (parsed as { drain?: { phase?: unknown; message?: unknown } } | null)?.drain;
+  if (typeof drain?.phase !== "string") throw new Error(`drain status has no phase: ${body.slice(0, 200)}`);
+  return { phase: drain.phase, message: typeof drain.message === "string" ? drain.message : "" };
 }

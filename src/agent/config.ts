@@ -48,8 +48,10 @@ export interface AgentTiming {
   updateCheckIntervalMs: number;
   /** Bound on an ordinary API server call (create, status, uncordon, labels). */
   requestTimeoutMs: number;
-  /** Bound on the whole cordon-and-drain call (brupop: none). */
+  /** Bound on the whole cordon-and-drain (brupop: none). */
   drainTimeoutMs: number;
+  /** Pause between polls of the API server's asynchronous drain. */
+  drainPollIntervalMs: number;
   /** After asking for a reboot: how long the host may take to go down and come back before it is a failure. */
   rebootTimeoutMs: number;
   /** Server-side timeout asked for each watch request; the stream is re-opened after it. */
@@ -61,6 +63,7 @@ export const DEFAULT_TIMING: AgentTiming = Object.freeze({
   updateCheckIntervalMs: 120_000,
   requestTimeoutMs: 30_000,
   drainTimeoutMs: 600_000,
+  drainPollIntervalMs: 2_000,
   rebootTimeoutMs: 600_000,
   watchTimeoutSeconds: 290,
 });
@@ -144,6 +147,7 @@ export function parseAgentConfig(env: Env, readText: ReadText = () => undefined)
     ["updateCheckIntervalMs", "UPDATE_CHECK_INTERVAL_SECONDS"],
     ["requestTimeoutMs", "APISERVER_REQUEST_TIMEOUT_SECONDS"],
     ["drainTimeoutMs", "DRAIN_TIMEOUT_SECONDS"],
+    ["drainPollIntervalMs", "DRAIN_POLL_INTERVAL_SECONDS"],
     ["rebootTimeoutMs", "REBOOT_TIMEOUT_SECONDS"],
   ];
   for (const [key, name] of seconds) {

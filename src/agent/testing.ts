@@ -43,6 +43,15 @@ export interface StubOptions {
   shadow?: { spec: AgentSpec; status?: AgentStatus };
   /** Drive the spec like the controller's happy path (one update, then stay Idle). Default true. */
   controller?: boolean;
+  /** Offer our API server's asynchronous drain (POST/GET /drain). Default false: brupop's routes only. */
+  asyncDrain?: boolean;
+}
+
+/** The stub's asynchronous drain: phase after `polls` GETs. */
+export interface StubDrain {
+  phase: string;
+  message: string;
+  polls: number;
 }
 
 interface Watcher {
@@ -59,6 +68,16 @@ export class StubCluster {
   /** Returns an HTTP status to answer instead (e.g. 500), or undefined to proceed; may delay. */
   hook: Hook | undefined;
   controller: boolean;
+  asyncDrain: boolean;
+  /** How the next asynchronous drain ends, and after how many polls. */
+  drainOutcome: { phase: string; message: string; afterPolls: number } = {
+    phase: "drained",
+    message: "drained",
+    afterPolls: 2,
+  };
+  #drain: StubDrain | undefined;
+  /** The projected token the brupop routes accept; change it to check the agent re-reads its token file. */
+  apiServerToken = APISERVER_TOKEN;
   #started = false;
   #rv = 1;
   #brs: Stored | null = null;
@@ -74,6 +93,7 @@ export class StubCluster {
     this.nodeName = options.nodeName ?? "node-1";
     this.namespace = options.namespace ?? "brupop-bottlerocket-aws";
     this.controller = options.controller ?? true;
+    this.asyncDrain = options.asyncDrain ?? false;
     this.#node = {
       apiVersion: "v1",
       kind: "Node",
@@ -115,6 +135,11 @@ export class StubCluster {
   /** The next N watch requests answer 410 Gone (compacted history). */
   goneOnNextWatch(times = 1): void {
     this.#goneNext = times;
+  }
+
+  /** This replica forgets the running drain (as another API server replica would not know it). */
+  forgetDrain(): void {
+    this.#drain = undefined;
   }
 
   /** Ends every open watch stream (as an API server restart would). */
@@ -245,6 +270,7 @@ export class StubCluster {
         updateCheckIntervalMs: 100,
         requestTimeoutMs: 3_000,
         drainTimeoutMs: 3_000,
+        drainPollIntervalMs: 20,
         rebootTimeoutMs: 3_000,
         watchTimeoutSeconds: 5,
       },
@@ -295,7 +321,7 @@ export class StubCluster {
       const value = req.headers[name.toLowerCase()];
       return typeof value === "string" ? value : undefined;
     };
-    if (header(HEADER_AUTH_TOKEN) !== APISERVER_TOKEN) return void res.writeHead(403).end("bad token");
+    if (header(HEADER_AUTH_TOKEN) !== this.apiServerToken) return void res.writeHead(403).end("bad token");
     if (header(HEADER_NODE_NAME) !== this.nodeName || header(HEADER_NODE_UID) !== this.#node.metadata.uid) {
       return void res.writeHead(403).end("node mismatch");
     }
@@ -331,6 +357,22 @@ export class StubCluster {
         this.#node.metadata.labels = labels;
         this.#changed("node");
         return void res.writeHead(200).end();
+      }
+      case "POST /bottlerocket-node-resource/drain":
+        if (!this.asyncDrain) return void res.writeHead(404).end();
+        this.#drain ??= { phase: "evicting", message: "evicting 1 pod", polls: 0 };
+        this.#node.spec.unschedulable = true;
+        this.#changed("node");
+        return void res.writeHead(202).end(JSON.stringify({ started: true, drain: this.#drain }));
+      case "GET /bottlerocket-node-resource/drain": {
+        const drain = this.#drain;
+        if (!this.asyncDrain || !drain) return void res.writeHead(404).end(JSON.stringify({ code: "NoDrain" }));
+        if (++drain.polls >= this.drainOutcome.afterPolls) {
+          drain.phase = this.drainOutcome.phase;
+          drain.message = this.drainOutcome.message;
+          this.#drain = undefined; // finished: the next POST starts a new one
+        }
+        return void res.writeHead(200).end(JSON.stringify({ drain, blockers: [] }));
       }
       default:
         return void res.writeHead(404).end();

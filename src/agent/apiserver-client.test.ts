@@ -1,0 +1,142 @@
+// The API server client against the stub's brupop routes over HTTPS: headers, token re-read, retries, deadlines,
+// and the asynchronous drain with its fallback to brupop's synchronous route.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { ApiServerClient, ApiServerError, DrainFailedError } from "./apiserver-client.ts";
+import { TransportError } from "./http.ts";
+import { startStubCluster, type StubCluster, type StubOptions } from "./testing.ts";
+
+const stubs: StubCluster[] = [];
+afterEach(async () => {
+  await Promise.all(stubs.splice(0).map((s) => s.stop()));
+});
+
+async function setup(
+  options: StubOptions = {},
+  client: Partial<ConstructorParameters<typeof ApiServerClient>[0]> = {},
+): Promise<{ stub: StubCluster; api: ApiServerClient }> {
+  const stub = await startStubCluster({ controller: false, ...options });
+  stubs.push(stub);
+  const config = stub.agentConfig("/nonexistent", null);
+  const api = new ApiServerClient({
+    access: config.apiServer,
+    nodeName: stub.nodeName,
+    nodeUid: () => "node-uid-1",
+    requestTimeoutMs: 1_000,
+    drainTimeoutMs: 2_000,
+    drainPollIntervalMs: 10,
+    ...client,
+  });
+  return { stub, api };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe("brupop routes", () => {
+  test("create and status carry brupop's headers; the token file is re-read on every request", async () => {
+    const { stub, api } = await setup();
+    await api.createShadow();
+    expect(stub.calls[0]?.body).toEqual({ node_selector: { node_name: "node-1", node_uid: "node-uid-1" } });
+    stub.apiServerToken = "rotated";
+    await writeFile(join(stub.dir, "apiserver-token"), "rotated\n");
+    const status = {
+      current_version: "1.25.0",
+      target_version: "1.25.0",
+      current_state: "Idle" as const,
+      crash_count: 0,
+      state_transition_failure_timestamp: null,
+    };
+    await api.updateStatus(status);
+    expect(stub.shadow?.status).toEqual(status);
+  });
+
+  test("a refused request (403) is not retried; a 500 is retried until it succeeds", async () => {
+    const { stub, api } = await setup();
+    stub.apiServerToken = "something else";
+    const refused = await rejection(api.uncordon());
+    expect(refused).toBeInstanceOf(ApiServerError);
+    expect((refused as ApiServerError).status).toBe(403);
+    expect(stub.routes).toHaveLength(1);
+    stub.apiServerToken = "agent-projected-token";
+    let failures = 2;
+    stub.hook = () => (failures-- > 0 ? 500 : undefined);
+    await api.uncordon();
+    expect(stub.routes.filter((r) => r.endsWith("/uncordon"))).toHaveLength(4);
+  });
+
+  test("an unanswered request ends at its deadline", async () => {
+    const { stub, api } = await setup({}, { requestTimeoutMs: 150 });
+    stub.hook = () => new Promise((resolve) => setTimeout(() => resolve(undefined), 1_000));
+    const began = Date.now();
+    const error = await rejection(api.excludeFromLb());
+    expect(error).toBeInstanceOf(TransportError);
+    expect((error as TransportError).timedOut).toBe(true);
+    expect(Date.now() - began).toBeLessThan(800);
+  });
+});
+
+describe("drain", () => {
+  test("prefers the asynchronous drain: start, poll until drained", async () => {
+    const { stub, api } = await setup({ asyncDrain: true });
+    await api.cordonAndDrain();
+    expect(stub.routes).toEqual([
+      "POST /bottlerocket-node-resource/drain",
+      "GET /bottlerocket-node-resource/drain",
+      "GET /bottlerocket-node-resource/drain",
+    ]);
+    expect(stub.unschedulable).toBe(true);
+  });
+
+  test("a drain that ends timed-out is an error carrying the server's explanation", async () => {
+    const { stub, api } = await setup({ asyncDrain: true });
+    stub.drainOutcome = {
+      phase: "timed-out",
+      message: "pod shop/web-0 blocked (PodDisruptionBudget web)",
+      afterPolls: 1,
+    };
+    const error = await rejection(api.cordonAndDrain());
+    expect(error).toBeInstanceOf(DrainFailedError);
+    expect((error as Error).message).toBe("drain timed-out: pod shop/web-0 blocked (PodDisruptionBudget web)");
+  });
+
+  test("a replica that does not know the drain (404) gets it started again", async () => {
+    const { stub, api } = await setup({ asyncDrain: true });
+    stub.drainOutcome = { phase: "drained", message: "drained", afterPolls: 3 };
+    let forgotten = false;
+    stub.hook = (call) => {
+      if (call.method === "GET" && !forgotten) {
+        forgotten = true;
+        stub.forgetDrain();
+      }
+      return undefined;
+    };
+    await api.cordonAndDrain();
+    expect(stub.routes.filter((r) => r.startsWith("POST"))).toHaveLength(2);
+  });
+
+  test("a drain still running at drainTimeout is an error", async () => {
+    const { stub, api } = await setup({ asyncDrain: true }, { drainTimeoutMs: 200 });
+    stub.drainOutcome = { phase: "drained", message: "drained", afterPolls: 1_000 };
+    const error = await rejection(api.cordonAndDrain());
+    expect((error as Error).message).toMatch(/did not finish within/);
+  });
+
+  test("falls back to brupop's synchronous cordon-and-drain when /drain is unknown, and remembers", async () => {
+    const { stub, api } = await setup({ asyncDrain: false });
+    await api.cordonAndDrain();
+    await api.cordonAndDrain();
+    expect(stub.routes).toEqual([
+      "POST /bottlerocket-node-resource/drain",
+      "POST /bottlerocket-node-resource/cordon-and-drain",
+      "POST /bottlerocket-node-resource/cordon-and-drain",
+    ]);
+  });
+});
