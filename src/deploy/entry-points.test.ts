@@ -1,0 +1,61 @@
+// The image holds one dist/ with three entry points; each process must load only what it needs. Checked on the
+// static import graph of the sources (dynamic `import()` included): the agent stays lean (no Kubernetes client
+// library, no HTTP server framework) and the components never load each other. An entry point not written yet is
+// reported as skipped.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const src = join(import.meta.dirname, "..");
+const IMPORT =
+  /(?:^|[\s;])(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|(?:^|[\s;])import\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+
+/** Every module reachable from `entry`: local files (relative to src/) and packages. */
+function importGraph(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    const rel = relative(src, file);
+    if (files.has(rel)) return;
+    files.add(rel);
+    const text = readFileSync(file, "utf8").replace(/^\s*\/\/.*$/gm, "");
+    for (const m of text.matchAll(IMPORT)) {
+      const spec = m[1] ?? m[2] ?? m[3] ?? "";
+      if (/^import\s+type\s/.test(m[0].trim())) continue; // erased at compile time
+      if (spec.startsWith(".")) visit(resolve(dirname(file), spec));
+      else if (!spec.startsWith("node:"))
+        packages.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] ?? spec));
+    }
+  };
+  visit(join(src, entry));
+  return { files, packages };
+}
+
+const RULES: [entry: string, forbiddenPackages: string[], forbiddenDirs: string[]][] = [
+  [
+    "agent/main.ts",
+    ["@kubernetes/client-node", "fastify", "@fastify/type-provider-typebox"],
+    ["apiserver/", "controller/", "sim/", "cli/", "deploy/"],
+  ],
+  ["apiserver/main.ts", [], ["agent/", "controller/", "sim/", "cli/", "deploy/"]],
+  ["controller/main.ts", ["fastify"], ["agent/", "apiserver/", "sim/", "cli/", "deploy/"]],
+];
+
+describe("entry points of the image", () => {
+  it.each(RULES)("%s loads only what its component needs", (entry, forbiddenPackages, forbiddenDirs) => {
+    if (!existsSync(join(src, entry))) {
+      console.warn(`src/${entry} does not exist yet; its import check is skipped`);
+      return;
+    }
+    const { files, packages } = importGraph(entry);
+    expect([...packages].filter((p) => forbiddenPackages.includes(p))).toEqual([]);
+    expect([...files].filter((f) => forbiddenDirs.some((d) => f.startsWith(d)))).toEqual([]);
+  });
+
+  it("the import scan sees what it must (checked on this directory's manifest module)", () => {
+    const { files, packages } = importGraph("deploy/manifest.ts");
+    expect(packages).toContain("yaml");
+    expect(files).toContain("api/crd.ts");
+    expect(packages).not.toContain("@kubernetes/client-node"); // type-only imports are erased
+  });
+});
