@@ -6,6 +6,7 @@ import { clusterCommand } from "./commands/cluster.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { simulateHostCommand } from "./commands/simulate-host.ts";
 import { apiclientCommand } from "./commands/apiclient.ts";
+import { manifestsCommand } from "./commands/manifests.ts";
 
 const program = new Command("brupop")
   .description("Bottlerocket update operator: operate, inspect and simulate")
@@ -18,6 +19,7 @@ for (const command of [
   demoCommand(),
   simulateHostCommand(),
   apiclientCommand(),
+  manifestsCommand(),
 ]) {
   program.addCommand(command);
 }
