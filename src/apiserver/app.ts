@@ -16,7 +16,12 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Type, { type TSchema } from "typebox";
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BottlerocketShadowStatusSchema, CONVERSION_WEBHOOK_PATH, compileValidator } from "../api/index.ts";
+import {
+  BottlerocketShadowStatusSchema,
+  CONVERSION_WEBHOOK_PATH,
+  SEMVER_PATTERN,
+  compileValidator,
+} from "../api/index.ts";
 import type { AuthenticatedAgent, AuthenticationResult } from "./auth/authenticator.ts";
 import { parseAgentHeaders, type AgentCredentials } from "./auth/headers.ts";
 import { handleConversionReview } from "./conversion.ts";
@@ -144,7 +149,9 @@ export function buildApiServer(options: ApiServerAppOptions): {
 
   // Schemas are validated by src/api's validator: Kubernetes' nullable, and messages that name the field.
   app.setValidatorCompiler(({ schema, httpPart }) => {
-    const validator = compileValidator(schema as TSchema);
+    const validator = compileValidator(schema as TSchema, {
+      patternNames: { [SEMVER_PATTERN]: "a semantic version such as 1.20.3" },
+    });
     return (data: unknown) => {
       const result = validator.validate(data);
       return result.ok
