@@ -52,7 +52,8 @@ const StateTimeoutsSchema = Type.Object(
 
 const IntOrString = Type.Unsafe<number | string>({
   "x-kubernetes-int-or-string": true,
-  anyOf: [{ type: "integer", minimum: 0 }, { type: "string" }],
+  // Exactly this anyOf is what the API server accepts beside x-kubernetes-int-or-string (no other keywords in it).
+  anyOf: [{ type: "integer" }, { type: "string" }],
   description: 'A number of nodes, "unlimited", or a percentage of the managed nodes such as "25%".',
 });
 

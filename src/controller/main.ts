@@ -1,0 +1,89 @@
+// Entry point of the controller Deployment: `node src/controller/main.ts`. Parses the environment (all problems at
+// once, then exit 1), checks the fleet policy variables, runs the controller, exits on a lost lease, and on
+// SIGTERM/SIGINT stops gracefully (releasing the lease so the other replica takes over at once).
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { resolveFleetPolicy } from "../core/policy.ts";
+import { ConfigError, parseControllerConfig } from "./config.ts";
+import { Controller } from "./controller.ts";
+
+const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+function serviceAccountNamespace(): string | undefined {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8").trim() || undefined;
+  } catch {
+    return undefined; // not in a cluster
+  }
+}
+
+async function main(): Promise<void> {
+  const logger = pino({ name: "brupop-controller" });
+  const log = {
+    info: (m: string) => logger.info(m),
+    warn: (m: string) => logger.warn(m),
+    error: (m: string) => logger.error(m),
+  };
+  let config;
+  try {
+    config = parseControllerConfig(process.env, {
+      ...(serviceAccountNamespace() === undefined ? {} : { serviceAccountNamespace: serviceAccountNamespace() }),
+      hostname: hostname(),
+    });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    logger.fatal(err.message);
+    process.exit(1);
+  }
+  // The policy resource may override (and so fix) a bad variable; still say at startup what is wrong with them.
+  const envOnly = resolveFleetPolicy(process.env, null, new Date());
+  for (const warning of envOnly.warnings) log.warn(warning);
+  if (!envOnly.ok) {
+    log.warn(
+      `fleet policy variables: ${envOnly.errors.join("; ")} (no update starts unless the policy resource overrides them)`,
+    );
+  }
+
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const controller = new Controller({
+    kc,
+    config,
+    log,
+    onLeadershipLost: () => {
+      // Another replica may already act; exit at once and let Kubernetes restart us as a standby.
+      process.exit(1);
+    },
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: stopping, releasing the lease`);
+    const force = setTimeout(() => process.exit(1), 20_000);
+    force.unref();
+    controller.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error(`stopping: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+
+  await controller.start();
+  log.info(
+    `caches synced in namespace ${config.namespace}; metrics on :${controller.metricsPort ?? config.metrics.port}`,
+  );
+  await controller.whenLeading();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
