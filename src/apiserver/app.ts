@@ -172,8 +172,10 @@ export function buildApiServer(options: ApiServerAppOptions): {
 
   app.setErrorHandler((err, request, reply) => {
     const http = toHttpError(err);
-    if (http.statusCode >= 500) request.log.error({ err }, http.message);
-    else request.log.info({ reason: http.reason }, http.message);
+    // Only our own failures get a stack; refusals and drain verdicts are expected answers.
+    if (http.reason === "InternalError") request.log.error({ err }, http.message);
+    else if (http.statusCode >= 500) request.log.warn({ code: http.statusCode, reason: http.reason }, http.message);
+    else request.log.info({ code: http.statusCode, reason: http.reason }, http.message);
     if (http.retryAfterSeconds !== undefined) void reply.header("retry-after", String(http.retryAfterSeconds));
     return reply.code(http.statusCode).send(http.toBody());
   });
