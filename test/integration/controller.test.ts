@@ -10,11 +10,11 @@ import {
   SimulatedAgent,
   startAgents,
   summarize,
+  testControllerConfig,
 } from "../support/simulated-agent.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import { ANNOTATIONS } from "../../src/core/model.ts";
 import { Controller } from "../../src/controller/controller.ts";
-import type { ControllerConfig } from "../../src/controller/config.ts";
 
 let t: TestCluster;
 beforeAll(async () => {
@@ -22,22 +22,6 @@ beforeAll(async () => {
   await installOperatorCrds(t.kc);
 });
 afterAll(() => t.cleanup());
-
-function config(identity: string, env: Record<string, string>): ControllerConfig {
-  return {
-    namespace: t.namespace,
-    controllerNodeName: null,
-    identity,
-    extraNodeSelector: Object.entries(t.nodeSelector)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(","),
-    metrics: { host: "127.0.0.1", port: 0 },
-    lease: { name: "brupop-controller-leader", durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
-    resyncPeriodMs: 30_000,
-    workers: 4,
-    policyEnv: env,
-  };
-}
 
 async function events(namespace: string, objectName: string): Promise<CoreV1Event[]> {
   const list = await t.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${objectName}` });
@@ -78,7 +62,10 @@ describe("controller rollout with simulated agents", () => {
 
     controller = new Controller({
       kc: t.kc,
-      config: config("replica-a", { MAX_CONCURRENT_UPDATE: "3", STATE_TIMEOUTS: "StagedAndPerformedUpdate=3s" }),
+      config: testControllerConfig(t, "replica-a", {
+        MAX_CONCURRENT_UPDATE: "3",
+        STATE_TIMEOUTS: "StagedAndPerformedUpdate=3s",
+      }),
       onLeadershipLost: () => undefined,
     });
     const startedAt = Date.now();

@@ -1,0 +1,112 @@
+// Two controller replicas in-process with different identities: the leader is killed mid-rollout without releasing
+// its lease, the standby takes over after the lease expires and finishes the rollout, and the budget holds on every
+// observed change throughout. A replica whose lease is taken reports the loss through its injected callback.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CoordinationV1Api } from "@kubernetes/client-node";
+import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
+import {
+  FleetObserver,
+  installOperatorCrds,
+  startAgents,
+  testControllerConfig,
+  type SimulatedAgent,
+} from "../support/simulated-agent.ts";
+import { brsName } from "../../src/api/constants.ts";
+import { microTime } from "../../src/kube/leader-election.ts";
+import { Controller } from "../../src/controller/controller.ts";
+
+let t: TestCluster;
+beforeAll(async () => {
+  t = await useCluster(import.meta.url);
+  await installOperatorCrds(t.kc);
+});
+afterAll(() => t.cleanup());
+
+describe("controller leader election", () => {
+  const lost: { identity: string; at: number }[] = [];
+  let a: Controller;
+  let b: Controller;
+  let observer: FleetObserver;
+  let agents: SimulatedAgent[] = [];
+  const env = { MAX_CONCURRENT_UPDATE: "2" };
+  const replica = (identity: string) =>
+    new Controller({
+      kc: t.kc,
+      config: testControllerConfig(t, identity, env),
+      onLeadershipLost: () => lost.push({ identity, at: Date.now() }),
+    });
+
+  afterAll(async () => {
+    await Promise.allSettled([a.stop(), b.stop(), observer.stop(), ...agents.map((x) => x.stop())]);
+  });
+
+  it("replaces a leader killed mid-rollout, and the budget holds across the change", async () => {
+    const nodes = await t.createNodes(8);
+    observer = new FleetObserver(t.kc, t.namespace, 2);
+    await observer.start();
+    agents = await startAgents(nodes, {
+      kc: t.kc,
+      core: t.core,
+      namespace: t.namespace,
+      currentVersion: "1.0.0",
+      targetVersion: "1.1.0",
+      stepDelayMs: [100, 500],
+    });
+    a = replica("replica-a");
+    b = replica("replica-b");
+    await a.start();
+    await a.whenLeading();
+    await b.start(); // standby: caches warm, no workers
+    expect(b.isLeader).toBe(false);
+
+    await eventually("some nodes started", async () => (observer.starts.length >= 3 ? true : undefined), 30_000);
+    const killedAt = Date.now();
+    await a.kill(); // as a crash: no lease release
+    expect(observer.active()).toBeGreaterThan(0); // really mid-rollout
+
+    await b.whenLeading();
+    const takeover = Date.now() - killedAt;
+    console.log(`standby took over ${takeover} ms after the leader was killed (lease 3 s)`);
+    expect(takeover).toBeGreaterThanOrEqual(2000); // it waited for the lease to expire...
+    expect(takeover).toBeLessThan(8000); // ...and not much longer
+
+    await eventually(
+      "all nodes updated",
+      async () =>
+        nodes.every((n) => {
+          const s = observer.get(brsName(n));
+          return s?.status?.current_version === "1.1.0" && s.status.current_state === "Idle" && s.spec.state === "Idle";
+        })
+          ? true
+          : undefined,
+      60_000,
+    );
+    expect(observer.violations).toEqual([]);
+    expect(observer.maxActive).toBe(2);
+    expect(observer.starts).toHaveLength(8); // no node started twice
+    expect(lost).toEqual([]); // killed, not deposed: nobody reported a loss
+
+    const lease = await t.kc
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: "brupop-controller-leader", namespace: t.namespace });
+    expect(lease.spec?.holderIdentity).toBe("replica-b");
+  });
+
+  it("calls onLeadershipLost and stops acting when another holder takes the lease", async () => {
+    const api = t.kc.makeApiClient(CoordinationV1Api);
+    const lease = await api.readNamespacedLease({ name: "brupop-controller-leader", namespace: t.namespace });
+    const takenAt = Date.now();
+    await api.replaceNamespacedLease({
+      name: "brupop-controller-leader",
+      namespace: t.namespace,
+      body: {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()), leaseDurationSeconds: 60 },
+      },
+    });
+    await eventually("loss reported", async () => (lost.length > 0 ? true : undefined), 10_000);
+    expect(lost).toEqual([{ identity: "replica-b", at: expect.any(Number) as number }]);
+    expect(lost[0]?.at ?? 0).toBeLessThan(takenAt + 4000); // within renew deadline + retry period
+    expect(b.isLeader).toBe(false);
+  });
+});
