@@ -20,12 +20,10 @@ import {
   entryPoint,
   env,
   fieldEnv,
-  httpProbe,
   imagePullSecrets,
   placementFields,
   platformAffinity,
 } from "./pod.ts";
-import { AGENT_HEALTH_PORT } from "./ports.ts";
 import { agentSecurityContext } from "./security.ts";
 
 /** Bottlerocket's API socket on the host, mounted at the same path. */
@@ -62,14 +60,12 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
               env: [
                 fieldEnv("MY_NODE_NAME", "spec.nodeName"),
                 env("APISERVER_SERVICE_PORT", APISERVER_SERVICE_PORT),
-                env("CLUSTER_DOMAIN", options.clusterDomain),
+                // brupop's later fix for its hard-coded cluster.local (PR #736).
+                env("KUBERNETES_SERVICE_CLUSTER_DOMAIN", options.clusterDomain),
                 env("EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC", options.excludeFromLbWaitTimeInSec),
-                env("AGENT_HEALTH_PORT", AGENT_HEALTH_PORT),
               ],
-              ports: [{ name: "health", containerPort: AGENT_HEALTH_PORT, protocol: "TCP" }],
-              // Generous: a drain or a reboot wait must never look like a hang; the agent's own timeouts end those.
-              livenessProbe: httpProbe("/livez", "health", { period: 20, failures: 6, initialDelay: 10 }),
-              readinessProbe: httpProbe("/readyz", "health", { period: 10, failures: 3 }),
+              // No probes yet: src/agent serves no health endpoint (and the image has no shell for an exec probe).
+              // Its own timeouts bound every wait; see the report of issue 8.
               resources: containerResources(options.resources.agent),
               securityContext: agentSecurityContext(),
               volumeMounts: [

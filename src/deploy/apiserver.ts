@@ -53,9 +53,10 @@ export function apiserverDeployment(options: DeployOptions): V1Deployment {
               env: [
                 env("APISERVER_INTERNAL_PORT", APISERVER_INTERNAL_PORT),
                 env("APISERVER_METRICS_PORT", APISERVER_METRICS_PORT),
-                env("APISERVER_TLS_MODE", options.tls),
-                fieldEnv("MY_POD_NAME", "metadata.name"),
-                fieldEnv("MY_POD_NAMESPACE", "metadata.namespace"),
+                // "files": read /etc/brupop-tls-keys (cert-manager's Secret); "builtin": make and rotate its own.
+                env("APISERVER_TLS_MODE", options.tls === "builtin" ? "builtin" : "files"),
+                env("CLUSTER_DOMAIN", options.clusterDomain),
+                fieldEnv("POD_NAMESPACE", "metadata.namespace"),
               ],
               ports: [
                 { name: "https", containerPort: APISERVER_INTERNAL_PORT, protocol: "TCP" },

@@ -1,6 +1,11 @@
 // The installation's shared objects: its namespace, the BottlerocketShadow CRD, the controller's PriorityClass.
 import type { V1Namespace, V1PriorityClass } from "@kubernetes/client-node";
-import { bottlerocketShadowCrd, APISERVER_SERVICE_PORT, type CustomResourceDefinition } from "../api/index.ts";
+import {
+  APISERVER_SERVICE_PORT,
+  bottlerocketShadowCrd,
+  updatePolicyCrd,
+  type CustomResourceDefinition,
+} from "../api/index.ts";
 import { operatorLabels } from "./labels.ts";
 import { NAMES } from "./names.ts";
 import { CONTROLLER_PRIORITY_CLASS, type DeployOptions } from "./options.ts";
@@ -33,6 +38,11 @@ export function crd(options: DeployOptions): CustomResourceDefinition {
         }
       : {}),
   });
+}
+
+/** The fleet policy (`kubectl get bottlerocketupdatepolicy`), a namespaced singleton the controller reads. */
+export function policyCrd(): CustomResourceDefinition {
+  return updatePolicyCrd({ labels: operatorLabels() });
 }
 
 export function controllerPriorityClass(): V1PriorityClass {

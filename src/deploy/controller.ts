@@ -55,9 +55,10 @@ export function controllerDeployment(options: DeployOptions): V1Deployment {
               env: [
                 // Its own node is updated last (brupop's order).
                 fieldEnv("MY_NODE_NAME", "spec.nodeName"),
-                fieldEnv("MY_POD_NAME", "metadata.name"),
-                fieldEnv("MY_POD_NAMESPACE", "metadata.namespace"),
+                // Its identity in the Lease; the Lease's name is the one its Role grants.
+                fieldEnv("POD_NAME", "metadata.name"),
                 env("LEADER_ELECTION_LEASE_NAME", NAMES.controllerLease),
+                env("METRICS_PORT", CONTROLLER_HTTP_PORT),
                 env("MAX_CONCURRENT_UPDATE", options.maxConcurrentUpdates),
                 env("SCHEDULER_CRON_EXPRESSION", options.schedulerCronExpression),
                 ...(options.updateWindow

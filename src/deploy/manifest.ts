@@ -6,7 +6,7 @@ import { COMPONENT } from "../api/index.ts";
 import { agentDaemonSet } from "./agent.ts";
 import { apiserverDeployment, apiserverDisruptionBudget, apiserverService } from "./apiserver.ts";
 import { certManagerObjects } from "./cert-manager.ts";
-import { controllerPriorityClass, crd, namespace } from "./cluster-objects.ts";
+import { controllerPriorityClass, crd, namespace, policyCrd } from "./cluster-objects.ts";
 import { controllerDeployment, controllerService } from "./controller.ts";
 import type { ManifestObject } from "./object.ts";
 import { resolveOptions, type DeployOptions, type DeployOptionsInput } from "./options.ts";
@@ -30,6 +30,7 @@ export function operatorObjects(options: DeployOptions, parts: ManifestParts = {
   const objects: object[] = [
     ...(parts.includeNamespace === false ? [] : [namespace(options)]),
     crd(options),
+    policyCrd(),
     controllerPriorityClass(),
     serviceAccount(COMPONENT.agent, options),
     serviceAccount(COMPONENT.apiserver, options),

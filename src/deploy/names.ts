@@ -22,6 +22,8 @@ export const NAMES = Object.freeze({
   controllerService: "brupop-controller-server",
   /** New: brupop had no PodDisruptionBudget for the API server (§10.4). */
   apiserverPdb: "brupop-apiserver",
+  /** Built-in TLS: the CA's certificate and key (the API server's own; never mounted). */
+  apiserverCaSecret: "brupop-apiserver-ca",
   /** Serving certificate (tls.crt, tls.key, ca.crt) mounted by the API server. */
   apiserverCertificateSecret: "brupop-apiserver-certificate",
   /** CA (ca.crt) mounted by the agents; the name brupop's cert-manager Certificate gave it. */

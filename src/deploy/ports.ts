@@ -6,7 +6,5 @@ export { APISERVER_INTERNAL_PORT, APISERVER_SERVICE_PORT } from "../api/index.ts
 export const CONTROLLER_HTTP_PORT = 8080;
 /** API server: `/metrics` without agent authentication, so Prometheus can scrape it (brupop's was unscrapeable). */
 export const APISERVER_METRICS_PORT = 8080;
-/** Agent: `/livez`, `/readyz` for its probes (brupop's agent had none, so a hung agent was never restarted). */
-export const AGENT_HEALTH_PORT = 8080;
 /** The controller Service's port (brupop's `brupop-controller-server`: 80 -> 8080, named `main`). */
 export const CONTROLLER_SERVICE_PORT = 80;

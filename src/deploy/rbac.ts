@@ -9,13 +9,18 @@ import type {
   V1RoleBinding,
   V1ServiceAccount,
 } from "@kubernetes/client-node";
-import { API_GROUP, COMPONENT, CRD_NAME, PLURAL, STATUS_SUBRESOURCE, type Component } from "../api/index.ts";
+import {
+  API_GROUP,
+  COMPONENT,
+  CRD_NAME,
+  PLURAL,
+  STATUS_SUBRESOURCE,
+  UPDATE_POLICY_PLURAL,
+  type Component,
+} from "../api/index.ts";
 import { componentLabels } from "./labels.ts";
 import { CLUSTER_ROLE, NAMES, SERVICE_ACCOUNT, roleBindingName } from "./names.ts";
 import type { DeployOptions } from "./options.ts";
-
-/** The fleet policy resource (src/api/update-policy.ts); the controller reads it and reports in its status. */
-export const POLICY_PLURAL = "bottlerocketupdatepolicies";
 
 const READ = ["get", "list", "watch"];
 
@@ -40,8 +45,10 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
       // Agent pods (authorization) and the pods on a node being drained, in every namespace.
       { apiGroups: [""], resources: ["pods"], verbs: READ },
       { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
-      // Node uid checks, cordon/uncordon and the load-balancer exclusion label.
-      { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "patch"] },
+      // A drain that times out names the PodDisruptionBudget that blocked it.
+      { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: ["list"] },
+      // Node uid checks (a watched cache), cordon/uncordon and the load-balancer exclusion label.
+      { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
       // Built-in TLS: publish the CA in the conversion webhook's caBundle of our CRD, and no other.
       ...(builtinTls
         ? [
@@ -55,9 +62,11 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
         : []),
     ],
     namespaced: [
-      { apiGroups: [API_GROUP], resources: [PLURAL], verbs: ["create", "get", "list", "watch", "patch", "update"] },
-      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "patch", "update"] },
-      // Built-in TLS: the serving certificate and the agents' CA live in two Secrets it creates and rotates.
+      // Creates an agent's brs and writes its status (with optimistic concurrency: read, then replace).
+      { apiGroups: [API_GROUP], resources: [PLURAL], verbs: ["create", "get"] },
+      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "update"] },
+      // Built-in TLS: the CA, the serving certificate and the agents' copy of the CA live in Secrets it creates and
+      // rotates.
       // (create cannot be narrowed by name; get/update are.)
       ...(builtinTls
         ? [
@@ -65,7 +74,7 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
             {
               apiGroups: [""],
               resources: ["secrets"],
-              resourceNames: [NAMES.apiserverCertificateSecret, NAMES.agentCaSecret],
+              resourceNames: [NAMES.apiserverCaSecret, NAMES.apiserverCertificateSecret, NAMES.agentCaSecret],
               verbs: ["get", "update"],
             },
           ]
@@ -75,21 +84,19 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
 }
 
 export function controllerRules(): ComponentRules {
-  const events = ["create", "patch"];
   return {
     cluster: [
       { apiGroups: [""], resources: ["nodes"], verbs: READ },
       // Events about Nodes are recorded in the "default" namespace, so Event writes cannot be namespaced.
-      { apiGroups: [""], resources: ["events"], verbs: events },
-      { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: events },
+      { apiGroups: [""], resources: ["events"], verbs: ["create"] },
     ],
     namespaced: [
-      // Creates the brs of new nodes, writes specs, deletes the brs of nodes that lost their label.
-      { apiGroups: [API_GROUP], resources: [PLURAL], verbs: [...READ, "create", "patch", "update", "delete"] },
+      // Writes specs (patch), deletes the brs of nodes that lost their label; the agents' API server creates them.
+      { apiGroups: [API_GROUP], resources: [PLURAL], verbs: [...READ, "patch", "delete"] },
       // Moves a node stuck past its state's timeout to ErrorReset with a reason.
-      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "patch", "update"] },
-      { apiGroups: [API_GROUP], resources: [POLICY_PLURAL], verbs: READ },
-      { apiGroups: [API_GROUP], resources: [`${POLICY_PLURAL}/status`], verbs: ["get", "patch", "update"] },
+      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "update"] },
+      { apiGroups: [API_GROUP], resources: [UPDATE_POLICY_PLURAL], verbs: READ },
+      { apiGroups: [API_GROUP], resources: [`${UPDATE_POLICY_PLURAL}/status`], verbs: ["get", "update"] },
       // Leader election: one Lease, by name (create cannot be narrowed by name).
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
       {

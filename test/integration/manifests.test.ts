@@ -18,7 +18,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthorizationV1Api, type V1ResourceAttributes } from "@kubernetes/client-node";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
-import { API_GROUP, CRD_NAME, OPERATOR_NAMESPACE, brsName } from "../../src/api/index.ts";
+import { API_GROUP, CRD_NAME, OPERATOR_NAMESPACE, UPDATE_POLICY_CRD_NAME, brsName } from "../../src/api/index.ts";
 
 const run = promisify(execFile);
 const manifest = join(import.meta.dirname, "..", "..", "bottlerocket-update-operator.yaml");
@@ -88,6 +88,7 @@ describe("kubectl apply --server-side -f bottlerocket-update-operator.yaml", () 
     for (const object of [
       "namespace/brupop-bottlerocket-aws",
       `customresourcedefinition.apiextensions.k8s.io/${CRD_NAME}`,
+      `customresourcedefinition.apiextensions.k8s.io/${UPDATE_POLICY_CRD_NAME}`,
       "deployment.apps/brupop-controller-deployment",
       "deployment.apps/brupop-apiserver",
       "daemonset.apps/brupop-agent",
@@ -100,7 +101,9 @@ describe("kubectl apply --server-side -f bottlerocket-update-operator.yaml", () 
 
   it("applies every other object for real, with no warnings, and again idempotently", async () => {
     expect(applied.stderr).toBe("");
-    expect(applied.stdout.trim().split("\n")).toHaveLength(dryRun.stdout.trim().split("\n").length - 1);
+    const crds = dryRun.stdout.split("\n").filter((l) => l.startsWith("customresourcedefinition.")).length;
+    expect(crds).toBe(2); // the BottlerocketShadow and the fleet policy
+    expect(applied.stdout.trim().split("\n")).toHaveLength(dryRun.stdout.trim().split("\n").length - crds);
     const again = await applyRest();
     expect(again.stderr).toBe("");
   });
@@ -175,24 +178,26 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("list", "pods", { ns: OTHER_NS }),
       core("watch", "pods", { ns }),
       core("create", "pods/eviction", { ns: OTHER_NS }),
+      ["list", "poddisruptionbudgets", { group: "policy", ns: OTHER_NS }],
       core("get", "nodes"),
-      core("list", "nodes"),
+      core("watch", "nodes"),
       core("patch", "nodes"),
       brsIn("create"),
       brsIn("get"),
-      brsIn("patch"),
-      brsIn("update"),
-      status("patch"),
       status("update"),
       core("create", "secrets", { ns }),
       core("get", "secrets", { ns, name: "brupop-apiserver-certificate" }),
       core("update", "secrets", { ns, name: "brupop-apiserver-client-certificate" }),
+      core("get", "secrets", { ns, name: "brupop-apiserver-ca" }),
       ["get", "customresourcedefinitions", { group: "apiextensions.k8s.io", name: CRD_NAME }],
       ["patch", "customresourcedefinitions", { group: "apiextensions.k8s.io", name: CRD_NAME }],
     ],
     denied: [
       brsIn("delete"),
+      brsIn("patch"),
+      brsIn("list"),
       brsIn("create", { ns: OTHER_NS }),
+      ["delete", "poddisruptionbudgets", { group: "policy", ns: OTHER_NS }],
       core("update", "nodes"),
       core("delete", "nodes"),
       core("delete", "pods", { ns: OTHER_NS }),
@@ -211,26 +216,26 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("watch", "nodes"),
       brsIn("list"),
       brsIn("watch"),
-      brsIn("create"),
       brsIn("patch"),
-      brsIn("update"),
       brsIn("delete"),
-      status("patch"),
+      status("update"),
       ["watch", "bottlerocketupdatepolicies", { group: API_GROUP, ns }],
-      ["patch", "bottlerocketupdatepolicies/status", { group: API_GROUP, ns }],
+      ["update", "bottlerocketupdatepolicies/status", { group: API_GROUP, ns }],
       ["create", "leases", { group: "coordination.k8s.io", ns }],
       ["get", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       ["update", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       core("create", "events", { ns: "default" }),
-      ["create", "events", { group: "events.k8s.io", ns }],
+      core("create", "events", { ns }),
     ],
     denied: [
       core("patch", "nodes"),
       core("list", "pods"),
       core("create", "pods/eviction", { ns: OTHER_NS }),
       core("get", "secrets", { ns }),
-      brsIn("create", { ns: OTHER_NS }),
+      brsIn("create"),
+      brsIn("patch", { ns: OTHER_NS }),
       ["patch", "bottlerocketupdatepolicies", { group: API_GROUP, ns }],
+      ["create", "events", { group: "events.k8s.io", ns }],
       ["update", "leases", { group: "coordination.k8s.io", ns, name: "someone-elses-lease" }],
       ["delete", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       ["create", "tokenreviews", { group: "authentication.k8s.io" }],
