@@ -2,6 +2,7 @@
 // something a user cares about changes (no "last evaluated" clock), so the controller writes it only then.
 import type { UpdatePolicyStatus } from "../api/update-policy.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
+import { occupiesBudget } from "../core/budget.ts";
 import { hostsByState } from "../core/metrics.ts";
 import type { ShadowView } from "../core/model.ts";
 import type { PolicyResolution } from "../core/policy.ts";
@@ -39,9 +40,7 @@ export function buildPolicyStatus(input: {
   const { shadows, resolution, selection } = input;
   const nodesByState: UpdatePolicyStatus["nodesByState"] = {};
   for (const { labels, value } of hostsByState(shadows)) if (value > 0) nodesByState[labels.state] = value;
-  const updating = shadows.filter(
-    (s) => s.spec.state !== "Idle" || (s.status != null && s.status.current_state !== "Idle"),
-  ).length;
+  const updating = shadows.filter(occupiesBudget).length;
 
   const status: UpdatePolicyStatus = {
     paused: resolution.ok ? resolution.policy.paused : false,
