@@ -114,7 +114,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     async shutdown() {
       lifecycle.shuttingDown = true;
       await drains.close();
-      await app.close();
+      // Keep-alive clients (kube-apiserver calling the webhook) may hold connections open; close() waits for
+      // them, so after a few seconds the remaining connections are cut.
+      const closing = app.close();
+      const timer = setTimeout(() => app.server.closeAllConnections(), 5_000);
+      await closing;
+      clearTimeout(timer);
       await kubeDirectory?.stop();
     },
   };
