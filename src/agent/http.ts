@@ -2,8 +2,14 @@
 // the Kubernetes watches and for the brupop API server. CA files are read per request, so a rotated CA or token is
 // picked up without a restart.
 import { readFile } from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
+import type * as Http from "node:http";
+import type * as Https from "node:https";
+
+// Not `import http from "node:http"`: an ESM import of node:http evaluates every lazy export of the module,
+// including the WebSocket/fetch classes that load Node's bundled undici (~9 MiB RSS). The CommonJS module object
+// from getBuiltinModule leaves them unloaded.
+const http = process.getBuiltinModule("node:http");
+const https = process.getBuiltinModule("node:https");
 
 export interface HttpRequest {
   /** `https://host:port` or `http://host:port`, no path. */
@@ -56,7 +62,7 @@ export async function httpRequest(request: HttpRequest): Promise<HttpResponse> {
  * Opens a request and resolves with the response stream once the headers arrive (for watches). Aborting `signal`
  * destroys the stream. Rejects like the underlying request.
  */
-export async function open(request: HttpRequest, signal: AbortSignal): Promise<http.IncomingMessage> {
+export async function open(request: HttpRequest, signal: AbortSignal): Promise<Http.IncomingMessage> {
   const url = new URL(request.path, request.baseUrl);
   const secure = url.protocol === "https:";
   const ca = secure && request.caFile !== null ? await readFile(request.caFile, "utf8") : undefined;
@@ -67,7 +73,7 @@ export async function open(request: HttpRequest, signal: AbortSignal): Promise<h
     headers["content-length"] = Buffer.byteLength(body);
   }
   return new Promise((resolve, reject) => {
-    const options: https.RequestOptions = {
+    const options: Https.RequestOptions = {
       method: request.method,
       headers,
       signal,

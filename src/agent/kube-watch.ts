@@ -34,6 +34,14 @@ interface WatchEvent {
 }
 
 class GoneError extends Error {}
+/** The connection failed or broke mid-stream: resume from the last resourceVersion seen (carried here). */
+class StreamBroken extends Error {
+  readonly resourceVersion: string;
+  constructor(message: string, resourceVersion: string, cause: unknown) {
+    super(message, { cause });
+    this.resourceVersion = resourceVersion;
+  }
+}
 
 export class SingleObjectWatch<T> {
   readonly #options: SingleObjectWatchOptions<T>;
@@ -89,7 +97,8 @@ export class SingleObjectWatch<T> {
         backoff = initial; // a stream that ran and ended normally
       } catch (error) {
         if (this.#abort.signal.aborted) return; // stop() while listing or watching
-        resourceVersion = undefined; // re-list: we may have missed events
+        // Re-list unless the stream merely broke; a resumed watch that is too old answers 410 and re-lists then.
+        resourceVersion = error instanceof StreamBroken ? error.resourceVersion : undefined;
         if (error instanceof GoneError) continue;
         o.onError?.(`${o.collectionPath} ${o.name}: ${error instanceof Error ? error.message : String(error)}`);
         await sleep(Math.random() * backoff, undefined, { signal }).catch(() => undefined);
@@ -137,19 +146,24 @@ export class SingleObjectWatch<T> {
     const idleMs = (timeoutSeconds + 30) * 1000;
     let idle = setTimeout(() => stream.abort(new Error(`watch silent for ${idleMs} ms`)), idleMs);
     try {
-      const res = await open(
-        {
-          baseUrl: o.kube.url,
-          caFile: o.kube.caFile,
-          method: "GET",
-          path: this.#query(
-            `&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(from)}` +
-              `&timeoutSeconds=${timeoutSeconds}`,
+      const headers = await this.#headers();
+      const res = await this.#transport(
+        () =>
+          open(
+            {
+              baseUrl: o.kube.url,
+              caFile: o.kube.caFile,
+              method: "GET",
+              path: this.#query(
+                `&watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(from)}` +
+                  `&timeoutSeconds=${timeoutSeconds}`,
+              ),
+              headers,
+              timeoutMs: idleMs,
+            },
+            signal,
           ),
-          headers: await this.#headers(),
-          timeoutMs: idleMs,
-        },
-        signal,
+        from,
       );
       if (res.statusCode === 410) throw new GoneError();
       if (res.statusCode !== 200) {
@@ -157,7 +171,11 @@ export class SingleObjectWatch<T> {
         throw new Error(`watch answered ${res.statusCode ?? 0}`);
       }
       let rv = from;
-      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+      const lines = createInterface({ input: res, crlfDelay: Infinity })[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await this.#transport(() => lines.next(), rv);
+        if (next.done === true) break;
+        const line = next.value;
         clearTimeout(idle);
         idle = setTimeout(() => stream.abort(new Error(`watch silent for ${idleMs} ms`)), idleMs);
         if (line.trim() === "") continue;
@@ -167,8 +185,8 @@ export class SingleObjectWatch<T> {
           const message = event.object?.message;
           throw new Error(`watch error: ${typeof message === "string" ? message : line.slice(0, 200)}`);
         }
-        const next = event.object?.metadata?.resourceVersion;
-        if (typeof next === "string") rv = next;
+        const version = event.object?.metadata?.resourceVersion;
+        if (typeof version === "string") rv = version;
         if (event.type === "ADDED" || event.type === "MODIFIED") this.#set(event.object);
         else if (event.type === "DELETED") this.#set(null);
         // BOOKMARK: only the resourceVersion moves.
@@ -178,6 +196,16 @@ export class SingleObjectWatch<T> {
     } finally {
       clearTimeout(idle);
       stream.abort();
+    }
+  }
+
+  /** Runs a network step; a failure that is not our abort becomes StreamBroken (resume, do not re-list). */
+  async #transport<R>(step: () => Promise<R>, resourceVersion: string): Promise<R> {
+    try {
+      return await step();
+    } catch (error) {
+      if (this.#abort.signal.aborted) throw error;
+      throw new StreamBroken(error instanceof Error ? error.message : String(error), resourceVersion, error);
     }
   }
 

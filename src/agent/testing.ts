@@ -31,6 +31,8 @@ interface Stored {
 export interface RecordedCall {
   method: string;
   path: string;
+  /** The query string, without "?". */
+  query: string;
   body: unknown;
 }
 
@@ -286,6 +288,7 @@ export class StubCluster {
     const call: RecordedCall = {
       method: req.method ?? "GET",
       path: url.pathname,
+      query: url.search.slice(1),
       body: text === "" ? undefined : (JSON.parse(text) as unknown),
     };
     this.calls.push(call);
@@ -313,7 +316,7 @@ export class StubCluster {
       res.write(`${JSON.stringify({ type: "MODIFIED", object })}\n`);
     const watcher: Watcher = { kind, res };
     this.#watchers.add(watcher);
-    req.on("close", () => this.#watchers.delete(watcher));
+    res.on("close", () => this.#watchers.delete(watcher));
   }
 
   async #brupop(req: IncomingMessage, res: ServerResponse, call: RecordedCall): Promise<void> {
