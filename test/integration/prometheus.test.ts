@@ -1,0 +1,449 @@
+// A real Prometheus (Debian's `prometheus` package) scraping the real controller and the real API server, with the
+// scrape jobs of deploy/examples/prometheus-resources.yaml:
+// - the controller runs in-process against the test control plane (the full simulated cluster is not ready yet),
+//   with four managed nodes whose BottlerocketShadows carry fixed statuses (no agents) and updates paused, so the
+//   expected gauges are known exactly;
+// - the API server runs as its own process (`node src/apiserver/main.ts`, TLS from files made here) and serves its
+//   /metrics on a plain-HTTP port, as in a pod;
+// - Prometheus runs as a child process with the example's two jobs, their EndpointSlice discovery replaced by
+//   static targets carrying the labels that discovery would set (Debian builds Prometheus without Kubernetes service
+//   discovery), plus decoy targets that the example's relabelling must drop.
+// Then brupop_hosts_state and brupop_hosts_version are read back through Prometheus' HTTP API and compared with the
+// shadows, a status change is followed (a vanished version disappears from Prometheus too), and every query of the
+// Grafana dashboard is evaluated by this Prometheus.
+//
+// The test fails (never skips) when the prometheus binary is missing: apt-get install -y prometheus.
+import { spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
+import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { parse, parseAllDocuments, stringify } from "yaml";
+import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
+import { installOperatorCrds, testControllerConfig } from "../support/simulated-agent.ts";
+import { API_GROUP, API_VERSION_V2, KIND, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
+import type { BottlerocketShadowStatus } from "../../src/api/bottlerocket-shadow.ts";
+import { BRS_STATES, type BrsState } from "../../src/api/state-machine.ts";
+import { formatTimestamp } from "../../src/api/timestamps.ts";
+import { Controller } from "../../src/controller/controller.ts";
+import { dashboardQueries } from "../../src/deploy/dashboard.ts";
+import { createCertificateAuthority } from "../../src/pki/certificates.ts";
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, "..", "..");
+const EXAMPLE = join(root, "deploy", "examples", "prometheus-resources.yaml");
+const APT_HINT =
+  "install Debian's prometheus package: apt-get update && apt-get install -y --no-install-recommends prometheus";
+const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+/** The first executable `name` on PATH (or in /usr/bin, /usr/sbin), else undefined. */
+async function findBinary(name: string): Promise<string | undefined> {
+  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/sbin"].filter((d) => d !== "");
+  for (const dir of dirs) {
+    const path = join(dir, name);
+    try {
+      await access(path, 1); // X_OK
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A child process whose output is kept for error messages; stopped by its PID only. */
+class Child {
+  readonly output: string[] = [];
+  readonly process: ChildProcess;
+  readonly exited: Promise<number | null>;
+  constructor(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
+    this.process = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const keep = (chunk: Buffer) => {
+      this.output.push(chunk.toString("utf8"));
+      if (this.output.length > 200) this.output.shift();
+    };
+    this.process.stdout?.on("data", keep);
+    this.process.stderr?.on("data", keep);
+    this.exited = new Promise((resolve) => this.process.once("exit", (code) => resolve(code)));
+  }
+  tail(): string {
+    return this.output.join("").split("\n").slice(-30).join("\n");
+  }
+  async stop(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null || this.process.pid === undefined) return;
+    process.kill(this.process.pid, "SIGTERM");
+    const timer = setTimeout(() => {
+      if (this.process.pid !== undefined && this.process.exitCode === null) process.kill(this.process.pid, "SIGKILL");
+    }, 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+let prometheusUrl = "";
+
+async function promQuery(query: string): Promise<Sample[]> {
+  const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
+  const body = (await response.json()) as { status: string; error?: string; data?: { result: Sample[] } };
+  if (body.status !== "success") throw new Error(`query ${query}: ${body.error ?? response.status}`);
+  return body.data?.result ?? [];
+}
+
+/** `{labelValue: number}` of a query's result, keyed by one label. */
+async function byLabel(query: string, label: string): Promise<Record<string, number>> {
+  const result: Record<string, number> = {};
+  for (const sample of await promQuery(query)) result[sample.metric[label] ?? ""] = Number(sample.value[1]);
+  return result;
+}
+
+function sameCounts(actual: Record<string, number>, expected: Record<string, number>): true | undefined {
+  return JSON.stringify(Object.entries(actual).sort()) === JSON.stringify(Object.entries(expected).sort())
+    ? true
+    : undefined;
+}
+
+/** GET over TLS with the given CA (fetch cannot take a CA). */
+function httpsGet(url: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca, method: "GET" }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+// ---- fixture: four shadows with fixed statuses ----
+
+interface Fixture {
+  state: BrsState;
+  current: string;
+  target: string;
+}
+
+const FIXTURES: readonly Fixture[] = [
+  { state: "Idle", current: "1.20.0", target: "1.20.0" },
+  { state: "Idle", current: "1.20.0", target: "1.20.0" },
+  { state: "MonitoringUpdate", current: "1.21.0", target: "1.21.0" },
+  { state: "ErrorReset", current: "1.19.5", target: "1.21.0" },
+];
+
+function countBy(fixtures: readonly Fixture[], key: (f: Fixture) => string, all: readonly string[] = []) {
+  const counts: Record<string, number> = Object.fromEntries(all.map((k) => [k, 0]));
+  for (const f of fixtures) counts[key(f)] = (counts[key(f)] ?? 0) + 1;
+  return counts;
+}
+
+function status(f: Fixture): BottlerocketShadowStatus {
+  return {
+    current_version: f.current,
+    target_version: f.target,
+    current_state: f.state,
+    crash_count: f.state === "ErrorReset" ? 1 : 0,
+    state_transition_failure_timestamp: f.state === "ErrorReset" ? formatTimestamp(new Date()) : null,
+  };
+}
+
+let t: TestCluster;
+let custom: CustomObjectsApi;
+let nodes: string[] = [];
+let controller: Controller | undefined;
+let apiserver: Child | undefined;
+let prometheus: Child | undefined;
+let tmp = "";
+let caPem = "";
+let apiserverPort = 0;
+let apiserverMetricsPort = 0;
+
+async function writeStatus(node: string, value: BottlerocketShadowStatus): Promise<void> {
+  await custom.patchNamespacedCustomObjectStatus(
+    {
+      group: API_GROUP,
+      version: VERSION_V2,
+      namespace: t.namespace,
+      plural: PLURAL,
+      name: brsName(node),
+      body: { status: value },
+    },
+    MERGE_PATCH,
+  );
+}
+
+/** The example's scrape jobs with discovery replaced by static targets labelled as EndpointSlice discovery would. */
+async function scrapeConfig(controllerPort: number): Promise<string> {
+  const documents = parseAllDocuments(await readFile(EXAMPLE, "utf8")).map(
+    (d) => d.toJSON() as { kind?: string; data?: Record<string, string> },
+  );
+  const configMap = documents.find((d) => d.kind === "ConfigMap");
+  const config = parse(String(configMap?.data?.["prometheus.yml"])) as {
+    global: Record<string, string>;
+    scrape_configs: Record<string, unknown>[];
+  };
+  const target = (port: number, service: string, portName: string, pod: string) => ({
+    targets: [`127.0.0.1:${port}`],
+    labels: {
+      __meta_kubernetes_namespace: t.namespace,
+      __meta_kubernetes_service_name: service,
+      __meta_kubernetes_endpointslice_port_name: portName,
+      __meta_kubernetes_pod_name: pod,
+      __meta_kubernetes_pod_node_name: "control-plane",
+    },
+  });
+  // Each job discovers every endpoint of the namespace; only its own Service and port may survive relabelling.
+  const discovered = [
+    target(controllerPort, "brupop-controller-server", "main", "brupop-controller-a"),
+    target(apiserverMetricsPort, "brupop-apiserver", "metrics", "brupop-apiserver-a"),
+    target(apiserverPort, "brupop-apiserver", "https", "brupop-apiserver-a"),
+  ];
+  config.global = { scrape_interval: "1s", evaluation_interval: "1s" };
+  for (const job of config.scrape_configs) {
+    expect(job.kubernetes_sd_configs, `job ${String(job.job_name)} uses Kubernetes discovery`).toBeDefined();
+    delete job.kubernetes_sd_configs;
+    job.static_configs = discovered;
+  }
+  return stringify(config);
+}
+
+beforeAll(async () => {
+  const binary = await findBinary("prometheus");
+  if (binary === undefined) throw new Error(`the prometheus binary was not found on PATH: ${APT_HINT}`);
+
+  t = await useCluster(import.meta.url);
+  custom = t.kc.makeApiClient(CustomObjectsApi);
+  tmp = await mkdtemp(join(tmpdir(), "brupop-prometheus-"));
+  await installOperatorCrds(t.kc);
+
+  // Four managed nodes and their shadows, statuses as the fixtures say.
+  nodes = await t.createNodes(FIXTURES.length);
+  await Promise.all(
+    nodes.map(async (node, i) => {
+      const uid = (await t.core.readNode({ name: node })).metadata?.uid ?? "";
+      await custom.createNamespacedCustomObject({
+        group: API_GROUP,
+        version: VERSION_V2,
+        namespace: t.namespace,
+        plural: PLURAL,
+        body: {
+          apiVersion: API_VERSION_V2,
+          kind: KIND,
+          metadata: { name: brsName(node), ownerReferences: [{ apiVersion: "v1", kind: "Node", name: node, uid }] },
+          spec: { state: "Idle", state_transition_timestamp: null, version: null },
+        },
+      });
+      const fixture = FIXTURES[i];
+      if (fixture !== undefined) await writeStatus(node, status(fixture));
+    }),
+  );
+
+  // The controller, in-process, metrics on a free local port; paused so that no node is started.
+  controller = new Controller({
+    kc: t.kc,
+    config: testControllerConfig(t, "prometheus-test", { UPDATES_PAUSED: "true" }),
+    onLeadershipLost: () => undefined,
+  });
+  await controller.start();
+  await controller.whenLeading();
+  const controllerPort = controller.metricsPort ?? 0;
+
+  // The API server's real entry point, TLS from files.
+  const ca = await createCertificateAuthority("prometheus-test-ca");
+  const leaf = await ca.issue({
+    commonName: "brupop-apiserver",
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    usages: ["server"],
+  });
+  caPem = ca.certPem;
+  await Promise.all([
+    writeFile(join(tmp, "tls.crt"), leaf.certPem),
+    writeFile(join(tmp, "tls.key"), leaf.keyPem),
+    writeFile(join(tmp, "ca.crt"), ca.certPem),
+  ]);
+  apiserverPort = await freePort();
+  apiserverMetricsPort = await freePort();
+  apiserver = new Child(process.execPath, [join(root, "src", "apiserver", "main.ts")], {
+    ...process.env,
+    KUBECONFIG: t.info.kubeconfigPath,
+    POD_NAMESPACE: t.namespace,
+    APISERVER_BIND_ADDRESS: "127.0.0.1",
+    APISERVER_INTERNAL_PORT: String(apiserverPort),
+    APISERVER_METRICS_PORT: String(apiserverMetricsPort),
+    APISERVER_TLS_MODE: "files",
+    APISERVER_TLS_DIR: tmp,
+    TERMINATION_LOG: join(tmp, "apiserver-termination-log"),
+    LOG_LEVEL: "warn",
+  });
+  await eventually(
+    "the API server serves /livez over TLS",
+    async () => {
+      if (apiserver?.process.exitCode !== null) throw new Error(`API server exited:\n${apiserver?.tail() ?? ""}`);
+      return (await httpsGet(`https://127.0.0.1:${apiserverPort}/livez`, caPem)) === 200 ? true : undefined;
+    },
+    30_000,
+  );
+
+  // Prometheus.
+  const configFile = join(tmp, "prometheus.yml");
+  await writeFile(configFile, await scrapeConfig(controllerPort));
+  const promPort = await freePort();
+  prometheusUrl = `http://127.0.0.1:${promPort}`;
+  prometheus = new Child(binary, [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${join(tmp, "tsdb")}`,
+    `--web.listen-address=127.0.0.1:${promPort}`,
+  ]);
+  await eventually(
+    "Prometheus ready",
+    async () => {
+      if (prometheus?.process.exitCode !== null) throw new Error(`prometheus exited:\n${prometheus?.tail() ?? ""}`);
+      const response = await fetch(`${prometheusUrl}/-/ready`);
+      return response.ok ? true : undefined;
+    },
+    30_000,
+  );
+});
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await apiserver?.stop();
+  await controller?.stop();
+  if (tmp !== "") await rm(tmp, { recursive: true, force: true });
+  await (t as TestCluster | undefined)?.cleanup(); // undefined when the binary was missing
+});
+
+describe("Prometheus scraping the controller and the API server", () => {
+  it("keeps exactly one target per job with the example's relabelling, both up", async () => {
+    const targets = await eventually(
+      "both targets scraped",
+      async () => {
+        const response = await fetch(`${prometheusUrl}/api/v1/targets?state=active`);
+        const body = (await response.json()) as {
+          data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string }[] };
+        };
+        const active = body.data.activeTargets;
+        return active.length === 2 && active.every((a) => a.health === "up") ? active : undefined;
+      },
+      30_000,
+    );
+    const byJob = new Map(targets.map((a) => [a.labels.job ?? "", a.labels] as const));
+    expect(byJob.get("brupop-controller")).toMatchObject({
+      instance: `127.0.0.1:${controller?.metricsPort ?? 0}`,
+      namespace: t.namespace,
+      pod: "brupop-controller-a",
+    });
+    expect(byJob.get("brupop-apiserver")).toMatchObject({
+      instance: `127.0.0.1:${apiserverMetricsPort}`,
+      namespace: t.namespace,
+      pod: "brupop-apiserver-a",
+    });
+  });
+
+  it("reads brupop_hosts_state and brupop_hosts_version equal to the shadows' statuses", async () => {
+    const states = countBy(FIXTURES, (f) => f.state, BRS_STATES);
+    const versions = countBy(FIXTURES, (f) => f.current);
+    expect(states).toEqual({
+      Idle: 2,
+      StagedAndPerformedUpdate: 0,
+      RebootedIntoUpdate: 0,
+      MonitoringUpdate: 1,
+      ErrorReset: 1,
+    });
+    await eventually("brupop_hosts_state in Prometheus", async () =>
+      sameCounts(await byLabel(`brupop_hosts_state{job="brupop-controller"}`, "state"), states),
+    );
+    await eventually("brupop_hosts_version in Prometheus", async () =>
+      sameCounts(await byLabel(`brupop_hosts_version{job="brupop-controller"}`, "bottlerocket_version"), versions),
+    );
+    const [sample] = await promQuery(`brupop_hosts_state{state="Idle"}`);
+    expect(sample?.metric).toMatchObject({ job: "brupop-controller", namespace: t.namespace, state: "Idle" });
+  });
+
+  it("follows a status change, and a version that no node runs any more disappears", async () => {
+    const node = nodes[3] ?? "";
+    await writeStatus(node, {
+      current_version: "1.21.0",
+      target_version: "1.21.0",
+      current_state: "Idle",
+      crash_count: 0,
+      state_transition_failure_timestamp: null,
+    });
+    await eventually("brupop_hosts_version after the change", async () =>
+      sameCounts(await byLabel("brupop_hosts_version", "bottlerocket_version"), { "1.20.0": 2, "1.21.0": 2 }),
+    );
+    await eventually("brupop_hosts_state after the change", async () =>
+      sameCounts(await byLabel("brupop_hosts_state", "state"), {
+        Idle: 3,
+        StagedAndPerformedUpdate: 0,
+        RebootedIntoUpdate: 0,
+        MonitoringUpdate: 1,
+        ErrorReset: 0,
+      }),
+    );
+  });
+
+  it("reads the API server's own metrics from its metrics port", async () => {
+    for (let i = 0; i < 3; i++) expect(await httpsGet(`https://127.0.0.1:${apiserverPort}/livez`, caPem)).toBe(200);
+    await eventually("API server request counter in Prometheus", async () => {
+      const samples = await promQuery(
+        `brupop_apiserver_http_requests_total{job="brupop-apiserver", route="/livez", code="200"}`,
+      );
+      return samples.some((s) => Number(s.value[1]) >= 4) ? true : undefined;
+    });
+    // Default process metrics are exported too (prom-client's collectDefaultMetrics).
+    expect(await promQuery(`process_resident_memory_bytes{job="brupop-apiserver"}`)).toHaveLength(1);
+  });
+
+  it("evaluates every query of the Grafana dashboard, and its state panel shows the fleet", async () => {
+    for (const { panel, expr } of dashboardQueries()) {
+      await expect(promQuery(expr.replaceAll("$__rate_interval", "1m")), panel).resolves.toBeDefined();
+    }
+    const statePanel = dashboardQueries().find((q) => q.panel === "Hosts by state");
+    expect(statePanel).toBeDefined();
+    expect(await byLabel(statePanel?.expr ?? "", "state")).toMatchObject({ Idle: 3, MonitoringUpdate: 1 });
+    const versionPanel = dashboardQueries().find((q) => q.panel === "Hosts by Bottlerocket version");
+    expect(await byLabel(versionPanel?.expr ?? "", "bottlerocket_version")).toEqual({ "1.20.0": 2, "1.21.0": 2 });
+  });
+
+  it("the example's Kubernetes objects are accepted by the API server (server-side dry run, namespaces mapped)", async () => {
+    const text = (await readFile(EXAMPLE, "utf8"))
+      .replaceAll("namespace: brupop-monitoring", `namespace: ${t.namespace}`)
+      .replaceAll("namespace: brupop-bottlerocket-aws", `namespace: ${t.namespace}`);
+    const documents = text.split(/^---\n/m).filter((d) => !/^kind: Namespace$/m.test(d));
+    const file = join(tmp, "prometheus-resources.yaml");
+    await writeFile(file, documents.join("---\n"));
+    const kubectl = join(t.info.binDir, "kubectl");
+    const { stderr } = await run(kubectl, [
+      "--kubeconfig",
+      t.info.kubeconfigPath,
+      "apply",
+      "--server-side",
+      "--dry-run=server",
+      "-f",
+      file,
+    ]);
+    expect(stderr).toBe("");
+  });
+});
