@@ -13,12 +13,9 @@ import { nullable, stringEnum, toKubernetesSchema, uint32, type K8sSchema } from
 import type { ObjectMeta } from "./k8s-types.ts";
 import { BRS_STATES, BRS_STATES_V1 } from "./state-machine.ts";
 import { compileValidator, type ValidatorOptions } from "./validation.ts";
+import { SEMVER_PATTERN } from "./semver.ts";
 
-/** The semver.org regular expression (numbered groups), exactly as brupop's CRD has it. */
-export const SEMVER_PATTERN =
-  "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)" +
-  "(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?" +
-  "(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$";
+export { SEMVER_PATTERN };
 
 const VALIDATOR_OPTIONS: ValidatorOptions = {
   patternNames: { [SEMVER_PATTERN]: "a semantic version such as 1.20.3" },

@@ -8,4 +8,5 @@ export type * from "./k8s-types.ts";
 export * from "./state-machine.ts";
 export * from "./timestamps.ts";
 export * from "./validation.ts";
+export * from "./semver.ts";
 export * from "./update-policy.ts";

@@ -1,5 +1,7 @@
-// Semantic versions as semver.org defines them: the CRD's version pattern, precedence for "is this a downgrade?",
-// and brupop's equality (Rust `semver::Version` `!=`, which also compares build metadata).
+// Semantic versions as semver.org defines them, the one implementation for the whole project: the CRD's version
+// pattern, Bottlerocket's versions (`version_id`, `available_updates`), precedence for "is this a downgrade?", and
+// brupop's equality (Rust `semver::Version` `!=`, which also compares build metadata). No dependencies: the agent
+// imports it.
 
 export interface SemVer {
   major: number;
@@ -9,9 +11,13 @@ export interface SemVer {
   build: string;
 }
 
-// The semver.org regular expression, the same one the CRD uses for status versions.
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+/** The semver.org regular expression (numbered groups), exactly as brupop's CRD has it. */
+export const SEMVER_PATTERN =
+  "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)" +
+  "(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?" +
+  "(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$";
+
+const SEMVER = new RegExp(SEMVER_PATTERN);
 
 /** The parsed version, or null when `text` is not a semantic version (status fields are user-editable). */
 export function parseSemver(text: string): SemVer | null {
@@ -55,4 +61,18 @@ export function compareSemver(a: SemVer, b: SemVer): number {
 /** brupop's notion of "the same version": equal precedence and equal build metadata. */
 export function sameVersion(a: SemVer, b: SemVer): boolean {
   return compareSemver(a, b) === 0 && a.build === b.build;
+}
+
+export function isSemver(text: string): boolean {
+  return parseSemver(text) !== null;
+}
+
+/** Precedence of two version strings (negative, 0, positive); throws a TypeError on a non-version. */
+export function compareVersions(a: string, b: string): number {
+  const parse = (text: string) => {
+    const parsed = parseSemver(text);
+    if (parsed === null) throw new TypeError(`not a semantic version: ${JSON.stringify(text)}`);
+    return parsed;
+  };
+  return compareSemver(parse(a), parse(b));
 }

@@ -9,5 +9,4 @@ export * from "./next-spec.ts";
 export * from "./order.ts";
 export * from "./policy.ts";
 export * from "./select.ts";
-export * from "./semver.ts";
 export * from "./windows.ts";

@@ -31,7 +31,7 @@ import {
   type ShadowStatus,
   type ShadowView,
 } from "./model.ts";
-import { compareSemver, parseSemver, sameVersion } from "./semver.ts";
+import { compareSemver, parseSemver, sameVersion } from "../api/semver.ts";
 
 /**
  * Seconds a node may take to reach each update state, plus `Idle`: how long its agent may take to report Idle once

@@ -3,8 +3,14 @@ import { compareSemVer, parseSemVer, parseVersionLock } from "./semver.ts";
 
 describe("semver", () => {
   test("parses full versions only", () => {
-    expect(parseSemVer("1.26.1")).toEqual({ major: 1, minor: 26, patch: 1, prerelease: [] });
-    expect(parseSemVer("1.27.0-rc.1+build.5")).toEqual({ major: 1, minor: 27, patch: 0, prerelease: ["rc", "1"] });
+    expect(parseSemVer("1.26.1")).toEqual({ major: 1, minor: 26, patch: 1, prerelease: [], build: "" });
+    expect(parseSemVer("1.27.0-rc.1+build.5")).toEqual({
+      major: 1,
+      minor: 27,
+      patch: 0,
+      prerelease: ["rc", 1],
+      build: "build.5",
+    });
     for (const bad of ["1.26", "v1.26.1", "01.2.3", "1.2.3-", "", "latest"]) expect(parseSemVer(bad)).toBeNull();
   });
 
