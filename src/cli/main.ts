@@ -7,6 +7,11 @@ import { demoCommand } from "./commands/demo.ts";
 import { simulateHostCommand } from "./commands/simulate-host.ts";
 import { apiclientCommand } from "./commands/apiclient.ts";
 import { manifestsCommand } from "./commands/manifests.ts";
+import { statusCommand } from "./commands/status.ts";
+import { explainCommand } from "./commands/explain.ts";
+import { pauseCommand, resumeCommand } from "./commands/pause.ts";
+import { labelCommand } from "./commands/label.ts";
+import { unquarantineCommand } from "./commands/unquarantine.ts";
 
 const program = new Command("brupop")
   .description("Bottlerocket update operator: operate, inspect and simulate")
@@ -20,6 +25,12 @@ for (const command of [
   simulateHostCommand(),
   apiclientCommand(),
   manifestsCommand(),
+  statusCommand(),
+  explainCommand(),
+  pauseCommand(),
+  resumeCommand(),
+  labelCommand(),
+  unquarantineCommand(),
 ]) {
   program.addCommand(command);
 }

@@ -1,0 +1,227 @@
+// `brupop explain <node>`: what is known about one node (its shadow's spec and status, failures, conditions, Events,
+// agent pod) as a timeline, and the exact reason it is not updating now with the next step, from the same fleet
+// decision `brupop status` shows. Pure: the command reads, this explains.
+import type { CoreV1Event, V1Node, V1Pod } from "@kubernetes/client-node";
+import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
+import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import { parseTimestamp } from "../api/timestamps.ts";
+import { AUTO_LABEL_OPT_OUT_ANNOTATION } from "../core/auto-label.ts";
+import { readFailures } from "../core/failures.ts";
+import { ANNOTATIONS } from "../core/model.ts";
+import { toShadowView } from "../controller/views.ts";
+import { advise, type Advice, type AgentPod } from "./advice.ts";
+import type { FleetReport, RowReason } from "./fleet-report.ts";
+import { table, when, type Style } from "./render.ts";
+
+export interface ExplainInput {
+  nodeName: string;
+  namespace: string;
+  now: Date;
+  node: V1Node | null;
+  shadow: BottlerocketShadow | null;
+  /** The fleet decision (the node's reason comes from it, so explain and status never disagree). */
+  report: FleetReport;
+  events: readonly CoreV1Event[];
+  /** Undefined when the pods could not be listed. */
+  agentPods: readonly V1Pod[] | undefined;
+}
+
+export interface TimelineEntry {
+  at: Date;
+  what: string;
+  warning: boolean;
+}
+
+export interface Explanation {
+  node: string;
+  reason: RowReason;
+  advice: Advice;
+  facts: [string, string][];
+  timeline: TimelineEntry[];
+}
+
+export function explainNode(input: ExplainInput): Explanation {
+  const { nodeName: name, node, shadow, report, now } = input;
+  const row = report.rows.find((r) => r.node === name);
+  const labelValue = node?.metadata?.labels?.[LABEL_UPDATER_INTERFACE_VERSION];
+  const labelled = labelValue === UPDATER_INTERFACE_VERSION;
+  const reason: RowReason = row?.reason ?? {
+    code: "not-managed",
+    message: node === null ? `node ${name} does not exist` : `node ${name} is not managed`,
+  };
+  const view = shadow === null ? undefined : toShadowView(shadow);
+  const failures = view === undefined ? null : readFailures(view);
+  const pods: AgentPod[] | undefined = input.agentPods?.map((pod) => ({
+    name: pod.metadata?.name ?? "",
+    phase: pod.status?.phase ?? "Unknown",
+    ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+  }));
+  const updatingNodes = report.rows
+    .filter((r) => r.targetState !== null && (r.targetState !== "Idle" || (r.state !== null && r.state !== "Idle")))
+    .map((r) => r.node);
+  const sources = report.resolution.ok ? report.resolution.policy.sources : undefined;
+  const advice = advise(reason, {
+    node: name,
+    namespace: input.namespace,
+    now,
+    failures: failures?.failures ?? 0,
+    failureReason: shadow?.status?.failure_reason ?? null,
+    targetState: shadow?.spec.state ?? null,
+    state: shadow?.status?.current_state ?? null,
+    ...(sources === undefined ? {} : { sources }),
+    ...(pods === undefined ? {} : { agentPods: pods }),
+    updatingNodes,
+    nodeExists: node !== null,
+    nodeLabelled: labelled,
+    ...(node?.status?.nodeInfo?.osImage === undefined ? {} : { osImage: node.status.nodeInfo.osImage }),
+  });
+
+  const facts: [string, string][] = [];
+  if (node === null) facts.push(["Node", `${name} (does not exist)`]);
+  else {
+    facts.push(["Node", `${name}, ${node.status?.nodeInfo?.osImage ?? "OS image not reported"}`]);
+    facts.push([
+      "Label",
+      labelValue === undefined
+        ? `not labelled ${LABEL_UPDATER_INTERFACE_VERSION}`
+        : `${LABEL_UPDATER_INTERFACE_VERSION}=${labelValue}`,
+    ]);
+    facts.push(["Cordoned", node.spec?.unschedulable === true ? "yes" : "no"]);
+    const annotations = node.metadata?.annotations ?? {};
+    const paused = annotations[ANNOTATIONS.nodePaused];
+    if (paused !== undefined) facts.push(["Paused", `${ANNOTATIONS.nodePaused}=${paused}`]);
+    const optOut = annotations[AUTO_LABEL_OPT_OUT_ANNOTATION];
+    if (optOut !== undefined) facts.push(["Auto-label", `${AUTO_LABEL_OPT_OUT_ANNOTATION}=${optOut}`]);
+  }
+  if (shadow === null) facts.push(["Shadow", "none"]);
+  else {
+    const status = shadow.status;
+    facts.push(["Shadow", `${input.namespace}/${shadow.metadata.name ?? ""}`]);
+    facts.push([
+      "State",
+      status == null
+        ? `no status yet; spec ${shadow.spec.state}`
+        : status.current_state === shadow.spec.state
+          ? status.current_state
+          : `${status.current_state}, asked for ${shadow.spec.state}`,
+    ]);
+    if (status != null) {
+      facts.push(["Version", `${status.current_version} (host's chosen update: ${status.target_version})`]);
+    }
+    if (shadow.spec.version != null) facts.push(["Updating to", shadow.spec.version]);
+    if (failures !== null) {
+      const parts = [`${failures.crashCount} crash${failures.crashCount === 1 ? "" : "es"}`];
+      if (failures.timeouts > 0) parts.push(`${failures.timeouts} timeout${failures.timeouts === 1 ? "" : "s"}`);
+      if (failures.acknowledged > 0) parts.push(`${failures.acknowledged} acknowledged`);
+      facts.push(["Failures", parts.join(", ")]);
+      if (failures.lastFailureAt !== null) facts.push(["Last failure", when(failures.lastFailureAt, now)]);
+    }
+    if (status?.failure_reason != null) facts.push(["Failure reason", status.failure_reason]);
+    const specReason = shadow.metadata.annotations?.[ANNOTATIONS.specReason];
+    if (specReason !== undefined) facts.push(["Spec reason", specReason]);
+  }
+  if (pods !== undefined) {
+    facts.push([
+      "Agent pod",
+      pods.length === 0
+        ? "none on this node"
+        : pods.map((p) => `${p.name} (${p.phase}${p.ready ? ", ready" : ", not ready"})`).join(", "),
+    ]);
+  }
+
+  return { node: name, reason, advice, facts, timeline: timeline(shadow, input.events) };
+}
+
+function toDate(value: unknown): Date | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
+  return parseTimestamp(value);
+}
+
+/** The shadow's timestamps and the Events, oldest first. */
+export function timeline(shadow: BottlerocketShadow | null, events: readonly CoreV1Event[]): TimelineEntry[] {
+  const entries: TimelineEntry[] = [];
+  if (shadow !== null) {
+    const specAt = parseTimestamp(shadow.spec.state_transition_timestamp);
+    const specReason = shadow.metadata.annotations?.[ANNOTATIONS.specReason];
+    if (specAt !== undefined) {
+      entries.push({
+        at: specAt,
+        what: `controller set spec ${shadow.spec.state}${specReason === undefined ? "" : `: ${specReason}`}`,
+        warning: false,
+      });
+    }
+    const status = shadow.status;
+    const failedAt = parseTimestamp(status?.state_transition_failure_timestamp);
+    if (status != null && failedAt !== undefined) {
+      entries.push({
+        at: failedAt,
+        what: `agent reported a failure (crash count ${status.crash_count})${status.failure_reason == null ? "" : `: ${status.failure_reason}`}`,
+        warning: true,
+      });
+    }
+    const timedOutAt = parseTimestamp(shadow.metadata.annotations?.[ANNOTATIONS.lastTimeout]);
+    if (timedOutAt !== undefined)
+      entries.push({ at: timedOutAt, what: "controller recorded a step timeout", warning: true });
+    for (const condition of status?.conditions ?? []) {
+      const at = parseTimestamp(condition.lastTransitionTime);
+      if (at === undefined) continue;
+      entries.push({
+        at,
+        what: `condition ${condition.type}=${condition.status} (${condition.reason}): ${condition.message}`,
+        warning: false,
+      });
+    }
+  }
+  for (const event of events) {
+    const at = toDate(event.lastTimestamp) ?? toDate(event.eventTime) ?? toDate(event.firstTimestamp);
+    if (at === undefined) continue;
+    const count = event.count !== undefined && event.count > 1 ? ` (×${event.count})` : "";
+    const on = event.involvedObject.kind === "Node" ? "node" : "shadow";
+    entries.push({
+      at,
+      what: `${event.reason ?? "Event"} on ${on}: ${event.message ?? ""}${count}`,
+      warning: event.type === "Warning",
+    });
+  }
+  return entries.sort((a, b) => a.at.getTime() - b.at.getTime());
+}
+
+export function renderExplanation(explanation: Explanation, options: { style: Style; now: Date }): string {
+  const { style, now } = options;
+  const lines: string[] = [];
+  const blocked = explanation.reason.code !== "starting" && explanation.reason.code !== "in-progress";
+  const why = explanation.reason.code === "up-to-date" ? style.green : blocked ? style.yellow : style.cyan;
+  lines.push(`${style.bold(`Node ${explanation.node}`)}: ${why(explanation.advice.why)}`);
+  if (explanation.advice.next.length > 0) {
+    lines.push("", style.bold("Next step:"));
+    for (const step of explanation.advice.next) lines.push(`  - ${step}`);
+  }
+  lines.push("", style.bold("Details:"));
+  const width = Math.max(...explanation.facts.map(([k]) => k.length)) + 2;
+  for (const [key, value] of explanation.facts) lines.push(`  ${`${key}:`.padEnd(width)}${value}`);
+  lines.push("", style.bold("History:"));
+  if (explanation.timeline.length === 0)
+    lines.push("  (no recorded transitions or Events; Events expire after an hour by default)");
+  else {
+    const rows = explanation.timeline.map((e) => [
+      e.at.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      relativeShort(e.at, now),
+      e.warning ? style.yellow(e.what) : e.what,
+    ]);
+    lines.push(
+      table(["time", "age", "what"], rows)
+        .split("\n")
+        .map((l) => `  ${l}`)
+        .join("\n"),
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+function relativeShort(at: Date, now: Date): string {
+  const seconds = Math.max(0, Math.round((now.getTime() - at.getTime()) / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86_400)}d`;
+}

@@ -1,0 +1,216 @@
+// How `brupop status` prints a FleetReport: a summary and a per-node table (`-o wide` adds columns), or one JSON/YAML
+// document with the same content for scripts. Pure: the caller decides colours and where the text goes.
+import { formatTimestamp } from "../api/timestamps.ts";
+import type { FleetReport, NodeRow, RowReason } from "./fleet-report.ts";
+import { relative, table, when, type Style } from "./render.ts";
+
+export interface StatusView {
+  namespace: string;
+  time: string;
+  paused: boolean;
+  managedNodes: number;
+  updating: number;
+  budget: string;
+  window: { open: boolean; nextOpen: string | null; openUntil: string | null; message: string };
+  nodesByState: Record<string, number>;
+  versions: Record<string, number>;
+  blocked: Record<string, number>;
+  policy: { valid: boolean; errors: string[]; warnings: string[]; sources: Record<string, string> };
+  notes: string[];
+  nodes: NodeStatusView[];
+}
+
+export interface NodeStatusView {
+  node: string;
+  shadow: string | null;
+  state: string | null;
+  targetState: string | null;
+  version: string | null;
+  availableVersion: string | null;
+  updatingTo: string | null;
+  crashCount: number;
+  failures: number;
+  lastFailureAt: string | null;
+  failureReason: string | null;
+  specReason: string | null;
+  cordoned: boolean | null;
+  blocked: boolean;
+  reason: {
+    code: string;
+    message: string;
+    until?: string;
+    nextOpen?: string | null;
+    inUse?: number;
+    limit?: number | null;
+  };
+}
+
+/** The document printed by `-o json` and `-o yaml`: stable field names, timestamps as RFC 3339 strings. */
+export function statusView(report: FleetReport): StatusView {
+  const { summary, resolution, selection } = report;
+  const gate = selection?.gate;
+  return {
+    namespace: report.namespace,
+    time: formatTimestamp(report.now),
+    paused: summary.paused,
+    managedNodes: summary.managedNodes,
+    updating: summary.updating,
+    budget: summary.budget,
+    window: {
+      open: gate?.open ?? false,
+      nextOpen: gate !== undefined && !gate.open && gate.nextOpen !== null ? formatTimestamp(gate.nextOpen) : null,
+      openUntil: gate?.openUntil == null ? null : formatTimestamp(gate.openUntil),
+      message: summary.window.message,
+    },
+    nodesByState: { ...summary.nodesByState },
+    versions: Object.fromEntries(report.versions.map((v) => [v.version, v.nodes])),
+    blocked: countBlocked(report.rows),
+    policy: {
+      valid: resolution.ok,
+      errors: resolution.ok ? [] : [...resolution.errors],
+      warnings: [...resolution.warnings],
+      sources: resolution.ok ? { ...resolution.policy.sources } : {},
+    },
+    notes: [...report.notes],
+    nodes: report.rows.map(nodeView),
+  };
+}
+
+function countBlocked(rows: readonly NodeRow[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const row of rows) if (row.blocked) counts[row.reason.code] = (counts[row.reason.code] ?? 0) + 1;
+  return counts;
+}
+
+function nodeView(row: NodeRow): NodeStatusView {
+  return {
+    node: row.node,
+    shadow: row.shadow,
+    state: row.state,
+    targetState: row.targetState,
+    version: row.version,
+    availableVersion: row.availableVersion,
+    updatingTo: row.updatingTo,
+    crashCount: row.crashCount,
+    failures: row.failures,
+    lastFailureAt: row.lastFailureAt === null ? null : formatTimestamp(row.lastFailureAt),
+    failureReason: row.failureReason,
+    specReason: row.specReason,
+    cordoned: row.cordoned,
+    blocked: row.blocked,
+    reason: reasonView(row.reason),
+  };
+}
+
+function reasonView(reason: RowReason): NodeStatusView["reason"] {
+  const base = { code: reason.code, message: reason.message };
+  switch (reason.code) {
+    case "backoff":
+      return { ...base, until: formatTimestamp(reason.until) };
+    case "outside-window":
+      return { ...base, nextOpen: reason.nextOpen === null ? null : formatTimestamp(reason.nextOpen) };
+    case "budget-full":
+      return { ...base, inUse: reason.inUse, limit: Number.isFinite(reason.limit) ? reason.limit : null };
+    default:
+      return base;
+  }
+}
+
+/** The WHY column: the reason code with the one detail that matters for it. */
+export function shortReason(reason: RowReason, now: Date): string {
+  switch (reason.code) {
+    case "backoff":
+      return `backoff (retry ${relative(reason.until, now)})`;
+    case "outside-window":
+      return reason.nextOpen === null
+        ? "outside-window (never opens)"
+        : `outside-window (opens ${relative(reason.nextOpen, now)})`;
+    case "budget-full":
+      return `budget-full (${reason.inUse}/${Number.isFinite(reason.limit) ? reason.limit : "unlimited"})`;
+    case "quarantined":
+      return `quarantined (${reason.failures} failures)`;
+    case "starting":
+      return `starting (${reason.from} → ${reason.to})`;
+    default:
+      return reason.code;
+  }
+}
+
+function colourReason(text: string, row: NodeRow, style: Style): string {
+  if (row.reason.code === "up-to-date") return style.green(text);
+  if (row.reason.code === "in-progress" || row.reason.code === "starting") return style.cyan(text);
+  if (
+    ["quarantined", "agent-unresponsive", "invalid-status", "policy-invalid", "agent-missing"].includes(row.reason.code)
+  ) {
+    return style.red(text);
+  }
+  return row.blocked ? style.yellow(text) : text;
+}
+
+function stateText(row: NodeRow): string {
+  if (row.state === null) return "-";
+  // The arrow shows a step in flight: the agent is working towards the state the controller asked for.
+  return row.targetState !== null && row.targetState !== row.state ? `${row.state} → ${row.targetState}` : row.state;
+}
+
+export function renderStatus(report: FleetReport, options: { wide: boolean; style: Style }): string {
+  const { style } = options;
+  const view = statusView(report);
+  const lines: string[] = [];
+  const label = (name: string) => style.bold(name.padEnd(10));
+
+  lines.push(
+    `${label("Fleet")}${view.managedNodes} managed node${view.managedNodes === 1 ? "" : "s"}, ${view.updating} updating, budget ${view.budget} (namespace ${view.namespace})`,
+  );
+  lines.push(`${label("Paused")}${view.paused ? style.yellow("yes: no new update starts") : "no"}`);
+  const gate = report.selection?.gate;
+  let windowText = view.window.message;
+  if (gate !== undefined) {
+    windowText = gate.open
+      ? `open${gate.openUntil === null ? "" : ` until ${when(gate.openUntil, report.now)}`}`
+      : gate.nextOpen === null
+        ? style.red("closed, and never opens again")
+        : `closed; next opens at ${when(gate.nextOpen, report.now)}`;
+  }
+  lines.push(`${label("Window")}${windowText}`);
+  const states = Object.entries(view.nodesByState).map(([state, n]) => `${state} ${n}`);
+  lines.push(`${label("States")}${states.length === 0 ? "-" : states.join(", ")}`);
+  const versions = Object.entries(view.versions).map(([version, n]) => `${version} (${n})`);
+  lines.push(`${label("Versions")}${versions.length === 0 ? "-" : versions.join(", ")}`);
+  const blocked = Object.entries(view.blocked)
+    .sort((a, b) => b[1] - a[1])
+    .map(([code, n]) => `${n} ${code}`);
+  lines.push(`${label("Blocked")}${blocked.length === 0 ? "none" : style.yellow(blocked.join(", "))}`);
+  for (const error of view.policy.errors) lines.push(style.red(`policy error: ${error}`));
+  for (const warning of view.policy.warnings) lines.push(style.yellow(`policy warning: ${warning}`));
+  for (const note of view.notes) lines.push(style.yellow(`note: ${note}`));
+
+  if (report.rows.length === 0) {
+    lines.push("", "No managed nodes. Label Bottlerocket nodes with: brupop label --all-bottlerocket");
+    return lines.join("\n") + "\n";
+  }
+  const head = options.wide
+    ? ["node", "state", "version", "available", "updating to", "failures", "cordoned", "why", "message"]
+    : ["node", "state", "version", "available", "failures", "why"];
+  const rows = report.rows.map((row) => {
+    const why = colourReason(shortReason(row.reason, report.now), row, style);
+    const failures = row.failures > 0 ? style.yellow(String(row.failures)) : "0";
+    return options.wide
+      ? [
+          row.node,
+          stateText(row),
+          row.version ?? "-",
+          row.availableVersion ?? "-",
+          row.updatingTo ?? "-",
+          failures,
+          row.cordoned === null ? "-" : row.cordoned ? "yes" : "no",
+          why,
+          row.failureReason !== null && row.failures > 0
+            ? `${row.reason.message}; last failure: ${row.failureReason}`
+            : row.reason.message,
+        ]
+      : [row.node, stateText(row), row.version ?? "-", row.availableVersion ?? "-", failures, why];
+  });
+  lines.push("", table(head, rows));
+  return lines.join("\n") + "\n";
+}
