@@ -10,7 +10,7 @@ import { readFailures } from "../core/failures.ts";
 import { hostsByVersion } from "../core/metrics.ts";
 import { ANNOTATIONS, type NodeView, type ShadowView } from "../core/model.ts";
 import { resolveFleetPolicy, type PolicyResolution } from "../core/policy.ts";
-import { selectNodesToStart, type NotStartedCode, type NotStartedReason, type Selection } from "../core/select.ts";
+import { selectNodesToStart, type NotStartedReason, type Selection } from "../core/select.ts";
 import { buildPolicyStatus, isBlocking } from "../controller/policy-status.ts";
 import { toNodeView, toShadowView } from "../controller/views.ts";
 import type { FleetSnapshot } from "./fleet.ts";

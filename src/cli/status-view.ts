@@ -178,7 +178,7 @@ export function renderStatus(report: FleetReport, options: { wide: boolean; styl
   const versions = Object.entries(view.versions).map(([version, n]) => `${version} (${n})`);
   lines.push(`${label("Versions")}${versions.length === 0 ? "-" : versions.join(", ")}`);
   const blocked = Object.entries(view.blocked)
-    .sort((a, b) => b[1] - a[1])
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .map(([code, n]) => `${n} ${code}`);
   lines.push(`${label("Blocked")}${blocked.length === 0 ? "none" : style.yellow(blocked.join(", "))}`);
   for (const error of view.policy.errors) lines.push(style.red(`policy error: ${error}`));

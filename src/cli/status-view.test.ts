@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { buildFleetReport } from "./fleet-report.ts";
+import { makeStyle, plain } from "./render.ts";
+import { renderStatus, shortReason, statusView } from "./status-view.ts";
+import { NOW, brs, k8sNode, minutesBefore, policy, snapshot } from "./test-fixtures.ts";
+
+function report() {
+  return buildFleetReport(
+    snapshot({
+      shadows: [
+        brs("n1", {
+          spec: { state: "StagedAndPerformedUpdate", version: "1.26.0", state_transition_timestamp: minutesBefore(1) },
+          status: { target_version: "1.26.0" },
+        }),
+        brs("n2", { status: { target_version: "1.26.0" } }),
+        brs("n3", { status: { current_version: "1.26.0", target_version: "1.26.0" } }),
+      ],
+      nodes: [k8sNode("n1", { unschedulable: true }), k8sNode("n2"), k8sNode("n3"), k8sNode("n4")],
+      policy: policy({ windows: [{ schedule: "0 8 * * *", duration: "4h" }] }),
+    }),
+    NOW,
+  );
+}
+
+describe("renderStatus", () => {
+  it("prints the summary and one row per node with the reason", () => {
+    const text = renderStatus(report(), { wide: false, style: plain });
+    expect(text).toContain("Fleet     4 managed nodes, 1 updating, budget 1 (namespace brupop-bottlerocket-aws)");
+    expect(text).toContain("Paused    no");
+    expect(text).toContain("Window    open until 2024-06-03T12:00:00Z (in 2h)");
+    expect(text).toContain("States    Idle 3");
+    expect(text).toContain("Versions  1.25.0 (2), 1.26.0 (1)");
+    expect(text).toContain("Blocked   1 agent-missing, 1 budget-full");
+    const lines = text.split("\n");
+    expect(lines.find((l) => l.startsWith("NODE"))).toMatch(/^NODE\s+STATE\s+VERSION\s+AVAILABLE\s+FAILURES\s+WHY$/);
+    expect(lines.find((l) => l.startsWith("n1"))).toMatch(
+      /^n1\s+Idle → StagedAndPerformedUpdate\s+1\.25\.0\s+1\.26\.0\s+0\s+in-progress$/,
+    );
+    expect(lines.find((l) => l.startsWith("n2"))).toMatch(/budget-full \(1\/1\)$/);
+    expect(lines.find((l) => l.startsWith("n3"))).toMatch(/up-to-date$/);
+    expect(lines.find((l) => l.startsWith("n4"))).toMatch(/^n4\s+-\s+-\s+-\s+0\s+agent-missing$/);
+    expect(text).not.toContain("\u001b[");
+  });
+
+  it("adds the target version, cordon and full message with -o wide", () => {
+    const text = renderStatus(report(), { wide: true, style: plain });
+    expect(text).toMatch(/NODE\s+STATE\s+VERSION\s+AVAILABLE\s+UPDATING TO\s+FAILURES\s+CORDONED\s+WHY\s+MESSAGE/);
+    expect(text.split("\n").find((l) => l.startsWith("n1"))).toMatch(/1\.26\.0\s+0\s+yes\s+in-progress\s+moving to/);
+  });
+
+  it("colours reasons only when the style is enabled", () => {
+    expect(renderStatus(report(), { wide: false, style: makeStyle(true) })).toContain("\u001b[33mbudget-full (1/1)");
+  });
+
+  it("says how to start when there are no managed nodes", () => {
+    const text = renderStatus(buildFleetReport(snapshot(), NOW), { wide: false, style: plain });
+    expect(text).toContain("No managed nodes. Label Bottlerocket nodes with: brupop label --all-bottlerocket");
+  });
+});
+
+describe("statusView", () => {
+  it("is a plain document with RFC 3339 times and reason details", () => {
+    const view = statusView(report());
+    expect(view).toMatchObject({
+      namespace: "brupop-bottlerocket-aws",
+      time: "2024-06-03T10:00:00+00:00",
+      paused: false,
+      managedNodes: 4,
+      updating: 1,
+      budget: "1",
+      window: { open: true, nextOpen: null, openUntil: "2024-06-03T12:00:00+00:00" },
+      nodesByState: { Idle: 3 },
+      versions: { "1.25.0": 2, "1.26.0": 1 },
+      blocked: { "budget-full": 1, "agent-missing": 1 },
+      policy: { valid: true, errors: [], sources: { schedule: "policy" } },
+    });
+    expect(view.nodes.find((n) => n.node === "n2")?.reason).toMatchObject({ code: "budget-full", inUse: 1, limit: 1 });
+    expect(JSON.parse(JSON.stringify(view))).toEqual(view);
+  });
+});
+
+describe("shortReason", () => {
+  it("adds the one detail that matters", () => {
+    expect(shortReason({ code: "backoff", until: new Date(NOW.getTime() + 7 * 60_000), message: "" }, NOW)).toBe(
+      "backoff (retry in 7m)",
+    );
+    expect(shortReason({ code: "outside-window", nextOpen: null, message: "" }, NOW)).toBe(
+      "outside-window (never opens)",
+    );
+    expect(shortReason({ code: "budget-full", inUse: 3, limit: Infinity, message: "" }, NOW)).toBe(
+      "budget-full (3/unlimited)",
+    );
+  });
+});
