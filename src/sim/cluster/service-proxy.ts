@@ -1,0 +1,91 @@
+// The simulated cluster's stand-in for a ClusterIP Service: a TCP proxy on 127.0.0.1 that spreads connections
+// round-robin over the live backends (the API server processes), the way kube-proxy spreads them over a Service's
+// ready endpoints. Service IPs are not routable here, so agents (and the CRD's conversion webhook) use this address.
+// A backend that refuses the connection is skipped (a process being restarted or stopped), as kube-proxy's endpoints
+// would drop it; TLS passes through untouched, so clients verify the API server's own certificate.
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+export interface ServiceProxy {
+  readonly port: number;
+  /** `https://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Connections accepted and failed (no backend could be reached) so far. */
+  readonly stats: { readonly accepted: number; readonly failed: number };
+  stop(): Promise<void>;
+}
+
+export interface ServiceProxyOptions {
+  /** Backend ports right now (called for each connection). */
+  readonly backends: () => readonly number[];
+  /** Port to listen on; 0 (default) lets the OS pick. */
+  readonly port?: number;
+  readonly log?: (line: string) => void;
+}
+
+export async function startServiceProxy(options: ServiceProxyOptions): Promise<ServiceProxy> {
+  let next = 0;
+  const stats = { accepted: 0, failed: 0 };
+  const sockets = new Set<Socket>();
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  };
+
+  const server: Server = createServer((client) => {
+    stats.accepted++;
+    track(client);
+    client.pause();
+    client.on("error", () => undefined);
+    const ports = [...options.backends()];
+    const start = next++;
+    const attempt = (i: number): void => {
+      if (client.destroyed) return;
+      if (i >= ports.length) {
+        stats.failed++;
+        options.log?.(`no backend reachable (${ports.length} known)`);
+        client.destroy();
+        return;
+      }
+      const port = ports[(start + i) % ports.length];
+      if (port === undefined) return attempt(i + 1);
+      const upstream = connect({ host: "127.0.0.1", port });
+      track(upstream);
+      const onConnectError = () => {
+        upstream.destroy();
+        attempt(i + 1);
+      };
+      upstream.once("error", onConnectError);
+      upstream.once("connect", () => {
+        upstream.off("error", onConnectError);
+        upstream.on("error", () => client.destroy());
+        client.on("error", () => upstream.destroy());
+        upstream.on("close", () => client.destroy());
+        client.on("close", () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    };
+    attempt(0);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = address !== null && typeof address === "object" ? address.port : 0;
+  return {
+    port,
+    url: `https://127.0.0.1:${port}`,
+    stats,
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
