@@ -89,6 +89,11 @@ export class Agent {
     await Promise.all([this.#shadow.stop(), this.#node.stop()]);
   }
 
+  /** True once both watches have listed (their object may still be absent). */
+  get ready(): boolean {
+    return this.#shadow.value !== undefined && this.#node.value !== undefined;
+  }
+
   // A method, not a getter: TypeScript would narrow a getter across awaits and call later checks unnecessary.
   #stopped(): boolean {
     return this.#abort.signal.aborted;

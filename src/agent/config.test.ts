@@ -76,6 +76,14 @@ describe("parseAgentConfig", () => {
     }
   });
 
+  test("AGENT_HEALTH_PORT: unset serves no probes, a port serves them, anything else is an error", () => {
+    expect(parseAgentConfig(base).healthPort).toBeNull();
+    expect(parseAgentConfig({ ...base, AGENT_HEALTH_PORT: "8081" }).healthPort).toBe(8081);
+    expect(problems({ ...base, AGENT_HEALTH_PORT: "http" })).toEqual([
+      "AGENT_HEALTH_PORT must be a port number (1-65535), got http",
+    ]);
+  });
+
   test("every problem at once, each naming its variable", () => {
     expect(
       problems({ APISERVER_SERVICE_PORT: "https", KUBERNETES_SERVICE_PORT: "0", REBOOT_TIMEOUT_SECONDS: "soon" }),

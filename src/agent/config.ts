@@ -38,6 +38,8 @@ export interface AgentConfig {
   /** 0 = off (brupop's default). Otherwise label the Node out of external load balancers and wait before draining. */
   excludeFromLbWaitMs: number;
   terminationLogPath: string;
+  /** Port of the /livez and /readyz probes; null (AGENT_HEALTH_PORT unset) serves none. */
+  healthPort: number | null;
   timing: AgentTiming;
 }
 
@@ -159,6 +161,10 @@ export function parseAgentConfig(env: Env, readText: ReadText = () => undefined)
     else timing[key] = Math.round(value * 1000);
   }
 
+  const healthText = get("AGENT_HEALTH_PORT");
+  const health = healthText === undefined ? null : parsePort(healthText);
+  if (typeof health === "string") problems.push(`AGENT_HEALTH_PORT ${health}`);
+
   const boot = env.HOST_BOOT_ID_PATH;
   const isHttp = (url: string): boolean => url.startsWith("http://");
 
@@ -181,6 +187,7 @@ export function parseAgentConfig(env: Env, readText: ReadText = () => undefined)
     bootIdPath: boot === undefined ? HOST_BOOT_ID_PATH : boot.trim() === "" ? null : boot.trim(),
     excludeFromLbWaitMs,
     terminationLogPath: get("TERMINATION_LOG") ?? "/dev/termination-log",
+    healthPort: typeof health === "number" ? health : null,
     timing,
   };
 }

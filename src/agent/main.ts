@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { Agent } from "./agent.ts";
 import { AgentConfigError, parseAgentConfig } from "./config.ts";
 import { jsonLogger, parseLogLevel, type Logger } from "./log.ts";
+import { startHealthServer } from "./health.ts";
 
 /** A stop that takes longer than this (a request ignoring its abort) ends the process anyway. */
 const STOP_GRACE_MS = 10_000;
@@ -58,6 +59,11 @@ function main(): void {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 
+  if (config.healthPort !== null) {
+    startHealthServer(config.healthPort, () => agent.ready).catch((error: unknown) =>
+      fatal(log, `health server on port ${config.healthPort}: ${String(error)}`, config.terminationLogPath),
+    );
+  }
   agent.run().catch((error: unknown) => fatal(log, `agent failed: ${String(error)}`, config.terminationLogPath));
 }
 

@@ -266,6 +266,7 @@ export class StubCluster {
       bootIdPath,
       excludeFromLbWaitMs: 0,
       terminationLogPath: join(this.dir, "termination-log"),
+      healthPort: null,
       timing: {
         ...DEFAULT_TIMING,
         syncIntervalMs: 20,

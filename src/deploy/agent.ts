@@ -20,6 +20,7 @@ import {
   entryPoint,
   env,
   fieldEnv,
+  httpProbe,
   imagePullSecrets,
   placementFields,
   platformAffinity,
@@ -28,6 +29,8 @@ import { agentSecurityContext } from "./security.ts";
 
 /** Bottlerocket's API socket on the host, mounted at the same path. */
 export const HOST_API_SOCKET = "/run/api.sock";
+/** The agent's /livez and /readyz port (plain HTTP on the pod network). */
+export const AGENT_HEALTH_PORT = 8081;
 
 const tokenDir = AGENT_TOKEN_PATH.slice(0, AGENT_TOKEN_PATH.lastIndexOf("/"));
 const tokenFile = AGENT_TOKEN_PATH.slice(AGENT_TOKEN_PATH.lastIndexOf("/") + 1);
@@ -63,9 +66,13 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
                 // brupop's later fix for its hard-coded cluster.local (PR #736).
                 env("KUBERNETES_SERVICE_CLUSTER_DOMAIN", options.clusterDomain),
                 env("EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC", options.excludeFromLbWaitTimeInSec),
+                env("AGENT_HEALTH_PORT", AGENT_HEALTH_PORT),
               ],
-              // No probes yet: src/agent serves no health endpoint (and the image has no shell for an exec probe).
-              // Its own timeouts bound every wait; see the report of issue 8.
+              // Liveness: the process answers (every wait inside the agent is bounded by its own timeouts).
+              // Readiness: its watches of its BottlerocketShadow and Node have listed.
+              ports: [{ name: "health", containerPort: AGENT_HEALTH_PORT, protocol: "TCP" }],
+              livenessProbe: httpProbe("/livez", "health", { period: 20, failures: 3, initialDelay: 5 }),
+              readinessProbe: httpProbe("/readyz", "health", { period: 10, failures: 3 }),
               resources: containerResources(options.resources.agent),
               securityContext: agentSecurityContext(),
               volumeMounts: [
