@@ -44,6 +44,23 @@ export interface FleetSnapshot {
   nodeSelector: string;
 }
 
+/** 429s (e.g. "storage is (re)initializing" right after a CRD is installed) are retried, as client-go does. */
+const TOO_MANY_REQUESTS_RETRIES = 5;
+
+async function retryThrottled<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (statusCode(err) !== 429 || attempt >= TOO_MANY_REQUESTS_RETRIES) throw err;
+      const headers = (err as { headers?: Record<string, string> }).headers ?? {};
+      const seconds = Number(headers["retry-after"] ?? "1");
+      const delay = Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 5) * 1000;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
 export class FleetReader {
   readonly #kc: KubeConfig;
   readonly #namespace: string;
@@ -87,12 +104,14 @@ export class FleetReader {
 
   async shadows(): Promise<BottlerocketShadow[]> {
     try {
-      const list = (await this.#custom.listNamespacedCustomObject({
-        group: API_GROUP,
-        version: VERSION_V2,
-        namespace: this.#namespace,
-        plural: PLURAL,
-      })) as { items: BottlerocketShadow[] };
+      const list = (await retryThrottled(() =>
+        this.#custom.listNamespacedCustomObject({
+          group: API_GROUP,
+          version: VERSION_V2,
+          namespace: this.#namespace,
+          plural: PLURAL,
+        }),
+      )) as { items: BottlerocketShadow[] };
       return list.items;
     } catch (err) {
       if (isNotFound(err)) throw crdMissing("BottlerocketShadow", CRD_NAME);
@@ -102,13 +121,15 @@ export class FleetReader {
 
   async shadow(nodeName: string): Promise<BottlerocketShadow | null> {
     try {
-      return (await this.#custom.getNamespacedCustomObject({
-        group: API_GROUP,
-        version: VERSION_V2,
-        namespace: this.#namespace,
-        plural: PLURAL,
-        name: brsName(nodeName),
-      })) as BottlerocketShadow;
+      return (await retryThrottled(() =>
+        this.#custom.getNamespacedCustomObject({
+          group: API_GROUP,
+          version: VERSION_V2,
+          namespace: this.#namespace,
+          plural: PLURAL,
+          name: brsName(nodeName),
+        }),
+      )) as BottlerocketShadow;
     } catch (err) {
       if (isNotFound(err)) return null;
       this.#fail(err, `reading ${brsName(nodeName)}`);
@@ -118,13 +139,15 @@ export class FleetReader {
   /** The policy singleton; null when absent; undefined when its CRD is not installed. */
   async policy(): Promise<BottlerocketUpdatePolicy | null | undefined> {
     try {
-      const list = (await this.#custom.listNamespacedCustomObject({
-        group: API_GROUP,
-        version: UPDATE_POLICY_VERSION,
-        namespace: this.#namespace,
-        plural: UPDATE_POLICY_PLURAL,
-        fieldSelector: `metadata.name=${UPDATE_POLICY_NAME}`,
-      })) as { items: BottlerocketUpdatePolicy[] };
+      const list = (await retryThrottled(() =>
+        this.#custom.listNamespacedCustomObject({
+          group: API_GROUP,
+          version: UPDATE_POLICY_VERSION,
+          namespace: this.#namespace,
+          plural: UPDATE_POLICY_PLURAL,
+          fieldSelector: `metadata.name=${UPDATE_POLICY_NAME}`,
+        }),
+      )) as { items: BottlerocketUpdatePolicy[] };
       return list.items[0] ?? null;
     } catch (err) {
       if (isNotFound(err)) return undefined;
