@@ -3,7 +3,7 @@
 // when absent) and of one node (annotation), unquarantine, label --all-bottlerocket, errors; and the controller's
 // automatic labelling loop. Every command is narrowed to this file's nodes with -l (the other files' nodes share the
 // control plane), as a controller with MANAGED_NODE_SELECTOR would be.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -172,6 +172,42 @@ describe("brupop status", () => {
     ]);
     const yaml = await brupop("status", "-o", "yaml", "-l", selector);
     expect(parse(yaml.stdout)).toMatchObject({ managedNodes: 4, blocked: { "budget-full": 1, quarantined: 1 } });
+  });
+
+  it("--watch prints a new document when a node changes, and stops on SIGINT", async () => {
+    const child = spawn(
+      join(root, "bin", "brupop"),
+      ["status", "--watch", "-o", "json", "-l", selector, "--kubeconfig", t.info.kubeconfigPath, "-n", t.namespace],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const documents: StatusView[] = [];
+    let buffer = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split("\n");
+      buffer = lines.pop() ?? "";
+      for (const line of lines) if (line.trim() !== "") documents.push(JSON.parse(line) as StatusView);
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const name = n[1] ?? "";
+    try {
+      await eventually("first document", async () => (documents.length > 0 ? true : undefined));
+      expect(reasonOf(documents[0] as StatusView, name)).toBe("budget-full");
+      await t.core.patchNode(
+        { name, body: { metadata: { annotations: { "brupop.bottlerocket.aws/paused": "true" } } } },
+        MERGE,
+      );
+      await eventually("redrawn after the annotation", async () =>
+        documents.some((d) => reasonOf(d, name) === "opted-out") ? true : undefined,
+      );
+    } finally {
+      await t.core.patchNode(
+        { name, body: { metadata: { annotations: { "brupop.bottlerocket.aws/paused": null } } } },
+        MERGE,
+      );
+      child.kill("SIGINT");
+    }
+    expect(await exited).toBe(0);
   });
 
   it("runs as a kubectl plugin", async () => {
