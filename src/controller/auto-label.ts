@@ -6,9 +6,10 @@
 // node at the same time cannot conflict. A labelled node leaves the watched selection, so the cache stays small.
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from "@kubernetes/client-node";
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
-import { decideLabel, labelPatch, type LabelCandidate } from "../core/auto-label.ts";
+import { autoLabelEnabled, decideLabel, labelPatch, type LabelCandidate } from "../core/auto-label.ts";
 import { SupervisedInformer } from "../kube/informer.ts";
 import { apiMessage, isNotFound } from "../kube/errors.ts";
+import { ConfigError } from "./config.ts";
 import type { EventRecorder } from "./events.ts";
 
 export interface AutoLabellerOptions {
@@ -99,4 +100,20 @@ export function startAutoLabeller(options: AutoLabellerOptions): AutoLabeller {
 
 function uid(node: V1Node): { uid?: string } {
   return node.metadata?.uid === undefined ? {} : { uid: node.metadata.uid };
+}
+
+/**
+ * The controller's switch: starts labelling when AUTO_LABEL_NODES=true, returns null when it is off (the default),
+ * and throws a ConfigError naming the variable for any other value. Standby replicas label too: merge patches of the
+ * same label are idempotent, and labelling does not need the lease.
+ */
+export function autoLabellerFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  options: AutoLabellerOptions,
+): AutoLabeller | null {
+  const setting = autoLabelEnabled(env);
+  if (!setting.ok) throw new ConfigError([setting.error]);
+  if (!setting.enabled) return null;
+  options.log.info("automatic node labelling is on (AUTO_LABEL_NODES=true)");
+  return startAutoLabeller(options);
 }
