@@ -8,6 +8,7 @@ import { pino } from "pino";
 import { resolveFleetPolicy } from "../core/policy.ts";
 import { ConfigError, parseControllerConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
+import { autoLabellerFromEnv } from "./auto-label.ts";
 
 const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -58,6 +59,14 @@ async function main(): Promise<void> {
     },
   });
 
+  // Off unless AUTO_LABEL_NODES=true; a bad value is a startup error naming the variable.
+  const labeller = autoLabellerFromEnv(process.env, {
+    kc,
+    log,
+    events: controller.events,
+    nodeSelector: config.extraNodeSelector,
+  });
+
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -65,7 +74,7 @@ async function main(): Promise<void> {
     log.info(`${signal}: stopping, releasing the lease`);
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
-    controller.stop().then(
+    Promise.all([controller.stop(), labeller?.stop()]).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error(`stopping: ${String(err)}`);

@@ -60,6 +60,7 @@ export function controllerDeployment(options: DeployOptions): V1Deployment {
                 env("LEADER_ELECTION_LEASE_NAME", NAMES.controllerLease),
                 env("METRICS_PORT", CONTROLLER_HTTP_PORT),
                 env("MAX_CONCURRENT_UPDATE", options.maxConcurrentUpdates),
+                env("AUTO_LABEL_NODES", String(options.autoLabelNodes)),
                 env("SCHEDULER_CRON_EXPRESSION", options.schedulerCronExpression),
                 ...(options.updateWindow
                   ? [

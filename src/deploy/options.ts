@@ -55,6 +55,8 @@ export interface DeployOptions {
   readonly placement: Readonly<Record<"agent" | "apiserver" | "controller", Placement>>;
   /** Emit prometheus-operator ServiceMonitors for the controller and the API server's metrics port. */
   readonly serviceMonitor: boolean;
+  /** `AUTO_LABEL_NODES`: the controller labels Bottlerocket nodes itself (and may then patch Nodes). */
+  readonly autoLabelNodes: boolean;
 }
 
 export type DeployOptionsInput = Partial<Omit<DeployOptions, "image" | "resources" | "placement" | "replicas">> & {
@@ -90,6 +92,7 @@ export const DEFAULTS: DeployOptions = {
   resources: DEFAULT_RESOURCES,
   placement: { agent: {}, apiserver: {}, controller: { priorityClassName: CONTROLLER_PRIORITY_CLASS } },
   serviceMonitor: false,
+  autoLabelNodes: false,
 };
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

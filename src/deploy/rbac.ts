@@ -83,18 +83,17 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
   };
 }
 
-export function controllerRules(): ComponentRules {
+export function controllerRules(options: { autoLabelNodes: boolean }): ComponentRules {
   return {
     cluster: [
-      { apiGroups: [""], resources: ["nodes"], verbs: READ },
+      // Patching Nodes only when it labels them itself (AUTO_LABEL_NODES).
+      { apiGroups: [""], resources: ["nodes"], verbs: options.autoLabelNodes ? [...READ, "patch"] : READ },
       // Events about Nodes are recorded in the "default" namespace, so Event writes cannot be namespaced.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
     ],
     namespaced: [
       // Writes specs (patch), deletes the brs of nodes that lost their label; the agents' API server creates them.
       { apiGroups: [API_GROUP], resources: [PLURAL], verbs: [...READ, "patch", "delete"] },
-      // Moves a node stuck past its state's timeout to ErrorReset with a reason.
-      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "update"] },
       { apiGroups: [API_GROUP], resources: [UPDATE_POLICY_PLURAL], verbs: READ },
       { apiGroups: [API_GROUP], resources: [`${UPDATE_POLICY_PLURAL}/status`], verbs: ["get", "update"] },
       // Leader election: one Lease, by name (create cannot be narrowed by name).

@@ -218,7 +218,6 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       brsIn("watch"),
       brsIn("patch"),
       brsIn("delete"),
-      status("update"),
       ["watch", "bottlerocketupdatepolicies", { group: API_GROUP, ns }],
       ["update", "bottlerocketupdatepolicies/status", { group: API_GROUP, ns }],
       ["create", "leases", { group: "coordination.k8s.io", ns }],
@@ -228,7 +227,8 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("create", "events", { ns }),
     ],
     denied: [
-      core("patch", "nodes"),
+      core("patch", "nodes"), // only with AUTO_LABEL_NODES (off by default)
+      status("update"), // the agents own brs status; the controller writes spec only
       core("list", "pods"),
       core("create", "pods/eviction", { ns: OTHER_NS }),
       core("get", "secrets", { ns }),
