@@ -42,7 +42,8 @@ export async function startServiceProxy(options: ServiceProxyOptions): Promise<S
       if (client.destroyed) return;
       if (i >= ports.length) {
         stats.failed++;
-        options.log?.(`no backend reachable (${ports.length} known)`);
+        // No endpoints at all is normal while the Deployment starts; say so only when known backends all failed.
+        if (ports.length > 0) options.log?.(`no backend reachable (${ports.length} known)`);
         client.destroy();
         return;
       }

@@ -366,6 +366,8 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
             // A node without a simulated host (not ours) gets a socket that does not exist: its agent waits.
             HOST_API_SOCKET: host?.socketPath ?? join(dir, "hosts", node, "api.sock"),
             ...(host?.bootIdPath ? { HOST_BOOT_ID_PATH: host.bootIdPath } : {}),
+            // Every pod has its own network here only by port: the probe port must be unique.
+            AGENT_HEALTH_PORT: String(portFor(pod)),
             ...options.env?.agent,
           },
         };
@@ -428,7 +430,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     // ---- Ready: every process running, every agent has reported on its shadow.
     log("waiting for the operator's pods and every node's BottlerocketShadow");
     const custom = kc.makeApiClient(CustomObjectsApi);
-    await waitUntil("the operator's processes and shadows", 120_000, async () => {
+    await waitUntil("the operator's processes and every node's shadow with a status", 120_000, async () => {
       const agents = finalRunners.agent.processes().size;
       const apiservers = finalRunners.apiserver.processes().size;
       const controllers = finalRunners.controller.processes().size;
