@@ -118,26 +118,37 @@ export class PodRunner {
     this.#running.set(name, r);
     try {
       const files = await this.#writeFiles(pod);
+      const restartLater = (how: string) => {
+        if (r.stopping || this.#stopped) return;
+        // restartPolicy Always with the kubelet's capped exponential back-off (10 s .. 5 min, shortened here).
+        const delay = Math.min(10_000, 250 * 2 ** r.restarts++);
+        this.#o.log?.(`${name}: exited (${how}); restarting in ${delay} ms`);
+        r.restartTimer = setTimeout(run, delay);
+      };
       const run = () => {
         if (r.stopping || this.#stopped) return;
-        const spec = this.#o.launch(pod, files);
-        const env = { ...baseEnv(), ...resolveEnv(pod, this.#container(pod)), ...spec.env };
-        r.proc = startProcess(name, spec.command, spec.args, {
-          logFile: join(files.dir, "container.log"),
-          pidFile: join(files.dir, "pids"),
-          env,
-        });
-        void r.proc.exited.then((how) => {
-          if (r.stopping || this.#stopped) return;
-          // restartPolicy Always with the kubelet's capped exponential back-off (10 s .. 5 min, shortened here).
-          const delay = Math.min(10_000, 250 * 2 ** r.restarts++);
-          this.#o.log?.(`${name}: exited (${how}); restarting in ${delay} ms`);
-          r.restartTimer = setTimeout(run, delay);
-        });
+        try {
+          const spec = this.#o.launch(pod, files);
+          const env = { ...baseEnv(), ...resolveEnv(pod, this.#container(pod)), ...spec.env };
+          r.proc = startProcess(name, spec.command, spec.args, {
+            logFile: join(files.dir, "container.log"),
+            pidFile: join(files.dir, "pids"),
+            env,
+          });
+        } catch (err) {
+          // A container that cannot even start is retried like one that crashed (CrashLoopBackOff).
+          restartLater(`could not start: ${err instanceof Error ? err.message : String(err)}`);
+          return;
+        }
+        void r.proc.exited.then(restartLater);
       };
       run();
       // Rotate tokens well before they expire, as the kubelet does at 80 % of their lifetime.
-      r.refreshTimer = setInterval(() => void this.#writeFiles(pod), tokenLifetimeSeconds * 800);
+      r.refreshTimer = setInterval(() => {
+        this.#writeFiles(pod).catch((err: unknown) => {
+          this.#o.log?.(`${name}: token rotation failed: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }, tokenLifetimeSeconds * 800);
       r.refreshTimer.unref();
     } catch (err) {
       this.#o.log?.(`${name}: could not start: ${err instanceof Error ? err.message : String(err)}`);
