@@ -99,9 +99,13 @@ export class StandInAgents {
   readonly #api: CustomObjectsApi;
   readonly #informer: SupervisedInformer<Shadow>;
   readonly #pending = new Set<string>();
+  /** The state each stand-in last reported: until the watch shows our own write, the cache looks one step behind. */
+  readonly #reported = new Map<string, BrsState>();
   #stopped = false;
   writes = 0;
   failedWrites = 0;
+  /** When each node's stand-in first saw a spec state, and when it reported it (ms since epoch). */
+  readonly timeline: { node: string; state: BrsState; seenAt: number; reportedAt?: number }[] = [];
 
   readonly kc: KubeConfig;
   readonly namespace: string;
@@ -188,8 +192,12 @@ export class StandInAgents {
     if (this.#stopped || this.#pending.has(name)) return;
     const shadow = this.#informer.get(name, this.namespace);
     if (shadow?.status == null || shadow.spec.state === shadow.status.current_state) return;
+    if (this.#reported.get(name) === shadow.spec.state) return; // done; our write is not in the cache yet
     this.#pending.add(name);
+    const entry: (typeof this.timeline)[number] = { node: name, state: shadow.spec.state, seenAt: Date.now() };
+    this.timeline.push(entry);
     setTimeout(() => {
+      entry.reportedAt = Date.now();
       this.#step(name)
         .catch(() => {
           this.failedWrites++;
@@ -218,6 +226,7 @@ export class StandInAgents {
 
   async #write(name: string, status: BottlerocketShadowStatus): Promise<void> {
     this.writes++;
+    this.#reported.set(name, status.current_state);
     await this.#api.patchNamespacedCustomObjectStatus(
       { group: API_GROUP, version: VERSION_V2, namespace: this.namespace, plural: PLURAL, name, body: { status } },
       MERGE_PATCH,
@@ -536,6 +545,31 @@ export interface RolloutMeasurement {
   controllerCpuSeconds: number;
   controllerRssMiB: { max: number; mean: number };
   standInWrites: number;
+  /** Per node: from its stand-in seeing the start to reporting Idle again (host time + operator time). */
+  occupancyMs: { p50: number; max: number };
+  /** A freed slot (a node reporting Idle) until the next node's stand-in sees its start, for starts after the first wave. */
+  handoverMs: { n: number; p50: number; max: number };
+}
+
+function analyseTimeline(t: StandInAgents["timeline"]): Pick<RolloutMeasurement, "occupancyMs" | "handoverMs"> {
+  const starts = t.filter((e) => e.state === "StagedAndPerformedUpdate").map((e) => ({ node: e.node, at: e.seenAt }));
+  const ends = t.filter((e) => e.state === "Idle" && e.reportedAt !== undefined).map((e) => ({ node: e.node, at: e.reportedAt ?? 0 }));
+  const occupancy = starts
+    .map((s) => (ends.find((e) => e.node === s.node && e.at >= s.at)?.at ?? NaN) - s.at)
+    .filter((x) => !Number.isNaN(x));
+  const handover: number[] = [];
+  for (const s of starts) {
+    const freed = ends.filter((e) => e.at <= s.at).map((e) => e.at);
+    if (freed.length > 0) handover.push(s.at - Math.max(...freed));
+  }
+  return {
+    occupancyMs: { p50: percentile(occupancy, 0.5), max: occupancy.length === 0 ? NaN : Math.max(...occupancy) },
+    handoverMs: {
+      n: handover.length,
+      p50: percentile(handover, 0.5),
+      max: handover.length === 0 ? NaN : Math.max(...handover),
+    },
+  };
 }
 
 export async function measureRollout(cluster: BenchCluster, o: RolloutOptions): Promise<RolloutMeasurement> {
@@ -572,6 +606,7 @@ export async function measureRollout(cluster: BenchCluster, o: RolloutOptions): 
       controllerCpuSeconds: round(cpu, 2),
       controllerRssMiB: { max: mem.maxMiB, mean: mem.meanMiB },
       standInWrites: agents.writes,
+      ...analyseTimeline(agents.timeline),
     };
   } finally {
     await controller?.stop();
