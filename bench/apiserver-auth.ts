@@ -1,6 +1,9 @@
 // API server: authenticated requests per second and latency with the TokenReview cache on and off. One in-process
 // API server (createApiServer, as the tests build it) against the real kube-apiserver, one agent pod on a kwok node
-// with a real bound token (TokenRequest); a bounded closed loop of GET /bottlerocket-node-resource/drain on loopback.
+// with a real bound token (TokenRequest) per concurrent client: each of the `concurrency` clients is a different agent
+// (its own kwok node, pod and token), so with the cache off every request costs a TokenReview (the authenticator
+// coalesces concurrent reviews of the SAME token, which one shared token would turn into a hidden cache).
+// A bounded closed loop of GET /bottlerocket-node-resource/drain on loopback.
 // That route authenticates (TokenReview or cache, then the pod/node checks against the informer caches) and answers
 // from memory (404 NoDrain: no drain known), so what is measured is authentication + routing, not a kube write.
 //
@@ -50,7 +53,7 @@ interface LoopResult {
 async function loop(
   cluster: BenchCluster,
   cacheTtlMs: number,
-  headers: Record<string, string>,
+  identities: readonly Record<string, string>[],
 ): Promise<LoopResult> {
   const server = createApiServer({
     kc: cluster.kc,
@@ -65,14 +68,16 @@ async function loop(
     const base = await server.app.listen({ host: "127.0.0.1", port: 0 });
     const url = base + ROUTES.drain;
     // Warm-up: connections, JIT, and (cache on) the one TokenReview that fills the cache.
-    for (let i = 0; i < 50; i++) await (await fetch(url, { headers })).text();
+    for (let i = 0; i < 50; i++) {
+      for (const headers of identities) await (await fetch(url, { headers })).text();
+    }
     const before = requestCounts(await scrapeKubeApiserver(cluster.kc));
     const latencies: number[] = [];
     const codes: Record<string, number> = {};
     const began = performance.now();
     const deadline = began + seconds * 1000;
     let issued = 0;
-    const worker = async (): Promise<void> => {
+    const worker = async (headers: Record<string, string>): Promise<void> => {
       while (issued < maxRequests && performance.now() < deadline) {
         issued++;
         const t0 = performance.now();
@@ -82,7 +87,7 @@ async function loop(
         codes[response.status] = (codes[response.status] ?? 0) + 1;
       }
     };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await Promise.all(identities.map(worker));
     const elapsed = (performance.now() - began) / 1000;
     const after = requestCounts(await scrapeKubeApiserver(cluster.kc));
     const diff = diffCounts(after, before);
@@ -109,35 +114,38 @@ try {
     namespace: cluster.namespace,
     body: { metadata: { name: AGENT_SA } },
   });
-  const [nodeName = ""] = await createNodes(cluster.core, "auth", 1, "1.0.0");
-  const node = await cluster.core.readNode({ name: nodeName });
-  const pod = await cluster.core.createNamespacedPod({
-    namespace: cluster.namespace,
-    body: {
-      metadata: { name: "agent-0", labels: { [LABEL_COMPONENT]: COMPONENT.agent } },
-      spec: { nodeName, serviceAccountName: AGENT_SA, containers: [{ name: "agent", image: "agent" }] },
-    },
-  });
-  let running = false;
+  const nodeNames = await createNodes(cluster.core, "auth", concurrency, "1.0.0");
+  const identities: Record<string, string>[] = [];
+  for (const [i, nodeName] of nodeNames.entries()) {
+    const node = await cluster.core.readNode({ name: nodeName });
+    const pod = await cluster.core.createNamespacedPod({
+      namespace: cluster.namespace,
+      body: {
+        metadata: { name: `agent-${i}`, labels: { [LABEL_COMPONENT]: COMPONENT.agent } },
+        spec: { nodeName, serviceAccountName: AGENT_SA, containers: [{ name: "agent", image: "agent" }] },
+      },
+    });
+    const token = await requestPodToken(cluster.core, {
+      namespace: cluster.namespace,
+      serviceAccount: AGENT_SA,
+      pod: { name: pod.metadata?.name ?? "", uid: pod.metadata?.uid ?? "" },
+      audiences: [TOKEN_AUDIENCE],
+    });
+    identities.push({ BrupopNodeName: nodeName, BrupopNodeUid: node.metadata?.uid ?? "", BrupopK8sAuthToken: token });
+  }
+  let running = 0;
   const poll = setInterval(() => {
     cluster.core
-      .readNamespacedPod({ name: "agent-0", namespace: cluster.namespace })
-      .then((p) => (running = p.status?.phase === "Running"))
+      .listNamespacedPod({ namespace: cluster.namespace })
+      .then((list) => (running = list.items.filter((p) => p.status?.phase === "Running").length))
       .catch(() => undefined);
   }, 200);
-  await waitUntil("agent pod Running", () => running, 30_000).finally(() => clearInterval(poll));
-  const token = await requestPodToken(cluster.core, {
-    namespace: cluster.namespace,
-    serviceAccount: AGENT_SA,
-    pod: { name: pod.metadata?.name ?? "", uid: pod.metadata?.uid ?? "" },
-    audiences: [TOKEN_AUDIENCE],
-  });
-  const headers = { BrupopNodeName: nodeName, BrupopNodeUid: node.metadata?.uid ?? "", BrupopK8sAuthToken: token };
+  await waitUntil("agent pods Running", () => running === concurrency, 60_000).finally(() => clearInterval(poll));
 
   log(`apiserver-auth: cache on, ${concurrency} concurrent, ${seconds} s`);
-  const on = await loop(cluster, 5 * 60_000, headers);
+  const on = await loop(cluster, 5 * 60_000, identities);
   log(`apiserver-auth: cache off (TTL 0: a TokenReview per request)`);
-  const off = await loop(cluster, 0, headers);
+  const off = await loop(cluster, 0, identities);
   const authenticated = (r: LoopResult): boolean => Object.keys(r.statusCodes).every((c) => c === "404");
   await report({
     name: "apiserver-auth",
@@ -161,10 +169,14 @@ try {
         measured: `cache on ${JSON.stringify(on.statusCodes)}, off ${JSON.stringify(off.statusCodes)}`,
         met: authenticated(on) && authenticated(off),
       },
-      { description: "throughput / p99 with cache on vs off (no numeric goal in the issue)", measured: `${on.requestsPerSecond} vs ${off.requestsPerSecond} req/s; p99 ${on.latencyMs.p99} vs ${off.latencyMs.p99} ms`, met: null },
+      {
+        description: "throughput / p99 with cache on vs off (no numeric goal in the issue)",
+        measured: `${on.requestsPerSecond} vs ${off.requestsPerSecond} req/s; p99 ${on.latencyMs.p99} vs ${off.latencyMs.p99} ms`,
+        met: null,
+      },
     ],
     notes: [
-      "Load generator (fetch, keep-alive) and API server share one Node process and the machine with kube-apiserver, etcd and kwok; logging is off (pino level silent).",
+      "One agent identity per concurrent client (distinct kwok node, pod, bound token). Load generator (fetch, keep-alive) and API server share one Node process and the machine with kube-apiserver, etcd and kwok; logging is off (pino level silent).",
       "Plain HTTP on loopback: the API server's TLS (as deployed) is not in the loop.",
       "TokenReviews counted from kube-apiserver's apiserver_request_total (verb CREATE/POST, resource tokenreviews) before and after each loop.",
     ],

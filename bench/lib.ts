@@ -86,6 +86,13 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) 
 type Shadow = BottlerocketShadow & KubernetesObject;
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+export interface TimelineEntry {
+  node: string;
+  state: BrsState;
+  seenAt: number;
+  reportedAt?: number;
+}
+
 /** Host time per step, in ms: how long the stand-in takes to report `current_state = spec.state`. */
 export type StepDurations = Partial<Record<BrsState, number | readonly [number, number]>>;
 
@@ -105,7 +112,7 @@ export class StandInAgents {
   writes = 0;
   failedWrites = 0;
   /** When each node's stand-in first saw a spec state, and when it reported it (ms since epoch). */
-  readonly timeline: { node: string; state: BrsState; seenAt: number; reportedAt?: number }[] = [];
+  readonly timeline: TimelineEntry[] = [];
 
   readonly kc: KubeConfig;
   readonly namespace: string;
@@ -194,7 +201,7 @@ export class StandInAgents {
     if (shadow?.status == null || shadow.spec.state === shadow.status.current_state) return;
     if (this.#reported.get(name) === shadow.spec.state) return; // done; our write is not in the cache yet
     this.#pending.add(name);
-    const entry: (typeof this.timeline)[number] = { node: name, state: shadow.spec.state, seenAt: Date.now() };
+    const entry: TimelineEntry = { node: name, state: shadow.spec.state, seenAt: Date.now() };
     this.timeline.push(entry);
     setTimeout(() => {
       entry.reportedAt = Date.now();
@@ -374,7 +381,12 @@ export function parsePrometheus(text: string): Sample[] {
 }
 
 /** Quantile from a cumulative histogram (upper bound of the bucket holding it, Prometheus-style interpolation). */
-export function histogramQuantile(samples: readonly Sample[], name: string, q: number, match: Record<string, string> = {}): number {
+export function histogramQuantile(
+  samples: readonly Sample[],
+  name: string,
+  q: number,
+  match: Record<string, string> = {},
+): number {
   const buckets = new Map<number, number>();
   for (const s of samples) {
     if (s.name !== `${name}_bucket`) continue;
@@ -506,13 +518,23 @@ export async function writeSummary(): Promise<void> {
   ];
   for (const r of results) {
     for (const g of r.goals) {
-      lines.push(`| ${r.name} | ${g.description} | ${g.measured} | ${g.met === null ? "n/a" : g.met ? "yes" : "**no**"} |`);
+      lines.push(
+        `| ${r.name} | ${g.description} | ${g.measured} | ${g.met === null ? "n/a" : g.met ? "yes" : "**no**"} |`,
+      );
     }
   }
   for (const r of results) {
     lines.push("", `## ${r.title} (\`${r.name}\`)`, "");
-    lines.push(`Measured ${r.at} · Node ${r.environment.node} · ${r.environment.cpus} CPUs · ${r.environment.platform}`, "");
-    lines.push(`Parameters: ${Object.entries(r.parameters).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")}`, "");
+    lines.push(
+      `Measured ${r.at} · Node ${r.environment.node} · ${r.environment.cpus} CPUs · ${r.environment.platform}`,
+      "",
+    );
+    lines.push(
+      `Parameters: ${Object.entries(r.parameters)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(", ")}`,
+      "",
+    );
     lines.push("| Metric | Value |", "| --- | --- |");
     for (const [k, v] of Object.entries(r.headline)) lines.push(`| ${k} | ${v} |`);
     if (r.notes.length > 0) {
@@ -553,7 +575,9 @@ export interface RolloutMeasurement {
 
 function analyseTimeline(t: StandInAgents["timeline"]): Pick<RolloutMeasurement, "occupancyMs" | "handoverMs"> {
   const starts = t.filter((e) => e.state === "StagedAndPerformedUpdate").map((e) => ({ node: e.node, at: e.seenAt }));
-  const ends = t.filter((e) => e.state === "Idle" && e.reportedAt !== undefined).map((e) => ({ node: e.node, at: e.reportedAt ?? 0 }));
+  const ends = t
+    .filter((e) => e.state === "Idle" && e.reportedAt !== undefined)
+    .map((e) => ({ node: e.node, at: e.reportedAt ?? 0 }));
   const occupancy = starts
     .map((s) => (ends.find((e) => e.node === s.node && e.at >= s.at)?.at ?? NaN) - s.at)
     .filter((x) => !Number.isNaN(x));
