@@ -27,7 +27,7 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function start(options: SimulatedClusterOptions & { budget: number }) {
+async function start(options: SimulatedClusterOptions & { budget: number; onChange?: () => void }) {
   const t0 = Date.now();
   const cluster = await startSimulatedCluster({
     nodes: 5,
@@ -46,6 +46,7 @@ async function start(options: SimulatedClusterOptions & { budget: number }) {
     budget: options.budget,
     workloadNamespace: cluster.workloadNamespace,
     workloads: cluster.workloads,
+    ...(options.onChange ? { onChange: options.onChange } : {}),
   });
   running = { cluster, observer };
   await observer.start();
@@ -110,4 +111,57 @@ describe.each([1, 2])("a rollout of 5 nodes with budget %i", (budget) => {
     for (const w of cluster.workloads) expect(observer.minReady.get(w.name)).toBeGreaterThanOrEqual(w.minAvailable);
     for (const host of cluster.hosts.values()) expect(host.bootCount).toBe(2); // one reboot each
   }, 360_000);
+});
+
+describe("a prepare that fails on one node", () => {
+  it("is reported, retried after the crash backoff, and does not hold up the other nodes", async () => {
+    // The prepare fault is armed on every host; the first node the controller starts fails, and at that moment the
+    // fault is disarmed everywhere else. So the failure comes first, and the other nodes must go on after it.
+    const nodeNames = Array.from({ length: 5 }, (_, i) => `bottlerocket-${i + 1}`);
+    let failing: string | undefined;
+    let failedAt: number | undefined;
+    let othersDoneAt: number | undefined;
+    const { cluster, observer } = await start({
+      budget: 1,
+      faults: Object.fromEntries(nodeNames.map((n) => [n, ["prepare"]])),
+      onChange: () => {
+        if (failing !== undefined || !running) return;
+        const s = running.observer
+          .shadows()
+          .find((x) => x.status?.current_state === "ErrorReset" || (x.status?.crash_count ?? 0) > 0);
+        if (!s) return;
+        failing = nodeOf(s);
+        failedAt = Date.now();
+        for (const [name, host] of running.cluster.hosts) if (name !== failing) host.clearFaults();
+      },
+    });
+    cluster.publish(TO);
+    await until("the first node's failure, then the other nodes updated", 240_000, () => {
+      const others = cluster.nodeNames.filter((n) => n !== failing);
+      if (failing !== undefined && othersDoneAt === undefined && others.every((n) => updated(observer, n))) {
+        othersDoneAt = Date.now();
+      }
+      return othersDoneAt !== undefined;
+    });
+    if (failing === undefined || failedAt === undefined || othersDoneAt === undefined) throw new Error("unreachable");
+    const failed = failing;
+    expect(othersDoneAt).toBeGreaterThan(failedAt);
+    expect(updated(observer, failed)).toBe(false); // still backing off while the others finished
+    // brupop's backoff after one failure: retried from failure + 3 minutes (src/core/failures.ts).
+    await until(`${failed} retried and updated`, 300_000, () => updated(observer, failed));
+    const retriedAfterMs = Date.now() - failedAt;
+    console.log(
+      `prepare failure on ${failed}: the 4 others done ${((othersDoneAt - failedAt) / 1000).toFixed(1)} s after it; ` +
+        `${failed} updated ${(retriedAfterMs / 1000).toFixed(1)} s after it`,
+    );
+    expect(retriedAfterMs).toBeGreaterThanOrEqual(110_000);
+    const reasons = observer
+      .events()
+      .filter((e) => e.involvedObject.name === `brs-${failed}`)
+      .map((e) => e.reason);
+    expect(reasons).toContain("UpdateFailed");
+    await expectConverged(cluster, observer);
+    await sleep(1_500);
+    expect(observer.violations).toEqual([]);
+  }, 480_000);
 });
