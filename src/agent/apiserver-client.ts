@@ -1,21 +1,14 @@
 // The agent's client of the brupop API server: brupop 1.4's routes and headers (reference §3.5, §4.2), so our
 // agent works against either API server. Unlike brupop, every call has a deadline (the drain included), and the
 // token and CA are read per request (brupop re-read both too; projected tokens rotate).
-import { HEADER_AUTH_TOKEN, HEADER_NODE_NAME, HEADER_NODE_UID } from "../api/constants.ts";
+import { AGENT_ROUTES, HEADER_AUTH_TOKEN, HEADER_NODE_NAME, HEADER_NODE_UID } from "../api/constants.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiServerAccess } from "./config.ts";
 import { httpRequest, readToken, TransportError, type HttpResponse } from "./http.ts";
 import type { AgentStatus } from "./observed.ts";
 
-export const ROUTES = {
-  shadow: "/bottlerocket-node-resource",
-  cordonAndDrain: "/bottlerocket-node-resource/cordon-and-drain",
-  uncordon: "/bottlerocket-node-resource/uncordon",
-  excludeFromLb: "/bottlerocket-node-resource/exclude-from-lb",
-  removeExclusionFromLb: "/bottlerocket-node-resource/remove-exclusion-from-lb",
-  /** Ours (src/apiserver): POST starts a drain (202), GET reports it. brupop's API server answers 404. */
-  drain: "/bottlerocket-node-resource/drain",
-} as const;
+// brupop's API server answers 404 to our asynchronous drain route; the client then falls back to cordon-and-drain.
+export const ROUTES = AGENT_ROUTES;
 
 /** Phases of our API server's drain (src/apiserver/drain/executor.ts), as far as the agent cares. */
 const DRAIN_DONE = "drained";

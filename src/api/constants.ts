@@ -26,6 +26,16 @@ export const APISERVER_INTERNAL_PORT = 8443;
 /** Path of the CRD conversion webhook on the API server. */
 export const CONVERSION_WEBHOOK_PATH = "/crdconvert";
 
+/** The agent-to-API-server routes: brupop 1.4's, plus our asynchronous drain (POST starts it: 202; GET reports). */
+export const AGENT_ROUTES = {
+  shadow: "/bottlerocket-node-resource",
+  cordonAndDrain: "/bottlerocket-node-resource/cordon-and-drain",
+  uncordon: "/bottlerocket-node-resource/uncordon",
+  excludeFromLb: "/bottlerocket-node-resource/exclude-from-lb",
+  removeExclusionFromLb: "/bottlerocket-node-resource/remove-exclusion-from-lb",
+  drain: "/bottlerocket-node-resource/drain",
+} as const;
+
 // ---- Labels ----
 /** Nodes carrying this label with {@link UPDATER_INTERFACE_VERSION} are managed (set by the user, not by us). */
 export const LABEL_UPDATER_INTERFACE_VERSION = "bottlerocket.aws/updater-interface-version";

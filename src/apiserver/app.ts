@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   BottlerocketShadowStatusSchema,
+  AGENT_ROUTES,
   CONVERSION_WEBHOOK_PATH,
   SEMVER_PATTERN,
   compileValidator,
@@ -32,16 +33,7 @@ import type { ApiServerMetrics } from "./metrics.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { NodeSelector, ShadowStore } from "./shadows.ts";
 
-export const ROUTES = {
-  shadow: "/bottlerocket-node-resource",
-  cordonAndDrain: "/bottlerocket-node-resource/cordon-and-drain",
-  uncordon: "/bottlerocket-node-resource/uncordon",
-  excludeFromLb: "/bottlerocket-node-resource/exclude-from-lb",
-  removeExclusionFromLb: "/bottlerocket-node-resource/remove-exclusion-from-lb",
-  /** Ours: POST starts (202), GET reports. */
-  drain: "/bottlerocket-node-resource/drain",
-  convert: CONVERSION_WEBHOOK_PATH,
-} as const;
+export const ROUTES = { ...AGENT_ROUTES, convert: CONVERSION_WEBHOOK_PATH } as const;
 
 export interface NodeActions {
   setUnschedulable(nodeName: string, unschedulable: boolean): Promise<void>;
