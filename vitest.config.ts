@@ -8,7 +8,7 @@ export default defineConfig({
     projects: [
       {
         // Pure logic and local sockets only: runs in seconds, no control plane.
-        test: { name: "unit", include: ["src/**/*.test.ts"], testTimeout: 20_000 },
+        test: { name: "unit", include: ["src/**/*.test.ts"], testTimeout: 20_000, sequence: { groupOrder: 0 } },
       },
       {
         // Against one real control plane per run (started by the global setup), a namespace per file.
@@ -20,6 +20,20 @@ export default defineConfig({
           hookTimeout: 120_000,
           pool: "forks",
           maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // The whole operator in a simulated cluster, each file on a control plane of its own. Run after the rest
+        // and one file at a time: these measure rollouts, which other test files' load would distort.
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+          pool: "forks",
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

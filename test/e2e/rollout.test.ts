@@ -66,9 +66,30 @@ function updated(observer: FleetObserver, node: string): boolean {
 async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}\n${fleetSnapshot()}`);
     await sleep(100);
   }
+}
+
+/** Where each node stands, for a timeout's message: a stuck rollout must say which node and step. */
+function fleetSnapshot(): string {
+  if (!running) return "(no cluster)";
+  const { observer } = running;
+  const lines = observer.shadows().map((s) => {
+    const node = nodeOf(s);
+    const st = s.status;
+    return (
+      `  ${node}: spec ${s.spec.state} ${s.spec.version ?? "-"}; status ${st?.current_state ?? "-"} ` +
+      `${st?.current_version ?? "-"} -> ${st?.target_version ?? "-"}, crashes ${st?.crash_count ?? 0}` +
+      (st?.failure_reason ? `, failure: ${st.failure_reason}` : "") +
+      (observer.node(node)?.spec?.unschedulable ? ", cordoned" : "")
+    );
+  });
+  const events = observer
+    .events()
+    .slice(-15)
+    .map((e) => `  event ${e.reason} ${e.involvedObject.name}: ${e.message ?? ""}`);
+  return ["fleet:", ...lines, "recent events:", ...events].join("\n");
 }
 
 async function expectConverged(cluster: SimulatedCluster, observer: FleetObserver): Promise<void> {
