@@ -99,6 +99,8 @@ export function apiserverService(options: DeployOptions): V1Service {
     },
     spec: {
       type: "ClusterIP",
+      // An asynchronous drain's status lives in the replica running it: each agent keeps talking to one replica.
+      sessionAffinity: "ClientIP",
       selector: selectorLabels(COMPONENT.apiserver),
       ports: [
         { name: "https", port: APISERVER_SERVICE_PORT, targetPort: "https", protocol: "TCP" },

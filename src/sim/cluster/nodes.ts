@@ -57,14 +57,19 @@ export async function setOsImage(core: CoreV1Api, name: string, osImage: string)
   await core.patchNodeStatus({ name, body: [{ op: "add", path: "/status/nodeInfo/osImage", value: osImage }] });
 }
 
-/** Waits until kwok reports every node Ready. */
+/**
+ * Waits until every node is Ready (kwok) and schedulable: the node lifecycle controller has lifted the
+ * `node.kubernetes.io/not-ready` taint that admission puts on new nodes.
+ */
 export async function waitForNodesReady(core: CoreV1Api, names: readonly string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(names);
   while (pending.size > 0) {
     for (const name of [...pending]) {
       const node = await core.readNode({ name });
-      if (node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) pending.delete(name);
+      const ready = node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      const tainted = node.spec?.taints?.some((t) => t.key === "node.kubernetes.io/not-ready");
+      if (ready && !tainted) pending.delete(name);
     }
     if (pending.size === 0) return;
     if (Date.now() > deadline) throw new Error(`nodes not Ready after ${timeoutMs} ms: ${[...pending].join(", ")}`);

@@ -1,6 +1,7 @@
-// The simulated cluster's stand-in for a ClusterIP Service: a TCP proxy on 127.0.0.1 that spreads connections
-// round-robin over the live backends (the API server processes), the way kube-proxy spreads them over a Service's
-// ready endpoints. Service IPs are not routable here, so agents (and the CRD's conversion webhook) use this address.
+// The simulated cluster's stand-in for a ClusterIP Service with `sessionAffinity: ClientIP` (as the manifest's
+// brupop-apiserver Service): a TCP proxy on 127.0.0.1 that sends a client to the same live backend (an API server
+// process) every time, the way kube-proxy pins a client IP to one ready endpoint, and fails over to the next one
+// when that backend is gone. Service IPs are not routable here, so agents (and the CRD's conversion webhook) use this address.
 // A backend that refuses the connection is skipped (a process being restarted or stopped), as kube-proxy's endpoints
 // would drop it; TLS passes through untouched, so clients verify the API server's own certificate.
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -23,7 +24,6 @@ export interface ServiceProxyOptions {
 }
 
 export async function startServiceProxy(options: ServiceProxyOptions): Promise<ServiceProxy> {
-  let next = 0;
   const stats = { accepted: 0, failed: 0 };
   const sockets = new Set<Socket>();
   const track = (s: Socket) => {
@@ -36,8 +36,8 @@ export async function startServiceProxy(options: ServiceProxyOptions): Promise<S
     track(client);
     client.pause();
     client.on("error", () => undefined);
-    const ports = [...options.backends()];
-    const start = next++;
+    const ports = [...options.backends()].sort((a, b) => a - b);
+    const start = affinityIndex(client.remoteAddress ?? "", ports.length);
     const attempt = (i: number): void => {
       if (client.destroyed) return;
       if (i >= ports.length) {
@@ -89,4 +89,11 @@ export async function startServiceProxy(options: ServiceProxyOptions): Promise<S
       await closed;
     },
   };
+}
+
+/** The client's backend among `count`: a stable hash of its address, as ClientIP affinity pins it. */
+function affinityIndex(address: string, count: number): number {
+  let hash = 0;
+  for (const char of address) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return count === 0 ? 0 : hash % count;
 }
