@@ -91,15 +91,18 @@ export class ApiServerClient {
       return;
     }
     const pause = this.#o.drainPollIntervalMs ?? 2_000;
+    const timedOut = () =>
+      new DrainFailedError(`the drain did not finish within ${Math.round(this.#o.drainTimeoutMs / 1000)} s`);
     for (;;) {
-      if (Date.now() + pause >= deadline) {
-        throw new DrainFailedError(`the drain did not finish within ${Math.round(this.#o.drainTimeoutMs / 1000)} s`);
-      }
+      if (Date.now() + pause >= deadline) throw timedOut();
       await sleep(pause, undefined, this.#o.signal ? { signal: this.#o.signal } : undefined);
+      // A late timer (a loaded machine) may have used up the rest: that is the drain's timeout, not a slow request.
+      if (Date.now() >= deadline) throw timedOut();
       let body: string;
       try {
         body = await this.#call("GET", ROUTES.drain, undefined, this.#remaining(deadline));
       } catch (error) {
+        if (Date.now() >= deadline) throw timedOut();
         // Another replica answered and knows no drain of ours: start it there (starting is idempotent).
         if (!(error instanceof ApiServerError && error.status === 404)) throw error;
         await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));
