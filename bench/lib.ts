@@ -11,13 +11,13 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
-  type KubernetesListObject,
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { API_GROUP, API_VERSION_V2, KIND, PLURAL, VERSION_V2, brsName } from "../src/api/constants.ts";
 import type { BottlerocketShadow, BottlerocketShadowStatus } from "../src/api/bottlerocket-shadow.ts";
 import type { BrsState } from "../src/api/state-machine.ts";
 import { SupervisedInformer } from "../src/kube/informer.ts";
+import { shadowInformer } from "../src/kube/shadow-informer.ts";
 import { startControlPlane, type ControlPlane } from "../src/sim/control-plane/control-plane.ts";
 import { freePort } from "../src/sim/control-plane/ports.ts";
 import { createBottlerocketNodes } from "../src/sim/cluster/nodes.ts";
@@ -123,17 +123,8 @@ export class StandInAgents {
     this.namespace = namespace;
     this.durations = durations;
     this.#api = kc.makeApiClient(CustomObjectsApi);
-    this.#informer = new SupervisedInformer<Shadow>({
+    this.#informer = shadowInformer(kc, namespace, {
       name: "bench-stand-ins",
-      kc,
-      path: `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${namespace}/${PLURAL}`,
-      list: async () =>
-        (await this.#api.listNamespacedCustomObject({
-          group: API_GROUP,
-          version: VERSION_V2,
-          namespace,
-          plural: PLURAL,
-        })) as KubernetesListObject<Shadow>,
       onChange: (_kind, shadow) => this.#consider(shadow.metadata.name ?? ""),
     });
   }

@@ -13,13 +13,7 @@ import {
   type KubernetesObject,
   type V1Node,
 } from "@kubernetes/client-node";
-import {
-  API_GROUP,
-  LABEL_UPDATER_INTERFACE_VERSION,
-  PLURAL,
-  UPDATER_INTERFACE_VERSION,
-  VERSION_V2,
-} from "../api/constants.ts";
+import { API_GROUP, LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import {
   UPDATE_POLICY_NAME,
@@ -28,6 +22,7 @@ import {
   type BottlerocketUpdatePolicy,
 } from "../api/update-policy.ts";
 import { SupervisedInformer, type ChangeKind } from "../kube/informer.ts";
+import { shadowInformer } from "../kube/shadow-informer.ts";
 import { acquireLeadership, type Leadership } from "../kube/leader-election.ts";
 import { WorkQueue, runWorkers } from "../kube/work-queue.ts";
 import { apiMessage, isNotFound } from "../kube/errors.ts";
@@ -90,17 +85,8 @@ export class Controller {
     const informerError = (what: string) => (err: unknown, retryInMs: number) =>
       this.#log.warn(`${what} watch failed (${apiMessage(err)}); restarting in ${retryInMs} ms`);
 
-    this.#shadows = new SupervisedInformer<Shadow>({
+    this.#shadows = shadowInformer(kc, ns, {
       name: "bottlerocketshadows",
-      kc,
-      path: `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${ns}/${PLURAL}`,
-      list: async () =>
-        (await custom.listNamespacedCustomObject({
-          group: API_GROUP,
-          version: VERSION_V2,
-          namespace: ns,
-          plural: PLURAL,
-        })) as KubernetesListObject<Shadow>,
       onChange: (_kind, shadow) => {
         const node = shadowNodeName(shadow);
         if (node !== undefined) this.#queue.add(nodeKey(node));

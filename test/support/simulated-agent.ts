@@ -13,7 +13,6 @@ import {
   setHeaderOptions,
   type CoreV1Api,
   type KubeConfig,
-  type KubernetesListObject,
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { API_GROUP, API_VERSION_V2, KIND, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
@@ -21,6 +20,7 @@ import type { BottlerocketShadow, BottlerocketShadowStatus } from "../../src/api
 import type { BrsState } from "../../src/api/state-machine.ts";
 import { formatTimestamp } from "../../src/api/timestamps.ts";
 import { SupervisedInformer } from "../../src/kube/informer.ts";
+import { shadowInformer } from "../../src/kube/shadow-informer.ts";
 import { bottlerocketShadowCrd } from "../../src/api/crd.ts";
 import { updatePolicyCrd } from "../../src/api/update-policy.ts";
 import type { CustomResourceDefinition } from "../../src/api/k8s-types.ts";
@@ -64,19 +64,9 @@ export class SimulatedAgent {
     this.#api = options.kc.makeApiClient(CustomObjectsApi);
     const field = `metadata.name=${this.shadowName}`;
     const ns = options.namespace;
-    this.#informer = new SupervisedInformer<Shadow>({
+    this.#informer = shadowInformer(options.kc, ns, {
       name: `agent-${options.nodeName}`,
-      kc: options.kc,
-      path: `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${ns}/${PLURAL}`,
       fieldSelector: field,
-      list: async () =>
-        (await this.#api.listNamespacedCustomObject({
-          group: API_GROUP,
-          version: VERSION_V2,
-          namespace: ns,
-          plural: PLURAL,
-          fieldSelector: field,
-        })) as KubernetesListObject<Shadow>,
       onChange: () => this.#schedule(),
     });
   }
@@ -233,18 +223,8 @@ export class FleetObserver {
 
   constructor(kc: KubeConfig, namespace: string, budget: number) {
     this.#budget = budget;
-    const api = kc.makeApiClient(CustomObjectsApi);
-    this.#informer = new SupervisedInformer<Shadow>({
+    this.#informer = shadowInformer(kc, namespace, {
       name: "observer",
-      kc,
-      path: `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${namespace}/${PLURAL}`,
-      list: async () =>
-        (await api.listNamespacedCustomObject({
-          group: API_GROUP,
-          version: VERSION_V2,
-          namespace,
-          plural: PLURAL,
-        })) as KubernetesListObject<Shadow>,
       onChange: (_kind, shadow) => this.#check(shadow),
     });
   }

@@ -8,24 +8,14 @@
 //   can arrive first). A suspected violation is therefore confirmed only if it still holds, on the same objects, after
 //   `confirmMs`; that filters stream skew, not a node left cordoned.
 // - Workloads never below their PodDisruptionBudget's minAvailable once they were first fully Ready.
+import { CoreV1Api, type CoreV1Event, type KubeConfig, type V1Node, type V1Pod } from "@kubernetes/client-node";
 import {
-  CoreV1Api,
-  CustomObjectsApi,
-  type CoreV1Event,
-  type KubeConfig,
-  type KubernetesListObject,
-  type V1Node,
-  type V1Pod,
-} from "@kubernetes/client-node";
-import {
-  API_GROUP,
   LABEL_UPDATER_INTERFACE_VERSION,
-  PLURAL,
   UPDATER_INTERFACE_VERSION,
-  VERSION_V2,
   type BottlerocketShadow,
 } from "../../api/index.ts";
 import { SupervisedInformer } from "../../kube/informer.ts";
+import { shadowInformer } from "../../kube/shadow-informer.ts";
 import type { Workload } from "./workloads.ts";
 
 export interface FleetObserverOptions {
@@ -73,20 +63,10 @@ export class FleetObserver {
 
   constructor(options: FleetObserverOptions) {
     this.#o = options;
-    const custom = options.kc.makeApiClient(CustomObjectsApi);
     const core = options.kc.makeApiClient(CoreV1Api);
     const ns = options.namespace;
-    this.#shadows = new SupervisedInformer<Shadow>({
+    this.#shadows = shadowInformer(options.kc, ns, {
       name: "observer shadows",
-      kc: options.kc,
-      path: `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${ns}/${PLURAL}`,
-      list: async () =>
-        (await custom.listNamespacedCustomObject({
-          group: API_GROUP,
-          version: VERSION_V2,
-          namespace: ns,
-          plural: PLURAL,
-        })) as KubernetesListObject<Shadow>,
       onChange: () => this.#onShadow(),
     });
     const nodeSelector = `${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION}`;
