@@ -76,7 +76,16 @@ describe("parseApiServerConfig", () => {
       publishSecret: "brupop-apiserver-client-certificate",
       clusterDomain: "corp.example",
       crdNames: ["bottlerocketshadows.brupop.bottlerocket.aws"],
+      checkIntervalMs: 300_000,
+      caPropagationDelayMs: 600_000,
     });
+    const tuned = config({
+      ...minimal,
+      APISERVER_TLS_MODE: "builtin",
+      APISERVER_TLS_CHECK_INTERVAL: "1m",
+      APISERVER_CA_PROPAGATION_DELAY: "30m",
+    });
+    expect(tuned.tls).toMatchObject({ checkIntervalMs: 60_000, caPropagationDelayMs: 1_800_000 });
   });
 
   it("turns the rate limit off with 0, and accepts brupop's log directive when it is a level", () => {
@@ -112,6 +121,8 @@ describe("parseApiServerConfig", () => {
     [{ ...minimal, DRAIN_POD_SELECTOR: "a in ()" }, /DRAIN_POD_SELECTOR: .*empty/],
     [{ ...minimal, POD_NAMESPACE: "Not_A_Namespace" }, /not a valid namespace/],
     [{ ...minimal, APISERVER_TLS_MODE: "builtin", APISERVER_TLS_SECRET: "UPPER" }, /APISERVER_TLS_SECRET.*DNS label/],
+    [{ ...minimal, APISERVER_TLS_MODE: "builtin", APISERVER_TLS_CHECK_INTERVAL: "0s" }, /CHECK_INTERVAL.*longer/],
+    [{ ...minimal, APISERVER_TLS_MODE: "builtin", APISERVER_CA_PROPAGATION_DELAY: "soon" }, /PROPAGATION_DELAY/],
   ])("refuses %j", (env, message) => {
     expect(errors(env).join("\n")).toMatch(message);
   });

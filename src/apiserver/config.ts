@@ -22,7 +22,10 @@ export type TlsConfig =
       clusterDomain: string;
       /** CRDs whose conversion webhook caBundle is kept current. */
       crdNames: string[];
+      /** Regular re-check of the certificates; checks also run when something falls due (a rotation phase). */
       checkIntervalMs: number;
+      /** How long a new CA is published next to the current one before the serving certificate switches to it. */
+      caPropagationDelayMs: number;
     };
 
 export interface ApiServerConfig {
@@ -150,8 +153,11 @@ export function parseApiServerConfig(env: Env, serviceAccountNamespace?: string)
         .split(",")
         .map((s) => s.trim())
         .filter((s) => s !== ""),
-      checkIntervalMs: (r.seconds("APISERVER_TLS_CHECK_INTERVAL", 3600) ?? 3600) * 1000,
+      checkIntervalMs: (r.seconds("APISERVER_TLS_CHECK_INTERVAL", 300) ?? 300) * 1000,
+      // Agents read the bundle from a mounted Secret that the kubelet refreshes after a minute or two.
+      caPropagationDelayMs: (r.seconds("APISERVER_CA_PROPAGATION_DELAY", 600) ?? 600) * 1000,
     };
+    if (tls.checkIntervalMs === 0) r.errors.push("APISERVER_TLS_CHECK_INTERVAL must be longer than 0s");
   }
 
   const drainTimeout = r.seconds("DRAIN_TIMEOUT", 600) ?? 600;

@@ -11,6 +11,7 @@ import { parseApiServerConfig, type ApiServerConfig } from "./config.ts";
 import { createApiServer } from "./server.ts";
 import { ensureBuiltinTls } from "./tls/builtin.ts";
 import { readTlsFiles, watchTlsFiles } from "./tls/files.ts";
+import { nextCheckDelayMs } from "./tls/rotation.ts";
 import type { TlsMaterial } from "./tls/material.ts";
 import type { ApiServerMetrics } from "./metrics.ts";
 
@@ -57,25 +58,44 @@ async function startTls(
     publishSecret: tls.publishSecret,
     dnsNames: [service, `${service}.${ns}`, `${service}.${ns}.svc`, `${service}.${ns}.svc.${tls.clusterDomain}`],
     crdNames: tls.crdNames,
+    caPropagationDelayMs: tls.caPropagationDelayMs,
     log,
   };
   const first = await ensureBuiltinTls(builtin);
   return {
     material: first.material,
+    // Re-checked every interval, and sooner when something falls due (a CA rotation's switch, a renewal, an
+    // expiry); new material goes into the running server without a restart.
     watch: (apply) => {
       let current = first.material;
-      const timer = setInterval(() => {
-        ensureBuiltinTls(builtin)
-          .then(({ material }) => {
-            if (material.cert === current.cert && material.key === current.key) return;
-            current = material;
-            apply(material);
-            log.info("TLS certificate reloaded from the built-in CA");
-          })
-          .catch((err: unknown) => log.warn({ err: String(err) }, "built-in certificate check failed; will retry"));
-      }, tls.checkIntervalMs);
-      timer.unref();
-      return () => clearInterval(timer);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let stopped = false;
+      const schedule = (recheckAt: Date | undefined, failed = false) => {
+        if (stopped) return;
+        timer = setTimeout(check, nextCheckDelayMs(recheckAt, new Date(), tls.checkIntervalMs, failed));
+        timer.unref();
+      };
+      const check = () => {
+        ensureBuiltinTls(builtin).then(
+          ({ material, recheckAt }) => {
+            if (material.cert !== current.cert || material.key !== current.key) {
+              current = material;
+              apply(material);
+              log.info("TLS certificate reloaded from the built-in CA");
+            }
+            schedule(recheckAt);
+          },
+          (err: unknown) => {
+            log.warn({ err: String(err) }, "built-in certificate check failed; will retry");
+            schedule(undefined, true);
+          },
+        );
+      };
+      schedule(first.recheckAt);
+      return () => {
+        stopped = true;
+        clearTimeout(timer);
+      };
     },
   };
 }

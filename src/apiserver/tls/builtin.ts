@@ -2,15 +2,34 @@
 // Secrets, renews them before they expire, and publishes the CA where agents (a Secret with ca.crt, brupop's
 // `brupop-apiserver-client-certificate`) and kube-apiserver (the CRD conversion webhook's caBundle) read it.
 //
-// Every replica runs ensureBuiltinTls on start and periodically; writes carry resourceVersions, so when replicas
-// race, one wins and the others adopt its result. brupop's cert-manager setup pointed the CRD's CA injection at a
-// Certificate that did not exist (reference §10.5); here the caBundle is written directly.
+// The CA rotates in two phases (rotation.ts): a next CA is published next to the current one first, and the serving
+// certificate is issued from it only after a propagation delay, so clients never meet a certificate from a CA they
+// do not trust yet. The serving certificate is renewed from the current CA in the last third of its life.
+//
+// Every replica runs ensureBuiltinTls on start and again before anything is due (BuiltinTls.recheckAt); writes
+// carry resourceVersions, so when replicas race, one wins and the others re-read and adopt its result. Unusable
+// Secret content is repaired with a warning naming what was wrong. brupop's cert-manager setup pointed the CRD's CA
+// injection at a Certificate that did not exist (reference §10.5); here the caBundle is written directly.
 import { X509Certificate } from "node:crypto";
 import type { CoreV1Api, CustomObjectsApi, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { createCertificateAuthority, loadCertificateAuthority } from "../../pki/certificates.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
 import { checkTlsMaterial, type TlsMaterial } from "./material.ts";
+import {
+  DEFAULT_CA_PROPAGATION_DELAY_MS,
+  NEXT_CA_PUBLISHED_ANNOTATION,
+  applyCaDecision,
+  caChangesAt,
+  decideCa,
+  earliestAfter,
+  needsRenewal,
+  renewalStart,
+  type CaDecision,
+  type StoredCa,
+} from "./rotation.ts";
+
+export { bundleCertificates, needsRenewal } from "./rotation.ts";
 
 export interface BuiltinTlsOptions {
   core: CoreV1Api;
@@ -22,29 +41,32 @@ export interface BuiltinTlsOptions {
   /** Names the serving certificate must carry (the Service's DNS names). */
   dnsNames: string[];
   ipAddresses?: string[];
-  /** CRDs whose conversion webhook caBundle is kept equal to the CA. */
+  /** CRDs whose conversion webhook caBundle is kept equal to the CA bundle. */
   crdNames: string[];
   log: Logger;
   caValidityDays?: number;
   servingValidityDays?: number;
+  /**
+   * How long a bundle holding the next CA must have been published (agents' Secret and CRD caBundle) before the
+   * serving certificate is issued from that CA: the kubelet refreshes mounted Secrets after a minute or two.
+   * Default 10 minutes.
+   */
+  caPropagationDelayMs?: number;
 }
 
 export interface BuiltinTls {
   material: TlsMaterial;
-  /** PEM of the CA certificates clients should trust (current first, the previous one while it is valid). */
+  /** PEM of the CA certificates clients should trust: the current CA, the next one during a rotation, and older
+   *  ones while they are valid. */
   caBundle: string;
+  /** When the certificates change next by themselves (a rotation phase due, a renewal, an expiry): check then. */
+  recheckAt?: Date;
+  /** While a CA rotation is under way: the next CA and when the serving certificate switches to it. */
+  rotation?: { nextCa: string; switchAt: Date };
 }
 
-const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g;
-const dayMs = 86_400_000;
-
-/** Whether a certificate is in the last third of its life (or past it), when it should be replaced. */
-export function needsRenewal(certPem: string, now: Date): boolean {
-  const cert = new X509Certificate(certPem);
-  const from = new Date(cert.validFrom).getTime();
-  const to = new Date(cert.validTo).getTime();
-  return now.getTime() >= to - (to - from) / 3;
-}
+/** Attempts before giving up: each step of a rotation is one write, and a lost race costs one re-read. */
+const MAX_ATTEMPTS = 12;
 
 /** The DNS names and IP addresses in a certificate's subjectAltName, e.g. ["DNS:a", "IP:127.0.0.1"]. */
 export function subjectAltNames(certPem: string): string[] {
@@ -94,80 +116,129 @@ async function readSecret(core: CoreV1Api, namespace: string, name: string): Pro
   }
 }
 
-/** Creates or replaces (at `basedOn`'s resourceVersion) a Secret; false when another writer got there first. */
+/**
+ * Creates or replaces (at `basedOn`'s resourceVersion) a Secret; false when another writer got there first. Labels and
+ * annotations of others are kept; `annotations` are ours (NEXT_CA_PUBLISHED_ANNOTATION is kept only if given).
+ */
 async function writeSecret(
   core: CoreV1Api,
   namespace: string,
   name: string,
   type: string,
-  data: Record<string, string>,
+  data: Record<string, string | undefined>,
   basedOn: V1Secret | undefined,
+  annotations: Record<string, string> = {},
 ): Promise<boolean> {
+  const kept = Object.entries(basedOn?.metadata?.annotations ?? {}).filter(([k]) => k !== NEXT_CA_PUBLISHED_ANNOTATION);
+  const allAnnotations = { ...Object.fromEntries(kept), ...annotations };
   const body: V1Secret = {
     apiVersion: "v1",
     kind: "Secret",
-    type,
+    // A Secret's type cannot change; keep whatever an existing one has.
+    type: basedOn?.type ?? type,
     metadata: {
       name,
       namespace,
-      labels: { "app.kubernetes.io/managed-by": "brupop", "brupop.bottlerocket.aws/component": "apiserver" },
+      labels: {
+        ...basedOn?.metadata?.labels,
+        "app.kubernetes.io/managed-by": "brupop",
+        "brupop.bottlerocket.aws/component": "apiserver",
+      },
+      ...(Object.keys(allAnnotations).length > 0 ? { annotations: allAnnotations } : {}),
       ...(basedOn?.metadata?.resourceVersion ? { resourceVersion: basedOn.metadata.resourceVersion } : {}),
     },
-    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+    data: Object.fromEntries(
+      Object.entries(data).flatMap(([k, v]) => (v === undefined ? [] : [[k, b64(v)] as [string, string]])),
+    ),
   };
   try {
     if (basedOn) await core.replaceNamespacedSecret({ name, namespace, body });
     else await core.createNamespacedSecret({ namespace, body });
     return true;
   } catch (err) {
-    if (isConflict(err)) return false; // another replica wrote it; the caller re-reads
+    if (isConflict(err)) return false; // another replica wrote it (or created it first); the caller re-reads
     throw err;
   }
 }
 
+function storedCa(secret: V1Secret | undefined): StoredCa {
+  const data = secret?.data ?? {};
+  return {
+    cert: unb64(data["tls.crt"]),
+    key: unb64(data["tls.key"]),
+    nextCert: unb64(data["next.crt"]),
+    nextKey: unb64(data["next.key"]),
+    bundle: unb64(data["ca.crt"]),
+    nextPublishedAt: secret?.metadata?.annotations?.[NEXT_CA_PUBLISHED_ANNOTATION],
+  };
+}
+
+function writeCaSecret(options: BuiltinTlsOptions, state: StoredCa, basedOn: V1Secret | undefined): Promise<boolean> {
+  return writeSecret(
+    options.core,
+    options.namespace,
+    options.caSecret,
+    "kubernetes.io/tls",
+    {
+      "tls.crt": state.cert,
+      "tls.key": state.key,
+      "ca.crt": state.bundle,
+      "next.crt": state.nextCert,
+      "next.key": state.nextKey,
+    },
+    basedOn,
+    state.nextPublishedAt === undefined ? {} : { [NEXT_CA_PUBLISHED_ANNOTATION]: state.nextPublishedAt },
+  );
+}
+
+const CA_STEP_MESSAGES: Record<Exclude<CaDecision["kind"], "steady" | "publish-next">, string> = {
+  create: "created the API server CA",
+  promote: "the next CA is now the current one",
+  begin: "CA rotation, phase 1: created the next CA; the serving certificate stays with the current CA for now",
+  switch: "CA rotation, phase 2: the next CA is now the current one; the serving certificate is re-issued from it",
+  "rewrite-bundle": "updated the CA bundle",
+};
+
 /** Makes sure the CA, the serving certificate and their publications exist and are current. */
 export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Date()): Promise<BuiltinTls> {
   const { core, namespace, log } = options;
-  for (let attempt = 0; attempt < 5; attempt++) {
+  const delayMs = options.caPropagationDelayMs ?? DEFAULT_CA_PROPAGATION_DELAY_MS;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     // ---- The CA ----
     const caSecret = await readSecret(core, namespace, options.caSecret);
-    const caCert = unb64(caSecret?.data?.["tls.crt"]);
-    const caKey = unb64(caSecret?.data?.["tls.key"]);
-    let caUsable: boolean;
-    try {
-      caUsable = caCert !== undefined && caKey !== undefined && !needsRenewal(caCert, now);
-    } catch {
-      caUsable = false; // unparsable: replace it
-    }
-    if (!caUsable || caCert === undefined || caKey === undefined) {
-      const ca = await createCertificateAuthority("brupop-apiserver-ca", options.caValidityDays ?? 3650);
-      // Keep trusting the previous CA while it is valid, so agents with the old bundle reach the new certificate.
-      const previous = caCert !== undefined && safeNotExpired(caCert, now) ? caCert : "";
-      const bundle = ca.certPem + previous;
-      log.info({ secret: options.caSecret, previous: previous !== "" }, "creating the API server CA");
-      await writeSecret(
-        core,
-        namespace,
-        options.caSecret,
-        "kubernetes.io/tls",
-        { "tls.crt": ca.certPem, "tls.key": ca.keyPem, "ca.crt": bundle },
-        caSecret,
-      );
+    const stored = storedCa(caSecret);
+    const decision = decideCa(stored, now, delayMs);
+    if (decision.kind !== "steady" && decision.kind !== "publish-next") {
+      const fresh =
+        decision.kind === "create" || decision.kind === "begin"
+          ? await createCertificateAuthority(caName(now), options.caValidityDays ?? 3650)
+          : undefined;
+      const fresher = fresh && { cert: fresh.certPem, key: fresh.keyPem };
+      const written = await writeCaSecret(options, applyCaDecision(stored, decision, now, fresher), caSecret);
+      const fields = { secret: options.caSecret, step: decision.kind, reason: decision.reason };
+      if (!written) log.debug(fields, "another replica changed the CA first; re-reading");
+      else if (!decision.repair) log.info(fields, CA_STEP_MESSAGES[decision.kind]);
+      else if (decision.kind === "create" || decision.kind === "promote") {
+        // No time to publish first: the serving certificate follows at once.
+        log.warn(
+          fields,
+          `repaired the CA Secret: ${CA_STEP_MESSAGES[decision.kind]}; clients fail TLS until they trust it`,
+        );
+      } else log.warn(fields, `repaired the CA Secret: ${CA_STEP_MESSAGES[decision.kind]}`);
       continue; // re-read whichever CA won
     }
-    const caBundle = unb64(caSecret?.data?.["ca.crt"]) ?? caCert;
+    const { current, bundle } = decision;
 
-    // ---- The serving certificate ----
+    // ---- The serving certificate, always from the current CA ----
     const servingSecret = await readSecret(core, namespace, options.servingSecret);
     const serving =
       servingSecret?.data?.["tls.crt"] && servingSecret.data["tls.key"]
         ? { cert: unb64(servingSecret.data["tls.crt"]) ?? "", key: unb64(servingSecret.data["tls.key"]) ?? "" }
         : undefined;
     const want = { dnsNames: options.dnsNames, ipAddresses: options.ipAddresses ?? [] };
-    const problem = servingProblem(serving, caCert, want, now);
+    const problem = servingProblem(serving, current.cert, want, now);
     if (problem !== undefined || serving === undefined) {
-      log.info({ secret: options.servingSecret, reason: problem }, "issuing the API server's serving certificate");
-      const ca = await loadCertificateAuthority(caCert, caKey);
+      const ca = await loadCertificateAuthority(current.cert, current.key);
       const leaf = await ca.issue({
         commonName: options.dnsNames[0] ?? "brupop-apiserver",
         dnsNames: options.dnsNames,
@@ -175,39 +246,72 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
         usages: ["server"],
         validForDays: options.servingValidityDays ?? 365,
       });
-      await writeSecret(
-        core,
-        namespace,
-        options.servingSecret,
-        "kubernetes.io/tls",
-        { "tls.crt": leaf.certPem, "tls.key": leaf.keyPem, "ca.crt": caBundle },
-        servingSecret,
-      );
+      const data = { "tls.crt": leaf.certPem, "tls.key": leaf.keyPem, "ca.crt": bundle };
+      if (await writeSecret(core, namespace, options.servingSecret, "kubernetes.io/tls", data, servingSecret)) {
+        log.info({ secret: options.servingSecret, reason: problem }, "issued the API server's serving certificate");
+      }
+      continue;
+    }
+    if (unb64(servingSecret?.data?.["ca.crt"]) !== bundle) {
+      const data = { "tls.crt": serving.cert, "tls.key": serving.key, "ca.crt": bundle };
+      await writeSecret(core, namespace, options.servingSecret, "kubernetes.io/tls", data, servingSecret);
       continue;
     }
 
-    await publishCa(options, caBundle);
-    return { material: { cert: serving.cert, key: serving.key }, caBundle };
+    // ---- Where clients read the bundle ----
+    if (!(await publishCa(options, bundle))) continue;
+    if (decision.kind === "publish-next") {
+      const published = applyCaDecision(stored, decision, now);
+      if (await writeCaSecret(options, published, caSecret)) {
+        const switchAt = new Date(now.getTime() + delayMs);
+        const fields = { secret: options.caSecret, reason: decision.reason, switchAt: switchAt.toISOString() };
+        const message = "CA rotation: published the bundle with the next CA; the switch waits for the delay";
+        if (decision.repair) log.warn(fields, `${message} (repaired the recorded publication time)`);
+        else log.info(fields, message);
+      }
+      continue;
+    }
+    return {
+      material: { cert: serving.cert, key: serving.key },
+      caBundle: bundle,
+      ...optional("recheckAt", earliestAfter([caChangesAt(decision, now), safeRenewalStart(serving.cert)], now)),
+      ...(decision.next && decision.switchAt
+        ? { rotation: { nextCa: decision.next.cert, switchAt: decision.switchAt } }
+        : {}),
+    };
   }
-  throw new Error("could not settle the built-in certificates after 5 attempts (replicas racing?)");
+  throw new Error(`could not settle the built-in certificates after ${MAX_ATTEMPTS} attempts (replicas racing?)`);
 }
 
-function safeNotExpired(certPem: string, now: Date): boolean {
+const optional = <K extends string, V>(key: K, value: V | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
+
+function safeRenewalStart(certPem: string): Date | undefined {
   try {
-    return new Date(new X509Certificate(certPem).validTo).getTime() > now.getTime() + dayMs;
+    return renewalStart(certPem);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** The CA bundle, where agents and kube-apiserver read it. */
-async function publishCa(options: BuiltinTlsOptions, caBundle: string): Promise<void> {
+/** A name per CA (brupop-apiserver-ca-20250102T030405Z), so the current and the next one differ in their subject. */
+function caName(now: Date): string {
+  return `brupop-apiserver-ca-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "")}`;
+}
+
+/**
+ * The CA bundle, where agents and kube-apiserver read it. False when another replica wrote the agents' Secret at the
+ * same time (the caller re-reads and tries again).
+ */
+async function publishCa(options: BuiltinTlsOptions, caBundle: string): Promise<boolean> {
   const { core, custom, namespace, log } = options;
   const published = await readSecret(core, namespace, options.publishSecret);
   if (unb64(published?.data?.["ca.crt"]) !== caBundle) {
     // No key here: agents only need to trust the server.
-    await writeSecret(core, namespace, options.publishSecret, "Opaque", { "ca.crt": caBundle }, published);
-    log.info({ secret: options.publishSecret }, "published the CA for agents");
+    if (!(await writeSecret(core, namespace, options.publishSecret, "Opaque", { "ca.crt": caBundle }, published))) {
+      return false;
+    }
+    log.info({ secret: options.publishSecret }, "published the CA bundle for agents");
   }
   const crds = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" };
   for (const name of options.crdNames) {
@@ -231,9 +335,5 @@ async function publishCa(options: BuiltinTlsOptions, caBundle: string): Promise<
     });
     log.info({ crd: name }, "set the conversion webhook caBundle");
   }
-}
-
-/** The CA certificates in a bundle, for tests and logs. */
-export function bundleCertificates(bundle: string): string[] {
-  return bundle.match(CERT_BLOCK) ?? [];
+  return true;
 }
