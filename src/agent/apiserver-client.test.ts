@@ -129,6 +129,20 @@ describe("drain", () => {
     expect((error as Error).message).toMatch(/did not finish within/);
   });
 
+  test("a drain timeout on the agent's side names the pods and budgets the server reported as blocking", async () => {
+    const { stub, api } = await setup({ asyncDrain: true }, { drainTimeoutMs: 200 });
+    stub.drainOutcome = {
+      phase: "drained",
+      message: "drained",
+      afterPolls: 1_000,
+      blockers: [{ namespace: "shop", name: "db-0", state: "blocked", budgets: ["db-pdb"] }, { bogus: true }],
+    };
+    const error = await rejection(api.cordonAndDrain());
+    expect((error as Error).message).toBe(
+      "the drain did not finish within 0 s; blocked by shop/db-0 (PodDisruptionBudget db-pdb)",
+    );
+  });
+
   test("falls back to brupop's synchronous cordon-and-drain when /drain is unknown, and remembers", async () => {
     const { stub, api } = await setup({ asyncDrain: false });
     await api.cordonAndDrain();

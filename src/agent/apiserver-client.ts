@@ -91,8 +91,13 @@ export class ApiServerClient {
       return;
     }
     const pause = this.#o.drainPollIntervalMs ?? 2_000;
+    // The server names what holds the drain up; a timeout on our side must say it too (the operator's Event shows it).
+    let blockedBy = "";
     const timedOut = () =>
-      new DrainFailedError(`the drain did not finish within ${Math.round(this.#o.drainTimeoutMs / 1000)} s`);
+      new DrainFailedError(
+        `the drain did not finish within ${Math.round(this.#o.drainTimeoutMs / 1000)} s` +
+          (blockedBy === "" ? "" : `; blocked by ${blockedBy}`),
+      );
     for (;;) {
       if (Date.now() + pause >= deadline) throw timedOut();
       await sleep(pause, undefined, this.#o.signal ? { signal: this.#o.signal } : undefined);
@@ -109,6 +114,7 @@ export class ApiServerClient {
         continue;
       }
       const drain = parseDrain(body);
+      blockedBy = drain.blockers;
       if (drain.phase === DRAIN_DONE) return;
       if (!DRAIN_RUNNING.has(drain.phase)) throw new DrainFailedError(`drain ${drain.phase}: ${drain.message}`);
     }
@@ -171,14 +177,31 @@ export class ApiServerClient {
   }
 }
 
-function parseDrain(body: string): { phase: string; message: string } {
+function parseDrain(body: string): { phase: string; message: string; blockers: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     throw new Error(`drain status is not JSON: ${body.slice(0, 200)}`);
   }
-  const drain = (parsed as { drain?: { phase?: unknown; message?: unknown } } | null)?.drain;
+  const { drain, blockers } = (parsed ?? {}) as { drain?: { phase?: unknown; message?: unknown }; blockers?: unknown };
   if (typeof drain?.phase !== "string") throw new Error(`drain status has no phase: ${body.slice(0, 200)}`);
-  return { phase: drain.phase, message: typeof drain.message === "string" ? drain.message : "" };
+  return {
+    phase: drain.phase,
+    message: typeof drain.message === "string" ? drain.message : "",
+    blockers: describeBlockers(blockers),
+  };
+}
+
+/** "ns/pod (PodDisruptionBudget x)", for at most 3 pods; "" when the server named none. */
+function describeBlockers(blockers: unknown): string {
+  if (!Array.isArray(blockers)) return "";
+  const pods = blockers.flatMap((b: unknown) => {
+    const p = b as { namespace?: unknown; name?: unknown; budgets?: unknown } | null;
+    if (typeof p?.name !== "string") return [];
+    const budgets = Array.isArray(p.budgets) ? p.budgets.filter((x): x is string => typeof x === "string") : [];
+    const ns = typeof p.namespace === "string" ? `${p.namespace}/` : "";
+    return [`${ns}${p.name}${budgets.length > 0 ? ` (PodDisruptionBudget ${budgets.join(", ")})` : ""}`];
+  });
+  return pods.slice(0, 3).join(", ") + (pods.length > 3 ? ` and ${pods.length - 3} more` : "");
 }

@@ -230,8 +230,13 @@ describe("plan: one step at a time", () => {
       /rolled back/,
     ],
     [
-      "restarted after a rollback (no memory) → failure, no second reboot",
+      "restarted after a rollback (no memory: every reboot restarts the agent) → rollback failure, no second reboot",
       input(spec("RebootedIntoUpdate"), status("StagedAndPerformedUpdate"), host("1.25.0", null)),
+      /report ErrorReset: rebooted but running 1\.25\.0, not 1\.26\.0: 1\.26\.0 failed to boot and the host rolled back/,
+    ],
+    [
+      "status uninitialised although our status does not say we activated anything → cannot reboot, with the hint",
+      input(spec("RebootedIntoUpdate"), status("Idle"), host("1.25.0", null)),
       /report ErrorReset: cannot reboot into 1\.26\.0: .*no update action since it booted; .*rolls back/,
     ],
     [

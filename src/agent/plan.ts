@@ -201,8 +201,18 @@ function toRebooted(input: PlanInput, spec: AgentSpec, status: AgentStatus, node
     return wait(`waiting for the host to reboot into ${version}`, deadline);
   }
 
-  // Nothing requested by this process (or it restarted): the update must still be set to boot next.
+  // Nothing requested by this process (or it restarted, as every reboot restarts it): the update must still be set
+  // to boot next. An uninitialised update status means the host booted after we activated the update (that is what
+  // our StagedAndPerformedUpdate status says): a boot that should have landed on `version` and did not, a rollback.
   const update = host.update;
+  if (update === null && status.current_state === "StagedAndPerformedUpdate") {
+    return fail(
+      input,
+      status,
+      `rebooted but running ${host.versionId}, not ${version}: ${version} failed to boot and the host rolled back ` +
+        `(it has run no update action since it booted)`,
+    );
+  }
   if (update?.state !== "Ready" || update.stagedVersion !== version) {
     return fail(input, status, `cannot reboot into ${version}: ${describeHost(host)}` + lostUpdateHint(update));
   }

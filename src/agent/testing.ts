@@ -71,8 +71,8 @@ export class StubCluster {
   hook: Hook | undefined;
   controller: boolean;
   asyncDrain: boolean;
-  /** How the next asynchronous drain ends, and after how many polls. */
-  drainOutcome: { phase: string; message: string; afterPolls: number } = {
+  /** How the next asynchronous drain ends, and after how many polls; `blockers` as the real server lists them. */
+  drainOutcome: { phase: string; message: string; afterPolls: number; blockers?: unknown[] } = {
     phase: "drained",
     message: "drained",
     afterPolls: 2,
@@ -376,7 +376,7 @@ export class StubCluster {
           drain.message = this.drainOutcome.message;
           this.#drain = undefined; // finished: the next POST starts a new one
         }
-        return void res.writeHead(200).end(JSON.stringify({ drain, blockers: [] }));
+        return void res.writeHead(200).end(JSON.stringify({ drain, blockers: this.drainOutcome.blockers ?? [] }));
       }
       default:
         return void res.writeHead(404).end();

@@ -31,6 +31,7 @@ function toStatus(status: BottlerocketShadow["status"]): ShadowStatus | null {
     current_state: status.current_state,
     crash_count: status.crash_count,
     state_transition_failure_timestamp: status.state_transition_failure_timestamp ?? null,
+    failure_reason: status.failure_reason ?? null,
   };
 }
 

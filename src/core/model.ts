@@ -17,6 +17,8 @@ export interface ShadowStatus {
   current_state: BrsState;
   crash_count: number;
   state_transition_failure_timestamp?: string | null;
+  /** The agent's explanation of its last failure (our addition to brupop's status). */
+  failure_reason?: string | null;
 }
 
 export interface ShadowView {

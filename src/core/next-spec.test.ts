@@ -316,6 +316,24 @@ describe("finishing clears the controller's failure bookkeeping", () => {
     });
   });
 
+  it("a reset after a crash carries the agent's failure reason, clipped", () => {
+    const failure = `drain timed out; blocked by shop/db-0 (PodDisruptionBudget db-pdb)${" and more".repeat(100)}`;
+    const decision = decideNextSpec(
+      shadow("n1", {
+        spec: { state: "RebootedIntoUpdate", version: "1.20.0", state_transition_timestamp: iso(after(-30)) },
+        status: { current_state: "ErrorReset", crash_count: 1, target_version: "1.20.0", failure_reason: failure },
+      }),
+      NODE_POLICY,
+      T0,
+    );
+    expect(decision.kind).toBe("reset");
+    expect(decision.reason).toMatch(
+      /^agent failed while moving to RebootedIntoUpdate \(crash count 1\): drain timed out; blocked by shop\/db-0 \(PodDisruptionBudget db-pdb\)/,
+    );
+    expect(decision.reason).toMatch(/…; back to Idle$/);
+    expect(decision.reason.length).toBeLessThan(520);
+  });
+
   it("every write says why in the spec-reason annotation", () => {
     const decision = decideNextSpec(shadow("n1", { status: { target_version: "1.20.0" } }), NODE_POLICY, T0);
     expect(decision.kind === "start" && decision.annotations[ANNOTATIONS.specReason]).toBe(

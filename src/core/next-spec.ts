@@ -118,7 +118,9 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
   if (status.current_state !== spec.state) {
     if (spec.state === "Idle") return awaitAgent(spec, status.current_state, policy, now);
     if (status.current_state === "ErrorReset") {
-      const reason = `agent failed while moving to ${spec.state} (crash count ${status.crash_count}); back to Idle`;
+      // The agent's own explanation goes into the reason, so the Event says what failed, not only that it did.
+      const why = status.failure_reason ? `: ${clip(status.failure_reason, 400)}` : "";
+      const reason = `agent failed while moving to ${spec.state} (crash count ${status.crash_count})${why}; back to Idle`;
       return {
         kind: "reset",
         cause: "crashed",
@@ -297,4 +299,8 @@ function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy
     from: status.current_version,
     to: status.target_version,
   };
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
