@@ -122,6 +122,19 @@ describe("drain", () => {
     expect(stub.routes.filter((r) => r.startsWith("POST"))).toHaveLength(2);
   });
 
+  test("status polls rate limited (429) past the retries do not end the drain; the next poll goes on", async () => {
+    const { stub, api } = await setup({ asyncDrain: true }, { requestTimeoutMs: 300 });
+    stub.drainOutcome = { phase: "drained", message: "drained", afterPolls: 2 };
+    let limited = 0;
+    stub.hook = (call) => {
+      if (call.method !== "GET" || limited >= 6) return undefined;
+      limited++;
+      return 429;
+    };
+    await api.cordonAndDrain();
+    expect(limited).toBe(6); // more than one call's retries: the poll loop itself carried on
+  });
+
   test("a drain still running at drainTimeout is an error", async () => {
     const { stub, api } = await setup({ asyncDrain: true }, { drainTimeoutMs: 200 });
     stub.drainOutcome = { phase: "drained", message: "drained", afterPolls: 1_000 };

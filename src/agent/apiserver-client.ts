@@ -108,6 +108,8 @@ export class ApiServerClient {
         body = await this.#call("GET", ROUTES.drain, undefined, this.#remaining(deadline));
       } catch (error) {
         if (Date.now() >= deadline) throw timedOut();
+        // Rate limited even after the retries: the drain goes on server-side; ask again at the next poll.
+        if (error instanceof ApiServerError && error.status === 429) continue;
         // Another replica answered and knows no drain of ours: start it there (starting is idempotent).
         if (!(error instanceof ApiServerError && error.status === 404)) throw error;
         await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));

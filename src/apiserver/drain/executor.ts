@@ -34,7 +34,7 @@ export interface DrainOptions {
   skipWaitForDeleteTimeoutSeconds?: number;
   /** Pause between attempts at an eviction a budget refused (brupop: 5 s). */
   blockedRetryMs: number;
-  /** Pause between checks for deleted pods (brupop: 5 s). */
+  /** Longest pause between checks for deleted pods (brupop: 5 s); the first checks come sooner. */
   deletionPollMs: number;
   /** Exponential backoff for transient errors. */
   backoffMinMs: number;
@@ -278,10 +278,14 @@ async function waitForDeletion(
   const { kube, node, options, log } = run;
   const overdueMs = (options.skipWaitForDeleteTimeoutSeconds ?? 0) * 1000;
   const now = run.now ?? (() => new Date());
+  // Most pods go within a second or two of their eviction: check early, then back off to deletionPollMs, so a quick
+  // drain is not held up by a fixed poll and a slow one does not cost extra requests.
+  let pauseMs = Math.min(250, options.deletionPollMs);
   for (;;) {
     // Pending and blocked pods are still open, so this also waits for the eviction loops.
     if (status.pods.every((p) => p.state === "gone" || p.state === "failed")) return;
-    if (!(await pause(options.deletionPollMs, stop))) return;
+    if (!(await pause(pauseMs, stop))) return;
+    pauseMs = Math.min(pauseMs * 2, options.deletionPollMs);
     if (!status.pods.some((p) => p.state === "terminating")) continue;
     let present: Map<string, DrainPod>;
     try {
