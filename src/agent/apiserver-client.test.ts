@@ -135,6 +135,20 @@ describe("drain", () => {
     expect(limited).toBe(6); // more than one call's retries: the poll loop itself carried on
   });
 
+  test("a drain cancelled by a replica shutting down is started again, and finishes", async () => {
+    const { stub, api } = await setup({ asyncDrain: true });
+    stub.drainOutcome = { phase: "cancelled", message: "cancelled: the API server is shutting down", afterPolls: 1 };
+    stub.hook = (call) => {
+      // The second start (on "another replica") drains normally.
+      if (call.method === "POST" && stub.routes.filter((r) => r.startsWith("POST")).length >= 2) {
+        stub.drainOutcome = { phase: "drained", message: "drained", afterPolls: 1 };
+      }
+      return undefined;
+    };
+    await api.cordonAndDrain();
+    expect(stub.routes.filter((r) => r.startsWith("POST"))).toHaveLength(2);
+  });
+
   test("a drain still running at drainTimeout is an error", async () => {
     const { stub, api } = await setup({ asyncDrain: true }, { drainTimeoutMs: 200 });
     stub.drainOutcome = { phase: "drained", message: "drained", afterPolls: 1_000 };

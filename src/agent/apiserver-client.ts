@@ -13,6 +13,7 @@ export const ROUTES = AGENT_ROUTES;
 /** Phases of our API server's drain (src/apiserver/drain/executor.ts), as far as the agent cares. */
 const DRAIN_DONE = "drained";
 const DRAIN_RUNNING = new Set(["cordoning", "evicting"]);
+const DRAIN_CANCELLED = "cancelled";
 
 /** A drain that ended without draining the node (timed out, failed, cancelled), with the server's explanation. */
 export class DrainFailedError extends Error {
@@ -118,6 +119,12 @@ export class ApiServerClient {
       const drain = parseDrain(body);
       blockedBy = drain.blockers;
       if (drain.phase === DRAIN_DONE) return;
+      // Only a replica shutting down cancels a drain we still poll (our own uncordon ends our polling first): have
+      // it run again; the replica refuses new drains, so the start lands on another one.
+      if (drain.phase === DRAIN_CANCELLED) {
+        await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));
+        continue;
+      }
       if (!DRAIN_RUNNING.has(drain.phase)) throw new DrainFailedError(`drain ${drain.phase}: ${drain.message}`);
     }
   }
