@@ -4,6 +4,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { clusterCommand } from "./commands/cluster.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { chaosCommand } from "./commands/chaos.ts";
 import { simulateHostCommand } from "./commands/simulate-host.ts";
 import { apiclientCommand } from "./commands/apiclient.ts";
 import { manifestsCommand } from "./commands/manifests.ts";
@@ -22,6 +23,7 @@ for (const command of [
   // registered subcommands (one line each)
   clusterCommand(),
   demoCommand(),
+  chaosCommand(),
   simulateHostCommand(),
   apiclientCommand(),
   manifestsCommand(),
