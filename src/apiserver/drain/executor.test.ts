@@ -96,7 +96,9 @@ describe("drainNode", () => {
     expect(status.phase).toBe("timed-out");
     expect(status.pods.find((p) => p.name === "web")).toMatchObject({ state: "blocked", budgets: ["web"] });
     expect(status.pods.find((p) => p.name === "free")?.state).toBe("gone");
-    expect(status.message).toMatch(/ns\/web blocked \(PodDisruptionBudget web\)/);
+    expect(status.message).toMatch(
+      /ns\/web blocked by PodDisruptionBudget web \(needs 1 healthy pods and has 1 currently\)$/,
+    );
   });
 
   it("looks the budgets up when the refusal does not name them", async () => {

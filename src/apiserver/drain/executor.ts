@@ -86,8 +86,13 @@ export function blockersOf(status: DrainStatus): PodProgress[] {
 
 function describeBlockers(pods: readonly PodProgress[]): string {
   const shown = pods.slice(0, 5).map((p) => {
-    const by = p.budgets?.length ? ` (PodDisruptionBudget ${p.budgets.join(", ")})` : "";
-    return `${p.namespace}/${p.name} ${p.state}${by}${p.message ? `: ${p.message}` : ""}`;
+    if (p.budgets?.length) {
+      // Kubernetes' refusal repeats the budget's name around the one useful part: "(… needs 2 healthy pods and has 2
+      // currently)". Kept short, so the reason still names every budget after the agent and the Event clip it.
+      const detail = /needs \d+ healthy pods? and has \d+ currently/.exec(p.message ?? "")?.[0];
+      return `${p.namespace}/${p.name} ${p.state} by PodDisruptionBudget ${p.budgets.join(", ")}${detail ? ` (${detail})` : ""}`;
+    }
+    return `${p.namespace}/${p.name} ${p.state}${p.message ? `: ${p.message}` : ""}`;
   });
   return shown.join("; ") + (pods.length > 5 ? `; and ${pods.length - 5} more` : "");
 }
