@@ -1,9 +1,10 @@
 // The single-object watch against the stub's Kubernetes endpoints over HTTPS.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterEach, expect, test } from "vitest";
 import { ApiServerClient } from "./apiserver-client.ts";
-import { SingleObjectWatch } from "./kube-watch.ts";
+import { jsonLines, SingleObjectWatch } from "./kube-watch.ts";
 import { parseNode, type ObservedNode } from "./observed.ts";
 import { startStubCluster, type StubCluster } from "./testing.ts";
 
@@ -92,4 +93,17 @@ test("a rejected token backs off and retries; stop() ends it", async () => {
   await stub.until(() => stub.openWatches === 1, 5_000, "recovered");
   await watch.stop();
   await stub.until(() => stub.openWatches === 0, 5_000, "closed");
+});
+
+test("watch lines: split at newlines across chunks, multi-byte characters kept whole, a last line without newline", async () => {
+  const text = '{"a":"é"}\r\n\n{"b":1}\n{"c":2}';
+  const bytes = Buffer.from(text, "utf8");
+  const at = bytes.indexOf(0xa9); // the second byte of "é": the first chunk ends inside the character
+  const lines: string[] = [];
+  for await (const line of jsonLines(
+    Readable.from([bytes.subarray(0, at), bytes.subarray(at, at + 9), bytes.subarray(at + 9)], { objectMode: false }),
+  )) {
+    lines.push(line);
+  }
+  expect(lines).toEqual(['{"a":"é"}\r', "", '{"b":1}', '{"c":2}']);
 });

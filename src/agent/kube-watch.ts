@@ -3,7 +3,6 @@
 // from that resourceVersion with bookmarks; a stream that ends is re-opened from the last resourceVersion seen;
 // 410 Gone (history compacted) re-lists; any other failure backs off (0.8 s doubling to 30 s, full jitter, like
 // kube-rs) and re-lists. A periodic re-list (resync) repairs anything missed.
-import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { httpRequest, open, readToken } from "./http.ts";
 import type { KubeAccess } from "./config.ts";
@@ -171,7 +170,7 @@ export class SingleObjectWatch<T> {
         throw new Error(`watch answered ${res.statusCode ?? 0}`);
       }
       let rv = from;
-      const lines = createInterface({ input: res, crlfDelay: Infinity })[Symbol.asyncIterator]();
+      const lines = jsonLines(res);
       for (;;) {
         const next = await this.#transport(() => lines.next(), rv);
         if (next.done === true) break;
@@ -224,4 +223,24 @@ export class SingleObjectWatch<T> {
     this.#value = value;
     this.#options.onChange?.(value);
   }
+}
+
+/**
+ * The lines of a watch stream (newline-delimited JSON). Not node:readline: it is made for terminals and loads
+ * Node's REPL history and keypress modules with it (agent memory budget, docs/adr/0007-agent-memory.md). Ends when
+ * the stream ends; rejects when it fails or is destroyed (an abort).
+ */
+export async function* jsonLines(
+  res: AsyncIterable<unknown> & { setEncoding(encoding: "utf8"): unknown },
+): AsyncGenerator<string, void, undefined> {
+  res.setEncoding("utf8"); // a string decoder: a character split across chunks stays whole
+  let pending = "";
+  for await (const chunk of res as AsyncIterable<string>) {
+    pending += chunk;
+    for (let end = pending.indexOf("\n"); end !== -1; end = pending.indexOf("\n")) {
+      yield pending.slice(0, end);
+      pending = pending.slice(end + 1);
+    }
+  }
+  if (pending !== "") yield pending;
 }

@@ -32,6 +32,15 @@ export const HOST_API_SOCKET = "/run/api.sock";
 /** The agent's /livez and /readyz port (plain HTTP on the pod network). */
 export const AGENT_HEALTH_PORT = 8081;
 
+/**
+ * Node flags for the agent, before its entry point (the image's ENTRYPOINT is node). --jitless: V8 interprets and
+ * never compiles to machine code, so the compilers' text pages are never touched: the agent needs ~4 MiB less
+ * page cache and 1 MiB less heap (under a 32 MiB limit it still updates cleanly, without the flag it thrashes),
+ * for no measurable CPU (it waits on I/O). It also disables WebAssembly, which the agent does not load.
+ * See docs/adr/0007-agent-memory.md.
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ["--jitless"];
+
 const tokenDir = AGENT_TOKEN_PATH.slice(0, AGENT_TOKEN_PATH.lastIndexOf("/"));
 const tokenFile = AGENT_TOKEN_PATH.slice(AGENT_TOKEN_PATH.lastIndexOf("/") + 1);
 
@@ -59,7 +68,7 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
               name: "brupop",
               image: options.image,
               imagePullPolicy: "IfNotPresent",
-              args: [entryPoint("agent")],
+              args: [...AGENT_NODE_FLAGS, entryPoint("agent")],
               env: [
                 fieldEnv("MY_NODE_NAME", "spec.nodeName"),
                 env("APISERVER_SERVICE_PORT", APISERVER_SERVICE_PORT),

@@ -70,10 +70,13 @@ export type DeployOptionsInput = Partial<Omit<DeployOptions, "image" | "resource
 /** The PriorityClass brupop gives the controller; the default placement of the controller refers to it. */
 export const CONTROLLER_PRIORITY_CLASS = "brupop-controller-high-priority";
 
-// Node.js needs more than brupop's Rust binaries: a bare `node` process is ~40 MiB RSS, so brupop's 50Mi agent limit
-// would OOM-kill it at startup, and a 10m CPU limit makes the first second of JIT last a minute.
+// The agent keeps brupop's 50Mi memory limit: run under that limit (a cgroup, the node binary's pages charged to
+// it), it starts, idles at a ~34 MiB working set (~15 MiB anonymous) and goes through an update without an OOM
+// kill; it starts thrashing only at ~28 MiB (bench/agent-memory.ts, docs/adr/0007-agent-memory.md). Its ~50 MiB RSS
+// is mostly the node binary's clean text, which the kernel reclaims under the limit. A 10m CPU limit (brupop's)
+// would stretch Node's start-up (~0.15 s of CPU) to many seconds: 100m.
 export const DEFAULT_RESOURCES: DeployOptions["resources"] = {
-  agent: { requests: { cpu: "5m", memory: "48Mi" }, limits: { cpu: "100m", memory: "128Mi" } },
+  agent: { requests: { cpu: "5m", memory: "48Mi" }, limits: { cpu: "100m", memory: "50Mi" } },
   apiserver: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
   controller: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
 };
