@@ -87,6 +87,12 @@ export class PodRunner {
     return new Map([...this.#running.entries()].map(([name, r]) => [name, r.proc]));
   }
 
+  /** The name of the running pod on `node` (a DaemonSet's one), if any. */
+  podOn(node: string): string | undefined {
+    for (const [name, r] of this.#running) if (r.pod.spec?.nodeName === node && r.proc?.running()) return name;
+    return undefined;
+  }
+
   /** Reconciles processes with pods: start for new Running pods, stop for gone ones (or pods of a down node). */
   sync(): void {
     if (this.#stopped) return;

@@ -23,7 +23,7 @@ export interface Workload {
   readonly minAvailable: number;
 }
 
-/** Creates the workloads and their PodDisruptionBudgets; returns what was created. */
+/** Creates the workloads and their PodDisruptionBudgets; returns what was created (none with 0 replicas). */
 export async function createWorkloads(kc: KubeConfig, o: WorkloadOptions): Promise<Workload[]> {
   const apps = kc.makeApiClient(AppsV1Api);
   const policy = kc.makeApiClient(PolicyV1Api);
@@ -45,11 +45,15 @@ export async function createWorkloads(kc: KubeConfig, o: WorkloadOptions): Promi
       minAvailable: Math.max(1, (o.statefulReplicas ?? 3) - 1),
     },
   ];
-  await core.createNamespacedService({
-    namespace: o.namespace,
-    body: { metadata: { name: "db" }, spec: { clusterIP: "None", selector: { app: "db" }, ports: [{ port: 5432 }] } },
-  });
-  for (const w of workloads) {
+  // A workload asked for with 0 replicas is left out altogether (a test that wants only its own pods to drain).
+  const wanted = workloads.filter((w) => w.replicas > 0);
+  if (wanted.some((w) => w.name === "db")) {
+    await core.createNamespacedService({
+      namespace: o.namespace,
+      body: { metadata: { name: "db" }, spec: { clusterIP: "None", selector: { app: "db" }, ports: [{ port: 5432 }] } },
+    });
+  }
+  for (const w of wanted) {
     const template = podTemplate(w, o.nodeSelector);
     const metadata = { name: w.name, namespace: o.namespace };
     if (w.kind === "Deployment") {
@@ -71,7 +75,7 @@ export async function createWorkloads(kc: KubeConfig, o: WorkloadOptions): Promi
       body: { metadata, spec: { minAvailable: w.minAvailable, selector: { matchLabels: w.selector } } },
     });
   }
-  return workloads;
+  return wanted;
 }
 
 function podTemplate(w: Workload, nodeSelector: Readonly<Record<string, string>> | undefined): V1PodTemplateSpec {

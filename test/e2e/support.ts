@@ -1,0 +1,201 @@
+// Shared by the end-to-end files: start the operator in a simulated cluster with a FleetObserver checking the
+// invariants on every change, wait for conditions with a message that says where each node stands, and check
+// convergence at the end. One simulated cluster at a time per file (vitest runs e2e files one by one).
+import { afterEach, expect } from "vitest";
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { FleetObserver, nodeOf } from "../../src/sim/cluster/fleet-observer.ts";
+import {
+  FAST_AGENT_ENV,
+  startSimulatedCluster,
+  type SimulatedCluster,
+  type SimulatedClusterOptions,
+} from "../../src/sim/cluster/simulated-cluster.ts";
+import { bottlerocketOsImage } from "../../src/sim/cluster/nodes.ts";
+
+// Timeouts are generous on purpose: besides a loaded machine, Kubernetes itself can hold a drain up for 2 minutes.
+// An evicted StatefulSet pod is recorded in its PodDisruptionBudget's status.disruptedPods; when the replacement (same
+// name) appears before the disruption controller saw the old one terminating, the entry stays until its 2-minute
+// timeout, and the budget refuses the next eviction meanwhile (docs/operations.md, troubleshooting).
+export const FROM = "1.25.0";
+export const TO = "1.26.0";
+// Host steps in the sub-second range, but a reboot long enough that the agent really is down for a while.
+export const DURATIONS = { prepareMs: 300, shutdownMs: 200, socketLingerMs: 100, rebootMs: 1_000, failedBootMs: 800 };
+
+export interface Running {
+  cluster: SimulatedCluster;
+  observer: FleetObserver;
+}
+
+let running: Running | undefined;
+
+/** Registers the cleanup of whatever a test started; call once at the top of a file. */
+export function stopClustersAfterEach(): void {
+  afterEach(async () => {
+    if (!running) return;
+    await running.observer.stop().catch(() => undefined);
+    await running.cluster.stop();
+    running = undefined;
+  });
+}
+
+export type StartOptions = SimulatedClusterOptions & { budget: number; onChange?: () => void };
+
+export async function start(options: StartOptions): Promise<Running> {
+  const t0 = Date.now();
+  const cluster = await startSimulatedCluster({
+    nodes: 5,
+    fromVersion: FROM,
+    profile: "fast",
+    durations: DURATIONS,
+    log: (line) => {
+      if (process.env.E2E_VERBOSE) console.error(`[sim ${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`);
+    },
+    ...(process.env.E2E_KEEP ? { keepDir: true } : {}),
+    ...options,
+    env: { ...options.env, agent: { ...FAST_AGENT_ENV, ...options.env?.agent } },
+  });
+  const observer = new FleetObserver({
+    kc: cluster.kc,
+    namespace: cluster.namespace,
+    budget: options.budget,
+    workloadNamespace: cluster.workloadNamespace,
+    workloads: cluster.workloads,
+    ...(options.onChange ? { onChange: options.onChange } : {}),
+  });
+  running = { cluster, observer };
+  if (process.env.E2E_KEEP) console.error(`simulated cluster in ${cluster.dir} (kept: E2E_KEEP)`);
+  await observer.start();
+  // A StatefulSet starts its pods one by one: publish only once every workload is fully Ready, so a budget is not
+  // at its limit from the start (a drain would wait, or time out where a test shortens the drain timeout).
+  await until("the workloads fully Ready", 120_000, () =>
+    cluster.workloads.every((w) => observer.ready(w) >= w.replicas),
+  );
+  return running;
+}
+
+/** The running cluster of the current test (for onChange callbacks). */
+export function current(): Running | undefined {
+  return running;
+}
+
+/** Idle at `version` in spec and status, and not cordoned. */
+export function settled(observer: FleetObserver, node: string, version = TO): boolean {
+  const s = observer.shadows().find((x) => nodeOf(x) === node);
+  return (
+    s?.spec.state === "Idle" &&
+    s.status?.current_state === "Idle" &&
+    s.status.current_version === version &&
+    observer.node(node)?.spec?.unschedulable !== true
+  );
+}
+
+export const updated = (observer: FleetObserver, node: string) => settled(observer, node, TO);
+
+/** Polls `check` until it holds; on timeout, fails with where every node stands and the stuck nodes' logs. */
+export async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      const logs = running ? await componentLogs(running.cluster, notUpdated(running.observer)) : "";
+      throw new Error(`timed out after ${timeoutMs} ms: ${what}\n${fleetSnapshot()}\n${logs}`);
+    }
+    await sleep(100);
+  }
+}
+
+function notUpdated(observer: FleetObserver): string[] {
+  return observer
+    .shadows()
+    .map(nodeOf)
+    .filter((n) => !updated(observer, n));
+}
+
+/** Where each node stands, for a timeout's message: a stuck rollout must say which node and step. */
+export function fleetSnapshot(): string {
+  if (!running) return "(no cluster)";
+  const { observer } = running;
+  const lines = observer.shadows().map((s) => {
+    const node = nodeOf(s);
+    const st = s.status;
+    return (
+      `  ${node}: spec ${s.spec.state} ${s.spec.version ?? "-"}; status ${st?.current_state ?? "-"} ` +
+      `${st?.current_version ?? "-"} -> ${st?.target_version ?? "-"}, crashes ${st?.crash_count ?? 0}` +
+      (st?.failure_reason ? `, failure: ${st.failure_reason}` : "") +
+      (observer.node(node)?.spec?.unschedulable ? ", cordoned" : "")
+    );
+  });
+  const events = observer
+    .events()
+    .slice(-15)
+    .map((e) => `  event ${e.reason} ${e.involvedObject.name}: ${e.message ?? ""}`);
+  return ["fleet:", ...lines, "recent events:", ...events].join("\n");
+}
+
+const AGENT_LINES = 40;
+const APISERVER_LINES = 25;
+
+/**
+ * The tail of each stuck node's agent log and the API server lines about it. CI keeps only the console, so the
+ * explanation of a failure has to be in the error message.
+ */
+async function componentLogs(cluster: SimulatedCluster, stuckNodes: readonly string[]): Promise<string> {
+  const out: string[] = [];
+  const read = async (file: string) => ({
+    file,
+    lines: (await readFile(file, "utf8").catch(() => "")).split("\n").filter(Boolean),
+  });
+  const agents = await Promise.all((await cluster.logFiles("agent")).map(read));
+  const apiservers = await Promise.all((await cluster.logFiles("apiserver")).map(read));
+  const indent = (line: string) => `  ${line}`;
+  for (const node of stuckNodes) {
+    const mentions = (line: string) => line.includes(`"${node}"`);
+    for (const { file, lines } of agents) {
+      if (!lines.some(mentions)) continue;
+      out.push(`agent log of ${node} (${file}), last ${AGENT_LINES} lines:`, ...lines.slice(-AGENT_LINES).map(indent));
+    }
+    for (const { file, lines } of apiservers) {
+      const about = lines.filter(mentions);
+      if (about.length > 0)
+        out.push(`API server lines about ${node} (${file}):`, ...about.slice(-APISERVER_LINES).map(indent));
+    }
+  }
+  return out.join("\n");
+}
+
+/** Every node at `versionOf(node)`, Idle, uncordoned, with the matching osImage; workloads Ready again. */
+export async function expectConverged(
+  { cluster, observer }: Running,
+  versionOf: (node: string) => string = () => TO,
+): Promise<void> {
+  const core = cluster.kc.makeApiClient(CoreV1Api);
+  for (const name of cluster.nodeNames) {
+    const node = await core.readNode({ name });
+    expect(node.spec?.unschedulable ?? false, `${name} uncordoned`).toBe(false);
+    expect(node.status?.nodeInfo?.osImage, name).toBe(bottlerocketOsImage(versionOf(name)));
+    expect(cluster.hosts.get(name)?.runningVersion, name).toBe(versionOf(name));
+  }
+  for (const s of observer.shadows()) {
+    const version = versionOf(nodeOf(s));
+    expect(s.spec.state, s.metadata.name).toBe("Idle");
+    expect(s.status?.current_state, s.metadata.name).toBe("Idle");
+    expect(s.status?.current_version, s.metadata.name).toBe(version);
+  }
+  // Workloads all Ready again (their replacements were scheduled on updated nodes).
+  for (const w of cluster.workloads) {
+    await until(`${w.name} fully Ready`, 30_000, () => observer.ready(w) >= w.replicas);
+  }
+}
+
+/** The invariants held on every observed change (after the cordon check's confirmation window). */
+export async function expectNoViolations({ cluster, observer }: Running): Promise<void> {
+  await sleep(1_500);
+  expect(observer.violations).toEqual([]);
+  for (const w of cluster.workloads) expect(observer.minReady.get(w.name)).toBeGreaterThanOrEqual(w.minAvailable);
+}
+
+/** Events about one node's shadow. */
+export function eventsOf(observer: FleetObserver, node: string) {
+  return observer.events().filter((e) => e.involvedObject.name === `brs-${node}`);
+}
