@@ -2,6 +2,7 @@
 import { DEFAULT_SPEC, type NodeView, type ShadowSpec, type ShadowStatus, type ShadowView } from "./model.ts";
 import { DEFAULT_NODE_TIMEOUTS, DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "./next-spec.ts";
 import { resolveFleetPolicy, type FleetPolicy, type UpdatePolicySpec } from "./policy.ts";
+import { seededRandom } from "./seeded-random.ts";
 
 /** A Monday, 10:00 UTC. */
 export const T0 = new Date("2024-06-03T10:00:00.000Z");
@@ -71,14 +72,5 @@ export function fleetPolicy(
   return resolution.policy;
 }
 
-/** mulberry32: a small seeded PRNG so property tests are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG so property tests are reproducible. */
+export const prng = seededRandom;

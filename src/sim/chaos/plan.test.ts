@@ -8,26 +8,11 @@ import {
   countByKind,
   defaultMaxHostFaults,
   resolveDraw,
-  seededRandom,
   type ChaosPlanOptions,
 } from "./plan.ts";
 
 const nodes = Array.from({ length: 20 }, (_, i) => `bottlerocket-${i + 1}`);
 const base: ChaosPlanOptions = { seed: 1, nodes, durationMs: 180_000 };
-
-describe("seededRandom", () => {
-  it("is reproducible, seed-dependent and uniform enough in [0, 1)", () => {
-    const a = seededRandom(42);
-    const b = seededRandom(42);
-    const xs = Array.from({ length: 10_000 }, () => a());
-    expect(Array.from({ length: 10_000 }, () => b())).toEqual(xs);
-    expect(seededRandom(43)()).not.toBe(xs[0]);
-    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
-    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
-    expect(mean).toBeGreaterThan(0.48);
-    expect(mean).toBeLessThan(0.52);
-  });
-});
 
 describe("chaosPlan", () => {
   it("gives the same plan for the same seed and a different one for another seed", () => {

@@ -8,6 +8,7 @@
 //
 // Rates are bounded: a minimum gap between any two disruptions, a minimum spacing per kind (a controller kill every
 // couple of seconds would only measure leader election), and at most `maxHostFaults` host faults, one per node.
+import { seededRandom } from "../../core/seeded-random.ts";
 
 export const DISRUPTION_KINDS = [
   /** SIGKILL the controller replica holding the leader Lease (a crash; the kubelet restarts it). */
@@ -92,18 +93,6 @@ export interface ChaosPlanOptions {
   readonly hostFaults?: readonly string[];
   /** At most this many host faults (default a quarter of the nodes, at least 1); never more than one per node. */
   readonly maxHostFaults?: number;
-}
-
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG. Returns uniform numbers in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function defaultMaxHostFaults(nodes: number): number {

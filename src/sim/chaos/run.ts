@@ -144,8 +144,8 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
   const timeline: PerformedDisruption[] = [];
   const faulted = new Map<string, string>();
 
-  const problemsOf = (node: string): string[] => {
-    const n = observer.node(node);
+  // `n`: the Node as last seen by the observer, unless the caller read it from the API.
+  const problemsOf = (node: string, n = observer.node(node)): string[] => {
     const host = cluster.hosts.get(node);
     return convergenceProblems(
       {
@@ -315,18 +315,7 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     (await core.listNode().catch(() => ({ items: [] }))).items.map((n) => [n.metadata?.name ?? "", n]),
   );
   const lost = cluster.nodeNames.flatMap((node) => {
-    const n = nodes.get(node);
-    const host = cluster.hosts.get(node);
-    const why = convergenceProblems(
-      {
-        node,
-        shadow: observer.shadows().find((s) => nodeOf(s) === node),
-        nodeObject: n && { unschedulable: n.spec?.unschedulable === true, osImage: n.status?.nodeInfo?.osImage },
-        host: host && { runningVersion: host.runningVersion, up: host.apiUp && !cluster.down.has(node) },
-      },
-      to,
-      osImage,
-    );
+    const why = problemsOf(node, nodes.get(node));
     return why.length === 0 ? [] : [{ node, why }];
   });
 
