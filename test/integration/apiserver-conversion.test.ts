@@ -8,11 +8,10 @@ import { connect } from "node:tls";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
-import { PLURAL, bottlerocketShadowCrd } from "../../src/api/index.ts";
+import { CRDS, createWebhookCrd } from "../support/webhook-crd.ts";
+import { PLURAL } from "../../src/api/index.ts";
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
 import { bundleCertificates, ensureBuiltinTls, type BuiltinTlsOptions } from "../../src/apiserver/tls/builtin.ts";
-
-const CRDS = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" } as const;
 
 let t: TestCluster;
 let custom: CustomObjectsApi;
@@ -72,22 +71,7 @@ beforeAll(async () => {
   port = Number(new URL(address).port);
 
   // brupop's CRD under our group, its webhook a URL on this process; the caBundle comes from ensureBuiltinTls.
-  const crd = bottlerocketShadowCrd({ conversion: "none" });
-  await custom.createClusterCustomObject({
-    ...CRDS,
-    body: {
-      ...crd,
-      metadata: { name: crdName },
-      spec: {
-        ...crd.spec,
-        group,
-        conversion: {
-          strategy: "Webhook",
-          webhook: { clientConfig: { url: `https://127.0.0.1:${port}/crdconvert` }, conversionReviewVersions: ["v1"] },
-        },
-      },
-    },
-  });
+  await createWebhookCrd(custom, { name: crdName, group, port });
   await ensureBuiltinTls(tlsOptions); // now that the CRD exists, its caBundle is set
   await eventually("test CRD served", () => custom.listNamespacedCustomObject(ref("v1")));
 });

@@ -14,7 +14,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
-import { PLURAL, bottlerocketShadowCrd } from "../../src/api/index.ts";
+import { CRDS, createWebhookCrd } from "../support/webhook-crd.ts";
+import { PLURAL } from "../../src/api/index.ts";
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
 import {
   bundleCertificates,
@@ -24,7 +25,6 @@ import {
 } from "../../src/apiserver/tls/builtin.ts";
 import { NEXT_CA_PUBLISHED_ANNOTATION, renewalStart } from "../../src/apiserver/tls/rotation.ts";
 
-const CRDS = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" } as const;
 const minute = 60_000;
 const DELAY = 10 * minute;
 
@@ -223,25 +223,7 @@ describe("CA rotation through both phases, against kube-apiserver", () => {
     });
     const address = await server.app.listen({ host: "127.0.0.1", port: 0 });
     port = Number(new URL(address).port);
-    const crd = bottlerocketShadowCrd({ conversion: "none" });
-    await custom.createClusterCustomObject({
-      ...CRDS,
-      body: {
-        ...crd,
-        metadata: { name: crdName },
-        spec: {
-          ...crd.spec,
-          group,
-          conversion: {
-            strategy: "Webhook",
-            webhook: {
-              clientConfig: { url: `https://127.0.0.1:${port}/crdconvert` },
-              conversionReviewVersions: ["v1"],
-            },
-          },
-        },
-      },
-    });
+    await createWebhookCrd(custom, { name: crdName, group, port });
     const settled = await replicas(t0); // the CRD exists now: its caBundle is set
     expect(settled.material).toEqual(first.material);
     await eventually("test CRD served", () => custom.listNamespacedCustomObject(ref("v1")));
