@@ -12,7 +12,7 @@ import { startProcess, startWatchdog, logTail, type ManagedProcess } from "./pro
 import { resolveBinDir } from "./provision.ts";
 import { kubeconfigYaml, type ClientIdentity } from "./kubeconfig.ts";
 import { freePort } from "./ports.ts";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 
 export interface ControlPlaneOptions {
   /** Directory with etcd, kube-apiserver, ...; default: the provisioned cache. */
@@ -250,10 +250,21 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
 }
 
-/** kwok's configuration: its own release's node and pod stages (copied there by provision), nothing else. */
+/** How long a simulated kubelet takes to stop a deleted pod's containers before the pod object goes. */
+export const POD_STOP_MS = 1_000;
+
+/**
+ * kwok's configuration: its own release's node and pod stages (copied there by provision), with one change: a
+ * deleted pod goes after POD_STOP_MS, not at once. A real kubelet always takes a moment, and Kubernetes' controllers
+ * rely on seeing the pod terminating: the disruption controller clears an evicted pod from its budget's
+ * status.disruptedPods only then, and a StatefulSet's same-named replacement would otherwise hold the budget for its
+ * 2-minute timeout.
+ */
 async function kwokConfiguration(binDir: string): Promise<string> {
   const stagesDir = join(binDir, "..", "kwok-stages");
-  const stages = await Promise.all((await readdir(stagesDir)).sort().map((f) => readFile(join(stagesDir, f), "utf8")));
+  const stages = await Promise.all(
+    (await readdir(stagesDir)).sort().map(async (f) => withPodStopDelay(await readFile(join(stagesDir, f), "utf8"))),
+  );
   // Parallelism must be set when a configuration file is given (kwok defaults it to 0 then).
   const options = {
     nodeLeaseDurationSeconds: 40,
@@ -264,6 +275,15 @@ async function kwokConfiguration(binDir: string): Promise<string> {
   };
   const header = stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "KwokConfiguration", options });
   return [header, ...stages].join("\n---\n");
+}
+
+export function withPodStopDelay(stageYaml: string): string {
+  const stage = parse(stageYaml) as { metadata?: { name?: string }; spec?: { delay?: unknown } } | null;
+  if (stage?.metadata?.name !== "pod-delete" || stage.spec === undefined || stage.spec.delay !== undefined) {
+    return stageYaml;
+  }
+  stage.spec.delay = { durationMilliseconds: POD_STOP_MS };
+  return stringify(stage);
 }
 
 async function clientIdentity(
