@@ -17,7 +17,8 @@ import { bottlerocketOsImage } from "../../src/sim/cluster/nodes.ts";
 // Timeouts are generous on purpose: besides a loaded machine, Kubernetes itself can hold a drain up for 2 minutes.
 // An evicted StatefulSet pod is recorded in its PodDisruptionBudget's status.disruptedPods; when the replacement (same
 // name) appears before the disruption controller saw the old one terminating, the entry stays until its 2-minute
-// timeout, and the budget refuses the next eviction meanwhile (docs/operations.md, troubleshooting).
+// timeout, and the budget refuses the next eviction meanwhile (docs/operations.md, troubleshooting). The simulated
+// kubelet takes a second to delete a pod (POD_STOP_MS), which makes that rare here, not impossible.
 export const FROM = "1.25.0";
 export const TO = "1.26.0";
 // Host steps in the sub-second range, but a reboot long enough that the agent really is down for a while.
