@@ -93,6 +93,12 @@ export interface TimelineEntry {
   reportedAt?: number;
 }
 
+/** How stand-ins create their node's shadow and write its status, when not with the admin client. */
+export interface ShadowWriter {
+  create(nodeName: string): Promise<void>;
+  writeStatus(nodeName: string, status: BottlerocketShadowStatus): Promise<void>;
+}
+
 /** Host time per step, in ms: how long the stand-in takes to report `current_state = spec.state`. */
 export type StepDurations = Partial<Record<BrsState, number | readonly [number, number]>>;
 
@@ -100,10 +106,14 @@ export type StepDurations = Partial<Record<BrsState, number | readonly [number, 
  * Stand-ins for the agents of many nodes behind ONE watch of the namespace's shadows (the per-node stand-ins of
  * test/support open a watch each, too many for 1,000 nodes). Same protocol: when spec.state differs from
  * status.current_state, after the step's duration report current_state = spec.state (the new version on
- * RebootedIntoUpdate, crash count reset when back to Idle). Writes status with the admin client.
+ * RebootedIntoUpdate, crash count reset when back to Idle). Writes status with the admin client, or through a
+ * {@link ShadowWriter} (bench/route-stand-ins.ts: the brupop API server's agent routes, each node's own token).
  */
 export class StandInAgents {
   readonly #api: CustomObjectsApi;
+  readonly #writer: ShadowWriter | undefined;
+  /** Shadow name → node name, for the writer. */
+  readonly #nodeOf = new Map<string, string>();
   readonly #informer: SupervisedInformer<Shadow>;
   readonly #pending = new Set<string>();
   /** The state each stand-in last reported: until the watch shows our own write, the cache looks one step behind. */
@@ -118,10 +128,11 @@ export class StandInAgents {
   readonly namespace: string;
   readonly durations: StepDurations;
 
-  constructor(kc: KubeConfig, namespace: string, durations: StepDurations) {
+  constructor(kc: KubeConfig, namespace: string, durations: StepDurations, writer?: ShadowWriter) {
     this.kc = kc;
     this.namespace = namespace;
     this.durations = durations;
+    this.#writer = writer;
     this.#api = kc.makeApiClient(CustomObjectsApi);
     this.#informer = shadowInformer(kc, namespace, {
       name: "bench-stand-ins",
@@ -132,6 +143,18 @@ export class StandInAgents {
   /** Creates each node's shadow (owned by its Node) reporting Idle at `current`, offered `target`; then watches. */
   async register(core: CoreV1Api, nodes: readonly string[], current: string, target: string): Promise<void> {
     await pool(nodes, 32, async (nodeName) => {
+      this.#nodeOf.set(brsName(nodeName), nodeName);
+      if (this.#writer) {
+        await this.#writer.create(nodeName);
+        await this.#write(brsName(nodeName), {
+          current_version: current,
+          target_version: target,
+          current_state: "Idle",
+          crash_count: 0,
+          state_transition_failure_timestamp: null,
+        });
+        return;
+      }
       const node = await core.readNode({ name: nodeName });
       try {
         await this.#api.createNamespacedCustomObject({
@@ -199,6 +222,7 @@ export class StandInAgents {
       this.#step(name)
         .catch(() => {
           this.failedWrites++;
+          this.#reported.delete(name); // not reported after all: try again
         })
         .finally(() => {
           this.#pending.delete(name);
@@ -225,6 +249,10 @@ export class StandInAgents {
   async #write(name: string, status: BottlerocketShadowStatus): Promise<void> {
     this.writes++;
     this.#reported.set(name, status.current_state);
+    if (this.#writer) {
+      await this.#writer.writeStatus(this.#nodeOf.get(name) ?? name.replace(/^brs-/, ""), status);
+      return;
+    }
     await this.#api.patchNamespacedCustomObjectStatus(
       { group: API_GROUP, version: VERSION_V2, namespace: this.namespace, plural: PLURAL, name, body: { status } },
       MERGE_PATCH,
