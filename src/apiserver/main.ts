@@ -145,6 +145,9 @@ async function main(): Promise<void> {
     bodyLimitBytes: config.bodyLimitBytes,
     serverFactory: (handler) => {
       https = createHttpsServer({ cert: tls.material.cert, key: tls.material.key }, handler);
+      // fastify sets its 72 s keep-alive only on servers it creates; Node's 5 s default would close agents' pooled
+      // connections between their requests, and a request racing the close must be retried.
+      https.keepAliveTimeout = 72_000;
       return https;
     },
   });
