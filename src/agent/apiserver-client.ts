@@ -99,6 +99,17 @@ export class ApiServerClient {
         `the drain did not finish within ${Math.round(this.#o.drainTimeoutMs / 1000)} s` +
           (blockedBy === "" ? "" : `; blocked by ${blockedBy}`),
       );
+    // A call the drain's deadline cut short (or left no room to retry) is the drain's timeout, not a failed request.
+    const drainCall = async (method: "GET" | "POST"): Promise<string> => {
+      const budget = this.#remaining(deadline);
+      try {
+        return await this.#call(method, ROUTES.drain, undefined, budget);
+      } catch (error) {
+        const cutShort = budget < this.#o.requestTimeoutMs && error instanceof TransportError;
+        if (Date.now() >= deadline || cutShort) throw timedOut();
+        throw error;
+      }
+    };
     for (;;) {
       if (Date.now() + pause >= deadline) throw timedOut();
       await sleep(pause, undefined, this.#o.signal ? { signal: this.#o.signal } : undefined);
@@ -106,14 +117,13 @@ export class ApiServerClient {
       if (Date.now() >= deadline) throw timedOut();
       let body: string;
       try {
-        body = await this.#call("GET", ROUTES.drain, undefined, this.#remaining(deadline));
+        body = await drainCall("GET");
       } catch (error) {
-        if (Date.now() >= deadline) throw timedOut();
         // Rate limited even after the retries: the drain goes on server-side; ask again at the next poll.
         if (error instanceof ApiServerError && error.status === 429) continue;
         // Another replica answered and knows no drain of ours: start it there (starting is idempotent).
         if (!(error instanceof ApiServerError && error.status === 404)) throw error;
-        await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));
+        await drainCall("POST");
         continue;
       }
       const drain = parseDrain(body);
@@ -122,7 +132,7 @@ export class ApiServerClient {
       // Only a replica shutting down cancels a drain we still poll (our own uncordon ends our polling first): have
       // it run again; the replica refuses new drains, so the start lands on another one.
       if (drain.phase === DRAIN_CANCELLED) {
-        await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));
+        await drainCall("POST");
         continue;
       }
       if (!DRAIN_RUNNING.has(drain.phase)) throw new DrainFailedError(`drain ${drain.phase}: ${drain.message}`);

@@ -230,13 +230,15 @@ export async function drainNode(run: DrainRun): Promise<DrainStatus> {
           return;
         case "blocked": {
           const first = progress.state !== "blocked";
-          progress.state = "blocked";
-          progress.message = outcome.message;
+          // The budgets first: the status route may read this progress at any await, and a blocked pod is reported
+          // with what blocks it.
           const pod = byUid.get(progress.uid);
           if (outcome.budgets.length > 0) progress.budgets = outcome.budgets;
           else if (progress.budgets === undefined && pod) {
             progress.budgets = await kube.budgetsFor(pod).catch(() => []);
           }
+          progress.state = "blocked";
+          progress.message = outcome.message;
           if (first) {
             log.warn(
               { pod: `${progress.namespace}/${progress.name}`, budgets: progress.budgets, reason: outcome.message },
