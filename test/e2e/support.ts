@@ -2,7 +2,6 @@
 // invariants on every change, wait for conditions with a message that says where each node stands, and check
 // convergence at the end. One simulated cluster at a time per file (vitest runs e2e files one by one).
 import { afterEach, expect } from "vitest";
-import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { FleetObserver, nodeOf } from "../../src/sim/cluster/fleet-observer.ts";
@@ -99,7 +98,7 @@ export async function until(what: string, timeoutMs: number, check: () => boolea
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) {
-      const logs = running ? await componentLogs(running.cluster, notUpdated(running.observer)) : "";
+      const logs = running ? await running.cluster.logsAbout(notUpdated(running.observer)) : "";
       throw new Error(`timed out after ${timeoutMs} ms: ${what}\n${fleetSnapshot()}\n${logs}`);
     }
     await sleep(100);
@@ -132,37 +131,6 @@ export function fleetSnapshot(): string {
     .slice(-15)
     .map((e) => `  event ${e.reason} ${e.involvedObject.name}: ${e.message ?? ""}`);
   return ["fleet:", ...lines, "recent events:", ...events].join("\n");
-}
-
-const AGENT_LINES = 40;
-const APISERVER_LINES = 25;
-
-/**
- * The tail of each stuck node's agent log and the API server lines about it. CI keeps only the console, so the
- * explanation of a failure has to be in the error message.
- */
-async function componentLogs(cluster: SimulatedCluster, stuckNodes: readonly string[]): Promise<string> {
-  const out: string[] = [];
-  const read = async (file: string) => ({
-    file,
-    lines: (await readFile(file, "utf8").catch(() => "")).split("\n").filter(Boolean),
-  });
-  const agents = await Promise.all((await cluster.logFiles("agent")).map(read));
-  const apiservers = await Promise.all((await cluster.logFiles("apiserver")).map(read));
-  const indent = (line: string) => `  ${line}`;
-  for (const node of stuckNodes) {
-    const mentions = (line: string) => line.includes(`"${node}"`);
-    for (const { file, lines } of agents) {
-      if (!lines.some(mentions)) continue;
-      out.push(`agent log of ${node} (${file}), last ${AGENT_LINES} lines:`, ...lines.slice(-AGENT_LINES).map(indent));
-    }
-    for (const { file, lines } of apiservers) {
-      const about = lines.filter(mentions);
-      if (about.length > 0)
-        out.push(`API server lines about ${node} (${file}):`, ...about.slice(-APISERVER_LINES).map(indent));
-    }
-  }
-  return out.join("\n");
 }
 
 /** Every node at `versionOf(node)`, Idle, uncordoned, with the matching osImage; workloads Ready again. */

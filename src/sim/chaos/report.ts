@@ -45,6 +45,8 @@ export interface ChaosReport {
   readonly violations: readonly Violation[];
   readonly checks: { readonly shadow: number; readonly node: number; readonly pod: number };
   readonly lost: readonly { readonly node: string; readonly why: readonly string[] }[];
+  /** The agent and API server log lines about the nodes lost (what a failed run needs to be explained). */
+  readonly lostNodeLogs?: string;
   readonly maxOutOfIdle: number;
   /** Stretches of time a node spent out of Idle (one update or failed attempt each): median and the longest. */
   readonly outOfIdle: {
@@ -108,6 +110,7 @@ export function formatReport(r: ChaosReport): string {
   for (const v of r.violations.slice(0, 20)) lines.push(`    ${v.kind}: ${v.message}`);
   lines.push(`  nodes lost             ${r.lost.length}`);
   for (const l of r.lost) lines.push(`    ${l.node}: ${l.why.join("; ")}`);
+  if (r.lostNodeLogs) lines.push("  logs of the nodes lost:", ...r.lostNodeLogs.split("\n").map((l) => `    ${l}`));
   lines.push(
     `  budget                 at most ${r.maxOutOfIdle} node(s) out of Idle at once (budget ${r.budget})`,
     `  time out of Idle       median ${r.outOfIdle.medianMs === null ? "-" : secs(r.outOfIdle.medianMs)} per update ` +

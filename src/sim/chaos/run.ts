@@ -366,6 +366,7 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     violations: [...observer.violations],
     checks: { ...observer.checks },
     lost,
+    ...(lost.length > 0 ? { lostNodeLogs: await cluster.logsAbout(lost.map((l) => l.node)) } : {}),
     maxOutOfIdle: observer.maxOutOfIdle,
     outOfIdle: {
       stretches: stretches.length,

@@ -100,6 +100,8 @@ export interface SimulatedCluster {
   publish(version: string): void;
   /** Container log files of a component's pods (running or not). */
   logFiles(component: ComponentName): Promise<string[]>;
+  /** The tail of each node's agent log and the API server lines about it: what explains a node that is stuck. */
+  logsAbout(nodes: readonly string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -427,6 +429,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
         const entries = await readdir(podsDir).catch(() => [] as string[]);
         return entries.filter((e) => e.startsWith(prefix)).map((e) => join(podsDir, e, "container.log"));
       },
+      logsAbout: (nodes) => logsAbout(cluster, nodes),
       stop: stopAll,
     };
 
@@ -498,4 +501,34 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`,
   );
+}
+
+const AGENT_LOG_LINES = 40;
+const APISERVER_LOG_LINES = 25;
+
+async function logsAbout(cluster: SimulatedCluster, nodes: readonly string[]): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const read = async (file: string) => ({
+    file,
+    lines: (await readFile(file, "utf8").catch(() => "")).split("\n").filter(Boolean),
+  });
+  const agents = await Promise.all((await cluster.logFiles("agent")).map(read));
+  const apiservers = await Promise.all((await cluster.logFiles("apiserver")).map(read));
+  const indent = (line: string) => `  ${line}`;
+  const out: string[] = [];
+  for (const node of nodes) {
+    // Both components log JSON lines carrying "node":"<name>".
+    const mentions = (line: string) => line.includes(`"${node}"`);
+    for (const { file, lines } of agents) {
+      if (!lines.some(mentions)) continue;
+      out.push(`agent log of ${node} (${file}), last ${AGENT_LOG_LINES} lines:`);
+      out.push(...lines.slice(-AGENT_LOG_LINES).map(indent));
+    }
+    for (const { file, lines } of apiservers) {
+      const about = lines.filter(mentions);
+      if (about.length === 0) continue;
+      out.push(`API server lines about ${node} (${file}):`, ...about.slice(-APISERVER_LOG_LINES).map(indent));
+    }
+  }
+  return out.join("\n");
 }
