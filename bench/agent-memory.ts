@@ -460,18 +460,7 @@ try {
     }
   }
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    MY_NODE_NAME: stub.nodeName,
-    POD_NAMESPACE: stub.namespace,
-    KUBE_API_URL: stub.url,
-    KUBE_TOKEN_FILE: join(stub.dir, "kube-token"),
-    KUBE_CA_FILE: stub.caFile,
-    APISERVER_URL: stub.url,
-    APISERVER_TOKEN_FILE: join(stub.dir, "apiserver-token"),
-    APISERVER_CA_FILE: stub.caFile,
-    HOST_API_SOCKET: host.socketPath,
-    HOST_BOOT_ID_PATH: host.bootIdPath,
-    TERMINATION_LOG: join(stub.dir, "termination-log"),
+    ...stub.agentProcessEnv(host),
     AGENT_SYNC_INTERVAL_SECONDS: values["sync-interval"],
     AGENT_HEALTH_PORT: String(healthPort), // as deployed: the probes' server is part of the footprint
     LOG_LEVEL: "warn",

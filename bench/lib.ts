@@ -144,37 +144,8 @@ export class StandInAgents {
   async register(core: CoreV1Api, nodes: readonly string[], current: string, target: string): Promise<void> {
     await pool(nodes, 32, async (nodeName) => {
       this.#nodeOf.set(brsName(nodeName), nodeName);
-      if (this.#writer) {
-        await this.#writer.create(nodeName);
-        await this.#write(brsName(nodeName), {
-          current_version: current,
-          target_version: target,
-          current_state: "Idle",
-          crash_count: 0,
-          state_transition_failure_timestamp: null,
-        });
-        return;
-      }
-      const node = await core.readNode({ name: nodeName });
-      try {
-        await this.#api.createNamespacedCustomObject({
-          group: API_GROUP,
-          version: VERSION_V2,
-          namespace: this.namespace,
-          plural: PLURAL,
-          body: {
-            apiVersion: API_VERSION_V2,
-            kind: KIND,
-            metadata: {
-              name: brsName(nodeName),
-              ownerReferences: [{ apiVersion: "v1", kind: "Node", name: nodeName, uid: node.metadata?.uid ?? "" }],
-            },
-            spec: { state: "Idle", state_transition_timestamp: null, version: null },
-          },
-        });
-      } catch (err) {
-        if ((err as { code?: number }).code !== 409) throw err;
-      }
+      if (this.#writer) await this.#writer.create(nodeName);
+      else await this.#createWithAdmin(core, nodeName);
       await this.#write(brsName(nodeName), {
         current_version: current,
         target_version: target,
@@ -184,6 +155,30 @@ export class StandInAgents {
       });
     });
     await this.#informer.start();
+  }
+
+  /** The shadow as the API server would create it (owned by its Node), with the admin client. */
+  async #createWithAdmin(core: CoreV1Api, nodeName: string): Promise<void> {
+    const node = await core.readNode({ name: nodeName });
+    try {
+      await this.#api.createNamespacedCustomObject({
+        group: API_GROUP,
+        version: VERSION_V2,
+        namespace: this.namespace,
+        plural: PLURAL,
+        body: {
+          apiVersion: API_VERSION_V2,
+          kind: KIND,
+          metadata: {
+            name: brsName(nodeName),
+            ownerReferences: [{ apiVersion: "v1", kind: "Node", name: nodeName, uid: node.metadata?.uid ?? "" }],
+          },
+          spec: { state: "Idle", state_transition_timestamp: null, version: null },
+        },
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+    }
   }
 
   /** Every stand-in now offers `target` (a new Bottlerocket release appeared). */

@@ -15,21 +15,7 @@ afterEach(async () => {
 });
 
 function agentEnv(stub: StubCluster, host: TestHost): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? "",
-    MY_NODE_NAME: stub.nodeName,
-    POD_NAMESPACE: stub.namespace,
-    KUBE_API_URL: stub.url,
-    KUBE_TOKEN_FILE: join(stub.dir, "kube-token"),
-    KUBE_CA_FILE: stub.caFile,
-    APISERVER_URL: stub.url,
-    APISERVER_TOKEN_FILE: join(stub.dir, "apiserver-token"),
-    APISERVER_CA_FILE: stub.caFile,
-    HOST_API_SOCKET: host.socketPath,
-    HOST_BOOT_ID_PATH: host.bootIdPath,
-    TERMINATION_LOG: join(stub.dir, "termination-log"),
-    AGENT_SYNC_INTERVAL_SECONDS: "0.05",
-  };
+  return { ...stub.agentProcessEnv(host), AGENT_SYNC_INTERVAL_SECONDS: "0.05" };
 }
 
 function run(env: Record<string, string>): {

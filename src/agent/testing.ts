@@ -256,6 +256,24 @@ export class StubCluster {
   }
 
   /** An agent configuration pointing at this stub and the given host socket, with millisecond timings. */
+  /** The environment of an agent process (`node src/agent/main.ts`) talking to this stub and to `host`. */
+  agentProcessEnv(host: { socketPath: string; bootIdPath: string }): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? "",
+      MY_NODE_NAME: this.nodeName,
+      POD_NAMESPACE: this.namespace,
+      KUBE_API_URL: this.url,
+      KUBE_TOKEN_FILE: join(this.dir, "kube-token"),
+      KUBE_CA_FILE: this.caFile,
+      APISERVER_URL: this.url,
+      APISERVER_TOKEN_FILE: join(this.dir, "apiserver-token"),
+      APISERVER_CA_FILE: this.caFile,
+      HOST_API_SOCKET: host.socketPath,
+      HOST_BOOT_ID_PATH: host.bootIdPath,
+      TERMINATION_LOG: join(this.dir, "termination-log"),
+    };
+  }
+
   agentConfig(hostSocketPath: string, bootIdPath: string | null, overrides: Partial<AgentConfig> = {}): AgentConfig {
     return {
       nodeName: this.nodeName,
