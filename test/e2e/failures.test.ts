@@ -3,6 +3,7 @@
 // uncordoned, at the version it should run) with the invariants held on every observed change.
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AppsV1Api, CoordinationV1Api, PolicyV1Api } from "@kubernetes/client-node";
 import { nodeOf } from "../../src/sim/cluster/fleet-observer.ts";
@@ -78,14 +79,25 @@ async function pinUnevictablePod(running: Running, node: string): Promise<{ rele
   };
 }
 
-/** An API server pod (not `except`) whose process log shows it running a drain of `node`; null while none does. */
-async function apiServerDraining(cluster: SimulatedCluster, node: string, except?: string): Promise<string | null> {
+/** The running API server pod whose log shows it drained (or draining) `node`; null while none does. */
+async function apiServerDraining(cluster: SimulatedCluster, node: string): Promise<string | null> {
   for (const [pod, proc] of cluster.runners.apiserver.processes()) {
-    if (pod === except || !proc?.running()) continue;
-    const lines = (await readFile(proc.logFile, "utf8").catch(() => "")).split("\n");
-    if (lines.some((l) => l.includes(`"node":"${node}"`) && l.includes("drain planned"))) return pod;
+    if (!proc?.running()) continue;
+    if ((await drainsPlanned(proc.logFile, node)) > 0) return pod;
   }
   return null;
+}
+
+/** How many drains of `node` an API server log file shows planned (a restarted container appends to its file). */
+async function drainsPlanned(logFile: string, node: string): Promise<number> {
+  const lines = (await readFile(logFile, "utf8").catch(() => "")).split("\n");
+  return lines.filter((l) => l.includes(`"node":"${node}"`) && l.includes("drain planned")).length;
+}
+
+/** Drains of `node` planned so far, per API server log file. */
+async function drainsPlannedByFile(cluster: SimulatedCluster, node: string): Promise<Map<string, number>> {
+  const files = await cluster.logFiles("apiserver");
+  return new Map(await Promise.all(files.map(async (f) => [f, await drainsPlanned(f, node)] as const)));
 }
 
 describe("a new version that fails to boot on one node", () => {
@@ -206,7 +218,7 @@ describe("the operator's processes killed mid-rollout", () => {
     expect(observer.maxOutOfIdle).toBe(1);
   }, 720_000);
 
-  it("the API server replica running a drain killed: the agent has the drain run elsewhere and finishes", async () => {
+  it("the API server replica running a drain killed: the agent has the drain started again and finishes", async () => {
     const running = await start({ nodes: NODES, budget: 1 });
     const { cluster, observer } = running;
     // Hold the target's drain up until the replica running it is dead, so the kill lands during the drain.
@@ -219,18 +231,22 @@ describe("the operator's processes killed mid-rollout", () => {
       replica = observer.node(TARGET)?.spec?.unschedulable ? await apiServerDraining(cluster, TARGET) : null;
       if (replica === null) await sleep(200);
     }
+    const before = await drainsPlannedByFile(cluster, TARGET);
     kill(cluster, "apiserver", replica);
-    // The agent's next poll reaches another replica, which does not know the drain and is asked to start it.
-    let other: string | null = null;
-    const otherDeadline = Date.now() + 60_000;
-    while (other === null) {
-      if (Date.now() > otherDeadline) throw new Error(`no other API server replica took over the drain of ${TARGET}`);
-      other = await apiServerDraining(cluster, TARGET, replica);
-      if (other === null) await sleep(200);
+    // The agent's next poll reaches a replica that does not know the drain (another one, or the killed one's
+    // restarted container), which answers 404, and the agent starts the drain there.
+    let takenOverIn: string | undefined;
+    const takeoverDeadline = Date.now() + 60_000;
+    while (takenOverIn === undefined) {
+      if (Date.now() > takeoverDeadline) throw new Error(`no API server replica started the drain of ${TARGET} again`);
+      const now = await drainsPlannedByFile(cluster, TARGET);
+      takenOverIn = [...now].find(([file, count]) => count > (before.get(file) ?? 0))?.[0];
+      if (takenOverIn === undefined) await sleep(200);
     }
     await pinned.release();
     await until("every node updated after the draining replica was killed", 480_000, () => allUpdated(running));
-    console.log(`API server replica ${replica} killed during the drain of ${TARGET}; ${other} finished it`);
+    const by = basename(dirname(takenOverIn)); // the pod's directory: <pod>-<uid prefix>
+    console.log(`API server replica ${replica} killed during the drain of ${TARGET}; started again by ${by}`);
     const status = shadowOf(running, TARGET)?.status;
     expect(status?.crash_count ?? 0).toBe(0); // resumed, not failed
     await expectConverged(running);
