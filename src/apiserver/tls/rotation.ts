@@ -267,6 +267,8 @@ export function applyCaDecision(
       };
     }
     case "promote":
+    case "switch":
+      // Both make the next CA the current one; they differ only in why (a broken current CA, or the delay over).
       return {
         cert: stored.nextCert,
         key: stored.nextKey,
@@ -282,12 +284,6 @@ export function applyCaDecision(
         bundle: composeBundle([stored.cert, ca.cert], stored.bundle, now, brokenNext()),
       };
     }
-    case "switch":
-      return {
-        cert: stored.nextCert,
-        key: stored.nextKey,
-        bundle: composeBundle([stored.nextCert, stored.cert], stored.bundle, now),
-      };
     case "rewrite-bundle": {
       const next = checkCa(stored.nextCert, stored.nextKey, now).ok;
       const bundle = composeBundle([stored.cert, next ? stored.nextCert : undefined], stored.bundle, now);
