@@ -3,20 +3,20 @@
 // /crdconvert while objects are written and read in v1 and v2. Also: the built-in certificates (Secrets, CA
 // published for agents and into the CRD's caBundle, idempotent), and a certificate reload without a restart.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { Server as HttpsServer } from "node:https";
 import { connect } from "node:tls";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
-import { CRDS, createWebhookCrd } from "../support/webhook-crd.ts";
+import { CRDS, createWebhookCrd, startConversionServer, testTlsOptions } from "../support/webhook-crd.ts";
 import { PLURAL } from "../../src/api/index.ts";
-import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
+import type { ApiServer } from "../../src/apiserver/server.ts";
 import { bundleCertificates, ensureBuiltinTls, type BuiltinTlsOptions } from "../../src/apiserver/tls/builtin.ts";
 
 let t: TestCluster;
 let custom: CustomObjectsApi;
 let server: ApiServer;
-let https: HttpsServer | undefined;
+let https: HttpsServer;
 let port: number;
 let group: string;
 let crdName: string;
@@ -41,34 +41,10 @@ beforeAll(async () => {
   custom = t.kc.makeApiClient(CustomObjectsApi);
   group = `${t.namespace}.brupop.test`;
   crdName = `${PLURAL}.${group}`;
-  tlsOptions = {
-    core: t.core,
-    custom,
-    namespace: t.namespace,
-    caSecret: "apiserver-ca",
-    servingSecret: "apiserver-tls",
-    publishSecret: "apiserver-client-ca",
-    dnsNames: ["localhost"],
-    ipAddresses: ["127.0.0.1"],
-    crdNames: [crdName],
-    log: pino({ level: "warn" }),
-  };
+  tlsOptions = testTlsOptions(t, custom, crdName, pino({ level: "warn" }));
   const tls = await ensureBuiltinTls(tlsOptions);
   caBundle = tls.caBundle;
-  server = createApiServer({
-    kc: t.kc,
-    log: pino({ level: "warn" }),
-    namespace: t.namespace,
-    agentServiceAccount: "unused",
-    defaultMetrics: false,
-    conversionGroup: group,
-    serverFactory: (handler) => {
-      https = createHttpsServer({ cert: tls.material.cert, key: tls.material.key }, handler);
-      return https;
-    },
-  });
-  const address = await server.app.listen({ host: "127.0.0.1", port: 0 });
-  port = Number(new URL(address).port);
+  ({ server, https, port } = await startConversionServer(t, group, tls.material));
 
   // brupop's CRD under our group, its webhook a URL on this process; the caBundle comes from ensureBuiltinTls.
   await createWebhookCrd(custom, { name: crdName, group, port });
@@ -180,7 +156,7 @@ describe("certificate reload", () => {
     await t.core.deleteNamespacedSecret({ name: "apiserver-tls", namespace: t.namespace });
     const renewed = await ensureBuiltinTls(tlsOptions);
     expect(renewed.caBundle).toBe(caBundle); // same CA, new leaf
-    https?.setSecureContext({ cert: renewed.material.cert, key: renewed.material.key });
+    https.setSecureContext({ cert: renewed.material.cert, key: renewed.material.key });
     const after = await presentedSerial();
     expect(after).not.toBe(before);
     const v1 = (await custom.getNamespacedCustomObject({ ...ref("v1"), name: "brs-new-agent" })) as {

@@ -7,16 +7,16 @@
 // it expires; racing replicas agree; broken Secrets are repaired.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { X509Certificate } from "node:crypto";
-import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { Server as HttpsServer } from "node:https";
 import { connect, type TLSSocket } from "node:tls";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
-import { CRDS, createWebhookCrd } from "../support/webhook-crd.ts";
+import { CRDS, createWebhookCrd, startConversionServer, testTlsOptions } from "../support/webhook-crd.ts";
 import { PLURAL } from "../../src/api/index.ts";
-import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
+import type { ApiServer } from "../../src/apiserver/server.ts";
 import {
   bundleCertificates,
   ensureBuiltinTls,
@@ -168,19 +168,7 @@ beforeAll(async () => {
       done();
     },
   });
-  options = {
-    core: t.core,
-    custom,
-    namespace: t.namespace,
-    caSecret: "apiserver-ca",
-    servingSecret: "apiserver-tls",
-    publishSecret: "apiserver-client-ca",
-    dnsNames: ["localhost"],
-    ipAddresses: ["127.0.0.1"],
-    crdNames: [crdName],
-    caPropagationDelayMs: DELAY,
-    log: pino({ level: "info" }, logStream),
-  };
+  options = { ...testTlsOptions(t, custom, crdName, pino({ level: "info" }, logStream)), caPropagationDelayMs: DELAY };
 });
 
 afterAll(async () => {
@@ -203,26 +191,15 @@ describe("CA rotation through both phases, against kube-apiserver", () => {
     expect(first.recheckAt).toEqual(renewalStart(c1.toString())); // the timer wakes up for phase 1
     expect(first.rotation).toBeUndefined();
 
-    server = createApiServer({
-      kc: t.kc,
-      log: pino({ level: "warn" }),
-      namespace: t.namespace,
-      agentServiceAccount: "unused",
-      defaultMetrics: false,
-      conversionGroup: group,
-      serverFactory: (handler) => {
-        https = createHttpsServer({ cert: first.material.cert, key: first.material.key }, handler);
-        https.on("secureConnection", (socket: TLSSocket) => {
-          const local = socket.getX509Certificate();
-          if (local && !(socket as TLSSocket & { servername?: string | false }).servername) {
-            presented.push(local.serialNumber);
-          }
-        });
-        return https;
-      },
-    });
-    const address = await server.app.listen({ host: "127.0.0.1", port: 0 });
-    port = Number(new URL(address).port);
+    // Record what kube-apiserver's connections are shown (see `presented`).
+    ({ server, https, port } = await startConversionServer(t, group, first.material, (h) =>
+      h.on("secureConnection", (socket: TLSSocket) => {
+        const local = socket.getX509Certificate();
+        if (local && !(socket as TLSSocket & { servername?: string | false }).servername) {
+          presented.push(local.serialNumber);
+        }
+      }),
+    ));
     await createWebhookCrd(custom, { name: crdName, group, port });
     const settled = await replicas(t0); // the CRD exists now: its caBundle is set
     expect(settled.material).toEqual(first.material);
