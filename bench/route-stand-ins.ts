@@ -9,7 +9,7 @@
 // server, config from the environment, metrics on their own port), and a process of its own gives the API server's
 // CPU and RSS apart from the bench's.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,7 +25,7 @@ import {
 } from "../src/api/constants.ts";
 import type { BottlerocketShadowStatus } from "../src/api/bottlerocket-shadow.ts";
 import { AGENT_SERVICE_ACCOUNT } from "../src/apiserver/config.ts";
-import { loadCertificateAuthority } from "../src/pki/certificates.ts";
+import { writeApiServerTlsFiles } from "../src/sim/cluster/apiserver-tls.ts";
 import { freePort } from "../src/sim/control-plane/ports.ts";
 import { requestPodToken } from "../src/sim/cluster/tokens.ts";
 import { log, percentile, pool, ROOT, round, type BenchCluster, type ShadowWriter } from "./lib.ts";
@@ -157,22 +157,7 @@ export class RouteStandIns implements ShadowWriter {
     log(`route stand-ins: agent pods Running after ${round((Date.now() - began) / 1000, 1)} s`);
 
     const dir = await mkdtemp(join(tmpdir(), "brupop-bench-apiserver-"));
-    const ca = await loadCertificateAuthority(
-      await readFile(join(cluster.cp.dir, "pki", "ca.crt"), "utf8"),
-      await readFile(join(cluster.cp.dir, "pki", "ca.key"), "utf8"),
-    );
-    const serving = await ca.issue({
-      commonName: `brupop-apiserver.${namespace}.svc`,
-      dnsNames: ["brupop-apiserver", `brupop-apiserver.${namespace}`, `brupop-apiserver.${namespace}.svc`],
-      ipAddresses: ["127.0.0.1"],
-      usages: ["server"],
-    });
-    const tls = { cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), ca: join(dir, "ca.crt") };
-    await Promise.all([
-      writeFile(tls.cert, serving.certPem),
-      writeFile(tls.key, serving.keyPem, { mode: 0o600 }),
-      writeFile(tls.ca, cluster.cp.caPem),
-    ]);
+    const tls = await writeApiServerTlsFiles(cluster.cp, { dir, namespace, clusterDomain: "cluster.local" });
     const [port, metricsPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, [join(ROOT, "src/apiserver/main.ts")], {
       env: {

@@ -5,10 +5,9 @@ import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AppsV1Api, CoordinationV1Api, PolicyV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, PolicyV1Api } from "@kubernetes/client-node";
 import { nodeOf } from "../../src/sim/cluster/fleet-observer.ts";
 import type { ComponentName, SimulatedCluster } from "../../src/sim/cluster/simulated-cluster.ts";
-import { DEFAULT_LEASE_NAME } from "../../src/controller/config.ts";
 import {
   current,
   eventsOf,
@@ -36,10 +35,10 @@ const others = ({ cluster }: Running, node: string) => cluster.nodeNames.filter(
 const shadowOf = ({ observer }: Running, node: string) => observer.shadows().find((s) => nodeOf(s) === node);
 
 /** SIGKILL a component's process (its container restarts in place, as the kubelet would restart it). */
-function kill(cluster: SimulatedCluster, component: ComponentName, pod: string): void {
-  const proc = cluster.runners[component].processes().get(pod);
-  if (!proc?.running()) throw new Error(`no running ${component} process for pod ${pod}`);
-  process.kill(proc.pid, "SIGKILL");
+function kill(cluster: SimulatedCluster, component: ComponentName, pod: string | undefined): void {
+  if (pod === undefined || cluster.runners[component].crash(pod) === undefined) {
+    throw new Error(`no running ${component} process for pod ${pod ?? "(none)"}`);
+  }
 }
 
 /** A one-pod Deployment pinned to `node` whose PodDisruptionBudget allows no eviction at all. */
@@ -200,19 +199,15 @@ describe("the operator's processes killed mid-rollout", () => {
   it("the controller leader killed mid-rollout: a replica takes over and the budget holds throughout", async () => {
     const running = await start({ nodes: NODES, budget: 1 });
     const { cluster, observer } = running;
-    const leases = cluster.kc.makeApiClient(CoordinationV1Api);
-    const leader = async () =>
-      (await leases.readNamespacedLease({ name: DEFAULT_LEASE_NAME, namespace: cluster.namespace })).spec
-        ?.holderIdentity ?? "";
     cluster.publish(TO);
     await until("the first node updated and the second in progress", 120_000, () => {
       const busy = observer.shadows().some((s) => s.spec.state !== "Idle");
       return busy && cluster.nodeNames.filter((n) => updated(observer, n)).length >= 1;
     });
-    const killedLeader = await leader();
+    const killedLeader = await cluster.controllerLeader();
     kill(cluster, "controller", killedLeader);
     await until("every node updated after the leader was killed", 480_000, () => allUpdated(running));
-    console.log(`controller leader ${killedLeader} killed; leader now ${await leader()}`);
+    console.log(`controller leader ${killedLeader} killed; leader now ${await cluster.controllerLeader()}`);
     await expectConverged(running);
     await expectNoViolations(running);
     expect(observer.maxOutOfIdle).toBe(1);

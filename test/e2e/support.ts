@@ -4,7 +4,7 @@
 import { afterEach, expect } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { FleetObserver, nodeOf } from "../../src/sim/cluster/fleet-observer.ts";
+import { nodeOf, observeCluster, type FleetObserver } from "../../src/sim/cluster/fleet-observer.ts";
 import {
   FAST_AGENT_ENV,
   startSimulatedCluster,
@@ -56,12 +56,8 @@ export async function start(options: StartOptions): Promise<Running> {
     ...options,
     env: { ...options.env, agent: { ...FAST_AGENT_ENV, ...options.env?.agent } },
   });
-  const observer = new FleetObserver({
-    kc: cluster.kc,
-    namespace: cluster.namespace,
+  const observer = observeCluster(cluster, {
     budget: options.budget,
-    workloadNamespace: cluster.workloadNamespace,
-    workloads: cluster.workloads,
     ...(options.onChange ? { onChange: options.onChange } : {}),
   });
   running = { cluster, observer };

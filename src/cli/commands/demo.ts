@@ -75,7 +75,7 @@ interface DemoOptions {
 
 async function runDemo(o: DemoOptions): Promise<void> {
   const { startSimulatedCluster, FAST_AGENT_ENV } = await import("../../sim/cluster/simulated-cluster.ts");
-  const { FleetObserver, nodeOf } = await import("../../sim/cluster/fleet-observer.ts");
+  const { observeCluster, nodeOf } = await import("../../sim/cluster/fleet-observer.ts");
   const { readFile } = await import("node:fs/promises");
   const tty = process.stdout.isTTY;
   const started = Date.now();
@@ -108,14 +108,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const observer = new FleetObserver({
-    kc: cluster.kc,
-    namespace: cluster.namespace,
-    budget: o.budget,
-    workloadNamespace: cluster.workloadNamespace,
-    workloads: cluster.workloads,
-    onChange: () => schedule(),
-  });
+  const observer = observeCluster(cluster, { budget: o.budget, onChange: () => schedule() });
 
   // ---- Rendering: a table like `kubectl get brs -w`, redrawn on change (a TTY), or one line per change (a pipe).
   const lastRow = new Map<string, string>();

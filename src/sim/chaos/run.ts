@@ -6,9 +6,8 @@
 // Host faults are armed on the simulated host of a node still to update and fire once.
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoordinationV1Api, CoreV1Api, type CoreV1Event } from "@kubernetes/client-node";
-import { DEFAULT_LEASE_NAME } from "../../controller/config.ts";
-import { FleetObserver, nodeOf, occupiesBudget } from "../cluster/fleet-observer.ts";
+import { CoreV1Api, type CoreV1Event } from "@kubernetes/client-node";
+import { nodeOf, observeCluster, occupiesBudget, type FleetObserver } from "../cluster/fleet-observer.ts";
 import { bottlerocketOsImage } from "../cluster/nodes.ts";
 import {
   FAST_AGENT_ENV,
@@ -94,13 +93,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     ...(o.log ? { log: o.log } : {}),
   });
   const clusterStartMs = Date.now() - t0;
-  const observer = new FleetObserver({
-    kc: cluster.kc,
-    namespace: cluster.namespace,
-    budget: o.budget,
-    workloadNamespace: cluster.workloadNamespace,
-    workloads: cluster.workloads,
-  });
+  const observer = observeCluster(cluster, { budget: o.budget });
   try {
     await observer.start();
     return await rollOutUnderChaos({
@@ -140,7 +133,6 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
   const say = o.say ?? (() => undefined);
   const aborted = () => o.signal?.aborted === true;
   const osImage = bottlerocketOsImage(to);
-  const leases = cluster.kc.makeApiClient(CoordinationV1Api);
   const timeline: PerformedDisruption[] = [];
   const faulted = new Map<string, string>();
 
@@ -161,53 +153,46 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
   const convergedNow = () => cluster.nodeNames.every((n) => problemsOf(n).length === 0);
   const updatedCount = () => cluster.nodeNames.filter((n) => problemsOf(n).length === 0).length;
 
-  const leader = async (): Promise<string | undefined> => {
-    const lease = await leases.readNamespacedLease({ name: DEFAULT_LEASE_NAME, namespace: cluster.namespace });
-    return lease.spec?.holderIdentity ?? undefined;
-  };
-  const running = (component: ComponentName): [string, number][] =>
+  const leader = () => cluster.controllerLeader();
+  const running = (component: ComponentName): string[] =>
     [...cluster.runners[component].processes()]
       .filter(([, p]) => p?.running())
-      .map(([pod, p]): [string, number] => [pod, p?.pid ?? 0])
-      .sort(([a], [b]) => a.localeCompare(b));
-  const kill = (pid: number) => process.kill(pid, "SIGKILL");
+      .map(([pod]) => pod)
+      .sort((a, b) => a.localeCompare(b));
 
   const perform = async (d: Disruption, atMs: number): Promise<PerformedDisruption> => {
     const base = { atMs, kind: d.kind };
     switch (d.kind) {
       case "kill-controller-leader": {
         const holder = await leader().catch(() => undefined);
-        const pid = holder === undefined ? undefined : running("controller").find(([pod]) => pod === holder)?.[1];
-        if (holder === undefined || pid === undefined) {
-          return { ...base, skipped: holder === undefined ? "no leader in the Lease" : `leader ${holder} not running` };
-        }
-        kill(pid);
+        if (holder === undefined) return { ...base, skipped: "no leader in the Lease" };
+        const pid = cluster.runners.controller.crash(holder);
+        if (pid === undefined) return { ...base, skipped: `leader ${holder} not running` };
         return { ...base, target: holder, detail: `(pid ${pid}, the Lease holder)` };
       }
       case "kill-controller":
       case "kill-apiserver": {
         const component = d.kind === "kill-controller" ? "controller" : "apiserver";
         const pick = resolveDraw(running(component), d.draw);
-        if (!pick) return { ...base, skipped: `no ${component} process running` };
         const holder = component === "controller" ? await leader().catch(() => undefined) : undefined;
-        kill(pick[1]);
-        return { ...base, target: pick[0], detail: `(pid ${pick[1]}${holder === pick[0] ? ", the leader" : ""})` };
+        const pid = pick === undefined ? undefined : cluster.runners[component].crash(pick);
+        if (pick === undefined || pid === undefined) return { ...base, skipped: `no ${component} process running` };
+        return { ...base, target: pick, detail: `(pid ${pid}${holder === pick ? ", the leader" : ""})` };
       }
       case "kill-agent": {
         const byNode = new Map(observer.shadows().map((s) => [nodeOf(s), s]));
         const agents = cluster.nodeNames.flatMap((node) => {
           const pod = cluster.runners.agent.podOn(node);
-          const pid = pod === undefined ? undefined : cluster.runners.agent.processes().get(pod)?.pid;
-          return pod === undefined || pid === undefined ? [] : [{ node, pod, pid, shadow: byNode.get(node) }];
+          return pod === undefined ? [] : [{ node, pod, shadow: byNode.get(node) }];
         });
         const busy = agents.filter((a) => a.shadow !== undefined && occupiesBudget(a.shadow));
         const pick = resolveDraw(d.prefer === "busy" && busy.length > 0 ? busy : agents, d.draw);
-        if (!pick) return { ...base, skipped: "no agent running" };
-        kill(pick.pid);
+        const pid = pick === undefined ? undefined : cluster.runners.agent.crash(pick.pod);
+        if (pick === undefined || pid === undefined) return { ...base, skipped: "no agent running" };
         const state = pick.shadow
           ? `spec ${pick.shadow.spec.state}, status ${pick.shadow.status?.current_state ?? "-"}`
           : "no shadow";
-        return { ...base, target: pick.pod, detail: `on ${pick.node} (pid ${pick.pid}; ${state})` };
+        return { ...base, target: pick.pod, detail: `on ${pick.node} (pid ${pid}; ${state})` };
       }
       case "host-fault": {
         const fault = d.fault ?? "prepare";

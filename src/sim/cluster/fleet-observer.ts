@@ -16,6 +16,7 @@ import {
 } from "../../api/index.ts";
 import { SupervisedInformer } from "../../kube/informer.ts";
 import { shadowInformer } from "../../kube/shadow-informer.ts";
+import type { SimulatedCluster } from "./simulated-cluster.ts";
 import type { Workload } from "./workloads.ts";
 
 export interface FleetObserverOptions {
@@ -38,6 +39,23 @@ export interface Violation {
 }
 
 type Shadow = BottlerocketShadow;
+
+/** What a FleetObserver of a simulated cluster needs from it. */
+export type ObservedCluster = Pick<SimulatedCluster, "kc" | "namespace" | "workloadNamespace" | "workloads">;
+
+/** A FleetObserver of a simulated cluster: its operator namespace, and the workloads its drains move. */
+export function observeCluster(
+  cluster: ObservedCluster,
+  o: Pick<FleetObserverOptions, "budget" | "onChange" | "confirmMs">,
+): FleetObserver {
+  return new FleetObserver({
+    kc: cluster.kc,
+    namespace: cluster.namespace,
+    workloadNamespace: cluster.workloadNamespace,
+    workloads: cluster.workloads,
+    ...o,
+  });
+}
 
 export function occupiesBudget(s: Shadow): boolean {
   return s.spec.state !== "Idle" || (s.status != null && s.status.current_state !== "Idle");

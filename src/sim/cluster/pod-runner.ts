@@ -93,6 +93,17 @@ export class PodRunner {
     return undefined;
   }
 
+  /**
+   * SIGKILL of the pod's running container process: a container crash, restarted after the back-off as the kubelet
+   * would. Returns the killed pid; undefined when no process of that pod runs.
+   */
+  crash(pod: string): number | undefined {
+    const proc = this.#running.get(pod)?.proc;
+    if (!proc?.running()) return undefined;
+    process.kill(proc.pid, "SIGKILL");
+    return proc.pid;
+  }
+
   /** Reconciles processes with pods: start for new Running pods, stop for gone ones (or pods of a down node). */
   sync(): void {
     if (this.#stopped) return;

@@ -14,13 +14,13 @@
 //   start again.
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import {
   AGENT_TOKEN_PATH,
   API_GROUP,
@@ -32,16 +32,17 @@ import {
   VERSION_V2,
   brsName,
 } from "../../api/index.ts";
+import { DEFAULT_LEASE_NAME } from "../../controller/config.ts";
 import { operatorObjects } from "../../deploy/manifest.ts";
 import { resolveOptions, type DeployOptionsInput } from "../../deploy/options.ts";
-import { loadCertificateAuthority } from "../../pki/certificates.ts";
 import { startControlPlane, type ControlPlane } from "../control-plane/control-plane.ts";
 import { freePort } from "../control-plane/ports.ts";
 import { startSimulatedHost, type SimulatedHost } from "../host/simulated-host.ts";
 import type { DurationProfile, HostDurations } from "../host/durations.ts";
 import type { ArmedFault, HostFault } from "../host/faults.ts";
 import { bottlerocketOsImage, createBottlerocketNodes, setOsImage } from "./nodes.ts";
-import { PodRunner, type PodFiles } from "./pod-runner.ts";
+import { PodRunner, type PodFiles, type PodRunnerOptions } from "./pod-runner.ts";
+import { writeApiServerTlsFiles } from "./apiserver-tls.ts";
 import { startServiceProxy, type ServiceProxy } from "./service-proxy.ts";
 import { createWorkloads, type Workload } from "./workloads.ts";
 
@@ -100,6 +101,8 @@ export interface SimulatedCluster {
   publish(version: string): void;
   /** Container log files of a component's pods (running or not). */
   logFiles(component: ComponentName): Promise<string[]>;
+  /** The controller replica (pod name) holding the leader Lease now; undefined when none does. */
+  controllerLeader(): Promise<string | undefined>;
   /** The tail of each node's agent log and the API server lines about it: what explains a node that is stuck. */
   logsAbout(nodes: readonly string[]): Promise<string>;
   stop(): Promise<void>;
@@ -145,30 +148,11 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
 
     // ---- TLS for the API server: a serving certificate from the cluster CA, valid for the Service and loopback.
     log("issuing the API server's serving certificate");
-    const pki = join(dir, "apiserver-tls");
-    await mkdir(pki, { recursive: true });
-    const ca = await loadCertificateAuthority(
-      await readFile(join(cp.dir, "pki", "ca.crt"), "utf8"),
-      await readFile(join(cp.dir, "pki", "ca.key"), "utf8"),
-    );
-    const service = "brupop-apiserver";
-    const serving = await ca.issue({
-      commonName: `${service}.${namespace}.svc`,
-      dnsNames: [
-        service,
-        `${service}.${namespace}`,
-        `${service}.${namespace}.svc`,
-        `${service}.${namespace}.svc.${deploy.clusterDomain}`,
-      ],
-      ipAddresses: ["127.0.0.1"],
-      usages: ["server"],
+    const tlsFiles = await writeApiServerTlsFiles(cp, {
+      dir: join(dir, "apiserver-tls"),
+      namespace,
+      clusterDomain: deploy.clusterDomain,
     });
-    const tlsFiles = { cert: join(pki, "tls.crt"), key: join(pki, "tls.key"), ca: join(pki, "ca.crt") };
-    await Promise.all([
-      writeFile(tlsFiles.cert, serving.certPem),
-      writeFile(tlsFiles.key, serving.keyPem, { mode: 0o600 }),
-      writeFile(tlsFiles.ca, cp.caPem),
-    ]);
 
     // ---- The Service: a proxy in front of the live API server processes (ports assigned per pod below).
     const runners: Partial<Record<ComponentName, PodRunner>> = {};
@@ -291,92 +275,77 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     const isNodeDown = (node: string) => down.has(node);
     const entry = (component: ComponentName) => [join(SRC, component, "main.ts")];
     const common = (files: PodFiles) => ({ TERMINATION_LOG: join(files.dir, "termination-log") });
+    // Each component's pods, run as processes the way a kubelet would run their containers.
+    const podRunner = (component: ComponentName, launch: PodRunnerOptions["launch"]) =>
+      new PodRunner({
+        kc,
+        namespace,
+        labelSelector: componentSelector(COMPONENT[component]),
+        caPem: cp.caPem,
+        dir: podsDir,
+        isNodeDown,
+        log,
+        launch,
+      });
 
-    runners.apiserver = new PodRunner({
-      kc,
-      namespace,
-      labelSelector: componentSelector(COMPONENT.apiserver),
-      caPem: cp.caPem,
-      dir: podsDir,
-      isNodeDown,
-      log,
-      launch: (pod, files) => {
-        const key = pod.metadata?.name ?? "";
-        let ports = apiserverPorts.get(key);
-        if (!ports) {
-          ports = { https: portPool.take(), metrics: portPool.take() };
-          apiserverPorts.set(key, ports);
-        }
-        return {
-          command: process.execPath,
-          args: entry("apiserver"),
-          env: {
-            ...common(files),
-            KUBECONFIG: kubeconfigFor(files),
-            APISERVER_BIND_ADDRESS: "127.0.0.1",
-            APISERVER_INTERNAL_PORT: String(ports.https),
-            APISERVER_METRICS_PORT: String(ports.metrics),
-            APISERVER_TLS_MODE: "files",
-            APISERVER_TLS_CERT_FILE: tlsFiles.cert,
-            APISERVER_TLS_KEY_FILE: tlsFiles.key,
-            APISERVER_TLS_CA_FILE: tlsFiles.ca,
-            ...options.env?.apiserver,
-          },
-        };
-      },
-    });
-    runners.controller = new PodRunner({
-      kc,
-      namespace,
-      labelSelector: componentSelector(COMPONENT.controller),
-      caPem: cp.caPem,
-      dir: podsDir,
-      isNodeDown,
-      log,
-      launch: (pod, files) => ({
+    runners.apiserver = podRunner("apiserver", (pod, files) => {
+      const key = pod.metadata?.name ?? "";
+      let ports = apiserverPorts.get(key);
+      if (!ports) {
+        ports = { https: portPool.take(), metrics: portPool.take() };
+        apiserverPorts.set(key, ports);
+      }
+      return {
         command: process.execPath,
-        args: entry("controller"),
+        args: entry("apiserver"),
         env: {
           ...common(files),
           KUBECONFIG: kubeconfigFor(files),
-          BRUPOP_NAMESPACE: namespace,
-          METRICS_PORT: String(portFor(pod)),
-          ...options.env?.controller,
+          APISERVER_BIND_ADDRESS: "127.0.0.1",
+          APISERVER_INTERNAL_PORT: String(ports.https),
+          APISERVER_METRICS_PORT: String(ports.metrics),
+          APISERVER_TLS_MODE: "files",
+          APISERVER_TLS_CERT_FILE: tlsFiles.cert,
+          APISERVER_TLS_KEY_FILE: tlsFiles.key,
+          APISERVER_TLS_CA_FILE: tlsFiles.ca,
+          ...options.env?.apiserver,
         },
-      }),
+      };
     });
+    runners.controller = podRunner("controller", (pod, files) => ({
+      command: process.execPath,
+      args: entry("controller"),
+      env: {
+        ...common(files),
+        KUBECONFIG: kubeconfigFor(files),
+        BRUPOP_NAMESPACE: namespace,
+        METRICS_PORT: String(portFor(pod)),
+        ...options.env?.controller,
+      },
+    }));
     const tokenDir = AGENT_TOKEN_PATH.slice(0, AGENT_TOKEN_PATH.lastIndexOf("/"));
     const tokenFile = AGENT_TOKEN_PATH.slice(AGENT_TOKEN_PATH.lastIndexOf("/") + 1);
-    runners.agent = new PodRunner({
-      kc,
-      namespace,
-      labelSelector: componentSelector(COMPONENT.agent),
-      caPem: cp.caPem,
-      dir: podsDir,
-      isNodeDown,
-      log,
-      launch: (pod, files) => {
-        const node = pod.spec?.nodeName ?? "";
-        const host = hosts.get(node);
-        return {
-          command: process.execPath,
-          args: entry("agent"),
-          env: {
-            ...common(files),
-            KUBE_API_URL: cp.server,
-            KUBE_SERVICE_ACCOUNT_DIR: files.serviceAccountDir,
-            APISERVER_URL: proxy.url,
-            APISERVER_TOKEN_FILE: join(files.mounts[tokenDir] ?? join(files.dir, "missing-token-volume"), tokenFile),
-            APISERVER_CA_FILE: tlsFiles.ca,
-            // A node without a simulated host (not ours) gets a socket that does not exist: its agent waits.
-            HOST_API_SOCKET: host?.socketPath ?? join(dir, "hosts", node, "api.sock"),
-            ...(host?.bootIdPath ? { HOST_BOOT_ID_PATH: host.bootIdPath } : {}),
-            // Every pod has its own network here only by port: the probe port must be unique.
-            AGENT_HEALTH_PORT: String(portFor(pod)),
-            ...options.env?.agent,
-          },
-        };
-      },
+    runners.agent = podRunner("agent", (pod, files) => {
+      const node = pod.spec?.nodeName ?? "";
+      const host = hosts.get(node);
+      return {
+        command: process.execPath,
+        args: entry("agent"),
+        env: {
+          ...common(files),
+          KUBE_API_URL: cp.server,
+          KUBE_SERVICE_ACCOUNT_DIR: files.serviceAccountDir,
+          APISERVER_URL: proxy.url,
+          APISERVER_TOKEN_FILE: join(files.mounts[tokenDir] ?? join(files.dir, "missing-token-volume"), tokenFile),
+          APISERVER_CA_FILE: tlsFiles.ca,
+          // A node without a simulated host (not ours) gets a socket that does not exist: its agent waits.
+          HOST_API_SOCKET: host?.socketPath ?? join(dir, "hosts", node, "api.sock"),
+          ...(host?.bootIdPath ? { HOST_BOOT_ID_PATH: host.bootIdPath } : {}),
+          // Every pod has its own network here only by port: the probe port must be unique.
+          AGENT_HEALTH_PORT: String(portFor(pod)),
+          ...options.env?.agent,
+        },
+      };
     });
     for (const name of ["apiserver", "controller", "agent"] as const) {
       const runner = runners[name];
@@ -425,9 +394,14 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
           apiserver: "brupop-apiserver-",
           controller: "brupop-controller-deployment-",
         }[component];
-        const { readdir } = await import("node:fs/promises");
         const entries = await readdir(podsDir).catch(() => [] as string[]);
         return entries.filter((e) => e.startsWith(prefix)).map((e) => join(podsDir, e, "container.log"));
+      },
+      async controllerLeader() {
+        const lease = await kc
+          .makeApiClient(CoordinationV1Api)
+          .readNamespacedLease({ name: DEFAULT_LEASE_NAME, namespace });
+        return lease.spec?.holderIdentity ?? undefined;
       },
       logsAbout: (nodes) => logsAbout(cluster, nodes),
       stop: stopAll,
@@ -507,7 +481,6 @@ const AGENT_LOG_LINES = 40;
 const APISERVER_LOG_LINES = 25;
 
 async function logsAbout(cluster: SimulatedCluster, nodes: readonly string[]): Promise<string> {
-  const { readFile } = await import("node:fs/promises");
   const read = async (file: string) => ({
     file,
     lines: (await readFile(file, "utf8").catch(() => "")).split("\n").filter(Boolean),
