@@ -8,7 +8,12 @@ export default defineConfig({
     projects: [
       {
         // Pure logic and local sockets only: runs in seconds, no control plane.
-        test: { name: "unit", include: ["src/**/*.test.ts"], testTimeout: 20_000, sequence: { groupOrder: 0 } },
+        test: {
+          name: "unit",
+          include: ["src/**/*.test.ts", "sim/**/*.test.ts"],
+          testTimeout: 20_000,
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         // Against one real control plane per run (started by the global setup), a namespace per file.

@@ -29,9 +29,9 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import ts from "typescript";
 import { AGENT_NODE_FLAGS } from "../src/deploy/agent.ts";
-import { startStubCluster } from "../src/agent/testing.ts";
-import { startTestHost } from "../src/sim/host/testing.ts";
-import { freePort } from "../src/sim/control-plane/ports.ts";
+import { startStubCluster } from "../sim/stand-ins/agent-kube-stub.ts";
+import { startTestHost } from "../sim/host/testing.ts";
+import { freePort } from "../sim/control-plane/ports.ts";
 
 const BUDGET_MIB = 50;
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux

@@ -13,7 +13,7 @@ import { pino } from "pino";
 import { COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../src/api/index.ts";
 import { ROUTES } from "../src/apiserver/app.ts";
 import { createApiServer } from "../src/apiserver/server.ts";
-import { requestPodToken } from "../src/sim/cluster/tokens.ts";
+import { requestPodToken } from "../sim/cluster/tokens.ts";
 import {
   createNodes,
   diffCounts,

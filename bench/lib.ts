@@ -18,10 +18,10 @@ import type { BottlerocketShadow, BottlerocketShadowStatus } from "../src/api/bo
 import type { BrsState } from "../src/api/state-machine.ts";
 import { SupervisedInformer } from "../src/kube/informer.ts";
 import { shadowInformer } from "../src/kube/shadow-informer.ts";
-import { startControlPlane, type ControlPlane } from "../src/sim/control-plane/control-plane.ts";
-import { freePort } from "../src/sim/control-plane/ports.ts";
-import { createBottlerocketNodes } from "../src/sim/cluster/nodes.ts";
-import { installOperatorCrds } from "../test/support/simulated-agent.ts";
+import { startControlPlane, type ControlPlane } from "../sim/control-plane/control-plane.ts";
+import { freePort } from "../sim/control-plane/ports.ts";
+import { createBottlerocketNodes } from "../sim/cluster/nodes.ts";
+import { installOperatorCrds } from "../sim/stand-ins/status-agents.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const RESULTS_DIR = join(ROOT, "bench", "results");
@@ -611,10 +611,10 @@ function analyseTimeline(t: StandInAgents["timeline"]): Pick<RolloutMeasurement,
 }
 
 export async function measureRollout(cluster: BenchCluster, o: RolloutOptions): Promise<RolloutMeasurement> {
-  const { FleetObserver } = await import("../test/support/simulated-agent.ts");
+  const { ShadowTimeline } = await import("../sim/stand-ins/status-agents.ts");
   const names = await createNodes(cluster.core, o.prefix, o.nodes, "1.0.0");
   const agents = new StandInAgents(cluster.kc, cluster.namespace, o.durations);
-  const observer = new FleetObserver(cluster.kc, cluster.namespace, o.budget);
+  const observer = new ShadowTimeline(cluster.kc, cluster.namespace, o.budget);
   let controller: ControllerProcess | undefined;
   try {
     await observer.start();

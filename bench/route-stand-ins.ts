@@ -25,9 +25,9 @@ import {
 } from "../src/api/constants.ts";
 import type { BottlerocketShadowStatus } from "../src/api/bottlerocket-shadow.ts";
 import { AGENT_SERVICE_ACCOUNT } from "../src/apiserver/config.ts";
-import { writeApiServerTlsFiles } from "../src/sim/cluster/apiserver-tls.ts";
-import { freePort } from "../src/sim/control-plane/ports.ts";
-import { requestPodToken } from "../src/sim/cluster/tokens.ts";
+import { writeApiServerTlsFiles } from "../sim/cluster/apiserver-tls.ts";
+import { freePort } from "../sim/control-plane/ports.ts";
+import { requestPodToken } from "../sim/cluster/tokens.ts";
 import { log, percentile, pool, ROOT, round, type BenchCluster, type ShadowWriter } from "./lib.ts";
 
 interface Identity {

@@ -11,7 +11,7 @@
 //      controller's steady-state cost, reported as requests per node per hour; its CPU and RSS over that interval;
 //   3. a rollout of all N nodes to a new version under budget B with short random step times: controller CPU, peak
 //      RSS, reconcile duration p50/p99 (its brupop_reconcile_duration_seconds histogram, delta over the rollout) and
-//      status → next spec write latency p50/p99 (a separate watch, FleetObserver);
+//      status → next spec write latency p50/p99 (a separate watch, ShadowTimeline);
 //   routes mode also: the API server's CPU and RSS (steady state and rollout), the stand-ins' PUT latency p50/p99
 //   (client side), TokenReviews (the API server's uncached authentications and kube-apiserver's tokenreviews).
 //
@@ -19,7 +19,7 @@
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FleetObserver } from "../test/support/simulated-agent.ts";
+import { ShadowTimeline } from "../sim/stand-ins/status-agents.ts";
 import { counterSum, RouteStandIns } from "./route-stand-ins.ts";
 import {
   allUpdated,
@@ -91,7 +91,7 @@ const durations = {
   MonitoringUpdate: [100, 200],
   Idle: 0,
 } as const;
-const observer = new FleetObserver(cluster.kc, cluster.namespace, budget);
+const observer = new ShadowTimeline(cluster.kc, cluster.namespace, budget);
 let controller: ControllerProcess | undefined;
 let routes: RouteStandIns | undefined;
 let agents: StandInAgents | undefined;

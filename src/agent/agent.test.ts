@@ -1,14 +1,14 @@
 // The agent against the simulated host (real Unix socket) and a stub of the Kubernetes watches and brupop's API
 // server routes (real HTTPS with a CA), with a stand-in controller advancing the spec on the happy path.
 import { afterEach, describe, expect, test } from "vitest";
-import type { HostFault } from "../sim/host/faults.ts";
-import type { SimulatedHostOptions } from "../sim/host/simulated-host.ts";
-import { FAST_CLIENT, startTestHost, type TestHost } from "../sim/host/testing.ts";
+import type { HostFault } from "../../sim/host/faults.ts";
+import type { SimulatedHostOptions } from "../../sim/host/simulated-host.ts";
+import { FAST_CLIENT, startTestHost, type TestHost } from "../../sim/host/testing.ts";
 import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
 import { silentLogger } from "./log.ts";
 import type { AgentAction } from "./plan.ts";
-import { startStubCluster, type StubCluster, type StubOptions } from "./testing.ts";
+import { startStubCluster, type StubCluster, type StubOptions } from "../../sim/stand-ins/agent-kube-stub.ts";
 
 interface World {
   host: TestHost;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { ApiServerClient, ApiServerError, DrainFailedError } from "./apiserver-client.ts";
 import { TransportError } from "./http.ts";
-import { startStubCluster, type StubCluster, type StubOptions } from "./testing.ts";
+import { startStubCluster, type StubCluster, type StubOptions } from "../../sim/stand-ins/agent-kube-stub.ts";
 
 const stubs: StubCluster[] = [];
 afterEach(async () => {

@@ -6,7 +6,7 @@ import { afterEach, expect, test } from "vitest";
 import { ApiServerClient } from "./apiserver-client.ts";
 import { jsonLines, SingleObjectWatch } from "./kube-watch.ts";
 import { parseNode, type ObservedNode } from "./observed.ts";
-import { startStubCluster, type StubCluster } from "./testing.ts";
+import { startStubCluster, type StubCluster } from "../../sim/stand-ins/agent-kube-stub.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -5,8 +5,8 @@ import type { Readable } from "node:stream";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect, test } from "vitest";
-import { startTestHost, type TestHost } from "../sim/host/testing.ts";
-import { startStubCluster, type StubCluster } from "./testing.ts";
+import { startTestHost, type TestHost } from "../../sim/host/testing.ts";
+import { startStubCluster, type StubCluster } from "../../sim/stand-ins/agent-kube-stub.ts";
 
 const MAIN = join(import.meta.dirname, "main.ts");
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { advise, type AdviceContext } from "./advice.ts";
-import { NOW } from "./test-fixtures.ts";
+import { NOW } from "../../test/support/cli-fixtures.ts";
 
 const ctx = (extra: Partial<AdviceContext> = {}): AdviceContext => ({
   node: "n1",

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { explainNode, renderExplanation, timeline } from "./explain-view.ts";
 import { buildFleetReport } from "./fleet-report.ts";
 import { plain } from "./render.ts";
-import { NOW, brs, k8sNode, minutesBefore, snapshot } from "./test-fixtures.ts";
+import { NOW, brs, k8sNode, minutesBefore, snapshot } from "../../test/support/cli-fixtures.ts";
 
 function event(reason: string, message: string, minutesAgo: number, kind = "BottlerocketShadow"): CoreV1Event {
   return {

@@ -8,7 +8,7 @@ import { parseTimestamp } from "../api/timestamps.ts";
 import { AUTO_LABEL_OPT_OUT_ANNOTATION } from "../core/auto-label.ts";
 import { readFailures } from "../core/failures.ts";
 import { ANNOTATIONS } from "../core/model.ts";
-import { toShadowView } from "../controller/views.ts";
+import { toShadowView } from "../core/views.ts";
 import { advise, type Advice, type AgentPod } from "./advice.ts";
 import type { FleetReport, RowReason } from "./fleet-report.ts";
 import { table, when, type Style } from "./render.ts";

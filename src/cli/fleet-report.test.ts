@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildFleetReport, type FleetReport, type RowReason } from "./fleet-report.ts";
-import { NOW, brs, k8sNode, minutesBefore, policy, snapshot } from "./test-fixtures.ts";
+import { NOW, brs, k8sNode, minutesBefore, policy, snapshot } from "../../test/support/cli-fixtures.ts";
 
 const reasonOf = (report: FleetReport, node: string): RowReason | undefined =>
   report.rows.find((r) => r.node === node)?.reason;

@@ -11,8 +11,8 @@ import { hostsByVersion } from "../core/metrics.ts";
 import { ANNOTATIONS, type NodeView, type ShadowView } from "../core/model.ts";
 import { resolveFleetPolicy, type PolicyResolution } from "../core/policy.ts";
 import { selectNodesToStart, type NotStartedReason, type Selection } from "../core/select.ts";
-import { buildPolicyStatus, isBlocking } from "../controller/policy-status.ts";
-import { toNodeView, toShadowView } from "../controller/views.ts";
+import { buildPolicyStatus, isBlocking } from "../core/policy-status.ts";
+import { toNodeView, toShadowView } from "../core/views.ts";
 import type { FleetSnapshot } from "./fleet.ts";
 
 /** Why a node is where it is: selection's codes, plus `starting` (granted now) and `policy-invalid`. */

@@ -11,6 +11,7 @@ import {
   type CoreV1Event,
 } from "@kubernetes/client-node";
 import { API_GROUP, COMPONENT, CRD_NAME, LABEL_COMPONENT, PLURAL, VERSION_V2, brsName } from "../api/constants.ts";
+import { MANAGED_NODE_SELECTOR_ENV, managedNodeSelector } from "../core/model.ts";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import {
   UPDATE_POLICY_CRD_NAME,
@@ -19,8 +20,6 @@ import {
   UPDATE_POLICY_VERSION,
   type BottlerocketUpdatePolicy,
 } from "../api/update-policy.ts";
-import { CONFIG_ENV } from "../controller/config.ts";
-import { managedNodeSelector } from "../controller/controller.ts";
 import { NAMES } from "../deploy/names.ts";
 import { isNotFound, statusCode } from "../kube/errors.ts";
 import { CliError, crdMissing, describeKubeError } from "./kube.ts";
@@ -87,7 +86,7 @@ export class FleetReader {
   /** One snapshot of the fleet. `selector` narrows the nodes further, as MANAGED_NODE_SELECTOR does. */
   async read(selector?: string): Promise<FleetSnapshot> {
     const controller = await this.controllerSettings();
-    const extra = [controller.env[CONFIG_ENV.nodeSelector]?.trim(), selector?.trim()]
+    const extra = [controller.env[MANAGED_NODE_SELECTOR_ENV]?.trim(), selector?.trim()]
       .filter((s): s is string => s !== undefined && s !== "")
       .join(",");
     const nodeSelector = managedNodeSelector(extra === "" ? null : extra);

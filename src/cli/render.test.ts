@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { colourWanted, makeStyle, relative, table, when } from "./render.ts";
-import { NOW } from "./test-fixtures.ts";
+import { NOW } from "../../test/support/cli-fixtures.ts";
 
 describe("colourWanted", () => {
   it("only on a TTY, never with NO_COLOR or TERM=dumb", () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { buildFleetReport } from "./fleet-report.ts";
 import { makeStyle, plain } from "./render.ts";
 import { renderStatus, shortReason, statusView } from "./status-view.ts";
-import { NOW, brs, k8sNode, minutesBefore, policy, snapshot } from "./test-fixtures.ts";
+import { NOW, brs, k8sNode, minutesBefore, policy, snapshot } from "../../test/support/cli-fixtures.ts";
 
 function report() {
   return buildFleetReport(

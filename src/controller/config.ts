@@ -2,6 +2,7 @@
 // naming the variable. The fleet policy variables (MAX_CONCURRENT_UPDATE, SCHEDULER_CRON_EXPRESSION, …) are not
 // parsed here: src/core's resolveFleetPolicy reads them together with the policy resource, which may override them.
 import { OPERATOR_NAMESPACE } from "../api/constants.ts";
+import { MANAGED_NODE_SELECTOR_ENV } from "../core/model.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { ControllerEnv } from "../core/policy.ts";
 
@@ -28,7 +29,7 @@ export const CONFIG_ENV = {
   namespace: "BRUPOP_NAMESPACE",
   nodeName: "MY_NODE_NAME",
   podName: "POD_NAME",
-  nodeSelector: "MANAGED_NODE_SELECTOR",
+  nodeSelector: MANAGED_NODE_SELECTOR_ENV,
   metricsPort: "METRICS_PORT",
   leaseName: "LEADER_ELECTION_LEASE_NAME",
   leaseDuration: "LEADER_ELECTION_LEASE_DURATION",

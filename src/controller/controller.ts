@@ -13,7 +13,8 @@ import {
   type KubernetesObject,
   type V1Node,
 } from "@kubernetes/client-node";
-import { API_GROUP, LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
+import { API_GROUP } from "../api/constants.ts";
+import { managedNodeSelector } from "../core/model.ts";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import {
   UPDATE_POLICY_NAME,
@@ -32,7 +33,7 @@ import { serveMetrics, type MetricsServer } from "./http.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { FLEET_KEY, Reconciler, nodeKey, type Logger, type ReconcileKey } from "./reconciler.ts";
 import { ShadowClient } from "./shadow-client.ts";
-import { shadowNodeName } from "./views.ts";
+import { shadowNodeName } from "../core/views.ts";
 
 export interface ControllerOptions {
   kc: KubeConfig;
@@ -48,12 +49,6 @@ type Shadow = BottlerocketShadow & KubernetesObject;
 type Policy = BottlerocketUpdatePolicy & KubernetesObject;
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** The managed-node label selector, with the configured extra terms. */
-export function managedNodeSelector(extra: string | null): string {
-  const base = `${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION}`;
-  return extra === null ? base : `${base},${extra}`;
-}
 
 export class Controller {
   readonly metrics = new ControllerMetrics();

@@ -21,9 +21,9 @@ import type { ReconcileResult } from "../kube/work-queue.ts";
 import { apiMessage, isConflict, isNotFound } from "../kube/errors.ts";
 import type { EventNote, EventRecorder, EventSubject } from "./events.ts";
 import type { ControllerMetrics } from "./metrics.ts";
-import { buildPolicyStatus, isBlocking } from "./policy-status.ts";
+import { buildPolicyStatus, isBlocking } from "../core/policy-status.ts";
 import type { ShadowClient } from "./shadow-client.ts";
-import { toNodeView, toShadowView } from "./views.ts";
+import { toNodeView, toShadowView } from "../core/views.ts";
 import { canonicalJson } from "./canonical-json.ts";
 
 export const FLEET_KEY = "fleet";

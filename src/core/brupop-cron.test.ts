@@ -7,7 +7,7 @@ import {
   nextFire,
   parseBrupopCron,
 } from "./brupop-cron.ts";
-import { prng } from "./test-fixtures.ts";
+import { prng } from "../../test/support/core-fixtures.ts";
 
 const utc = (text: string) => new Date(`${text}Z`);
 

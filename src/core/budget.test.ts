@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BudgetError, budgetLimit, describeBudget, occupiesBudget, parseBudget, type UpdateBudget } from "./budget.ts";
-import { shadow } from "./test-fixtures.ts";
+import { shadow } from "../../test/support/core-fixtures.ts";
 
 describe("parseBudget: MAX_CONCURRENT_UPDATE and percentages", () => {
   it.each<[string | number, UpdateBudget]>([

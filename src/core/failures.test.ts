@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
 import { ANNOTATIONS } from "./model.ts";
-import { T0, after, iso, shadow } from "./test-fixtures.ts";
+import { T0, after, iso, shadow } from "../../test/support/core-fixtures.ts";
 
 describe("readFailures", () => {
   it("adds the agent's crashes and the controller's timeouts; the latest failure time wins", () => {

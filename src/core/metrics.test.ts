@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { hostsByState, hostsByVersion, notStartedByReason, staleSeries, summarizeNotStarted } from "./metrics.ts";
 import { selectNodesToStart } from "./select.ts";
-import { T0, fleetPolicy, iso, node, shadow } from "./test-fixtures.ts";
+import { T0, fleetPolicy, iso, node, shadow } from "../../test/support/core-fixtures.ts";
 
 const fleet = [
   shadow("a", { status: { current_state: "Idle", current_version: "1.19.0" } }),

@@ -78,6 +78,15 @@ export const ANNOTATIONS = {
   specReason: "brupop.bottlerocket.aws/spec-reason",
 } as const;
 
+/** The controller's environment variable with extra label selector terms for the nodes it manages. */
+export const MANAGED_NODE_SELECTOR_ENV = "MANAGED_NODE_SELECTOR";
+
+/** The managed-node label selector, with the configured extra terms (`MANAGED_NODE_SELECTOR`). */
+export function managedNodeSelector(extra: string | null): string {
+  const base = `${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION}`;
+  return extra === null ? base : `${base},${extra}`;
+}
+
 /** Managed: labelled `bottlerocket.aws/updater-interface-version=2.0.0`, exactly (brupop 1.4). */
 export function isManaged(node: NodeView): boolean {
   return node.labels[LABEL_UPDATER_INTERFACE_VERSION] === UPDATER_INTERFACE_VERSION;

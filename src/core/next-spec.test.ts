@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { formatTimestamp } from "../api/timestamps.ts";
 import { ANNOTATIONS, DEFAULT_SPEC } from "./model.ts";
 import { decideNextSpec, type NodePolicy } from "./next-spec.ts";
-import { NODE_POLICY, T0, after, iso, shadow, type ShadowOptions } from "./test-fixtures.ts";
+import { NODE_POLICY, T0, after, iso, shadow, type ShadowOptions } from "../../test/support/core-fixtures.ts";
 
 const NOW = formatTimestamp(T0);
 

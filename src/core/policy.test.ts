@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { resolveFleetPolicy, type FleetPolicy, type PolicyResolution, type UpdatePolicySpec } from "./policy.ts";
-import { T0 } from "./test-fixtures.ts";
+import { T0 } from "../../test/support/core-fixtures.ts";
 
 function resolve(env: Record<string, string | undefined>, spec?: UpdatePolicySpec): PolicyResolution {
   return resolveFleetPolicy(env, spec, T0);

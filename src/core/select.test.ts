@@ -6,7 +6,16 @@ import { ANNOTATIONS, type FleetView, type NodeView, type ShadowView } from "./m
 import { compareCandidates } from "./order.ts";
 import type { UpdatePolicySpec } from "./policy.ts";
 import { selectNodesToStart, type NotStartedCode, type Selection } from "./select.ts";
-import { T0, after, fleetPolicy, iso, node, prng, shadow, type ShadowOptions } from "./test-fixtures.ts";
+import {
+  T0,
+  after,
+  fleetPolicy,
+  iso,
+  node,
+  prng,
+  shadow,
+  type ShadowOptions,
+} from "../../test/support/core-fixtures.ts";
 
 const UPDATE: ShadowOptions = { status: { current_version: "1.19.0", target_version: "1.20.0" } };
 const IN_FLIGHT: ShadowOptions = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseBrupopCron } from "./brupop-cron.ts";
-import { T0, after } from "./test-fixtures.ts";
+import { T0, after } from "../../test/support/core-fixtures.ts";
 import {
   WindowError,
   evaluateSchedule,

@@ -2,6 +2,7 @@
 // static import graph of the sources (dynamic `import()` included): the agent stays lean (no Kubernetes client
 // library, no HTTP server framework) and the components never load each other. An entry point not written yet is
 // reported as skipped.
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -35,10 +36,10 @@ const RULES: [entry: string, forbiddenPackages: string[], forbiddenDirs: string[
   [
     "agent/main.ts",
     ["@kubernetes/client-node", "fastify", "@fastify/type-provider-typebox"],
-    ["apiserver/", "controller/", "sim/", "cli/", "deploy/"],
+    ["apiserver/", "controller/", "../", "cli/", "deploy/"],
   ],
-  ["apiserver/main.ts", [], ["agent/", "controller/", "sim/", "cli/", "deploy/"]],
-  ["controller/main.ts", ["fastify"], ["agent/", "apiserver/", "sim/", "cli/", "deploy/"]],
+  ["apiserver/main.ts", [], ["agent/", "controller/", "../", "cli/", "deploy/"]],
+  ["controller/main.ts", ["fastify"], ["agent/", "apiserver/", "../", "cli/", "deploy/"]],
 ];
 
 describe("entry points of the image", () => {
@@ -57,5 +58,23 @@ describe("entry points of the image", () => {
     expect(packages).toContain("yaml");
     expect(files).toContain("api/crd.ts");
     expect(packages).not.toContain("@kubernetes/client-node"); // type-only imports are erased
+  });
+});
+
+describe("the build (tsconfig.build.json, what the image's dist/ is compiled from)", () => {
+  it("holds product code only: no test, simulator, fixture or benchmark file", () => {
+    const root = join(src, "..");
+    const listed = execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json", "--listFilesOnly"], {
+      cwd: root,
+      encoding: "utf8",
+    })
+      .split("\n")
+      .filter((f) => f !== "" && !f.includes("/node_modules/"))
+      .map((f) => relative(root, f));
+    expect(listed).toContain("src/agent/main.ts");
+    const notProduct = listed.filter(
+      (f) => !f.startsWith("src/") || /\.test\.ts$|fixture|testing|stub|(^|\/)(sim|test|bench)\//.test(f.slice(4)),
+    );
+    expect(notProduct).toEqual([]);
   });
 });

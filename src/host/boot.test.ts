@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { join } from "node:path";
-import { startTestHost, type TestHost } from "../sim/host/testing.ts";
+import { startTestHost, type TestHost } from "../../sim/host/testing.ts";
 import { observeBoot, readBootId, rebootVerdict, type BootObservation } from "./boot.ts";
 
 const hosts: TestHost[] = [];

@@ -4,8 +4,8 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { startTestHost, type TestHost } from "../sim/host/testing.ts";
-import type { SimulatedHostOptions } from "../sim/host/simulated-host.ts";
+import { startTestHost, type TestHost } from "../../sim/host/testing.ts";
+import type { SimulatedHostOptions } from "../../sim/host/simulated-host.ts";
 import { HostApiClient, isConnectFailure, type HostApiClientOptions } from "./client.ts";
 import { HostApiError, isHostApiError, type HostApiErrorKind } from "./errors.ts";
 

@@ -1,9 +1,9 @@
-// A small chaos run (the machinery of `npm run chaos`, src/sim/chaos/): 4 nodes, a 25-second plan of process kills
+// A small chaos run (the machinery of `npm run chaos`, sim/chaos/): 4 nodes, a 25-second plan of process kills
 // and host faults, then convergence. Only faults that do not fail a node are used here, so that no node waits out
 // brupop's 3-minute crash backoff; `npm run chaos` uses the failing ones too.
 import { describe, expect, it } from "vitest";
-import { runChaos } from "../../src/sim/chaos/run.ts";
-import { formatReport } from "../../src/sim/chaos/report.ts";
+import { runChaos } from "../../sim/chaos/run.ts";
+import { formatReport } from "../../sim/chaos/report.ts";
 import { DURATIONS } from "./support.ts";
 
 describe("chaos (small)", () => {

@@ -6,8 +6,8 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AppsV1Api, PolicyV1Api } from "@kubernetes/client-node";
-import { nodeOf } from "../../src/sim/cluster/fleet-observer.ts";
-import type { ComponentName, SimulatedCluster } from "../../src/sim/cluster/simulated-cluster.ts";
+import { nodeOf } from "../../sim/cluster/fleet-observer.ts";
+import type { ComponentName, SimulatedCluster } from "../../sim/cluster/simulated-cluster.ts";
 import {
   current,
   eventsOf,

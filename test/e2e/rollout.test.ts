@@ -3,7 +3,7 @@
 // touches the operator's namespace. The invariants are checked by FleetObserver on every observed change of the
 // shadows, nodes and workload pods, not only at the end.
 import { describe, expect, it } from "vitest";
-import { nodeOf } from "../../src/sim/cluster/fleet-observer.ts";
+import { nodeOf } from "../../sim/cluster/fleet-observer.ts";
 import {
   current,
   eventsOf,

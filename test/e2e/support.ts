@@ -4,14 +4,14 @@
 import { afterEach, expect } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { nodeOf, observeCluster, type FleetObserver } from "../../src/sim/cluster/fleet-observer.ts";
+import { nodeOf, observeCluster, type FleetObserver } from "../../sim/cluster/fleet-observer.ts";
 import {
   FAST_AGENT_ENV,
   startSimulatedCluster,
   type SimulatedCluster,
   type SimulatedClusterOptions,
-} from "../../src/sim/cluster/simulated-cluster.ts";
-import { bottlerocketOsImage } from "../../src/sim/cluster/nodes.ts";
+} from "../../sim/cluster/simulated-cluster.ts";
+import { bottlerocketOsImage } from "../../sim/cluster/nodes.ts";
 
 // Timeouts are generous on purpose: besides a loaded machine, Kubernetes itself can hold a drain up for 2 minutes.
 // An evicted StatefulSet pod is recorded in its PodDisruptionBudget's status.disruptedPods; when the replacement (same

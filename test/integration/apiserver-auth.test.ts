@@ -6,7 +6,7 @@ import { CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { signBoundToken } from "../support/tokens.ts";
-import { requestPodToken } from "../../src/sim/cluster/tokens.ts";
+import { requestPodToken } from "../../sim/cluster/tokens.ts";
 import {
   API_GROUP,
   CRD_NAME,

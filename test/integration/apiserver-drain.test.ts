@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppsV1Api, PolicyV1Api, type V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
-import { requestPodToken } from "../../src/sim/cluster/tokens.ts";
+import { requestPodToken } from "../../sim/cluster/tokens.ts";
 import { COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../../src/api/index.ts";
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
 import { ROUTES } from "../../src/apiserver/app.ts";

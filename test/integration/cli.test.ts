@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Node } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
-import { installOperatorCrds } from "../support/simulated-agent.ts";
-import { setOsImage } from "../../src/sim/cluster/nodes.ts";
+import { installOperatorCrds } from "../../sim/stand-ins/status-agents.ts";
+import { setOsImage } from "../../sim/cluster/nodes.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import type { BottlerocketShadowStatus } from "../../src/api/bottlerocket-shadow.ts";
 import {

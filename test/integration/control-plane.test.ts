@@ -11,7 +11,7 @@ import {
 } from "@kubernetes/client-node";
 import { useCluster, eventually, type TestCluster } from "../support/cluster.ts";
 import { signBoundToken } from "../support/tokens.ts";
-import { requestPodToken } from "../../src/sim/cluster/tokens.ts";
+import { requestPodToken } from "../../sim/cluster/tokens.ts";
 
 let t: TestCluster;
 beforeAll(async () => {

@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import {
-  FleetObserver,
+  ShadowTimeline,
   installOperatorCrds,
   startAgents,
-  testControllerConfig,
   type SimulatedAgent,
-} from "../support/simulated-agent.ts";
+} from "../../sim/stand-ins/status-agents.ts";
+import { testControllerConfig } from "../support/controller-config.ts";
 import { brsName } from "../../src/api/constants.ts";
 import { microTime } from "../../src/kube/leader-election.ts";
 import { Controller } from "../../src/controller/controller.ts";
@@ -26,7 +26,7 @@ describe("controller leader election", () => {
   const lost: { identity: string; at: number }[] = [];
   let a: Controller;
   let b: Controller;
-  let observer: FleetObserver;
+  let observer: ShadowTimeline;
   let agents: SimulatedAgent[] = [];
   const env = { MAX_CONCURRENT_UPDATE: "2" };
   const replica = (identity: string) =>
@@ -42,7 +42,7 @@ describe("controller leader election", () => {
 
   it("replaces a leader killed mid-rollout, and the budget holds across the change", async () => {
     const nodes = await t.createNodes(8);
-    observer = new FleetObserver(t.kc, t.namespace, 2);
+    observer = new ShadowTimeline(t.kc, t.namespace, 2);
     await observer.start();
     agents = await startAgents(nodes, {
       kc: t.kc,

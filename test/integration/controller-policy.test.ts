@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Event } from "@kubernetes/client-node";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import {
-  FleetObserver,
+  ShadowTimeline,
   installOperatorCrds,
   startAgents,
-  testControllerConfig,
   type SimulatedAgent,
-} from "../support/simulated-agent.ts";
+} from "../../sim/stand-ins/status-agents.ts";
+import { testControllerConfig } from "../support/controller-config.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import {
   UPDATE_POLICY_API_VERSION,
@@ -103,7 +103,7 @@ describe("the BottlerocketUpdatePolicy resource", () => {
 
 describe("a controller following the policy resource", () => {
   let controller: Controller | undefined;
-  let observer: FleetObserver | undefined;
+  let observer: ShadowTimeline | undefined;
   let agents: SimulatedAgent[] = [];
 
   /** Stops this test's controller, observer and agents and deletes their shadows, so the next test starts clean. */
@@ -125,7 +125,7 @@ describe("a controller following the policy resource", () => {
 
   async function rollout(from: number, count: number, env: Record<string, string>): Promise<string[]> {
     const nodes = await t.createNodes(count, { from });
-    observer = new FleetObserver(t.kc, t.namespace, 1);
+    observer = new ShadowTimeline(t.kc, t.namespace, 1);
     await observer.start();
     agents = await startAgents(nodes, {
       kc: t.kc,
@@ -149,7 +149,7 @@ describe("a controller following the policy resource", () => {
     // The resource's budget (1) overrides MAX_CONCURRENT_UPDATE (5).
     await setPolicy({ maxConcurrentUpdates: 1 });
     const nodes = await rollout(0, 5, { MAX_CONCURRENT_UPDATE: "5" });
-    const obs = observer as FleetObserver;
+    const obs = observer as ShadowTimeline;
     await eventually("first start", async () => (obs.starts.length >= 1 ? true : undefined));
 
     const pausedAt = Date.now();
@@ -194,7 +194,7 @@ describe("a controller following the policy resource", () => {
     const schedule = `${opened.getUTCMinutes()} ${opened.getUTCHours()} * * *`;
     await setPolicy({ maxConcurrentUpdates: 1, windows: [{ schedule, duration: `${seconds}s`, timeZone: "UTC" }] });
 
-    observer = new FleetObserver(t.kc, t.namespace, 1);
+    observer = new ShadowTimeline(t.kc, t.namespace, 1);
     await observer.start();
     agents = await startAgents(nodes, {
       kc: t.kc,

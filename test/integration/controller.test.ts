@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomObjectsApi, type CoreV1Event } from "@kubernetes/client-node";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import {
-  FleetObserver,
+  ShadowTimeline,
   installOperatorCrds,
   SimulatedAgent,
   startAgents,
   summarize,
-  testControllerConfig,
-} from "../support/simulated-agent.ts";
+} from "../../sim/stand-ins/status-agents.ts";
+import { testControllerConfig } from "../support/controller-config.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import { ANNOTATIONS } from "../../src/core/model.ts";
 import { Controller } from "../../src/controller/controller.ts";
@@ -35,7 +35,7 @@ async function metrics(port: number): Promise<string> {
 
 describe("controller rollout with simulated agents", () => {
   let controller: Controller;
-  let observer: FleetObserver;
+  let observer: ShadowTimeline;
   let agents: SimulatedAgent[];
   let nodes: string[];
 
@@ -48,7 +48,7 @@ describe("controller rollout with simulated agents", () => {
   it("updates 10 nodes with never more than 3 out of Idle, times out the stuck one, and finishes the rest", async () => {
     nodes = await t.createNodes(10);
     const stuck = nodes[0] ?? "";
-    observer = new FleetObserver(t.kc, t.namespace, 3);
+    observer = new ShadowTimeline(t.kc, t.namespace, 3);
     await observer.start();
     // Node 0 (first in name order, so it starts at once) never progresses; the others move at random speeds.
     // It runs 1.0.1 so that 1.0.0 disappears from brupop_hosts_version once the others are updated.

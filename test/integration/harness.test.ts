@@ -23,7 +23,7 @@ const alive = (pid: number) => {
 describe("control plane processes", () => {
   it("are stopped and their directory removed when the owning process is killed with SIGKILL", async () => {
     const script = `
-      import { startControlPlane } from ${JSON.stringify(join(root, "src/sim/control-plane/control-plane.ts"))};
+      import { startControlPlane } from ${JSON.stringify(join(root, "sim/control-plane/control-plane.ts"))};
       const cp = await startControlPlane({ binDir: ${JSON.stringify(inject("controlPlane").binDir)} });
       console.log(JSON.stringify({ dir: cp.dir, pids: cp.processes.map((p) => p.pid) }));
       setInterval(() => {}, 1000);`;
@@ -48,12 +48,14 @@ describe("control plane processes", () => {
   });
 });
 
-describe("brupop cluster", () => {
+describe("npm run cluster (the development CLI, sim/cli/main.ts)", () => {
   it("up --detach gives a cluster kubectl can use, down stops it", async () => {
     const cwd = await mkdtemp(join(tmpdir(), "brupop-cluster-cmd-"));
-    const brupop = join(root, "bin/brupop");
+    // What `npm run cluster -- ...` runs.
+    const cli = join(root, "sim/cli/main.ts");
+    const dev = (args: string[], o: { cwd: string }) => run(process.execPath, [cli, ...args], o);
     try {
-      const up = await run(brupop, ["cluster", "up", "--nodes", "2", "--detach"], { cwd });
+      const up = await dev(["cluster", "up", "--nodes", "2", "--detach"], { cwd });
       expect(up.stdout).toContain(`kubeconfig: ${join(cwd, ".cluster/kubeconfig")}`);
       const kubectl = join(inject("controlPlane").binDir, "kubectl");
       const nodes = await run(kubectl, [
@@ -68,13 +70,13 @@ describe("brupop cluster", () => {
         ["bottlerocket-1", "Ready"],
         ["bottlerocket-2", "Ready"],
       ]);
-      const status = await run(brupop, ["cluster", "status"], { cwd });
+      const status = await dev(["cluster", "status"], { cwd });
       expect(status.stdout).toContain("bottlerocket-1, bottlerocket-2");
-      const down = await run(brupop, ["cluster", "down"], { cwd });
+      const down = await dev(["cluster", "down"], { cwd });
       expect(down.stdout).toContain("cluster stopped");
-      await expect(run(brupop, ["cluster", "status"], { cwd })).rejects.toMatchObject({ code: 1 });
+      await expect(dev(["cluster", "status"], { cwd })).rejects.toMatchObject({ code: 1 });
     } finally {
-      await run(brupop, ["cluster", "down"], { cwd }).catch(() => undefined);
+      await dev(["cluster", "down"], { cwd }).catch(() => undefined);
       await rm(cwd, { recursive: true, force: true });
     }
   });

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useCluster, eventually, type TestCluster } from "../support/cluster.ts";
-import { PodRunner } from "../../src/sim/cluster/pod-runner.ts";
+import { PodRunner } from "../../sim/cluster/pod-runner.ts";
 
 let t: TestCluster;
 let dir: string;

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { PolicyV1Api } from "@kubernetes/client-node";
 import { useCluster, eventually, type TestCluster } from "../support/cluster.ts";
-import { createWorkloads, readyPods } from "../../src/sim/cluster/workloads.ts";
+import { createWorkloads, readyPods } from "../../sim/cluster/workloads.ts";
 
 let t: TestCluster;
 beforeAll(async () => {

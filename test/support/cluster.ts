@@ -9,8 +9,8 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeConfig, CoreV1Api } from "@kubernetes/client-node";
 import { loadCertificateAuthority } from "../../src/pki/certificates.ts";
-import { kubeconfigYaml } from "../../src/sim/control-plane/kubeconfig.ts";
-import { createBottlerocketNodes, type SimulatedNodeOptions } from "../../src/sim/cluster/nodes.ts";
+import { kubeconfigYaml } from "../../sim/control-plane/kubeconfig.ts";
+import { createBottlerocketNodes, type SimulatedNodeOptions } from "../../sim/cluster/nodes.ts";
 import type { ControlPlaneInfo } from "./global-setup.ts";
 
 /** Label on this file's nodes; select them with `nodeSelector` so pods never land on another file's nodes. */

@@ -1,6 +1,6 @@
 // Vitest global setup of the integration project: one real control plane for the whole run.
 import type { TestProject } from "vitest/node";
-import { startControlPlane } from "../../src/sim/control-plane/control-plane.ts";
+import { startControlPlane } from "../../sim/control-plane/control-plane.ts";
 
 export interface ControlPlaneInfo {
   readonly server: string;

@@ -17,7 +17,7 @@ export function unquarantineCommand() {
         const { API_GROUP, PLURAL, VERSION_V2, brsName } = await import("../../api/constants.ts");
         const { ANNOTATIONS } = await import("../../core/model.ts");
         const { readFailures } = await import("../../core/failures.ts");
-        const { toShadowView } = await import("../../controller/views.ts");
+        const { toShadowView } = await import("../../core/views.ts");
         const { isConflict } = await import("../../kube/errors.ts");
         const { CliError, describeKubeError, loadKubeConfig } = await import("../kube.ts");
         const { FleetReader } = await import("../fleet.ts");

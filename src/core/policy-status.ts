@@ -1,0 +1,89 @@
+// What the policy resource's status shows, as a pure function of one fleet decision. It changes only when
+// something a user cares about changes (no "last evaluated" clock), so the controller writes it only then.
+import type { UpdatePolicyStatus } from "../api/update-policy.ts";
+import { formatTimestamp } from "../api/timestamps.ts";
+import { occupiesBudget } from "./budget.ts";
+import { hostsByState } from "./metrics.ts";
+import type { ShadowView } from "./model.ts";
+import type { PolicyResolution } from "./policy.ts";
+import { summarizeNotStarted } from "./metrics.ts";
+import type { NotStartedCode, Selection } from "./select.ts";
+
+/** Reasons that explain a wait; the others (up to date, in progress, no agent yet) are not "blocked". */
+export const BLOCKING_CODES: readonly NotStartedCode[] = [
+  "not-managed",
+  "invalid-status",
+  "agent-unresponsive",
+  "downgrade-refused",
+  "quarantined",
+  "opted-out",
+  "backoff",
+  "paused",
+  "outside-window",
+  "budget-full",
+];
+
+export const MAX_BLOCKED_NODES = 100;
+
+export function isBlocking(code: NotStartedCode): boolean {
+  return BLOCKING_CODES.includes(code);
+}
+
+export function buildPolicyStatus(input: {
+  shadows: readonly ShadowView[];
+  managedNodes: number;
+  resolution: PolicyResolution;
+  /** Null when the policy is invalid (nothing was selected). */
+  selection: Selection | null;
+  observedGeneration?: number;
+}): UpdatePolicyStatus {
+  const { shadows, resolution, selection } = input;
+  const nodesByState: UpdatePolicyStatus["nodesByState"] = {};
+  for (const { labels, value } of hostsByState(shadows)) if (value > 0) nodesByState[labels.state] = value;
+  const updating = shadows.filter(occupiesBudget).length;
+
+  const status: UpdatePolicyStatus = {
+    paused: resolution.ok ? resolution.policy.paused : false,
+    managedNodes: input.managedNodes,
+    updating,
+    budget: "unknown",
+    nodesByState,
+    window: { open: false, message: "the policy is invalid; no update starts until it is fixed" },
+  };
+  if (input.observedGeneration !== undefined) status.observedGeneration = input.observedGeneration;
+  if (resolution.warnings.length > 0) status.warnings = [...resolution.warnings];
+  if (!resolution.ok) {
+    status.errors = [...resolution.errors];
+    return status;
+  }
+  status.sources = { ...resolution.policy.sources };
+  if (selection === null) return status;
+
+  const { limit, description } = selection.budget;
+  status.budget = description.endsWith("%") ? `${description} (${limit})` : description;
+  const { gate } = selection;
+  status.window = { open: gate.open, message: gate.reason };
+  // While open, nextOpen is "now" and would change on every pass; only a closed gate has a meaningful next opening.
+  if (!gate.open && gate.nextOpen !== null) status.window.nextOpen = formatTimestamp(gate.nextOpen);
+  if (gate.openUntil !== null) status.window.openUntil = formatTimestamp(gate.openUntil);
+
+  const blocked = selection.notStarted.filter((entry) => isBlocking(entry.reason.code));
+  if (blocked.length > 0) {
+    const counts: Record<string, number> = {};
+    for (const entry of blocked) counts[entry.reason.code] = (counts[entry.reason.code] ?? 0) + 1;
+    status.blocked = counts;
+    status.blockedSummary = summarizeNotStarted(selection, ["up-to-date", "in-progress", "no-status", "agent-missing"]);
+    status.blockedNodes = blocked
+      .slice()
+      .sort((a, b) => (a.nodeName < b.nodeName ? -1 : a.nodeName > b.nodeName ? 1 : 0))
+      .slice(0, MAX_BLOCKED_NODES)
+      .map((entry) => ({ node: entry.nodeName, reason: entry.reason.code, message: stableMessage(entry.reason) }));
+  }
+  return status;
+}
+
+/** Messages that embed counts which change with every start (budget-full) are reduced to their stable part. */
+function stableMessage(reason: Selection["notStarted"][number]["reason"]): string {
+  if (reason.code === "budget-full") return `budget full (${reason.limit === Infinity ? "unlimited" : reason.limit})`;
+  return reason.message;
+}
