@@ -191,6 +191,18 @@ describe("idempotent helpers", () => {
     expect((await t.client.readUpdateStatus())?.update_state).toBe("Available");
   });
 
+  test("prepareUpdate after a failed refresh: the host is Idle but keeps chosen_update, so it refreshes again", async () => {
+    const t = await host();
+    await t.client.refreshUpdates();
+    t.host.inject("refresh");
+    expect((await failure(t.client.refreshUpdates())).kind).toBe("command-failed");
+    const kept = await t.client.readUpdateStatus();
+    expect([kept?.update_state, kept?.chosen_update?.version]).toEqual(["Idle", "1.26.0"]); // the host's contract
+    const commands = started(t);
+    expect((await t.client.prepareUpdate("1.26.0")).update_state).toBe("Staged");
+    expect(commands).toEqual(["refresh", "prepare"]);
+  });
+
   test("activateUpdate: 'conflict' with nothing staged, 'version-mismatch' with another version staged", async () => {
     const t = await host({ offer: ["1.26.0", "1.27.0"] });
     expect((await failure(t.client.activateUpdate("1.27.0"))).kind).toBe("conflict"); // uninitialised

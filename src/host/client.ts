@@ -215,7 +215,8 @@ export class HostApiClient {
   /**
    * Ensures `expectedVersion` is written to the inactive partition (state Staged, or Ready for that version).
    * Idempotent: Staged or Ready for the same version counts as done. A different version that is Ready is
-   * deactivated first, and the host is refreshed when it does not offer the expected version yet. Throws
+   * deactivated first, and the host is refreshed when it does not offer the expected version or cannot prepare it
+   * (Idle after a failed refresh). Throws
    * "version-mismatch" if the host offers or stages another version: the host's version-lock and waves decide
    * what prepare writes, so the caller must not assume it is the one it wanted.
    */
@@ -232,7 +233,10 @@ export class HostApiClient {
       // Another version is set to boot next; undo that before staging ours.
       status = (await this.#runSucceeding("deactivate")).status;
     }
-    if (status?.chosen_update?.version !== expectedVersion) {
+    // Prepare needs Available (or Staged): a failed refresh leaves the host Idle while it keeps the old
+    // chosen_update, so an offer of the right version is not enough (docs/design/host-api.md).
+    const preparable = status?.update_state === "Available" || status?.update_state === "Staged";
+    if (status?.chosen_update?.version !== expectedVersion || !preparable) {
       status = (await this.refreshUpdates()).status;
     }
     const chosen = status.chosen_update?.version;
