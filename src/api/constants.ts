@@ -51,6 +51,13 @@ export type Component = (typeof COMPONENT)[keyof typeof COMPONENT];
 /** Node label that takes a node out of external load balancers before its drain (value {@link EXCLUDE_FROM_LB_VALUE}). */
 export const LABEL_EXCLUDE_FROM_LB = "node.kubernetes.io/exclude-from-external-load-balancers";
 export const EXCLUDE_FROM_LB_VALUE = "True";
+/**
+ * Node annotation set with the cordon of the operator's drain and removed with the uncordon: the drain's identity
+ * (`<id>` chosen by the API server that started it). It is how a drain on one API server replica learns that the
+ * node was uncordoned through another, how the agent checks that "drained" is about the drain it started, and how
+ * the controller knows a cordon is the operator's to undo (docs/design/drain.md#identity).
+ */
+export const ANNOTATION_DRAIN = "brupop.bottlerocket.aws/drain";
 
 // ---- Agent → API server authentication ----
 /** Audience of the agent's projected service-account token, checked by the API server's TokenReview. */

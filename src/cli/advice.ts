@@ -136,10 +136,14 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
           : [`watch it: brupop status --watch -n ${ns}`],
       };
     }
-    case "agent-unresponsive":
+    case "stuck":
       return {
         why: `${reason.message}.`,
-        next: [agentPodProblem(ctx) ?? "the agent pod exists but does not report", agentLogs(ctx)],
+        next: [
+          agentPodProblem(ctx) ?? "the agent pod exists but does not report",
+          agentLogs(ctx),
+          "a Ready node that the operator's drain cordoned is uncordoned by the controller; a NotReady one keeps its place in the budget until it comes back or is deleted",
+        ],
       };
     case "up-to-date":
       return {

@@ -11,7 +11,10 @@ import { hostsByVersion } from "../core/metrics.ts";
 import { ANNOTATIONS, type NodeView, type ShadowView } from "../core/model.ts";
 import { resolveFleetPolicy, type PolicyResolution } from "../core/policy.ts";
 import { selectNodesToStart, type NotStartedReason, type Selection } from "../core/select.ts";
-import { buildPolicyStatus, isBlocking } from "../core/policy-status.ts";
+import { buildPolicyStatus } from "../core/policy-status.ts";
+import { NOT_STARTED, type NotStartedCode } from "../core/reasons.ts";
+import { countUsingBudget } from "../core/standing.ts";
+import { DEFAULT_NODE_TIMEOUTS } from "../core/timeouts.ts";
 import { toNodeView, toShadowView } from "../core/views.ts";
 import type { FleetSnapshot } from "./fleet.ts";
 
@@ -108,6 +111,9 @@ export function buildFleetReport(snapshot: FleetSnapshot, now: Date, options: Re
   const summary = buildPolicyStatus({
     shadows: views,
     managedNodes: nodeViews.length,
+    updating:
+      selection?.budget.inUse ??
+      countUsingBudget(views, new Map(nodeViews.map((n) => [n.name, n])), DEFAULT_NODE_TIMEOUTS, now),
     resolution,
     selection,
   });
@@ -181,11 +187,15 @@ export function buildFleetReport(snapshot: FleetSnapshot, now: Date, options: Re
   return { namespace: snapshot.namespace, now, resolution, selection, summary, versions, rows, notes };
 }
 
-/** A missing agent is a blocker too in `brupop status` (the controller does not count it: nothing waits there). */
+/**
+ * Blocked in `brupop status`: a wait the controller explains, and anything that needs a person (a missing agent
+ * too, which the controller does not count: nothing waits there). An invalid policy blocks every node.
+ */
 export function isBlockedReason(code: RowCode): boolean {
   if (code === "starting") return false;
-  if (code === "policy-invalid" || code === "agent-missing") return true;
-  return isBlocking(code);
+  if (code === "policy-invalid") return true;
+  const info = NOT_STARTED[code satisfies NotStartedCode];
+  return info.blocks || info.attention === "person";
 }
 
 function cordoned(node: V1Node | undefined): boolean | null {

@@ -1,6 +1,7 @@
 // How `brupop status` prints a FleetReport: a summary and a per-node table (`-o wide` adds columns), or one JSON/YAML
 // document with the same content for scripts. Pure: the caller decides colours and where the text goes.
 import { formatTimestamp } from "../api/timestamps.ts";
+import { NOT_STARTED } from "../core/reasons.ts";
 import type { FleetReport, NodeRow, RowReason } from "./fleet-report.ts";
 import { relative, table, when, type Style } from "./render.ts";
 
@@ -139,9 +140,8 @@ export function shortReason(reason: RowReason, now: Date): string {
 function colourReason(text: string, row: NodeRow, style: Style): string {
   if (row.reason.code === "up-to-date") return style.green(text);
   if (row.reason.code === "in-progress" || row.reason.code === "starting") return style.cyan(text);
-  if (
-    ["quarantined", "agent-unresponsive", "invalid-status", "policy-invalid", "agent-missing"].includes(row.reason.code)
-  ) {
+  const { code } = row.reason;
+  if (code === "policy-invalid" || NOT_STARTED[code].attention === "person") {
     return style.red(text);
   }
   return row.blocked ? style.yellow(text) : text;

@@ -1,4 +1,4 @@
-// The controller process, wired: informers → keyed work queue → Reconciler, behind a Lease.
+// The controller process, wired: informers → keyed work queue → the node and fleet reconciles, behind a Lease.
 //
 // Caches start at once (a standby replica keeps warm caches); workers run only while this replica leads. Every
 // event enqueues its node's key and the fleet key, so a status change reaches the next spec write without any
@@ -26,12 +26,17 @@ import { SupervisedInformer, type ChangeKind } from "../kube/informer.ts";
 import { shadowInformer } from "../kube/shadow-informer.ts";
 import { acquireLeadership, type Leadership } from "../kube/leader-election.ts";
 import { WorkQueue, runWorkers } from "../kube/work-queue.ts";
-import { apiMessage, isNotFound } from "../kube/errors.ts";
+import { apiMessage } from "../kube/errors.ts";
 import type { ControllerConfig } from "./config.ts";
 import { EventRecorder } from "./events.ts";
 import { serveMetrics, type MetricsServer } from "./http.ts";
 import { ControllerMetrics } from "./metrics.ts";
-import { FLEET_KEY, Reconciler, nodeKey, type Logger, type ReconcileKey } from "./reconciler.ts";
+import { FleetReconciler } from "./fleet-reconciler.ts";
+import { ConfigMapFleetState } from "./fleet-state.ts";
+import { NodeClient } from "./node-client.ts";
+import { NodeReconciler } from "./node-reconciler.ts";
+import { PolicySource } from "./policy-source.ts";
+import { FLEET_KEY, errorPolicy, nodeKey, type Logger, type ReconcileKey } from "./reconcile.ts";
 import { ShadowClient } from "./shadow-client.ts";
 import { shadowNodeName } from "../core/views.ts";
 
@@ -59,7 +64,8 @@ export class Controller {
   readonly #shadows: SupervisedInformer<Shadow>;
   readonly #nodes: SupervisedInformer<V1Node>;
   readonly #policies: SupervisedInformer<Policy>;
-  readonly #reconciler: Reconciler;
+  readonly #nodeReconciler: NodeReconciler;
+  readonly #fleetReconciler: FleetReconciler;
   readonly #stop = new AbortController();
   #leadership: Leadership | undefined;
   #leading = false;
@@ -126,27 +132,29 @@ export class Controller {
     });
 
     this.events = new EventRecorder({ core, instance: config.identity, log: (m) => this.#log.warn(m) });
-    this.#reconciler = new Reconciler({
+    const context = {
       namespace: ns,
       controllerNodeName: config.controllerNodeName,
-      env: config.policyEnv,
       shadows: this.#shadows,
       nodes: this.#nodes,
-      policies: this.#policies,
-      client: new ShadowClient(kc, ns),
-      readNode: async (name) => {
-        try {
-          return await core.readNode({ name });
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        }
-      },
+      policy: new PolicySource({
+        env: config.policyEnv,
+        policies: this.#policies,
+        namespace: ns,
+        events: this.events,
+        log: this.#log,
+      }),
+      shadowClient: new ShadowClient(kc, ns),
+      nodeClient: new NodeClient(kc),
+      fleetState: new ConfigMapFleetState(kc, ns),
       events: this.events,
       metrics: this.metrics,
       log: this.#log,
+      clock: () => new Date(),
       enqueueFleet: () => this.#queue.add(FLEET_KEY),
-    });
+    };
+    this.#nodeReconciler = new NodeReconciler(context);
+    this.#fleetReconciler = new FleetReconciler(context);
     this.metrics.trackQueue(() => this.#queue.length);
   }
 
@@ -235,7 +243,14 @@ export class Controller {
     this.#enqueueAll();
     this.#resync = setInterval(() => this.#enqueueAll(), config.resyncPeriodMs);
     this.#resync.unref();
-    this.#workers = runWorkers(this.#queue, config.workers, (key) => this.#reconciler.reconcile(key), {
+    const reconcile = (key: ReconcileKey, signal: AbortSignal) =>
+      key === FLEET_KEY
+        ? this.#fleetReconciler.reconcile(signal)
+        : this.#nodeReconciler.reconcile(key.slice("node/".length), signal);
+    this.#workers = runWorkers(this.#queue, config.workers, reconcile, {
+      // No write starts once the lease is lost or the controller stops: another replica may already decide.
+      signal: AbortSignal.any([leadership.signal, this.#stop.signal]),
+      errorPolicy,
       onResult: (key, outcome) => {
         const kind = key === FLEET_KEY ? "fleet" : "node";
         this.metrics.reconciled(kind, outcome.error === undefined ? "ok" : "error", outcome.durationMs / 1000);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BudgetError, budgetLimit, describeBudget, occupiesBudget, parseBudget, type UpdateBudget } from "./budget.ts";
-import { shadow } from "../../test/support/core-fixtures.ts";
+import { BudgetError, budgetLimit, describeBudget, parseBudget, type UpdateBudget } from "./budget.ts";
 
 describe("parseBudget: MAX_CONCURRENT_UPDATE and percentages", () => {
   it.each<[string | number, UpdateBudget]>([
@@ -45,20 +44,4 @@ describe("budgetLimit", () => {
     ["0%", 100, 0],
     ["50%", 0, 0],
   ])("%s of %d nodes → %d", (raw, managed, limit) => expect(budgetLimit(parseBudget(raw), managed)).toBe(limit));
-});
-
-describe("occupiesBudget: everything not Idle, on either side", () => {
-  it.each([
-    ["Idle / Idle", shadow("n", {}), false],
-    ["no status, default spec", shadow("n", { status: null }), false],
-    ["no status, spec in progress", shadow("n", { status: null, spec: { state: "StagedAndPerformedUpdate" } }), true],
-    ["spec started, status Idle", shadow("n", { spec: { state: "StagedAndPerformedUpdate" } }), true],
-    ["spec Idle, status ErrorReset", shadow("n", { status: { current_state: "ErrorReset" } }), true],
-    ["spec Idle, status MonitoringUpdate", shadow("n", { status: { current_state: "MonitoringUpdate" } }), true],
-    [
-      "both RebootedIntoUpdate",
-      shadow("n", { spec: { state: "RebootedIntoUpdate" }, status: { current_state: "RebootedIntoUpdate" } }),
-      true,
-    ],
-  ])("%s → %s", (_label, view, occupies) => expect(occupiesBudget(view)).toBe(occupies));
 });

@@ -1,6 +1,5 @@
 // How many nodes may be out of Idle at once. brupop's MAX_CONCURRENT_UPDATE (a count or `unlimited`) plus a
-// percentage of the managed nodes.
-import type { ShadowView } from "./model.ts";
+// percentage of the managed nodes. Which nodes count: src/core/standing.ts.
 
 export type UpdateBudget =
   | { kind: "unlimited" }
@@ -63,14 +62,4 @@ export function describeBudget(budget: UpdateBudget): string {
     case "percent":
       return `${budget.percent}%`;
   }
-}
-
-/**
- * Whether a node uses up budget: anything not Idle on either side (spec or status), ErrorReset included. This is
- * stricter than brupop's active set, which ignored a shadow without status: a node counts from the moment the
- * controller asks it to move until its agent reports Idle again.
- */
-export function occupiesBudget(shadow: ShadowView): boolean {
-  const status = shadow.status ?? null;
-  return shadow.spec.state !== "Idle" || (status !== null && status.current_state !== "Idle");
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
+import { MAX_BACKOFF_MINUTES, backoffMinutes, backoffUntil, isQuarantined, readFailures } from "./failures.ts";
 import { ANNOTATIONS } from "./model.ts";
 import { T0, after, iso, shadow } from "../../test/support/core-fixtures.ts";
 
@@ -77,4 +77,81 @@ describe("isQuarantined", () => {
     [record(100), null, false],
     [record(100), 0, false],
   ])("%j with limit %s → %s", (r, limit, quarantined) => expect(isQuarantined(r, limit)).toBe(quarantined));
+});
+
+const MINUTE = 60_000;
+const failedAt = new Date("2024-06-21T11:55:48.896Z");
+// How brupop writes the failure time: nanoseconds, +00:00.
+const FAILED_AT_TEXT = "2024-06-21T11:55:48.896347269+00:00";
+const at = (ms: number) => new Date(failedAt.getTime() + ms);
+type CrashInfo = { crash_count: number; state_transition_failure_timestamp?: string | null };
+const crashed = (status: CrashInfo) =>
+  readFailures(shadow("n", { status: { state_transition_failure_timestamp: null, ...status } }));
+/** When a node with this status may start again; undefined when it may start at any time. */
+function retryAt(status: CrashInfo): Date | undefined {
+  const record = crashed(status);
+  return backoffUntil(record.failures, record.lastFailureAt, new Date(0)) ?? undefined;
+}
+function allowed(status: CrashInfo, now: Date): boolean {
+  const record = crashed(status);
+  return backoffUntil(record.failures, record.lastFailureAt, now) === null;
+}
+
+describe("crash backoff from the agent's status (brupop's rule)", () => {
+  it.each([
+    [0, 1],
+    [1, 2],
+    [2, 4],
+    [3, 8],
+    [10, 1024],
+    [11, MAX_BACKOFF_MINUTES],
+    [12, MAX_BACKOFF_MINUTES],
+    [63, MAX_BACKOFF_MINUTES],
+    [4294967295, MAX_BACKOFF_MINUTES],
+  ])("crash_count %i backs off %i minutes", (crashCount, minutes) => {
+    expect(backoffMinutes(crashCount)).toBe(minutes);
+  });
+
+  it.each([-1, 1.5, Number.NaN])("treats the bad crash_count %s as its floor, at least 0", (crashCount) => {
+    expect(backoffMinutes(crashCount)).toBe(Number.isNaN(crashCount) || crashCount < 0 ? 1 : 2);
+  });
+
+  it.each([0, 1, 2, 3, 10, 11, 12, 40])(
+    "crash_count %i: refused at exactly 2^n minutes (and up to the next whole minute), allowed after",
+    (crashCount) => {
+      const status = { crash_count: crashCount, state_transition_failure_timestamp: FAILED_AT_TEXT };
+      const minutes = Math.min(2 ** crashCount, 1440);
+      expect(allowed(status, at(0))).toBe(false);
+      expect(allowed(status, at(minutes * MINUTE))).toBe(false);
+      expect(allowed(status, at((minutes + 1) * MINUTE - 1))).toBe(false);
+      expect(allowed(status, at((minutes + 1) * MINUTE))).toBe(true);
+      expect(retryAt(status)).toEqual(at((minutes + 1) * MINUTE));
+    },
+  );
+
+  it("caps the wait at one day from crash_count 11 on", () => {
+    const status = { crash_count: 30, state_transition_failure_timestamp: FAILED_AT_TEXT };
+    expect(allowed(status, at(1440 * MINUTE))).toBe(false);
+    expect(allowed(status, at(1441 * MINUTE))).toBe(true);
+  });
+
+  it("allows an update at once when there is no failure timestamp", () => {
+    for (const stamp of [null, undefined]) {
+      const status = { crash_count: 5, state_transition_failure_timestamp: stamp };
+      expect(retryAt(status)).toBeUndefined();
+      expect(allowed(status, failedAt)).toBe(true);
+    }
+    expect(allowed({ crash_count: 0 }, failedAt)).toBe(true);
+  });
+
+  it("treats an unparsable failure timestamp as no backoff instead of failing", () => {
+    const status = { crash_count: 3, state_transition_failure_timestamp: "yesterday-ish" };
+    expect(retryAt(status)).toBeUndefined();
+    expect(allowed(status, failedAt)).toBe(true);
+  });
+
+  it("refuses while the failure timestamp lies in the future (clock skew)", () => {
+    const status = { crash_count: 1, state_transition_failure_timestamp: FAILED_AT_TEXT };
+    expect(allowed(status, at(-10 * MINUTE))).toBe(false);
+  });
 });

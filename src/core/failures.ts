@@ -5,10 +5,22 @@
 // quarantined just like one that keeps crashing. Both counts return to zero after a successful update: the agent
 // resets crash_count, and the controller removes its annotations when it writes the finishing spec.
 import { ANNOTATIONS, type ShadowView } from "./model.ts";
-import { backoffMinutes } from "../api/state-machine.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
 
 const MINUTE_MS = 60_000;
+
+/** The backoff never exceeds one day, whatever the count. */
+export const MAX_BACKOFF_MINUTES = 1440;
+
+/**
+ * brupop's backoff: 2^failures whole minutes, capped at {@link MAX_BACKOFF_MINUTES}. A negative or fractional count
+ * (bad data) counts as its floor, at least 0.
+ */
+export function backoffMinutes(failures: number): number {
+  const count = Number.isFinite(failures) && failures > 0 ? Math.floor(failures) : 0;
+  // 2 ** count cannot overflow in JS (it becomes Infinity); the cap applies from count 11.
+  return Math.min(2 ** count, MAX_BACKOFF_MINUTES);
+}
 
 export interface FailureRecord {
   /** status.crash_count, written by the agent. */
@@ -47,8 +59,10 @@ export function readFailures(shadow: ShadowView): FailureRecord {
 
 /**
  * When a failed node may start again, or null when it may start now. brupop allows a retry once the *whole* minutes
- * since the failure exceed min(2^failures, 1440); so the earliest instant is failure + (that + 1) minutes.
- * No failure timestamp means no backoff, whatever the count (brupop does the same).
+ * since the failure exceed min(2^failures, 1440); so the earliest instant is failure + (that + 1) minutes: with one
+ * failure an update is refused at exactly 2 minutes (and at 2:59) and allowed at 3:00. No failure timestamp means no
+ * backoff, whatever the count (brupop does the same); an unparsable one too (brupop panics on it): the retry either
+ * succeeds or the agent writes a fresh, valid failure time, so a bad value cannot hold a node for ever.
  */
 export function backoffUntil(failures: number, lastFailureAt: Date | null, now: Date): Date | null {
   if (lastFailureAt === null) return null;

@@ -1,7 +1,8 @@
 // Pure inputs for the controller's gauges. Each function returns every series that should exist now; with
 // `staleSeries` the controller removes the ones that disappeared (brupop kept them at 0 for ever, §6.5).
 import type { ShadowView } from "./model.ts";
-import { NOT_STARTED_CODES, type NotStartedCode, type Selection } from "./select.ts";
+import { NOT_STARTED_CODES, type NotStartedCode } from "./reasons.ts";
+import type { Selection } from "./select.ts";
 import { BRS_STATES, type BrsState } from "../api/state-machine.ts";
 
 export interface Series<L extends Record<string, string>> {

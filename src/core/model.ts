@@ -37,6 +37,10 @@ export interface NodeView {
   labels: Readonly<Record<string, string>>;
   annotations: Readonly<Record<string, string>>;
   unschedulable: boolean;
+  /** The Ready condition: true, false, or null when unknown (no condition, or status Unknown). */
+  ready: boolean | null;
+  /** Cordoned by the operator's drain: the Node carries its drain annotation (ANNOTATION_DRAIN). */
+  drainedByOperator: boolean;
 }
 
 /** What selection needs to see of the fleet at one instant. */

@@ -195,33 +195,33 @@ describe("per-state timeouts (fault §10.1 fixed)", () => {
   });
   check([
     {
-      name: "StagedAndPerformedUpdate 1 s before 720 s: kept, recheck at the deadline",
-      node: { ...stuck("StagedAndPerformedUpdate", after(-719)), status: { current_state: "Idle" } },
+      name: "StagedAndPerformedUpdate 1 s before 900 s: kept, recheck at the deadline",
+      node: { ...stuck("StagedAndPerformedUpdate", after(-899)), status: { current_state: "Idle" } },
       expected: { kind: "keep", why: "in-progress", recheckAt: after(1) },
     },
     {
-      name: "StagedAndPerformedUpdate at 720 s: reset to Idle, timeout recorded",
-      node: { ...stuck("StagedAndPerformedUpdate", after(-720)), status: { current_state: "Idle" } },
+      name: "StagedAndPerformedUpdate at 900 s: reset to Idle, timeout recorded",
+      node: { ...stuck("StagedAndPerformedUpdate", after(-900)), status: { current_state: "Idle" } },
       expected: {
         kind: "reset",
         cause: "timed-out",
         spec: { state: "Idle", state_transition_timestamp: NOW, version: "1.20.0" },
-        reason: "timed out in StagedAndPerformedUpdate after 12m (agent still reports Idle); back to Idle",
+        reason: "timed out in StagedAndPerformedUpdate after 15m (agent still reports Idle); back to Idle",
         annotations: { [ANNOTATIONS.timeouts]: "1", [ANNOTATIONS.lastTimeout]: NOW },
       },
     },
     {
-      name: "RebootedIntoUpdate at 599 s: kept",
-      node: stuck("RebootedIntoUpdate", after(-599)),
+      name: "RebootedIntoUpdate at 1799 s: kept",
+      node: stuck("RebootedIntoUpdate", after(-1799)),
       expected: { kind: "keep", why: "in-progress", recheckAt: after(1) },
     },
     {
-      name: "RebootedIntoUpdate at 600 s: reset; the timeout count goes up",
-      node: { ...stuck("RebootedIntoUpdate", after(-600)), annotations: { [ANNOTATIONS.timeouts]: "2" } },
+      name: "RebootedIntoUpdate at 1800 s: reset; the timeout count goes up",
+      node: { ...stuck("RebootedIntoUpdate", after(-1800)), annotations: { [ANNOTATIONS.timeouts]: "2" } },
       expected: {
         kind: "reset",
         cause: "timed-out",
-        reason: expect.stringMatching(/^timed out in RebootedIntoUpdate after 10m/),
+        reason: expect.stringMatching(/^timed out in RebootedIntoUpdate after 30m/),
         annotations: { [ANNOTATIONS.timeouts]: "3" },
       },
     },
@@ -287,12 +287,12 @@ describe("after a reset: the agent has to report Idle (no churn, bounded)", () =
       },
     },
     {
-      name: "past the Idle timeout: the agent looks dead",
+      name: "past the Idle timeout: stuck",
       node: {
         spec: { state: "Idle", version: "1.20.0", state_transition_timestamp: iso(after(-120)) },
         status: { current_state: "RebootedIntoUpdate" },
       },
-      expected: { kind: "keep", why: "agent-unresponsive", recheckAt: null },
+      expected: { kind: "keep", why: "stuck", recheckAt: null },
     },
   ]);
 });
@@ -313,6 +313,25 @@ describe("finishing clears the controller's failure bookkeeping", () => {
       [ANNOTATIONS.lastTimeout]: null,
       [ANNOTATIONS.acknowledgedFailures]: null,
       [ANNOTATIONS.specReason]: "update to 1.20.0 complete",
+    });
+  });
+
+  it("so does clearing the spec of a node found up to date after a timed-out attempt (no count carries over)", () => {
+    const decision = decideNextSpec(
+      shadow("n1", {
+        spec: { state: "Idle", version: "1.20.0", state_transition_timestamp: iso(after(-30)) },
+        status: { current_state: "Idle", current_version: "1.20.0", target_version: "1.20.0" },
+        annotations: { [ANNOTATIONS.timeouts]: "1", [ANNOTATIONS.lastTimeout]: iso(after(-30)) },
+      }),
+      NODE_POLICY,
+      T0,
+    );
+    expect(decision).toMatchObject({ kind: "advance", step: "clear" });
+    expect(decision.kind === "advance" && decision.annotations).toEqual({
+      [ANNOTATIONS.timeouts]: null,
+      [ANNOTATIONS.lastTimeout]: null,
+      [ANNOTATIONS.acknowledgedFailures]: null,
+      [ANNOTATIONS.specReason]: "up to date at 1.20.0; clearing the finished spec",
     });
   });
 

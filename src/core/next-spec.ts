@@ -7,19 +7,14 @@
 // - After `quarantineAfterFailures` unacknowledged failures a node is not started again until a person acknowledges
 //   them (ANNOTATIONS.acknowledgedFailures).
 // - A target lower than the current version is not started unless the policy allows downgrades (§10.2.5).
-// - A shadow already reset to Idle is left alone while its agent recovers; brupop rewrote it every 2 s.
+// - A shadow already reset to Idle is left alone while its agent recovers; brupop rewrote it every 2 s. An agent that
+//   has not recovered within the Idle timeout leaves its node stuck: reported, and counted against the budget only
+//   while the node is disrupted (src/core/standing.ts).
 // - Clearing a finished spec (Idle with a version → default) is an `advance`, not a start, so it needs no budget
 //   and no window; brupop spent a scheduling pick on it (§6.2).
 // - Unparsable versions or timestamps (user-editable fields) give a decision, never an exception.
-import {
-  DEFAULT_STATE_TIMEOUTS,
-  TIMED_STATES,
-  stateDeadline,
-  successor,
-  type BrsState,
-  type TimedState,
-} from "../api/state-machine.ts";
-import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
+import { successor, type BrsState, type TimedState } from "../api/state-machine.ts";
+import { formatTimestamp } from "../api/timestamps.ts";
 import { formatDuration } from "./duration.ts";
 import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
 import {
@@ -32,15 +27,7 @@ import {
   type ShadowView,
 } from "./model.ts";
 import { compareSemver, parseSemver, sameVersion } from "../api/semver.ts";
-
-/**
- * Seconds a node may take to reach each update state, plus `Idle`: how long its agent may take to report Idle once
- * the spec went back to Idle (after a reset or a finished update).
- */
-export type NodeTimeouts = Readonly<Record<TimedState | "Idle", number>>;
-
-/** brupop's table (crd/v2.rs, Idle included), now enforced. */
-export const DEFAULT_NODE_TIMEOUTS: NodeTimeouts = { ...DEFAULT_STATE_TIMEOUTS, Idle: 120 };
+import { isTimedState, stepDeadline, type NodeTimeouts } from "./timeouts.ts";
 
 export const DEFAULT_QUARANTINE_AFTER_FAILURES = 5;
 
@@ -61,8 +48,11 @@ export type KeepWhy =
   | "in-progress"
   /** Spec is Idle (after a reset or a finished update) and the agent has not reported Idle yet. */
   | "awaiting-agent"
-  /** As awaiting-agent, but past the Idle timeout: the agent looks dead; a person should look. */
-  | "agent-unresponsive"
+  /**
+   * As awaiting-agent, but past the Idle timeout: the node is stuck and a person should look. It uses budget only
+   * while disrupted, and a Ready node still cordoned by our drain is released (src/core/standing.ts).
+   */
+  | "stuck"
   | "up-to-date"
   | "downgrade-refused"
   /** A version in status is not a semantic version. */
@@ -94,6 +84,13 @@ export type NodeDecision =
   /** An update is wanted but too many failures are unacknowledged. */
   | { kind: "quarantined"; failures: number; reason: string };
 
+/** Removes the controller's failure bookkeeping: what a successful update does. */
+const CLEARED_FAILURES: AnnotationPatch = {
+  [ANNOTATIONS.timeouts]: null,
+  [ANNOTATIONS.lastTimeout]: null,
+  [ANNOTATIONS.acknowledgedFailures]: null,
+};
+
 function at(now: Date): string {
   return formatTimestamp(now);
 }
@@ -116,7 +113,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
 
   // §2.3 rule 2: the desired state is not reached yet.
   if (status.current_state !== spec.state) {
-    if (spec.state === "Idle") return awaitAgent(spec, status.current_state, policy, now);
+    if (spec.state === "Idle") return awaitAgent(spec, status, policy, now);
     if (status.current_state === "ErrorReset") {
       // The agent's own explanation goes into the reason, so the Event says what failed, not only that it did.
       const why = status.failure_reason ? `: ${clip(status.failure_reason, 400)}` : "";
@@ -152,11 +149,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
       kind: "advance",
       step: "finish",
       spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-      annotations: withReason(reason, {
-        [ANNOTATIONS.timeouts]: null,
-        [ANNOTATIONS.lastTimeout]: null,
-        [ANNOTATIONS.acknowledgedFailures]: null,
-      }),
+      annotations: withReason(reason, CLEARED_FAILURES),
       reason,
     };
   }
@@ -171,21 +164,19 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
   };
 }
 
-function isTimedState(state: BrsState): state is TimedState {
-  return (TIMED_STATES as readonly string[]).includes(state);
-}
-
-function awaitAgent(spec: ShadowSpec, current: BrsState, policy: NodePolicy, now: Date): NodeDecision {
-  const since = parseTimestamp(spec.state_transition_timestamp);
-  if (since === undefined) return restamp(spec, "Idle", now);
-  const deadline = new Date(since.getTime() + policy.stateTimeouts.Idle * 1000);
+function awaitAgent(spec: ShadowSpec, status: ShadowStatus, policy: NodePolicy, now: Date): NodeDecision {
+  const deadline = stepDeadline("Idle", spec.state_transition_timestamp, policy.stateTimeouts);
+  if (deadline === undefined) return restamp(spec, "Idle", now);
+  const current = status.current_state;
   if (now >= deadline) {
+    const lastWords = status.failure_reason ? `; its last failure: ${clip(status.failure_reason, 300)}` : "";
     return {
       kind: "keep",
-      why: "agent-unresponsive",
+      why: "stuck",
       reason:
-        `the agent has not reported Idle within ${formatDuration(policy.stateTimeouts.Idle)} ` +
-        `(still reports ${current}); check the agent on this node`,
+        `stuck: the agent has not reported Idle within ${formatDuration(policy.stateTimeouts.Idle)} ` +
+        `(it still reports ${current}${lastWords}); check the agent and the host API on this node`,
+      // Nothing the controller waits for; the node's and the shadow's events bring it back.
       recheckAt: null,
     };
   }
@@ -217,10 +208,7 @@ function inProgress(
   now: Date,
 ): NodeDecision {
   const { spec } = shadow;
-  const deadline = stateDeadline(
-    { state: step, state_transition_timestamp: spec.state_transition_timestamp },
-    policy.stateTimeouts,
-  );
+  const deadline = stepDeadline(step, spec.state_transition_timestamp, policy.stateTimeouts);
   if (deadline === undefined) return restamp(spec, step, now);
   const timeout = policy.stateTimeouts[step];
   if (now < deadline) {
@@ -257,7 +245,15 @@ function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy
       return { kind: "keep", why: "up-to-date", reason: `up to date at ${status.current_version}`, recheckAt: null };
     }
     const reason = `up to date at ${status.current_version}; clearing the finished spec`;
-    return { kind: "advance", step: "clear", spec: DEFAULT_SPEC, annotations: withReason(reason), reason };
+    // Up to date is a success, however it came about: the failure bookkeeping of this update ends here, or it
+    // would count against the next one.
+    return {
+      kind: "advance",
+      step: "clear",
+      spec: DEFAULT_SPEC,
+      annotations: withReason(reason, CLEARED_FAILURES),
+      reason,
+    };
   }
 
   if (compareSemver(target, current) < 0 && !policy.allowDowngrade) {

@@ -2,45 +2,28 @@
 // something a user cares about changes (no "last evaluated" clock), so the controller writes it only then.
 import type { UpdatePolicyStatus } from "../api/update-policy.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
-import { occupiesBudget } from "./budget.ts";
 import { hostsByState } from "./metrics.ts";
 import type { ShadowView } from "./model.ts";
 import type { PolicyResolution } from "./policy.ts";
 import { summarizeNotStarted } from "./metrics.ts";
-import type { NotStartedCode, Selection } from "./select.ts";
-
-/** Reasons that explain a wait; the others (up to date, in progress, no agent yet) are not "blocked". */
-export const BLOCKING_CODES: readonly NotStartedCode[] = [
-  "not-managed",
-  "invalid-status",
-  "agent-unresponsive",
-  "downgrade-refused",
-  "quarantined",
-  "opted-out",
-  "backoff",
-  "paused",
-  "outside-window",
-  "budget-full",
-];
+import { isBlocking } from "./reasons.ts";
+import type { Selection } from "./select.ts";
 
 export const MAX_BLOCKED_NODES = 100;
-
-export function isBlocking(code: NotStartedCode): boolean {
-  return BLOCKING_CODES.includes(code);
-}
 
 export function buildPolicyStatus(input: {
   shadows: readonly ShadowView[];
   managedNodes: number;
+  /** Nodes using up budget now (src/core/standing.ts). */
+  updating: number;
   resolution: PolicyResolution;
   /** Null when the policy is invalid (nothing was selected). */
   selection: Selection | null;
   observedGeneration?: number;
 }): UpdatePolicyStatus {
-  const { shadows, resolution, selection } = input;
+  const { shadows, resolution, selection, updating } = input;
   const nodesByState: UpdatePolicyStatus["nodesByState"] = {};
   for (const { labels, value } of hostsByState(shadows)) if (value > 0) nodesByState[labels.state] = value;
-  const updating = shadows.filter(occupiesBudget).length;
 
   const status: UpdatePolicyStatus = {
     paused: resolution.ok ? resolution.policy.paused : false,

@@ -29,7 +29,7 @@ describe("defaults", () => {
       paused: false,
       allowDowngrade: false,
       quarantineAfterFailures: 5,
-      stateTimeouts: { StagedAndPerformedUpdate: 720, RebootedIntoUpdate: 600, MonitoringUpdate: 300, Idle: 120 },
+      stateTimeouts: { StagedAndPerformedUpdate: 900, RebootedIntoUpdate: 1800, MonitoringUpdate: 300, Idle: 120 },
       sources: {
         budget: "default",
         schedule: "default",
@@ -119,7 +119,7 @@ describe("our environment variables", () => {
       paused: true,
       allowDowngrade: true,
       quarantineAfterFailures: 3,
-      stateTimeouts: { StagedAndPerformedUpdate: 720, RebootedIntoUpdate: 900, MonitoringUpdate: 600, Idle: 120 },
+      stateTimeouts: { StagedAndPerformedUpdate: 900, RebootedIntoUpdate: 900, MonitoringUpdate: 600, Idle: 120 },
     });
   });
 
@@ -197,9 +197,9 @@ describe("the policy resource overrides the environment, field by field", () => 
   });
 
   it("stateTimeouts durations, unnamed states keep defaults", () => {
-    expect(ok(env, { stateTimeouts: { RebootedIntoUpdate: "30m" } }).stateTimeouts).toEqual({
-      StagedAndPerformedUpdate: 720,
-      RebootedIntoUpdate: 1800,
+    expect(ok(env, { stateTimeouts: { RebootedIntoUpdate: "45m" } }).stateTimeouts).toEqual({
+      StagedAndPerformedUpdate: 900,
+      RebootedIntoUpdate: 2700,
       MonitoringUpdate: 300,
       Idle: 120,
     });

@@ -4,12 +4,8 @@ import { TIMED_STATES } from "../api/state-machine.ts";
 import { CronExpressionError, cronIncludes, legacyWindowExpression, nextFire, parseBrupopCron } from "./brupop-cron.ts";
 import { parseBudget, type UpdateBudget } from "./budget.ts";
 import { parseDuration } from "./duration.ts";
-import {
-  DEFAULT_NODE_TIMEOUTS,
-  DEFAULT_QUARANTINE_AFTER_FAILURES,
-  type NodePolicy,
-  type NodeTimeouts,
-} from "./next-spec.ts";
+import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "./next-spec.ts";
+import { DEFAULT_NODE_TIMEOUTS, type NodeTimeouts } from "./timeouts.ts";
 import {
   WindowError,
   nextWindowStart,

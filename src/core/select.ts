@@ -1,6 +1,6 @@
 // Which nodes may start an update now, and for every other node why not. The controller writes the granted specs
 // (with optimistic concurrency, from a fresh view) and turns the reasons into status, Events and metrics.
-import { budgetLimit, describeBudget, occupiesBudget } from "./budget.ts";
+import { budgetLimit, describeBudget } from "./budget.ts";
 import { readFailures } from "./failures.ts";
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import {
@@ -15,43 +15,19 @@ import {
 import { decideNextSpec, type NodeDecision } from "./next-spec.ts";
 import { orderCandidates } from "./order.ts";
 import type { FleetPolicy } from "./policy.ts";
+import type { NotStartedCode } from "./reasons.ts";
+import { countUsingBudget } from "./standing.ts";
 import { evaluateSchedule, type GateStatus } from "./windows.ts";
 
-/** Why a node is not started now. Codes are stable: they are metric labels and Event reasons. */
+/** Why a node is not started now: a code of the catalogue (src/core/reasons.ts) with its details. */
 export type NotStartedReason =
-  | { code: "not-managed"; message: string }
-  | { code: "agent-missing"; message: string }
-  | { code: "no-status"; message: string }
-  | { code: "invalid-status"; message: string }
-  | { code: "in-progress"; message: string }
-  | { code: "agent-unresponsive"; message: string }
-  | { code: "up-to-date"; message: string }
-  | { code: "downgrade-refused"; message: string }
   | { code: "quarantined"; failures: number; message: string }
-  | { code: "opted-out"; message: string }
   | { code: "backoff"; until: Date; message: string }
-  | { code: "paused"; message: string }
   | { code: "outside-window"; nextOpen: Date | null; message: string }
-  | { code: "budget-full"; inUse: number; limit: number; message: string };
+  | { code: "budget-full"; inUse: number; limit: number; message: string }
+  | { code: Exclude<NotStartedCode, "quarantined" | "backoff" | "outside-window" | "budget-full">; message: string };
 
-export type NotStartedCode = NotStartedReason["code"];
-
-export const NOT_STARTED_CODES: readonly NotStartedCode[] = [
-  "not-managed",
-  "agent-missing",
-  "no-status",
-  "invalid-status",
-  "in-progress",
-  "agent-unresponsive",
-  "up-to-date",
-  "downgrade-refused",
-  "quarantined",
-  "opted-out",
-  "backoff",
-  "paused",
-  "outside-window",
-  "budget-full",
-];
+export type { NotStartedCode } from "./reasons.ts";
 
 export interface StartGrant {
   shadowName: string;
@@ -117,7 +93,7 @@ function fromDecision(decision: Exclude<NodeDecision, { kind: "start" }>): NotSt
         case "in-progress":
         case "awaiting-agent":
           return { code: "in-progress", message: decision.reason };
-        case "agent-unresponsive":
+        case "stuck":
         case "no-status":
         case "up-to-date":
         case "downgrade-refused":
@@ -135,7 +111,7 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const nodes = new Map(fleet.nodes.map((node) => [node.name, node]));
   const managed = fleet.nodes.filter(isManaged).length;
   const limit = budgetLimit(policy.budget, managed);
-  const inUse = fleet.shadows.filter(occupiesBudget).length;
+  const inUse = countUsingBudget(fleet.shadows, nodes, policy.stateTimeouts, now);
   const gate = evaluateSchedule(policy.schedule, now, fleet.triggerConsumedAt ?? now);
 
   const notStarted: NotStarted[] = [];

@@ -1,7 +1,7 @@
 // Cache objects → the small views src/core decides on. Pure. Objects that cannot be read (no owner reference and
 // no brs- name, a status that is not an object) are mapped as far as is safe; the decisions handle bad field values.
 import type { V1Node } from "@kubernetes/client-node";
-import { nodeNameFromBrsName } from "../api/constants.ts";
+import { ANNOTATION_DRAIN, nodeNameFromBrsName } from "../api/constants.ts";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import { isBrsState } from "../api/state-machine.ts";
 import type { NodeView, ShadowSpec, ShadowStatus, ShadowView } from "./model.ts";
@@ -56,5 +56,12 @@ export function toNodeView(node: V1Node): NodeView | undefined {
     labels: node.metadata?.labels ?? {},
     annotations: node.metadata?.annotations ?? {},
     unschedulable: node.spec?.unschedulable === true,
+    ready: readyCondition(node),
+    drainedByOperator: node.metadata?.annotations?.[ANNOTATION_DRAIN] !== undefined,
   };
+}
+
+function readyCondition(node: V1Node): boolean | null {
+  const ready = node.status?.conditions?.find((c) => c.type === "Ready");
+  return ready?.status === "True" ? true : ready?.status === "False" ? false : null;
 }

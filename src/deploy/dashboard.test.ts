@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { BRS_STATES } from "../api/state-machine.ts";
 import { ApiServerMetrics } from "../apiserver/metrics.ts";
 import { ControllerMetrics } from "../controller/metrics.ts";
-import { NOT_STARTED_CODES } from "../core/select.ts";
+import { NOT_STARTED_CODES } from "../core/reasons.ts";
 import { dashboardQueries, grafanaDashboard, grafanaDashboardJson, type DashboardPanel } from "./dashboard.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

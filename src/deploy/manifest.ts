@@ -38,7 +38,7 @@ export function operatorObjects(options: DeployOptions, parts: ManifestParts = {
     ...componentRbac(COMPONENT.agent, agentRules(), options),
     ...componentRbac(COMPONENT.apiserver, apiserverRules(options), options),
     apiserverAuthDelegatorBinding(options),
-    ...componentRbac(COMPONENT.controller, controllerRules(options), options),
+    ...componentRbac(COMPONENT.controller, controllerRules(), options),
     ...(options.tls === "cert-manager" ? certManagerObjects(options) : []),
     apiserverService(options),
     controllerService(options),

@@ -35,6 +35,8 @@ export const NAMES = Object.freeze({
   apiserverAuthDelegatorBinding: "brupop-apiserver-auth-delegator-role-binding",
   /** New: the controller's leader-election Lease (in the operator namespace). */
   controllerLease: "brupop-controller-leader",
+  /** New: what the fleet has used up, shared by the controller's replicas (src/controller/fleet-state.ts). */
+  controllerState: "brupop-controller-state",
   // cert-manager objects (brupop's names).
   selfSignedIssuer: "selfsigned-issuer",
   caCertificate: "brupop-selfsigned-ca",

@@ -83,11 +83,12 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
   };
 }
 
-export function controllerRules(options: { autoLabelNodes: boolean }): ComponentRules {
+export function controllerRules(): ComponentRules {
   return {
     cluster: [
-      // Patching Nodes only when it labels them itself (AUTO_LABEL_NODES).
-      { apiGroups: [""], resources: ["nodes"], verbs: options.autoLabelNodes ? [...READ, "patch"] : READ },
+      // Patching Nodes: uncordoning a stuck node that the operator's drain cordoned (its agent did not come back),
+      // and labelling nodes when it does that itself (AUTO_LABEL_NODES, a label patch like the uncordon).
+      { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
       // Events about Nodes are recorded in the "default" namespace, so Event writes cannot be namespaced.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
     ],
@@ -102,6 +103,14 @@ export function controllerRules(options: { autoLabelNodes: boolean }): Component
         apiGroups: ["coordination.k8s.io"],
         resources: ["leases"],
         resourceNames: [NAMES.controllerLease],
+        verbs: ["get", "update"],
+      },
+      // What the fleet has used up (a one-shot schedule's consumed trigger), shared by every replica.
+      { apiGroups: [""], resources: ["configmaps"], verbs: ["create"] },
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: [NAMES.controllerState],
         verbs: ["get", "update"],
       },
     ],

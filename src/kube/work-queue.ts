@@ -125,34 +125,54 @@ export interface ReconcileResult {
   readonly requeueAfterMs?: number;
 }
 
+/**
+ * What to do with a key whose reconcile threw (kube-rs' `error_policy`): `"backoff"` retries it with exponential
+ * backoff; a result requeues it as a success would (e.g. after a write conflict: decide again soon, no backoff).
+ */
+export type ErrorPolicy<K extends string> = (key: K, error: unknown) => ReconcileResult | "backoff";
+
 export interface WorkerHooks<K extends string> {
   /** Called after each reconcile, e.g. for metrics and logs. */
   readonly onResult?: (key: K, outcome: { error?: unknown; durationMs: number; retryInMs?: number }) => void;
+  /** Default: every error backs off. */
+  readonly errorPolicy?: ErrorPolicy<K>;
+  /** Passed to every reconcile; aborted, the workers stop taking keys (and a reconcile should stop writing). */
+  readonly signal?: AbortSignal;
 }
 
 /**
- * Runs `concurrency` workers until the queue shuts down. A reconcile that throws is retried with backoff;
- * one that succeeds has its backoff reset and is requeued after `requeueAfterMs` when it asks for it.
+ * Runs `concurrency` workers until the queue shuts down. A reconcile that succeeds has its backoff reset and is
+ * requeued after `requeueAfterMs` when it asks for it; one that throws goes to the error policy.
  */
 export async function runWorkers<K extends string>(
   queue: WorkQueue<K>,
   concurrency: number,
-  reconcile: (key: K) => Promise<ReconcileResult | undefined>,
+  reconcile: (key: K, signal: AbortSignal) => Promise<ReconcileResult | undefined>,
   hooks: WorkerHooks<K> = {},
 ): Promise<void> {
+  const signal = hooks.signal ?? new AbortController().signal;
+  const settle = (key: K, result: ReconcileResult | undefined) => {
+    queue.forget(key);
+    if (result?.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+  };
   const worker = async () => {
     for (;;) {
       const key = await queue.get();
       if (key === undefined) return;
       const started = performance.now();
       try {
-        const result = await reconcile(key);
-        queue.forget(key);
-        if (result?.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+        if (signal.aborted) continue; // handed out before the abort; nobody may act on it now
+        settle(key, await reconcile(key, signal));
         hooks.onResult?.(key, { durationMs: performance.now() - started });
       } catch (error) {
-        const retryInMs = queue.addRateLimited(key);
-        hooks.onResult?.(key, { error, durationMs: performance.now() - started, retryInMs });
+        const policy = signal.aborted ? undefined : (hooks.errorPolicy?.(key, error) ?? "backoff");
+        if (policy === "backoff") {
+          const retryInMs = queue.addRateLimited(key);
+          hooks.onResult?.(key, { error, durationMs: performance.now() - started, retryInMs });
+        } else {
+          if (policy !== undefined) settle(key, policy);
+          hooks.onResult?.(key, { durationMs: performance.now() - started });
+        }
       } finally {
         queue.done(key);
       }

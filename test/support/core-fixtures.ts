@@ -6,7 +6,8 @@ import {
   type ShadowStatus,
   type ShadowView,
 } from "../../src/core/model.ts";
-import { DEFAULT_NODE_TIMEOUTS, DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "../../src/core/next-spec.ts";
+import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "../../src/core/next-spec.ts";
+import { DEFAULT_NODE_TIMEOUTS } from "../../src/core/timeouts.ts";
 import { resolveFleetPolicy, type FleetPolicy, type UpdatePolicySpec } from "../../src/core/policy.ts";
 import { seededRandom } from "../../sim/seeded-random.ts";
 
@@ -51,13 +52,21 @@ export function shadow(nodeName: string, options: ShadowOptions = {}): ShadowVie
 
 export function node(
   name: string,
-  options: { labelled?: boolean; annotations?: Record<string, string>; unschedulable?: boolean } = {},
+  options: {
+    labelled?: boolean;
+    annotations?: Record<string, string>;
+    unschedulable?: boolean;
+    ready?: boolean | null;
+    drainedByOperator?: boolean;
+  } = {},
 ): NodeView {
   return {
     name,
     labels: options.labelled === false ? {} : { "bottlerocket.aws/updater-interface-version": "2.0.0" },
     annotations: options.annotations ?? {},
     unschedulable: options.unschedulable ?? false,
+    ready: options.ready === undefined ? true : options.ready,
+    drainedByOperator: options.drainedByOperator ?? false,
   };
 }
 

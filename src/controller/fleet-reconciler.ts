@@ -1,0 +1,220 @@
+// reconcile(fleet): one key, so one worker at a time. Resolves the policy, selects the nodes that may start,
+// writes those starts, explains every wait, and keeps the policy status and the fleet metrics.
+//
+// Budget is granted only from a consistent read, never from the cache alone, so a lagging cache (our own earlier
+// starts not yet seen, a previous leader's writes) cannot overshoot it: the shadows are LISTed from the API server,
+// and so is every Node whose stuck shadow the cache says is no longer disrupted. Each start carries the
+// resourceVersion of that read: if the shadow changed since, the write fails with 409 and the fleet decides again.
+import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import { isManaged, type NodeView, type ShadowView } from "../core/model.ts";
+import type { FleetPolicy, PolicyResolution } from "../core/policy.ts";
+import { buildPolicyStatus } from "../core/policy-status.ts";
+import { isBlocking } from "../core/reasons.ts";
+import { selectNodesToStart, type NotStarted, type Selection, type StartGrant } from "../core/select.ts";
+import { countUsingBudget, standing } from "../core/standing.ts";
+import { toNodeView, toShadowView } from "../core/views.ts";
+import { apiMessage, isConflict, isNotFound } from "../kube/errors.ts";
+import type { ReconcileResult } from "../kube/work-queue.ts";
+import { canonicalJson } from "./canonical-json.ts";
+import { subjectsOf, waitNote } from "./notes.ts";
+import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
+
+/** While nodes wait only for budget or a window, look again this often even without events. */
+const WAITING_RECHECK_MS = 60_000;
+
+export class FleetReconciler {
+  readonly #ctx: ControllerContext;
+
+  constructor(ctx: ControllerContext) {
+    this.#ctx = ctx;
+  }
+
+  async reconcile(signal: AbortSignal): Promise<ReconcileResult | undefined> {
+    const ctx = this.#ctx;
+    const now = ctx.clock();
+    const resolution = ctx.policy.resolve(now);
+    let nodes = managedNodes(ctx.nodes.list());
+    let shadows = cachedShadows(ctx.shadows.list(ctx.namespace));
+    let selection: Selection | null = null;
+
+    if (resolution.ok) {
+      const policy = resolution.policy;
+      const triggerConsumedAt = await this.#triggerConsumedAt(policy, now);
+      const select = () => this.#select(shadows, nodes, policy, triggerConsumedAt, now);
+      selection = select();
+      if (selection.start.length > 0) {
+        // Grant budget from a consistent read only.
+        const fresh = (await ctx.shadowClient.list()).filter((s) => !isBeingDeleted(s));
+        shadows = fresh.map(toShadowView).filter(isDefined);
+        nodes = await this.#confirmReleased(shadows, nodes, policy, now);
+        selection = select();
+        await this.#start(selection.start, fresh, signal);
+      }
+      if (selection.sessionDrained) {
+        signal.throwIfAborted();
+        await ctx.fleetState.consumeTrigger(now);
+      }
+      this.#explainWaits(selection.notStarted);
+    }
+
+    const timeouts = resolution.ok ? resolution.policy.stateTimeouts : ctx.policy.nodePolicy(now).stateTimeouts;
+    const byName = new Map(nodes.map((n) => [n.name, n]));
+    ctx.metrics.observeFleet(shadows, selection);
+    await this.#writePolicyStatus(shadows, nodes, resolution, selection, {
+      updating: selection?.budget.inUse ?? countUsingBudget(shadows, byName, timeouts, now),
+      signal,
+    });
+    return { requeueAfterMs: recheckAfter(selection, now) };
+  }
+
+  #select(
+    shadows: readonly ShadowView[],
+    nodes: readonly NodeView[],
+    policy: FleetPolicy,
+    triggerConsumedAt: Date | undefined,
+    now: Date,
+  ): Selection {
+    return selectNodesToStart(
+      {
+        shadows,
+        nodes,
+        controllerNodeName: this.#ctx.controllerNodeName,
+        ...(triggerConsumedAt === undefined ? {} : { triggerConsumedAt }),
+      },
+      policy,
+      now,
+    );
+  }
+
+  /** Only one-shot schedules consume triggers; their record lives in the cluster (fleet-state.ts). */
+  async #triggerConsumedAt(policy: FleetPolicy, now: Date): Promise<Date | undefined> {
+    const oneshot = policy.schedule.kind === "cron" && policy.schedule.cron.kind === "oneshot";
+    return oneshot ? this.#ctx.fleetState.triggerConsumedAt(now) : undefined;
+  }
+
+  /**
+   * A stuck node stops using budget once it is Ready and uncordoned. Before that frees budget for a start, make sure
+   * of it from the API server rather than the cache: re-read every such Node.
+   */
+  async #confirmReleased(
+    shadows: readonly ShadowView[],
+    nodes: NodeView[],
+    policy: FleetPolicy,
+    now: Date,
+  ): Promise<NodeView[]> {
+    const byName = new Map(nodes.map((n) => [n.name, n]));
+    for (const shadow of shadows) {
+      const s = standing(shadow, byName.get(shadow.nodeName), policy.stateTimeouts, now);
+      if (s.kind !== "stuck" || s.disrupted || !byName.has(shadow.nodeName)) continue;
+      const fresh = await this.#ctx.nodeClient.read(shadow.nodeName);
+      const view = fresh === undefined ? undefined : toNodeView(fresh);
+      if (view === undefined || !isManaged(view)) byName.delete(shadow.nodeName);
+      else byName.set(shadow.nodeName, view);
+    }
+    return [...byName.values()];
+  }
+
+  /** Writes the granted starts in order; a conflict ends the pass (the error policy decides again at once). */
+  async #start(
+    grants: readonly StartGrant[],
+    fresh: readonly BottlerocketShadow[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    for (const grant of grants) {
+      const shadow = fresh.find((s) => s.metadata.name === grant.shadowName);
+      signal.throwIfAborted();
+      await ctx.shadowClient.writeSpec({
+        name: grant.shadowName,
+        resourceVersion: shadow?.metadata.resourceVersion ?? "",
+        spec: grant.spec,
+        annotations: grant.annotations,
+      });
+      ctx.metrics.transition("Idle", grant.spec.state, null);
+      ctx.events.forget(grant.nodeName);
+      ctx.events.record(subjectsOf(shadow, grant.nodeName, ctx.nodes.get(grant.nodeName), ctx.namespace), {
+        type: "Normal",
+        reason: "UpdateStarted",
+        action: "Start",
+        message: grant.reason,
+      });
+      ctx.log.info(`${grant.shadowName}: ${grant.reason}`);
+    }
+  }
+
+  /** One Event per node and reason: a node that waits for the same reason for an hour is explained once. */
+  #explainWaits(notStarted: readonly NotStarted[]): void {
+    const ctx = this.#ctx;
+    for (const entry of notStarted) {
+      const { code } = entry.reason;
+      const note = waitNote(entry.reason);
+      if (!isBlocking(code) || note === null) {
+        ctx.events.forget(entry.nodeName);
+        continue;
+      }
+      const shadow = entry.shadowName === null ? undefined : ctx.shadows.get(entry.shadowName, ctx.namespace);
+      ctx.events.recordOnChange(
+        entry.nodeName,
+        code,
+        subjectsOf(shadow, entry.nodeName, ctx.nodes.get(entry.nodeName), ctx.namespace),
+        note,
+      );
+    }
+  }
+
+  async #writePolicyStatus(
+    shadows: readonly ShadowView[],
+    nodes: readonly NodeView[],
+    resolution: PolicyResolution,
+    selection: Selection | null,
+    o: { updating: number; signal: AbortSignal },
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    const policyObject: BottlerocketUpdatePolicy | undefined = ctx.policy.object();
+    if (policyObject === undefined) return;
+    const status = buildPolicyStatus({
+      shadows,
+      managedNodes: nodes.filter(isManaged).length,
+      updating: o.updating,
+      resolution,
+      selection,
+      ...(policyObject.metadata.generation === undefined
+        ? {}
+        : { observedGeneration: policyObject.metadata.generation }),
+    });
+    if (canonicalJson(status) === canonicalJson(policyObject.status ?? null)) return;
+    o.signal.throwIfAborted();
+    try {
+      await ctx.shadowClient.writePolicyStatus(policyObject, status);
+    } catch (err) {
+      // A conflict means a newer policy is on its way to the cache; its event brings us back here.
+      if (!isConflict(err) && !isNotFound(err)) ctx.log.warn(`policy status: ${apiMessage(err)}`);
+    }
+  }
+}
+
+function recheckAfter(selection: Selection | null, now: Date): number {
+  let at = now.getTime() + WAITING_RECHECK_MS;
+  if (selection !== null) {
+    if (selection.recheckAt !== null) at = Math.min(at, selection.recheckAt.getTime());
+    // The status shows whether the window is open: look again when it closes.
+    if (selection.gate.openUntil !== null) at = Math.min(at, selection.gate.openUntil.getTime());
+  }
+  return Math.max(0, at - now.getTime());
+}
+
+function managedNodes(nodes: readonly Parameters<typeof toNodeView>[0][]): NodeView[] {
+  return nodes.map(toNodeView).filter(isDefined);
+}
+
+function cachedShadows(shadows: readonly BottlerocketShadow[]): ShadowView[] {
+  return shadows
+    .filter((s) => !isBeingDeleted(s))
+    .map(toShadowView)
+    .filter(isDefined);
+}
+
+function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}

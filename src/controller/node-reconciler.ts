@@ -1,0 +1,146 @@
+// reconcile(node/<name>): moves one node along its update — advance, reset (a crash, a timeout), clear, restamp —
+// releases it when it is stuck, and garbage-collects the shadow of a node that lost its label. It never starts an
+// update: starting uses budget, a fleet-wide decision (fleet-reconciler.ts).
+import type { V1Node } from "@kubernetes/client-node";
+import { brsName } from "../api/constants.ts";
+import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import { parseTimestamp } from "../api/timestamps.ts";
+import { decideNextSpec, type NodeDecision } from "../core/next-spec.ts";
+import { isManaged, type NodeView, type ShadowView } from "../core/model.ts";
+import { standing } from "../core/standing.ts";
+import { toNodeView, toShadowView } from "../core/views.ts";
+import type { ReconcileResult } from "../kube/work-queue.ts";
+import { nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
+import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
+
+export class NodeReconciler {
+  readonly #ctx: ControllerContext;
+
+  constructor(ctx: ControllerContext) {
+    this.#ctx = ctx;
+  }
+
+  async reconcile(nodeName: string, signal: AbortSignal): Promise<ReconcileResult | undefined> {
+    const ctx = this.#ctx;
+    let name: string;
+    try {
+      name = brsName(nodeName);
+    } catch {
+      return undefined; // a node whose name cannot have a shadow has none to reconcile
+    }
+    const shadow = ctx.shadows.get(name, ctx.namespace);
+    if (shadow === undefined || isBeingDeleted(shadow)) return undefined;
+    const view = toShadowView(shadow);
+    if (view === undefined) return undefined;
+
+    // The managed-node cache cannot tell "lost its label" from "deleted", "outside MANAGED_NODE_SELECTOR" or "not
+    // seen yet": ask the API server about a node it does not hold.
+    const cached = ctx.nodes.get(nodeName);
+    const node = cached ?? (await ctx.nodeClient.read(nodeName));
+    if (node === undefined) return undefined; // deleted: owner-reference garbage collection takes the shadow
+    const nodeView = toNodeView(node);
+    if (nodeView === undefined) return undefined;
+    if (!isManaged(nodeView)) {
+      await this.#collect(shadow, nodeName, node, signal);
+      return undefined;
+    }
+    // Labelled but outside MANAGED_NODE_SELECTOR: an update this controller started is seen through (advanced,
+    // timed out, released), so it neither hangs nor holds budget; an idle node is not this controller's.
+    if (cached === undefined && isIdle(view)) return undefined;
+
+    const now = ctx.clock();
+    const policy = ctx.policy.nodePolicy(now);
+    const decision = decideNextSpec(view, policy, now);
+    switch (decision.kind) {
+      case "advance":
+      case "reset":
+        await this.#writeStep(shadow, view, node, decision, now, signal);
+        return undefined;
+      case "keep":
+        if (decision.why === "stuck") {
+          const s = standing(view, nodeView, policy.stateTimeouts, now);
+          if (s.kind === "stuck" && s.release) await this.#release(shadow, nodeView, node, decision.reason, signal);
+        }
+        return decision.recheckAt === null
+          ? undefined
+          : { requeueAfterMs: decision.recheckAt.getTime() - now.getTime() };
+      case "start":
+      case "wait":
+      case "quarantined":
+        // Starting is the fleet's decision (budget, window, pause, order).
+        ctx.enqueueFleet();
+        return undefined;
+    }
+  }
+
+  async #writeStep(
+    shadow: BottlerocketShadow,
+    view: ShadowView,
+    node: V1Node,
+    decision: Extract<NodeDecision, { kind: "advance" | "reset" }>,
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    signal.throwIfAborted();
+    await ctx.shadowClient.writeSpec({
+      name: view.name,
+      resourceVersion: shadow.metadata.resourceVersion ?? "",
+      spec: decision.spec,
+      annotations: decision.annotations,
+    });
+    const since = parseTimestamp(view.spec.state_transition_timestamp);
+    const seconds = since === undefined ? null : (now.getTime() - since.getTime()) / 1000;
+    if (decision.kind === "reset" || decision.step !== "restamp") {
+      ctx.metrics.transition(
+        view.spec.state,
+        decision.spec.state,
+        decision.kind === "advance" && decision.step === "clear" ? null : seconds,
+      );
+    }
+    if (decision.kind === "reset" && decision.cause !== "no-status") ctx.metrics.failure(decision.cause);
+    const note = stepNote(decision);
+    if (note !== null) ctx.events.record(subjectsOf(shadow, view.nodeName, node, ctx.namespace), note);
+    ctx.log.info(`${view.name}: ${decision.reason}`);
+    // A node leaving the active set frees budget; one reaching Idle may be startable again later.
+    ctx.enqueueFleet();
+  }
+
+  /** A stuck node, Ready and still cordoned by the operator's drain: uncordon it, since its agent does not. */
+  async #release(
+    shadow: BottlerocketShadow,
+    nodeView: NodeView,
+    node: V1Node,
+    reason: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    signal.throwIfAborted();
+    await ctx.nodeClient.release(nodeView.name, node.metadata?.resourceVersion ?? "");
+    ctx.events.record(subjectsOf(shadow, nodeView.name, node, ctx.namespace), releasedNote(reason));
+    ctx.log.warn(`${nodeView.name}: uncordoned by the controller (${reason})`);
+    ctx.enqueueFleet(); // no longer disrupted: its budget is free
+  }
+
+  /**
+   * brupop deletes the shadow of a node that lost its label; only an existing Node without the label loses its
+   * shadow (a deleted Node's shadow goes by owner-reference garbage collection).
+   */
+  async #collect(shadow: BottlerocketShadow, nodeName: string, node: V1Node, signal: AbortSignal): Promise<void> {
+    const ctx = this.#ctx;
+    const name = shadow.metadata.name ?? "";
+    signal.throwIfAborted();
+    await ctx.shadowClient.delete(name, shadow.metadata.uid ?? "");
+    ctx.log.info(`${name}: deleted, node ${nodeName} no longer carries the updater-interface label`);
+    ctx.events.record([nodeSubject(nodeName, node.metadata?.uid)], {
+      type: "Normal",
+      reason: "ShadowDeleted",
+      action: "Delete",
+      message: `node is no longer labelled bottlerocket.aws/updater-interface-version=2.0.0; deleted ${ctx.namespace}/${name}`,
+    });
+  }
+}
+
+function isIdle(view: ShadowView): boolean {
+  return view.spec.state === "Idle" && (view.status == null || view.status.current_state === "Idle");
+}

@@ -1,0 +1,328 @@
+// The node and fleet reconciles with in-memory caches and recording clients: what they write, from which state,
+// and what they refuse to write. (test/integration/controller*.test.ts run them against the real API server.)
+import { describe, expect, it } from "vitest";
+import type { CoreV1Api, V1Node } from "@kubernetes/client-node";
+import { ANNOTATION_DRAIN } from "../api/constants.ts";
+import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import { formatTimestamp } from "../api/timestamps.ts";
+import { EventRecorder } from "./events.ts";
+import { ControllerMetrics } from "./metrics.ts";
+import { FleetReconciler } from "./fleet-reconciler.ts";
+import type { FleetState } from "./fleet-state.ts";
+import type { NodeClient } from "./node-client.ts";
+import { NodeReconciler } from "./node-reconciler.ts";
+import { PolicySource } from "./policy-source.ts";
+import { FLEET_KEY, errorPolicy, type Cache } from "./reconcile.ts";
+import type { ShadowClient, ShadowWrite } from "./shadow-client.ts";
+
+const NOW = new Date("2024-06-03T10:00:00.000Z");
+const NS = "ops";
+
+function cache<T extends { metadata?: { name?: string } }>(items: T[]): Cache<T> {
+  return {
+    get: (name) => items.find((i) => i.metadata?.name === name),
+    list: () => items,
+  };
+}
+
+function brs(node: string, state: "Idle" | "StagedAndPerformedUpdate", rv = "1", current = state): BottlerocketShadow {
+  return {
+    apiVersion: "brupop.bottlerocket.aws/v2",
+    kind: "BottlerocketShadow",
+    metadata: {
+      name: `brs-${node}`,
+      namespace: NS,
+      uid: `uid-${node}`,
+      resourceVersion: rv,
+      ownerReferences: [{ apiVersion: "v1", kind: "Node", name: node, uid: `node-${node}` }],
+    },
+    spec:
+      state === "Idle"
+        ? { state, version: null, state_transition_timestamp: null }
+        : { state, version: "1.1.0", state_transition_timestamp: formatTimestamp(NOW) },
+    status: { current_version: "1.0.0", target_version: "1.1.0", current_state: current, crash_count: 0 },
+  };
+}
+
+function managedNode(
+  name: string,
+  labelled = true,
+  o: { cordonedByDrain?: boolean; ready?: "True" | "False" } = {},
+): V1Node {
+  return {
+    metadata: {
+      name,
+      uid: `node-${name}`,
+      resourceVersion: `node-rv-${name}`,
+      labels: labelled ? { "bottlerocket.aws/updater-interface-version": "2.0.0" } : {},
+      annotations: o.cordonedByDrain === true ? { [ANNOTATION_DRAIN]: "d-1" } : {},
+    },
+    spec: { unschedulable: o.cordonedByDrain === true },
+    status: { conditions: [{ type: "Ready", status: o.ready ?? "True" }] },
+  };
+}
+
+/** A shadow whose spec went back to Idle `secondsAgo` while its agent still reports `current`. */
+function returning(node: string, secondsAgo: number, current: "RebootedIntoUpdate" | "ErrorReset"): BottlerocketShadow {
+  const base = brs(node, "Idle");
+  return {
+    ...base,
+    spec: {
+      state: "Idle",
+      version: "1.1.0",
+      state_transition_timestamp: formatTimestamp(new Date(NOW.getTime() - secondsAgo * 1000)),
+    },
+    status: { current_version: "1.0.0", target_version: "1.1.0", current_state: current, crash_count: 1 },
+  };
+}
+
+function setup(options: {
+  cached: BottlerocketShadow[];
+  fresh?: BottlerocketShadow[];
+  nodes?: V1Node[];
+  env?: Record<string, string>;
+  conflictOn?: string;
+  readNode?: V1Node;
+  triggerConsumedAt?: Date;
+}) {
+  const writes: ShadowWrite[] = [];
+  const deleted: string[] = [];
+  const released: [string, string][] = [];
+  const consumed: Date[] = [];
+  const events: { namespace: string; reason: string; name: string }[] = [];
+  const client = {
+    list: async () => options.fresh ?? options.cached,
+    writeSpec: async (write: ShadowWrite) => {
+      if (write.name === options.conflictOn) throw Object.assign(new Error("conflict"), { code: 409 });
+      writes.push(write);
+      return {} as BottlerocketShadow;
+    },
+    delete: async (name: string) => {
+      deleted.push(name);
+    },
+    writePolicyStatus: async () => undefined,
+  } as unknown as ShadowClient;
+  const core = {
+    createNamespacedEvent: async (req: {
+      namespace: string;
+      body: { reason: string; involvedObject: { name: string } };
+    }) => {
+      events.push({ namespace: req.namespace, reason: req.body.reason, name: req.body.involvedObject.name });
+      return {};
+    },
+  } as unknown as CoreV1Api;
+  const recorder = new EventRecorder({ core, instance: "test" });
+  const log = { info: () => undefined, warn: () => undefined };
+  const nodes = options.nodes ?? options.cached.map((s) => managedNode(s.metadata.ownerReferences?.[0]?.name ?? ""));
+  const nodeClient = {
+    read: async (name: string) => nodes.find((n) => n.metadata?.name === name) ?? options.readNode,
+    release: async (name: string, resourceVersion: string) => {
+      released.push([name, resourceVersion]);
+    },
+  } as unknown as NodeClient;
+  const fleetState: FleetState = {
+    triggerConsumedAt: async (now) => options.triggerConsumedAt ?? now,
+    consumeTrigger: async (at) => {
+      consumed.push(at);
+    },
+  };
+  let fleetEnqueued = 0;
+  const context = {
+    namespace: NS,
+    controllerNodeName: null,
+    shadows: cache(options.cached),
+    nodes: cache(nodes),
+    policy: new PolicySource({
+      env: options.env ?? { MAX_CONCURRENT_UPDATE: "2" },
+      policies: cache<BottlerocketUpdatePolicy>([]),
+      namespace: NS,
+      events: recorder,
+      log,
+    }),
+    shadowClient: client,
+    nodeClient,
+    fleetState,
+    events: recorder,
+    metrics: new ControllerMetrics(),
+    log,
+    clock: () => NOW,
+    enqueueFleet: () => fleetEnqueued++,
+  };
+  const signal = new AbortController().signal;
+  const fleet = new FleetReconciler(context);
+  const node = new NodeReconciler(context);
+  const reconciler = {
+    fleet: () => fleet.reconcile(signal),
+    node: (name: string) => node.reconcile(name, signal),
+  };
+  return { reconciler, writes, deleted, released, consumed, events, recorder, fleetEnqueued: () => fleetEnqueued };
+}
+
+describe("Reconciler: the fleet", () => {
+  it("starts up to the budget, in order, each write carrying the resourceVersion it decided from", async () => {
+    const { reconciler, writes } = setup({ cached: ["a", "b", "c"].map((n) => brs(n, "Idle", `rv-${n}`)) });
+    await reconciler.fleet();
+    expect(writes.map((w) => [w.name, w.resourceVersion, w.spec.state, w.spec.version])).toEqual([
+      ["brs-a", "rv-a", "StagedAndPerformedUpdate", "1.1.0"],
+      ["brs-b", "rv-b", "StagedAndPerformedUpdate", "1.1.0"],
+    ]);
+  });
+
+  it("grants budget from the consistent read, not from a lagging cache", async () => {
+    // The cache has not seen that a and b already started (say, by the previous leader); the API server has.
+    const cached = ["a", "b", "c"].map((n) => brs(n, "Idle"));
+    const fresh = [
+      brs("a", "StagedAndPerformedUpdate", "7"),
+      brs("b", "StagedAndPerformedUpdate", "8"),
+      brs("c", "Idle"),
+    ];
+    const { reconciler, writes } = setup({ cached, fresh });
+    await reconciler.fleet();
+    expect(writes).toEqual([]);
+  });
+
+  it("stops granting at a conflict, and the error policy has it decide again at once", async () => {
+    const { reconciler, writes } = setup({ cached: ["a", "b", "c"].map((n) => brs(n, "Idle")), conflictOn: "brs-a" });
+    const conflict = await reconciler.fleet().catch((error: unknown) => error);
+    expect(errorPolicy(FLEET_KEY, conflict)).toEqual({ requeueAfterMs: 50 });
+    expect(writes).toEqual([]);
+  });
+
+  it("explains a wait once per reason, on the shadow and on the Node (in default)", async () => {
+    const { reconciler, events, recorder } = setup({
+      cached: ["a", "b", "c"].map((n) => brs(n, "Idle")),
+      env: { MAX_CONCURRENT_UPDATE: "0" },
+    });
+    await reconciler.fleet();
+    await reconciler.fleet();
+    await recorder.flush();
+    const budgetFull = events.filter((e) => e.reason === "BudgetFull");
+    expect(budgetFull).toHaveLength(6);
+    expect(budgetFull.filter((e) => e.namespace === "default").map((e) => e.name)).toEqual(["a", "b", "c"]);
+  });
+
+  it("starts nothing while the policy is invalid", async () => {
+    const { reconciler, writes, events, recorder } = setup({
+      cached: [brs("a", "Idle")],
+      env: { MAX_CONCURRENT_UPDATE: "lots" },
+    });
+    await reconciler.fleet();
+    await recorder.flush();
+    expect(writes).toEqual([]);
+    expect(events).toEqual([]); // no policy object to put the Event on; the error is logged
+  });
+});
+
+describe("Reconciler: one node", () => {
+  it("advances a node that reached its desired state, and never starts one", async () => {
+    const reached = brs("a", "StagedAndPerformedUpdate", "5");
+    const { reconciler, writes, fleetEnqueued } = setup({ cached: [reached, brs("b", "Idle")] });
+    await reconciler.node("a");
+    expect(writes.map((w) => [w.name, w.resourceVersion, w.spec.state])).toEqual([
+      ["brs-a", "5", "RebootedIntoUpdate"],
+    ]);
+    await reconciler.node("b");
+    expect(writes).toHaveLength(1); // b wants to start: that is the fleet's decision
+    expect(fleetEnqueued()).toBe(2);
+  });
+
+  it("asks to be requeued at the step's timeout", async () => {
+    const inProgress = brs("a", "StagedAndPerformedUpdate", "5", "Idle");
+    const { reconciler } = setup({ cached: [inProgress] });
+    expect(await reconciler.node("a")).toEqual({ requeueAfterMs: 900_000 });
+  });
+
+  it("deletes the shadow of an existing node without the label, but not of a deleted or labelled one", async () => {
+    const lost = setup({ cached: [brs("a", "Idle")], nodes: [], readNode: managedNode("a", false) });
+    await lost.reconciler.node("a");
+    expect(lost.deleted).toEqual(["brs-a"]);
+    const gone = setup({ cached: [brs("a", "Idle")], nodes: [] });
+    await gone.reconciler.node("a");
+    expect(gone.deleted).toEqual([]);
+    const lagging = setup({ cached: [brs("a", "Idle")], nodes: [], readNode: managedNode("a") });
+    await lagging.reconciler.node("a");
+    expect(lagging.deleted).toEqual([]);
+  });
+});
+
+describe("a stuck node (its agent has not reported Idle within the Idle timeout)", () => {
+  it("is uncordoned by the controller when Ready and cordoned by the operator's drain", async () => {
+    const stuck = returning("a", 600, "ErrorReset");
+    const ours = setup({ cached: [stuck], nodes: [managedNode("a", true, { cordonedByDrain: true })] });
+    await ours.reconciler.node("a");
+    await ours.recorder.flush();
+    expect(ours.released).toEqual([["a", "node-rv-a"]]); // conditional on the Node it decided from
+    expect(ours.events.filter((e) => e.reason === "NodeReleased").map((e) => e.name)).toEqual(["brs-a", "a"]);
+    expect(ours.writes).toEqual([]);
+  });
+
+  it("is left cordoned while NotReady, while its agent may still come back, or when someone else cordoned it", async () => {
+    const notReady = setup({
+      cached: [returning("a", 600, "ErrorReset")],
+      nodes: [managedNode("a", true, { cordonedByDrain: true, ready: "False" })],
+    });
+    await notReady.reconciler.node("a");
+    const early = setup({
+      cached: [returning("a", 60, "ErrorReset")],
+      nodes: [managedNode("a", true, { cordonedByDrain: true })],
+    });
+    await early.reconciler.node("a");
+    const cordonedByOthers = managedNode("a");
+    cordonedByOthers.spec = { unschedulable: true };
+    const others = setup({ cached: [returning("a", 600, "ErrorReset")], nodes: [cordonedByOthers] });
+    await others.reconciler.node("a");
+    expect([notReady.released, early.released, others.released]).toEqual([[], [], []]);
+  });
+
+  it("uses budget only while disrupted: a Ready, schedulable stuck node lets the others go on", async () => {
+    const env = { MAX_CONCURRENT_UPDATE: "1" };
+    const free = setup({ cached: [returning("a", 600, "RebootedIntoUpdate"), brs("b", "Idle")], env });
+    await free.reconciler.fleet();
+    expect(free.writes.map((w) => w.name)).toEqual(["brs-b"]);
+    const down = setup({
+      cached: [returning("a", 600, "RebootedIntoUpdate"), brs("b", "Idle")],
+      nodes: [managedNode("a", true, { ready: "False" }), managedNode("b")],
+      env,
+    });
+    await down.reconciler.fleet();
+    expect(down.writes).toEqual([]);
+    await down.recorder.flush();
+    expect(down.events.filter((e) => e.reason === "NodeStuck").map((e) => e.name)).toEqual(["brs-a", "a"]);
+  });
+});
+
+describe("a node that left MANAGED_NODE_SELECTOR (labelled, not in the managed cache)", () => {
+  it("is seen through an update already started, and left alone once idle", async () => {
+    const labelled = managedNode("a");
+    const inFlight = setup({ cached: [brs("a", "StagedAndPerformedUpdate", "5")], nodes: [], readNode: labelled });
+    await inFlight.reconciler.node("a");
+    expect(inFlight.writes.map((w) => w.spec.state)).toEqual(["RebootedIntoUpdate"]);
+    const finished = brs("a", "Idle");
+    finished.spec = { state: "Idle", version: "1.1.0", state_transition_timestamp: formatTimestamp(NOW) };
+    finished.status = { current_version: "1.1.0", target_version: "1.1.0", current_state: "Idle", crash_count: 0 };
+    const idle = setup({ cached: [finished], nodes: [], readNode: labelled });
+    await idle.reconciler.node("a");
+    expect(idle.writes).toEqual([]); // not even the clearing of its finished spec: it is not this controller's
+  });
+});
+
+describe("one-shot schedules", () => {
+  it("start nothing from a trigger the fleet's record says was consumed, and record a session that ran dry", async () => {
+    // Fires every day at 09:00:00; NOW is 10:00 on a Monday.
+    const env = { MAX_CONCURRENT_UPDATE: "1", SCHEDULER_CRON_EXPRESSION: "0 0 9 * * *" };
+    const consumedAfterTrigger = setup({
+      cached: [brs("a", "Idle")],
+      env,
+      triggerConsumedAt: new Date(NOW.getTime() - 30 * 60_000),
+    });
+    await consumedAfterTrigger.reconciler.fleet();
+    expect(consumedAfterTrigger.writes).toEqual([]);
+    const open = setup({ cached: [brs("a", "Idle")], env, triggerConsumedAt: new Date(NOW.getTime() - 2 * 3600_000) });
+    await open.reconciler.fleet();
+    expect(open.writes.map((w) => w.name)).toEqual(["brs-a"]);
+    const dry = setup({ cached: [brs("a", "StagedAndPerformedUpdate")], env, triggerConsumedAt: new Date(0) });
+    await dry.reconciler.fleet();
+    expect(dry.consumed).toEqual([NOW]);
+  });
+});
