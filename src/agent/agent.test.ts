@@ -203,6 +203,28 @@ describe("injected host failures are reported once, with a reason, and not retri
     expect(w.reboots()).toBe(0);
   });
 
+  test("a cleanup step that keeps failing is not a new failure: uncordoned first, told once, retried with backoff", async () => {
+    const w = await world({ faults: ["reboot", "deactivate@always"] });
+    const deactivations: number[] = [];
+    w.host.host.on("command-started", (e) => {
+      if (e.command === "deactivate") deactivations.push(Date.now());
+    });
+    w.startAgent();
+    await w.stub.until(
+      () => /^returning to Idle: deactivate failed/.test(w.stub.shadow?.status?.failure_reason ?? ""),
+      10_000,
+      "the cleanup failure told",
+    );
+    await w.stub.until(() => deactivations.length >= 4, 10_000, "four deactivate attempts");
+    // One attempt, one failure: the refused reboot. The failing clean-up after it adds none.
+    expect(Math.max(...w.stub.statuses.map((s) => s.crash_count))).toBe(1);
+    expect(w.stub.shadow?.status).toMatchObject({ current_state: "ErrorReset", crash_count: 1 });
+    expect(w.stub.unschedulable).toBe(false); // given back before the host step that fails
+    expect(w.stub.statuses.filter((s) => /^returning to Idle/.test(s.failure_reason ?? ""))).toHaveLength(1);
+    // Backing off: sync interval 20 ms, doubling; the fourth attempt comes at least 20 + 40 + 80 ms after the first.
+    expect((deactivations[3] ?? 0) - (deactivations[0] ?? 0)).toBeGreaterThanOrEqual(140);
+  });
+
   test("boot failure: the host rolls back; reported as a rollback, no second reboot", async () => {
     const w = await world({ faults: ["boot"] });
     w.startAgent();
@@ -284,6 +306,27 @@ describe("restart safety: the agent killed between any two steps resumes from sp
 });
 
 describe("spec reset to Idle mid-update (controller timeout or abandoned update)", () => {
+  test("a step that fails after the controller reset the spec is not reported: one attempt, one failure", async () => {
+    const w = await world();
+    w.stub.hook = (call) => {
+      if (!call.path.endsWith("/cordon-and-drain")) return undefined;
+      // The controller times the node out while the drain runs, and then the drain fails.
+      w.stub.controller = false;
+      w.stub.setSpec({ state: "Idle", state_transition_timestamp: "2025-01-01T00:00:00+00:00" });
+      return 500;
+    };
+    w.startAgent();
+    await w.stub.until(
+      () => w.stub.shadow?.status?.current_state === "Idle" && w.stub.statuses.length > 2,
+      10_000,
+      "Idle",
+    );
+    expect(states(w.stub)).not.toContain("ErrorReset");
+    expect(w.stub.shadow?.status).toMatchObject({ crash_count: 0 });
+    expect(w.stub.unschedulable).toBe(false);
+    expect(w.reboots()).toBe(0);
+  });
+
   test("after the drain, before the reboot: deactivate, uncordon, report Idle; no reboot", async () => {
     const w = await world();
     w.stub.hook = (call) => {

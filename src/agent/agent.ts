@@ -11,7 +11,12 @@ import { TransportError } from "./http.ts";
 import { SingleObjectWatch } from "./kube-watch.ts";
 import type { Logger } from "./log.ts";
 import { parseNode, parseShadow, type ObservedNode, type ObservedShadow } from "./observed.ts";
-import { failedStatus, plan, type AgentAction, type AgentMemory, type HostView } from "./plan.ts";
+import { failedStatus, plan, specKey, type AgentAction, type AgentMemory, type HostView } from "./plan.ts";
+
+/** The longest pause before a failing step is tried again. */
+const MAX_RETRY_PAUSE_MS = 5 * 60_000;
+
+type StepAction = Exclude<AgentAction, { kind: "wait" }>;
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -37,6 +42,8 @@ export class Agent {
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   #lastWait = "";
+  /** The step that failed last, and when it may be tried again (it backs off, whatever wakes the loop). */
+  #retry: { key: string; failures: number; at: number } | undefined;
 
   constructor(options: AgentOptions) {
     const { config, log } = options;
@@ -120,51 +127,77 @@ export class Agent {
           rebootTimeoutMs: this.#config.timing.rebootTimeoutMs,
         },
       });
-      if (action.kind === "wait") {
-        if (action.reason !== this.#lastWait) this.#log.info("waiting", { reason: action.reason });
-        this.#lastWait = action.reason;
-        const interval = this.#config.timing.syncIntervalMs;
-        await this.#sleep(Math.min(interval, Math.max(1, (action.until ?? Infinity) - Date.now())));
+      const shadow = this.#shadow.value;
+      const planned = shadow?.valid ? specKey(shadow.spec) : "";
+      const key = action.kind === "wait" ? "" : `${describe(action)}|${planned}`;
+      const retryAt = this.#retry?.key === key ? this.#retry.at : 0;
+      if (action.kind === "wait" || Date.now() < retryAt) {
+        const reason = action.kind === "wait" ? action.reason : `${describe(action)} failed; trying again later`;
+        if (reason !== this.#lastWait) this.#log.info("waiting", { reason });
+        this.#lastWait = reason;
+        const until = action.kind === "wait" ? (action.until ?? Infinity) : retryAt;
+        await this.#sleep(Math.min(this.#config.timing.syncIntervalMs, Math.max(1, until - Date.now())));
         continue;
       }
       this.#lastWait = "";
       this.#onAction?.(action);
-      const ok = await this.#perform(action, host);
-      if (!ok) await this.#sleep(this.#config.timing.syncIntervalMs);
+      const outcome = await this.#perform(action, host, planned);
+      if (outcome === "done" && this.#retry?.key === key) this.#retry = undefined;
+      if (outcome === "retry") await this.#sleep(this.#config.timing.syncIntervalMs);
+      if (outcome === "failed") {
+        const failures = this.#retry?.key === key ? this.#retry.failures + 1 : 1;
+        const pause = Math.min(this.#config.timing.syncIntervalMs * 2 ** (failures - 1), MAX_RETRY_PAUSE_MS);
+        this.#retry = { key, failures, at: Date.now() + pause };
+      }
     }
     this.#log.info("agent stopped");
   }
 
-  /** Runs one action; false if it failed (the failure is reported when it is a step failure). */
-  async #perform(action: Exclude<AgentAction, { kind: "wait" }>, host: HostView): Promise<boolean> {
+  /**
+   * Runs one action: "done", "retry" (the host API or the API server could not be reached, or a write did not go
+   * through: try again at the next sync) or "failed" (the step itself failed: it backs off). A step failure is reported once, as ErrorReset with crash_count + 1, when
+   * it is one of the update's steps and the spec is still the one it was planned for. Returning to Idle is
+   * cleaning up after an attempt already counted (a failure, a timeout): a failure there is not a new attempt, so
+   * it is only told (failure_reason) and retried with backoff; the node was uncordoned before anything that can
+   * fail on the host. A spec that changed meanwhile (the controller reset it) makes the report moot.
+   */
+  async #perform(action: StepAction, host: HostView, planned: string): Promise<"done" | "retry" | "failed"> {
     const log = this.#log;
     log.info(describe(action), action.kind === "report" ? { status: action.status } : {});
     try {
       await this.#execute(action);
-      return true;
+      return "done";
     } catch (error) {
-      if (this.#stopped()) return false;
+      if (this.#stopped()) return "retry";
       const message = error instanceof Error ? error.message : String(error);
       if (isTransient(error) || action.kind === "report" || action.kind === "create-shadow") {
         log.warn(`${action.kind} did not go through; will retry`, { error: message });
-        return false;
+        return "retry";
       }
-      const shadow = this.#shadow.value;
-      const previous = shadow?.valid ? shadow.status : null;
       log.error(`${action.kind} failed`, { error: message });
-      if (previous === null) return false;
-      const status = failedStatus(previous, host, `${action.kind} failed: ${message}`, Date.now());
+      const shadow = this.#shadow.value;
+      if (!shadow?.valid || shadow.status === null) return "failed";
+      if (specKey(shadow.spec) !== planned) {
+        log.info(`the spec changed while ${action.kind} ran; not reporting its failure`);
+        return "failed";
+      }
+      const returning = shadow.spec.state === "Idle";
+      const reason = `${returning ? "returning to Idle: " : ""}${action.kind} failed: ${message}`;
+      const status = returning
+        ? { ...shadow.status, failure_reason: reason }
+        : failedStatus(shadow.status, host, reason, Date.now());
+      if (returning && shadow.status.failure_reason === reason) return "failed";
       try {
-        await this.#execute({ kind: "report", status, why: "step failed" });
+        await this.#execute({ kind: "report", status, why: returning ? "cleanup step failed" : "step failed" });
       } catch (reportError) {
         // The next loop re-plans from the same evidence and retries the (idempotent) step, then the report.
         log.warn("could not report the failure", { error: String(reportError) });
       }
-      return false;
+      return "failed";
     }
   }
 
-  async #execute(action: Exclude<AgentAction, { kind: "wait" }>): Promise<void> {
+  async #execute(action: StepAction): Promise<void> {
     switch (action.kind) {
       case "create-shadow":
         await this.#api.createShadow();
@@ -289,7 +322,7 @@ function isTransient(error: unknown): boolean {
   return error instanceof TransportError && !error.timedOut;
 }
 
-function describe(action: Exclude<AgentAction, { kind: "wait" }>): string {
+function describe(action: StepAction): string {
   switch (action.kind) {
     case "prepare":
     case "activate":

@@ -335,6 +335,16 @@ describe("plan: one step at a time", () => {
     ],
     ["back in service → report Idle", input(spec("Idle"), status("ErrorReset", { crash_count: 2 })), "report Idle"],
     ["reset while the host is down → wait", input(spec("Idle"), status("ErrorReset"), down), "wait"],
+    [
+      "reset while the host API fails, node cordoned → uncordon first (it needs no host)",
+      { ...input(spec("Idle"), status("RebootedIntoUpdate"), down), node: node({ unschedulable: true }) },
+      "uncordon",
+    ],
+    [
+      "reset with the update activated, node cordoned → uncordon before deactivating",
+      { ...input(spec("Idle"), status("ErrorReset"), ready), node: node({ unschedulable: true }) },
+      "uncordon",
+    ],
   ];
   test.each(cases)("%s", (_name, given, expected) => {
     const got = summary(plan(given));

@@ -6,8 +6,8 @@
 // Differences from brupop 1.4 (reference §2.5, §10.2), on purpose:
 // - A host already Staged or Ready for spec.version counts as done; prepare/activate are never repeated blindly.
 // - spec.version is what gets staged and what the reboot must land on (the host client verifies the staged image).
-// - Spec Idle while the status is mid-update (an ErrorReset, a controller timeout, an abandoned update): the
-//   activated update is deactivated, the Node uncordoned and taken back into load balancers, then Idle reported.
+// - Spec Idle while the status is mid-update (an ErrorReset, a controller timeout, an abandoned update): the Node is
+//   taken back into load balancers and uncordoned, the activated update deactivated, then Idle reported.
 // - A reboot is confirmed by the running version; one that lands on the old version after a changed boot is a
 //   rollback, reported once as a failure and never retried by the agent itself.
 // - After reporting ErrorReset the agent waits for the controller instead of retrying the step.
@@ -123,16 +123,20 @@ function steady(input: PlanInput, status: AgentStatus): AgentAction {
   return wait(`${status.current_state} reached`);
 }
 
-/** Back to Idle from anywhere: finished update, reset after a failure, timeout, or abandoned update. */
+/**
+ * Back to Idle from anywhere: finished update, reset after a failure, timeout, or abandoned update. The node is
+ * given back first: uncordoning needs only the API server, so a host API that fails or is gone never keeps it
+ * cordoned.
+ */
 function toIdle(input: PlanInput, status: AgentStatus, node: ObservedNode): AgentAction {
   const { host } = input;
+  const recovery = recover(input, node);
+  if (recovery) return recovery;
   if (!host.reachable) return wait(`returning to Idle; host API unavailable: ${host.problem}`);
   // An activated update left behind would be applied by the next unrelated reboot, without a drain (§10.2.4).
   if (host.update?.state === "Ready") {
     return { kind: "deactivate", reason: `update abandoned in ${status.current_state}; not applying it` };
   }
-  const recovery = recover(input, node);
-  if (recovery) return recovery;
   return {
     kind: "report",
     status: statusFor("Idle", status, host, input.offered),
