@@ -58,6 +58,7 @@ export interface StubOptions {
 
 /** The stub's asynchronous drain: phase after `polls` GETs. */
 export interface StubDrain {
+  id: string;
   phase: string;
   message: string;
   polls: number;
@@ -85,6 +86,12 @@ export class StubCluster {
     afterPolls: 2,
   };
   #drain: StubDrain | undefined;
+  #drains = 0;
+  /**
+   * Set: every GET answers with this drain instead, as another API server replica answers with an older drain of
+   * the node it still remembers (or pass an `id` the agent never started).
+   */
+  staleDrain: StubDrain | undefined;
   /** The projected token the brupop routes accept; change it to check the agent re-reads its token file. */
   apiServerToken = APISERVER_TOKEN;
   #started = false;
@@ -389,11 +396,14 @@ export class StubCluster {
       }
       case "POST /bottlerocket-node-resource/drain":
         if (!this.asyncDrain) return void res.writeHead(404).end();
-        this.#drain ??= { phase: "evicting", message: "evicting 1 pod", polls: 0 };
+        this.#drain ??= { id: `drain-${++this.#drains}`, phase: "evicting", message: "evicting 1 pod", polls: 0 };
         this.#node.spec.unschedulable = true;
         this.#changed("node");
         return void res.writeHead(202).end(JSON.stringify({ started: true, drain: this.#drain }));
       case "GET /bottlerocket-node-resource/drain": {
+        if (this.asyncDrain && this.staleDrain) {
+          return void res.writeHead(200).end(JSON.stringify({ drain: this.staleDrain, blockers: [] }));
+        }
         const drain = this.#drain;
         if (!this.asyncDrain || !drain) return void res.writeHead(404).end(JSON.stringify({ code: "NoDrain" }));
         if (++drain.polls >= this.drainOutcome.afterPolls) {

@@ -122,6 +122,15 @@ describe("drain", () => {
     expect(stub.routes.filter((r) => r.startsWith("POST"))).toHaveLength(2);
   });
 
+  test("'drained' from another drain (a replica remembering an earlier attempt) is not trusted", async () => {
+    const { stub, api } = await setup({ asyncDrain: true }, { drainTimeoutMs: 300 });
+    stub.staleDrain = { id: "an-earlier-drain", phase: "drained", message: "drained an hour ago", polls: 0 };
+    const error = await rejection(api.cordonAndDrain());
+    expect((error as Error).message).toMatch(/did not finish within/);
+    // It asked again where its polls landed, for the drain it follows.
+    expect(stub.routes.filter((r) => r.startsWith("POST")).length).toBeGreaterThan(1);
+  });
+
   test("status polls rate limited (429) past the retries do not end the drain; the next poll goes on", async () => {
     const { stub, api } = await setup({ asyncDrain: true }, { requestTimeoutMs: 300 });
     stub.drainOutcome = { phase: "drained", message: "drained", afterPolls: 2 };
@@ -166,7 +175,7 @@ describe("drain", () => {
     };
     const error = await rejection(api.cordonAndDrain());
     expect((error as Error).message).toBe(
-      "the drain did not finish within 0 s; blocked by shop/db-0 (PodDisruptionBudget db-pdb)",
+      "the drain did not finish within 0 s; blocked by shop/db-0 blocked by PodDisruptionBudget db-pdb",
     );
   });
 

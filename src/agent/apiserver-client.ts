@@ -2,6 +2,7 @@
 // agent works against either API server. Unlike brupop, every call has a deadline (the drain included), and the
 // token and CA are read per request (brupop re-read both too; projected tokens rotate).
 import { AGENT_ROUTES, HEADER_AUTH_TOKEN, HEADER_NODE_NAME, HEADER_NODE_UID } from "../api/constants.ts";
+import { describeBlockers, readDrainResponse } from "../api/drain.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiServerAccess } from "./config.ts";
 import { httpRequest, readToken, TransportError, type HttpResponse } from "./http.ts";
@@ -9,11 +10,6 @@ import type { AgentStatus } from "./observed.ts";
 
 // brupop's API server answers 404 to our asynchronous drain route; the client then falls back to cordon-and-drain.
 export const ROUTES = AGENT_ROUTES;
-
-/** Phases of our API server's drain (src/apiserver/drain/executor.ts), as far as the agent cares. */
-const DRAIN_DONE = "drained";
-const DRAIN_RUNNING = new Set(["cordoning", "evicting"]);
-const DRAIN_CANCELLED = "cancelled";
 
 /** A drain that ended without draining the node (timed out, failed, cancelled), with the server's explanation. */
 export class DrainFailedError extends Error {
@@ -76,12 +72,18 @@ export class ApiServerClient {
    * Cordon, then drain (evictions honouring PodDisruptionBudgets), bounded by drainTimeoutMs. Prefers the
    * asynchronous drain (start, then poll: no request stays open for minutes, and a restarted API server replica
    * does not lose the agent's answer); falls back to brupop's synchronous route when the server does not have it.
+   *
+   * "Drained" counts only for the drain this agent started (its identity, from the start's answer): a poll that
+   * reaches another replica may be answered with an older drain of the node that replica still remembers, and
+   * rebooting on that answer would reboot a node whose pods were never evicted (docs/design/drain.md#identity).
    */
   async cordonAndDrain(): Promise<void> {
     const deadline = Date.now() + this.#o.drainTimeoutMs;
+    /** The identity of the drain this agent started or joined; "" when the server gave none (older server). */
+    let ours = "";
     if (this.#asyncDrain) {
       try {
-        await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline));
+        ours = readDrainResponse(await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline))).id;
       } catch (error) {
         if (!(error instanceof ApiServerError && (error.status === 404 || error.status === 405))) throw error;
         this.#asyncDrain = false;
@@ -110,6 +112,10 @@ export class ApiServerClient {
         throw error;
       }
     };
+    /** Starts (or joins) a drain where the request lands, and makes it the one this agent follows. */
+    const restart = async (): Promise<void> => {
+      ours = readDrainResponse(await drainCall("POST")).id;
+    };
     for (;;) {
       if (Date.now() + pause >= deadline) throw timedOut();
       await sleep(pause, undefined, this.#o.signal ? { signal: this.#o.signal } : undefined);
@@ -121,21 +127,28 @@ export class ApiServerClient {
       } catch (error) {
         // Rate limited even after the retries: the drain goes on server-side; ask again at the next poll.
         if (error instanceof ApiServerError && error.status === 429) continue;
-        // Another replica answered and knows no drain of ours: start it there (starting is idempotent).
+        // Another replica answered and knows no drain of this node: start it there (starting is idempotent).
         if (!(error instanceof ApiServerError && error.status === 404)) throw error;
-        await drainCall("POST");
+        await restart();
         continue;
       }
-      const drain = parseDrain(body);
-      blockedBy = drain.blockers;
-      if (drain.phase === DRAIN_DONE) return;
-      // Only a replica shutting down cancels a drain we still poll (our own uncordon ends our polling first): have
-      // it run again; the replica refuses new drains, so the start lands on another one.
-      if (drain.phase === DRAIN_CANCELLED) {
-        await drainCall("POST");
+      const drain = readDrainResponse(body);
+      // Another replica's memory of another drain (an earlier attempt's, or one it took over): not ours to trust.
+      if (ours !== "" && drain.id !== ours) {
+        await restart();
         continue;
       }
-      if (!DRAIN_RUNNING.has(drain.phase)) throw new DrainFailedError(`drain ${drain.phase}: ${drain.message}`);
+      blockedBy = describeBlockers(drain.blockers, 3);
+      if (drain.phase === "drained") return;
+      // A drain we still poll is cancelled by a replica shutting down, or because the node was taken over (our own
+      // uncordon ends our polling first): have it run again; a closing replica refuses, so it lands on another one.
+      if (drain.phase === "cancelled") {
+        await restart();
+        continue;
+      }
+      if (drain.phase !== "cordoning" && drain.phase !== "evicting") {
+        throw new DrainFailedError(`drain ${drain.phase}: ${drain.message}`);
+      }
     }
   }
 
@@ -194,33 +207,4 @@ export class ApiServerClient {
       pause = Math.min(pause * 2, 10_000);
     }
   }
-}
-
-function parseDrain(body: string): { phase: string; message: string; blockers: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw new Error(`drain status is not JSON: ${body.slice(0, 200)}`);
-  }
-  const { drain, blockers } = (parsed ?? {}) as { drain?: { phase?: unknown; message?: unknown }; blockers?: unknown };
-  if (typeof drain?.phase !== "string") throw new Error(`drain status has no phase: ${body.slice(0, 200)}`);
-  return {
-    phase: drain.phase,
-    message: typeof drain.message === "string" ? drain.message : "",
-    blockers: describeBlockers(blockers),
-  };
-}
-
-/** "ns/pod (PodDisruptionBudget x)", for at most 3 pods; "" when the server named none. */
-function describeBlockers(blockers: unknown): string {
-  if (!Array.isArray(blockers)) return "";
-  const pods = blockers.flatMap((b: unknown) => {
-    const p = b as { namespace?: unknown; name?: unknown; budgets?: unknown } | null;
-    if (typeof p?.name !== "string") return [];
-    const budgets = Array.isArray(p.budgets) ? p.budgets.filter((x): x is string => typeof x === "string") : [];
-    const ns = typeof p.namespace === "string" ? `${p.namespace}/` : "";
-    return [`${ns}${p.name}${budgets.length > 0 ? ` (PodDisruptionBudget ${budgets.join(", ")})` : ""}`];
-  });
-  return pods.slice(0, 3).join(", ") + (pods.length > 3 ? ` and ${pods.length - 3} more` : "");
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { buildApiServer, ROUTES, type ApiServerAppOptions } from "./app.ts";
 import type { AuthenticationResult } from "./auth/authenticator.ts";
-import type { DrainStatus } from "./drain/executor.ts";
+import type { DrainStatus } from "../api/drain.ts";
 import { DrainRegistry, type DrainRunner } from "./drain/registry.ts";
 import { ApiServerMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -18,11 +18,11 @@ const allowed: AuthenticationResult = {
   agent: { nodeName: "node-1", nodeUid: "uid-1", username: "u", podName: "agent", podUid: "p" },
 };
 
-function drained(node: string): DrainStatus {
-  return { node, phase: "drained", startedAt: "", message: "drained", pods: [], skipped: [] };
+function drained({ node, id }: { node: string; id: string }): DrainStatus {
+  return { id, node, phase: "drained", startedAt: "", message: "drained", pods: [], skipped: [] };
 }
 
-function app(overrides: Partial<ApiServerAppOptions> = {}, run: DrainRunner = async (node) => drained(node)) {
+function app(overrides: Partial<ApiServerAppOptions> = {}, run: DrainRunner = async (drain) => drained(drain)) {
   const calls: string[] = [];
   const built = buildApiServer({
     log: pino({ level: "silent" }),
@@ -34,7 +34,7 @@ function app(overrides: Partial<ApiServerAppOptions> = {}, run: DrainRunner = as
       replaceStatus: async () => "7",
     },
     nodes: {
-      setUnschedulable: async (name, value) => void calls.push(`unschedulable ${name} ${value}`),
+      uncordon: async (name) => void calls.push(`unschedulable ${name} false`),
       setExcludedFromLoadBalancers: async (name, value) => void calls.push(`exclude ${name} ${value}`),
     },
     drains: new DrainRegistry({ run }),
@@ -100,7 +100,7 @@ describe("the API server app", () => {
     expect((await app().app.inject({ method: "POST", url: ROUTES.cordonAndDrain, headers })).statusCode).toBe(200);
     const slow = app(
       {},
-      (node, signal) => new Promise((resolve) => signal.addEventListener("abort", () => resolve(drained(node)))),
+      (drain, signal) => new Promise((resolve) => signal.addEventListener("abort", () => resolve(drained(drain)))),
     );
     const response = await slow.app.inject({ method: "POST", url: ROUTES.cordonAndDrain, headers });
     expect(response.statusCode).toBe(504);
@@ -110,10 +110,10 @@ describe("the API server app", () => {
   it("cancels a running drain on uncordon; the waiting caller gets 409", async () => {
     const { app: a, calls } = app(
       { syncDrainTimeoutMs: 5_000 },
-      (node, signal) =>
+      (drain, signal) =>
         new Promise((resolve) =>
           signal.addEventListener("abort", () =>
-            resolve({ ...drained(node), phase: "cancelled", message: `cancelled: ${String(signal.reason)}` }),
+            resolve({ ...drained(drain), phase: "cancelled", message: `cancelled: ${String(signal.reason)}` }),
           ),
         ),
     );

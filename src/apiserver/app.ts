@@ -26,7 +26,7 @@ import {
 import type { AuthenticatedAgent, AuthenticationResult } from "./auth/authenticator.ts";
 import { parseAgentHeaders, type AgentCredentials } from "./auth/headers.ts";
 import { handleConversionReview } from "./conversion.ts";
-import { blockersOf, type DrainStatus } from "./drain/executor.ts";
+import { blockersOf, type DrainStatus } from "../api/drain.ts";
 import type { DrainRegistry } from "./drain/registry.ts";
 import { HttpError, fromKubernetesError } from "./errors.ts";
 import type { ApiServerMetrics } from "./metrics.ts";
@@ -36,7 +36,8 @@ import type { NodeSelector, ShadowStore } from "./shadows.ts";
 export const ROUTES = { ...AGENT_ROUTES, convert: CONVERSION_WEBHOOK_PATH } as const;
 
 export interface NodeActions {
-  setUnschedulable(nodeName: string, unschedulable: boolean): Promise<void>;
+  /** Uncordons the node and ends any drain's hold on it (ANNOTATION_DRAIN). */
+  uncordon(nodeName: string): Promise<void>;
   setExcludedFromLoadBalancers(nodeName: string, excluded: boolean): Promise<void>;
 }
 
@@ -279,7 +280,7 @@ export function buildApiServer(options: ApiServerAppOptions): {
       const { name } = agentOf(request);
       // An uncordon ends any drain of the node: the agent has given up on it or finished with the node.
       await drains.cancel(name, "the agent asked to uncordon the node");
-      await kube(() => options.nodes.setUnschedulable(name, false), `uncordoning ${name}`);
+      await kube(() => options.nodes.uncordon(name), `uncordoning ${name}`);
       return reply.code(200).send();
     });
 

@@ -8,11 +8,11 @@ import { buildApiServer, type ApiServerApp, type Lifecycle } from "./app.ts";
 import { AgentAuthenticator, type AgentDirectory, type TokenReviewer } from "./auth/authenticator.ts";
 import { KubeAgentDirectory, kubeTokenReviewer } from "./auth/kube-directory.ts";
 import { ReviewCache, type ReviewCacheOptions } from "./auth/review-cache.ts";
-import { DEFAULT_DRAIN_OPTIONS, drainNode, type DrainKube, type DrainOptions } from "./drain/executor.ts";
+import { DEFAULT_DRAIN_OPTIONS, Drain, type DrainKube, type DrainOptions } from "./drain/executor.ts";
 import { kubeDrain } from "./drain/kube.ts";
 import { DrainRegistry } from "./drain/registry.ts";
 import { ApiServerMetrics } from "./metrics.ts";
-import { setExcludedFromLoadBalancers, setUnschedulable } from "./node-actions.ts";
+import { setExcludedFromLoadBalancers, uncordon } from "./node-actions.ts";
 import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
 import { ShadowStore } from "./shadows.ts";
 
@@ -67,15 +67,15 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const drainOptions: DrainOptions = { ...DEFAULT_DRAIN_OPTIONS, ...options.drain };
   const drainKube = options.overrides?.drainKube ?? kubeDrain(kc);
   const drains = new DrainRegistry({
-    run: (node, signal, onUpdate) =>
-      drainNode({
+    run: ({ node, id }, signal, onUpdate) =>
+      new Drain({
+        id,
         node,
         kube: drainKube,
         options: drainOptions,
-        log: log.child({ node, drain: true }),
-        signal,
+        log: log.child({ node, drain: id }),
         onUpdate,
-      }),
+      }).run(signal),
     onStart: () => metrics.drainsInProgress.inc(),
     onFinish: (status, durationMs) => {
       metrics.drainsInProgress.dec();
@@ -89,7 +89,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     authenticate: (credentials) => authenticator.authenticate(credentials),
     shadows: new ShadowStore(kc.makeApiClient(CustomObjectsApi), namespace),
     nodes: {
-      setUnschedulable: (name, value) => setUnschedulable(core, name, value),
+      uncordon: (name) => uncordon(core, name),
       setExcludedFromLoadBalancers: (name, value) => setExcludedFromLoadBalancers(core, name, value),
     },
     drains,

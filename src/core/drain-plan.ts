@@ -9,6 +9,7 @@
 // - A pod that is already terminating is not evicted again but waited for; one whose deletion began longer ago than
 //   `skipWaitForDeleteTimeoutSeconds` is not waited for (kubectl drain --skip-wait-for-delete-timeout), so a pod
 //   stuck on an unreachable finalizer cannot hold the node.
+import type { PodRef, SkippedPod } from "../api/drain.ts";
 import { formatLabelSelector, matchesLabels, type LabelRequirement } from "./drain-plan-selector.ts";
 
 /** Annotation the kubelet puts on the API mirror of a static pod; the API server cannot evict what it does not run. */
@@ -26,20 +27,6 @@ export interface DrainPod {
   ownerReferences?: readonly { kind: string; name: string; controller?: boolean }[];
   /** metadata.deletionTimestamp: the pod is terminating. */
   deletionTimestamp?: Date;
-}
-
-export interface PodRef {
-  namespace: string;
-  name: string;
-  uid: string;
-}
-
-export type SkipReason = "daemonset" | "mirror" | "not-selected" | "deletion-overdue";
-
-export interface SkippedPod extends PodRef {
-  reason: SkipReason;
-  /** One line for status and logs. */
-  message: string;
 }
 
 export interface DrainPlanOptions {

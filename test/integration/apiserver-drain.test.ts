@@ -2,6 +2,10 @@
 // (blocking then releasing, and never releasing), DaemonSet and mirror pods left alone, a StatefulSet pod recreated
 // under the same name recognised as a new pod. The agent on each node is a real DaemonSet pod with a bound token.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AppsV1Api, PolicyV1Api, type V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
@@ -9,7 +13,9 @@ import { requestPodToken } from "../../sim/cluster/tokens.ts";
 import { COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../../src/api/index.ts";
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
 import { ROUTES } from "../../src/apiserver/app.ts";
-import type { DrainStatus, PodProgress } from "../../src/apiserver/drain/executor.ts";
+import type { DrainStatus, PodProgress } from "../../src/api/drain.ts";
+import { ANNOTATION_DRAIN } from "../../src/api/constants.ts";
+import { ApiServerClient, DrainFailedError } from "../../src/agent/apiserver-client.ts";
 
 const AGENT_SA = "brupop-agent-service-account";
 const fastDrain = { blockedRetryMs: 300, deletionPollMs: 200, backoffMinMs: 100, backoffMaxMs: 1_000 };
@@ -21,6 +27,8 @@ let policy: PolicyV1Api;
 let patient: { server: ApiServer; base: string };
 /** A short one, for the budget that never allows. */
 let hasty: { server: ApiServer; base: string };
+/** Another replica, as patient as the first. */
+let replicaB: { server: ApiServer; base: string };
 
 interface Agent {
   node: { name: string; uid: string };
@@ -134,12 +142,12 @@ beforeAll(async () => {
   apps = t.kc.makeApiClient(AppsV1Api);
   policy = t.kc.makeApiClient(PolicyV1Api);
   await t.core.createNamespacedServiceAccount({ namespace: t.namespace, body: { metadata: { name: AGENT_SA } } });
-  await t.createNodes(4);
-  [patient, hasty] = await Promise.all([start(60_000), start(3_000)]);
+  await t.createNodes(6);
+  [patient, hasty, replicaB] = await Promise.all([start(60_000), start(3_000), start(60_000)]);
 });
 
 afterAll(async () => {
-  await Promise.all([patient.server.shutdown(), hasty.server.shutdown()]);
+  await Promise.all([patient.server.shutdown(), hasty.server.shutdown(), replicaB.server.shutdown()]);
   await t.cleanup();
 });
 
@@ -267,5 +275,99 @@ describe("drain", () => {
     expect(again.metadata?.uid).not.toBe(first.metadata?.uid);
     const status = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
     expect(status.pods).toMatchObject([{ name: "db-0", uid: first.metadata?.uid, state: "gone" }]);
+  });
+});
+
+/** A "Service" that sends POSTs to one replica and everything else to another (a remap between the two). */
+async function splitService(targets: {
+  post: string;
+  other: string;
+}): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const target = new URL(req.url ?? "/", req.method === "POST" ? targets.post : targets.other);
+    const upstream = httpRequest(target, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe("a drain's identity across API server replicas", () => {
+  it("an agent never takes another drain's 'drained' for its own, when its polls land on another replica", async () => {
+    const node = t.nodeName(4);
+    const agent = await agentOn(node);
+    // Replica A drained the node once before (nothing was on it then) and still remembers that drain.
+    expect((await call(patient.base, agent, "POST", ROUTES.drain)).status).toBe(202);
+    await eventually("A's earlier drain finished", async () => {
+      const drain = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
+      return drain.phase === "drained" ? true : undefined;
+    });
+    expect((await call(patient.base, agent, "POST", ROUTES.uncordon)).status).toBe(200);
+    // Now a pod the drain must evict, held by a budget that never allows it.
+    await barePod("held", node, { app: "held" });
+    await budget("held-pdb", "held", 1);
+
+    const service = await splitService({ post: replicaB.base, other: patient.base });
+    const dir = await mkdtemp(join(tmpdir(), "brupop-drain-identity-"));
+    try {
+      const tokenFile = join(dir, "token");
+      await writeFile(tokenFile, agent.token);
+      const client = new ApiServerClient({
+        access: { url: service.url, caFile: null, tokenFile },
+        nodeName: node,
+        nodeUid: () => agent.node.uid,
+        requestTimeoutMs: 5_000,
+        drainTimeoutMs: 8_000,
+        drainPollIntervalMs: 250,
+      });
+      const outcome = await client.cordonAndDrain().then(
+        () => "drained",
+        (error: unknown) => error,
+      );
+      expect(outcome).toBeInstanceOf(DrainFailedError);
+      expect(String(outcome)).toMatch(/did not finish within 8 s/);
+    } finally {
+      await service.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect((await podUids(node)).has("held")).toBe(true); // the pod is still there: "drained" would have been a lie
+  });
+
+  it("an uncordon through one replica ends the drain another replica runs; the node stays uncordoned", async () => {
+    const node = t.nodeName(5);
+    const agent = await agentOn(node);
+    await barePod("pinned", node, { app: "pinned" });
+    await budget("pinned-pdb", "pinned", 1);
+    expect((await call(patient.base, agent, "POST", ROUTES.drain)).status).toBe(202);
+    const running = await eventually("A's drain blocked by the budget", async () => {
+      const { json } = await call(patient.base, agent, "GET", ROUTES.drain);
+      const blockers = json.blockers as PodProgress[] | undefined;
+      return blockers?.some((b) => b.state === "blocked") ? (json.drain as DrainStatus) : undefined;
+    });
+    const cordoned = await t.core.readNode({ name: node });
+    expect(cordoned.spec?.unschedulable).toBe(true);
+    expect(cordoned.metadata?.annotations?.[ANNOTATION_DRAIN]).toBe(running.id);
+
+    expect((await call(replicaB.base, agent, "POST", ROUTES.uncordon)).status).toBe(200);
+    const ended = await eventually(
+      "A's drain ended",
+      async () => {
+        const drain = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
+        return drain.phase === "evicting" || drain.phase === "cordoning" ? undefined : drain;
+      },
+      20_000,
+    );
+    expect(ended).toMatchObject({ id: running.id, phase: "cancelled" });
+    expect(ended.message).toMatch(/the node was uncordoned/);
+    const after = await t.core.readNode({ name: node });
+    expect(after.spec?.unschedulable).toBeFalsy();
+    expect(after.metadata?.annotations?.[ANNOTATION_DRAIN]).toBeUndefined();
+    expect((await podUids(node)).has("pinned")).toBe(true);
   });
 });

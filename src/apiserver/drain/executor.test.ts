@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import type { DrainPod, PodRef } from "../../core/drain-plan.ts";
-import { DEFAULT_DRAIN_OPTIONS, drainNode, type DrainKube, type DrainOptions } from "./executor.ts";
+import type { PodRef } from "../../api/drain.ts";
+import type { DrainPod } from "../../core/drain-plan.ts";
+import { DEFAULT_DRAIN_OPTIONS, Drain, type DrainKube, type DrainOptions } from "./executor.ts";
 
 const log = pino({ level: "silent" });
 const fast: DrainOptions = {
@@ -36,10 +37,14 @@ function fakeNode(pods: DrainPod[], refuse: (pod: PodRef, attempt: number) => Er
   const attempts = new Map<string, number>();
   let inFlight = 0;
   const calls = { cordoned: 0, evicted: [] as string[], maxInFlight: 0 };
+  /** The Node's drain annotation: set by the cordon, cleared by `uncordon()` (another replica's uncordon route). */
+  let holder: string | undefined;
   const kube: DrainKube = {
-    cordon: async () => {
+    cordon: async (_node, id) => {
       calls.cordoned++;
+      holder = id;
     },
+    holder: async () => holder,
     listPods: async () => [...onNode.values()],
     evict: async (ref, grace) => {
       inFlight++;
@@ -55,11 +60,13 @@ function fakeNode(pods: DrainPod[], refuse: (pod: PodRef, attempt: number) => Er
     },
     budgetsFor: async () => ["from-lookup"],
   };
-  return { kube, calls, onNode, attempts };
+  const uncordon = () => (holder = undefined);
+  const takeOver = (id: string) => (holder = id);
+  return { kube, calls, onNode, attempts, uncordon, takeOver };
 }
 
 const run = (kube: DrainKube, options: Partial<DrainOptions> = {}, signal = new AbortController().signal) =>
-  drainNode({ node: "n1", kube, options: { ...fast, ...options }, log, signal });
+  new Drain({ id: "d1", node: "n1", kube, options: { ...fast, ...options }, log }).run(signal);
 
 describe("drainNode", () => {
   it("cordons, evicts every planned pod, leaves DaemonSet pods, and reports drained", async () => {
@@ -169,5 +176,34 @@ describe("drainNode", () => {
     const status = await run(kube, { timeoutMs: 100 });
     expect(status.phase).toBe("timed-out");
     expect(status.message).toMatch(/while cordoning \(nodes "n1" is forbidden\)/);
+  });
+
+  it("marks the node with its identity, and stops when another replica uncordons the node (never 'drained')", async () => {
+    const { kube, uncordon } = fakeNode([pod("web")], () => pdbRefusal);
+    const drain = new Drain({ id: "d1", node: "n1", kube, options: fast, log });
+    const running = drain.run(new AbortController().signal);
+    expect(await kube.holder("n1")).toBe("d1");
+    uncordon();
+    const status = await running;
+    expect(status).toMatchObject({ id: "d1", phase: "cancelled" });
+    expect(status.message).toMatch(/the node was uncordoned/);
+  });
+
+  it("stops when another drain took the node over", async () => {
+    const { kube, takeOver } = fakeNode([pod("web")], () => pdbRefusal);
+    const running = new Drain({ id: "d1", node: "n1", kube, options: fast, log }).run(new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 30));
+    takeOver("d2");
+    expect((await running).message).toMatch(/another drain \(d2\) took the node over/);
+  });
+
+  it("is not 'drained' when the node was given back before it finished, even with nothing to evict", async () => {
+    const { kube, uncordon } = fakeNode([]);
+    const cordon = kube.cordon.bind(kube);
+    kube.cordon = async (node, id) => {
+      await cordon(node, id);
+      uncordon(); // an uncordon that lands right after the cordon
+    };
+    expect((await run(kube)).phase).toBe("cancelled");
   });
 });

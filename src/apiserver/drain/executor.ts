@@ -2,19 +2,31 @@
 // concurrency, wait until every evicted pod is gone, all within one deadline. On timeout it stops and reports which
 // pods were still there and why (with the budgets that refused them); what to do then is the caller's decision.
 //
-// Differences from brupop 1.4 (reference §5): an overall deadline (brupop waited for ever), a failed eviction fails
-// the drain (brupop logged it and reported success), evictions carry a uid precondition and waits are uid-aware
-// (a recreated StatefulSet pod with the same name does not hold the drain), and deletion is observed with one LIST
-// of the node's pods per poll instead of one GET per pod.
+// Differences from brupop 1.4 (docs/design/drain.md): an overall deadline (brupop waited for ever), a failed eviction
+// fails the drain (brupop logged it and reported success), evictions carry a uid precondition and waits are
+// uid-aware (a recreated StatefulSet pod with the same name does not hold the drain), deletion is observed with one
+// LIST of the node's pods per poll instead of one GET per pod, and a drain has an identity on the Node: it stops as
+// soon as the node was uncordoned or another drain took it over, whichever API server replica that went through.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { planDrain, type DrainPod, type PodRef, type SkippedPod } from "../../core/drain-plan.ts";
+import {
+  blockersOf,
+  describeBlockers,
+  type DrainPhase,
+  type DrainStatus,
+  type PodProgress,
+  type PodRef,
+} from "../../api/drain.ts";
+import { planDrain, type DrainPod } from "../../core/drain-plan.ts";
 import type { LabelRequirement } from "../../core/drain-plan-selector.ts";
 import { classifyEviction, type EvictionOutcome } from "./eviction.ts";
 
 /** The Kubernetes calls a drain makes (drain/kube.ts implements them with client-node). */
 export interface DrainKube {
-  cordon(nodeName: string): Promise<void>;
+  /** Cordons the node and marks it with the drain's identity (ANNOTATION_DRAIN). */
+  cordon(nodeName: string, drainId: string): Promise<void>;
+  /** The identity of the drain that holds the node now (its ANNOTATION_DRAIN); undefined when none does. */
+  holder(nodeName: string): Promise<string | undefined>;
   /** Every pod bound to the node, in all namespaces. */
   listPods(nodeName: string): Promise<DrainPod[]>;
   /** POST the pod's eviction subresource, with a uid precondition; throws the API error. */
@@ -50,53 +62,6 @@ export const DEFAULT_DRAIN_OPTIONS: DrainOptions = {
   backoffMaxMs: 20_000,
 };
 
-export type DrainPhase = "cordoning" | "evicting" | "drained" | "timed-out" | "failed" | "cancelled";
-export type PodDrainState = "pending" | "blocked" | "terminating" | "gone" | "failed";
-
-export interface PodProgress extends PodRef {
-  state: PodDrainState;
-  /** Why it is blocked or failed. */
-  message?: string;
-  /** PodDisruptionBudgets that refused its eviction. */
-  budgets?: string[];
-  attempts: number;
-}
-
-/** A drain as the status route and logs show it. */
-export interface DrainStatus {
-  node: string;
-  phase: DrainPhase;
-  startedAt: string;
-  finishedAt?: string;
-  /** One line: what happened or what holds the drain. */
-  message: string;
-  /** Pods the drain evicts or waits for. */
-  pods: PodProgress[];
-  /** Pods it leaves alone, with reasons. */
-  skipped: SkippedPod[];
-}
-
-export const isFinished = (phase: DrainPhase): boolean =>
-  phase === "drained" || phase === "timed-out" || phase === "failed" || phase === "cancelled";
-
-/** Pods still on the node when the drain stopped, with the budgets that held them. */
-export function blockersOf(status: DrainStatus): PodProgress[] {
-  return status.pods.filter((p) => p.state !== "gone");
-}
-
-function describeBlockers(pods: readonly PodProgress[]): string {
-  const shown = pods.slice(0, 5).map((p) => {
-    if (p.budgets?.length) {
-      // Kubernetes' refusal repeats the budget's name around the one useful part: "(… needs 2 healthy pods and has 2
-      // currently)". Kept short, so the reason still names every budget after the agent and the Event clip it.
-      const detail = /needs \d+ healthy pods? and has \d+ currently/.exec(p.message ?? "")?.[0];
-      return `${p.namespace}/${p.name} ${p.state} by PodDisruptionBudget ${p.budgets.join(", ")}${detail ? ` (${detail})` : ""}`;
-    }
-    return `${p.namespace}/${p.name} ${p.state}${p.message ? `: ${p.message}` : ""}`;
-  });
-  return shown.join("; ") + (pods.length > 5 ? `; and ${pods.length - 5} more` : "");
-}
-
 /** A counting semaphore: bounds eviction requests in flight, not the per-pod retry loops. */
 function semaphore(size: number): <T>(task: () => Promise<T>) => Promise<T> {
   let free = Math.max(1, size);
@@ -124,84 +89,156 @@ async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   }
 }
 
-export interface DrainRun {
+export interface DrainSettings {
+  id: string;
   node: string;
   kube: DrainKube;
   options: DrainOptions;
   log: Logger;
-  /** Aborting it cancels the drain (shutdown, uncordon); `signal.reason` becomes the message. */
-  signal: AbortSignal;
-  /** Called after every change of the status (the object is live; copy it to keep it). */
+  /** Called after every change of the status (with a copy). */
   onUpdate?: (status: DrainStatus) => void;
   now?: () => Date;
 }
 
-export async function drainNode(run: DrainRun): Promise<DrainStatus> {
-  const { node, kube, options, log } = run;
-  const now = run.now ?? (() => new Date());
-  const status: DrainStatus = {
-    node,
-    phase: "cordoning",
-    startedAt: now().toISOString(),
-    message: "cordoning",
-    pods: [],
-    skipped: [],
-  };
-  const update = () => run.onUpdate?.(status);
-  const deadline = AbortSignal.timeout(options.timeoutMs);
-  const stop = AbortSignal.any([run.signal, deadline]);
-  const finish = (phase: DrainPhase, message: string): DrainStatus => {
-    status.phase = phase;
-    status.message = message;
-    status.finishedAt = now().toISOString();
-    update();
-    return status;
-  };
-  let setupError = "";
-  const stopped = (): DrainStatus => {
-    const blockers = blockersOf(status);
-    const during = status.phase === "cordoning" ? ` while cordoning${setupError ? ` (${setupError})` : ""}` : "";
-    if (run.signal.aborted) {
-      const reason: unknown = run.signal.reason;
-      return finish("cancelled", `cancelled${during}: ${reason instanceof Error ? reason.message : String(reason)}`);
+/** One drain of one node. Its state is its own: readers get copies (status()). */
+export class Drain {
+  readonly id: string;
+  readonly node: string;
+  readonly #s: DrainSettings;
+  readonly #now: () => Date;
+  readonly #status: DrainStatus;
+  /** Aborted when the node is no longer this drain's (uncordoned, or taken over by another drain). */
+  readonly #lost = new AbortController();
+  #setupError = "";
+
+  constructor(settings: DrainSettings) {
+    this.#s = settings;
+    this.id = settings.id;
+    this.node = settings.node;
+    this.#now = settings.now ?? (() => new Date());
+    this.#status = {
+      id: this.id,
+      node: this.node,
+      phase: "cordoning",
+      startedAt: this.#now().toISOString(),
+      message: "cordoning",
+      pods: [],
+      skipped: [],
+    };
+  }
+
+  status(): DrainStatus {
+    return structuredClone(this.#status);
+  }
+
+  /** Runs the drain to its end; aborting `signal` cancels it (shutdown, uncordon), its reason the message. */
+  async run(signal: AbortSignal): Promise<DrainStatus> {
+    const { kube, options, log } = this.#s;
+    const stop = AbortSignal.any([signal, this.#lost.signal, AbortSignal.timeout(options.timeoutMs)]);
+    this.#update();
+
+    // Cordon (with this drain's identity) and list, retrying transient failures until the deadline.
+    const pods = await withRetry(
+      options,
+      stop,
+      (err) => {
+        this.#setupError = err instanceof Error ? err.message : String(err);
+        log.warn({ err: this.#setupError }, "cordon or pod list failed; retrying");
+      },
+      async () => {
+        await kube.cordon(this.node, this.id);
+        return kube.listPods(this.node);
+      },
+    );
+    if (pods === undefined) return this.#stopped(signal);
+
+    const plan = planDrain(pods, options, this.#now());
+    const byUid = new Map(pods.map((p) => [p.uid, p]));
+    const status = this.#status;
+    status.skipped = plan.skip;
+    status.pods = [
+      ...plan.evict.map((p): PodProgress => ({ ...p, state: "pending", attempts: 0 })),
+      ...plan.awaitDeletion.map((p): PodProgress => ({ ...p, state: "terminating", attempts: 0 })),
+    ];
+    status.phase = "evicting";
+    status.message = `evicting ${plan.evict.length} pod(s), waiting for ${plan.awaitDeletion.length} terminating`;
+    log.info({ evict: plan.evict.length, await: plan.awaitDeletion.length, skip: plan.skip.length }, "drain planned");
+    this.#update();
+
+    const limit = semaphore(options.concurrency);
+    await Promise.all([
+      ...status.pods.filter((p) => p.state === "pending").map((p) => this.#evict(p, byUid.get(p.uid), limit, stop)),
+      this.#awaitDeletion(stop),
+    ]);
+    // "drained" only while the node is still this drain's: an uncordon through another replica ends it.
+    if (!stop.aborted) await this.#checkHolder();
+    if (stop.aborted) return this.#stopped(signal);
+
+    const failed = status.pods.filter((p) => p.state === "failed");
+    if (failed.length > 0)
+      return this.#finish("failed", `could not evict ${failed.length} pod(s): ${describeBlockers(failed)}`);
+    return this.#finish(
+      "drained",
+      `drained: ${status.pods.length} pod(s) gone, ${status.skipped.length} left alone (DaemonSet, mirror or not selected)`,
+    );
+  }
+
+  #update(): void {
+    this.#s.onUpdate?.(this.status());
+  }
+
+  #finish(phase: DrainPhase, message: string): DrainStatus {
+    this.#status.phase = phase;
+    this.#status.message = message;
+    this.#status.finishedAt = this.#now().toISOString();
+    this.#update();
+    return this.status();
+  }
+
+  #stopped(signal: AbortSignal): DrainStatus {
+    const { options } = this.#s;
+    const blockers = blockersOf(this.#status);
+    const during =
+      this.#status.phase === "cordoning" ? ` while cordoning${this.#setupError ? ` (${this.#setupError})` : ""}` : "";
+    for (const cause of [signal, this.#lost.signal]) {
+      if (!cause.aborted) continue;
+      const reason: unknown = cause.reason;
+      return this.#finish(
+        "cancelled",
+        `cancelled${during}: ${reason instanceof Error ? reason.message : String(reason)}`,
+      );
     }
-    return finish(
+    return this.#finish(
       "timed-out",
       `not drained after ${Math.round(options.timeoutMs / 1000)} s${during}; ${blockers.length} pod(s) remain` +
         (blockers.length > 0 ? `: ${describeBlockers(blockers)}` : ""),
     );
-  };
-  update();
+  }
 
-  // Cordon and list, retrying transient failures until the deadline.
-  const pods = await withRetry(
-    options,
-    stop,
-    (err) => {
-      setupError = err instanceof Error ? err.message : String(err);
-      log.warn({ err: setupError }, "cordon or pod list failed; retrying");
-    },
-    async () => {
-      await kube.cordon(node);
-      return kube.listPods(node);
-    },
-  );
-  if (pods === undefined) return stopped();
+  /** Stops the drain when the Node no longer carries its identity. A failed read changes nothing. */
+  async #checkHolder(): Promise<void> {
+    let holder: string | undefined;
+    try {
+      holder = await this.#s.kube.holder(this.node);
+    } catch (err) {
+      this.#s.log.warn({ err: String(err) }, "reading the node's drain annotation failed; will retry");
+      return;
+    }
+    if (holder === this.id) return;
+    this.#lost.abort(
+      new Error(
+        holder === undefined ? "the node was uncordoned (or is gone)" : `another drain (${holder}) took the node over`,
+      ),
+    );
+  }
 
-  const plan = planDrain(pods, options, now());
-  const byUid = new Map(pods.map((p) => [p.uid, p]));
-  status.skipped = plan.skip;
-  status.pods = [
-    ...plan.evict.map((p): PodProgress => ({ ...p, state: "pending", attempts: 0 })),
-    ...plan.awaitDeletion.map((p): PodProgress => ({ ...p, state: "terminating", attempts: 0 })),
-  ];
-  status.phase = "evicting";
-  status.message = `evicting ${plan.evict.length} pod(s), waiting for ${plan.awaitDeletion.length} terminating`;
-  log.info({ evict: plan.evict.length, await: plan.awaitDeletion.length, skip: plan.skip.length }, "drain planned");
-  update();
-
-  const limit = semaphore(options.concurrency);
-  const evictOne = async (progress: PodProgress): Promise<void> => {
+  async #evict(
+    progress: PodProgress,
+    pod: DrainPod | undefined,
+    limit: ReturnType<typeof semaphore>,
+    stop: AbortSignal,
+  ): Promise<void> {
+    const { kube, options, log } = this.#s;
     let backoffMs = options.backoffMinMs;
     while (!stop.aborted) {
       progress.attempts++;
@@ -216,23 +253,21 @@ export async function drainNode(run: DrainRun): Promise<DrainStatus> {
           progress.state = "terminating";
           delete progress.message;
           log.info({ pod: `${progress.namespace}/${progress.name}` }, "pod evicted");
-          update();
+          this.#update();
           return;
         case "gone":
           progress.state = "gone";
-          update();
+          this.#update();
           return;
         case "failed":
           progress.state = "failed";
           progress.message = outcome.message;
           log.error({ pod: `${progress.namespace}/${progress.name}`, reason: outcome.message }, "eviction failed");
-          update();
+          this.#update();
           return;
         case "blocked": {
           const first = progress.state !== "blocked";
-          // The budgets first: the status route may read this progress at any await, and a blocked pod is reported
-          // with what blocks it.
-          const pod = byUid.get(progress.uid);
+          // The budgets first: a blocked pod is reported with what blocks it.
           if (outcome.budgets.length > 0) progress.budgets = outcome.budgets;
           else if (progress.budgets === undefined && pod) {
             progress.budgets = await kube.budgetsFor(pod).catch(() => []);
@@ -245,7 +280,7 @@ export async function drainNode(run: DrainRun): Promise<DrainStatus> {
               "eviction refused; retrying",
             );
           }
-          update();
+          this.#update();
           const waitMs = Math.max(options.blockedRetryMs, (outcome.retryAfterSeconds ?? 0) * 1000);
           if (!(await pause(waitMs, stop))) return;
           break;
@@ -258,65 +293,51 @@ export async function drainNode(run: DrainRun): Promise<DrainStatus> {
           break;
       }
     }
-  };
+  }
 
-  await Promise.all([
-    ...status.pods.filter((p) => p.state === "pending").map(evictOne),
-    waitForDeletion(run, status, stop, update),
-  ]);
-  if (stop.aborted) return stopped();
-
-  const failed = status.pods.filter((p) => p.state === "failed");
-  if (failed.length > 0)
-    return finish("failed", `could not evict ${failed.length} pod(s): ${describeBlockers(failed)}`);
-  return finish(
-    "drained",
-    `drained: ${status.pods.length} pod(s) gone, ${status.skipped.length} left alone (DaemonSet, mirror or not selected)`,
-  );
-}
-
-/** Polls the node's pods until every tracked pod is gone (by uid) or failed, or `stop` aborts. */
-async function waitForDeletion(
-  run: DrainRun,
-  status: DrainStatus,
-  stop: AbortSignal,
-  update: () => void,
-): Promise<void> {
-  const { kube, node, options, log } = run;
-  const overdueMs = (options.skipWaitForDeleteTimeoutSeconds ?? 0) * 1000;
-  const now = run.now ?? (() => new Date());
-  // Most pods go within a second or two of their eviction: check early, then back off to deletionPollMs, so a quick
-  // drain is not held up by a fixed poll and a slow one does not cost extra requests.
-  let pauseMs = Math.min(250, options.deletionPollMs);
-  for (;;) {
-    // Pending and blocked pods are still open, so this also waits for the eviction loops.
-    if (status.pods.every((p) => p.state === "gone" || p.state === "failed")) return;
-    if (!(await pause(pauseMs, stop))) return;
-    pauseMs = Math.min(pauseMs * 2, options.deletionPollMs);
-    if (!status.pods.some((p) => p.state === "terminating")) continue;
-    let present: Map<string, DrainPod>;
-    try {
-      present = new Map((await kube.listPods(node)).map((p) => [p.uid, p]));
-    } catch (err) {
-      log.warn({ err: String(err) }, "listing the node's pods failed; will retry");
-      continue;
-    }
-    let changed = false;
-    for (const progress of status.pods) {
-      if (progress.state !== "terminating") continue;
-      const pod = present.get(progress.uid);
-      const since = pod?.deletionTimestamp?.getTime();
-      if (pod === undefined) {
-        progress.state = "gone";
-        changed = true;
-      } else if (overdueMs > 0 && since !== undefined && now().getTime() - since > overdueMs) {
-        // kubectl's --skip-wait-for-delete-timeout: deletion began long ago; stop waiting for this one.
-        progress.state = "gone";
-        progress.message = "still terminating; no longer waited for (skip-wait-for-delete timeout)";
-        changed = true;
+  /**
+   * Polls the node's pods until every tracked pod is gone (by uid) or failed, or `stop` aborts; checks at each
+   * poll that the node is still this drain's.
+   */
+  async #awaitDeletion(stop: AbortSignal): Promise<void> {
+    const { kube, options, log } = this.#s;
+    const status = this.#status;
+    const overdueMs = (options.skipWaitForDeleteTimeoutSeconds ?? 0) * 1000;
+    // Most pods go within a second or two of their eviction: check early, then back off to deletionPollMs, so a
+    // quick drain is not held up by a fixed poll and a slow one does not cost extra requests.
+    let pauseMs = Math.min(250, options.deletionPollMs);
+    for (;;) {
+      // Pending and blocked pods are still open, so this also waits for the eviction loops.
+      if (status.pods.every((p) => p.state === "gone" || p.state === "failed")) return;
+      if (!(await pause(pauseMs, stop))) return;
+      pauseMs = Math.min(pauseMs * 2, options.deletionPollMs);
+      await this.#checkHolder();
+      if (stop.aborted) return;
+      if (!status.pods.some((p) => p.state === "terminating")) continue;
+      let present: Map<string, DrainPod>;
+      try {
+        present = new Map((await kube.listPods(this.node)).map((p) => [p.uid, p]));
+      } catch (err) {
+        log.warn({ err: String(err) }, "listing the node's pods failed; will retry");
+        continue;
       }
+      let changed = false;
+      for (const progress of status.pods) {
+        if (progress.state !== "terminating") continue;
+        const pod = present.get(progress.uid);
+        const since = pod?.deletionTimestamp?.getTime();
+        if (pod === undefined) {
+          progress.state = "gone";
+          changed = true;
+        } else if (overdueMs > 0 && since !== undefined && this.#now().getTime() - since > overdueMs) {
+          // kubectl's --skip-wait-for-delete-timeout: deletion began long ago; stop waiting for this one.
+          progress.state = "gone";
+          progress.message = "still terminating; no longer waited for (skip-wait-for-delete timeout)";
+          changed = true;
+        }
+      }
+      if (changed) this.#update();
     }
-    if (changed) update();
   }
 }
 

@@ -1,9 +1,10 @@
 // The drain's Kubernetes calls over @kubernetes/client-node.
 import { CoreV1Api, PolicyV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import type { DrainPod, PodRef } from "../../core/drain-plan.ts";
+import type { PodRef } from "../../api/drain.ts";
+import type { DrainPod } from "../../core/drain-plan.ts";
 import { labelSelectorRequirements, matchesLabels } from "../../core/drain-plan-selector.ts";
 import type { DrainKube } from "./executor.ts";
-import { setUnschedulable } from "../node-actions.ts";
+import { cordonForDrain, drainHolder } from "../node-actions.ts";
 
 export function toDrainPod(pod: V1Pod): DrainPod | undefined {
   const meta = pod.metadata;
@@ -29,7 +30,8 @@ export function kubeDrain(kc: KubeConfig): DrainKube {
   const core = kc.makeApiClient(CoreV1Api);
   const policy = kc.makeApiClient(PolicyV1Api);
   return {
-    cordon: (nodeName) => setUnschedulable(core, nodeName, true),
+    cordon: (nodeName, drainId) => cordonForDrain(core, nodeName, drainId),
+    holder: (nodeName) => drainHolder(core, nodeName),
     async listPods(nodeName) {
       const list = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` });
       return list.items.map(toDrainPod).filter((p): p is DrainPod => p !== undefined);

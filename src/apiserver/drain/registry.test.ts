@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { DrainStatus } from "./executor.ts";
+import type { DrainStatus } from "../../api/drain.ts";
 import { DrainRegistry, type DrainRunner } from "./registry.ts";
 
-const status = (node: string, phase: DrainStatus["phase"]): DrainStatus => ({
+const status = (node: string, phase: DrainStatus["phase"], id = "d"): DrainStatus => ({
+  id,
   node,
   phase,
   startedAt: "",
@@ -12,9 +13,9 @@ const status = (node: string, phase: DrainStatus["phase"]): DrainStatus => ({
 });
 
 /** A drain that runs until aborted, reporting progress at once. */
-const endless: DrainRunner = (node, signal, onUpdate) => {
-  onUpdate(status(node, "evicting"));
-  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(status(node, "cancelled"))));
+const endless: DrainRunner = ({ node, id }, signal, onUpdate) => {
+  onUpdate(status(node, "evicting", id));
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(status(node, "cancelled", id))));
 };
 
 describe("DrainRegistry", () => {
@@ -25,6 +26,7 @@ describe("DrainRegistry", () => {
     const second = registry.start("a");
     expect([first.started, second.started]).toEqual([true, false]);
     expect(second.status().phase).toBe("evicting");
+    expect(second.status().id).toBe(first.status().id); // joined: the same drain, the same identity
     registry.start("b");
     expect(runs).toBe(2);
     expect(registry.running).toBe(2);
@@ -35,18 +37,23 @@ describe("DrainRegistry", () => {
 
   it("starts anew after a drain finished, keeping the last result until then", async () => {
     let n = 0;
-    const registry = new DrainRegistry({ run: async (node) => status(node, n++ === 0 ? "timed-out" : "drained") });
+    const registry = new DrainRegistry({
+      run: async ({ node, id }) => status(node, n++ === 0 ? "timed-out" : "drained", id),
+    });
     await registry.start("a").done;
     expect(registry.status("a")?.phase).toBe("timed-out");
-    expect(registry.start("a").started).toBe(true);
-    await new Promise((r) => setTimeout(r, 0));
-    expect(registry.status("a")?.phase).toBe("drained");
+    const firstId = registry.status("a")?.id;
+    const again = registry.start("a");
+    expect(again.started).toBe(true);
+    expect(again.status().id).not.toBe(firstId); // a new drain, a new identity
+    await again.done;
+    expect(registry.status("a")).toMatchObject({ phase: "drained", id: again.status().id });
   });
 
   it("forgets finished drains after the retention time", async () => {
     let now = 0;
     const registry = new DrainRegistry({
-      run: async (node) => status(node, "drained"),
+      run: async ({ node, id }) => status(node, "drained", id),
       retainMs: 1_000,
       now: () => now,
     });

@@ -1,10 +1,12 @@
 // The drains this replica runs, one per node at most: starting a drain for a node that is already draining joins
 // it, so the synchronous route, the asynchronous one and an agent's retries never run two drains of one node here.
-// Finished drains are kept for a while so the status route can report how they ended.
-import type { DrainStatus } from "./executor.ts";
+// Each new drain gets an identity (it goes onto the Node with the cordon). Finished drains are kept for a while so
+// the status route can report how they ended; a client tells its own drain from an older one by that identity.
+import { randomUUID } from "node:crypto";
+import type { DrainStatus } from "../../api/drain.ts";
 
 export type DrainRunner = (
-  node: string,
+  drain: { node: string; id: string },
   signal: AbortSignal,
   onUpdate: (status: DrainStatus) => void,
 ) => Promise<DrainStatus>;
@@ -45,7 +47,9 @@ export class DrainRegistry {
     const controller = new AbortController();
     const now = this.#options.now ?? Date.now;
     const startedAt = now();
+    const id = randomUUID();
     const initial: DrainStatus = {
+      id,
       node,
       phase: "cordoning",
       startedAt: new Date(startedAt).toISOString(),
@@ -58,7 +62,7 @@ export class DrainRegistry {
     const entry: Entry = { status: initial, controller, running: true, done: Promise.resolve(initial) };
     this.#entries.set(node, entry);
     entry.done = this.#options
-      .run(node, controller.signal, (status) => (entry.status = status))
+      .run({ node, id }, controller.signal, (status) => (entry.status = status))
       .catch((err: unknown): DrainStatus => ({
         ...entry.status,
         phase: "failed",
