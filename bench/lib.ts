@@ -5,19 +5,12 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { API_GROUP, API_VERSION_V2, KIND, PLURAL, VERSION_V2, brsName } from "../src/api/constants.ts";
 import type { BottlerocketShadow, BottlerocketShadowStatus } from "../src/api/bottlerocket-shadow.ts";
 import type { BrsState } from "../src/api/state-machine.ts";
 import { SupervisedInformer } from "../src/kube/informer.ts";
-import { shadowInformer } from "../src/kube/shadow-informer.ts";
+import { shadowInformer, type ShadowObject } from "../src/kube/shadow-informer.ts";
 import { startControlPlane, type ControlPlane } from "../sim/control-plane/control-plane.ts";
 import { freePort } from "../sim/control-plane/ports.ts";
 import { createBottlerocketNodes } from "../sim/cluster/nodes.ts";
@@ -83,7 +76,6 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) 
 
 // ---- Lightweight stand-in agents ----
 
-type Shadow = BottlerocketShadow & KubernetesObject;
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 export interface TimelineEntry {
@@ -114,7 +106,7 @@ export class StandInAgents {
   readonly #writer: ShadowWriter | undefined;
   /** Shadow name → node name, for the writer. */
   readonly #nodeOf = new Map<string, string>();
-  readonly #informer: SupervisedInformer<Shadow>;
+  readonly #informer: SupervisedInformer<ShadowObject>;
   readonly #pending = new Set<string>();
   /** The state each stand-in last reported: until the watch shows our own write, the cache looks one step behind. */
   readonly #reported = new Map<string, BrsState>();

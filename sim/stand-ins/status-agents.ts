@@ -13,14 +13,13 @@ import {
   setHeaderOptions,
   type CoreV1Api,
   type KubeConfig,
-  type KubernetesObject,
 } from "@kubernetes/client-node";
 import { API_GROUP, API_VERSION_V2, KIND, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import type { BottlerocketShadow, BottlerocketShadowStatus } from "../../src/api/bottlerocket-shadow.ts";
 import type { BrsState } from "../../src/api/state-machine.ts";
 import { formatTimestamp } from "../../src/api/timestamps.ts";
 import { SupervisedInformer } from "../../src/kube/informer.ts";
-import { shadowInformer } from "../../src/kube/shadow-informer.ts";
+import { shadowInformer, type ShadowObject } from "../../src/kube/shadow-informer.ts";
 import { bottlerocketShadowCrd } from "../../src/api/crd.ts";
 import { updatePolicyCrd } from "../../src/api/update-policy.ts";
 import type { CustomResourceDefinition } from "../../src/api/k8s-types.ts";
@@ -39,7 +38,6 @@ export interface SimulatedAgentOptions {
   behaviour?: AgentBehaviour;
 }
 
-type Shadow = BottlerocketShadow & KubernetesObject;
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 export class SimulatedAgent {
@@ -47,7 +45,7 @@ export class SimulatedAgent {
   readonly shadowName: string;
   readonly #o: SimulatedAgentOptions;
   readonly #api: CustomObjectsApi;
-  readonly #informer: SupervisedInformer<Shadow>;
+  readonly #informer: SupervisedInformer<ShadowObject>;
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
   #stopped = false;
@@ -214,7 +212,7 @@ export class ShadowTimeline {
   readonly starts: ObservedStart[] = [];
   /** ms from "status reached spec.state" to "spec moved on", per step. */
   readonly stepLatencies: number[] = [];
-  readonly #informer: SupervisedInformer<Shadow>;
+  readonly #informer: SupervisedInformer<ShadowObject>;
   readonly #reachedAt = new Map<string, number>();
   readonly #lastSpec = new Map<string, string>();
   #budget: number;

@@ -15,7 +15,6 @@ import {
 } from "@kubernetes/client-node";
 import { API_GROUP } from "../api/constants.ts";
 import { managedNodeSelector } from "../core/model.ts";
-import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import {
   UPDATE_POLICY_NAME,
   UPDATE_POLICY_PLURAL,
@@ -23,7 +22,7 @@ import {
   type BottlerocketUpdatePolicy,
 } from "../api/update-policy.ts";
 import { SupervisedInformer, type ChangeKind } from "../kube/informer.ts";
-import { shadowInformer } from "../kube/shadow-informer.ts";
+import { shadowInformer, type ShadowObject } from "../kube/shadow-informer.ts";
 import { acquireLeadership, type Leadership } from "../kube/leader-election.ts";
 import { WorkQueue, runWorkers } from "../kube/work-queue.ts";
 import { apiMessage } from "../kube/errors.ts";
@@ -50,7 +49,6 @@ export interface ControllerOptions {
   serveHttp?: boolean;
 }
 
-type Shadow = BottlerocketShadow & KubernetesObject;
 type Policy = BottlerocketUpdatePolicy & KubernetesObject;
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -61,7 +59,7 @@ export class Controller {
   readonly #options: ControllerOptions;
   readonly #log: Logger & { error(message: string): void };
   readonly #queue = new WorkQueue<ReconcileKey>({ baseDelayMs: 100, maxDelayMs: 60_000 });
-  readonly #shadows: SupervisedInformer<Shadow>;
+  readonly #shadows: SupervisedInformer<ShadowObject>;
   readonly #nodes: SupervisedInformer<V1Node>;
   readonly #policies: SupervisedInformer<Policy>;
   readonly #nodeReconciler: NodeReconciler;
