@@ -225,9 +225,17 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       ["update", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       core("create", "events", { ns: "default" }),
       core("create", "events", { ns }),
+      // Uncordoning a stuck node its agent's drain cordoned (docs/design/state-machine.md).
+      core("patch", "nodes"),
+      core("create", "configmaps", { ns }),
+      core("get", "configmaps", { ns, name: "brupop-controller-state" }),
+      core("update", "configmaps", { ns, name: "brupop-controller-state" }),
     ],
     denied: [
-      core("patch", "nodes"), // only with AUTO_LABEL_NODES (off by default)
+      core("update", "nodes"),
+      core("delete", "nodes"),
+      core("get", "configmaps", { ns, name: "someone-elses-config" }),
+      core("update", "configmaps", { ns: OTHER_NS, name: "brupop-controller-state" }),
       status("update"), // the agents own brs status; the controller writes spec only
       core("list", "pods"),
       core("create", "pods/eviction", { ns: OTHER_NS }),
