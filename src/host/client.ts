@@ -237,7 +237,7 @@ export class HostApiClient {
       status = (await this.#runSucceeding("deactivate")).status;
     }
     // Prepare needs Available (or Staged): a failed refresh leaves the host Idle while it keeps the old
-    // chosen_update, so an offer of the right version is not enough (docs/design/host-api.md).
+    // chosen_update, so an offer of the right version is not enough (docs/design/host-api.md#transitions).
     const preparable = status?.update_state === "Available" || status?.update_state === "Staged";
     if (status?.chosen_update?.version !== expectedVersion || !preparable) {
       status = (await this.refreshUpdates()).status;
