@@ -109,7 +109,7 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
-  // ---- The house's shape (ARCHITECTURE.md, docs/design/README.md): which folder may import which. ----
+  // ---- The house's shape (docs/design/README.md#import-boundaries): which folder may import which. ----
   ...boundaries(),
   {
     // Test doubles often implement async interfaces without awaiting anything.

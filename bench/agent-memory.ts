@@ -22,7 +22,19 @@
 // Node's TypeScript type stripping (--mode ts, i.e. `node src/agent/main.ts`) loads a WebAssembly transpiler
 // that alone costs ~17 MiB of RSS.
 import { spawn, spawnSync } from "node:child_process";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, rmdir, stat, truncate, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  rmdir,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
@@ -78,8 +90,9 @@ const SRC = resolve(import.meta.dirname, "../src");
 const MAIN = join(SRC, "agent/main.ts");
 
 /**
- * Transpiles main.ts and everything it imports (relative imports only: the agent has no dependencies) into a
- * temporary directory, the way `tsc -p tsconfig.build.json` would, and returns the entry point.
+ * Transpiles main.ts and everything it imports (its own modules; packages are left to node_modules, linked in as
+ * the image has it next to dist/) into a temporary directory, the way `tsc -p tsconfig.build.json` would, and
+ * returns the entry point.
  */
 async function compileAgent(outDir: string): Promise<string> {
   const seen = new Set<string>();
@@ -106,6 +119,7 @@ async function compileAgent(outDir: string): Promise<string> {
     await writeFile(out, outputText);
   }
   await writeFile(join(outDir, "package.json"), '{"type":"module"}\n');
+  await symlink(resolve(SRC, "../node_modules"), join(outDir, "node_modules"));
   return join(outDir, "agent/main.js");
 }
 

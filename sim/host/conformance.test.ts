@@ -1,5 +1,6 @@
-// Conformance of the simulated host to the real Bottlerocket update API (shared/reference/bottlerocket-host-api.md),
-// one test per rule, over the socket. Raw HTTP where the client would hide the rule; the real client elsewhere.
+// Conformance of the simulated host to the real Bottlerocket update API (docs/design/host-api.md; each describe names
+// its section), one test per rule, over the socket. Raw HTTP where the client would hide the rule; the real client
+// elsewhere.
 import { link, rename } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
@@ -30,7 +31,7 @@ async function host(options: Partial<SimulatedHostOptions> = {}): Promise<TestHo
 const IMAGE = (version: string) => ({ arch: "x86_64", version, variant: "aws-k8s-1.30" });
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/;
 
-describe("§1 endpoints", () => {
+describe("#endpoints", () => {
   test("every POST action answers 204 with an empty body", async () => {
     const t = await host();
     for (const [path, settle] of [
@@ -134,7 +135,7 @@ async function eventually200(t: TestHost) {
   return rawRequest(t.socketPath, "GET", "/updates/status");
 }
 
-describe("§2.1, §2.6 status lifecycle", () => {
+describe("#status-document, #reboot: status lifecycle", () => {
   test("GET /updates/status answers 404 after boot until the first action", async () => {
     const t = await host();
     const response = await rawRequest(t.socketPath, "GET", "/updates/status");
@@ -206,7 +207,7 @@ describe("§2.1, §2.6 status lifecycle", () => {
   });
 });
 
-describe("§2.2 transition table", () => {
+describe("#transitions", () => {
   const expected = {
     Idle: { refresh: 204, prepare: 409, activate: 409, deactivate: 409 },
     Available: { refresh: 204, prepare: 204, activate: 409, deactivate: 409 },
@@ -372,7 +373,7 @@ describe("§2.2 transition table", () => {
     });
   });
 
-  test("failed prepare while Staged keeps Staged and the old staging_partition, but the image is broken: activate fails (§2.5)", async () => {
+  test("failed prepare while Staged keeps Staged and the old staging_partition, but the image is broken: activate fails (#partitions-and-rollback)", async () => {
     const t = await host();
     await driveTo(t, "Staged");
     t.host.inject("prepare");
@@ -420,7 +421,7 @@ describe("§2.2 transition table", () => {
   });
 });
 
-describe("§2.5–§2.7 reboot, partitions and rollback", () => {
+describe("#reboot, #partitions-and-rollback", () => {
   test("reboot: 204, the API stays up briefly, then ECONNREFUSED while the socket lingers, ENOENT, and back on the new version with status 404", async () => {
     const t = await host({ durations: { shutdownMs: 300, socketLingerMs: 80, rebootMs: 250 } });
     await driveTo(t, "Ready");
@@ -539,7 +540,7 @@ describe("§2.5–§2.7 reboot, partitions and rollback", () => {
     expect(t.host.state.faults).toHaveLength(1); // not consumed
   });
 
-  test("prepare writes updog's own choice: a release published after the refresh is what boots (§4.2)", async () => {
+  test("prepare writes updog's own choice: a release published after the refresh is what boots (#transitions)", async () => {
     const t = await host();
     await driveTo(t, "Available");
     t.host.publish("1.27.0");
@@ -582,7 +583,7 @@ describe("§2.5–§2.7 reboot, partitions and rollback", () => {
   });
 });
 
-describe("§3.1 locks", () => {
+describe("#locking", () => {
   test("a reader holding the shared lock makes POSTs answer 423 while GETs still work", async () => {
     const t = await host();
     await driveTo(t, "Available");
@@ -595,7 +596,7 @@ describe("§3.1 locks", () => {
   });
 });
 
-describe("§4 version selection", () => {
+describe("#version-selection", () => {
   test("version-lock: an older pin is a downgrade; the running version or an absent one offers nothing", async () => {
     const t = await host();
     t.host.updateSettings({ versionLock: "v1.24.0" });
@@ -650,7 +651,7 @@ describe("§4 version selection", () => {
   });
 });
 
-describe("§5.3 failure injection", () => {
+describe("#failure-modes", () => {
   test("dispatcher failure: actions answer 500 'Update dispatcher failed' and change nothing", async () => {
     const t = await host();
     t.host.inject("dispatcher");

@@ -1,5 +1,5 @@
-// How long the simulated host takes for each step. Real values are environment-dependent (reference §3.3); the
-// profiles let tests run in milliseconds and demos in seconds.
+// How long the simulated host takes for each step. Real values are environment-dependent
+// (docs/design/host-api.md#timings); the profiles let tests run in milliseconds and demos in seconds.
 
 export interface HostDurations {
   refreshMs: number;

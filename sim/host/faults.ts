@@ -1,10 +1,13 @@
-// Failure injection for the simulated host (reference §5.3). Each fault reproduces a real-world effect; the
-// state machine consumes armed faults as matching events happen.
+// Failure injection for the simulated host (docs/design/host-api.md#failure-modes). Each fault reproduces a real-world
+// effect; the state machine consumes armed faults as matching events happen.
 import { COMMAND_TYPES, type CommandType } from "../../src/host/types.ts";
 import { isSemVer } from "../../src/host/semver.ts";
 
 export type HostFault =
-  /** The command runs and fails: `cmd_status` Failed, exit 1, updog-like stderr. State effects per §2.2. */
+  /**
+   * The command runs and fails: `cmd_status` Failed, exit 1, updog-like stderr. State effects per
+   * docs/design/host-api.md#transitions.
+   */
   | { target: CommandType; effect: "fail"; stderr?: string }
   /** The command never finishes: the lock stays held (GETs answer 423) until a reboot or reset. */
   | { target: CommandType; effect: "hang" }

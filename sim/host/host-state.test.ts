@@ -39,7 +39,7 @@ function run(state: HostState, path: string, now: number): HostState {
   return advance(started.state, due).state;
 }
 
-describe("§2.2 404 rules on states a real host reaches only through odd paths", () => {
+describe("host-api.md#transitions: 404 rules on states a real host reaches only through odd paths", () => {
   test("activate and deactivate with no staging_partition answer 404 'No update image applied to staging partition'", () => {
     let s = run(fresh(), "/actions/refresh-updates", T0);
     for (const [state, path] of [
@@ -102,7 +102,7 @@ describe("time is applied lazily but exactly", () => {
   });
 });
 
-describe("§2.5 partition flags", () => {
+describe("host-api.md#partitions-and-rollback: partition flags", () => {
   test("prepare gives the inactive set one try; activate raises it to priority 2 and the active set to 1", () => {
     let s = run(fresh(), "/actions/refresh-updates", T0);
     s = run(s, "/actions/prepare-update", T0 + 100);

@@ -1,6 +1,6 @@
 // The simulated Bottlerocket host as a pure state machine: (state, request | time, now) -> (state, response,
 // effects). No I/O and no clock: the caller passes `now` (ms since epoch) and performs the effects (socket up and
-// down, events). It follows reference §2 (thar-be-updates, signpost, GRUB) and its §5 checklist.
+// down, events). It follows docs/design/host-api.md#the-simulator (thar-be-updates, signpost, GRUB).
 //
 // Time-driven steps (a command finishing, the API going down, a boot) are applied lazily by `advance`, each at its
 // own due time, so results and timestamps are the same however late the caller gets round to calling it.
@@ -27,7 +27,7 @@ import { availableUpdates, chooseUpdate, MAX_SEED, type Release, type UpdateSett
 
 export type PartitionLabel = "A" | "B";
 
-/** One A/B partition set and its GPT attribute bits (reference §2.5). */
+/** One A/B partition set and its GPT attribute bits (docs/design/host-api.md#partitions-and-rollback). */
 export interface PartitionSet {
   /** Image written to the set; null when it holds no usable image (never written, or cleared by prepare). */
   version: string | null;
@@ -160,7 +160,9 @@ export const ERROR_TEXT = {
     'Failed to reboot, exit code: 1, stderr: Operation inhibited by "simulated-inhibitor" (PID 1 "systemd", user root), reason is "simulated block inhibitor".\n',
 } as const;
 
-/** Default updog stderr for injected failures. Illustrative, in updog's style (reference §2.3 h–j). */
+/**
+ * Default updog stderr for injected failures. Illustrative, in updog's style (docs/design/host-api.md#status-examples).
+ */
 const FAILURE_STDERR: Record<CommandType, string> = {
   refresh: "Metadata error: Failed to fetch metadata: simulated network failure\n",
   prepare: "Failed writing update data to disk: No space left on device (os error 28)\n",
@@ -408,7 +410,8 @@ export function advance(state: HostState, now: number): Transition {
 }
 
 function goDown(s: HostState, at: number, effects: HostEffect[]): void {
-  // Rebooting during a command kills it: the lock goes, nothing is written (reference §2.7). /run is tmpfs.
+  // Rebooting during a command kills it: the lock goes, nothing is written; /run is tmpfs
+  // (docs/design/host-api.md#reboot).
   killCommand(s, at, effects);
   s.lock = { held: "none" };
   s.status = { kind: "absent" };
@@ -484,7 +487,8 @@ const text = (status: number, body: string): HostResponse => ({
   contentType: "text/plain",
 });
 const noContent: HostResponse = { kind: "http", status: 204, body: "", contentType: null };
-// actix answers an unknown path, or a known path with the wrong method, with an empty 404 (reference §1).
+// actix answers an unknown path, or a known path with the wrong method, with an empty 404
+// (docs/design/host-api.md#endpoints).
 const notFound: HostResponse = { kind: "http", status: 404, body: "", contentType: null };
 
 const ACTION_BY_PATH = new Map<string, CommandType>(
@@ -526,7 +530,7 @@ function getStatus(s: HostState): HostResponse {
 }
 
 function requestReboot(s: HostState, now: number, effects: HostEffect[]): HostResponse {
-  // Reboot ignores the update state and the update lock (reference §2.7).
+  // Reboot ignores the update state and the update lock (docs/design/host-api.md#reboot).
   const fault = takeFault(s, (f) => f.target === "reboot");
   if (fault?.target === "reboot" && fault.effect === "refuse") return text(500, ERROR_TEXT.rebootRefused);
   if (s.power.phase === "up") {
@@ -587,7 +591,7 @@ function startCommand(s: HostState, type: CommandType, now: number, effects: Hos
   };
   if (type === "prepare" && command.chosen !== null) {
     // updog clears the inactive set and writes the GPT before downloading, so an interrupted or failed prepare
-    // leaves it unbootable (reference §2.5).
+    // leaves it unbootable (docs/design/host-api.md#partitions-and-rollback).
     s.disk.sets[inactiveLabel(s)] = { version: null, priority: 0, triesLeft: 0, successful: false };
   }
   s.lock = { held: "command", command };
@@ -629,8 +633,11 @@ function completeCommand(s: HostState, at: number, effects: HostEffect[]): void 
   effects.push({ type: "command-finished", at, command: command.type, result });
 }
 
-/** The disk and status effects of a finished command (reference §2.2, §2.5). Failures leave the state as it was,
- * except a failed refresh from Idle/Available, which drops to Idle and keeps the old lists. */
+/**
+ * The disk and status effects of a finished command (docs/design/host-api.md#transitions, #partitions-and-rollback).
+ * Failures leave the state as it was, except a failed refresh from Idle/Available, which drops to Idle and keeps the
+ * old lists.
+ */
 function applyCommand(s: HostState, doc: UpdateStatus, command: RunningCommand): { success: boolean; stderr: string } {
   const sets = s.disk.sets;
   const active = sets[s.disk.running];

@@ -1,4 +1,4 @@
-// updog's selection and wave formulas (reference §4.2, §4.3).
+// updog's selection and wave formulas (docs/design/host-api.md#version-selection, #waves).
 import { describe, expect, test } from "vitest";
 import { availableUpdates, chooseUpdate, waveReadyAt, type Release, type UpdateSettings } from "./selection.ts";
 
@@ -28,7 +28,7 @@ const settings = (patch: Partial<UpdateSettings> = {}): UpdateSettings => ({
   ...patch,
 });
 
-describe("§4.3 waves", () => {
+describe("#waves", () => {
   test("a seed between two keys sees the release at lo + (hi-lo)/(keys apart) x absolute seed, at the latest at hi", () => {
     // seed 10 between 0 (T+1h) and 20 (T+4h): T+1h + 3h/20*10 = T+2.5h
     expect(waveReadyAt(DEFAULT_WAVES, 10)).toBe(T + 2.5 * HOUR);
@@ -56,7 +56,7 @@ describe("§4.3 waves", () => {
   });
 });
 
-describe("§4.2 version-lock and max_version", () => {
+describe("#version-selection: version-lock and max_version", () => {
   const repo: Release[] = ["1.24.0", "1.24.1", "1.25.0", "1.26.0", "1.26.1"].map((version) => ({ version }));
 
   test("latest chooses the newest newer version and never the running one", () => {

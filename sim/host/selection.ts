@@ -1,4 +1,5 @@
-// updog's version selection and wave rules (reference §4), as pure functions of (repository, settings, now).
+// updog's version selection and wave rules (docs/design/host-api.md#version-selection), as pure functions of
+// (repository, settings, now).
 import { compareSemVer, parseVersionLock } from "../../src/host/semver.ts";
 
 /** One entry of the simulated TUF manifest. The repository holds entries for this host's variant and arch only. */

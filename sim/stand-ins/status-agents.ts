@@ -4,7 +4,7 @@
 //   target > current;
 // - whenever spec.state differs from status.current_state, after a random short delay it reports
 //   current_state = spec.state; reaching RebootedIntoUpdate it "runs" spec.version; going from MonitoringUpdate to
-//   Idle it resets the crash count (brupop §2.4);
+//   Idle it resets the crash count (docs/design/state-machine.md#crash-backoff);
 // - behaviour "stuck" never moves past Idle; { failAt } reports ErrorReset (crash_count + 1) when asked for that
 //   state, once.
 import {

@@ -1,6 +1,7 @@
-// The agent's client of the brupop API server: brupop 1.4's routes and headers (reference §3.5, §4.2), so our
-// agent works against either API server. Unlike brupop, every call has a deadline (the drain included), and the
-// token and CA are read per request (brupop re-read both too; projected tokens rotate).
+// The agent's client of the brupop API server: brupop 1.4's routes and headers
+// (docs/design/brupop-compatibility.md#routes-and-headers), so our agent works against either API server. Unlike
+// brupop, every call has a deadline (the drain included), and the token and CA are read per request (brupop re-read
+// both too; projected tokens rotate).
 import { AGENT_ROUTES, HEADER_AUTH_TOKEN, HEADER_NODE_NAME, HEADER_NODE_UID } from "../api/constants.ts";
 import { describeBlockers, readDrainResponse } from "../api/drain.ts";
 import { setTimeout as sleep } from "node:timers/promises";

@@ -1,9 +1,9 @@
 // The agent's decision, pure: given what it observes (its brs, its Node, the host) and what this process
 // remembers, what is the ONE next thing to do? The loop in agent.ts observes, calls plan(), does the action, and
 // observes again, so every step is re-decided from fresh state and a restarted agent resumes wherever the
-// evidence says it is (ARCHITECTURE: every step idempotent and restart-safe).
+// evidence says it is (docs/design/README.md#invariants: every step idempotent and restart-safe).
 //
-// Differences from brupop 1.4 (reference §2.5, §10.2), on purpose:
+// Differences from brupop 1.4 (docs/design/state-machine.md#differences-from-brupop), on purpose:
 // - A host already Staged or Ready for spec.version counts as done; prepare/activate are never repeated blindly.
 // - spec.version is what gets staged and what the reboot must land on (the host client verifies the staged image).
 // - Spec Idle while the status is mid-update (an ErrorReset, a controller timeout, an abandoned update): the Node is
@@ -133,7 +133,8 @@ function toIdle(input: PlanInput, status: AgentStatus, node: ObservedNode): Agen
   const recovery = recover(input, node);
   if (recovery) return recovery;
   if (!host.reachable) return wait(`returning to Idle; host API unavailable: ${host.problem}`);
-  // An activated update left behind would be applied by the next unrelated reboot, without a drain (§10.2.4).
+  // An activated update left behind would be applied by the next unrelated reboot, without a drain
+  // (docs/design/state-machine.md#agent-steps).
   if (host.update?.state === "Ready") {
     return { kind: "deactivate", reason: `update abandoned in ${status.current_state}; not applying it` };
   }

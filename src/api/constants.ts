@@ -1,5 +1,5 @@
-// Names, labels and wire constants shared with brupop 1.4 (behaviour spec §1, §4, §7.2, §8). Changing any of these
-// breaks compatibility with brupop components or existing clusters.
+// Names, labels and wire constants shared with brupop 1.4 (docs/design/brupop-compatibility.md#kept-exactly). Changing
+// any of these breaks compatibility with brupop components or existing clusters.
 
 // ---- The BottlerocketShadow resource ----
 export const API_GROUP = "brupop.bottlerocket.aws";

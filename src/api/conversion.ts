@@ -1,5 +1,5 @@
-// v1 <-> v2 conversion of BottlerocketShadow (behaviour spec §1.5) and the ConversionReview logic of the CRD
-// conversion webhook (§4.6). Pure: the HTTP endpoint lives in src/apiserver.
+// v1 <-> v2 conversion of BottlerocketShadow and the ConversionReview logic of the CRD conversion webhook
+// (docs/design/brupop-compatibility.md#conversion). Pure: the HTTP endpoint lives in src/apiserver.
 //
 // Differences from brupop, on purpose:
 // - metadata is kept whole (brupop kept only name, namespace, uid and ownerReferences, which wiped labels and

@@ -1,6 +1,6 @@
-// The asynchronous drain's wire contract (our addition to brupop's routes, docs/design/drain.md): what
-// `POST /bottlerocket-node-resource/drain` starts and `GET` reports, as the API server writes it and the agent reads
-// it. Plain types and functions: the agent parses it by hand, without a validator library.
+// The asynchronous drain's wire contract (our addition to brupop's routes, docs/design/drain.md#asynchronous-route):
+// what `POST /bottlerocket-node-resource/drain` starts and `GET` reports, as the API server writes it and the agent
+// reads it. Plain types and functions: the agent parses it by hand, without a validator library.
 
 export type DrainPhase = "cordoning" | "evicting" | "drained" | "timed-out" | "failed" | "cancelled";
 export type PodDrainState = "pending" | "blocked" | "terminating" | "gone" | "failed";

@@ -1,7 +1,14 @@
-// Semantic versions as semver.org defines them, the one implementation for the whole project: the CRD's version
-// pattern, Bottlerocket's versions (`version_id`, `available_updates`), precedence for "is this a downgrade?", and
-// brupop's equality (Rust `semver::Version` `!=`, which also compares build metadata). No dependencies: the agent
-// imports it.
+// Semantic versions, the one home for the whole project: the CRD's version pattern, Bottlerocket's versions
+// (`version_id`, `available_updates`), precedence for "is this a downgrade?", and brupop's equality.
+//
+// npm's `semver` parses and orders (semver.org §11). Two rules stay ours, because brupop's contract differs from
+// npm's (docs/design/brupop-compatibility.md#versions):
+// - the grammar is the CRD's pattern, strictly: npm's also takes a leading `v` or `=` and surrounding blanks;
+// - "the same version" includes build metadata, as Rust `semver::Version` `!=` does; npm compares it as precedence
+//   (`+01` equals `+1` there).
+// npm's own limit also applies: a version longer than 256 characters is not one.
+import NpmSemVer from "semver/classes/semver.js";
+import parse from "semver/functions/parse.js";
 
 export interface SemVer {
   major: number;
@@ -21,41 +28,23 @@ const SEMVER = new RegExp(SEMVER_PATTERN);
 
 /** The parsed version, or null when `text` is not a semantic version (status fields are user-editable). */
 export function parseSemver(text: string): SemVer | null {
-  const match = SEMVER.exec(text);
-  if (match === null) return null;
-  const [, major = "", minor = "", patch = "", pre, build] = match;
-  const numbers = [major, minor, patch].map(Number);
-  // Beyond 2^53 the comparison would silently lose precision; no real version gets there.
-  if (!numbers.every((n) => Number.isSafeInteger(n))) return null;
-  return {
-    major: numbers[0] ?? 0,
-    minor: numbers[1] ?? 0,
-    patch: numbers[2] ?? 0,
-    prerelease: pre === undefined ? [] : pre.split(".").map((id) => (/^\d+$/.test(id) ? Number(id) : id)),
-    build: build ?? "",
-  };
+  if (!SEMVER.test(text)) return null;
+  // null also when a number is beyond 2^53, where comparisons would silently lose precision.
+  const parsed = parse(text);
+  if (parsed === null) return null;
+  const { major, minor, patch, prerelease, build } = parsed;
+  return { major, minor, patch, prerelease: [...prerelease], build: build.join(".") };
 }
 
-function compareIdentifiers(a: string | number, b: string | number): number {
-  if (typeof a === "number" && typeof b === "number") return Math.sign(a - b);
-  if (typeof a === "number") return -1; // numeric identifiers sort before alphanumeric ones
-  if (typeof b === "number") return 1;
-  return a < b ? -1 : a > b ? 1 : 0; // ASCII order, as semver.org says
+/** npm's object for a parsed version; precedence does not read build metadata, so it is left out. */
+function npm(version: SemVer): NpmSemVer {
+  const pre = version.prerelease.length > 0 ? `-${version.prerelease.join(".")}` : "";
+  return new NpmSemVer(`${version.major}.${version.minor}.${version.patch}${pre}`);
 }
 
 /** Precedence per semver.org §11: -1, 0 or 1. Build metadata does not count. */
 export function compareSemver(a: SemVer, b: SemVer): number {
-  const core = Math.sign(a.major - b.major) || Math.sign(a.minor - b.minor) || Math.sign(a.patch - b.patch);
-  if (core !== 0) return core;
-  // A version without a prerelease ranks above the same version with one.
-  if (a.prerelease.length === 0 || b.prerelease.length === 0) {
-    return Math.sign(b.prerelease.length - a.prerelease.length);
-  }
-  for (let i = 0; i < Math.min(a.prerelease.length, b.prerelease.length); i++) {
-    const order = compareIdentifiers(a.prerelease[i] ?? 0, b.prerelease[i] ?? 0);
-    if (order !== 0) return order;
-  }
-  return Math.sign(a.prerelease.length - b.prerelease.length);
+  return npm(a).compare(npm(b));
 }
 
 /** brupop's notion of "the same version": equal precedence and equal build metadata. */
@@ -69,10 +58,10 @@ export function isSemver(text: string): boolean {
 
 /** Precedence of two version strings (negative, 0, positive); throws a TypeError on a non-version. */
 export function compareVersions(a: string, b: string): number {
-  const parse = (text: string) => {
+  const strict = (text: string) => {
     const parsed = parseSemver(text);
     if (parsed === null) throw new TypeError(`not a semantic version: ${JSON.stringify(text)}`);
     return parsed;
   };
-  return compareSemver(parse(a), parse(b));
+  return compareSemver(strict(a), strict(b));
 }

@@ -1,6 +1,6 @@
-// The API server's HTTP application: brupop 1.4's agent routes (reference §4.2) plus an asynchronous drain, the CRD
-// conversion webhook and probes. Transport-agnostic: main.ts supplies the HTTPS server (serverFactory), tests may
-// use plain HTTP or app.inject().
+// The API server's HTTP application: brupop 1.4's agent routes (docs/design/brupop-compatibility.md#routes-and-headers)
+// plus an asynchronous drain (docs/design/drain.md#asynchronous-route), the CRD conversion webhook and probes.
+// Transport-agnostic: main.ts supplies the HTTPS server (serverFactory), tests may use plain HTTP or app.inject().
 //
 // Every agent request is authenticated before its body is parsed: headers (400), token (401), identity (403),
 // per-node rate (429), shutting down (503). Errors are JSON {code, reason, message, details?}; a 500 means a bug or

@@ -1,5 +1,6 @@
 // Every error the API server answers with: an HTTP status, a CamelCase reason a program can switch on, and a
-// message a person can act on. brupop answered most failures with a 500 and plain text (reference §4.2, §10.5).
+// message a person can act on. brupop answered most failures with a 500 and plain text
+// (docs/design/brupop-compatibility.md#api-server-errors).
 import { apiMessage, statusCode } from "../kube/errors.ts";
 
 /** The JSON body of every error response. */

@@ -1,5 +1,5 @@
 // The API server's Prometheus metrics, in a private registry served on its own plain-HTTP port (brupop's /metrics
-// sat behind the agent-token check, so no scraper could read it; reference §4.5, §10.5).
+// sat behind the agent-token check, so no scraper could read it; docs/design/brupop-compatibility.md#metrics).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export class ApiServerMetrics {

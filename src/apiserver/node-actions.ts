@@ -1,4 +1,5 @@
-// Node writes the agent asks for: cordon/uncordon and the load-balancer exclusion label (docs/design/drain.md).
+// Node writes the agent asks for: cordon/uncordon and the load-balancer exclusion label
+// (docs/design/drain.md#identity).
 // Merge patches, as brupop sends them: idempotent, and they touch only their fields.
 import { PatchStrategy, setHeaderOptions, type CoreV1Api } from "@kubernetes/client-node";
 import { ANNOTATION_DRAIN, EXCLUDE_FROM_LB_VALUE, LABEL_EXCLUDE_FROM_LB } from "../api/constants.ts";

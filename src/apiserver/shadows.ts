@@ -1,10 +1,11 @@
 // The agent's BottlerocketShadow writes: create `brs-<node>` owned by its Node, and replace its status.
 //
-// Differences from brupop 1.4 (reference §4.2): create is idempotent (an existing shadow of the same Node is
-// returned, one owned by an earlier Node of that name is a 409), and status writes carry the resourceVersion they
-// were based on. A client may send `If-Match: <resourceVersion>` to make the write conditional on what it last
-// read (409 otherwise); without it the server re-reads and retries on a conflict, so a concurrent metadata or spec
-// change never fails an agent's report, while the status it sends is written whole, as brupop did.
+// Differences from brupop 1.4 (docs/design/brupop-compatibility.md#routes-and-headers): create is idempotent (an
+// existing shadow of the same Node is returned, one owned by an earlier Node of that name is a 409), and status writes
+// carry the resourceVersion they were based on. A client may send `If-Match: <resourceVersion>` to make the write
+// conditional on what it last read (409 otherwise); without it the server re-reads and retries on a conflict, so a
+// concurrent metadata or spec change never fails an agent's report, while the status it sends is written whole, as
+// brupop did.
 import type { CustomObjectsApi } from "@kubernetes/client-node";
 import {
   API_GROUP,

@@ -112,14 +112,15 @@ describe("evaluation in UTC", () => {
   });
 });
 
-describe("windowed or one-shot (§6.4)", () => {
+describe("windowed or one-shot (brupop-compatibility.md#schedules)", () => {
   it.each([
     ["* * * * * * *", "windowed"],
     ["* * 10-12 * * Mon", "windowed"],
     ["0-30 * 2 * * *", "windowed"],
     ["0 0 10 * * Mon", "oneshot"],
     ["10 10 10 * * * *", "oneshot"],
-    // Documented brupop quirk (§10.6.4), kept: every minute at second 0 is a trigger, not a window.
+    // Documented brupop quirk (docs/design/brupop-compatibility.md#schedules), kept: every minute at second 0 is a
+    // trigger, not a window.
     ["0 * 9-17 * * *", "oneshot"],
     ["*/2 * * * * *", "oneshot"],
     ["0,30 * * * * *", "oneshot"],

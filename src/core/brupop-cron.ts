@@ -1,5 +1,6 @@
-// brupop's schedule language: the Rust `cron` 0.12 crate's expressions, read in UTC (reference §6.4), and the
-// deprecated UPDATE_WINDOW_START/STOP pair, which brupop turns into such an expression.
+// brupop's schedule language: the Rust `cron` 0.12 crate's expressions, read in UTC
+// (docs/design/brupop-compatibility.md#schedules), and the deprecated UPDATE_WINDOW_START/STOP pair, which brupop turns
+// into such an expression.
 //
 // We parse the expression ourselves into the set of allowed values per field, with cron 0.12's rules, and hand
 // croner an equivalent pattern made only of numbers, ranges and lists. Passing the text through would go wrong in

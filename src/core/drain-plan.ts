@@ -1,7 +1,7 @@
 // Which pods a node's drain evicts, which it only waits for, and which it leaves alone, with the reason for each.
 // Pure: the API server's drain executor lists the node's pods, maps them onto DrainPod and acts on the plan.
 //
-// Differences from brupop 1.4 (reference §5), on purpose:
+// Differences from brupop 1.4 (docs/design/drain.md#plan), on purpose:
 // - DaemonSet-owned and mirror pods are left alone in every phase. brupop returned Failed/Succeeded pods as
 //   eviction targets before checking ownership, so completed DaemonSet and mirror pods were evicted.
 // - A pod selector (kubectl drain --pod-selector, system-upgrade-controller drain.podSelector) limits the drain

@@ -1,4 +1,4 @@
-// A node's consecutive failures, its crash backoff (brupop §2.4) and quarantine.
+// A node's consecutive failures, its crash backoff and quarantine (docs/design/state-machine.md#crash-backoff).
 //
 // brupop counts only agent-reported crashes (status.crash_count). We also count step timeouts, which the controller
 // detects and must record itself (annotations on the shadow), so a node that keeps timing out backs off and is

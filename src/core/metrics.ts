@@ -1,5 +1,6 @@
 // Pure inputs for the controller's gauges. Each function returns every series that should exist now; with
-// `staleSeries` the controller removes the ones that disappeared (brupop kept them at 0 for ever, §6.5).
+// `staleSeries` the controller removes the ones that disappeared (brupop kept them at 0 for ever;
+// docs/design/brupop-compatibility.md#metrics).
 import type { ShadowView } from "./model.ts";
 import { NOT_STARTED_CODES, type NotStartedCode } from "./reasons.ts";
 import type { Selection } from "./select.ts";

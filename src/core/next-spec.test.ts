@@ -21,7 +21,7 @@ function check(cases: Case[]): void {
   });
 }
 
-// Reference §2.3, rule by rule. `spec` is compared in full wherever brupop defines it.
+// docs/design/state-machine.md#next-spec, rule by rule. `spec` is compared in full wherever brupop defines it.
 describe("brupop's determine_next_node_spec cases", () => {
   check([
     {
@@ -144,7 +144,7 @@ describe("brupop's determine_next_node_spec cases", () => {
   ]);
 });
 
-describe("crash backoff (§2.4): 2^n minutes must be exceeded, capped at 1440", () => {
+describe("crash backoff (state-machine.md#crash-backoff): 2^n minutes must be exceeded, capped at 1440", () => {
   const failedAt = T0;
   const crashed = (count: number): ShadowOptions => ({
     status: { target_version: "1.20.0", crash_count: count, state_transition_failure_timestamp: iso(failedAt) },
@@ -188,7 +188,7 @@ describe("crash backoff (§2.4): 2^n minutes must be exceeded, capped at 1440", 
   ]);
 });
 
-describe("per-state timeouts (fault §10.1 fixed)", () => {
+describe("per-state timeouts (state-machine.md#timeouts)", () => {
   const stuck = (state: "StagedAndPerformedUpdate" | "RebootedIntoUpdate" | "MonitoringUpdate", since: Date) => ({
     spec: { state, version: "1.20.0", state_transition_timestamp: iso(since) },
     status: { current_state: "StagedAndPerformedUpdate" as const, target_version: "1.20.0" },
@@ -361,7 +361,7 @@ describe("finishing clears the controller's failure bookkeeping", () => {
   });
 });
 
-describe("downgrades (fault §10.2.5 fixed)", () => {
+describe("downgrades (state-machine.md#differences-from-brupop)", () => {
   check([
     {
       name: "a lower target is refused by default",

@@ -1,17 +1,21 @@
-// The next spec for one node: brupop's `determine_next_node_spec` (reference §2.3) with its faults fixed.
+// The next spec for one node: brupop's `determine_next_node_spec` with its faults fixed
+// (docs/design/state-machine.md#next-spec).
 //
 // Differences from brupop, all deliberate:
 // - Per-state timeouts are enforced. A node that has not reached spec.state within its timeout (measured from
 //   spec.state_transition_timestamp) is reset to Idle, and the timeout is recorded on the shadow so that it backs off
-//   and counts towards quarantine like a crash. brupop defines these timeouts and never uses them (§10.1).
+//   and counts towards quarantine like a crash. brupop defines these timeouts and never uses them
+//   (docs/design/state-machine.md#timeouts).
 // - After `quarantineAfterFailures` unacknowledged failures a node is not started again until a person acknowledges
 //   them (ANNOTATIONS.acknowledgedFailures).
-// - A target lower than the current version is not started unless the policy allows downgrades (§10.2.5).
+// - A target lower than the current version is not started unless the policy allows downgrades
+//   (docs/design/state-machine.md#differences-from-brupop).
 // - A shadow already reset to Idle is left alone while its agent recovers; brupop rewrote it every 2 s. An agent that
 //   has not recovered within the Idle timeout leaves its node stuck: reported, and counted against the budget only
 //   while the node is disrupted (src/core/standing.ts).
 // - Clearing a finished spec (Idle with a version → default) is an `advance`, not a start, so it needs no budget
-//   and no window; brupop spent a scheduling pick on it (§6.2).
+//   and no window; brupop spent a scheduling pick on it
+//   (docs/design/state-machine.md#differences-from-brupop).
 // - Unparsable versions or timestamps (user-editable fields) give a decision, never an exception.
 import { successor, type BrsState, type TimedState } from "../api/state-machine.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
@@ -103,7 +107,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
   const { spec } = shadow;
   const status = shadow.status ?? null;
 
-  // §2.3 rule 1: no status → default spec.
+  // Rule 1 (docs/design/state-machine.md#next-spec): no status → default spec.
   if (status === null) {
     if (isDefaultSpec(spec))
       return { kind: "keep", why: "no-status", reason: "the agent has not reported yet", recheckAt: null };
@@ -111,7 +115,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
     return { kind: "reset", cause: "no-status", spec: DEFAULT_SPEC, annotations: withReason(reason), reason };
   }
 
-  // §2.3 rule 2: the desired state is not reached yet.
+  // Rule 2: the desired state is not reached yet.
   if (status.current_state !== spec.state) {
     if (spec.state === "Idle") return awaitAgent(spec, status, policy, now);
     if (status.current_state === "ErrorReset") {
@@ -139,7 +143,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
     return inProgress(shadow, spec.state, status.current_state, policy, now);
   }
 
-  // §2.3 rule 3: the desired state is reached.
+  // Rule 3: the desired state is reached.
   if (spec.state === "Idle") return decideIdle(shadow, status, policy, now);
   if (spec.state === "MonitoringUpdate") {
     // No monitoring protocol yet (brupop: TODO); a finished update clears our failure bookkeeping, as the agent
@@ -288,7 +292,8 @@ function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy
   const reason = `updating from ${status.current_version} to ${status.target_version}`;
   return {
     kind: "start",
-    // Pin the version now: the agent must install this one, not whatever the host picks later (§10.2.5).
+    // Pin the version now: the agent must install this one, not whatever the host picks later
+    // (docs/design/state-machine.md#one-update).
     spec: { state: "StagedAndPerformedUpdate", state_transition_timestamp: at(now), version: status.target_version },
     annotations: withReason(reason),
     reason,

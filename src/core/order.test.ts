@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { orderCandidates } from "./order.ts";
 
-describe("orderCandidates (§6.3)", () => {
+describe("orderCandidates (state-machine.md#fleet-selection)", () => {
   it("fewest failures first, the controller's node last, then by name", () => {
     const ordered = orderCandidates(
       [

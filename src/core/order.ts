@@ -1,6 +1,6 @@
-// The order in which waiting nodes get budget (brupop §6.3): fewest failures first so that healthy nodes are not
-// held up by a flaky one, the controller's own node last so the controller is evicted only when nothing else is
-// left, then node name so that every replica and every run picks the same nodes.
+// The order in which waiting nodes get budget (docs/design/state-machine.md#fleet-selection): fewest failures first so
+// that healthy nodes are not held up by a flaky one, the controller's own node last so the controller is evicted only
+// when nothing else is left, then node name so that every replica and every run picks the same nodes.
 
 export interface OrderKey {
   nodeName: string;

@@ -39,7 +39,7 @@ function started(selection: Selection): string[] {
   return selection.start.map((s) => s.nodeName);
 }
 
-describe("budget (brupop §6.2 semantics)", () => {
+describe("budget (state-machine.md#fleet-selection)", () => {
   it("MAX_CONCURRENT_UPDATE 1 with a node in flight: nothing starts", () => {
     const result = select(fleet([shadow("a", IN_FLIGHT), shadow("b", UPDATE), shadow("c", UPDATE)]), {
       maxConcurrentUpdates: 1,
@@ -107,7 +107,7 @@ describe("budget (brupop §6.2 semantics)", () => {
   });
 });
 
-describe("order (§6.3)", () => {
+describe("order (state-machine.md#fleet-selection)", () => {
   const failedLongAgo = (crashes: number): ShadowOptions => ({
     status: {
       current_version: "1.19.0",

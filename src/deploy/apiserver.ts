@@ -1,5 +1,6 @@
 // The API server: 3 replicas behind the `brupop-apiserver` Service, spread over nodes, protected by a
-// PodDisruptionBudget (brupop had none, so drains could evict every replica at once and fail every agent, §10.4).
+// PodDisruptionBudget (brupop had none, so drains could evict every replica at once and fail every agent;
+// docs/design/brupop-compatibility.md#installation).
 import type { V1Deployment, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
 import { APISERVER_INTERNAL_PORT, APISERVER_SERVICE_PORT, COMPONENT } from "../api/index.ts";
 import { componentLabels, podLabels, selectorLabels } from "./labels.ts";

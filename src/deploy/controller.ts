@@ -1,5 +1,5 @@
 // The controller: 2 replicas, one leader at a time (a Lease), so a dead or hung controller is replaced in seconds
-// (brupop ran 1 replica with Recreate and no probes, §10.4).
+// (brupop ran 1 replica with Recreate and no probes; docs/design/brupop-compatibility.md#controller).
 import type { V1Deployment, V1Service } from "@kubernetes/client-node";
 import { COMPONENT } from "../api/index.ts";
 import { componentLabels, podLabels, selectorLabels } from "./labels.ts";

@@ -1,6 +1,6 @@
-// Labels on every object of an installation (brupop's set, §8), and the pod selector of each component. The selector
-// is the one label brupop selected on, so a Deployment or DaemonSet of a brupop install can be updated in place
-// (selectors are immutable).
+// Labels on every object of an installation (brupop's set, docs/design/brupop-compatibility.md#names-and-labels), and
+// the pod selector of each component. The selector is the one label brupop selected on, so a Deployment or DaemonSet of
+// a brupop install can be updated in place (selectors are immutable).
 import { COMPONENT, LABEL_COMPONENT, type Component } from "../api/index.ts";
 
 export const MANAGED_BY = "brupop";

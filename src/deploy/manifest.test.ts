@@ -115,7 +115,8 @@ describe.each(Object.entries(VARIANTS))("the manifest (%s)", (_, input) => {
       "ClusterRoleBinding",
     ];
     for (const o of objects) {
-      // brupop put a meaningless namespace on cluster-scoped objects (§10.6).
+      // brupop put a meaningless namespace on cluster-scoped objects
+      // (docs/design/brupop-compatibility.md#installation).
       expect(o.metadata.namespace === undefined, `${o.kind} ${o.metadata.name}`).toBe(clusterScoped.includes(o.kind));
     }
   });

@@ -1,5 +1,5 @@
-// Object names of an installation. Most are brupop 1.4's (behaviour spec §8) so that `kubectl apply` over a brupop
-// install updates objects in place instead of leaving orphans; the new ones are marked.
+// Object names of an installation. Most are brupop 1.4's (docs/design/brupop-compatibility.md#names-and-labels) so that
+// `kubectl apply` over a brupop install updates objects in place instead of leaving orphans; the new ones are marked.
 import { APISERVER_SERVICE_NAME, COMPONENT, type Component } from "../api/index.ts";
 
 export const SERVICE_ACCOUNT: Readonly<Record<Component, string>> = {
@@ -20,7 +20,7 @@ export const NAMES = Object.freeze({
   controllerDeployment: "brupop-controller-deployment",
   apiserverService: APISERVER_SERVICE_NAME,
   controllerService: "brupop-controller-server",
-  /** New: brupop had no PodDisruptionBudget for the API server (§10.4). */
+  /** New: brupop had no PodDisruptionBudget for the API server (docs/design/brupop-compatibility.md#installation). */
   apiserverPdb: "brupop-apiserver",
   /** Built-in TLS: the CA's certificate and key (the API server's own; never mounted). */
   apiserverCaSecret: "brupop-apiserver-ca",

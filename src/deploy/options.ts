@@ -1,6 +1,6 @@
-// Everything an installation may vary, with brupop 1.4's defaults where brupop had the setting (behaviour spec §7.3),
-// and resolveOptions() to fill in and check a partial set. Builders take the resolved form only, so each one reads
-// plain values and never re-implements a default.
+// Everything an installation may vary, with brupop 1.4's defaults where brupop had the setting
+// (docs/design/brupop-compatibility.md#installation), and resolveOptions() to fill in and check a partial set. Builders
+// take the resolved form only, so each one reads plain values and never re-implements a default.
 import { OPERATOR_NAMESPACE } from "../api/index.ts";
 import { imageReference, type ImageSource } from "./image.ts";
 

@@ -12,7 +12,10 @@ import type {
 } from "@kubernetes/client-node";
 import type { DeployOptions, Placement, ResourceRequirements } from "./options.ts";
 
-/** Where the operator's processes find TLS material (brupop's path, §7.2). */
+/**
+ * Where the operator's processes find TLS material (brupop's path,
+ * docs/design/brupop-compatibility.md#names-and-labels).
+ */
 export const TLS_DIR = "/etc/brupop-tls-keys";
 /** The image's working directory; dist/ holds the compiled entry points. */
 export const APP_DIR = "/app";
@@ -65,7 +68,8 @@ export function placementFields(placement: Placement): {
 }
 
 export function imagePullSecrets(options: DeployOptions): { imagePullSecrets?: V1LocalObjectReference[] } {
-  // brupop's chart wrote `image_pull_secrets`, which the API server dropped (§10.6).
+  // brupop's chart wrote `image_pull_secrets`, which the API server dropped
+  // (docs/design/brupop-compatibility.md#installation).
   return options.imagePullSecrets.length > 0
     ? { imagePullSecrets: options.imagePullSecrets.map((name) => ({ name })) }
     : {};

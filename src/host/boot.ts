@@ -1,4 +1,5 @@
-// Evidence that the host rebooted. The update API has no boot ID (reference §2.6, brupop §10.2.6), so we combine:
+// Evidence that the host rebooted (docs/design/host-api.md#boot-evidence). The update API has no boot ID, so we
+// combine:
 // - the kernel's boot ID, which a container reads from the host kernel at /proc/sys/kernel/random/boot_id (the
 //   simulator writes an equivalent file per simulated host);
 // - `GET /updates/status` answering 404: the status lives on tmpfs, so only a reboot removes it;

@@ -1,8 +1,8 @@
 // Client of the Bottlerocket update API over its Unix socket. It speaks HTTP directly (brupop 1.4 spawned
-// `apiclient raw` for every call) and follows the host's real contract (reference §3.2, §6): actions answer 204
-// and run in the background holding the update lock; results appear only in `GET /updates/status`, which answers
-// 423 while a command runs and 404 after a reboot until the next action.
-// Every request has a timeout and every wait a deadline. Kept small: it runs in the per-node agent.
+// `apiclient raw` for every call) and follows the host's real contract (docs/design/host-api.md#client-rules): actions
+// answer 204 and run in the background holding the update lock; results appear only in `GET /updates/status`, which
+// answers 423 while a command runs and 404 after a reboot until the next action. Every request has a timeout and every
+// wait a deadline. Kept small: it runs in the per-node agent.
 import { setTimeout as sleep } from "node:timers/promises";
 import { HostApiError, kindForStatus } from "./errors.ts";
 import { decodeJson, parseOsInfo, parseUpdateStatus } from "./parse.ts";
@@ -26,7 +26,7 @@ export interface CommandWaitPolicy {
   timeoutMs: number;
 }
 
-/** apiclient's own polling limits per command (reference §3.2). */
+/** apiclient's own polling limits per command (docs/design/host-api.md#waiting-for-a-command). */
 export const APICLIENT_WAIT_POLICIES: Readonly<Record<CommandType, CommandWaitPolicy>> = {
   refresh: { pollIntervalMs: 100, timeoutMs: 10_000 },
   prepare: { pollIntervalMs: 500, timeoutMs: 600_000 },
@@ -43,7 +43,10 @@ export interface HostApiClientOptions {
   lockWaitMs?: number;
   /** First pause while waiting for a lock; it doubles up to maxLockPollIntervalMs. Default 250 ms. */
   lockPollIntervalMs?: number;
-  /** Ceiling for the pause between lock polls; polling too fast makes POSTs collide (reference §3.1). Default 5 s. */
+  /**
+   * Ceiling for the pause between lock polls; polling too fast makes POSTs collide (docs/design/host-api.md#locking).
+   * Default 5 s.
+   */
   maxLockPollIntervalMs?: number;
   /** Per-command overrides of APICLIENT_WAIT_POLICIES. */
   waitPolicies?: Partial<Record<CommandType, Partial<CommandWaitPolicy>>>;
@@ -129,7 +132,7 @@ export class HostApiClient {
 
   /** Nothing to release: every request uses its own connection. Kept so callers can treat clients uniformly. */
   async close(): Promise<void> {
-    // No pool: a connection kept alive across a host reboot would only fail later (reference §2.7).
+    // No pool: a connection kept alive across a host reboot would only fail later (docs/design/host-api.md#transport).
   }
 
   /**
@@ -234,7 +237,7 @@ export class HostApiClient {
       status = (await this.#runSucceeding("deactivate")).status;
     }
     // Prepare needs Available (or Staged): a failed refresh leaves the host Idle while it keeps the old
-    // chosen_update, so an offer of the right version is not enough (docs/design/host-api.md).
+    // chosen_update, so an offer of the right version is not enough (docs/design/host-api.md#transitions).
     const preparable = status?.update_state === "Available" || status?.update_state === "Staged";
     if (status?.chosen_update?.version !== expectedVersion || !preparable) {
       status = (await this.refreshUpdates()).status;

@@ -55,7 +55,7 @@ export function isHostApiError(error: unknown, kind?: HostApiErrorKind): error i
   return error instanceof HostApiError && (kind === undefined || error.kind === kind);
 }
 
-/** How the Bottlerocket apiserver's status codes map to error kinds (reference §1). */
+/** How the Bottlerocket apiserver's status codes map to error kinds (docs/design/host-api.md#endpoints). */
 export function kindForStatus(status: number): HostApiErrorKind {
   if (status === 423) return "locked";
   if (status === 409) return "conflict";

@@ -1,6 +1,7 @@
 // Tolerant, validating parsers for what the host API returns. Tolerant where Bottlerocket's own types are
 // (optional fields, null, signed exit codes, `deactivate`, unknown extra fields); strict where a wrong value would
-// mislead a decision (states, command types, versions). Brupop 1.4 failed on several of these (reference §3.4).
+// mislead a decision (states, command types, versions). Brupop 1.4 failed on several of these
+// (docs/design/host-api.md#brupops-use-of-the-api).
 import { HostApiError } from "./errors.ts";
 import { isSemVer } from "./semver.ts";
 import {

@@ -1,7 +1,7 @@
 // Wire shapes of the Bottlerocket host update API (thar-be-updates `status.rs`, apiserver `/os`).
 // Field names are the real snake_case keys and versions are strings: openapi.yaml's kebab-case keys and
-// {major,minor,patch} objects are wrong (reference §2.1). The simulator serialises these types in this field
-// order, and the client's parser produces them.
+// {major,minor,patch} objects are wrong (docs/design/host-api.md#endpoints). The simulator serialises these types in
+// this field order, and the client's parser produces them.
 
 /** Where the Bottlerocket API listens on a host (mounted into the agent pod as a hostPath socket). */
 export const DEFAULT_HOST_API_SOCKET = "/run/api.sock";

@@ -1,9 +1,9 @@
 // Who may act on which node: pure decisions over a TokenReview result and the live agent pod and Node.
 //
-// brupop 1.4 (reference §4.3, §10.5) looked the pod up by name only and trusted BrupopNodeUid. We also require:
-// the token's service account is the agent's (namespace and name); the pod named in the token is the same pod (uid)
-// that is live now, carries the agent label and runs on the requested node; and that Node's uid is the one the
-// agent sent, so a forged or stale uid cannot end up in an owner reference.
+// brupop 1.4 (docs/design/brupop-compatibility.md#authorization) looked the pod up by name only and trusted
+// BrupopNodeUid. We also require: the token's service account is the agent's (namespace and name); the pod named in the
+// token is the same pod (uid) that is live now, carries the agent label and runs on the requested node; and that Node's
+// uid is the one the agent sent, so a forged or stale uid cannot end up in an owner reference.
 import { TOKEN_AUDIENCE } from "../../api/constants.ts";
 
 const EXTRA_POD_NAME = "authentication.kubernetes.io/pod-name";

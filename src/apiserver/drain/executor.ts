@@ -2,9 +2,9 @@
 // concurrency, wait until every evicted pod is gone, all within one deadline. On timeout it stops and reports which
 // pods were still there and why (with the budgets that refused them); what to do then is the caller's decision.
 //
-// Differences from brupop 1.4 (docs/design/drain.md): an overall deadline (brupop waited for ever), a failed eviction
-// fails the drain (brupop logged it and reported success), evictions carry a uid precondition and waits are
-// uid-aware (a recreated StatefulSet pod with the same name does not hold the drain), deletion is observed with one
+// Differences from brupop 1.4 (docs/design/drain.md#brupops-drain): an overall deadline (brupop waited for ever), a
+// failed eviction fails the drain (brupop logged it and reported success), evictions carry a uid precondition and waits
+// are uid-aware (a recreated StatefulSet pod with the same name does not hold the drain), deletion is observed with one
 // LIST of the node's pods per poll instead of one GET per pod, and a drain has an identity on the Node: it stops as
 // soon as the node was uncordoned or another drain took it over, whichever API server replica that went through.
 import { setTimeout as sleep } from "node:timers/promises";

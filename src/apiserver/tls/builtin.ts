@@ -9,7 +9,8 @@
 // Every replica runs ensureBuiltinTls on start and again before anything is due (BuiltinTls.recheckAt); writes
 // carry resourceVersions, so when replicas race, one wins and the others re-read and adopt its result. Unusable
 // Secret content is repaired with a warning naming what was wrong. brupop's cert-manager setup pointed the CRD's CA
-// injection at a Certificate that did not exist (reference §10.5); here the caBundle is written directly.
+// injection at a Certificate that did not exist (docs/design/brupop-compatibility.md#crd); here the caBundle is written
+// directly.
 import { X509Certificate } from "node:crypto";
 import type { CoreV1Api, CustomObjectsApi, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";

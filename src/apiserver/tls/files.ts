@@ -1,6 +1,7 @@
 // TLS from files (cert-manager, or anything that writes tls.crt/tls.key into a mounted Secret). brupop restarted
-// itself when tls.crt changed, cutting off in-flight drains (reference §4.1); we reload the files into the running
-// server instead (server.setSecureContext), after checking them, and keep the old ones if the new ones are broken.
+// itself when tls.crt changed, cutting off in-flight drains (docs/design/brupop-compatibility.md#api-server-tls); we
+// reload the files into the running server instead (server.setSecureContext), after checking them, and keep the old
+// ones if the new ones are broken.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import { checkTlsMaterial, type TlsMaterial } from "./material.ts";

@@ -1,5 +1,6 @@
-// Serving-certificate material and its checks. brupop required exactly one PKCS#8 key (reference §4.1); we accept
-// any one PEM private key Node can load, and say what is wrong when there is not exactly one.
+// Serving-certificate material and its checks. brupop required exactly one PKCS#8 key
+// (docs/design/brupop-compatibility.md#api-server-tls); we accept any one PEM private key Node can load, and say what
+// is wrong when there is not exactly one.
 import { X509Certificate, createPrivateKey } from "node:crypto";
 
 export interface TlsMaterial {
