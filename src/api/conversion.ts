@@ -202,32 +202,78 @@ function pick(value: unknown, key: string): unknown {
   return typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
+/** A review whose envelope checked out: what its answer echoes, and where its objects go. */
+export interface OpenReview {
+  apiVersion: string;
+  uid: string;
+  desiredAPIVersion: string;
+  objects: unknown[];
+}
+
+/** The answer that fails `review` with `message` (the API server needs all objects converted or none). */
+export function reviewFailure(
+  review: Pick<OpenReview, "apiVersion" | "uid">,
+  message: string,
+): ConversionReviewResponse {
+  return {
+    apiVersion: review.apiVersion,
+    kind: "ConversionReview",
+    response: { uid: review.uid, result: { status: "Failure", message } },
+  };
+}
+
+/** The answer that carries `convertedObjects`, in request order. */
+export function reviewSuccess(
+  review: Pick<OpenReview, "apiVersion" | "uid">,
+  convertedObjects: unknown[],
+): ConversionReviewResponse {
+  return {
+    apiVersion: review.apiVersion,
+    kind: "ConversionReview",
+    response: { uid: review.uid, result: { status: "Success" }, convertedObjects },
+  };
+}
+
+/** A failed object's message within its review: `objects[3]: …` when the review holds several. */
+export function objectFailure(index: number, count: number, message: string): string {
+  return count > 1 ? `objects[${index}]: ${message}` : message;
+}
+
 /**
- * Answers a ConversionReview: echoes its apiVersion and request uid, and converts every object to the desired
- * version, or fails the whole review with one message (the API server needs all objects or none). Never throws:
- * a malformed review gets a Failure response too (with an empty uid when it had none).
+ * Checks everything in a review but its objects: its shape and the desired version (an unknown one fails even a
+ * review with no objects). A review that fails gets its Failure answer, echoing its apiVersion and uid when it has
+ * them (an empty uid otherwise).
  */
-export function convertReview(review: unknown): ConversionReviewResponse {
+export function openReview(
+  review: unknown,
+): { ok: true; review: OpenReview } | { ok: false; response: ConversionReviewResponse } {
   const echoedApiVersion = pick(review, "apiVersion");
   const apiVersion = typeof echoedApiVersion === "string" ? echoedApiVersion : DEFAULT_REVIEW_API_VERSION;
   const requestUid = pick(pick(review, "request"), "uid");
   const uid = typeof requestUid === "string" ? requestUid : "";
-  const fail = (message: string): ConversionReviewResponse => ({
-    apiVersion,
-    kind: "ConversionReview",
-    response: { uid, result: { status: "Failure", message } },
-  });
-
   const parsed = reviewValidator.validate(review);
-  if (!parsed.ok) return fail(`malformed ConversionReview: ${parsed.message}`);
+  if (!parsed.ok) {
+    return { ok: false, response: reviewFailure({ apiVersion, uid }, `malformed ConversionReview: ${parsed.message}`) };
+  }
   const { desiredAPIVersion, objects } = parsed.value.request;
   const unsupported = unsupportedVersion(desiredAPIVersion);
-  if (unsupported !== undefined) return fail(unsupported);
+  if (unsupported !== undefined) return { ok: false, response: reviewFailure({ apiVersion, uid }, unsupported) };
+  return { ok: true, review: { apiVersion, uid, desiredAPIVersion, objects } };
+}
+
+/**
+ * Answers a ConversionReview: echoes its apiVersion and request uid, and converts every object to the desired
+ * version, or fails the whole review with one message. Never throws: a malformed review gets a Failure too.
+ */
+export function convertReview(review: unknown): ConversionReviewResponse {
+  const opened = openReview(review);
+  if (!opened.ok) return opened.response;
+  const { objects, desiredAPIVersion } = opened.review;
   const convertedObjects: unknown[] = [];
   for (const [index, object] of objects.entries()) {
     const result = convertShadow(object, desiredAPIVersion);
-    if (!result.ok) return fail(objects.length > 1 ? `objects[${index}]: ${result.message}` : result.message);
+    if (!result.ok) return reviewFailure(opened.review, objectFailure(index, objects.length, result.message));
     convertedObjects.push(result.object);
   }
-  return { apiVersion, kind: "ConversionReview", response: { uid, result: { status: "Success" }, convertedObjects } };
+  return reviewSuccess(opened.review, convertedObjects);
 }
