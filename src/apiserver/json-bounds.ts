@@ -67,6 +67,7 @@ export interface JsonScan {
   list?: JsonList;
 }
 
+/** One open container; the scan reuses one per level (no allocation per container). */
 interface Frame {
   array: boolean;
   /** Where the key of the member being read is (objects), decoded only when needed. */
@@ -76,7 +77,7 @@ interface Frame {
   index: number;
   expectKey: boolean;
   /** Set on the list being collected. */
-  list?: JsonList;
+  list: JsonList | undefined;
   elementStart: number;
 }
 
@@ -123,8 +124,15 @@ function keyIs(bytes: Uint8Array, frame: Frame, key: Uint8Array): boolean {
   return key.every((byte, i) => bytes[frame.keyStart + i] === byte);
 }
 
-function atPath(bytes: Uint8Array, stack: readonly Frame[], path: readonly Uint8Array[]): boolean {
-  return stack.length === path.length && stack.every((frame, i) => keyIs(bytes, frame, path[i] ?? new Uint8Array()));
+/** Whether the `depth` containers open in `frames` are the objects along `path`. */
+function atPath(bytes: Uint8Array, frames: readonly Frame[], depth: number, path: readonly Uint8Array[]): boolean {
+  if (depth !== path.length) return false;
+  for (let i = 0; i < depth; i++) {
+    const frame = frames[i];
+    const key = path[i];
+    if (frame === undefined || key === undefined || !keyIs(bytes, frame, key)) return false;
+  }
+  return true;
 }
 
 /** A list to find: where it is (keys from the root) and how many elements it may have. */
@@ -142,7 +150,16 @@ function* scanning(
 ): Generator<void, JsonScan> {
   const encoder = new TextEncoder();
   const path = find?.path.map((key) => encoder.encode(key));
-  const stack: Frame[] = [];
+  const frames: Frame[] = Array.from({ length: bounds.maxDepth }, () => ({
+    array: false,
+    keyStart: 0,
+    keyEnd: 0,
+    index: 0,
+    expectKey: true,
+    list: undefined,
+    elementStart: 0,
+  }));
+  let depth = 0;
   let items = 0;
   let keyStart = -1;
   let keyEnd = -1;
@@ -154,21 +171,19 @@ function* scanning(
       pauseAt = at + window;
     }
     const byte = bytes[at];
+    const top = depth > 0 ? frames[depth - 1] : undefined;
     if (byte === QUOTE) {
       const end = stringEnd(bytes, at);
       if (end === -1) return list === undefined ? {} : { list };
-      const top = stack.at(-1);
       if (top !== undefined && !top.array && top.expectKey) [keyStart, keyEnd] = [at + 1, end];
       at = end;
     } else if (byte === COLON) {
-      const top = stack.at(-1);
       if (top !== undefined && !top.array) {
         [top.keyStart, top.keyEnd] = [keyStart, keyEnd];
         top.expectKey = false;
       }
     } else if (byte === COMMA) {
       if (++items > bounds.maxItems) return { violation: { kind: "items" } };
-      const top = stack.at(-1);
       if (top?.array === true) {
         if (top.list !== undefined && find !== undefined && top.list.elements.count >= find.maxElements - 1) {
           return { violation: { kind: "elements", path: find.path.join("."), max: find.maxElements } };
@@ -179,20 +194,18 @@ function* scanning(
       } else if (top !== undefined) top.expectKey = true;
     } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) {
       if (++items > bounds.maxItems) return { violation: { kind: "items" } };
-      if (stack.length >= bounds.maxDepth) return { violation: { kind: "depth", path: pathOf(bytes, stack) } };
+      const frame = frames[depth];
+      if (frame === undefined) return { violation: { kind: "depth", path: pathOf(bytes, frames.slice(0, depth)) } };
       const array = byte === OPEN_ARRAY;
-      const collect = array && path !== undefined && atPath(bytes, stack, path);
-      stack.push({
-        array,
-        keyStart: 0,
-        keyEnd: 0,
-        index: 0,
-        expectKey: true,
-        elementStart: at + 1,
-        ...(collect ? { list: { open: at, close: -1, elements: new JsonElements() } } : {}),
-      });
-    } else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
-      const closed = stack.pop();
+      const collect = array && path !== undefined && atPath(bytes, frames, depth, path);
+      frame.array = array;
+      frame.keyStart = frame.keyEnd = frame.index = 0;
+      frame.expectKey = true;
+      frame.elementStart = at + 1;
+      frame.list = collect ? { open: at, close: -1, elements: new JsonElements() } : undefined;
+      depth++;
+    } else if ((byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) && depth > 0) {
+      const closed = frames[--depth];
       if (closed?.list !== undefined) {
         const { elements } = closed.list;
         if (elements.count > 0 || !isBlank(bytes, closed.elementStart, at)) elements.add(closed.elementStart, at);

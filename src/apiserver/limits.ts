@@ -12,7 +12,7 @@ export const AGENT_BODY_LIMIT_BYTES = 64 * 1024;
 export interface ConversionLimits {
   /** Largest review accepted (413 above). */
   bodyLimitBytes: number;
-  /** Bytes of reviews (by Content-Length) received or converted at once; one review always fits. */
+  /** The memory reviews are read into and converted from (made once, kept): their bytes in flight at once. */
   bytesInFlight: number;
   /** Reviews waiting for room, their bodies unread (429 beyond). */
   maxWaiting: number;
@@ -27,7 +27,8 @@ export interface ConversionLimits {
  * of its three writers, is about 1.6 KB: 7.6 MiB (measured). 10 MiB leaves room for labels and annotations.
  *
  * In flight: a review is held as its bytes while it is converted (conversion-review.ts builds one object at a time),
- * so what it costs is about its size. One review of the largest size at a time; others wait, unread (kube-apiserver
+ * in one buffer of 10 MiB kept for all reviews (routes/conversion.ts says why). One review of the largest size at a
+ * time; others wait, unread (kube-apiserver
  * sends a review per request that needs one, so a few can arrive together), and beyond 4 waiting they are told to
  * retry (429): a waiting review still has to arrive within the request timeout, so a long queue would end in 408s.
  */

@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { ReviewBudget } from "./conversion.ts";
+import { ReviewArena, type Lease } from "./conversion.ts";
 
-describe("ReviewBudget", () => {
-  it("lets reviews in while their bytes fit, in order of arrival, and refuses beyond the waiting room", async () => {
-    const budget = new ReviewBudget(10, 2);
+describe("ReviewArena", () => {
+  it("lets reviews in while a range of their size is free, in order of arrival, and refuses beyond the waiting room", async () => {
+    const budget = new ReviewArena(10, 2);
     const granted: string[] = [];
-    const track = (name: string, waiting: Promise<() => void> | undefined) => {
+    const track = (name: string, waiting: Promise<Lease> | undefined) => {
       expect(waiting, `${name} may wait`).toBeDefined();
-      return waiting?.then((release) => {
+      return waiting?.then((lease) => {
         granted.push(name);
-        return release;
+        return () => lease.release();
       });
     };
     const first = await track("first", budget.acquire(8));
@@ -30,9 +30,31 @@ describe("ReviewBudget", () => {
     (await fourth)?.();
     expect(granted).toEqual(["first", "second", "third", "fourth"]);
 
-    // One review alone always fits, however large.
-    const alone = await track("alone", budget.acquire(50));
+    // One review alone always fits.
+    const alone = await track("alone", budget.acquire(10));
     expect(granted.at(-1)).toBe("alone");
     alone?.();
+    expect(() => budget.acquire(11)).toThrow(RangeError);
+  });
+});
+
+describe("ReviewArena's memory", () => {
+  it("hands out ranges that do not overlap, and reuses one buffer", async () => {
+    const arena = new ReviewArena(10, 4);
+    const a = await arena.acquire(4);
+    const b = await arena.acquire(4);
+    a?.bytes.fill(1);
+    b?.bytes.fill(2);
+    expect([...(a?.bytes ?? [])]).toEqual([1, 1, 1, 1]);
+    expect(b?.bytes.buffer).toBe(a?.bytes.buffer);
+    a?.release();
+    // A 5-byte review does not fit in the 4 freed bytes before b, nor the 2 after it: it waits for b.
+    const c = arena.acquire(5);
+    let cGranted = false;
+    void c?.then(() => (cGranted = true));
+    await Promise.resolve();
+    expect(cGranted).toBe(false);
+    b?.release();
+    expect((await c)?.bytes.buffer).toBe(a?.bytes.buffer);
   });
 });
