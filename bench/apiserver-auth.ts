@@ -10,8 +10,7 @@
 //   node bench/apiserver-auth.ts [--concurrency 16] [--seconds 10] [--max-requests 50000]
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../src/api/index.ts";
-import { ROUTES } from "../src/apiserver/app.ts";
+import { AGENT_ROUTES, COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../src/api/index.ts";
 import { createApiServer } from "../src/apiserver/server.ts";
 import { requestPodToken } from "../sim/cluster/tokens.ts";
 import {
@@ -66,7 +65,7 @@ async function loop(
   try {
     await server.startCaches();
     const base = await server.app.listen({ host: "127.0.0.1", port: 0 });
-    const url = base + ROUTES.drain;
+    const url = base + AGENT_ROUTES.drain;
     // Warm-up: connections, JIT, and (cache on) the one TokenReview that fills the cache.
     for (let i = 0; i < 50; i++) {
       for (const headers of identities) await (await fetch(url, { headers })).text();
@@ -152,7 +151,7 @@ try {
     title: "API server: authenticated requests with the token cache on and off",
     at: new Date().toISOString(),
     environment: await environment(),
-    parameters: { concurrency, seconds, maxRequests, route: `GET ${ROUTES.drain}` },
+    parameters: { concurrency, seconds, maxRequests, route: `GET ${AGENT_ROUTES.drain}` },
     results: { cacheOn: on, cacheOff: off },
     headline: {
       "Cache on: requests/s": `${on.requestsPerSecond} (${on.requests} requests)`,

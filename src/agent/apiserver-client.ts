@@ -9,9 +9,6 @@ import type { ApiServerAccess } from "./config.ts";
 import { httpRequest, readToken, TransportError, type HttpResponse } from "./http.ts";
 import type { AgentStatus } from "./observed.ts";
 
-// brupop's API server answers 404 to our asynchronous drain route; the client then falls back to cordon-and-drain.
-export const ROUTES = AGENT_ROUTES;
-
 /** A drain that ended without draining the node (timed out, failed, cancelled), with the server's explanation. */
 export class DrainFailedError extends Error {
   override readonly name = "DrainFailedError";
@@ -59,14 +56,14 @@ export class ApiServerClient {
     // brupop's body; the API server takes the selector from the headers.
     await this.#call(
       "POST",
-      ROUTES.shadow,
+      AGENT_ROUTES.shadow,
       JSON.stringify({ node_selector: { node_name: this.#o.nodeName, node_uid: uid } }),
     );
   }
 
   /** PUT status (merge patch of the status subresource on the API server's side). */
   async updateStatus(status: AgentStatus): Promise<void> {
-    await this.#call("PUT", ROUTES.shadow, JSON.stringify(status));
+    await this.#call("PUT", AGENT_ROUTES.shadow, JSON.stringify(status));
   }
 
   /**
@@ -84,14 +81,14 @@ export class ApiServerClient {
     let ours = "";
     if (this.#asyncDrain) {
       try {
-        ours = readDrainResponse(await this.#call("POST", ROUTES.drain, undefined, this.#remaining(deadline))).id;
+        ours = readDrainResponse(await this.#call("POST", AGENT_ROUTES.drain, undefined, this.#remaining(deadline))).id;
       } catch (error) {
         if (!(error instanceof ApiServerError && (error.status === 404 || error.status === 405))) throw error;
         this.#asyncDrain = false;
       }
     }
     if (!this.#asyncDrain) {
-      await this.#call("POST", ROUTES.cordonAndDrain, undefined, Math.max(1, deadline - Date.now()));
+      await this.#call("POST", AGENT_ROUTES.cordonAndDrain, undefined, Math.max(1, deadline - Date.now()));
       return;
     }
     const pause = this.#o.drainPollIntervalMs ?? 2_000;
@@ -106,7 +103,7 @@ export class ApiServerClient {
     const drainCall = async (method: "GET" | "POST"): Promise<string> => {
       const budget = this.#remaining(deadline);
       try {
-        return await this.#call(method, ROUTES.drain, undefined, budget);
+        return await this.#call(method, AGENT_ROUTES.drain, undefined, budget);
       } catch (error) {
         const cutShort = budget < this.#o.requestTimeoutMs && error instanceof TransportError;
         if (Date.now() >= deadline || cutShort) throw timedOut();
@@ -158,15 +155,15 @@ export class ApiServerClient {
   }
 
   async uncordon(): Promise<void> {
-    await this.#call("POST", ROUTES.uncordon);
+    await this.#call("POST", AGENT_ROUTES.uncordon);
   }
 
   async excludeFromLb(): Promise<void> {
-    await this.#call("POST", ROUTES.excludeFromLb);
+    await this.#call("POST", AGENT_ROUTES.excludeFromLb);
   }
 
   async removeExclusionFromLb(): Promise<void> {
-    await this.#call("POST", ROUTES.removeExclusionFromLb);
+    await this.#call("POST", AGENT_ROUTES.removeExclusionFromLb);
   }
 
   /**

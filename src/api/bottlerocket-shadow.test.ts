@@ -217,6 +217,58 @@ describe("v2 validation", () => {
     expect(!bad.ok && bad.message).toBe('target_version: must be a semantic version such as 1.20.3 (got "latest")');
   });
 
+  describe("the agent's status: ranges and timestamps as the CRD checks them", () => {
+    const status = (fields: Record<string, unknown>) => ({
+      current_version: "1.20.3",
+      target_version: "1.20.3",
+      current_state: "Idle",
+      crash_count: 0,
+      ...fields,
+    });
+
+    it.each([
+      ["brupop's chrono output (nanoseconds, +00:00)", "2024-06-21T11:55:48.896347269+00:00"],
+      ["ours (milliseconds)", "2024-06-21T11:55:48.896+00:00"],
+      ["whole seconds with Z", "2024-06-21T11:55:48Z"],
+      ["lower-case t and z", "2024-06-21t11:55:48z"],
+      ["another offset", "2024-06-21T11:55:48.5-07:30"],
+      ["a leap day", "2024-02-29T00:00:00Z"],
+      ["null", null],
+    ])("accepts %s", (_, value) => {
+      expect(validateShadowStatus(status({ state_transition_failure_timestamp: value })).ok).toBe(true);
+    });
+
+    it.each([
+      ["a word", "yesterday", "must be an RFC 3339 timestamp"],
+      ["month 13", "2024-13-45T99:99:99Z", "must be an RFC 3339 timestamp"],
+      ["February 30th", "2024-02-30T10:00:00Z", "must be an RFC 3339 timestamp of a real date"],
+      ["February 29th of a common year", "2023-02-29T10:00:00Z", "must be an RFC 3339 timestamp of a real date"],
+      ["a leap second (kube-apiserver refuses it)", "2016-12-31T23:59:60Z", "must be an RFC 3339 timestamp"],
+      ["an offset of 24 hours", "2024-06-21T11:55:48+24:00", "must be an RFC 3339 timestamp"],
+      ["a space for T", "2024-06-21 11:55:48Z", "must be an RFC 3339 timestamp"],
+      ["no offset", "2024-06-21T11:55:48", "must be an RFC 3339 timestamp"],
+      ["an RFC 9557 suffix", "2024-06-21T11:55:48Z[UTC]", "must be an RFC 3339 timestamp"],
+    ])("refuses %s, once, naming the field", (_, value, message) => {
+      const result = validateShadowStatus(status({ state_transition_failure_timestamp: value }));
+      expect(!result.ok && result.issues.length).toBe(1);
+      expect(!result.ok && result.issues[0]?.path).toBe("state_transition_failure_timestamp");
+      expect(!result.ok && result.message).toContain(`state_transition_failure_timestamp: ${message} (got "${value}")`);
+    });
+
+    it.each([
+      [4_294_967_296, "must be <= 4294967295"],
+      [-1, "must be >= 0"],
+      [1.5, "must be integer"],
+    ])("refuses crash_count %d, naming the field", (value, message) => {
+      const result = validateShadowStatus(status({ crash_count: value }));
+      expect(!result.ok && result.message).toContain(`crash_count: ${message}`);
+    });
+
+    it("accepts crash_count 2^32-1, brupop's largest", () => {
+      expect(validateShadowStatus(status({ crash_count: 4_294_967_295 })).ok).toBe(true);
+    });
+  });
+
   it("validates a spec alone", () => {
     expect(validateShadowSpec({ state: "ErrorReset", state_transition_timestamp: null, version: null }).ok).toBe(true);
     expect(validateShadowSpec({ state: "Rebooting" }).ok).toBe(false);

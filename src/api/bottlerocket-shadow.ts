@@ -14,15 +14,29 @@ import type { ObjectMeta } from "./k8s-types.ts";
 import { BRS_STATES, BRS_STATES_V1 } from "./state-machine.ts";
 import { compileValidator, type ValidatorOptions } from "./validation.ts";
 import { SEMVER_PATTERN } from "./semver.ts";
+import { TIMESTAMP_PATTERN } from "./timestamps.ts";
 
 export { SEMVER_PATTERN };
 
-const VALIDATOR_OPTIONS: ValidatorOptions = {
-  patternNames: { [SEMVER_PATTERN]: "a semantic version such as 1.20.3" },
+/** Readable names for the shadow's patterns and formats in validation messages (the API server's too). */
+export const SHADOW_VALIDATOR_OPTIONS: ValidatorOptions = {
+  patternNames: {
+    [SEMVER_PATTERN]: "a semantic version such as 1.20.3",
+    [TIMESTAMP_PATTERN]: "an RFC 3339 timestamp",
+  },
+  formatNames: { "date-time": "an RFC 3339 timestamp of a real date" },
 };
 
 const semver = (description?: string) =>
   Type.String(description === undefined ? { pattern: SEMVER_PATTERN } : { description, pattern: SEMVER_PATTERN });
+
+/** An RFC 3339 timestamp, checked alike by kube-apiserver and by our validator (see TIMESTAMP_PATTERN). */
+const timestamp = (description?: string) =>
+  Type.String({
+    ...(description === undefined ? {} : { description }),
+    format: "date-time",
+    pattern: TIMESTAMP_PATTERN,
+  });
 
 const SPEC_DESCRIPTION =
   "The `BottlerocketShadowSpec` can be used to drive a node through the update state machine. A node linearly " +
@@ -51,10 +65,7 @@ export const ConditionSchema = Type.Object(
         minimum: 0,
       }),
     ),
-    lastTransitionTime: Type.String({
-      description: "Last time the condition transitioned from one status to another.",
-      format: "date-time",
-    }),
+    lastTransitionTime: timestamp("Last time the condition transitioned from one status to another."),
     reason: Type.String({
       description: "Programmatic identifier, in CamelCase, for the reason of the last transition.",
       minLength: 1,
@@ -77,7 +88,7 @@ export const BottlerocketShadowSpecSchema = Type.Object(
   {
     state: stringEnum(BRS_STATES, { description: "Records the desired state of the `BottlerocketShadow`" }),
     state_transition_timestamp: Type.Optional(
-      nullable(Type.String({ description: "The time at which the most recent state was set as the desired state." })),
+      nullable(timestamp("The time at which the most recent state was set as the desired state.")),
     ),
     version: Type.Optional(nullable(semver("The desired update version, if any."))),
   },
@@ -91,7 +102,7 @@ export const BottlerocketShadowStatusSchema = Type.Object(
     target_version: semver(),
     current_state: BrsStateSchema,
     crash_count: uint32(),
-    state_transition_failure_timestamp: Type.Optional(nullable(Type.String())),
+    state_transition_failure_timestamp: Type.Optional(nullable(timestamp())),
     failure_reason: Type.Optional(
       nullable(Type.String({ description: "Why the last action failed (not in brupop 1.4)." })),
     ),
@@ -138,7 +149,7 @@ export const BottlerocketShadowSpecV1Schema = Type.Object(
   {
     state: stringEnum(BRS_STATES_V1, { description: "Records the desired state of the `BottlerocketShadow`" }),
     state_transition_timestamp: Type.Optional(
-      nullable(Type.String({ description: "The time at which the most recent state was set as the desired state." })),
+      nullable(timestamp("The time at which the most recent state was set as the desired state.")),
     ),
     version: Type.Optional(nullable(semver("The desired update version, if any."))),
   },
@@ -175,10 +186,10 @@ export const openApiSchemaV2: K8sSchema = toKubernetesSchema(BodyV2Schema);
 /** The CRD `openAPIV3Schema` of v1. */
 export const openApiSchemaV1: K8sSchema = toKubernetesSchema(BodyV1Schema);
 
-const shadowV2 = compileValidator(BottlerocketShadowSchema, VALIDATOR_OPTIONS);
-const shadowV1 = compileValidator(BottlerocketShadowV1Schema, VALIDATOR_OPTIONS);
-const statusV2 = compileValidator(BottlerocketShadowStatusSchema, VALIDATOR_OPTIONS);
-const specV2 = compileValidator(BottlerocketShadowSpecSchema, VALIDATOR_OPTIONS);
+const shadowV2 = compileValidator(BottlerocketShadowSchema, SHADOW_VALIDATOR_OPTIONS);
+const shadowV1 = compileValidator(BottlerocketShadowV1Schema, SHADOW_VALIDATOR_OPTIONS);
+const statusV2 = compileValidator(BottlerocketShadowStatusSchema, SHADOW_VALIDATOR_OPTIONS);
+const specV2 = compileValidator(BottlerocketShadowSpecSchema, SHADOW_VALIDATOR_OPTIONS);
 
 /** Validates a whole v2 object (apiVersion, kind, metadata, spec, status). */
 export const validateShadow = shadowV2.validate;

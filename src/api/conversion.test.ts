@@ -123,12 +123,12 @@ describe("shadowV1ToV2", () => {
     expect(validateShadow(converted).ok).toBe(true);
   });
 
-  it("keeps all metadata, as an independent copy", () => {
+  it("keeps all metadata in a shallow copy: nested values are shared, never deep-copied", () => {
     const source = shadowV1("Idle");
     const converted = shadowV1ToV2(source);
     expect(converted.metadata).toEqual(metadata);
     expect(converted.metadata).not.toBe(source.metadata);
-    expect(converted.metadata.labels).not.toBe(source.metadata.labels);
+    expect(converted.metadata.labels).toBe(source.metadata.labels);
   });
 
   it("writes absent timestamp and version as null, as brupop does", () => {
@@ -306,6 +306,15 @@ describe("convertReview", () => {
         },
       },
     });
+  });
+
+  it("fails a review with no objects too when the desired version is unknown", () => {
+    const response = convertReview(review("brupop.bottlerocket.aws/v9", []));
+    expect(response.response.result).toEqual({
+      status: "Failure",
+      message: 'Desired version "brupop.bottlerocket.aws/v9" is not a valid BottlerocketShadow version',
+    });
+    expect(response.response.convertedObjects).toBeUndefined();
   });
 
   it("fails the whole review when one object is bad, naming its index", () => {

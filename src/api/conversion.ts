@@ -5,7 +5,10 @@
 // - metadata is kept whole (brupop kept only name, namespace, uid and ownerReferences, which wiped labels and
 //   annotations on every conversion);
 // - bad input (unknown version, an object that does not match its schema, an unparsable timestamp) gives a Failure
-//   result with a message naming the object and the field; brupop panicked on a bad timestamp;
+//   result with a message naming the object and the field; brupop panicked on a bad timestamp. An unknown desired
+//   version fails the review even when it holds no object;
+// - metadata is shared with the input, never deep-copied: the input is the caller's freshly parsed review, and a
+//   copy of every object's metadata (managedFields included) would double a large review's memory.
 // - a failed result says `Failure` (metav1.StatusFailure); brupop said `Failed`. The API server treats anything
 //   but `Success` as a failure, so both work.
 import Type, { type Static } from "typebox";
@@ -19,7 +22,6 @@ import {
 } from "./bottlerocket-shadow.ts";
 import { API_VERSION_V1, API_VERSION_V2, KIND } from "./constants.ts";
 import type { BrsState, BrsStateV1 } from "./state-machine.ts";
-import { parseTimestamp } from "./timestamps.ts";
 import { compileValidator, type ValidationResult } from "./validation.ts";
 
 // ---- States ----
@@ -73,15 +75,15 @@ function statusV2ToV1(status: BottlerocketShadowStatus): BottlerocketShadowStatu
 }
 
 /**
- * A v1 object as v2. Metadata is copied whole; absent timestamp/version become null (as brupop serialises them);
- * timestamps are copied verbatim, not re-formatted.
+ * A v1 object as v2. Metadata is kept whole (a shallow copy: nested values are shared with `shadow`); absent
+ * timestamp/version become null (as brupop serialises them); timestamps are copied verbatim, not re-formatted.
  */
 export function shadowV1ToV2(shadow: BottlerocketShadowV1): BottlerocketShadow {
   const { spec, status } = shadow;
   return {
     apiVersion: API_VERSION_V2,
     kind: KIND,
-    metadata: structuredClone(shadow.metadata),
+    metadata: { ...shadow.metadata },
     spec: {
       state: stateV1ToV2(spec.state),
       state_transition_timestamp: spec.state_transition_timestamp ?? null,
@@ -91,13 +93,16 @@ export function shadowV1ToV2(shadow: BottlerocketShadowV1): BottlerocketShadow {
   };
 }
 
-/** A v2 object as v1. crash_count, the failure timestamp and our added status fields have no v1 home and are dropped. */
+/**
+ * A v2 object as v1 (metadata as in {@link shadowV1ToV2}). crash_count, the failure timestamp and our added status
+ * fields have no v1 home and are dropped.
+ */
 export function shadowV2ToV1(shadow: BottlerocketShadow): BottlerocketShadowV1 {
   const { spec, status } = shadow;
   return {
     apiVersion: API_VERSION_V1,
     kind: KIND,
-    metadata: structuredClone(shadow.metadata),
+    metadata: { ...shadow.metadata },
     spec: {
       state: stateV2ToV1(spec.state),
       state_transition_timestamp: spec.state_transition_timestamp ?? null,
@@ -114,6 +119,12 @@ export type ConversionResult =
 
 const SUPPORTED_VERSIONS: readonly string[] = [API_VERSION_V1, API_VERSION_V2];
 
+function unsupportedVersion(desiredApiVersion: string): string | undefined {
+  return SUPPORTED_VERSIONS.includes(desiredApiVersion)
+    ? undefined
+    : `Desired version ${JSON.stringify(desiredApiVersion.slice(0, 100))} is not a valid ${KIND} version`;
+}
+
 function describeObject(object: unknown): string {
   if (typeof object === "object" && object !== null) {
     const metadata = (object as { metadata?: unknown }).metadata;
@@ -123,24 +134,6 @@ function describeObject(object: unknown): string {
     }
   }
   return "object";
-}
-
-/** Timestamps that are present but unparsable; the schema (like brupop's CRD) only says "string". */
-function timestampIssues(spec: { state_transition_timestamp?: string | null }, status: unknown): string[] {
-  const issues: string[] = [];
-  const check = (path: string, value: unknown) => {
-    if (value !== undefined && value !== null && parseTimestamp(value) === undefined) {
-      issues.push(`${path}: must be an RFC 3339 timestamp (got ${JSON.stringify(value)})`);
-    }
-  };
-  check("spec.state_transition_timestamp", spec.state_transition_timestamp);
-  if (typeof status === "object" && status !== null) {
-    check(
-      "status.state_transition_failure_timestamp",
-      (status as { state_transition_failure_timestamp?: unknown }).state_transition_failure_timestamp,
-    );
-  }
-  return issues;
 }
 
 function failure<T>(result: ValidationResult<T> & { ok: false }, what: string): ConversionResult {
@@ -154,12 +147,8 @@ function failure<T>(result: ValidationResult<T> & { ok: false }, what: string): 
  */
 export function convertShadow(object: unknown, desiredApiVersion: string): ConversionResult {
   const what = describeObject(object);
-  if (!SUPPORTED_VERSIONS.includes(desiredApiVersion)) {
-    return {
-      ok: false,
-      message: `Desired version ${JSON.stringify(desiredApiVersion)} is not a valid BottlerocketShadow version`,
-    };
-  }
+  const unsupported = unsupportedVersion(desiredApiVersion);
+  if (unsupported !== undefined) return { ok: false, message: unsupported };
   const apiVersion =
     typeof object === "object" && object !== null ? (object as { apiVersion?: unknown }).apiVersion : undefined;
   if (apiVersion === desiredApiVersion) {
@@ -168,15 +157,11 @@ export function convertShadow(object: unknown, desiredApiVersion: string): Conve
   if (apiVersion === API_VERSION_V1) {
     const parsed = validateShadowV1(object);
     if (!parsed.ok) return failure(parsed, `${what} is not a valid ${API_VERSION_V1} ${KIND}`);
-    const bad = timestampIssues(parsed.value.spec, parsed.value.status);
-    if (bad.length > 0) return { ok: false, message: `${what}: ${bad.join("; ")}` };
     return { ok: true, object: shadowV1ToV2(parsed.value) };
   }
   if (apiVersion === API_VERSION_V2) {
     const parsed = validateShadow(object);
     if (!parsed.ok) return failure(parsed, `${what} is not a valid ${API_VERSION_V2} ${KIND}`);
-    const bad = timestampIssues(parsed.value.spec, parsed.value.status);
-    if (bad.length > 0) return { ok: false, message: `${what}: ${bad.join("; ")}` };
     return { ok: true, object: shadowV2ToV1(parsed.value) };
   }
   return {
@@ -217,30 +202,78 @@ function pick(value: unknown, key: string): unknown {
   return typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
+/** A review whose envelope checked out: what its answer echoes, and where its objects go. */
+export interface OpenReview {
+  apiVersion: string;
+  uid: string;
+  desiredAPIVersion: string;
+  objects: unknown[];
+}
+
+/** The answer that fails `review` with `message` (the API server needs all objects converted or none). */
+export function reviewFailure(
+  review: Pick<OpenReview, "apiVersion" | "uid">,
+  message: string,
+): ConversionReviewResponse {
+  return {
+    apiVersion: review.apiVersion,
+    kind: "ConversionReview",
+    response: { uid: review.uid, result: { status: "Failure", message } },
+  };
+}
+
+/** The answer that carries `convertedObjects`, in request order. */
+export function reviewSuccess(
+  review: Pick<OpenReview, "apiVersion" | "uid">,
+  convertedObjects: unknown[],
+): ConversionReviewResponse {
+  return {
+    apiVersion: review.apiVersion,
+    kind: "ConversionReview",
+    response: { uid: review.uid, result: { status: "Success" }, convertedObjects },
+  };
+}
+
+/** A failed object's message within its review: `objects[3]: …` when the review holds several. */
+export function objectFailure(index: number, count: number, message: string): string {
+  return count > 1 ? `objects[${index}]: ${message}` : message;
+}
+
 /**
- * Answers a ConversionReview: echoes its apiVersion and request uid, and converts every object to the desired
- * version, or fails the whole review with one message (the API server needs all objects or none). Never throws:
- * a malformed review gets a Failure response too (with an empty uid when it had none).
+ * Checks everything in a review but its objects: its shape and the desired version (an unknown one fails even a
+ * review with no objects). A review that fails gets its Failure answer, echoing its apiVersion and uid when it has
+ * them (an empty uid otherwise).
  */
-export function convertReview(review: unknown): ConversionReviewResponse {
+export function openReview(
+  review: unknown,
+): { ok: true; review: OpenReview } | { ok: false; response: ConversionReviewResponse } {
   const echoedApiVersion = pick(review, "apiVersion");
   const apiVersion = typeof echoedApiVersion === "string" ? echoedApiVersion : DEFAULT_REVIEW_API_VERSION;
   const requestUid = pick(pick(review, "request"), "uid");
   const uid = typeof requestUid === "string" ? requestUid : "";
-  const fail = (message: string): ConversionReviewResponse => ({
-    apiVersion,
-    kind: "ConversionReview",
-    response: { uid, result: { status: "Failure", message } },
-  });
-
   const parsed = reviewValidator.validate(review);
-  if (!parsed.ok) return fail(`malformed ConversionReview: ${parsed.message}`);
+  if (!parsed.ok) {
+    return { ok: false, response: reviewFailure({ apiVersion, uid }, `malformed ConversionReview: ${parsed.message}`) };
+  }
   const { desiredAPIVersion, objects } = parsed.value.request;
+  const unsupported = unsupportedVersion(desiredAPIVersion);
+  if (unsupported !== undefined) return { ok: false, response: reviewFailure({ apiVersion, uid }, unsupported) };
+  return { ok: true, review: { apiVersion, uid, desiredAPIVersion, objects } };
+}
+
+/**
+ * Answers a ConversionReview: echoes its apiVersion and request uid, and converts every object to the desired
+ * version, or fails the whole review with one message. Never throws: a malformed review gets a Failure too.
+ */
+export function convertReview(review: unknown): ConversionReviewResponse {
+  const opened = openReview(review);
+  if (!opened.ok) return opened.response;
+  const { objects, desiredAPIVersion } = opened.review;
   const convertedObjects: unknown[] = [];
   for (const [index, object] of objects.entries()) {
     const result = convertShadow(object, desiredAPIVersion);
-    if (!result.ok) return fail(objects.length > 1 ? `objects[${index}]: ${result.message}` : result.message);
+    if (!result.ok) return reviewFailure(opened.review, objectFailure(index, objects.length, result.message));
     convertedObjects.push(result.object);
   }
-  return { apiVersion, kind: "ConversionReview", response: { uid, result: { status: "Success" }, convertedObjects } };
+  return reviewSuccess(opened.review, convertedObjects);
 }

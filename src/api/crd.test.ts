@@ -2,6 +2,7 @@ import { CustomResourceDefinition as CrdModel } from "kubernetes-models/apiexten
 import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";
 import { SEMVER_PATTERN } from "./bottlerocket-shadow.ts";
+import { TIMESTAMP_PATTERN } from "./timestamps.ts";
 import { bottlerocketShadowCrd } from "./crd.ts";
 import type { K8sSchema } from "./k8s-schema.ts";
 import type { CustomResourceDefinitionVersion } from "./k8s-types.ts";
@@ -19,6 +20,8 @@ function brupopShape(schema: K8sSchema | undefined, fields?: readonly string[]):
   if (schema === undefined) return undefined;
   const { type, enum: values, pattern, nullable, required, format, minimum } = schema;
   const shape: Record<string, unknown> = { type, enum: values, pattern, nullable, required, format, minimum };
+  // crash_count's maximum is ours (kube-apiserver does not enforce format: uint32); brupop's u32 implies it.
+  if (format === "uint32") expect(schema.maximum).toBe(4_294_967_295);
   if (schema.properties !== undefined) {
     const names = fields ?? Object.keys(schema.properties);
     shape.properties = Object.fromEntries(names.map((name) => [name, brupopShape(schema.properties?.[name])]));
@@ -29,13 +32,15 @@ function brupopShape(schema: K8sSchema | undefined, fields?: readonly string[]):
 const V2_STATES = ["Idle", "StagedAndPerformedUpdate", "RebootedIntoUpdate", "MonitoringUpdate", "ErrorReset"];
 const V1_STATES = ["Idle", "StagedUpdate", "PerformedUpdate", "RebootedIntoUpdate", "MonitoringUpdate"];
 
-// Transcribed from brupop 1.4's deploy/tests/golden/custom-resource-definition.yaml.
+// Transcribed from brupop 1.4's deploy/tests/golden/custom-resource-definition.yaml, with one deliberate tightening:
+// brupop's timestamps are any string, ours RFC 3339 (every timestamp brupop writes matches; see TIMESTAMP_PATTERN).
+const TIMESTAMP = { format: "date-time", pattern: TIMESTAMP_PATTERN };
 const goldenSpec = (states: string[]) => ({
   type: "object",
   required: ["state"],
   properties: {
     state: { type: "string", enum: states },
-    state_transition_timestamp: { type: "string", nullable: true },
+    state_transition_timestamp: { type: "string", nullable: true, ...TIMESTAMP },
     version: { type: "string", nullable: true, pattern: SEMVER_PATTERN },
   },
 });
@@ -53,7 +58,7 @@ const GOLDEN_V2 = {
         target_version: { type: "string", pattern: SEMVER_PATTERN },
         current_state: { type: "string", enum: V2_STATES },
         crash_count: { type: "integer", format: "uint32", minimum: 0 },
-        state_transition_failure_timestamp: { type: "string", nullable: true },
+        state_transition_failure_timestamp: { type: "string", nullable: true, ...TIMESTAMP },
       },
     },
   },

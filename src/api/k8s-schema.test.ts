@@ -113,8 +113,13 @@ describe("Kubernetes-safe builders", () => {
     });
   });
 
-  it("uint32 is written as kube-rs writes a u32", () => {
-    expect(toKubernetesSchema(uint32())).toEqual({ type: "integer", format: "uint32", minimum: 0 });
+  it("uint32 is written as kube-rs writes a u32, plus the maximum kube-apiserver does not infer from the format", () => {
+    expect(toKubernetesSchema(uint32())).toEqual({
+      type: "integer",
+      format: "uint32",
+      minimum: 0,
+      maximum: 4_294_967_295,
+    });
   });
 
   it("all builders produce structural schemas", () => {

@@ -62,9 +62,16 @@ export function mapOf<T extends TSchema>(
   return Type.Unsafe<Record<string, Static<T>>>({ type: "object", additionalProperties: values, ...options });
 }
 
-/** An unsigned 32-bit integer, written the way kube-rs/schemars writes a Rust `u32` (brupop's crash_count). */
+/** The largest unsigned 32-bit integer. */
+export const UINT32_MAX = 4_294_967_295;
+
+/**
+ * An unsigned 32-bit integer, written the way kube-rs/schemars writes a Rust `u32` (brupop's crash_count), plus the
+ * `maximum` schemars leaves out: kube-apiserver does not enforce `format: uint32`, so without it 2^32 is stored and
+ * a Rust reader (brupop) fails to parse the object.
+ */
 export function uint32(options: K8sSchemaOptions = {}): TUnsafe<number> {
-  return Type.Unsafe<number>({ type: "integer", format: "uint32", minimum: 0, ...options });
+  return Type.Unsafe<number>({ type: "integer", format: "uint32", minimum: 0, maximum: UINT32_MAX, ...options });
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

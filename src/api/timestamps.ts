@@ -9,6 +9,16 @@
 // We READ any RFC 3339 timestamp (any offset, `Z`, any number of fraction digits, truncated to milliseconds) and
 // return undefined for anything else, because these fields are user-editable and a bad value must not crash us.
 
+/**
+ * What a stored timestamp must look like, in the CRD (`pattern` next to `format: date-time`) and in our validator.
+ * `format: date-time` alone means slightly different things to kube-apiserver (no leap second, any offset such as
+ * +99:99) and to TypeBox (leap seconds, RFC 9557 suffixes such as `[UTC]`); with this pattern both accept exactly
+ * the same strings, all of which {@link parseTimestamp} reads: `T` or `t`, seconds 00-59, an optional fraction of
+ * any length, `Z`/`z` or an offset within ±23:59. The calendar (February 30th) is left to `format: date-time`.
+ */
+export const TIMESTAMP_PATTERN =
+  "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
+
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];

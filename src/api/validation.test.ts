@@ -64,6 +64,26 @@ describe("compileValidator", () => {
     }
   });
 
+  it("previews values of any depth without serialising them whole", () => {
+    const deep: unknown[] = [];
+    let inner = deep;
+    for (let i = 0; i < 100_000; i++) {
+      const next: unknown[] = [];
+      inner.push(next);
+      inner = next;
+    }
+    const result = thing.validate({ name: deep, colour: "red" });
+    expect(!result.ok && result.message).toBe("name: must be string (got [[[...]]])");
+  });
+
+  it("uses the readable name of a known format", () => {
+    const dated = compileValidator(Type.Object({ at: Type.String({ format: "date-time" }) }), {
+      formatNames: { "date-time": "a timestamp" },
+    });
+    const result = dated.validate({ at: "2024-02-30T00:00:00Z" });
+    expect(!result.ok && result.message).toBe('at: must be a timestamp (got "2024-02-30T00:00:00Z")');
+  });
+
   it("shortens long values in messages", () => {
     const result = thing.validate({ name: "A".repeat(500), colour: "red" });
     expect(!result.ok && result.message).toContain("AAA...)");

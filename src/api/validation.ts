@@ -22,6 +22,8 @@ export interface SchemaValidator<T> {
 export interface ValidatorOptions {
   /** Readable names for patterns whose regular expression would be noise in a message, keyed by the pattern. */
   patternNames?: Readonly<Record<string, string>>;
+  /** Readable names for formats, keyed by the format (`date-time`). */
+  formatNames?: Readonly<Record<string, string>>;
 }
 
 function decodePointerSegment(segment: string): string {
@@ -52,10 +54,29 @@ function valueAt(root: unknown, pointer: string): unknown {
   return current;
 }
 
+const PREVIEW_LENGTH = 80;
+const PREVIEW_ITEMS = 4;
+
+/** A short preview of a value of any size or depth: a bounded walk of its first levels, never a full serialisation. */
+function preview(value: unknown, depth: number): string {
+  if (value === null || typeof value !== "object") {
+    return typeof value === "string" ? JSON.stringify(value.slice(0, PREVIEW_LENGTH)) : String(value);
+  }
+  const array = Array.isArray(value);
+  if (depth >= 2) return array ? "[...]" : "{...}";
+  const items = array
+    ? value.slice(0, PREVIEW_ITEMS).map((item: unknown) => preview(item, depth + 1))
+    : Object.entries(value)
+        .slice(0, PREVIEW_ITEMS)
+        .map(([key, item]) => `${JSON.stringify(key.slice(0, PREVIEW_LENGTH))}:${preview(item, depth + 1)}`);
+  const more = (array ? value.length : Object.keys(value).length) > PREVIEW_ITEMS ? ",..." : "";
+  return array ? `[${items.join(",")}${more}]` : `{${items.join(",")}${more}}`;
+}
+
 function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
-  const text = JSON.stringify(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  const text = preview(value, 0);
+  return text.length > PREVIEW_LENGTH ? `${text.slice(0, PREVIEW_LENGTH - 3)}...` : text;
 }
 
 interface RawError {
@@ -86,6 +107,11 @@ function toIssues(error: RawError, root: unknown, options: ValidatorOptions): Va
       const name = typeof pattern === "string" ? options.patternNames?.[pattern] : undefined;
       return [{ path, message: (name === undefined ? error.message : `must be ${name}`) + got }];
     }
+    case "format": {
+      const format = error.params.format;
+      const name = typeof format === "string" ? options.formatNames?.[format] : undefined;
+      return [{ path, message: (name === undefined ? error.message : `must be ${name}`) + got }];
+    }
     default:
       return [{ path, message: error.message + got }];
   }
@@ -110,7 +136,12 @@ export function compileValidator<T extends TSchema>(
     check,
     validate: (value) => {
       if (check(value)) return { ok: true, value };
-      const issues = compiled.Errors(value).flatMap((error) => toIssues(error as RawError, value, options));
+      const errors = compiled.Errors(value) as RawError[];
+      // A value that misses its pattern misses its format too; the pattern's message says enough.
+      const patterned = new Set(errors.filter((e) => e.keyword === "pattern").map((e) => e.instancePath));
+      const issues = errors
+        .filter((e) => e.keyword !== "format" || !patterned.has(e.instancePath))
+        .flatMap((error) => toIssues(error, value, options));
       // Defensive: a failed check always reports at least one error, but an empty list must not read as "fine".
       if (issues.length === 0) issues.push({ path: "(root)", message: "does not match the schema" });
       return { ok: false, issues, message: formatIssues(issues) };

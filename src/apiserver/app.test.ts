@@ -1,12 +1,12 @@
 // The app's answers with fake services (app.inject): the codes the integration tests cannot easily provoke.
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { buildApiServer, ROUTES, type ApiServerAppOptions } from "./app.ts";
+import { AGENT_ROUTES } from "../api/constants.ts";
+import { buildApiServer, type ApiServerAppOptions } from "./app.ts";
 import type { AuthenticationResult } from "./auth/authenticator.ts";
 import type { DrainStatus } from "../api/drain.ts";
 import { DrainRegistry, type DrainRunner } from "./drain/registry.ts";
 import { ApiServerMetrics } from "./metrics.ts";
-import { RateLimiter } from "./rate-limit.ts";
 
 const headers = {
   brupopnodename: "node-1",
@@ -50,7 +50,7 @@ describe("the API server app", () => {
   it("answers 503 with Retry-After once shutting down, and readyz says so", async () => {
     const { app: a, lifecycle } = app();
     lifecycle.shuttingDown = true;
-    const response = await a.inject({ method: "POST", url: ROUTES.uncordon, headers });
+    const response = await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers });
     expect(response.statusCode).toBe(503);
     expect(response.headers["retry-after"]).toBe("1");
     expect(response.json()).toMatchObject({ reason: "ShuttingDown" });
@@ -58,24 +58,75 @@ describe("the API server app", () => {
   });
 
   it("answers 429 with Retry-After past the per-node rate", async () => {
-    const { app: a } = app({ rateLimiter: new RateLimiter({ burst: 1, perMinute: 1 }) });
-    expect((await a.inject({ method: "POST", url: ROUTES.uncordon, headers })).statusCode).toBe(200);
-    const limited = await a.inject({ method: "POST", url: ROUTES.uncordon, headers });
+    const { app: a } = app({ rateLimit: { burst: 1, perMinute: 1 } });
+    expect((await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers })).statusCode).toBe(200);
+    const limited = await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers });
     expect(limited.statusCode).toBe(429);
     expect(limited.headers["retry-after"]).toBe("60");
+  });
+
+  it("counts the rate per node after authentication: refused requests cost the node nothing", async () => {
+    let allow = false;
+    const { app: a } = app({
+      rateLimit: { burst: 1, perMinute: 1 },
+      authenticate: async () => (allow ? allowed : { ok: false, status: 401, reason: "R", message: "m" }),
+    });
+    for (let i = 0; i < 3; i++) {
+      expect((await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers })).statusCode).toBe(401);
+    }
+    allow = true;
+    expect((await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers })).statusCode).toBe(200);
+    const limited = await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers });
+    const body = limited.json<{ code: number; reason: string; message: string }>();
+    expect(body).toMatchObject({ code: 429, reason: "TooManyRequests" });
+    expect(body.message).toContain("node-1");
+  });
+
+  it("refuses a body on routes that take none, before doing anything", async () => {
+    const { app: a, calls } = app();
+    for (const [url, type, payload] of [
+      [AGENT_ROUTES.uncordon, "application/json", '{"x":1}'],
+      [AGENT_ROUTES.excludeFromLb, "text/plain", "now"],
+      [AGENT_ROUTES.cordonAndDrain, "application/octet-stream", "\u0000"],
+    ] as const) {
+      const response = await a.inject({ method: "POST", url, headers: { ...headers, "content-type": type }, payload });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ reason: "BodyNotAllowed", message: `POST ${url} takes no body` });
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it("refuses deep JSON naming where, too many values, and bodies that are not JSON", async () => {
+    const { app: a } = app();
+    const put = (payload: string, type = "application/json") =>
+      a.inject({ method: "PUT", url: AGENT_ROUTES.shadow, headers: { ...headers, "content-type": type }, payload });
+    const deep = await put(`{"crash_count":${"[".repeat(30_000)}${"]".repeat(30_000)}}`);
+    expect(deep.statusCode).toBe(400);
+    expect(deep.json<{ reason: string; message: string }>().reason).toBe("Invalid");
+    expect(deep.json<{ message: string }>().message).toMatch(/^body: crash_count\[0\]/);
+    const { app: roomy } = app({ bodyLimitBytes: 4 * 1024 * 1024 });
+    const dense = await roomy.inject({
+      method: "PUT",
+      url: AGENT_ROUTES.shadow,
+      headers: { ...headers, "content-type": "application/json" },
+      payload: `[${Array(1_000_001).fill("0").join(",")}]`,
+    });
+    expect(dense.statusCode).toBe(413);
+    expect((await put("crash_count=1", "text/plain")).statusCode).toBe(415);
+    expect((await put('{"__proto__":{"x":1}}')).statusCode).toBe(400);
   });
 
   it("passes authentication verdicts on (401, 403, 503)", async () => {
     for (const status of [401, 403, 503] as const) {
       const { app: a } = app({ authenticate: async () => ({ ok: false, status, reason: "R", message: "m" }) });
-      const response = await a.inject({ method: "POST", url: ROUTES.shadow, headers });
+      const response = await a.inject({ method: "POST", url: AGENT_ROUTES.shadow, headers });
       expect(response.statusCode).toBe(status);
       expect(response.json()).toEqual({ code: status, reason: "R", message: "m" });
     }
   });
 
   it("hides internal errors behind a generic 500", async () => {
-    const response = await app().app.inject({ method: "POST", url: ROUTES.shadow, headers });
+    const response = await app().app.inject({ method: "POST", url: AGENT_ROUTES.shadow, headers });
     expect(response.statusCode).toBe(500);
     expect(response.json()).toEqual({
       code: 500,
@@ -88,7 +139,7 @@ describe("the API server app", () => {
     const { app: a, calls } = app();
     const response = await a.inject({
       method: "POST",
-      url: ROUTES.excludeFromLb,
+      url: AGENT_ROUTES.excludeFromLb,
       headers: { ...headers, "content-type": "application/json" },
       payload: "",
     });
@@ -97,12 +148,14 @@ describe("the API server app", () => {
   });
 
   it("answers the synchronous drain 200 when drained and 504 while it still runs", async () => {
-    expect((await app().app.inject({ method: "POST", url: ROUTES.cordonAndDrain, headers })).statusCode).toBe(200);
+    expect((await app().app.inject({ method: "POST", url: AGENT_ROUTES.cordonAndDrain, headers })).statusCode).toBe(
+      200,
+    );
     const slow = app(
       {},
       (drain, signal) => new Promise((resolve) => signal.addEventListener("abort", () => resolve(drained(drain)))),
     );
-    const response = await slow.app.inject({ method: "POST", url: ROUTES.cordonAndDrain, headers });
+    const response = await slow.app.inject({ method: "POST", url: AGENT_ROUTES.cordonAndDrain, headers });
     expect(response.statusCode).toBe(504);
     expect(response.json()).toMatchObject({ reason: "DrainInProgress" });
   });
@@ -117,9 +170,9 @@ describe("the API server app", () => {
           ),
         ),
     );
-    const draining = a.inject({ method: "POST", url: ROUTES.cordonAndDrain, headers });
+    const draining = a.inject({ method: "POST", url: AGENT_ROUTES.cordonAndDrain, headers });
     await new Promise((r) => setTimeout(r, 50));
-    expect((await a.inject({ method: "POST", url: ROUTES.uncordon, headers })).statusCode).toBe(200);
+    expect((await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers })).statusCode).toBe(200);
     const response = await draining;
     expect(response.statusCode).toBe(409);
     expect(response.json()).toMatchObject({ reason: "DrainCancelled" });
@@ -128,12 +181,12 @@ describe("the API server app", () => {
 
   it("reports 404 for a drain it does not know, then the status of one it ran", async () => {
     const { app: a } = app();
-    expect((await a.inject({ method: "GET", url: ROUTES.drain, headers })).statusCode).toBe(404);
-    const started = await a.inject({ method: "POST", url: ROUTES.drain, headers });
+    expect((await a.inject({ method: "GET", url: AGENT_ROUTES.drain, headers })).statusCode).toBe(404);
+    const started = await a.inject({ method: "POST", url: AGENT_ROUTES.drain, headers });
     expect(started.statusCode).toBe(202);
-    expect(started.headers.location).toBe(ROUTES.drain);
+    expect(started.headers.location).toBe(AGENT_ROUTES.drain);
     await new Promise((r) => setTimeout(r, 10));
-    const status = await a.inject({ method: "GET", url: ROUTES.drain, headers });
+    const status = await a.inject({ method: "GET", url: AGENT_ROUTES.drain, headers });
     expect(status.json()).toMatchObject({ drain: { node: "node-1", phase: "drained" }, blockers: [] });
   });
 });

@@ -5,6 +5,7 @@
 import { OPERATOR_NAMESPACE } from "../api/constants.ts";
 import { parseDuration } from "../core/duration.ts";
 import { LabelSelectorError, parseLabelSelector, type LabelRequirement } from "../core/drain-plan-selector.ts";
+import { AGENT_BODY_LIMIT_BYTES } from "./limits.ts";
 
 export const AGENT_SERVICE_ACCOUNT = "brupop-agent-service-account";
 
@@ -192,7 +193,8 @@ export function parseApiServerConfig(env: Env, serviceAccountNamespace?: string)
     negativeTtlMs: (r.seconds("TOKEN_CACHE_NEGATIVE_TTL", 10) ?? 10) * 1000,
     maxEntries: r.integer("TOKEN_CACHE_SIZE", 10_000, 1, 10_000_000) ?? 10_000,
   };
-  const bodyLimitBytes = r.integer("APISERVER_BODY_LIMIT_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024) ?? 64 * 1024;
+  const bodyLimitBytes =
+    r.integer("APISERVER_BODY_LIMIT_BYTES", AGENT_BODY_LIMIT_BYTES, 1024, 64 * 1024 * 1024) ?? AGENT_BODY_LIMIT_BYTES;
   const shutdownGraceMs = (r.seconds("SHUTDOWN_GRACE", 25) ?? 25) * 1000;
 
   if (r.errors.length > 0) return { ok: false, errors: r.errors };

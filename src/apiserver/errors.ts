@@ -2,6 +2,7 @@
 // message a person can act on. brupop answered most failures with a 500 and plain text
 // (docs/design/brupop-compatibility.md#api-server-errors).
 import { apiMessage, statusCode } from "../kube/errors.ts";
+import type { JsonBounds, JsonBoundsViolation } from "./json-bounds.ts";
 
 /** The JSON body of every error response. */
 export interface ErrorBody {
@@ -70,5 +71,48 @@ export function fromKubernetesError(err: unknown, what: string): HttpError {
       return new HttpError(503, "KubernetesUnavailable", message, { retryAfterSeconds: 5 });
     default:
       return new HttpError(500, "InternalError", message);
+  }
+}
+
+/** Runs a Kubernetes call on an agent's behalf; its failure becomes our answer (see fromKubernetesError). */
+export async function kubeCall<T>(call: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw fromKubernetesError(err, what);
+  }
+}
+
+const FASTIFY_REASONS: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "BodyTooLarge",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "UnsupportedMediaType",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "BadRequest",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "InvalidJson",
+  FST_ERR_CTP_INVALID_JSON_BODY: "InvalidJson",
+  FST_ERR_VALIDATION: "Invalid",
+};
+
+/** Any error a route or fastify throws, as our answer: fastify's 4xx keep their status, anything else is ours (500). */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
+  if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    const code = typeof e.code === "string" ? e.code : "";
+    return new HttpError(e.statusCode, FASTIFY_REASONS[code] ?? "BadRequest", String(e.message));
+  }
+  return new HttpError(500, "InternalError", "internal error (see the API server's log)");
+}
+
+/** A body over the JSON bounds: too deep (400, naming where) or too many values or elements (413). */
+export function jsonBoundsError(violation: JsonBoundsViolation, bounds: JsonBounds): HttpError {
+  switch (violation.kind) {
+    case "items":
+      return new HttpError(413, "BodyTooLarge", `body: more than ${bounds.maxItems} values`);
+    case "elements":
+      return new HttpError(413, "BodyTooLarge", `body: ${violation.path}: more than ${violation.max} elements`);
+    case "depth": {
+      const where = violation.path === "" ? "" : `${violation.path}: `;
+      return new HttpError(400, "Invalid", `body: ${where}nests deeper than ${bounds.maxDepth} levels`);
+    }
   }
 }

@@ -8,6 +8,7 @@ import closeWithGrace from "close-with-grace";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
 import { parseApiServerConfig, type ApiServerConfig } from "./config.ts";
+import { SERVER_TIMEOUTS } from "./limits.ts";
 import { createApiServer } from "./server.ts";
 import { ensureBuiltinTls } from "./tls/builtin.ts";
 import { readTlsFiles, watchTlsFiles } from "./tls/files.ts";
@@ -143,11 +144,17 @@ async function main(): Promise<void> {
     tokenCache: config.tokenCache,
     ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     bodyLimitBytes: config.bodyLimitBytes,
+    // The other timeouts (headers, request, keep-alive) are the app's to set (limits.ts); these two only exist here.
     serverFactory: (handler) => {
-      https = createHttpsServer({ cert: tls.material.cert, key: tls.material.key }, handler);
-      // fastify sets its 72 s keep-alive only on servers it creates; Node's 5 s default would close agents' pooled
-      // connections between their requests, and a request racing the close must be retried.
-      https.keepAliveTimeout = 72_000;
+      https = createHttpsServer(
+        {
+          cert: tls.material.cert,
+          key: tls.material.key,
+          handshakeTimeout: SERVER_TIMEOUTS.tlsHandshakeMs,
+          connectionsCheckingInterval: SERVER_TIMEOUTS.checkIntervalMs,
+        },
+        handler,
+      );
       return https;
     },
   });

@@ -7,6 +7,13 @@ import { isNotFound } from "../kube/errors.ts";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+/** The Node writes the routes make (Kubernetes-backed in server.ts, fakes in tests). */
+export interface NodeActions {
+  /** Uncordons the node and ends any drain's hold on it (ANNOTATION_DRAIN). */
+  uncordon(nodeName: string): Promise<void>;
+  setExcludedFromLoadBalancers(nodeName: string, excluded: boolean): Promise<void>;
+}
+
 /** Cordons the node for the drain `drainId`, which it marks as the node's holder (docs/design/drain.md#identity). */
 export async function cordonForDrain(core: CoreV1Api, nodeName: string, drainId: string): Promise<void> {
   await core.patchNode(

@@ -4,16 +4,17 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client
 import type { FastifyServerFactory } from "fastify";
 import type { Logger } from "pino";
 import { COMPONENT, LABEL_COMPONENT } from "../api/constants.ts";
-import { buildApiServer, type ApiServerApp, type Lifecycle } from "./app.ts";
+import { buildApiServer, type ApiServerApp } from "./app.ts";
 import { AgentAuthenticator, type AgentDirectory, type TokenReviewer } from "./auth/authenticator.ts";
+import type { AgentRateLimit } from "./auth/plugin.ts";
 import { KubeAgentDirectory, kubeTokenReviewer } from "./auth/kube-directory.ts";
 import { ReviewCache, type ReviewCacheOptions } from "./auth/review-cache.ts";
 import { DEFAULT_DRAIN_OPTIONS, Drain, type DrainKube, type DrainOptions } from "./drain/executor.ts";
 import { kubeDrain } from "./drain/kube.ts";
 import { DrainRegistry } from "./drain/registry.ts";
+import type { Lifecycle } from "./lifecycle.ts";
 import { ApiServerMetrics } from "./metrics.ts";
 import { setExcludedFromLoadBalancers, uncordon } from "./node-actions.ts";
-import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
 import { ShadowStore } from "./shadows.ts";
 
 export interface ApiServerOptions {
@@ -24,7 +25,7 @@ export interface ApiServerOptions {
   drain?: Partial<DrainOptions>;
   syncDrainTimeoutMs?: number;
   tokenCache?: ReviewCacheOptions;
-  rateLimit?: Pick<RateLimitOptions, "burst" | "perMinute">;
+  rateLimit?: AgentRateLimit;
   bodyLimitBytes?: number;
   conversionGroup?: string;
   serverFactory?: FastifyServerFactory;
@@ -96,7 +97,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     metrics,
     syncDrainTimeoutMs: options.syncDrainTimeoutMs ?? drainOptions.timeoutMs + 30_000,
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
-    ...(options.rateLimit === undefined ? {} : { rateLimiter: new RateLimiter(options.rateLimit) }),
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     ...(options.conversionGroup === undefined ? {} : { conversionGroup: options.conversionGroup }),
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
     notReadyReason: () =>

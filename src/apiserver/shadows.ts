@@ -18,12 +18,8 @@ import {
   type BottlerocketShadowStatus,
 } from "../api/index.ts";
 import { isConflict } from "../kube/errors.ts";
+import type { NodeIdentity } from "./auth/authenticator.ts";
 import { HttpError, fromKubernetesError } from "./errors.ts";
-
-export interface NodeSelector {
-  name: string;
-  uid: string;
-}
 
 const CONFLICT_RETRIES = 3;
 
@@ -46,7 +42,7 @@ export class ShadowStore {
     };
   }
 
-  async #read(node: NodeSelector): Promise<BottlerocketShadow> {
+  async #read(node: NodeIdentity): Promise<BottlerocketShadow> {
     const name = brsName(node.name);
     let shadow: BottlerocketShadow;
     try {
@@ -59,7 +55,7 @@ export class ShadowStore {
   }
 
   /** Creates the node's shadow, or returns it when it exists already for this very Node. */
-  async create(node: NodeSelector): Promise<BottlerocketShadow> {
+  async create(node: NodeIdentity): Promise<BottlerocketShadow> {
     const name = brsName(node.name);
     const body: BottlerocketShadow = {
       apiVersion: API_VERSION_V2,
@@ -83,7 +79,7 @@ export class ShadowStore {
    * Replaces the shadow's status. `ifMatch` is the resourceVersion the caller's write is based on. Returns the
    * resourceVersion written.
    */
-  async replaceStatus(node: NodeSelector, status: BottlerocketShadowStatus, ifMatch?: string): Promise<string> {
+  async replaceStatus(node: NodeIdentity, status: BottlerocketShadowStatus, ifMatch?: string): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.#read(node);
       const resourceVersion = current.metadata.resourceVersion ?? "";
@@ -114,7 +110,7 @@ export class ShadowStore {
 }
 
 /** The shadow must belong to the Node the agent proved it runs on; one of an earlier namesake is not its to touch. */
-function checkOwner(shadow: BottlerocketShadow, node: NodeSelector): void {
+function checkOwner(shadow: BottlerocketShadow, node: NodeIdentity): void {
   const owners = (shadow.metadata.ownerReferences ?? []).filter((o) => o.kind === "Node");
   if (owners.length > 0 && !owners.some((o) => o.uid === node.uid)) {
     throw new HttpError(

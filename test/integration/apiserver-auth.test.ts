@@ -8,6 +8,7 @@ import { eventually, useCluster, type TestCluster } from "../support/cluster.ts"
 import { signBoundToken } from "../support/tokens.ts";
 import { requestPodToken } from "../../sim/cluster/tokens.ts";
 import {
+  AGENT_ROUTES,
   API_GROUP,
   CRD_NAME,
   COMPONENT,
@@ -20,7 +21,6 @@ import {
   type BottlerocketShadowStatus,
 } from "../../src/api/index.ts";
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
-import { ROUTES } from "../../src/apiserver/app.ts";
 
 const AGENT_SA = "brupop-agent-service-account";
 const CRDS = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" } as const;
@@ -60,7 +60,7 @@ interface Call {
   headers?: Record<string, string>;
 }
 
-async function call({ method = "POST", path = ROUTES.shadow, node, token, bearer, body, headers = {} }: Call) {
+async function call({ method = "POST", path = AGENT_ROUTES.shadow, node, token, bearer, body, headers = {} }: Call) {
   const response = await fetch(base + path, {
     method,
     headers: {
@@ -327,12 +327,12 @@ describe("requests and answers", () => {
   });
 
   it("sets and clears the load-balancer exclusion label, and uncordons", async () => {
-    expect((await call({ path: ROUTES.excludeFromLb, node: node0(), token: token0 })).status).toBe(200);
+    expect((await call({ path: AGENT_ROUTES.excludeFromLb, node: node0(), token: token0 })).status).toBe(200);
     let node = await t.core.readNode({ name: node0().name });
     expect(node.metadata?.labels?.["node.kubernetes.io/exclude-from-external-load-balancers"]).toBe("True");
-    expect((await call({ path: ROUTES.removeExclusionFromLb, node: node0(), token: token0 })).status).toBe(200);
+    expect((await call({ path: AGENT_ROUTES.removeExclusionFromLb, node: node0(), token: token0 })).status).toBe(200);
     await t.core.patchNode({ name: node0().name, body: [{ op: "add", path: "/spec/unschedulable", value: true }] });
-    expect((await call({ path: ROUTES.uncordon, node: node0(), token: token0 })).status).toBe(200);
+    expect((await call({ path: AGENT_ROUTES.uncordon, node: node0(), token: token0 })).status).toBe(200);
     node = await t.core.readNode({ name: node0().name });
     expect(node.metadata?.labels?.["node.kubernetes.io/exclude-from-external-load-balancers"]).toBeUndefined();
     expect(node.spec?.unschedulable ?? false).toBe(false);

@@ -10,9 +10,8 @@ import { AppsV1Api, PolicyV1Api, type V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { requestPodToken } from "../../sim/cluster/tokens.ts";
-import { COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../../src/api/index.ts";
+import { AGENT_ROUTES, COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../../src/api/index.ts";
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
-import { ROUTES } from "../../src/apiserver/app.ts";
 import type { DrainStatus, PodProgress } from "../../src/api/drain.ts";
 import { ANNOTATION_DRAIN } from "../../src/api/constants.ts";
 import { ApiServerClient, DrainFailedError } from "../../src/agent/apiserver-client.ts";
@@ -158,12 +157,12 @@ describe("drain", () => {
     await barePod("guarded", node, { app: "guarded" });
     await budget("guarded-pdb", "guarded", 1);
 
-    const started = await call(patient.base, agent, "POST", ROUTES.drain);
+    const started = await call(patient.base, agent, "POST", AGENT_ROUTES.drain);
     expect(started.status).toBe(202);
     expect(started.json).toMatchObject({ started: true });
 
     const blocked = await eventually("drain reports the budget", async () => {
-      const { json } = await call(patient.base, agent, "GET", ROUTES.drain);
+      const { json } = await call(patient.base, agent, "GET", AGENT_ROUTES.drain);
       const blockers = json.blockers as PodProgress[] | undefined;
       return blockers?.some((b) => b.state === "blocked") ? (json.drain as DrainStatus) : undefined;
     });
@@ -179,7 +178,7 @@ describe("drain", () => {
     const done = await eventually(
       "drain finished",
       async () => {
-        const drain = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
+        const drain = (await call(patient.base, agent, "GET", AGENT_ROUTES.drain)).json.drain as DrainStatus;
         return drain.phase === "evicting" || drain.phase === "cordoning" ? undefined : drain;
       },
       30_000,
@@ -197,7 +196,7 @@ describe("drain", () => {
     await budget("stubborn-pdb", "stubborn", 1);
 
     const startedAt = Date.now();
-    const response = await call(hasty.base, agent, "POST", ROUTES.cordonAndDrain); // brupop's synchronous route
+    const response = await call(hasty.base, agent, "POST", AGENT_ROUTES.cordonAndDrain); // brupop's synchronous route
     expect(Date.now() - startedAt).toBeLessThan(15_000);
     expect(response.status).toBe(504);
     expect(response.json).toMatchObject({ code: 504, reason: "DrainTimedOut" });
@@ -226,7 +225,7 @@ describe("drain", () => {
     await barePod("worker", node);
     const before = await podUids(node);
 
-    const response = await call(patient.base, agent, "POST", ROUTES.cordonAndDrain);
+    const response = await call(patient.base, agent, "POST", AGENT_ROUTES.cordonAndDrain);
     expect(response.status).toBe(200);
     const after = await podUids(node);
     expect(after.has("worker")).toBe(false);
@@ -234,7 +233,7 @@ describe("drain", () => {
       expect(after.get(pod.metadata?.name ?? "")).toBe(before.get(pod.metadata?.name ?? ""));
     }
     expect([...after.values()]).toContain(agent.podUid);
-    const status = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
+    const status = (await call(patient.base, agent, "GET", AGENT_ROUTES.drain)).json.drain as DrainStatus;
     expect(status.skipped.map((s) => s.reason).sort()).toEqual(["daemonset", "daemonset", "mirror"]);
   });
 
@@ -266,14 +265,14 @@ describe("drain", () => {
       return p?.status?.phase === "Running" ? p : undefined;
     });
 
-    const response = await call(patient.base, agent, "POST", ROUTES.cordonAndDrain);
+    const response = await call(patient.base, agent, "POST", AGENT_ROUTES.cordonAndDrain);
     expect(response.status).toBe(200);
     const again = await eventually("db-0 recreated", async () => {
       const p = await t.core.readNamespacedPod({ name: "db-0", namespace: t.namespace }).catch(() => undefined);
       return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined;
     });
     expect(again.metadata?.uid).not.toBe(first.metadata?.uid);
-    const status = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
+    const status = (await call(patient.base, agent, "GET", AGENT_ROUTES.drain)).json.drain as DrainStatus;
     expect(status.pods).toMatchObject([{ name: "db-0", uid: first.metadata?.uid, state: "gone" }]);
   });
 });
@@ -303,12 +302,12 @@ describe("a drain's identity across API server replicas", () => {
     const node = t.nodeName(4);
     const agent = await agentOn(node);
     // Replica A drained the node once before (nothing was on it then) and still remembers that drain.
-    expect((await call(patient.base, agent, "POST", ROUTES.drain)).status).toBe(202);
+    expect((await call(patient.base, agent, "POST", AGENT_ROUTES.drain)).status).toBe(202);
     await eventually("A's earlier drain finished", async () => {
-      const drain = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
+      const drain = (await call(patient.base, agent, "GET", AGENT_ROUTES.drain)).json.drain as DrainStatus;
       return drain.phase === "drained" ? true : undefined;
     });
-    expect((await call(patient.base, agent, "POST", ROUTES.uncordon)).status).toBe(200);
+    expect((await call(patient.base, agent, "POST", AGENT_ROUTES.uncordon)).status).toBe(200);
     // Now a pod the drain must evict, held by a budget that never allows it.
     await barePod("held", node, { app: "held" });
     await budget("held-pdb", "held", 1);
@@ -344,9 +343,9 @@ describe("a drain's identity across API server replicas", () => {
     const agent = await agentOn(node);
     await barePod("pinned", node, { app: "pinned" });
     await budget("pinned-pdb", "pinned", 1);
-    expect((await call(patient.base, agent, "POST", ROUTES.drain)).status).toBe(202);
+    expect((await call(patient.base, agent, "POST", AGENT_ROUTES.drain)).status).toBe(202);
     const running = await eventually("A's drain blocked by the budget", async () => {
-      const { json } = await call(patient.base, agent, "GET", ROUTES.drain);
+      const { json } = await call(patient.base, agent, "GET", AGENT_ROUTES.drain);
       const blockers = json.blockers as PodProgress[] | undefined;
       return blockers?.some((b) => b.state === "blocked") ? (json.drain as DrainStatus) : undefined;
     });
@@ -354,11 +353,11 @@ describe("a drain's identity across API server replicas", () => {
     expect(cordoned.spec?.unschedulable).toBe(true);
     expect(cordoned.metadata?.annotations?.[ANNOTATION_DRAIN]).toBe(running.id);
 
-    expect((await call(replicaB.base, agent, "POST", ROUTES.uncordon)).status).toBe(200);
+    expect((await call(replicaB.base, agent, "POST", AGENT_ROUTES.uncordon)).status).toBe(200);
     const ended = await eventually(
       "A's drain ended",
       async () => {
-        const drain = (await call(patient.base, agent, "GET", ROUTES.drain)).json.drain as DrainStatus;
+        const drain = (await call(patient.base, agent, "GET", AGENT_ROUTES.drain)).json.drain as DrainStatus;
         return drain.phase === "evicting" || drain.phase === "cordoning" ? undefined : drain;
       },
       20_000,

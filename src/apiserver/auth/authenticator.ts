@@ -37,6 +37,12 @@ export interface AuthenticatorOptions {
   observe?: (outcome: { result: "allowed" | "denied" | "error"; reason: string; cached: boolean }) => void;
 }
 
+/** One Node, by name and uid: the uid tells a Node from an earlier one of the same name. */
+export interface NodeIdentity {
+  name: string;
+  uid: string;
+}
+
 export interface AuthenticatedAgent extends TokenIdentity {
   nodeName: string;
   nodeUid: string;

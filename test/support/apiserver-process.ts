@@ -1,0 +1,199 @@
+// The API server as a pod runs it: `node src/apiserver/main.ts` in its own process (configuration from the
+// environment, HTTPS with a serving certificate issued by the control plane's CA, TLS from files), so its memory
+// is its own and can be read from /proc. Plus a small HTTPS client that trusts that CA.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeApiServerTlsFiles } from "../../sim/cluster/apiserver-tls.ts";
+import { freePort } from "../../sim/control-plane/ports.ts";
+import { eventually, type TestCluster } from "./cluster.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  /** The body as JSON, or {} when it is not JSON. */
+  json: { code?: number; reason?: string; message?: string } & Record<string, unknown>;
+}
+
+export interface HttpsCall {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export interface ProcessMemory {
+  /** VmRSS: resident now. */
+  rssBytes: number;
+  /** VmHWM: the highest resident size the process ever had (the kernel's own peak, no sampling gaps). */
+  peakRssBytes: number;
+}
+
+export interface ApiServerProcess {
+  readonly pid: number;
+  /** `https://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The CA that issued the serving certificate (the control plane's). */
+  readonly caPem: string;
+  /** One request on a fresh connection (as the agent sends them). */
+  call(request: HttpsCall): Promise<Answer>;
+  memory(): Promise<ProcessMemory>;
+  /** The last lines the process wrote, for failure messages. */
+  tail(): string;
+  stop(): Promise<void>;
+}
+
+function kib(status: string, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status);
+  if (!match) throw new Error(`no ${field} in /proc status`);
+  return Number(match[1]) * 1024;
+}
+
+export async function readProcessMemory(pid: number): Promise<ProcessMemory> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return { rssBytes: kib(status, "VmRSS"), peakRssBytes: kib(status, "VmHWM") };
+}
+
+/**
+ * One HTTPS exchange trusting `caPem`, on a connection of its own; rejects only on transport errors. The body goes out
+ * in chunks, as fast as the connection takes them, and stops once the server has answered: a server may refuse a
+ * request from its headers (413, 429) and close without reading the rest, and a client still writing then sees a
+ * reset instead of the answer.
+ */
+export function httpsCall(url: string, caPem: string, request: HttpsCall): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const body = request.body === undefined ? undefined : Buffer.from(request.body);
+    let answered = false;
+    const req = httpsRequest(
+      new URL(request.path, url),
+      {
+        method: request.method,
+        ca: caPem,
+        agent: false,
+        headers: {
+          ...(body === undefined ? {} : { "content-length": String(body.length) }),
+          ...request.headers,
+        },
+      },
+      (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json: Answer["json"] = {};
+          try {
+            const parsed: unknown = JSON.parse(text);
+            if (typeof parsed === "object" && parsed !== null) json = parsed as Answer["json"];
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          req.destroy();
+        });
+      },
+    );
+    req.on("error", (err) => {
+      if (!answered) reject(err);
+    });
+    const CHUNK = 64 * 1024;
+    const send = (from: number): void => {
+      for (let at = from; body !== undefined && at < body.length; at += CHUNK) {
+        if (answered) return;
+        if (!req.write(body.subarray(at, at + CHUNK))) {
+          req.once("drain", () => send(at + CHUNK));
+          return;
+        }
+      }
+      if (!answered) req.end();
+    };
+    send(0);
+  });
+}
+
+export interface ApiServerProcessOptions {
+  agentServiceAccount: string;
+  /** Flags for node before the entry point. */
+  nodeFlags?: readonly string[];
+  /** Extra environment (e.g. rate limits). */
+  env?: Record<string, string>;
+}
+
+/** Starts the API server for `t`'s namespace and resolves once it is ready for agents (/readyz 200). */
+export async function startApiServerProcess(t: TestCluster, o: ApiServerProcessOptions): Promise<ApiServerProcess> {
+  const dir = await mkdtemp(join(tmpdir(), "brupop-apiserver-"));
+  const tls = await writeApiServerTlsFiles(t.info, { dir, namespace: t.namespace, clusterDomain: "cluster.local" });
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const args = [...(o.nodeFlags ?? []), join(ROOT, "src", "apiserver", "main.ts")];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    env: {
+      PATH: process.env.PATH ?? "",
+      KUBECONFIG: t.info.kubeconfigPath,
+      POD_NAMESPACE: t.namespace,
+      AGENT_SERVICE_ACCOUNT: o.agentServiceAccount,
+      APISERVER_BIND_ADDRESS: "127.0.0.1",
+      APISERVER_INTERNAL_PORT: String(port),
+      APISERVER_METRICS_PORT: String(metricsPort),
+      APISERVER_TLS_MODE: "files",
+      APISERVER_TLS_CERT_FILE: tls.cert,
+      APISERVER_TLS_KEY_FILE: tls.key,
+      APISERVER_TLS_CA_FILE: tls.ca,
+      TERMINATION_LOG: join(dir, "termination-log"),
+      LOG_LEVEL: "warn",
+      ...o.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(chunk.toString("utf8"));
+    if (output.length > 200) output.shift();
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("the API server process did not start");
+  const url = `https://127.0.0.1:${port}`;
+  const tail = () => output.join("").split("\n").slice(-40).join("\n");
+  const self: ApiServerProcess = {
+    pid,
+    url,
+    caPem: t.info.caPem,
+    call: (request) => httpsCall(url, t.info.caPem, request),
+    memory: () => readProcessMemory(pid),
+    tail,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(pid, "SIGTERM");
+        const timer = setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGKILL");
+        }, 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await eventually(
+      "the API server ready over TLS",
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the API server exited with ${child.exitCode}:\n${tail()}`);
+        const answer = await self.call({ method: "GET", path: "/readyz" });
+        return answer.status === 200 ? true : undefined;
+      },
+      60_000,
+    );
+  } catch (err) {
+    await self.stop();
+    throw err;
+  }
+  return self;
+}
