@@ -10,7 +10,14 @@
 // aborted at that deadline (client-go's slow-renew fix bounds each try by the renew deadline), an answer that comes
 // back after it does not count, and a timer ends leadership at the deadline even while a request hangs.
 // `isLeading()` checks the clock too, so a timer that fires late never stretches leadership.
-import { Observable, type ConfigurationOptions, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import {
+  KubeConfig,
+  Observable,
+  type ConfigurationOptions,
+  type CoordinationV1Api,
+  type RequestContext,
+  type V1Lease,
+} from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { apiMessage, isConflict, isNotFound } from "./errors.ts";
 
@@ -59,6 +66,39 @@ export function abortedBy(signal: AbortSignal, options?: ConfigurationOptions): 
     ],
     middlewareMergeStrategy: "append",
   };
+}
+
+/**
+ * A copy of `kc` for the clients that carry a leader's decisions: each request first asks `fence` for the signal
+ * that ends the right to act (`fence` throws once that right has ended) and is aborted by it in flight. Every API
+ * client made from it is fenced, whatever it is called for.
+ */
+export function fencedKubeConfig(kc: KubeConfig, fence: () => AbortSignal): KubeConfig {
+  const fenced = new FencedKubeConfig(fence);
+  fenced.loadFromOptions({
+    clusters: kc.clusters,
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  return fenced;
+}
+
+class FencedKubeConfig extends KubeConfig {
+  readonly #fence: () => AbortSignal;
+
+  constructor(fence: () => AbortSignal) {
+    super();
+    this.#fence = fence;
+  }
+
+  // client-node calls this for every request of a client made by makeApiClient.
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    const signal = this.#fence();
+    await super.applySecurityAuthentication(context);
+    const own = context.getSignal();
+    context.setSignal(own === undefined ? signal : AbortSignal.any([own, signal]));
+  }
 }
 
 type Attempt = { readonly held: true } | { readonly held: false; readonly holder?: string };
