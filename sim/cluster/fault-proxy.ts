@@ -33,6 +33,8 @@ export interface ProxiedRequest {
   fate: RequestFate;
   /** The upstream's status, once its answer was passed on. */
   status?: number;
+  /** Date.now() when the exchange ended (answered, or the connection closed). */
+  closedAt?: number;
 }
 
 export interface FaultProxy {
@@ -128,6 +130,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const x: Exchange = { req, res, entry, flowing: false };
     exchanges.add(x);
     res.on("close", () => {
+      entry.closedAt = Date.now();
       exchanges.delete(x);
       if (entry.fate === "held") entry.fate = "abandoned";
     });
