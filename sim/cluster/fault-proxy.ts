@@ -7,8 +7,12 @@
 // Partition model: a request sent during a partition is held; when the partition heals it reaches the server late if
 // its client still waits for it (TCP retransmits it), and is lost if the client gave up meanwhile (the connection was
 // closed). Streams in flight pause and resume where they were.
+import { readFile } from "node:fs/promises";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { createServer, request, type Server } from "node:https";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { loadCertificateAuthority } from "../../src/pki/certificates.ts";
 
 export interface FaultProxyOptions {
   /** kube-apiserver, `https://host:port`. */
@@ -188,4 +192,51 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       await closed;
     },
   };
+}
+
+export interface ProxiedAccess {
+  readonly proxy: FaultProxy;
+  /** `kc`, through the proxy. */
+  readonly kc: KubeConfig;
+  /** PEM file of the CA that signed the proxy's (and kube-apiserver's) serving certificate. */
+  readonly caFile: string;
+}
+
+/**
+ * A fault proxy in front of a control plane of sim/control-plane (its CA signs the proxy's certificate). With
+ * `asAdmin` it presents the client certificate of `kc` upstream (for clients of the returned `kc`); without it, it
+ * forwards the client's own bearer token.
+ */
+export async function proxyKubeApiserver(options: {
+  readonly server: string;
+  readonly caPem: string;
+  /** The control plane's pki directory (ca.crt, ca.key). */
+  readonly pkiDir: string;
+  readonly kc: KubeConfig;
+  readonly asAdmin?: boolean;
+}): Promise<ProxiedAccess> {
+  const caFile = join(options.pkiDir, "ca.crt");
+  const ca = await loadCertificateAuthority(
+    await readFile(caFile, "utf8"),
+    await readFile(join(options.pkiDir, "ca.key"), "utf8"),
+  );
+  const serving = await ca.issue({ commonName: "fault-proxy", usages: ["server"], ipAddresses: ["127.0.0.1"] });
+  const user = options.kc.getCurrentUser();
+  const pem = (base64: string | undefined) => Buffer.from(base64 ?? "", "base64").toString("utf8");
+  const proxy = await startFaultProxy({
+    upstream: options.server,
+    upstreamCaPem: options.caPem,
+    serving,
+    ...(options.asAdmin === true
+      ? { upstreamIdentity: { certPem: pem(user?.certData), keyPem: pem(user?.keyData) } }
+      : {}),
+  });
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: options.kc.clusters.map((c) => ({ ...c, server: proxy.url })),
+    users: options.kc.users,
+    contexts: options.kc.contexts,
+    currentContext: options.kc.currentContext,
+  });
+  return { proxy, kc, caFile };
 }
