@@ -266,6 +266,20 @@ describe("SingleObjectWatch of a custom resource", () => {
   const things = { group: GROUP, version: "v1", plural: THINGS };
   const parseThing = (object: unknown) => (object as { data?: unknown }).data;
 
+  /** Creates Thing `name` (unless `data` is undefined) and watches it as the agent does, until the watch is open. */
+  async function watchThing(name: string, data?: number): Promise<Watched<unknown>> {
+    if (data !== undefined) {
+      await custom().createNamespacedCustomObject({
+        ...things,
+        namespace: t.namespace,
+        body: { apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name }, data },
+      });
+    }
+    const w = await watchAsAgent(`/apis/${GROUP}/v1/namespaces/${t.namespace}/${THINGS}`, name, parseThing);
+    await eventually("watch open", async () => (w.watches().length === 1 ? true : undefined));
+    return w;
+  }
+
   /** Changes the CRD (a printer column named `column`), which makes kube-apiserver rebuild the resource's storage. */
   async function changeCrd(column: string): Promise<void> {
     const crd = (await custom().getClusterCustomObject({ ...CRD, name: `${THINGS}.${GROUP}` })) as {
@@ -295,8 +309,7 @@ describe("SingleObjectWatch of a custom resource", () => {
   }
 
   it("sees the object appear and go (the agent starts before its brs exists)", async () => {
-    const w = await watchAsAgent(`/apis/${GROUP}/v1/namespaces/${t.namespace}/${THINGS}`, "later", parseThing);
-    await eventually("watch open", async () => (w.watches().length === 1 ? true : undefined));
+    const w = await watchThing("later");
     expect(w.watch.value).toBeNull();
     await custom().createNamespacedCustomObject({
       ...things,
@@ -311,13 +324,7 @@ describe("SingleObjectWatch of a custom resource", () => {
   });
 
   it("re-lists after 410 Gone and delivers the latest object", async () => {
-    await custom().createNamespacedCustomObject({
-      ...things,
-      namespace: t.namespace,
-      body: { apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name: "w" }, data: 1 },
-    });
-    const w = await watchAsAgent(`/apis/${GROUP}/v1/namespaces/${t.namespace}/${THINGS}`, "w", parseThing);
-    await eventually("watch open", async () => (w.watches().length === 1 ? true : undefined));
+    const w = await watchThing("w", 1);
     expect(w.watch.value).toBe(1);
     w.proxy.hold();
     w.proxy.cut();
@@ -352,13 +359,7 @@ describe("SingleObjectWatch of a custom resource", () => {
   // informers, which watch every resource: mostly it is (3 runs in 4 here); the stub test in
   // src/agent/kube-watch.test.ts covers the 429 path every time.
   it("rides out a CRD change that rebuilds the storage; a 429 meanwhile keeps the resume point", async () => {
-    await custom().createNamespacedCustomObject({
-      ...things,
-      namespace: t.namespace,
-      body: { apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name: "v" }, data: 1 },
-    });
-    const w = await watchAsAgent(`/apis/${GROUP}/v1/namespaces/${t.namespace}/${THINGS}`, "v", parseThing);
-    await eventually("watch open", async () => (w.watches().length === 1 ? true : undefined));
+    const w = await watchThing("v", 1);
     w.proxy.hold();
     await changeCrd("Data2"); // the old storage goes: its watch ends, and the agent's next watch waits at the proxy
     await eventually("next watch held", async () => (w.watches().some((r) => r.fate === "held") ? true : undefined));
