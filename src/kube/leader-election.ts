@@ -7,8 +7,8 @@
 // The deadline holds whatever the network does. Leadership lasts until `renewDeadline` after the moment the last
 // successful renewal was SENT: another replica counts its lease duration from when it saw that renewal, which is
 // later, so the margin (lease duration - renew deadline) covers clock rates and the time to stop. Every request is
-// aborted at that deadline (client-go's slow-renew fix bounds each try by the renew deadline), an answer that comes
-// back after it does not count, and a timer ends leadership at the deadline even while a request hangs.
+// aborted at that deadline (client-go's slow-renew fix bounds each round by the renew deadline), an answer that
+// comes back after it does not count, and a timer ends leadership at the deadline even while a request hangs.
 // `isLeading()` checks the clock too, so a timer that fires late never stretches leadership.
 import {
   KubeConfig,
@@ -114,9 +114,6 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
     throw new Error("leader election needs retry period < renew deadline < lease duration");
   }
-  // Half the renew deadline per try (as kube-controller-manager sets its lease client's timeout): a request that
-  // hangs leaves time for one more try before the deadline.
-  const tryTimeoutMs = renewDeadlineMs / 2;
   const log = options.log ?? (() => undefined);
   const lease = { name: options.name, namespace: options.namespace };
   const where = `lease ${options.namespace}/${options.name}`;
@@ -202,7 +199,7 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   for (;;) {
     if (stop?.aborted) throw new Error("stopped before acquiring leadership");
     const sentAt = now();
-    const result = await tryOnce(tryTimeoutMs, stop);
+    const result = await tryOnce(renewDeadlineMs, stop);
     if (result.held && now() < sentAt + renewDeadlineMs) {
       validUntil = sentAt + renewDeadlineMs;
       break;
@@ -239,7 +236,8 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
       await pause(retryPeriodMs, quit);
       if (!goOn()) return;
       const sentAt = now();
-      const result = await tryOnce(Math.min(tryTimeoutMs, validUntil - sentAt), quit);
+      // Bounded by the deadline itself (as client-go bounds a round), not less: a slow server still renews in time.
+      const result = await tryOnce(validUntil - sentAt, quit);
       if (!goOn()) return; // an answer after the deadline does not count
       if (result.held) {
         validUntil = sentAt + renewDeadlineMs;
