@@ -1,5 +1,5 @@
 // Test support for the agent: ONE HTTPS server standing in for both the Kubernetes API (list + watch of the brs and
-// the Node, with resourceVersions, bookmarks and 410s) and brupop's API server routes (recorded, header-checked,
+// the Node, with resourceVersions, bookmarks, 410s and 429s) and brupop's API server routes (recorded, header-checked,
 // status bodies validated with the real v2 schema). A tiny "controller" can advance the spec the way src/core does
 // on the happy path. This is a stub for the agent's unit tests; the real API server is tested in the simulated
 // cluster.
@@ -41,6 +41,8 @@ export interface RecordedCall {
   /** The query string, without "?". */
   query: string;
   body: unknown;
+  /** Date.now() when the request arrived. */
+  at: number;
 }
 
 type Hook = (call: RecordedCall) => Promise<number | undefined> | number | undefined;
@@ -100,6 +102,7 @@ export class StubCluster {
   readonly #node: Stored;
   readonly #watchers = new Set<Watcher>();
   #goneNext = 0;
+  #busyNext = { times: 0, retryAfterSeconds: 1 };
   server!: https.Server;
   dir!: string;
   caFile!: string;
@@ -151,6 +154,11 @@ export class StubCluster {
   /** The next N watch requests answer 410 Gone (compacted history). */
   goneOnNextWatch(times = 1): void {
     this.#goneNext = times;
+  }
+
+  /** The next N watch requests answer 429 with Retry-After (kube-apiserver shedding load). */
+  busyOnNextWatch(times = 1, retryAfterSeconds = 1): void {
+    this.#busyNext = { times, retryAfterSeconds };
   }
 
   /** This replica forgets the running drain (as another API server replica would not know it). */
@@ -323,6 +331,7 @@ export class StubCluster {
       path: url.pathname,
       query: url.search.slice(1),
       body: text === "" ? undefined : (JSON.parse(text) as unknown),
+      at: Date.now(),
     };
     this.calls.push(call);
     if (url.pathname.startsWith("/bottlerocket-node-resource")) return this.#brupop(req, res, call);
@@ -341,6 +350,10 @@ export class StubCluster {
     if (this.#goneNext > 0) {
       this.#goneNext--;
       return void res.writeHead(410).end();
+    }
+    if (this.#busyNext.times > 0) {
+      this.#busyNext.times--;
+      return void res.writeHead(429, { "retry-after": String(this.#busyNext.retryAfterSeconds) }).end();
     }
     res.writeHead(200, { "content-type": "application/json" });
     const from = Number(url.searchParams.get("resourceVersion"));

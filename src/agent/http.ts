@@ -29,6 +29,7 @@ export interface HttpRequest {
 export interface HttpResponse {
   status: number;
   body: string;
+  headers: Http.IncomingHttpHeaders;
 }
 
 /** A transport-level failure (connect, TLS, reset, timeout): no HTTP status was received. */
@@ -49,7 +50,7 @@ export async function httpRequest(request: HttpRequest): Promise<HttpResponse> {
     const res = await open(request, signal);
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
-    return { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") };
+    return { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), headers: res.headers };
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason;
     const where = `${request.method} ${request.baseUrl}${request.path.split("?")[0] ?? ""}`;

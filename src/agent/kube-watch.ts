@@ -1,7 +1,9 @@
 // A watch of ONE Kubernetes object, selected by name through a field selector (the agent's own brs and Node), in
-// ~150 lines instead of @kubernetes/client-node. Protocol: LIST (gets the object and a resourceVersion), then WATCH
+// a few hundred lines instead of @kubernetes/client-node. Protocol: LIST (gets the object and a resourceVersion), then WATCH
 // from that resourceVersion with bookmarks; a stream that ends is re-opened from the last resourceVersion seen;
-// 410 Gone (history compacted) re-lists; any other failure backs off (0.8 s doubling to 30 s, full jitter, like
+// 410 Gone (history compacted, or the watch cache rebuilt) re-lists; 429 (the server sheds load, or a resource's
+// storage is being rebuilt after its CRD changed) waits Retry-After and repeats the same step, keeping the resume
+// point, as client-go's reflector does; any other failure backs off (0.8 s doubling to 30 s, full jitter, like
 // kube-rs) and re-lists. A periodic re-list (resync) repairs anything missed.
 import { setTimeout as sleep } from "node:timers/promises";
 import { httpRequest, open, readToken } from "./http.ts";
@@ -33,6 +35,22 @@ interface WatchEvent {
 }
 
 class GoneError extends Error {}
+/** 429: the server asks us to come back after `afterMs`; then resume from `resourceVersion` (or list if none). */
+class RetryLater extends Error {
+  readonly afterMs: number;
+  readonly resourceVersion: string | undefined;
+  constructor(afterMs: number, resourceVersion: string | undefined) {
+    super(`server busy; retrying in ${afterMs} ms`);
+    this.afterMs = afterMs;
+    this.resourceVersion = resourceVersion;
+  }
+}
+
+/** Retry-After in ms (seconds on the wire; kube-apiserver always sends it with 429), bounded by `maxMs`. */
+function retryAfterMs(header: string | string[] | undefined, maxMs: number): number {
+  const seconds = Number(Array.isArray(header) ? header[0] : header);
+  return Math.min(maxMs, Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000);
+}
 /** The connection failed or broke mid-stream: resume from the last resourceVersion seen (carried here). */
 class StreamBroken extends Error {
   readonly resourceVersion: string;
@@ -84,6 +102,7 @@ export class SingleObjectWatch<T> {
     const signal = this.#abort.signal;
     const initial = o.initialBackoffMs ?? 800;
     let backoff = initial;
+    let busy = 0; // 429s in a row
     let resourceVersion: string | undefined;
     let listedAt = 0;
     while (!signal.aborted) {
@@ -94,16 +113,29 @@ export class SingleObjectWatch<T> {
         }
         resourceVersion = await this.#watch(resourceVersion);
         backoff = initial; // a stream that ran and ended normally
+        busy = 0;
       } catch (error) {
         if (this.#abort.signal.aborted) return; // stop() while listing or watching
+        if (error instanceof RetryLater) {
+          // Not a failure: keep the resume point. Up to twice Retry-After, so a fleet told the same second spreads.
+          // Said only when it goes on (a rebuilt storage answers 429 for a moment; lasting load shedding is news).
+          resourceVersion = error.resourceVersion;
+          if (++busy >= 3) o.onError?.(`${o.collectionPath} ${o.name}: answered 429 ${busy} times in a row`);
+          await sleep(error.afterMs * (1 + Math.random()), undefined, { signal }).catch(() => undefined);
+          continue;
+        }
         // Re-list unless the stream merely broke; a resumed watch that is too old answers 410 and re-lists then.
         resourceVersion = error instanceof StreamBroken ? error.resourceVersion : undefined;
         if (error instanceof GoneError) continue;
         o.onError?.(`${o.collectionPath} ${o.name}: ${error instanceof Error ? error.message : String(error)}`);
         await sleep(Math.random() * backoff, undefined, { signal }).catch(() => undefined);
-        backoff = Math.min(backoff * 2, o.maxBackoffMs ?? 30_000);
+        backoff = Math.min(backoff * 2, this.#maxBackoffMs);
       }
     }
+  }
+
+  get #maxBackoffMs(): number {
+    return this.#options.maxBackoffMs ?? 30_000;
   }
 
   #query(extra: string): string {
@@ -126,6 +158,8 @@ export class SingleObjectWatch<T> {
       timeoutMs: o.requestTimeoutMs ?? 30_000,
       signal: this.#abort.signal,
     });
+    if (response.status === 429)
+      throw new RetryLater(retryAfterMs(response.headers["retry-after"], this.#maxBackoffMs), undefined);
     if (response.status !== 200) throw new Error(`list answered ${response.status}: ${response.body.slice(0, 200)}`);
     const list = JSON.parse(response.body) as { metadata?: { resourceVersion?: unknown }; items?: unknown[] };
     const rv = list.metadata?.resourceVersion;
@@ -167,6 +201,8 @@ export class SingleObjectWatch<T> {
       if (res.statusCode === 410) throw new GoneError();
       if (res.statusCode !== 200) {
         res.resume();
+        if (res.statusCode === 429)
+          throw new RetryLater(retryAfterMs(res.headers["retry-after"], this.#maxBackoffMs), from);
         throw new Error(`watch answered ${res.statusCode ?? 0}`);
       }
       let rv = from;

@@ -3,7 +3,9 @@
 // Caches start at once (a standby replica keeps warm caches); workers run only while this replica leads. Every
 // event enqueues its node's key and the fleet key, so a status change reaches the next spec write without any
 // polling; a resync re-enqueues everything in case an event was lost. Losing the lease stops the workers at once
-// and calls `onLeadershipLost` (the entry point exits the process, as client-go's leader election does).
+// and calls `onLeadershipLost` (the entry point exits the process, as client-go's leader election does). The clients
+// that carry the reconciles' decisions are fenced by the lease: a request is refused unless this replica leads by
+// the clock, and aborted in flight when leadership ends, so nothing a reconcile sends reaches the cluster after that.
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -23,7 +25,7 @@ import {
 } from "../api/update-policy.ts";
 import { SupervisedInformer, type ChangeKind } from "../kube/informer.ts";
 import { shadowInformer, type ShadowObject } from "../kube/shadow-informer.ts";
-import { acquireLeadership, type Leadership } from "../kube/leader-election.ts";
+import { acquireLeadership, fencedKubeConfig, type Leadership } from "../kube/leader-election.ts";
 import { WorkQueue, runWorkers } from "../kube/work-queue.ts";
 import { apiMessage } from "../kube/errors.ts";
 import type { ControllerConfig } from "./config.ts";
@@ -67,6 +69,7 @@ export class Controller {
   readonly #stop = new AbortController();
   #leadership: Leadership | undefined;
   #leading = false;
+  readonly #led = Promise.withResolvers<undefined>();
   #workers: Promise<void> | undefined;
   #resync: NodeJS.Timeout | undefined;
   #http: MetricsServer | undefined;
@@ -130,6 +133,7 @@ export class Controller {
     });
 
     this.events = new EventRecorder({ core, instance: config.identity, log: (m) => this.#log.warn(m) });
+    const fenced = fencedKubeConfig(kc, () => this.#writeFence());
     const context = {
       namespace: ns,
       controllerNodeName: config.controllerNodeName,
@@ -142,9 +146,9 @@ export class Controller {
         events: this.events,
         log: this.#log,
       }),
-      shadowClient: new ShadowClient(kc, ns),
-      nodeClient: new NodeClient(kc),
-      fleetState: new ConfigMapFleetState(kc, ns),
+      shadowClient: new ShadowClient(fenced, ns),
+      nodeClient: new NodeClient(fenced),
+      fleetState: new ConfigMapFleetState(fenced, ns),
       events: this.events,
       metrics: this.metrics,
       log: this.#log,
@@ -154,6 +158,7 @@ export class Controller {
     this.#nodeReconciler = new NodeReconciler(context);
     this.#fleetReconciler = new FleetReconciler(context);
     this.metrics.trackQueue(() => this.#queue.length);
+    this.#led.promise.catch(() => undefined); // a replica that never leads is not an error by itself
   }
 
   /**
@@ -174,16 +179,13 @@ export class Controller {
     this.#leaderElection = this.#lead();
   }
 
-  /** Resolves when this replica leads and its workers run. */
-  async whenLeading(): Promise<void> {
-    while (!this.#leading) {
-      if (this.#stop.signal.aborted) throw new Error("controller stopped before it led");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  /** Resolves when this replica leads and its workers run; rejects if it stops (or its election fails) first. */
+  whenLeading(): Promise<void> {
+    return this.#led.promise;
   }
 
   get isLeader(): boolean {
-    return this.#leading;
+    return this.#leading && this.#leadership?.isLeading() === true;
   }
 
   get metricsPort(): number | undefined {
@@ -219,9 +221,11 @@ export class Controller {
       );
     } catch (err) {
       if (!this.#stop.signal.aborted) this.#log.error(`leader election: ${apiMessage(err)}`);
+      this.#led.reject(new Error(`controller did not lead: ${apiMessage(err)}`));
       return;
     }
     if (this.#stop.signal.aborted) {
+      this.#led.reject(new Error("controller stopped before it led"));
       await leadership.release();
       return;
     }
@@ -245,6 +249,7 @@ export class Controller {
       key === FLEET_KEY
         ? this.#fleetReconciler.reconcile(signal)
         : this.#nodeReconciler.reconcile(key.slice("node/".length), signal);
+    this.#led.resolve(undefined);
     this.#workers = runWorkers(this.#queue, config.workers, reconcile, {
       // No write starts once the lease is lost or the controller stops: another replica may already decide.
       signal: AbortSignal.any([leadership.signal, this.#stop.signal]),
@@ -257,6 +262,13 @@ export class Controller {
         }
       },
     });
+  }
+
+  /** The signal that ends this replica's right to act; throws unless it leads right now. */
+  #writeFence(): AbortSignal {
+    const leadership = this.#leadership;
+    if (!this.#leading || leadership?.isLeading() !== true) throw new Error("not leading: request refused");
+    return leadership.signal;
   }
 
   #enqueueAll(): void {
@@ -273,6 +285,7 @@ export class Controller {
   async #shutDown(release: boolean): Promise<void> {
     if (this.#stop.signal.aborted) return;
     this.#stop.abort(new Error(release ? "controller stopping" : "controller killed"));
+    this.#led.reject(new Error("controller stopped before it led")); // no-op once it led
     clearInterval(this.#resync);
     this.#queue.shutDown();
     this.#leading = false;

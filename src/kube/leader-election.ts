@@ -3,7 +3,21 @@
 // so clock skew between replicas does not matter), renew every retry period, and give up leadership when a renewal
 // has not succeeded within the renew deadline. Every write carries the resourceVersion it read (a 409 means
 // another replica won). Losing the lease is fatal for the caller: it must stop acting at once.
-import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
+//
+// The deadline holds whatever the network does. Leadership lasts until `renewDeadline` after the moment the last
+// successful renewal was SENT: another replica counts its lease duration from when it saw that renewal, which is
+// later, so the margin (lease duration - renew deadline) covers clock rates and the time to stop. Every request is
+// aborted at that deadline (client-go's slow-renew fix bounds each round by the renew deadline), an answer that
+// comes back after it does not count, and a timer ends leadership at the deadline even while a request hangs.
+// `isLeading()` checks the clock too, so a timer that fires late never stretches leadership.
+import {
+  KubeConfig,
+  Observable,
+  type ConfigurationOptions,
+  type CoordinationV1Api,
+  type RequestContext,
+  type V1Lease,
+} from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { apiMessage, isConflict, isNotFound } from "./errors.ts";
 
@@ -20,8 +34,10 @@ export interface LeaderElectionOptions {
 }
 
 export interface Leadership {
-  /** Aborted when leadership is lost (or released). */
+  /** Aborted when leadership is lost or released: at the latest `renewDeadline` after the last renewal was sent. */
   readonly signal: AbortSignal;
+  /** Whether this replica still leads, by the clock as well as by the signal. */
+  isLeading(): boolean;
   /** Gives the lease up so another replica can take over at once. */
   release(): Promise<void>;
 }
@@ -34,6 +50,59 @@ export function microTime(date: Date): Date {
   return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z") as unknown as Date;
 }
 
+/** Per-call options for a client-node API call that abort the request with `signal`. */
+export function abortedBy(signal: AbortSignal, options?: ConfigurationOptions): ConfigurationOptions {
+  return {
+    ...options,
+    middleware: [
+      ...(options?.middleware ?? []),
+      {
+        pre: (request) => {
+          request.setSignal(signal);
+          return new Observable(Promise.resolve(request));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: "append",
+  };
+}
+
+/**
+ * A copy of `kc` for the clients that carry a leader's decisions: each request first asks `fence` for the signal
+ * that ends the right to act (`fence` throws once that right has ended) and is aborted by it in flight. Every API
+ * client made from it is fenced, whatever it is called for.
+ */
+export function fencedKubeConfig(kc: KubeConfig, fence: () => AbortSignal): KubeConfig {
+  const fenced = new FencedKubeConfig(fence);
+  fenced.loadFromOptions({
+    clusters: kc.clusters,
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  return fenced;
+}
+
+class FencedKubeConfig extends KubeConfig {
+  readonly #fence: () => AbortSignal;
+
+  constructor(fence: () => AbortSignal) {
+    super();
+    this.#fence = fence;
+  }
+
+  // client-node calls this for every request of a client made by makeApiClient.
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    const signal = this.#fence();
+    await super.applySecurityAuthentication(context);
+    const own = context.getSignal();
+    context.setSignal(own === undefined ? signal : AbortSignal.any([own, signal]));
+  }
+}
+
+type Attempt = { readonly held: true } | { readonly held: false; readonly holder?: string };
+
 /**
  * Waits until this replica holds the lease, then keeps renewing it in the background until the lease is lost,
  * released, or `stop` is aborted (which stops renewing without releasing, as a crashed process would).
@@ -42,113 +111,165 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   const leaseDurationMs = options.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
+  if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new Error("leader election needs retry period < renew deadline < lease duration");
+  }
   const log = options.log ?? (() => undefined);
+  const lease = { name: options.name, namespace: options.namespace };
+  const where = `lease ${options.namespace}/${options.name}`;
   const observed = { key: "", at: 0 };
+  const now = () => performance.now();
 
-  const attempt = async (): Promise<boolean> => {
-    const now = microTime(new Date());
-    let lease: V1Lease | undefined;
+  const attempt = async (signal: AbortSignal): Promise<Attempt> => {
+    const time = microTime(new Date());
+    const call = abortedBy(signal);
+    let current: V1Lease | undefined;
     try {
-      lease = await options.api.readNamespacedLease({ name: options.name, namespace: options.namespace });
+      current = await options.api.readNamespacedLease(lease, call);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    if (lease === undefined) {
-      await options.api.createNamespacedLease({
-        namespace: options.namespace,
-        body: {
-          metadata: { name: options.name, namespace: options.namespace },
-          spec: {
-            holderIdentity: options.identity,
-            leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: 0,
+    if (current === undefined) {
+      await options.api.createNamespacedLease(
+        {
+          namespace: options.namespace,
+          body: {
+            metadata: lease,
+            spec: {
+              holderIdentity: options.identity,
+              leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+              acquireTime: time,
+              renewTime: time,
+              leaseTransitions: 0,
+            },
           },
         },
-      });
-      return true;
+        call,
+      );
+      return { held: true };
     }
-    const spec = lease.spec ?? {};
+    const spec = current.spec ?? {};
     const holder = spec.holderIdentity ?? "";
-    const key = `${holder}|${lease.metadata?.resourceVersion ?? ""}`;
+    const key = `${holder}|${current.metadata?.resourceVersion ?? ""}`;
     if (key !== observed.key) {
       observed.key = key;
-      observed.at = Date.now();
+      observed.at = now();
     }
     const heldByOther =
       holder !== "" &&
       holder !== options.identity &&
-      Date.now() - observed.at < (spec.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
-    if (heldByOther) return false;
+      now() - observed.at < (spec.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
+    if (heldByOther) return { held: false, holder };
     const taking = holder !== options.identity;
-    await options.api.replaceNamespacedLease({
-      name: options.name,
-      namespace: options.namespace,
-      body: {
+    await options.api.replaceNamespacedLease(
+      {
         ...lease,
-        spec: {
-          holderIdentity: options.identity,
-          leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-          acquireTime: taking ? now : (spec.acquireTime ?? now),
-          renewTime: now,
-          leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && holder !== "" ? 1 : 0),
+        body: {
+          ...current,
+          spec: {
+            holderIdentity: options.identity,
+            leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+            acquireTime: taking ? time : (spec.acquireTime ?? time),
+            renewTime: time,
+            leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && holder !== "" ? 1 : 0),
+          },
         },
       },
-    });
-    if (taking) log(`acquired lease ${options.namespace}/${options.name} (previous holder: ${holder || "none"})`);
-    return true;
+      call,
+    );
+    if (taking) log(`acquired ${where} (previous holder: ${holder || "none"})`);
+    return { held: true };
   };
 
-  const tryOnce = async () => {
+  /** One try, aborted after `timeoutMs` or by `cancel`; failures other than a lost race are logged. */
+  const tryOnce = async (timeoutMs: number, cancel?: AbortSignal): Promise<Attempt> => {
     try {
-      return await attempt();
+      const timeout = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
+      return await attempt(cancel === undefined ? timeout : AbortSignal.any([timeout, cancel]));
     } catch (err) {
-      if (!isConflict(err)) log(`lease ${options.namespace}/${options.name}: ${apiMessage(err)}`);
-      return false;
+      if (!isConflict(err) && cancel?.aborted !== true) log(`${where}: ${apiMessage(err)}`);
+      return { held: false };
     }
   };
   const jittered = () => retryPeriodMs * (1 + Math.random() * 0.2);
+  const pause = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => undefined);
 
-  while (!(await tryOnce())) {
+  // Acquire. `validUntil`: leadership ends renewDeadline after the successful try was sent.
+  let validUntil = 0;
+  for (;;) {
     if (stop?.aborted) throw new Error("stopped before acquiring leadership");
-    await sleep(jittered());
+    const sentAt = now();
+    const result = await tryOnce(renewDeadlineMs, stop);
+    if (result.held && now() < sentAt + renewDeadlineMs) {
+      validUntil = sentAt + renewDeadlineMs;
+      break;
+    }
+    await pause(jittered(), stop ?? new AbortController().signal);
   }
 
-  const lost = new AbortController();
-  let lastRenew = Date.now();
-  let released = false;
+  const ended = new AbortController();
+  let watchdog: NodeJS.Timeout | undefined;
+  const end = (reason: string) => {
+    if (ended.signal.aborted) return;
+    clearTimeout(watchdog);
+    log(`lost ${where}: ${reason}`);
+    ended.abort(new Error(`leadership lost: ${reason}`));
+  };
+  const arm = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(
+      () => end(`no renewal within the renew deadline (${renewDeadlineMs} ms)`),
+      validUntil - now(),
+    );
+    watchdog.unref();
+  };
+  const isLeading = () => {
+    if (!ended.signal.aborted && now() >= validUntil) end(`renew deadline (${renewDeadlineMs} ms) passed`);
+    return !ended.signal.aborted;
+  };
+  arm();
+
   const renewLoop = async () => {
-    for (;;) {
-      await sleep(retryPeriodMs);
-      if (lost.signal.aborted) return; // released meanwhile
-      if (stop?.aborted) return; // the caller is going away without releasing (as a crash would)
-      if (await tryOnce()) {
-        lastRenew = Date.now();
-      } else if (Date.now() - lastRenew > renewDeadlineMs) {
-        log(`lost lease ${options.namespace}/${options.name}: no renewal for ${Date.now() - lastRenew} ms`);
-        lost.abort(new Error("leadership lost"));
+    const quit = AbortSignal.any([ended.signal, ...(stop === undefined ? [] : [stop])]);
+    const goOn = () => !quit.aborted && isLeading();
+    while (goOn()) {
+      await pause(retryPeriodMs, quit);
+      if (!goOn()) return;
+      const sentAt = now();
+      // Bounded by the deadline itself (as client-go bounds a round), not less: a slow server still renews in time.
+      const result = await tryOnce(validUntil - sentAt, quit);
+      if (!goOn()) return; // an answer after the deadline does not count
+      if (result.held) {
+        validUntil = sentAt + renewDeadlineMs;
+        arm();
+      } else if (result.holder !== undefined) {
+        end(`held by ${result.holder}`);
       }
+      // Any other failure: try again until the deadline.
     }
   };
-  void renewLoop();
+  // A bug in the loop must not leave a leader that no longer renews: it ends leadership.
+  renewLoop().catch((err: unknown) => end(`renewing failed: ${String(err)}`));
 
+  let released = false;
   return {
-    signal: lost.signal,
+    signal: ended.signal,
+    isLeading,
     async release() {
       if (released) return;
       released = true;
-      lost.abort(new Error("leadership released"));
+      clearTimeout(watchdog);
+      ended.abort(new Error("leadership released"));
+      const call = abortedBy(AbortSignal.timeout(renewDeadlineMs));
       try {
-        const lease = await options.api.readNamespacedLease({ name: options.name, namespace: options.namespace });
-        if (lease.spec?.holderIdentity !== options.identity) return;
-        await options.api.replaceNamespacedLease({
-          name: options.name,
-          namespace: options.namespace,
-          body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
-        });
+        const current = await options.api.readNamespacedLease(lease, call);
+        if (current.spec?.holderIdentity !== options.identity) return;
+        await options.api.replaceNamespacedLease(
+          { ...lease, body: { ...current, spec: { ...current.spec, holderIdentity: "", leaseDurationSeconds: 1 } } },
+          call,
+        );
       } catch (err) {
-        log(`releasing lease ${options.namespace}/${options.name}: ${apiMessage(err)}`);
+        log(`releasing ${where}: ${apiMessage(err)}`);
       }
     },
   };

@@ -1,10 +1,13 @@
 // The src/kube building blocks against the real API server: a supervised informer (narrow selectors, recovery
-// after errors) and Lease-based leader election (hand-over on release and after a holder dies).
+// after errors) and Lease-based leader election (hand-over on release and after a holder dies; a leader cut off or
+// slowed down gives up before anyone else can take over). Timings are measured in bench/leader-election.ts.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { useCluster, eventually, type TestCluster } from "../support/cluster.ts";
 import { SupervisedInformer, type ChangeKind } from "../../src/kube/informer.ts";
 import { acquireLeadership, microTime } from "../../src/kube/leader-election.ts";
+import type { FaultProxy } from "../../sim/cluster/fault-proxy.ts";
+import { proxyToApiServer } from "../support/fault-proxy.ts";
 
 let t: TestCluster;
 beforeAll(async () => {
@@ -89,35 +92,58 @@ describe("SupervisedInformer", () => {
 
 describe("acquireLeadership", () => {
   const timing = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 200 };
-  const options = (identity: string, name: string) => ({
-    api: t.kc.makeApiClient(CoordinationV1Api),
+  const direct = () => t.kc.makeApiClient(CoordinationV1Api);
+  const options = (identity: string, name: string, api: CoordinationV1Api = direct()) => ({
+    api,
     namespace: t.namespace,
     name,
     identity,
     ...timing,
   });
   const holder = async (name: string) =>
-    (await t.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name, namespace: t.namespace })).spec
-      ?.holderIdentity;
+    (await direct().readNamespacedLease({ name, namespace: t.namespace })).spec?.holderIdentity;
+  /** The requests for one lease that went through a proxy. */
+  const leaseRequests = (proxy: FaultProxy, name: string, method: string) =>
+    proxy.log.filter(
+      (r) =>
+        r.method === method &&
+        r.url.startsWith(`/apis/coordination.k8s.io/v1/namespaces/${t.namespace}/leases/${name}`),
+    );
 
-  it("lets one replica lead, and hands over at once on release", async () => {
-    const a = await acquireLeadership(options("a", "release"));
-    expect(await holder("release")).toBe("a");
-    const b = acquireLeadership(options("b", "release"));
-    await new Promise((r) => setTimeout(r, 800));
-    expect(await holder("release")).toBe("a"); // b is still waiting, a keeps renewing
-    expect(a.signal.aborted).toBe(false);
-    const releasedAt = Date.now();
-    await a.release();
-    const leadershipB = await b;
-    expect(Date.now() - releasedAt).toBeLessThan(1_000);
-    expect(await holder("release")).toBe("b");
-    const lease = await t.kc
-      .makeApiClient(CoordinationV1Api)
-      .readNamespacedLease({ name: "release", namespace: t.namespace });
-    expect(lease.spec?.leaseTransitions).toBe(0); // released leases are taken without a transition
-    expect(String(lease.spec?.renewTime)).toMatch(/\.\d{6}Z$/); // MicroTime, as kube-apiserver requires
-    await leadershipB.release();
+  /** One replica's term as leader, on this process's clock: from acquisition until its signal says it ended. */
+  interface Term {
+    readonly identity: string;
+    readonly from: number;
+    to?: number;
+  }
+  const lead = async (identity: string, name: string, api?: CoordinationV1Api) => {
+    const leadership = await acquireLeadership(options(identity, name, api));
+    const term: Term = { identity, from: Date.now() };
+    leadership.signal.addEventListener("abort", () => (term.to = Date.now()), { once: true });
+    return { leadership, term };
+  };
+
+  it("lets one replica lead, and hands over on release", async () => {
+    const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
+    try {
+      const a = await acquireLeadership(options("a", "release"));
+      expect(await holder("release")).toBe("a");
+      const b = acquireLeadership(options("b", "release", kc.makeApiClient(CoordinationV1Api)));
+      await eventually("b found the lease held, twice", async () =>
+        leaseRequests(proxy, "release", "GET").length >= 2 ? true : undefined,
+      );
+      expect(await holder("release")).toBe("a"); // b is still waiting, a keeps renewing
+      expect(a.signal.aborted).toBe(false);
+      await a.release();
+      const leadershipB = await b;
+      expect(await holder("release")).toBe("b");
+      const lease = await direct().readNamespacedLease({ name: "release", namespace: t.namespace });
+      expect(lease.spec?.leaseTransitions).toBe(0); // released leases are taken without a transition
+      expect(String(lease.spec?.renewTime)).toMatch(/\.\d{6}Z$/); // MicroTime, as kube-apiserver requires
+      await leadershipB.release();
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("takes over from a holder that stopped renewing only after the lease duration", async () => {
@@ -133,7 +159,7 @@ describe("acquireLeadership", () => {
 
   it("reports loss when another writer takes the lease", async () => {
     const a = await acquireLeadership(options("a", "stolen"));
-    const api = t.kc.makeApiClient(CoordinationV1Api);
+    const api = direct();
     const lease = await api.readNamespacedLease({ name: "stolen", namespace: t.namespace });
     await api.replaceNamespacedLease({
       name: "stolen",
@@ -141,5 +167,51 @@ describe("acquireLeadership", () => {
       body: { ...lease, spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()) } },
     });
     await eventually("a notices the loss", async () => (a.signal.aborted ? true : undefined), 10_000);
+  });
+
+  it("a leader cut off from the API server stops leading before another replica can take over", async () => {
+    const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
+    try {
+      const a = await lead("a", "partition", kc.makeApiClient(CoordinationV1Api));
+      const b = lead("b", "partition");
+      await eventually("a renews through the proxy", async () =>
+        leaseRequests(proxy, "partition", "PUT").length >= 2 ? true : undefined,
+      );
+      proxy.partition(); // requests are accepted and never answered
+      const renewals = leaseRequests(proxy, "partition", "PUT").filter((r) => r.fate === "forwarded");
+      const lastRenewal = Math.max(...renewals.map((r) => r.at));
+      const { leadership: leadershipB, term: termB } = await b;
+
+      // a knew it had lost before b led; b waited out a whole lease duration after a's last renewal.
+      expect(a.term.to).toBeDefined();
+      expect(a.term.to ?? Infinity).toBeLessThan(termB.from);
+      expect(termB.from - lastRenewal).toBeGreaterThanOrEqual(timing.leaseDurationMs);
+      expect(a.leadership.isLeading()).toBe(false);
+
+      proxy.heal();
+      // a gave up the renewals it had sent into the partition: none reaches the server after the heal.
+      expect(leaseRequests(proxy, "partition", "PUT").filter((r) => r.fate === "forwarded-late")).toEqual([]);
+      expect(await holder("partition")).toBe("b");
+      await leadershipB.release();
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("does not count a renewal answered after the renew deadline", async () => {
+    const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
+    try {
+      const a = await lead("a", "slow", kc.makeApiClient(CoordinationV1Api));
+      const b = lead("b", "slow");
+      // Every answer now comes late: a renewal (a read and a write) takes longer than the renew deadline, though
+      // each write still reaches the server at once.
+      proxy.delayAnswers(timing.renewDeadlineMs * 0.75);
+      const { leadership: leadershipB, term: termB } = await b;
+      expect(a.term.to).toBeDefined();
+      expect(a.term.to ?? Infinity).toBeLessThan(termB.from);
+      await leadershipB.release();
+    } finally {
+      await proxy.stop();
+    }
   });
 });
