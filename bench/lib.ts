@@ -508,7 +508,7 @@ export async function writeSummary(): Promise<void> {
   const files = (await readdir(RESULTS_DIR)).filter((f) => f.endsWith(".json")).sort();
   const results: BenchResult[] = [];
   for (const f of files) results.push(JSON.parse(await readFile(join(RESULTS_DIR, f), "utf8")) as BenchResult);
-  const order = ["overhead", "makespan", "scale", "apiserver-auth", "agent"];
+  const order = ["overhead", "makespan", "scale", "apiserver-auth", "agent", "deadlines"];
   results.sort((a, b) => (order.indexOf(a.name) + 1 || 99) - (order.indexOf(b.name) + 1 || 99));
   const lines = [
     "# Benchmark results",
