@@ -567,7 +567,7 @@ export interface RolloutMeasurement {
   /** From the first start the observer saw until the last node was done. */
   firstStartToDoneMs: number;
   /** Status reached spec.state → controller's next spec write, as seen by a separate watch. */
-  stepLatencyMs: { n: number; p50: number; p99: number; max: number };
+  stepLatencyMs: { n: number; p50: number; p95: number; p99: number; max: number };
   maxActive: number;
   budgetViolations: number;
   controllerCpuSeconds: number;
@@ -628,6 +628,7 @@ export async function measureRollout(cluster: BenchCluster, o: RolloutOptions): 
       stepLatencyMs: {
         n: lat.length,
         p50: percentile(lat, 0.5),
+        p95: percentile(lat, 0.95),
         p99: percentile(lat, 0.99),
         max: lat.length === 0 ? NaN : Math.max(...lat),
       },
