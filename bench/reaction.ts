@@ -8,18 +8,9 @@
 //
 //   node bench/reaction.ts [--rounds 5] [--failovers 3]
 import { parseArgs } from "node:util";
-import {
-  CoordinationV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubernetesListObject,
-} from "@kubernetes/client-node";
+import { CoordinationV1Api, CustomObjectsApi, type KubernetesListObject } from "@kubernetes/client-node";
 import { API_GROUP } from "../src/api/constants.ts";
 import {
-  UPDATE_POLICY_API_VERSION,
-  UPDATE_POLICY_KIND,
-  UPDATE_POLICY_NAME,
   UPDATE_POLICY_PLURAL,
   UPDATE_POLICY_VERSION,
   type BottlerocketUpdatePolicy,
@@ -27,6 +18,7 @@ import {
 } from "../src/api/update-policy.ts";
 import { SupervisedInformer } from "../src/kube/informer.ts";
 import { microTime } from "../src/kube/leader-election.ts";
+import { setUpdatePolicy } from "../sim/cluster/update-policy.ts";
 import { ShadowTimeline } from "../sim/stand-ins/status-agents.ts";
 import {
   createNodes,
@@ -81,28 +73,8 @@ const policyApi = {
   plural: UPDATE_POLICY_PLURAL,
 };
 
-/** Sets the policy's spec; returns its generation. */
-async function setPolicy(spec: UpdatePolicyResourceSpec): Promise<number> {
-  let written: BottlerocketUpdatePolicy;
-  try {
-    written = (await custom.patchNamespacedCustomObject(
-      { ...policyApi, name: UPDATE_POLICY_NAME, body: [{ op: "add", path: "/spec", value: spec }] },
-      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
-    )) as BottlerocketUpdatePolicy;
-  } catch (err) {
-    if ((err as { code?: number }).code !== 404) throw err;
-    written = (await custom.createNamespacedCustomObject({
-      ...policyApi,
-      body: {
-        apiVersion: UPDATE_POLICY_API_VERSION,
-        kind: UPDATE_POLICY_KIND,
-        metadata: { name: UPDATE_POLICY_NAME },
-        spec,
-      },
-    })) as BottlerocketUpdatePolicy;
-  }
-  return written.metadata.generation ?? 0;
-}
+const setPolicy = (spec: UpdatePolicyResourceSpec): Promise<number> =>
+  setUpdatePolicy(cluster.kc, cluster.namespace, spec);
 
 /** When a watch first delivered a policy status naming each generation as paused or not. */
 const seenStatus = new Map<string, number>();

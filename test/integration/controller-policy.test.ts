@@ -9,7 +9,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Event } from "@kubernetes/client-node";
+import { CustomObjectsApi, type CoreV1Event } from "@kubernetes/client-node";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import {
   ShadowTimeline,
@@ -17,6 +17,7 @@ import {
   startAgents,
   type SimulatedAgent,
 } from "../../sim/stand-ins/status-agents.ts";
+import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
 import { testControllerConfig } from "../support/controller-config.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import {
@@ -48,33 +49,7 @@ const policyApi = () => ({
   plural: UPDATE_POLICY_PLURAL,
 });
 
-/**
- * Sets the policy's spec (a JSON patch of /spec: no resourceVersion, so the controller's status writes don't race it).
- * Returns the policy's new generation, which the controller's status names once it has acted on it.
- */
-async function setPolicy(spec: UpdatePolicyResourceSpec): Promise<number> {
-  let written: BottlerocketUpdatePolicy;
-  try {
-    written = (await custom.patchNamespacedCustomObject(
-      { ...policyApi(), name: UPDATE_POLICY_NAME, body: [{ op: "add", path: "/spec", value: spec }] },
-      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
-    )) as BottlerocketUpdatePolicy;
-  } catch (err) {
-    if ((err as { code?: number }).code !== 404) throw err;
-    written = (await custom.createNamespacedCustomObject({
-      ...policyApi(),
-      body: {
-        apiVersion: UPDATE_POLICY_API_VERSION,
-        kind: UPDATE_POLICY_KIND,
-        metadata: { name: UPDATE_POLICY_NAME },
-        spec,
-      },
-    })) as BottlerocketUpdatePolicy;
-  }
-  const generation = written.metadata.generation;
-  if (generation === undefined) throw new Error("the API server gave the policy no generation");
-  return generation;
-}
+const setPolicy = (spec: UpdatePolicyResourceSpec): Promise<number> => setUpdatePolicy(t.kc, t.namespace, spec);
 
 /** The policy status once the controller acted on `generation` and `holds` is true of it. */
 async function statusFor(
