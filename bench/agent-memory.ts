@@ -564,9 +564,10 @@ try {
   const last = await sampleNow();
   const eventsAfter = await events();
   const peak = typeof cgroup === "string" ? null : await cgroup.peak();
+  const stopping = performance.now();
   child.kill("SIGTERM");
   await exited;
-  const exit = ended.exit;
+  const exit = ended.exit && { ...ended.exit, afterMs: Math.round(performance.now() - stopping) };
 
   // The measure the budget is judged on: with a cgroup, the kubelet's working set under the limit; without one,
   // the private memory (USS). Either way the agent must also stay healthy: no OOM kill, the readiness probe

@@ -11,6 +11,8 @@ import { parseArgs } from "node:util";
 import { environment, log, report, ROOT } from "./lib.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "20" } } });
+/** How long a stop may take (the agent's own grace before it gives up is 10 s). */
+const STOP_GOAL_MS = 3_000;
 
 interface Stat {
   mean: number;
@@ -45,7 +47,8 @@ interface AgentMemory {
   rssMiB: { mean: number; max: number; peakIncludingStartup: number; anonymous: number; fileBacked: number };
   cpu: { seconds: number; percentOfOneCore: number };
   readyz: number;
-  exit: { code: number | null; signal: string | null } | undefined;
+  /** afterMs: from SIGTERM to the process's exit (absent in results from before it was measured). */
+  exit: { code: number | null; signal: string | null; afterMs?: number } | undefined;
   apiServerCalls: number;
   budgetMiB: number;
   measure: string;
@@ -93,7 +96,8 @@ if (update) {
   headline["One update (Idle → … → Idle)"] =
     `${update.completed ? "done" : "NOT done"} in ${update.seconds} s, ${update.cpuSeconds} s CPU`;
 }
-headline["Readiness probe / exit on SIGTERM"] = `${m.readyz} / ${JSON.stringify(m.exit?.code ?? m.exit?.signal)}`;
+headline["Readiness probe / exit on SIGTERM"] =
+  `${m.readyz} / ${JSON.stringify(m.exit?.code ?? m.exit?.signal)} after ${m.exit?.afterMs ?? "n/a"} ms`;
 headline["Node flags"] = m.nodeFlags.join(" ") || "none";
 
 const freshBinary = cg?.freshBinary;
@@ -112,6 +116,11 @@ await report({
   results: { ...m },
   headline,
   goals: [
+    {
+      description: `clean exit (0) within ${STOP_GOAL_MS / 1000} s of SIGTERM`,
+      measured: `exit ${JSON.stringify(m.exit?.code ?? m.exit?.signal)} after ${m.exit?.afterMs ?? "n/a"} ms`,
+      met: m.exit?.code === 0 && m.exit.afterMs !== undefined && m.exit.afterMs < STOP_GOAL_MS,
+    },
     cg
       ? {
           description: `agent within brupop's ${m.budgetMiB} MiB limit, enforced as a cgroup memory limit of ${limit ?? "none"} MiB: no OOM kill, update done, working set ≤ ${m.budgetMiB} MiB`,

@@ -275,14 +275,26 @@ export interface ControllerProcess {
   child: ChildProcess;
   pid: number;
   metricsPort: number;
+  /** Resolves with the exit code when the process ends. */
+  exited: Promise<number | null>;
   metrics(): Promise<string>;
+  /** Whether /metrics says this replica leads (false while it cannot be scraped). */
+  leading(): Promise<boolean>;
   stop(): Promise<void>;
+}
+
+export interface ControllerProcessOptions {
+  /** This replica's name in the Lease (POD_NAME). Default "bench-controller". */
+  identity?: string;
+  /** Resolve once it leads (default), or once it serves /metrics (a standby). */
+  until?: "leading" | "serving";
 }
 
 export async function startControllerProcess(
   cluster: BenchCluster,
   env: Record<string, string>,
   nodeGroup: string,
+  options: ControllerProcessOptions = {},
 ): Promise<ControllerProcess> {
   const metricsPort = await freePort();
   const child = spawn(process.execPath, [join(ROOT, "src/controller/main.ts")], {
@@ -291,7 +303,7 @@ export async function startControllerProcess(
       KUBECONFIG: cluster.cp.kubeconfigPath,
       BRUPOP_NAMESPACE: cluster.namespace,
       MY_NODE_NAME: "bench-controller-node",
-      POD_NAME: "bench-controller",
+      POD_NAME: options.identity ?? "bench-controller",
       METRICS_PORT: String(metricsPort),
       MANAGED_NODE_SELECTOR: `${GROUP_LABEL}=${nodeGroup}`,
       ...env,
@@ -300,8 +312,15 @@ export async function startControllerProcess(
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error("could not start the controller");
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const leading = async (): Promise<boolean> => {
+    try {
+      return /^brupop_controller_leader 1$/m.test(await metrics());
+    } catch {
+      return false; // not listening (yet, or any more)
+    }
+  };
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGTERM");
@@ -310,22 +329,24 @@ export async function startControllerProcess(
     clearTimeout(killer);
   };
   try {
+    const until = options.until ?? "leading";
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
       try {
-        if (/^brupop_controller_leader 1$/m.test(await metrics())) break;
+        const text = await metrics();
+        if (until === "serving" || /^brupop_controller_leader 1$/m.test(text)) break;
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error("controller not leading after 60 s");
+      if (Date.now() > deadline) throw new Error(`controller not ${until} after 60 s`);
       await sleep(50);
     }
   } catch (err) {
     await stop();
     throw err;
   }
-  return { child, pid, metricsPort, metrics, stop };
+  return { child, pid, metricsPort, exited, metrics, leading, stop };
 }
 
 // ---- /proc ----
@@ -508,7 +529,16 @@ export async function writeSummary(): Promise<void> {
   const files = (await readdir(RESULTS_DIR)).filter((f) => f.endsWith(".json")).sort();
   const results: BenchResult[] = [];
   for (const f of files) results.push(JSON.parse(await readFile(join(RESULTS_DIR, f), "utf8")) as BenchResult);
-  const order = ["overhead", "makespan", "scale", "apiserver-auth", "agent", "leader-election"];
+  const order = [
+    "overhead",
+    "makespan",
+    "scale",
+    "apiserver-auth",
+    "agent",
+    "leader-election",
+    "deadlines",
+    "reaction",
+  ];
   results.sort((a, b) => (order.indexOf(a.name) + 1 || 99) - (order.indexOf(b.name) + 1 || 99));
   const lines = [
     "# Benchmark results",
@@ -567,7 +597,7 @@ export interface RolloutMeasurement {
   /** From the first start the observer saw until the last node was done. */
   firstStartToDoneMs: number;
   /** Status reached spec.state → controller's next spec write, as seen by a separate watch. */
-  stepLatencyMs: { n: number; p50: number; p99: number; max: number };
+  stepLatencyMs: { n: number; p50: number; p95: number; p99: number; max: number };
   maxActive: number;
   budgetViolations: number;
   controllerCpuSeconds: number;
@@ -628,6 +658,7 @@ export async function measureRollout(cluster: BenchCluster, o: RolloutOptions): 
       stepLatencyMs: {
         n: lat.length,
         p50: percentile(lat, 0.5),
+        p95: percentile(lat, 0.95),
         p99: percentile(lat, 0.99),
         max: lat.length === 0 ? NaN : Math.max(...lat),
       },

@@ -8,10 +8,21 @@
 //   can arrive first). A suspected violation is therefore confirmed only if it still holds, on the same objects, after
 //   `confirmMs`; that filters stream skew, not a node left cordoned.
 // - Workloads never below their PodDisruptionBudget's minAvailable once they were first fully Ready.
-import { CoreV1Api, type CoreV1Event, type KubeConfig, type V1Node, type V1Pod } from "@kubernetes/client-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type CoreV1Event,
+  type KubeConfig,
+  type V1Node,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import {
+  API_GROUP,
   LABEL_UPDATER_INTERFACE_VERSION,
+  PLURAL,
   UPDATER_INTERFACE_VERSION,
+  VERSION_V2,
   type BottlerocketShadow,
 } from "../../src/api/index.ts";
 import { SupervisedInformer } from "../../src/kube/informer.ts";
@@ -138,6 +149,41 @@ export class FleetObserver {
 
   node(name: string): V1Node | undefined {
     return this.#nodes.get(name);
+  }
+
+  /**
+   * Resolves once this observer has seen the Nodes and shadows as the API server holds them now (same
+   * resourceVersions as a fresh LIST) and every suspected cordon has left its confirmation window (confirmed as a
+   * violation, or cleared): only then do the violations recorded so far speak for the whole run.
+   */
+  async settled(timeoutMs = 30_000): Promise<void> {
+    const core = this.#o.kc.makeApiClient(CoreV1Api);
+    const custom = this.#o.kc.makeApiClient(CustomObjectsApi);
+    const selector = `${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION}`;
+    const rv = (o: { metadata?: { name?: string; resourceVersion?: string } }) =>
+      `${o.metadata?.name ?? ""}@${o.metadata?.resourceVersion ?? ""}`;
+    const same = (a: string[], b: string[]) => a.sort().join() === b.sort().join();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const nodes = (await core.listNode({ labelSelector: selector })).items.map(rv);
+      const shadows = (
+        (await custom.listNamespacedCustomObject({
+          group: API_GROUP,
+          version: VERSION_V2,
+          namespace: this.#o.namespace,
+          plural: PLURAL,
+        })) as { items: Shadow[] }
+      ).items.map(rv);
+      const caughtUp = same(nodes, this.#nodes.list().map(rv)) && same(shadows, this.shadows().map(rv));
+      if (caughtUp && this.#suspects.size === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `observer not settled after ${timeoutMs} ms: ${caughtUp ? "caught up" : "behind the API server"}, ` +
+            `${this.#suspects.size} cordon(s) awaiting confirmation`,
+        );
+      }
+      await sleep(100);
+    }
   }
 
   /** The operator's Events, oldest first. */

@@ -10,6 +10,7 @@ import {
   commandFinished,
   connectError,
   driveTo,
+  manualClock,
   rawRequest,
   startTestHost,
   statusOf,
@@ -27,6 +28,9 @@ async function host(options: Partial<SimulatedHostOptions> = {}): Promise<TestHo
   hosts.push(t);
   return t;
 }
+
+/** Commands that finish at the instant they start: with a manual clock, driveTo() needs no clock moves. */
+const INSTANT = { refreshMs: 0, prepareMs: 0, activateMs: 0, deactivateMs: 0 };
 
 const IMAGE = (version: string) => ({ arch: "x86_64", version, variant: "aws-k8s-1.30" });
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/;
@@ -158,27 +162,32 @@ describe("#status-document, #reboot: status lifecycle", () => {
   });
 
   test("actions are asynchronous: 204 at once, 423 while running, result stamped at completion", async () => {
-    const t = await host({ durations: { prepareMs: 600 } });
+    const clock = manualClock();
+    const t = await host({ durations: { ...INSTANT, prepareMs: 600 }, clock: clock.now });
     await driveTo(t, "Available");
-    const posted = Date.now();
+    const posted = clock.now();
+    // Answered while the clock stands still, so before the work could be done: the 204 does not wait for it.
     expect((await rawRequest(t.socketPath, "POST", "/actions/prepare-update")).status).toBe(204);
-    expect(Date.now() - posted).toBeLessThan(500); // the 204 does not wait for the work
     const during = await rawRequest(t.socketPath, "GET", "/updates/status");
     expect(during).toMatchObject({ status: 423, body: ERROR_TEXT.statusLocked });
-    const doc = await commandFinished(t.socketPath);
+    await clock.advance(t, 599);
+    expect((await rawRequest(t.socketPath, "GET", "/updates/status")).status).toBe(423); // runs its whole duration
+    await clock.advance(t, 1);
+    const doc = await statusOf(t.socketPath);
     expect(doc.most_recent_command).toMatchObject({ cmd_type: "prepare", cmd_status: "Success", exit_status: 0 });
-    expect(Date.parse(doc.most_recent_command?.timestamp ?? "")).toBeGreaterThanOrEqual(Math.floor(posted + 600) - 1);
+    expect(Date.parse(doc.most_recent_command?.timestamp ?? "")).toBe(posted + 600);
   });
 
   test("a second action while one runs answers 423 'Update lock held' at once and is not recorded", async () => {
-    const t = await host({ durations: { prepareMs: 1_000 } });
+    const clock = manualClock();
+    const t = await host({ durations: { ...INSTANT, prepareMs: 1_000 }, clock: clock.now });
     await driveTo(t, "Available");
     await rawRequest(t.socketPath, "POST", "/actions/prepare-update");
-    const asked = Date.now();
+    // Answered while the prepare cannot finish (the clock stands still): a non-blocking lock, no queue, no wait.
     for (const path of ["/actions/refresh-updates", "/actions/activate-update", "/actions/prepare-update"]) {
       expect(await rawRequest(t.socketPath, "POST", path)).toMatchObject({ status: 423, body: "Update lock held" });
     }
-    expect(Date.now() - asked).toBeLessThan(900); // non-blocking lock: no queue, no wait
+    await clock.advance(t, 1_000);
     expect((await commandFinished(t.socketPath)).most_recent_command?.cmd_type).toBe("prepare");
   });
 
@@ -423,19 +432,28 @@ describe("#transitions", () => {
 
 describe("#reboot, #partitions-and-rollback", () => {
   test("reboot: 204, the API stays up briefly, then ECONNREFUSED while the socket lingers, ENOENT, and back on the new version with status 404", async () => {
-    const t = await host({ durations: { shutdownMs: 300, socketLingerMs: 80, rebootMs: 250 } });
+    const clock = manualClock();
+    const t = await host({
+      durations: { ...INSTANT, shutdownMs: 300, socketLingerMs: 80, rebootMs: 250 },
+      clock: clock.now,
+    });
     await driveTo(t, "Ready");
     const down = t.host.waitFor("api-down");
     const removed = t.host.waitFor("socket-removed");
     const up = t.host.waitFor("api-up");
+    const asked = clock.now();
     expect((await rawRequest(t.socketPath, "POST", "/actions/reboot")).status).toBe(204);
+    await clock.advance(t, 299);
     expect((await rawRequest(t.socketPath, "GET", "/os")).status).toBe(200); // shutdown is not instantaneous
-    await down;
+    await clock.advance(t, 1);
+    expect((await down).at).toBe(asked + 300);
     expect(await connectError(t.socketPath)).toBe("ECONNREFUSED");
-    await removed;
+    await clock.advance(t, 80);
+    expect((await removed).at).toBe(asked + 300 + 80);
     expect(await connectError(t.socketPath)).toBe("ENOENT");
+    await clock.advance(t, 250 - 80);
     const booted = await up;
-    expect(booted).toMatchObject({ version: "1.26.0", rolledBack: false, bootCount: 2 });
+    expect(booted).toMatchObject({ version: "1.26.0", rolledBack: false, bootCount: 2, at: asked + 300 + 250 });
     expect(JSON.parse((await rawRequest(t.socketPath, "GET", "/os")).body)).toMatchObject({ version_id: "1.26.0" });
     expect(await rawRequest(t.socketPath, "GET", "/updates/status")).toMatchObject({
       status: 404,
@@ -494,16 +512,23 @@ describe("#reboot, #partitions-and-rollback", () => {
   });
 
   test("a new version that fails to boot rolls back after an extra boot cycle, and is offered again (example l)", async () => {
-    const t = await host({ durations: { rebootMs: 60, failedBootMs: 120 } });
+    const clock = manualClock();
+    const t = await host({
+      durations: { ...INSTANT, shutdownMs: 0, socketLingerMs: 0, rebootMs: 60, failedBootMs: 120 },
+      clock: clock.now,
+    });
     await driveTo(t, "Ready");
     t.host.inject("boot");
     const failed = t.host.waitFor("boot-failed");
     const up = t.host.waitFor("api-up");
-    const rebootAt = Date.now();
+    const rebootAt = clock.now();
     await t.client.reboot();
-    expect(await failed).toMatchObject({ mode: "panic", version: "1.26.0" });
-    expect(await up).toMatchObject({ version: "1.25.0", rolledBack: true });
-    expect(Date.now() - rebootAt).toBeGreaterThanOrEqual(60 + 120 - 5);
+    await clock.advance(t, 60);
+    expect(await failed).toMatchObject({ mode: "panic", version: "1.26.0", at: rebootAt + 60 });
+    await clock.advance(t, 119);
+    expect(await connectError(t.socketPath)).toBe("ENOENT"); // the extra boot cycle is not over
+    await clock.advance(t, 1);
+    expect(await up).toMatchObject({ version: "1.25.0", rolledBack: true, at: rebootAt + 60 + 120 });
     expect((await t.client.getOs()).version_id).toBe("1.25.0");
     expect(await t.client.getUpdateStatus()).toBeNull();
     expect((await t.client.refreshUpdates()).status).toMatchObject({
@@ -514,16 +539,19 @@ describe("#reboot, #partitions-and-rollback", () => {
   });
 
   test("a boot that hangs keeps the API away until an external reset, which lands on the old version", async () => {
-    const t = await host();
+    const clock = manualClock();
+    const t = await host({ durations: INSTANT, clock: clock.now });
     await driveTo(t, "Ready");
     t.host.inject("boot-hang");
     const failed = t.host.waitFor("boot-failed");
     await t.client.reboot();
+    await clock.advance(t, 60); // shutdown (5 ms) and boot (40 ms)
     expect(await failed).toMatchObject({ mode: "hang" });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // far longer than a boot
+    await clock.advance(t, 3_600_000); // an hour: far longer than any boot
     expect(await connectError(t.socketPath)).toBe("ENOENT");
     const up = t.host.waitFor("api-up");
     t.host.reset();
+    await clock.advance(t, 60); // the boot after the power cycle
     expect(await up).toMatchObject({ version: "1.25.0", rolledBack: true });
   });
 
@@ -571,21 +599,23 @@ describe("#reboot, #partitions-and-rollback", () => {
   });
 
   test("reboot delayed by inhibitors: the API keeps answering until the delay ends", async () => {
-    const t = await host();
+    const clock = manualClock();
+    const t = await host({ clock: clock.now });
     t.host.inject("reboot-delay:600");
     const down = t.host.waitFor("api-down");
-    const asked = Date.now();
+    const asked = clock.now();
     await rawRequest(t.socketPath, "POST", "/actions/reboot");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await clock.advance(t, 599);
     expect((await rawRequest(t.socketPath, "GET", "/os")).status).toBe(200);
-    await down;
-    expect(Date.now() - asked).toBeGreaterThanOrEqual(595);
+    await clock.advance(t, 1);
+    expect((await down).at).toBe(asked + 600);
   });
 });
 
 describe("#locking", () => {
   test("a reader holding the shared lock makes POSTs answer 423 while GETs still work", async () => {
-    const t = await host();
+    const clock = manualClock(); // the reader holds the lock until the clock moves
+    const t = await host({ durations: INSTANT, clock: clock.now });
     await driveTo(t, "Available");
     t.host.inject("contention:300");
     expect((await rawRequest(t.socketPath, "GET", "/updates/status")).status).toBe(200);
@@ -686,23 +716,26 @@ describe("#failure-modes", () => {
   });
 
   test("a slow prepare holds the lock for its whole duration", async () => {
-    const t = await host();
+    const clock = manualClock();
+    const t = await host({ durations: INSTANT, clock: clock.now });
     await driveTo(t, "Available");
     t.host.inject("slow:prepare:600");
-    const started = Date.now();
+    const started = clock.now();
     await rawRequest(t.socketPath, "POST", "/actions/prepare-update");
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await clock.advance(t, 599);
     expect((await rawRequest(t.socketPath, "GET", "/updates/status")).status).toBe(423);
-    await commandFinished(t.socketPath);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(595);
+    await clock.advance(t, 1);
+    const done = await statusOf(t.socketPath);
+    expect(Date.parse(done.most_recent_command?.timestamp ?? "")).toBe(started + 600);
   });
 
   test("a hung command holds the lock until a reboot", async () => {
-    const t = await host();
+    const clock = manualClock();
+    const t = await host({ durations: INSTANT, clock: clock.now });
     await driveTo(t, "Available");
     t.host.inject("hang:prepare");
     await rawRequest(t.socketPath, "POST", "/actions/prepare-update");
-    await new Promise((resolve) => setTimeout(resolve, 100)); // 5x the configured prepare time
+    await clock.advance(t, 3_600_000); // an hour later
     expect((await rawRequest(t.socketPath, "GET", "/updates/status")).status).toBe(423);
     expect(await rawRequest(t.socketPath, "POST", "/actions/refresh-updates")).toMatchObject({ status: 423 });
   });

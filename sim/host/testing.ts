@@ -59,6 +59,28 @@ export async function startTestHost(
   };
 }
 
+/**
+ * A clock that moves only when the test moves it: with `startTestHost({ clock: clock.now })` a command, a reboot or a
+ * boot finishes exactly when the test says, so "still running" and "done" are facts, not races with the machine.
+ */
+export interface ManualClock {
+  readonly now: () => number;
+  /** Moves the clock by `ms` and lets the host apply whatever became due; resolves once its socket work is done. */
+  advance(host: TestHost, ms: number): Promise<void>;
+}
+
+export function manualClock(start = Date.now()): ManualClock {
+  let now = start;
+  return {
+    now: () => now,
+    async advance(t, ms) {
+      now += ms;
+      t.host.tick();
+      await t.host.settled();
+    },
+  };
+}
+
 export interface RawResult {
   status: number;
   body: string;

@@ -199,6 +199,8 @@ export interface ObservedStart {
   shadow: string;
   /** When the watch delivered the spec change to StagedAndPerformedUpdate. */
   at: number;
+  /** When the controller decided it: the spec's state_transition_timestamp, as written (null if it wrote none). */
+  decidedAt: string | null;
 }
 
 /**
@@ -263,7 +265,8 @@ export class ShadowTimeline {
     const specKey = `${shadow.spec.state}|${shadow.spec.state_transition_timestamp ?? ""}`;
     const previousSpec = this.#lastSpec.get(name);
     if (previousSpec !== undefined && previousSpec !== specKey) {
-      if (shadow.spec.state === "StagedAndPerformedUpdate") this.starts.push({ shadow: name, at: now });
+      if (shadow.spec.state === "StagedAndPerformedUpdate")
+        this.starts.push({ shadow: name, at: now, decidedAt: shadow.spec.state_transition_timestamp ?? null });
       const reached = this.#reachedAt.get(name);
       if (reached !== undefined) this.stepLatencies.push(now - reached);
       this.#reachedAt.delete(name);

@@ -6,7 +6,7 @@ import type { SimulatedHostOptions } from "../../sim/host/simulated-host.ts";
 import { FAST_CLIENT, startTestHost, type TestHost } from "../../sim/host/testing.ts";
 import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
-import { silentLogger } from "./log.ts";
+import type { Logger } from "./log.ts";
 import type { AgentAction } from "./plan.ts";
 import { startStubCluster, type StubCluster, type StubOptions } from "../../sim/stand-ins/agent-kube-stub.ts";
 
@@ -15,6 +15,8 @@ interface World {
   stub: StubCluster;
   agents: Agent[];
   actions: AgentAction["kind"][];
+  /** Every decision in order: each action taken ("report Idle", "uncordon"...) and each new reason to wait. */
+  decisions: string[];
   /** Starts (another) agent process stand-in. */
   startAgent(overrides?: Partial<AgentConfig>): Agent;
   reboots(): number;
@@ -37,19 +39,33 @@ async function world(hostOptions: Partial<SimulatedHostOptions> = {}, stubOption
   host.host.on("command-started", (e) => commands.push(e.command));
   let reboots = 0;
   host.host.on("reboot-requested", () => reboots++);
+  const decisions: string[] = [];
+  // The agent logs each new reason to wait; that, with onAction, is the whole record of what it decided.
+  const log: Logger = {
+    debug() {},
+    info(msg, fields) {
+      if (msg === "waiting") decisions.push(`wait: ${String(fields?.reason)}`);
+    },
+    warn() {},
+    error() {},
+  };
   const w: World = {
     host,
     stub,
     agents: [],
     actions: [],
+    decisions,
     commands,
     reboots: () => reboots,
     startAgent(overrides = {}) {
       const agent = new Agent({
         config: stub.agentConfig(host.socketPath, host.bootIdPath, overrides),
-        log: silentLogger,
+        log,
         hostClient: FAST_CLIENT,
-        onAction: (action) => w.actions.push(action.kind),
+        onAction: (action) => {
+          w.actions.push(action.kind);
+          decisions.push(action.kind === "report" ? `report ${action.status.current_state}` : action.kind);
+        },
       });
       w.agents.push(agent);
       void agent.run();
@@ -58,6 +74,21 @@ async function world(hostOptions: Partial<SimulatedHostOptions> = {}, stubOption
   };
   worlds.push(w);
   return w;
+}
+
+/**
+ * Resolves once the agent, after its last status report, decided to wait with `reason`: it observed the state its
+ * own write left (spec, status, Node, host) and chose to do nothing. The anchor of every "nothing more happened".
+ */
+async function settled(w: World, reason: string): Promise<void> {
+  await w.stub.until(
+    () => {
+      const last = w.decisions.findLastIndex((d) => d.startsWith("report "));
+      return last >= 0 && w.decisions.slice(last + 1).includes(`wait: ${reason}`);
+    },
+    5_000,
+    `the agent settled ("${reason}") after its last report; decisions: ${w.decisions.join(", ")}`,
+  );
 }
 
 const states = (stub: StubCluster): string[] => stub.statuses.map((s) => s.current_state);
@@ -131,10 +162,11 @@ describe("happy path", () => {
 
   test("with EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC: label, wait, drain; after the reboot remove the label, then uncordon", async () => {
     const w = await world();
-    const began = Date.now();
+    let excludedAt = 0;
     let drainedAfter = 0;
     w.stub.hook = (call) => {
-      if (call.path.endsWith("/cordon-and-drain")) drainedAfter = Date.now() - began;
+      if (call.path.endsWith("/exclude-from-lb")) excludedAt = Date.now();
+      if (call.path.endsWith("/cordon-and-drain")) drainedAfter = Date.now() - excludedAt;
       return undefined;
     };
     w.startAgent({ excludeFromLbWaitMs: 300 });
@@ -146,6 +178,7 @@ describe("happy path", () => {
       "POST /bottlerocket-node-resource/remove-exclusion-from-lb",
       "POST /bottlerocket-node-resource/uncordon",
     ]);
+    // The wait, measured from the exclusion the stub received: a lower bound, which load can only lengthen.
     expect(drainedAfter).toBeGreaterThanOrEqual(300);
     expect(w.stub.nodeLabels).toEqual({});
   });
@@ -176,7 +209,8 @@ describe("injected host failures are reported once, with a reason, and not retri
       5_000,
       "back to Idle",
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await settled(w, "Idle reached");
+    expect(w.decisions.at(-2)).toBe("report Idle");
     expect(w.commands.filter((c) => c !== "refresh" && c !== "deactivate")).toEqual(commands);
     expect(w.stub.shadow?.status).toMatchObject({
       current_state: "Idle",
@@ -239,7 +273,8 @@ describe("injected host failures are reported once, with a reason, and not retri
       5_000,
       "Idle",
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await settled(w, "Idle reached");
+    expect(w.decisions.at(-2)).toBe("report Idle");
     expect(w.reboots()).toBe(1);
     expect(w.host.host.runningVersion).toBe("1.25.0");
     expect(w.stub.unschedulable).toBe(false);

@@ -3,11 +3,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, test } from "vitest";
-import { startTestHost, type TestHost } from "../../sim/host/testing.ts";
+import { afterEach, describe, expect, test, vi } from "vitest";
+import { manualClock, startTestHost, type TestHost } from "../../sim/host/testing.ts";
 import type { SimulatedHostOptions } from "../../sim/host/simulated-host.ts";
 import { HostApiClient, isConnectFailure, type HostApiClientOptions } from "./client.ts";
 import { HostApiError, isHostApiError, type HostApiErrorKind } from "./errors.ts";
+
+/** For vi.waitFor: a fact the test waits on, polled often, bounded. */
+const WAIT = { timeout: 5_000, interval: 5 };
 
 const hosts: TestHost[] = [];
 afterEach(async () => {
@@ -34,6 +37,15 @@ function kinds(...errors: HostApiError[]): HostApiErrorKind[] {
   return errors.map((e) => e.kind);
 }
 
+/** The requests the host received with `method`, as "METHOD url outcome", in order. */
+function requests(t: TestHost, method: string): string[] {
+  const list: string[] = [];
+  t.host.on("request", (event) => {
+    if (event.method === method) list.push(`${event.method} ${event.url} ${String(event.outcome)}`);
+  });
+  return list;
+}
+
 function started(t: TestHost): string[] {
   const list: string[] = [];
   t.host.on("command-started", (event) => list.push(event.command));
@@ -48,11 +60,16 @@ describe("reads", () => {
   });
 
   test("getUpdateStatus throws 'locked' while a command runs; readUpdateStatus waits it out", async () => {
-    const t = await host({ durations: { refreshMs: 500 } });
+    const clock = manualClock();
+    const t = await host({ durations: { refreshMs: 500 }, clock: clock.now });
+    const polls = requests(t, "GET");
     t.host.request("POST", "/actions/refresh-updates");
     const error = await failure(t.client.getUpdateStatus());
     expect([error.kind, error.status]).toEqual(["locked", 423]);
-    expect((await t.client.readUpdateStatus())?.most_recent_command?.cmd_type).toBe("refresh");
+    const read = t.client.readUpdateStatus();
+    await vi.waitFor(() => expect(polls.filter((p) => p.endsWith(" 423"))).toHaveLength(2), WAIT);
+    await clock.advance(t, 500); // the refresh finishes while readUpdateStatus waits
+    expect((await read)?.most_recent_command?.cmd_type).toBe("refresh");
   });
 });
 
@@ -74,10 +91,15 @@ describe("commands", () => {
   });
 
   test("a POST that meets another client's command (423) waits for the lock, then runs and reports its own result", async () => {
-    const t = await host({ durations: { prepareMs: 300 } });
+    const clock = manualClock();
+    const t = await host({ durations: { prepareMs: 300, refreshMs: 0 }, clock: clock.now });
     await t.client.refreshUpdates();
+    const seen = requests(t, "GET");
     t.host.request("POST", "/actions/prepare-update"); // someone else
-    const { result, status } = await t.client.runCommand("refresh");
+    const running = t.client.runCommand("refresh");
+    await vi.waitFor(() => expect(seen).toContain("GET /updates/status 423"), WAIT);
+    await clock.advance(t, 300); // the other client's prepare finishes while ours waits
+    const { result, status } = await running;
     expect(result).toMatchObject({ cmd_type: "refresh", cmd_status: "Success" });
     expect(status.update_state).toBe("Staged"); // the other prepare finished first
   });
@@ -86,10 +108,11 @@ describe("commands", () => {
     const t = await host({}, { lockWaitMs: 80 });
     t.host.inject("hang:refresh");
     t.host.request("POST", "/actions/refresh-updates");
-    const began = Date.now();
     const error = await failure(t.client.refreshUpdates());
+    // Given up on its own wait (the one configured), while the other command still holds the lock.
     expect(error.kind).toBe("locked");
-    expect(Date.now() - began).toBeLessThan(1_000);
+    expect(error.message).toMatch(/update lock still held after waiting 80 ms$/);
+    expect(t.host.state.lock).toMatchObject({ held: "command", command: { type: "refresh" } });
   });
 
   test("a POST refused because a reader holds the shared lock is retried", async () => {
@@ -105,6 +128,9 @@ describe("commands", () => {
     const began = Date.now();
     const error = await failure(t.client.prepareUpdate("1.26.0"));
     expect(error.kind).toBe("timeout");
+    expect(error.message).toMatch(/^prepare did not finish within 120 ms/);
+    expect(t.host.state.lock).toMatchObject({ held: "command", command: { type: "prepare" } }); // still running
+    // Not before the deadline: a lower bound that load can only make longer.
     expect(Date.now() - began).toBeGreaterThanOrEqual(100);
   });
 
@@ -268,12 +294,16 @@ describe("reboot", () => {
 
 describe("transport", () => {
   test("a socket with no listener (ECONNREFUSED) or no file (ENOENT) is 'unavailable'", async () => {
-    const t = await host({ durations: { shutdownMs: 0, socketLingerMs: 200, rebootMs: 400 } });
+    const clock = manualClock();
+    const t = await host({ durations: { shutdownMs: 0, socketLingerMs: 200, rebootMs: 400 }, clock: clock.now });
     const down = t.host.waitFor("api-down");
     await t.client.reboot();
     await down;
-    const refused = await failure(t.client.getOs());
-    await t.host.waitFor("socket-removed");
+    await t.host.settled();
+    const refused = await failure(t.client.getOs()); // the socket file lingers until the clock moves
+    const removed = t.host.waitFor("socket-removed");
+    await clock.advance(t, 200);
+    await removed;
     const missing = await failure(t.client.getOs());
     expect(kinds(refused, missing)).toEqual(["unavailable", "unavailable"]);
     expect([refused.message, missing.message]).toEqual([
@@ -285,10 +315,12 @@ describe("transport", () => {
   test("an unanswered request ends in 'timeout' after requestTimeoutMs", async () => {
     const t = await host({}, { requestTimeoutMs: 80 });
     t.host.inject("stall");
-    const began = Date.now();
+    const answers = requests(t, "GET");
     const error = await failure(t.client.getOs());
+    // The host took the request and never answered: only the client's own deadline can have ended it.
+    expect(answers).toEqual(["GET /os stall"]);
     expect(error.kind).toBe("timeout");
-    expect(Date.now() - began).toBeLessThan(1_000);
+    expect(error.message).toBe("GET /os: no answer within 80 ms");
   });
 
   test("non-JSON or wrongly shaped answers are 'bad-response', never a crash", async () => {
@@ -320,8 +352,11 @@ describe("transport", () => {
     );
     await t.client.refreshUpdates();
     t.host.inject("hang:prepare");
+    const polls = requests(t, "GET");
     const pending = t.client.prepareUpdate("1.26.0").catch((error: unknown) => error);
-    setTimeout(() => controller.abort(new Error("agent stopping")), 50);
+    // Abort once the client is waiting on the hung command: it has seen the lock held (423) at least once.
+    await vi.waitFor(() => expect(polls).toContain("GET /updates/status 423"), WAIT);
+    controller.abort(new Error("agent stopping"));
     expect(await pending).toMatchObject({ message: "agent stopping" });
     expect(isHostApiError(await pending)).toBe(false);
   });

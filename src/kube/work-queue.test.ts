@@ -94,27 +94,32 @@ describe("runWorkers", () => {
 
   it("processes one key at most once at a time even with many workers", async () => {
     const q = new WorkQueue();
-    let active = 0;
-    let maxActive = 0;
-    let runs = 0;
-    const running = runWorkers(q, 4, async () => {
-      active++;
-      maxActive = Math.max(maxActive, active);
-      runs++;
-      await new Promise((r) => setTimeout(r, 5));
-      active--;
+    const started: string[] = [];
+    const held: (() => void)[] = [];
+    const inProcess = new Set<string>();
+    const twice: string[] = [];
+    // Every reconcile holds its key until the test lets go, so "while it is processed" is a fact, not a race.
+    const running = runWorkers(q, 4, async (key) => {
+      started.push(key);
+      if (inProcess.has(key)) twice.push(key);
+      inProcess.add(key);
+      await new Promise<void>((release) => held.push(release));
+      inProcess.delete(key);
       return undefined;
     });
-    for (let i = 0; i < 20; i++) {
-      q.add("same");
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    await vi.waitFor(() => expect(q.length).toBe(0));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(maxActive).toBe(1);
-    expect(runs).toBeGreaterThan(1);
-    expect(runs).toBeLessThan(20); // adds during processing coalesced
+    const startedAre = (...keys: string[]) => vi.waitFor(() => expect(started).toEqual(keys));
+    q.add("same");
+    await startedAre("same");
+    for (let i = 0; i < 19; i++) q.add("same"); // changes arrive while it is being reconciled
+    q.add("other");
+    await startedAre("same", "other"); // a free worker took the next key, not the one in process
+    held[0]?.(); // the first reconcile of "same" ends
+    await startedAre("same", "other", "same"); // the 19 changes, coalesced, come back once
+    q.add("marker");
+    await startedAre("same", "other", "same", "marker"); // and nothing else was waiting before the marker
+    expect(twice).toEqual([]);
     q.shutDown();
+    for (const release of held) release();
     await running;
   });
 });

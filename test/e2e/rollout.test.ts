@@ -46,6 +46,8 @@ describe("a prepare that fails on one node", () => {
     const nodeNames = Array.from({ length: 5 }, (_, i) => `bottlerocket-${i + 1}`);
     let failing: string | undefined;
     let failedAt: number | undefined;
+    /** The failure as the agent recorded it: its time and the crash count it brought. */
+    let failure: { at: string; crashCount: number } | undefined;
     let othersDoneAt: number | undefined;
     const running = await start({
       budget: 1,
@@ -59,6 +61,10 @@ describe("a prepare that fails on one node", () => {
         if (!s) return;
         failing = nodeOf(s);
         failedAt = Date.now();
+        failure = {
+          at: s.status?.state_transition_failure_timestamp ?? "",
+          crashCount: s.status?.crash_count ?? 0,
+        };
         for (const [name, host] of now.cluster.hosts) if (name !== failing) host.clearFaults();
       },
     });
@@ -71,19 +77,32 @@ describe("a prepare that fails on one node", () => {
       }
       return othersDoneAt !== undefined;
     });
-    if (failing === undefined || failedAt === undefined || othersDoneAt === undefined) throw new Error("unreachable");
+    if (failing === undefined || failedAt === undefined || othersDoneAt === undefined || failure === undefined) {
+      throw new Error("unreachable");
+    }
     const failed = failing;
     expect(othersDoneAt).toBeGreaterThan(failedAt);
     expect(updated(observer, failed)).toBe(false); // still backing off while the others finished
-    // brupop's backoff after one failure: retried from failure + 3 minutes (src/core/failures.ts).
     await until(`${failed} retried and updated`, 300_000, () => updated(observer, failed));
-    const retriedAfterMs = Date.now() - failedAt;
+    // The retry came no earlier than the backoff the failure implies. brupop's rule: a node may start again once
+    // the whole minutes since its failure exceed 2^failures, i.e. from failure + (2^failures + 1) minutes (3 minutes
+    // after one). Measured between the agent's failure timestamp and the retry's UpdateStarted Event, which counts
+    // whole seconds (hence the 1 s below); no bound above.
+    expect(failure.crashCount).toBe(1);
+    const failureAt = Date.parse(failure.at);
+    expect(Number.isNaN(failureAt)).toBe(false);
+    const reasons = eventsOf(observer, failed).map((e) => e.reason);
+    expect(reasons).toContain("UpdateFailed");
+    const starts = eventsOf(observer, failed).filter((e) => e.reason === "UpdateStarted");
+    expect(starts).toHaveLength(2); // the attempt that failed, and the retry
+    const retry = starts[1];
+    const retryAt = new Date(retry?.lastTimestamp ?? retry?.firstTimestamp ?? 0).getTime();
+    const backoffMs = (2 ** failure.crashCount + 1) * 60_000;
     console.log(
       `prepare failure on ${failed}: the 4 others done ${((othersDoneAt - failedAt) / 1000).toFixed(1)} s after it; ` +
-        `${failed} updated ${(retriedAfterMs / 1000).toFixed(1)} s after it`,
+        `retried ${((retryAt - failureAt) / 1000).toFixed(1)} s after it (backoff ${backoffMs / 1000} s)`,
     );
-    expect(retriedAfterMs).toBeGreaterThanOrEqual(110_000);
-    expect(eventsOf(observer, failed).map((e) => e.reason)).toContain("UpdateFailed");
+    expect(retryAt).toBeGreaterThanOrEqual(failureAt + backoffMs - 1_000);
     await expectConverged(running);
     await expectNoViolations(running);
   }, 900_000);

