@@ -59,11 +59,12 @@ describe("brupop's cert-manager certificates", () => {
 });
 
 describe("sameCertificates", () => {
-  it("compares bundles as sets of certificates, however written", async () => {
+  it("compares bundles by their certificates and order, however written", async () => {
     const other = (await createCertificateAuthority("other")).certPem;
     const pem = material.caPem;
     expect(sameCertificates(pem, `${pem.trimEnd()}\n\n`)).toBe(true);
-    expect(sameCertificates(`${pem}${other}`, `${other}${pem}`)).toBe(true);
+    expect(sameCertificates(`${pem}${other}`, `${pem.trimEnd()}\n${other}`)).toBe(true);
+    expect(sameCertificates(`${pem}${other}`, `${other}${pem}`)).toBe(false); // the first is the current CA
     expect(sameCertificates(pem, `${pem}${other}`)).toBe(false);
     expect(sameCertificates(undefined, pem)).toBe(false);
     expect(sameCertificates(undefined, "")).toBe(true);

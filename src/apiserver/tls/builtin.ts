@@ -135,21 +135,20 @@ export function servingProblem(
   return undefined;
 }
 
-/** Whether two PEM bundles hold the same certificates (in any order, however written). */
+/**
+ * Whether two PEM bundles hold the same certificates in the same order, however the PEM is written (cert-manager
+ * writes it otherwise than we do; the order says which CA is the current one).
+ */
 export function sameCertificates(a: string | undefined, b: string | undefined): boolean {
-  const set = (pem: string | undefined) =>
-    new Set(
-      bundleCertificates(pem ?? "").flatMap((c) => {
-        try {
-          return [new X509Certificate(c).fingerprint256];
-        } catch {
-          return [`unparsable:${c}`];
-        }
-      }),
-    );
-  const x = set(a);
-  const y = set(b);
-  return x.size === y.size && [...x].every((f) => y.has(f));
+  const list = (pem: string | undefined) =>
+    bundleCertificates(pem ?? "").map((c) => {
+      try {
+        return new X509Certificate(c).fingerprint256;
+      } catch {
+        return `unparsable:${c}`;
+      }
+    });
+  return JSON.stringify(list(a)) === JSON.stringify(list(b));
 }
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
