@@ -575,3 +575,34 @@ switchPath(
   },
   undefined,
 );
+
+describe("our charts on a cluster without brupop: install, and uninstall keeps the CRDs and every shadow", () => {
+  let c: Cluster;
+
+  beforeAll(async () => {
+    c = await startCluster("our-charts");
+  }, 120_000);
+
+  afterAll(async () => {
+    await (c as Cluster | undefined)?.stop();
+  });
+
+  it("installs both releases and rolls out", async () => {
+    await c.helm("install", "brupop-crd", ours.crdChart, "--namespace", ns, "--create-namespace");
+    await c.helm("install", "brupop-operator", ours.chart, "--namespace", ns);
+    await rolledOut(c);
+    expectNoBrupopCommand(await containers(c));
+    await createBrupopShadows(c);
+  }, 180_000);
+
+  it("keeps the CRDs and the shadows when either release is uninstalled", async () => {
+    const before = await shadows(c);
+    expect(Object.keys(before)).toHaveLength(3);
+    await c.helm("uninstall", "brupop-operator", "--namespace", ns, "--wait");
+    const { stdout: left } = await c.kubectl("get", "deployments,daemonsets", "-n", ns, "-o", "name");
+    expect(left).toBe("");
+    await c.helm("uninstall", "brupop-crd", "--namespace", ns);
+    await c.kubectl("get", "crd", CRD_NAME, "bottlerocketupdatepolicies.brupop.bottlerocket.aws");
+    expect(await shadows(c)).toEqual(before);
+  }, 120_000);
+});
