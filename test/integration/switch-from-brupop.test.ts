@@ -598,7 +598,7 @@ describe("our charts on a cluster without brupop: install, and uninstall keeps t
   it("keeps the CRDs and the shadows when either release is uninstalled", async () => {
     const before = await shadows(c);
     expect(Object.keys(before)).toHaveLength(3);
-    await c.helm("uninstall", "brupop-operator", "--namespace", ns, "--wait");
+    await c.helm("uninstall", "brupop-operator", "--namespace", ns);
     const { stdout: left } = await c.kubectl("get", "deployments,daemonsets", "-n", ns, "-o", "name");
     expect(left).toBe("");
     await c.helm("uninstall", "brupop-crd", "--namespace", ns);
