@@ -31,25 +31,26 @@ function placementValues(p: Placement, keys: readonly (keyof Placement)[]): Reco
 
 const resources = (r: ResourceRequirements) => ({ resources: r });
 
+/** Which placement settings each component's values take (brupop's: the agent has no pod affinity). */
+const PLACEMENT_KEYS: Readonly<Record<"agent" | "controller" | "apiserver", readonly (keyof Placement)[]>> = {
+  agent: ["tolerations", "nodeSelector", "priorityClassName"],
+  controller: ["tolerations", "nodeSelector", "podAffinity", "podAntiAffinity", "priorityClassName"],
+  apiserver: [
+    "tolerations",
+    "nodeSelector",
+    "podAffinity",
+    "podAntiAffinity",
+    "topologySpreadConstraints",
+    "priorityClassName",
+  ],
+};
+
 export function operatorValuesYaml(): string {
   const d = DEFAULTS;
   const placement = {
-    agent: placementValues(d.placement.agent, ["tolerations", "nodeSelector", "priorityClassName"]),
-    controller: placementValues(d.placement.controller, [
-      "tolerations",
-      "nodeSelector",
-      "podAffinity",
-      "podAntiAffinity",
-      "priorityClassName",
-    ]),
-    apiserver: placementValues(d.placement.apiserver, [
-      "tolerations",
-      "nodeSelector",
-      "podAffinity",
-      "podAntiAffinity",
-      "topologySpreadConstraints",
-      "priorityClassName",
-    ]),
+    agent: placementValues(d.placement.agent, PLACEMENT_KEYS.agent),
+    controller: placementValues(d.placement.controller, PLACEMENT_KEYS.controller),
+    apiserver: placementValues(d.placement.apiserver, PLACEMENT_KEYS.apiserver),
   };
   return `${GENERATED}# Values keep brupop 1.4's names and shapes: \`helm upgrade brupop-operator <this chart> -f <brupop values>\` switches
 # a brupop installation in place (docs/migrating-from-brupop.md). The CRDs are in the bottlerocket-shadow chart.
@@ -260,16 +261,9 @@ export function operatorValuesSchema(): object {
         type: "object",
         additionalProperties: false,
         properties: {
-          agent: placement(["tolerations", "nodeSelector", "priorityClassName"]),
-          controller: placement(["tolerations", "nodeSelector", "podAffinity", "podAntiAffinity", "priorityClassName"]),
-          apiserver: placement([
-            "tolerations",
-            "nodeSelector",
-            "podAffinity",
-            "podAntiAffinity",
-            "topologySpreadConstraints",
-            "priorityClassName",
-          ]),
+          agent: placement(PLACEMENT_KEYS.agent),
+          controller: placement(PLACEMENT_KEYS.controller),
+          apiserver: placement(PLACEMENT_KEYS.apiserver),
         },
       },
       resources: {

@@ -43,13 +43,15 @@ async function outputOf(component: Component, env: Record<string, string>, until
   return p.output();
 }
 
-const httpUp = (port: number) => () =>
+/** Whether http://127.0.0.1:<port><path> answers 200 (the process is up). */
+const answers = (port: number, path: string) => () =>
   new Promise<boolean>((resolve) => {
-    httpGet({ host: "127.0.0.1", port, path: "/livez" }, (res) => {
+    httpGet({ host: "127.0.0.1", port, path }, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
     }).on("error", () => resolve(false));
   });
+const httpUp = (port: number) => answers(port, "/livez");
 
 async function agentEnv(): Promise<Record<string, string>> {
   const healthPort = await freePort();
@@ -82,13 +84,7 @@ async function apiserverEnv(): Promise<{ env: Record<string, string>; metricsPor
   };
 }
 
-const metricsUp = (port: number) => () =>
-  new Promise<boolean>((resolve) => {
-    httpGet({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    }).on("error", () => resolve(false));
-  });
+const metricsUp = (port: number) => answers(port, "/metrics");
 
 const TIME = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
 
