@@ -217,6 +217,7 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
     allowed: [
       core("list", "nodes"),
       core("watch", "nodes"),
+      core("patch", "nodes"), // uncordons a node a stuck drain left cordoned; auto-labelling
       brsIn("list"),
       brsIn("watch"),
       brsIn("patch"),
@@ -230,7 +231,6 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("create", "events", { ns }),
     ],
     denied: [
-      core("patch", "nodes"), // only with AUTO_LABEL_NODES (off by default)
       status("update"), // the agents own brs status; the controller writes spec only
       core("list", "pods"),
       core("create", "pods/eviction", { ns: OTHER_NS }),
