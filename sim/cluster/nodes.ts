@@ -13,6 +13,11 @@ export interface SimulatedNodeOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** Whether the node carries the operator's updater-interface label (default true). */
   readonly managed?: boolean;
+  /**
+   * Pod address ranges (10.244.<n>.0/24, n from 1 in the order of `names`), so that kwok gives the node's pods IP
+   * addresses and they become endpoints of Services (no node IPAM runs here).
+   */
+  readonly podCidrs?: boolean;
 }
 
 export function bottlerocketOsImage(version: string): string {
@@ -26,9 +31,12 @@ export async function createBottlerocketNodes(
   options: SimulatedNodeOptions = {},
 ): Promise<V1Node[]> {
   const nodes = await Promise.all(
-    names.map((name) =>
+    names.map((name, i) =>
       core.createNode({
         body: {
+          ...(options.podCidrs
+            ? { spec: { podCIDR: `10.244.${i + 1}.0/24`, podCIDRs: [`10.244.${i + 1}.0/24`] } }
+            : {}),
           metadata: {
             name,
             labels: {

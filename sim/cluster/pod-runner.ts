@@ -17,7 +17,7 @@ export interface PodFiles {
   readonly dir: string;
   /** Directory with `token`, `ca.crt` and `namespace`, like /var/run/secrets/kubernetes.io/serviceaccount. */
   readonly serviceAccountDir: string;
-  /** Mount path in the pod spec -> host directory holding that volume's files (projected tokens). */
+  /** Mount path in the pod spec (without a trailing slash) -> host directory holding that volume's files. */
   readonly mounts: Readonly<Record<string, string>>;
 }
 
@@ -225,7 +225,8 @@ export class PodRunner {
           await token(audiences, sat.expirationSeconds ?? tokenLifetimeSeconds),
         );
       }
-      mounts[mount.mountPath] = volumeDir;
+      // "/var/run/secrets/tokens/" and "/var/run/secrets/tokens" are one directory to the container.
+      mounts[mount.mountPath.replace(/(.)\/+$/, "$1")] = volumeDir;
     }
     return { dir, serviceAccountDir, mounts };
   }

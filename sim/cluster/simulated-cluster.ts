@@ -1,8 +1,9 @@
 // The simulated cluster: the operator as it ships, on a real control plane, over simulated Bottlerocket hosts.
 //
 // - The install manifest's objects (src/deploy, the same builder as bottlerocket-update-operator.yaml) are applied with
-//   `kubectl apply --server-side`: the real CRDs, RBAC, ServiceAccounts, Deployments and DaemonSet. The real
-//   scheduler, Deployment and DaemonSet controllers create the pods; kwok makes them Running.
+//   `kubectl apply --server-side` once the nodes exist (or as `install` says): the real CRDs, RBAC, ServiceAccounts,
+//   Deployments and DaemonSet. The real scheduler, Deployment and DaemonSet controllers create the pods; kwok makes
+//   them Running.
 // - PodRunner plays each pod's kubelet: a real `node src/<component>/main.ts` process per Running pod, with the
 //   container's env, the pod-bound service-account token (a per-pod kubeconfig reads it as in-cluster config would)
 //   and the projected agent token. Only what a pod cannot have here is overridden: ports on 127.0.0.1 (all processes
@@ -77,6 +78,17 @@ export interface SimulatedClusterOptions {
   readonly controlPlane?: ControlPlane;
   /** Keep the directory (process logs, PKI) after stop. */
   readonly keepDir?: boolean;
+  /**
+   * Puts the operator's objects (`manifestFile`) on the cluster, once its nodes exist; default
+   * `kubectl apply --server-side --force-conflicts -f`. A test may install something else first (brupop, to switch
+   * from it).
+   */
+  readonly install?: (step: {
+    readonly kubectl: (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
+    readonly manifestFile: string;
+    readonly dir: string;
+    readonly kc: KubeConfig;
+  }) => Promise<void>;
   readonly log?: (line: string) => void;
 }
 
@@ -184,11 +196,6 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     });
     const manifestFile = join(dir, "operator.yaml");
     await writeFile(manifestFile, objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join(""));
-    log(`applying the operator's manifest (${objects.length} objects, budget ${deploy.maxConcurrentUpdates})`);
-    const kubectl = (...args: string[]) =>
-      run(join(cp.binDir, "kubectl"), ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 16 << 20 });
-    await kubectl("apply", "--server-side", "--force-conflicts", "-f", manifestFile);
-    await kubectl("wait", "--for=condition=Established", "--timeout=30s", `crd/${CRD_NAME}`);
 
     // ---- Hosts, then nodes (so an agent always finds its host's socket).
     const nodeNames = Array.from({ length: count }, (_, i) => `bottlerocket-${i + 1}`);
@@ -229,6 +236,14 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     }
     log(`creating nodes ${nodeNames[0] ?? ""}..${nodeNames.at(-1) ?? ""}`);
     await createBottlerocketNodes(core, nodeNames, { osVersion: fromVersion });
+
+    // ---- The operator's objects, onto the nodes (their pods run once the runners below start).
+    log(`applying the operator's manifest (${objects.length} objects, budget ${deploy.maxConcurrentUpdates})`);
+    const kubectl = (...args: string[]) =>
+      run(join(cp.binDir, "kubectl"), ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 16 << 20 });
+    if (options.install) await options.install({ kubectl, manifestFile, dir, kc });
+    else await kubectl("apply", "--server-side", "--force-conflicts", "-f", manifestFile);
+    await kubectl("wait", "--for=condition=Established", "--timeout=30s", `crd/${CRD_NAME}`);
 
     // ---- The kubelet's side of the operator's pods.
     const podsDir = join(dir, "pods");

@@ -1,5 +1,8 @@
-// JSON-lines logging for the agent: one object per line on stdout, like pino's format, without loading pino.
-export type LogLevel = "debug" | "info" | "warn" | "error";
+// The agent's logger: one record per line on stdout, in brupop's formats (JSON lines by default, like pino's),
+// without loading pino. Settings come from the environment (src/logging).
+import { formatRecord } from "../logging/format.ts";
+import { LEVEL_VALUE, enabled, type LogSettings } from "../logging/settings.ts";
+
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {
@@ -9,24 +12,19 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
-const RANK: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50 };
+const DEFAULT_SETTINGS: LogSettings = { level: "info", formatter: "json", ansi: false };
 
-export function parseLogLevel(text: string | undefined): LogLevel {
-  const level = (text ?? "info").trim().toLowerCase();
-  if (level in RANK) return level as LogLevel;
-  throw new Error(`LOG_LEVEL must be one of ${Object.keys(RANK).join(", ")}, got ${JSON.stringify(text)}`);
-}
-
-export function jsonLogger(
+export function agentLogger(
   base: LogFields,
-  minimum: LogLevel = "info",
+  settings: LogSettings = DEFAULT_SETTINGS,
   write: (line: string) => void = (line) => process.stdout.write(line),
 ): Logger {
   const emit =
-    (level: LogLevel) =>
+    (level: "debug" | "info" | "warn" | "error") =>
     (msg: string, fields: LogFields = {}): void => {
-      if (RANK[level] < RANK[minimum]) return;
-      write(`${JSON.stringify({ level: RANK[level], time: Date.now(), ...base, ...fields, msg })}\n`);
+      if (!enabled(level, settings.level)) return;
+      const record = { level: LEVEL_VALUE[level], time: Date.now(), ...base, ...fields, msg };
+      write(formatRecord(record, settings.formatter, settings.ansi));
     };
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }

@@ -4,7 +4,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { Agent } from "./agent.ts";
 import { AgentConfigError, parseAgentConfig } from "./config.ts";
-import { jsonLogger, parseLogLevel, type Logger } from "./log.ts";
+import { parseLogSettings } from "../logging/settings.ts";
+import { agentLogger, type Logger } from "./log.ts";
 import { startHealthServer } from "./health.ts";
 
 /** A stop that takes longer than this (a request ignoring its abort) ends the process anyway. */
@@ -30,16 +31,18 @@ function fatal(log: Logger, message: string, path: string): never {
 
 function main(): void {
   const terminationLog = process.env.TERMINATION_LOG ?? "/dev/termination-log";
-  let log = jsonLogger({ component: "agent" });
+  let log = agentLogger({ component: "agent" });
+  const logging = parseLogSettings(process.env, "agent");
+  if (!logging.ok) fatal(log, logging.errors.join("; "), terminationLog);
+  log = agentLogger({ component: "agent" }, logging.settings);
   let config;
   try {
-    log = jsonLogger({ component: "agent" }, parseLogLevel(process.env.LOG_LEVEL));
     config = parseAgentConfig(process.env, readText);
   } catch (error) {
     const message = error instanceof AgentConfigError || error instanceof Error ? error.message : String(error);
     fatal(log, message, terminationLog);
   }
-  log = jsonLogger({ component: "agent", node: config.nodeName }, parseLogLevel(process.env.LOG_LEVEL));
+  log = agentLogger({ component: "agent", node: config.nodeName }, logging.settings);
   const agent = new Agent({ config, log });
 
   let stopping = false;

@@ -33,7 +33,7 @@ describe("parseApiServerConfig", () => {
       drain: { timeoutMs: 600_000, concurrency: 5, gracePeriodSeconds: undefined, podSelector: [] },
       syncDrainTimeoutMs: 630_000,
       rateLimit: { perMinute: 60, burst: 30 },
-      logLevel: "info",
+      logging: { level: "info", formatter: "json", ansi: false },
       terminationLogPath: "/dev/termination-log",
     });
   });
@@ -88,10 +88,16 @@ describe("parseApiServerConfig", () => {
     expect(tuned.tls).toMatchObject({ checkIntervalMs: 60_000, caPropagationDelayMs: 1_800_000 });
   });
 
-  it("turns the rate limit off with 0, and accepts brupop's log directive when it is a level", () => {
-    const c = config({ ...minimal, AGENT_RATE_LIMIT_PER_MINUTE: "0", TRACING_FILTER_DIRECTIVE: "DEBUG" });
+  it("turns the rate limit off with 0, and honours brupop's logging variables", () => {
+    const c = config({
+      ...minimal,
+      AGENT_RATE_LIMIT_PER_MINUTE: "0",
+      TRACING_FILTER_DIRECTIVE: "warn,apiserver=DEBUG",
+      LOGGING_FORMATTER: "pretty",
+      LOGGING_ANSI_ENABLED: "True",
+    });
     expect(c.rateLimit).toBeUndefined();
-    expect(c.logLevel).toBe("debug");
+    expect(c.logging).toEqual({ level: "debug", formatter: "pretty", ansi: true });
   });
 
   it("reports every problem at once, naming the variable", () => {
@@ -108,7 +114,7 @@ describe("parseApiServerConfig", () => {
       'APISERVER_INTERNAL_PORT="http" must be a whole number from 1 to 65535',
       'APISERVER_TLS_MODE="cert-manager" must be one of files, builtin',
       'DRAIN_TIMEOUT: "ten minutes" is not a duration; write it like 90s, 12m, 1h30m or 1d',
-      'LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent',
+      'LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent (got "loud")',
       'DRAIN_CONCURRENCY="0" must be a whole number from 1 to 100',
     ]);
   });

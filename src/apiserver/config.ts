@@ -6,6 +6,7 @@ import { OPERATOR_NAMESPACE } from "../api/constants.ts";
 import { parseDuration } from "../core/duration.ts";
 import { LabelSelectorError, parseLabelSelector, type LabelRequirement } from "../core/drain-plan-selector.ts";
 import { AGENT_BODY_LIMIT_BYTES } from "./limits.ts";
+import { parseLogSettings, type LogSettings } from "../logging/settings.ts";
 
 export const AGENT_SERVICE_ACCOUNT = "brupop-agent-service-account";
 
@@ -19,6 +20,8 @@ export type TlsConfig =
       servingSecret: string;
       /** Secret with ca.crt that agents mount (brupop's name for it). */
       publishSecret: string;
+      /** brupop's cert-manager CA Secret, adopted when caSecret does not exist; "" (set: none) adopts nothing. */
+      adoptCaSecret: string;
       serviceName: string;
       clusterDomain: string;
       /** CRDs whose conversion webhook caBundle is kept current. */
@@ -48,7 +51,8 @@ export interface ApiServerConfig {
   /** undefined: no per-node limit. */
   rateLimit: { perMinute: number; burst: number } | undefined;
   bodyLimitBytes: number;
-  logLevel: string;
+  /** brupop's LOGGING_FORMATTER, LOGGING_ANSI_ENABLED and TRACING_FILTER_DIRECTIVE, and LOG_LEVEL (src/logging). */
+  logging: LogSettings;
   terminationLogPath: string;
   shutdownGraceMs: number;
 }
@@ -57,7 +61,6 @@ export type ConfigResult = { ok: true; config: ApiServerConfig } | { ok: false; 
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 class Reader {
@@ -148,6 +151,9 @@ export function parseApiServerConfig(env: Env, serviceAccountNamespace?: string)
       caSecret: r.name("APISERVER_CA_SECRET", "brupop-apiserver-ca"),
       servingSecret: r.name("APISERVER_TLS_SECRET", "brupop-apiserver-certificate"),
       publishSecret: r.name("APISERVER_CA_PUBLISH_SECRET", "brupop-apiserver-client-certificate"),
+      adoptCaSecret: ((name) => (name === "none" ? "" : name))(
+        r.name("APISERVER_ADOPT_CA_SECRET", "brupop-root-ca-secret"),
+      ),
       serviceName: r.name("APISERVER_SERVICE_NAME", "brupop-apiserver"),
       clusterDomain: r.raw("CLUSTER_DOMAIN") ?? "cluster.local",
       crdNames: (r.raw("APISERVER_CONVERSION_CRDS") ?? "bottlerocketshadows.brupop.bottlerocket.aws")
@@ -180,12 +186,8 @@ export function parseApiServerConfig(env: Env, serviceAccountNamespace?: string)
   const perMinute = r.integer("AGENT_RATE_LIMIT_PER_MINUTE", 60, 0, 1_000_000) ?? 60;
   const burst = r.integer("AGENT_RATE_LIMIT_BURST", 30, 1, 1_000_000) ?? 30;
 
-  const brupopLevel = r.raw("TRACING_FILTER_DIRECTIVE")?.toLowerCase();
-  const logLevel = r.oneOf(
-    "LOG_LEVEL",
-    LOG_LEVELS,
-    brupopLevel !== undefined && LOG_LEVELS.includes(brupopLevel) ? brupopLevel : "info",
-  );
+  const logging = parseLogSettings(env, "apiserver");
+  if (!logging.ok) r.errors.push(...logging.errors);
 
   const concurrency = r.integer("DRAIN_CONCURRENCY", 5, 1, 100) ?? 5;
   const tokenCache = {
@@ -197,7 +199,7 @@ export function parseApiServerConfig(env: Env, serviceAccountNamespace?: string)
     r.integer("APISERVER_BODY_LIMIT_BYTES", AGENT_BODY_LIMIT_BYTES, 1024, 64 * 1024 * 1024) ?? AGENT_BODY_LIMIT_BYTES;
   const shutdownGraceMs = (r.seconds("SHUTDOWN_GRACE", 25) ?? 25) * 1000;
 
-  if (r.errors.length > 0) return { ok: false, errors: r.errors };
+  if (r.errors.length > 0 || !logging.ok) return { ok: false, errors: r.errors };
   return {
     ok: true,
     config: {
@@ -218,7 +220,7 @@ export function parseApiServerConfig(env: Env, serviceAccountNamespace?: string)
       tokenCache,
       rateLimit: perMinute === 0 ? undefined : { perMinute, burst },
       bodyLimitBytes,
-      logLevel,
+      logging: logging.settings,
       terminationLogPath: r.raw("TERMINATION_LOG") ?? "/dev/termination-log",
       shutdownGraceMs,
     },

@@ -7,6 +7,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from "n
 import closeWithGrace from "close-with-grace";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
+import { formattedDestination } from "../logging/format.ts";
 import { parseApiServerConfig, type ApiServerConfig } from "./config.ts";
 import { SERVER_TIMEOUTS } from "./limits.ts";
 import { createApiServer } from "./server.ts";
@@ -58,6 +59,9 @@ async function startTls(
     servingSecret: tls.servingSecret,
     publishSecret: tls.publishSecret,
     dnsNames: [service, `${service}.${ns}`, `${service}.${ns}.svc`, `${service}.${ns}.svc.${tls.clusterDomain}`],
+    // What agents and kube-apiserver connect to; brupop's cert-manager certificate (*.<ns>.svc...) covers them.
+    requiredDnsNames: [`${service}.${ns}.svc`, `${service}.${ns}.svc.${tls.clusterDomain}`],
+    ...(tls.adoptCaSecret === "" ? {} : { adoptCaSecret: tls.adoptCaSecret }),
     crdNames: tls.crdNames,
     caPropagationDelayMs: tls.caPropagationDelayMs,
     log,
@@ -123,7 +127,8 @@ async function main(): Promise<void> {
   const parsed = parseApiServerConfig(process.env, readOptional(SERVICE_ACCOUNT_NAMESPACE_FILE));
   if (!parsed.ok) fatal(`invalid configuration:\n  ${parsed.errors.join("\n  ")}`);
   const { config } = parsed;
-  const log = pino({ level: config.logLevel, base: { component: "apiserver" } });
+  const { level, formatter, ansi } = config.logging;
+  const log = pino({ level, base: { component: "apiserver" } }, formattedDestination(formatter, ansi));
   const kc = new KubeConfig();
   kc.loadFromDefault();
 

@@ -5,6 +5,8 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
+import { formattedDestination } from "../logging/format.ts";
+import { parseLogSettings } from "../logging/settings.ts";
 import { resolveFleetPolicy } from "../core/policy.ts";
 import { ConfigError, parseControllerConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
@@ -21,7 +23,18 @@ function serviceAccountNamespace(): string | undefined {
 }
 
 async function main(): Promise<void> {
-  const logger = pino({ name: "brupop-controller" });
+  // brupop's LOGGING_FORMATTER, LOGGING_ANSI_ENABLED, TRACING_FILTER_DIRECTIVE, and LOG_LEVEL (src/logging).
+  const logging = parseLogSettings(process.env, "controller");
+  const logger = logging.ok
+    ? pino(
+        { name: "brupop-controller", level: logging.settings.level },
+        formattedDestination(logging.settings.formatter, logging.settings.ansi),
+      )
+    : pino({ name: "brupop-controller" });
+  if (!logging.ok) {
+    logger.fatal(`invalid logging configuration: ${logging.errors.join("; ")}`);
+    process.exit(1);
+  }
   const log = {
     info: (m: string) => logger.info(m),
     warn: (m: string) => logger.warn(m),

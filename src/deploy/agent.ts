@@ -3,7 +3,6 @@
 import type { V1DaemonSet } from "@kubernetes/client-node";
 import {
   AGENT_TOKEN_PATH,
-  APISERVER_SERVICE_PORT,
   COMPONENT,
   LABEL_UPDATER_INTERFACE_VERSION,
   TOKEN_AUDIENCE,
@@ -14,16 +13,18 @@ import { NAMES, SERVICE_ACCOUNT } from "./names.ts";
 import type { DeployOptions } from "./options.ts";
 import {
   TLS_DIR,
+  TLS_VOLUME,
   TMP_MOUNT,
   TMP_VOLUME,
+  containerCommand,
   containerResources,
-  entryPoint,
   env,
   fieldEnv,
   httpProbe,
   imagePullSecrets,
+  loggingEnv,
+  placementAffinity,
   placementFields,
-  platformAffinity,
 } from "./pod.ts";
 import { agentSecurityContext } from "./security.ts";
 
@@ -41,7 +42,9 @@ export const AGENT_HEALTH_PORT = 8081;
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ["--jitless"];
 
-const tokenDir = AGENT_TOKEN_PATH.slice(0, AGENT_TOKEN_PATH.lastIndexOf("/"));
+// brupop's mount path, trailing slash included: an apply over brupop's DaemonSet then updates its mount (volume
+// mounts are merged by path) instead of adding a second one of the same directory.
+const tokenDir = AGENT_TOKEN_PATH.slice(0, AGENT_TOKEN_PATH.lastIndexOf("/") + 1);
 const tokenFile = AGENT_TOKEN_PATH.slice(AGENT_TOKEN_PATH.lastIndexOf("/") + 1);
 
 export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
@@ -58,7 +61,7 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
         spec: {
           serviceAccountName: SERVICE_ACCOUNT[COMPONENT.agent],
           // Only nodes the user opted in (brupop's interface-version label).
-          affinity: platformAffinity([
+          affinity: placementAffinity(options.placement.agent, [
             { key: LABEL_UPDATER_INTERFACE_VERSION, operator: "In", values: [UPDATER_INTERFACE_VERSION] },
           ]),
           ...placementFields(options.placement.agent),
@@ -68,14 +71,15 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
               name: "brupop",
               image: options.image,
               imagePullPolicy: "IfNotPresent",
-              args: [...AGENT_NODE_FLAGS, entryPoint("agent")],
+              ...containerCommand("agent", AGENT_NODE_FLAGS),
               env: [
                 fieldEnv("MY_NODE_NAME", "spec.nodeName"),
-                env("APISERVER_SERVICE_PORT", APISERVER_SERVICE_PORT),
+                env("APISERVER_SERVICE_PORT", options.apiserverServicePort),
                 // brupop's later fix for its hard-coded cluster.local (PR #736).
                 env("KUBERNETES_SERVICE_CLUSTER_DOMAIN", options.clusterDomain),
                 env("EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC", options.excludeFromLbWaitTimeInSec),
                 env("AGENT_HEALTH_PORT", AGENT_HEALTH_PORT),
+                ...loggingEnv(options, "agent"),
               ],
               // Liveness: the process answers (every wait inside the agent is bounded by its own timeouts).
               // Readiness: its watches of its BottlerocketShadow and Node have listed.
@@ -87,7 +91,7 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
               volumeMounts: [
                 { name: "bottlerocket-api-socket", mountPath: HOST_API_SOCKET },
                 { name: "bottlerocket-agent-service-account-token", mountPath: tokenDir, readOnly: true },
-                { name: "brupop-tls-keys", mountPath: TLS_DIR, readOnly: true },
+                { name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true },
                 TMP_MOUNT,
               ],
             },
@@ -104,7 +108,7 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
             },
             // Only the CA: the agent verifies the API server, it does not present a certificate.
             {
-              name: "brupop-tls-keys",
+              name: TLS_VOLUME,
               secret: { secretName: NAMES.agentCaSecret, items: [{ key: "ca.crt", path: "ca.crt" }] },
             },
             TMP_VOLUME,

@@ -2,23 +2,24 @@
 // PodDisruptionBudget (brupop had none, so drains could evict every replica at once and fail every agent;
 // docs/design/brupop-compatibility.md#installation).
 import type { V1Deployment, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
-import { APISERVER_INTERNAL_PORT, APISERVER_SERVICE_PORT, COMPONENT } from "../api/index.ts";
+import { COMPONENT } from "../api/index.ts";
 import { componentLabels, podLabels, selectorLabels } from "./labels.ts";
 import { NAMES, SERVICE_ACCOUNT } from "./names.ts";
 import type { DeployOptions } from "./options.ts";
 import {
   TLS_DIR,
+  TLS_VOLUME,
   TMP_MOUNT,
   TMP_VOLUME,
+  containerCommand,
   containerResources,
-  entryPoint,
   env,
   fieldEnv,
   httpProbe,
   imagePullSecrets,
+  loggingEnv,
+  placementAffinity,
   placementFields,
-  platformAffinity,
-  spreadOverNodes,
 } from "./pod.ts";
 import { APISERVER_METRICS_PORT } from "./ports.ts";
 import { nonRootPodSecurityContext, restrictedContainerSecurityContext } from "./security.ts";
@@ -41,7 +42,7 @@ export function apiserverDeployment(options: DeployOptions): V1Deployment {
         metadata: { labels: podLabels(COMPONENT.apiserver, options.podLabels) },
         spec: {
           serviceAccountName: SERVICE_ACCOUNT[COMPONENT.apiserver],
-          affinity: { ...platformAffinity(), podAntiAffinity: spreadOverNodes(selector) },
+          affinity: placementAffinity(options.placement.apiserver),
           ...placementFields(options.placement.apiserver),
           ...imagePullSecrets(options),
           securityContext: nonRootPodSecurityContext(),
@@ -50,17 +51,18 @@ export function apiserverDeployment(options: DeployOptions): V1Deployment {
               name: "brupop",
               image: options.image,
               imagePullPolicy: "IfNotPresent",
-              args: [entryPoint("apiserver")],
+              ...containerCommand("apiserver"),
               env: [
-                env("APISERVER_INTERNAL_PORT", APISERVER_INTERNAL_PORT),
+                env("APISERVER_INTERNAL_PORT", options.apiserverInternalPort),
                 env("APISERVER_METRICS_PORT", APISERVER_METRICS_PORT),
                 // "files": read /etc/brupop-tls-keys (cert-manager's Secret); "builtin": make and rotate its own.
                 env("APISERVER_TLS_MODE", options.tls === "builtin" ? "builtin" : "files"),
                 env("CLUSTER_DOMAIN", options.clusterDomain),
                 fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+                ...loggingEnv(options, "apiserver"),
               ],
               ports: [
-                { name: "https", containerPort: APISERVER_INTERNAL_PORT, protocol: "TCP" },
+                { name: "https", containerPort: options.apiserverInternalPort, protocol: "TCP" },
                 { name: "metrics", containerPort: APISERVER_METRICS_PORT, protocol: "TCP" },
               ],
               // Over TLS, like brupop's /ping: a server whose TLS listener is wedged is not alive. The startup probe
@@ -70,12 +72,12 @@ export function apiserverDeployment(options: DeployOptions): V1Deployment {
               readinessProbe: httpProbe("/readyz", "https", { period: 5, failures: 2 }, "HTTPS"),
               resources: containerResources(options.resources.apiserver),
               securityContext: restrictedContainerSecurityContext(),
-              volumeMounts: [{ name: "brupop-tls-keys", mountPath: TLS_DIR, readOnly: true }, TMP_MOUNT],
+              volumeMounts: [{ name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true }, TMP_MOUNT],
             },
           ],
           volumes: [
             {
-              name: "brupop-tls-keys",
+              name: TLS_VOLUME,
               // Built-in TLS: the API server creates this Secret itself, so the pod must start before it exists
               // (the kubelet projects it once it does). With cert-manager it must exist first.
               secret: { secretName: NAMES.apiserverCertificateSecret, optional: options.tls === "builtin" },
@@ -104,7 +106,15 @@ export function apiserverService(options: DeployOptions): V1Service {
       sessionAffinity: "ClientIP",
       selector: selectorLabels(COMPONENT.apiserver),
       ports: [
-        { name: "https", port: APISERVER_SERVICE_PORT, targetPort: "https", protocol: "TCP" },
+        // By number, as brupop's Service had it: during a switch brupop's API server pods (whose port has no name)
+        // are endpoints too, and a named target port would leave them out while they still serve agents.
+        {
+          name: "https",
+          port: options.apiserverServicePort,
+          targetPort: options.apiserverInternalPort,
+          protocol: "TCP",
+        },
+        // By name: only our pods serve metrics; brupop's must not receive scrapes.
         { name: "metrics", port: APISERVER_METRICS_PORT, targetPort: "metrics", protocol: "TCP" },
       ],
     },

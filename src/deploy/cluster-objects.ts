@@ -1,11 +1,6 @@
 // The installation's shared objects: its namespace, the BottlerocketShadow CRD, the controller's PriorityClass.
 import type { V1Namespace, V1PriorityClass } from "@kubernetes/client-node";
-import {
-  APISERVER_SERVICE_PORT,
-  bottlerocketShadowCrd,
-  updatePolicyCrd,
-  type CustomResourceDefinition,
-} from "../api/index.ts";
+import { bottlerocketShadowCrd, updatePolicyCrd, type CustomResourceDefinition } from "../api/index.ts";
 import { operatorLabels } from "./labels.ts";
 import { NAMES } from "./names.ts";
 import { CONTROLLER_PRIORITY_CLASS, type DeployOptions } from "./options.ts";
@@ -30,7 +25,7 @@ export function namespace(options: DeployOptions): V1Namespace {
  */
 export function crd(options: DeployOptions): CustomResourceDefinition {
   return bottlerocketShadowCrd({
-    conversion: { webhook: { namespace: options.namespace, port: APISERVER_SERVICE_PORT } },
+    conversion: { webhook: { namespace: options.namespace, port: options.apiserverServicePort } },
     labels: operatorLabels(),
     ...(options.tls === "cert-manager"
       ? {

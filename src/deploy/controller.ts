@@ -1,5 +1,6 @@
 // The controller: 2 replicas, one leader at a time (a Lease), so a dead or hung controller is replaced in seconds
-// (brupop ran 1 replica with Recreate and no probes; docs/design/brupop-compatibility.md#controller).
+// (brupop ran 1 replica with no probes; docs/design/brupop-compatibility.md#controller). Recreate, as brupop's: see
+// controllerDeployment.
 import type { V1Deployment, V1Service } from "@kubernetes/client-node";
 import { COMPONENT } from "../api/index.ts";
 import { componentLabels, podLabels, selectorLabels } from "./labels.ts";
@@ -8,15 +9,15 @@ import type { DeployOptions } from "./options.ts";
 import {
   TMP_MOUNT,
   TMP_VOLUME,
+  containerCommand,
   containerResources,
-  entryPoint,
   env,
   fieldEnv,
   httpProbe,
   imagePullSecrets,
+  loggingEnv,
+  placementAffinity,
   placementFields,
-  platformAffinity,
-  spreadOverNodes,
 } from "./pod.ts";
 import { CONTROLLER_HTTP_PORT, CONTROLLER_SERVICE_PORT } from "./ports.ts";
 import { nonRootPodSecurityContext, restrictedContainerSecurityContext } from "./security.ts";
@@ -36,13 +37,16 @@ export function controllerDeployment(options: DeployOptions): V1Deployment {
     spec: {
       replicas: options.replicas.controller,
       selector: { matchLabels: selector },
-      // Leader election makes overlapping replicas safe, so a rollout never leaves the fleet without a controller.
-      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      // Recreate: every old pod is gone before a new one starts. Our replicas would share a Lease, but brupop's
+      // controller (replaced by the same Deployment when switching in place, or replacing ours when switching back)
+      // takes none, so overlapping pods could be two controllers deciding at once. The price is a few seconds
+      // without a controller during an upgrade, when nothing new starts and agents finish their current step.
+      strategy: { type: "Recreate" },
       template: {
         metadata: { labels: podLabels(COMPONENT.controller, options.podLabels), annotations: prometheusAnnotations },
         spec: {
           serviceAccountName: SERVICE_ACCOUNT[COMPONENT.controller],
-          affinity: { ...platformAffinity(), podAntiAffinity: spreadOverNodes(selector) },
+          affinity: placementAffinity(options.placement.controller),
           ...placementFields(options.placement.controller),
           ...imagePullSecrets(options),
           securityContext: nonRootPodSecurityContext(),
@@ -51,7 +55,7 @@ export function controllerDeployment(options: DeployOptions): V1Deployment {
               name: "brupop",
               image: options.image,
               imagePullPolicy: "IfNotPresent",
-              args: [entryPoint("controller")],
+              ...containerCommand("controller"),
               env: [
                 // Its own node is updated last (brupop's order).
                 fieldEnv("MY_NODE_NAME", "spec.nodeName"),
@@ -68,6 +72,7 @@ export function controllerDeployment(options: DeployOptions): V1Deployment {
                       env("UPDATE_WINDOW_STOP", options.updateWindow.stop),
                     ]
                   : []),
+                ...loggingEnv(options, "controller"),
               ],
               ports: [{ name: "http", containerPort: CONTROLLER_HTTP_PORT, protocol: "TCP" }],
               livenessProbe: httpProbe("/livez", "http", { period: 10, failures: 3, initialDelay: 5 }),
@@ -98,7 +103,8 @@ export function controllerService(options: DeployOptions): V1Service {
     spec: {
       type: "ClusterIP",
       selector: selectorLabels(COMPONENT.controller),
-      ports: [{ name: "main", port: CONTROLLER_SERVICE_PORT, targetPort: "http", protocol: "TCP" }],
+      // By number, as brupop's (its controller pods declare no ports).
+      ports: [{ name: "main", port: CONTROLLER_SERVICE_PORT, targetPort: CONTROLLER_HTTP_PORT, protocol: "TCP" }],
     },
   };
 }

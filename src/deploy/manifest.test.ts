@@ -10,13 +10,15 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { PriorityClass } from "kubernetes-models/scheduling.k8s.io/v1";
 import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
-import type { V1DaemonSet, V1Deployment, V1PodSpec } from "@kubernetes/client-node";
+import type { V1DaemonSet, V1Deployment, V1PodSpec, V1Service } from "@kubernetes/client-node";
+import { BRUPOP, readBrupopFile } from "../../test/support/brupop-reference.ts";
 import { LABEL_UPDATER_INTERFACE_VERSION, TOKEN_AUDIENCE } from "../api/index.ts";
 import { generatedFiles, MANIFEST_PATH } from "./files.ts";
 import { IMAGE_TAG, imageReference, regionalRegistry } from "./image.ts";
 import { operatorObjects, renderManifest } from "./manifest.ts";
 import type { ManifestObject } from "./object.ts";
 import { resolveOptions, type DeployOptionsInput } from "./options.ts";
+import { NODE_BINARY, entryPoint } from "./pod.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -59,6 +61,11 @@ const VARIANTS: Record<string, DeployOptionsInput> = {
 };
 
 const key = (o: ManifestObject) => `${o.apiVersion}/${o.kind}`;
+/** brupop 1.4's one-file install, as published. */
+const brupopObjects = (): ManifestObject[] =>
+  parseAllDocuments(readBrupopFile(BRUPOP.manifest))
+    .map((d) => d.toJS() as ManifestObject | null)
+    .filter((o): o is ManifestObject => o !== null);
 /** The object of that kind (and name); typed by the caller, as the builders' types are erased in the list. */
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
 const find = <T>(objects: ManifestObject[], kind: string, name?: string): T => {
@@ -145,10 +152,11 @@ describe.each(Object.entries(VARIANTS))("the manifest (%s)", (_, input) => {
     }
   });
 
-  it("runs a leader-elected controller with 2 replicas at high priority", () => {
+  it("runs a leader-elected controller with 2 replicas at high priority, all old pods gone before new ones start", () => {
     const d = find<V1Deployment>(objects, "Deployment", "brupop-controller-deployment");
     expect(d.spec?.replicas).toBe(2);
-    expect(d.spec?.strategy?.type).toBe("RollingUpdate");
+    // brupop's controller takes no Lease: overlapping pods in a switch would be two controllers deciding at once.
+    expect(d.spec?.strategy).toEqual({ type: "Recreate" });
     expect(d.spec?.template.spec?.priorityClassName).toBe("brupop-controller-high-priority");
     const env = d.spec?.template.spec?.containers[0]?.env ?? [];
     expect(env.map((e) => e.name)).toEqual(
@@ -227,6 +235,67 @@ describe.each(Object.entries(VARIANTS))("the manifest (%s)", (_, input) => {
     expect(secrets).toEqual(
       expect.arrayContaining(["brupop-apiserver-certificate", "brupop-apiserver-client-certificate"]),
     );
+  });
+
+  it("names the entry point in `command`, so an apply over brupop's pods (./agent ...) replaces it", () => {
+    for (const [name, spec] of podSpecs(objects)) {
+      const c = spec.containers[0];
+      expect(c?.command, name).toEqual([NODE_BINARY]);
+      const component = { "brupop-agent": "agent", "brupop-apiserver": "apiserver" }[name] ?? "controller";
+      expect(c?.args?.at(-1), name).toBe(entryPoint(component as "agent"));
+    }
+  });
+
+  it("uses brupop's names for what brupop's pods had, so an apply replaces them rather than adding a second one", () => {
+    const theirs = brupopObjects();
+    for (const [name, spec] of podSpecs(objects)) {
+      const brupop = podSpecs(theirs).find(([n]) => n === name)?.[1];
+      if (!brupop) throw new Error(`brupop has no ${name}`);
+      const ours = spec.containers[0]?.volumeMounts ?? [];
+      for (const mount of brupop.containers[0]?.volumeMounts ?? []) {
+        // The host's apiclient binary is brupop's alone (the agent uses the API socket).
+        if (mount.mountPath === "/bin/apiclient") continue;
+        expect(ours, `${name} ${mount.mountPath}`).toContainEqual(expect.objectContaining(mount));
+      }
+      // Every downward-API field as the API server stores it (apiVersion defaulted): no server-side apply conflict.
+      for (const e of spec.containers[0]?.env ?? []) {
+        if (e.valueFrom?.fieldRef) expect(e.valueFrom.fieldRef.apiVersion, `${name} ${e.name}`).toBe("v1");
+      }
+    }
+  });
+
+  it("targets Service ports by number where brupop's pods serve them, so they stay endpoints during a switch", () => {
+    const theirs = brupopObjects();
+    for (const name of ["brupop-apiserver", "brupop-controller-server"]) {
+      const brupopPorts = find<V1Service>(theirs, "Service", name).spec?.ports ?? [];
+      const ours = find<V1Service>(objects, "Service", name).spec?.ports ?? [];
+      for (const port of brupopPorts) {
+        expect(ours.find((p) => p.port === port.port)?.targetPort, `${name} ${port.port}`).toBe(port.targetPort);
+      }
+    }
+  });
+
+  it("gives every component brupop's logging variables", () => {
+    for (const [name, spec] of podSpecs(objects)) {
+      const env = Object.fromEntries((spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+      expect(env, name).toMatchObject({
+        LOGGING_FORMATTER: options.logging.formatter,
+        LOGGING_ANSI_ENABLED: String(options.logging.ansiEnabled),
+        TRACING_FILTER_DIRECTIVE: expect.any(String) as string,
+      });
+    }
+  });
+
+  it("lets a still-running brupop API server write status as it does (merge patch), with built-in TLS its CA read", () => {
+    const role = find<{ rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[] }>(
+      objects,
+      "Role",
+      "brupop-apiserver-role",
+    );
+    const status = role.rules.find((r) => r.resources.includes("bottlerocketshadows/status"));
+    expect(status?.verbs).toContain("patch");
+    const secrets = role.rules.filter((r) => r.resources.includes("secrets")).flatMap((r) => r.resourceNames ?? []);
+    expect(secrets.includes("brupop-root-ca-secret")).toBe(options.tls === "builtin");
   });
 
   it("writes YAML 1.1-sensitive strings quoted", () => {

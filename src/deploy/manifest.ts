@@ -23,14 +23,15 @@ import { serviceMonitors } from "./service-monitor.ts";
 export interface ManifestParts {
   /** Only the static manifest creates the namespace; Helm users create it (`--create-namespace`), as with brupop. */
   readonly includeNamespace?: boolean;
+  /** The operator chart leaves the CRDs to the CRD chart (as brupop's two charts do), out of its uninstall's reach. */
+  readonly includeCrds?: boolean;
 }
 
 /** Every object of an installation. client-node's model types check the builders; the list is plain wire data. */
 export function operatorObjects(options: DeployOptions, parts: ManifestParts = {}): ManifestObject[] {
   const objects: object[] = [
     ...(parts.includeNamespace === false ? [] : [namespace(options)]),
-    crd(options),
-    policyCrd(),
+    ...(parts.includeCrds === false ? [] : [crd(options), policyCrd()]),
     controllerPriorityClass(),
     serviceAccount(COMPONENT.agent, options),
     serviceAccount(COMPONENT.apiserver, options),

@@ -1,8 +1,10 @@
 // Everything an installation may vary, with brupop 1.4's defaults where brupop had the setting
 // (docs/design/brupop-compatibility.md#installation), and resolveOptions() to fill in and check a partial set. Builders
 // take the resolved form only, so each one reads plain values and never re-implements a default.
-import { OPERATOR_NAMESPACE } from "../api/index.ts";
+import type { V1PodAffinity, V1PodAntiAffinity, V1TopologySpreadConstraint } from "@kubernetes/client-node";
+import { APISERVER_INTERNAL_PORT, APISERVER_SERVICE_PORT, COMPONENT, OPERATOR_NAMESPACE } from "../api/index.ts";
 import { imageReference, type ImageSource } from "./image.ts";
+import { selectorLabels } from "./labels.ts";
 
 /** Kubernetes resource quantities, as in a container's `resources`. */
 export interface ResourceRequirements {
@@ -23,6 +25,21 @@ export interface Placement {
   readonly tolerations?: readonly Toleration[];
   readonly nodeSelector?: Readonly<Record<string, string>>;
   readonly priorityClassName?: string;
+  readonly podAffinity?: Readonly<V1PodAffinity>;
+  readonly podAntiAffinity?: Readonly<V1PodAntiAffinity>;
+  readonly topologySpreadConstraints?: readonly Readonly<V1TopologySpreadConstraint>[];
+}
+
+/** brupop's `LOGGING_FORMATTER` values (src/logging renders each). */
+export type LogFormatter = "json" | "full" | "compact" | "pretty";
+
+/** brupop's logging settings, which every component honours (Helm `logging`). */
+export interface LoggingOptions {
+  readonly formatter: LogFormatter;
+  /** `LOGGING_ANSI_ENABLED`: colours in the human-readable formats. */
+  readonly ansiEnabled: boolean;
+  /** `TRACING_FILTER_DIRECTIVE` per component: a level (`info`, `debug`, ...) or brupop's directive syntax. */
+  readonly tracingFilter: Readonly<Record<"agent" | "apiserver" | "controller", string>>;
 }
 
 /**
@@ -48,6 +65,10 @@ export interface DeployOptions {
   readonly excludeFromLbWaitTimeInSec: number;
   /** The cluster's DNS domain, for the API server's Service name (brupop hard-coded `cluster.local`, issue #436). */
   readonly clusterDomain: string;
+  /** The API server's container port (`APISERVER_INTERNAL_PORT`) and its Service's port (`APISERVER_SERVICE_PORT`). */
+  readonly apiserverInternalPort: number;
+  readonly apiserverServicePort: number;
+  readonly logging: LoggingOptions;
   readonly replicas: { readonly controller: number; readonly apiserver: number };
   /** Labels added to every pod template (brupop's `podLabels`). */
   readonly podLabels: Readonly<Record<string, string>>;
@@ -59,12 +80,17 @@ export interface DeployOptions {
   readonly autoLabelNodes: boolean;
 }
 
-export type DeployOptionsInput = Partial<Omit<DeployOptions, "image" | "resources" | "placement" | "replicas">> & {
+export type DeployOptionsInput = Partial<
+  Omit<DeployOptions, "image" | "resources" | "placement" | "replicas" | "logging">
+> & {
   /** A full reference, or the parts to build one from (registry, region, tag). */
   readonly image?: string | ImageSource;
   readonly resources?: Partial<DeployOptions["resources"]>;
   readonly placement?: Partial<DeployOptions["placement"]>;
   readonly replicas?: Partial<DeployOptions["replicas"]>;
+  readonly logging?: Partial<Omit<LoggingOptions, "tracingFilter">> & {
+    readonly tracingFilter?: Partial<LoggingOptions["tracingFilter"]>;
+  };
 };
 
 /** The PriorityClass brupop gives the controller; the default placement of the controller refers to it. */
@@ -81,6 +107,21 @@ export const DEFAULT_RESOURCES: DeployOptions["resources"] = {
   controller: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
 };
 
+/** Soft anti-affinity: replicas on different nodes when possible, so a small cluster still runs them all. */
+function spreadOverNodes(component: (typeof COMPONENT)[keyof typeof COMPONENT]): V1PodAntiAffinity {
+  return {
+    preferredDuringSchedulingIgnoredDuringExecution: [
+      {
+        weight: 100,
+        podAffinityTerm: {
+          labelSelector: { matchLabels: selectorLabels(component) },
+          topologyKey: "kubernetes.io/hostname",
+        },
+      },
+    ],
+  };
+}
+
 export const DEFAULTS: DeployOptions = {
   namespace: OPERATOR_NAMESPACE,
   image: imageReference({}),
@@ -90,10 +131,25 @@ export const DEFAULTS: DeployOptions = {
   schedulerCronExpression: "* * * * * * *",
   excludeFromLbWaitTimeInSec: 0,
   clusterDomain: "cluster.local",
+  apiserverInternalPort: APISERVER_INTERNAL_PORT,
+  apiserverServicePort: APISERVER_SERVICE_PORT,
+  // JSON lines for log collectors (brupop's default was "pretty", with colours).
+  logging: {
+    formatter: "json",
+    ansiEnabled: false,
+    tracingFilter: { agent: "info", apiserver: "info", controller: "info" },
+  },
   replicas: { controller: 2, apiserver: 3 },
   podLabels: {},
   resources: DEFAULT_RESOURCES,
-  placement: { agent: {}, apiserver: {}, controller: { priorityClassName: CONTROLLER_PRIORITY_CLASS } },
+  placement: {
+    agent: {},
+    apiserver: { podAntiAffinity: spreadOverNodes(COMPONENT.apiserver) },
+    controller: {
+      priorityClassName: CONTROLLER_PRIORITY_CLASS,
+      podAntiAffinity: spreadOverNodes(COMPONENT.controller),
+    },
+  },
   serviceMonitor: false,
   autoLabelNodes: false,
 };
@@ -109,8 +165,18 @@ export function resolveOptions(input: DeployOptionsInput = {}): DeployOptions {
     ...withoutUndefined(input),
     image,
     resources: { ...DEFAULTS.resources, ...withoutUndefined(input.resources ?? {}) },
-    placement: { ...DEFAULTS.placement, ...withoutUndefined(input.placement ?? {}) },
+    // Per component, like Helm's merge of values: setting tolerations keeps the default anti-affinity.
+    placement: {
+      agent: { ...DEFAULTS.placement.agent, ...withoutUndefined(input.placement?.agent ?? {}) },
+      apiserver: { ...DEFAULTS.placement.apiserver, ...withoutUndefined(input.placement?.apiserver ?? {}) },
+      controller: { ...DEFAULTS.placement.controller, ...withoutUndefined(input.placement?.controller ?? {}) },
+    },
     replicas: { ...DEFAULTS.replicas, ...withoutUndefined(input.replicas ?? {}) },
+    logging: {
+      ...DEFAULTS.logging,
+      ...withoutUndefined(input.logging ?? {}),
+      tracingFilter: { ...DEFAULTS.logging.tracingFilter, ...withoutUndefined(input.logging?.tracingFilter ?? {}) },
+    },
   };
   check(DNS_LABEL.test(options.namespace), `namespace ${JSON.stringify(options.namespace)} is not a DNS label`);
   check(image.trim() !== "" && !/\s/.test(image), `image ${JSON.stringify(image)} is not an image reference`);
@@ -133,6 +199,23 @@ export function resolveOptions(input: DeployOptionsInput = {}): DeployOptions {
     DNS_SUBDOMAIN.test(options.clusterDomain),
     `cluster domain ${JSON.stringify(options.clusterDomain)} is invalid`,
   );
+  for (const [name, port] of Object.entries({
+    "API server internal port": options.apiserverInternalPort,
+    "API server service port": options.apiserverServicePort,
+  })) {
+    check(Number.isInteger(port) && port >= 1 && port <= 65_535, `${name} ${String(port)} is not a port number`);
+  }
+  const formatters: readonly string[] = ["json", "full", "compact", "pretty"];
+  check(
+    formatters.includes(options.logging.formatter),
+    `logging formatter must be one of ${formatters.join(", ")} (got ${JSON.stringify(options.logging.formatter)})`,
+  );
+  for (const [component, filter] of Object.entries(options.logging.tracingFilter)) {
+    check(
+      filter.trim() !== "" && !/\s/.test(filter),
+      `${component} tracing filter ${JSON.stringify(filter)} is invalid`,
+    );
+  }
   for (const [component, n] of Object.entries(options.replicas)) {
     check(Number.isInteger(n) && n >= 1, `${component} replicas must be a positive integer (got ${String(n)})`);
   }

@@ -5,6 +5,7 @@ import type {
   V1LocalObjectReference,
   V1NodeSelectorRequirement,
   V1Probe,
+  V1TopologySpreadConstraint,
   V1ResourceRequirements,
   V1Toleration,
   V1Volume,
@@ -17,10 +18,26 @@ import type { DeployOptions, Placement, ResourceRequirements } from "./options.t
  * docs/design/brupop-compatibility.md#names-and-labels).
  */
 export const TLS_DIR = "/etc/brupop-tls-keys";
+/** brupop's name for that volume: an apply over brupop's pod templates replaces the volume instead of adding one. */
+export const TLS_VOLUME = "bottlerocket-tls-keys";
 /** The image's working directory; dist/ holds the compiled entry points. */
 export const APP_DIR = "/app";
-export const entryPoint = (component: "agent" | "apiserver" | "controller"): string =>
-  `${APP_DIR}/dist/${component}/main.js`;
+/** The Node.js binary in the image (the distroless base's, its ENTRYPOINT). */
+export const NODE_BINARY = "/nodejs/bin/node";
+export type ComponentEntry = "agent" | "apiserver" | "controller";
+export const entryPoint = (component: ComponentEntry): string => `${APP_DIR}/dist/${component}/main.js`;
+
+/**
+ * The container's command and args. The command is spelled out although it is the image's entry point: applied over
+ * a brupop installation that Helm made (no last-applied annotation to tell kubectl what to remove), a pod template
+ * without `command` would keep brupop's `./agent`, `./apiserver` or `./controller`.
+ */
+export function containerCommand(
+  component: ComponentEntry,
+  nodeFlags: readonly string[] = [],
+): { command: string[]; args: string[] } {
+  return { command: [NODE_BINARY], args: [...nodeFlags, entryPoint(component)] };
+}
 
 /** Linux on the architectures the image is built for (brupop's node affinity). */
 export function platformRequirements(): V1NodeSelectorRequirement[] {
@@ -40,23 +57,12 @@ export function platformAffinity(extra: V1NodeSelectorRequirement[] = []): V1Aff
   };
 }
 
-/** Spread replicas over nodes when possible; soft so a small cluster still runs them all. */
-export function spreadOverNodes(selector: Record<string, string>): NonNullable<V1Affinity["podAntiAffinity"]> {
-  return {
-    preferredDuringSchedulingIgnoredDuringExecution: [
-      {
-        weight: 100,
-        podAffinityTerm: { labelSelector: { matchLabels: selector }, topologyKey: "kubernetes.io/hostname" },
-      },
-    ],
-  };
-}
-
 /** The optional pod-spec fields of a placement, present only when set (keeps the manifest free of empty keys). */
 export function placementFields(placement: Placement): {
   tolerations?: V1Toleration[];
   nodeSelector?: Record<string, string>;
   priorityClassName?: string;
+  topologySpreadConstraints?: V1TopologySpreadConstraint[];
 } {
   return {
     ...(placement.tolerations?.length ? { tolerations: placement.tolerations.map((t) => ({ ...t })) } : {}),
@@ -64,6 +70,23 @@ export function placementFields(placement: Placement): {
       ? { nodeSelector: { ...placement.nodeSelector } }
       : {}),
     ...(placement.priorityClassName ? { priorityClassName: placement.priorityClassName } : {}),
+    ...(placement.topologySpreadConstraints?.length
+      ? {
+          topologySpreadConstraints: structuredClone(
+            placement.topologySpreadConstraints,
+          ) as V1TopologySpreadConstraint[],
+        }
+      : {}),
+  };
+}
+
+/** Node affinity on the platform, plus the placement's pod (anti-)affinity when set. */
+export function placementAffinity(placement: Placement, extra: V1NodeSelectorRequirement[] = []): V1Affinity {
+  const nonEmpty = (o: object | undefined) => o !== undefined && Object.keys(o).length > 0;
+  return {
+    ...platformAffinity(extra),
+    ...(nonEmpty(placement.podAffinity) ? { podAffinity: structuredClone(placement.podAffinity) } : {}),
+    ...(nonEmpty(placement.podAntiAffinity) ? { podAntiAffinity: structuredClone(placement.podAntiAffinity) } : {}),
   };
 }
 
@@ -75,11 +98,25 @@ export function imagePullSecrets(options: DeployOptions): { imagePullSecrets?: V
     : {};
 }
 
-export const env = (name: string, value: string | number): V1EnvVar => ({ name, value: String(value) });
+export const env = (name: string, value: string | number | boolean): V1EnvVar => ({ name, value: String(value) });
+/**
+ * A downward-API variable. `apiVersion: v1` is what the API server defaults it to; spelled out, the stored field
+ * equals the applied one, so `kubectl apply --server-side` over brupop's objects (which left it to the default) finds
+ * no conflict on it.
+ */
 export const fieldEnv = (name: string, fieldPath: string): V1EnvVar => ({
   name,
-  valueFrom: { fieldRef: { fieldPath } },
+  valueFrom: { fieldRef: { apiVersion: "v1", fieldPath } },
 });
+
+/** brupop's logging variables, which every component reads (src/logging). */
+export function loggingEnv(options: DeployOptions, component: ComponentEntry): V1EnvVar[] {
+  return [
+    env("LOGGING_FORMATTER", options.logging.formatter),
+    env("LOGGING_ANSI_ENABLED", options.logging.ansiEnabled),
+    env("TRACING_FILTER_DIRECTIVE", options.logging.tracingFilter[component]),
+  ];
+}
 
 /** An HTTP probe; the thresholds are spelled out so the manifest says what restarts a pod. */
 export function httpProbe(

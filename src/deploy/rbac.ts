@@ -62,11 +62,13 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
         : []),
     ],
     namespaced: [
-      // Creates an agent's brs and writes its status (with optimistic concurrency: read, then replace).
+      // Creates an agent's brs and writes its status (with optimistic concurrency: read, then replace). `patch` is
+      // brupop's API server's: while a switch replaces its replicas one by one, those still running write status
+      // with a merge patch, under the same ServiceAccount.
       { apiGroups: [API_GROUP], resources: [PLURAL], verbs: ["create", "get"] },
-      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "update"] },
+      { apiGroups: [API_GROUP], resources: [STATUS_SUBRESOURCE], verbs: ["get", "update", "patch"] },
       // Built-in TLS: the CA, the serving certificate and the agents' copy of the CA live in Secrets it creates and
-      // rotates.
+      // rotates; on a cluster switched from brupop it adopts brupop's cert-manager CA (read only).
       // (create cannot be narrowed by name; get/update are.)
       ...(builtinTls
         ? [
@@ -77,6 +79,7 @@ export function apiserverRules(options: DeployOptions): ComponentRules {
               resourceNames: [NAMES.apiserverCaSecret, NAMES.apiserverCertificateSecret, NAMES.agentCaSecret],
               verbs: ["get", "update"],
             },
+            { apiGroups: [""], resources: ["secrets"], resourceNames: [NAMES.caSecret], verbs: ["get"] },
           ]
         : []),
     ],

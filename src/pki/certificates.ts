@@ -3,7 +3,7 @@
 // accepted by Go (kube-apiserver, etcd) and Node alike.
 import "reflect-metadata"; // @peculiar/x509 depends on tsyringe, which needs the Reflect metadata polyfill
 import * as x509 from "@peculiar/x509";
-import { webcrypto } from "node:crypto";
+import { createPrivateKey, webcrypto } from "node:crypto";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -77,10 +77,18 @@ export async function createCertificateAuthority(
   };
 }
 
-/** A CA from its PEM certificate and PKCS#8 private key, e.g. read back from a file or a Secret. */
+/** How a CA with an RSA key signs: a CA that cert-manager made (brupop's, adopted by the API server) has one. */
+const rsaAlgorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
+
+/**
+ * A CA from its PEM certificate and PKCS#8 private key, e.g. read back from a file or a Secret. The key is ECDSA P-256
+ * (ours) or RSA (cert-manager's); the leaves it issues have ECDSA P-256 keys either way.
+ */
 export async function loadCertificateAuthority(certPem: string, keyPem: string): Promise<CertificateAuthority> {
   const cert = new x509.X509Certificate(certPem);
-  const privateKey = await webcrypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(keyPem), algorithm, true, [
+  const rsa = createPrivateKey(keyPem).asymmetricKeyType === "rsa";
+  const signing = rsa ? rsaAlgorithm : algorithm;
+  const privateKey = await webcrypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(keyPem), signing, true, [
     "sign",
   ]);
   const publicKeyPem = x509.PemConverter.encode(cert.publicKey.rawData, "PUBLIC KEY");
@@ -90,11 +98,16 @@ export async function loadCertificateAuthority(certPem: string, keyPem: string):
     publicKeyPem,
     notAfter: cert.notAfter,
     subject: cert.subject,
-    issue: (request) => issueLeaf(cert, privateKey, request),
+    issue: (request) => issueLeaf(cert, privateKey, request, signing),
   };
 }
 
-async function issueLeaf(ca: x509.X509Certificate, caKey: CryptoKey, request: LeafRequest): Promise<CertificatePem> {
+async function issueLeaf(
+  ca: x509.X509Certificate,
+  caKey: CryptoKey,
+  request: LeafRequest,
+  signingAlgorithm: typeof algorithm | typeof rsaAlgorithm = algorithm,
+): Promise<CertificatePem> {
   const keys = await generateKeyPair();
   const now = Date.now();
   const usages = request.usages.map((u) =>
@@ -112,7 +125,7 @@ async function issueLeaf(ca: x509.X509Certificate, caKey: CryptoKey, request: Le
     notAfter: new Date(now + (request.validForDays ?? 365) * dayMs),
     signingKey: caKey,
     publicKey: keys.publicKey,
-    signingAlgorithm: algorithm,
+    signingAlgorithm,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),

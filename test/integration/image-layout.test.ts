@@ -32,7 +32,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operatorObjects } from "../../src/deploy/manifest.ts";
 import { resolveOptions } from "../../src/deploy/options.ts";
-import { APP_DIR } from "../../src/deploy/pod.ts";
+import { APP_DIR, NODE_BINARY } from "../../src/deploy/pod.ts";
 import { createCertificateAuthority } from "../../src/pki/certificates.ts";
 
 const run = promisify(execFile);
@@ -147,8 +147,9 @@ function manifestArgs(): Record<Component, string[]> {
   }[]) {
     for (const container of object.spec?.template?.spec?.containers ?? []) {
       if (container.image !== options.image) continue;
-      // The image's ENTRYPOINT is node: the manifests give node's arguments only.
-      expect(container.command, `${object.kind} overrides the image's entry point`).toBeUndefined();
+      // The manifests name the image's node (its ENTRYPOINT) as the command, and give node's arguments; here the
+      // test's node stands in for it.
+      expect(container.command, `${object.kind} runs something other than the image's node`).toEqual([NODE_BINARY]);
       const args = container.args ?? [];
       const component = /\/dist\/([a-z]+)\/main\.js$/.exec(args.at(-1) ?? "")?.[1] as Component | undefined;
       if (component && COMPONENTS.includes(component)) found[component] = args;

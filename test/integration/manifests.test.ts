@@ -185,7 +185,9 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       brsIn("create"),
       brsIn("get"),
       status("update"),
+      status("patch"), // brupop's API server's merge patch, while a switch still runs its replicas
       core("create", "secrets", { ns }),
+      core("get", "secrets", { ns, name: "brupop-root-ca-secret" }), // brupop's CA, adopted (built-in TLS)
       core("get", "secrets", { ns, name: "brupop-apiserver-certificate" }),
       core("update", "secrets", { ns, name: "brupop-apiserver-client-certificate" }),
       core("get", "secrets", { ns, name: "brupop-apiserver-ca" }),
@@ -204,6 +206,7 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("patch", "pods", { ns }),
       core("list", "secrets", { ns }),
       core("get", "secrets", { ns, name: "someone-elses-secret" }),
+      core("update", "secrets", { ns, name: "brupop-root-ca-secret" }),
       core("get", "secrets", { ns: OTHER_NS, name: "brupop-apiserver-certificate" }),
       ["patch", "customresourcedefinitions", { group: "apiextensions.k8s.io", name: "widgets.example.com" }],
       ["create", "customresourcedefinitions", { group: "apiextensions.k8s.io" }],
@@ -214,6 +217,7 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
     allowed: [
       core("list", "nodes"),
       core("watch", "nodes"),
+      core("patch", "nodes"), // uncordons a node a stuck drain left cordoned; auto-labelling
       brsIn("list"),
       brsIn("watch"),
       brsIn("patch"),

@@ -9,8 +9,15 @@
 // Every replica runs ensureBuiltinTls on start and again before anything is due (BuiltinTls.recheckAt); writes
 // carry resourceVersions, so when replicas race, one wins and the others re-read and adopt its result. Unusable
 // Secret content is repaired with a warning naming what was wrong. brupop's cert-manager setup pointed the CRD's CA
-// injection at a Certificate that did not exist (docs/design/brupop-compatibility.md#crd); here the caBundle is written
-// directly.
+// injection at a Certificate that did not exist (docs/design/brupop-compatibility.md#crd); here the caBundle is
+// written directly.
+//
+// Switched in place from brupop, the namespace holds brupop's cert-manager Secrets under the same names: its CA
+// (brupop-root-ca-secret), its serving certificate and the agents' Secret (kubernetes.io/tls, issued by that CA).
+// The API server adopts that CA as its current one (a copy in its own CA Secret) and keeps brupop's serving
+// certificate while it is valid and covers the Service's names, so nothing any client trusts changes during the
+// switch; the two-phase rotation later moves to a CA of its own. Secrets it writes keep their type and the keys it
+// does not manage (a kubernetes.io/tls Secret must keep tls.crt and tls.key).
 import { X509Certificate } from "node:crypto";
 import type { CoreV1Api, CustomObjectsApi, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -21,7 +28,10 @@ import {
   DEFAULT_CA_PROPAGATION_DELAY_MS,
   NEXT_CA_PUBLISHED_ANNOTATION,
   applyCaDecision,
+  bundleCertificates,
   caChangesAt,
+  checkCa,
+  composeBundle,
   decideCa,
   earliestAfter,
   needsRenewal,
@@ -39,9 +49,19 @@ export interface BuiltinTlsOptions {
   caSecret: string;
   servingSecret: string;
   publishSecret: string;
-  /** Names the serving certificate must carry (the Service's DNS names). */
+  /** Names a serving certificate it issues carries (the Service's DNS names). */
   dnsNames: string[];
+  /**
+   * Names an existing serving certificate must cover (wildcards count) to be kept: those clients connect to. Default
+   * `dnsNames`.
+   */
+  requiredDnsNames?: string[];
   ipAddresses?: string[];
+  /**
+   * A Secret (tls.crt, tls.key) whose CA is adopted when the CA Secret does not exist yet: brupop's cert-manager CA,
+   * which issued the certificates its agents and API servers use while a switch is under way.
+   */
+  adoptCaSecret?: string;
   /** CRDs whose conversion webhook caBundle is kept equal to the CA bundle. */
   crdNames: string[];
   log: Logger;
@@ -79,6 +99,15 @@ export function subjectAltNames(certPem: string): string[] {
     .sort();
 }
 
+/** Whether a certificate's DNS name (possibly a wildcard, `*.ns.svc`) matches `name`, as a TLS client checks it. */
+export function dnsNameCovers(pattern: string, name: string): boolean {
+  const p = pattern.toLowerCase();
+  const n = name.toLowerCase();
+  if (!p.startsWith("*.")) return p === n;
+  const dot = n.indexOf(".");
+  return dot > 0 && n.slice(dot + 1) === p.slice(2);
+}
+
 /** Why the serving certificate must be (re)issued, or undefined when it is fine. */
 export function servingProblem(
   serving: { cert: string; key: string } | undefined,
@@ -94,14 +123,33 @@ export function servingProblem(
       return "the serving certificate was not issued by the current CA";
     }
     if (needsRenewal(serving.cert, now)) return `the serving certificate expires on ${leaf.validTo}`;
-    const wanted = [...want.dnsNames.map((d) => `DNS:${d}`), ...want.ipAddresses.map((ip) => `IP:${ip}`)].sort();
-    if (JSON.stringify(subjectAltNames(serving.cert)) !== JSON.stringify(wanted)) {
-      return "the serving certificate's names differ from the Service's";
-    }
+    const sans = subjectAltNames(serving.cert);
+    const dns = sans.filter((n) => n.startsWith("DNS:")).map((n) => n.slice(4));
+    const missing = [
+      ...want.dnsNames.filter((name) => !dns.some((pattern) => dnsNameCovers(pattern, name))),
+      ...want.ipAddresses.filter((ip) => !sans.includes(`IP:${ip}`)),
+    ];
+    if (missing.length > 0) return `the serving certificate does not cover ${missing.join(", ")}`;
   } catch (err) {
     return `the serving certificate is unusable: ${(err as Error).message}`;
   }
   return undefined;
+}
+
+/**
+ * Whether two PEM bundles hold the same certificates in the same order, however the PEM is written (cert-manager
+ * writes it otherwise than we do; the order says which CA is the current one).
+ */
+export function sameCertificates(a: string | undefined, b: string | undefined): boolean {
+  const list = (pem: string | undefined) =>
+    bundleCertificates(pem ?? "").map((c) => {
+      try {
+        return new X509Certificate(c).fingerprint256;
+      } catch {
+        return `unparsable:${c}`;
+      }
+    });
+  return JSON.stringify(list(a)) === JSON.stringify(list(b));
 }
 
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
@@ -117,9 +165,13 @@ async function readSecret(core: CoreV1Api, namespace: string, name: string): Pro
   }
 }
 
+/** The annotation cert-manager puts on the Secret a Certificate issues into. */
+const CERT_MANAGER_CERTIFICATE = "cert-manager.io/certificate-name";
+
 /**
  * Creates or replaces (at `basedOn`'s resourceVersion) a Secret; false when another writer got there first. Labels and
- * annotations of others are kept; `annotations` are ours (NEXT_CA_PUBLISHED_ANNOTATION is kept only if given).
+ * annotations of others are kept; `annotations` are ours (NEXT_CA_PUBLISHED_ANNOTATION is kept only if given). `data`
+ * names the keys we manage (undefined removes one); keys it does not name are kept as they are.
  */
 async function writeSecret(
   core: CoreV1Api,
@@ -129,7 +181,17 @@ async function writeSecret(
   data: Record<string, string | undefined>,
   basedOn: V1Secret | undefined,
   annotations: Record<string, string> = {},
+  log?: Logger,
 ): Promise<boolean> {
+  const certificate = basedOn?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE];
+  if (certificate !== undefined) {
+    // Both would keep rewriting it. After a switch from brupop, its Certificates are left over (kubectl apply
+    // deletes nothing): docs/migrating-from-brupop.md says to delete them.
+    log?.warn(
+      { secret: name, certificate },
+      "this Secret is also issued by a cert-manager Certificate; with built-in TLS, delete that Certificate",
+    );
+  }
   const kept = Object.entries(basedOn?.metadata?.annotations ?? {}).filter(([k]) => k !== NEXT_CA_PUBLISHED_ANNOTATION);
   const allAnnotations = { ...Object.fromEntries(kept), ...annotations };
   const body: V1Secret = {
@@ -148,9 +210,12 @@ async function writeSecret(
       ...(Object.keys(allAnnotations).length > 0 ? { annotations: allAnnotations } : {}),
       ...(basedOn?.metadata?.resourceVersion ? { resourceVersion: basedOn.metadata.resourceVersion } : {}),
     },
-    data: Object.fromEntries(
-      Object.entries(data).flatMap(([k, v]) => (v === undefined ? [] : [[k, b64(v)] as [string, string]])),
-    ),
+    data: {
+      ...Object.fromEntries(Object.entries(basedOn?.data ?? {}).filter(([k]) => !(k in data))),
+      ...Object.fromEntries(
+        Object.entries(data).flatMap(([k, v]) => (v === undefined ? [] : [[k, b64(v)] as [string, string]])),
+      ),
+    },
   };
   try {
     if (basedOn) await core.replaceNamespacedSecret({ name, namespace, body });
@@ -189,7 +254,29 @@ function writeCaSecret(options: BuiltinTlsOptions, state: StoredCa, basedOn: V1S
     },
     basedOn,
     state.nextPublishedAt === undefined ? {} : { [NEXT_CA_PUBLISHED_ANNOTATION]: state.nextPublishedAt },
+    options.log,
   );
+}
+
+/**
+ * The CA of `options.adoptCaSecret` as the first content of our CA Secret, when it holds a CA usable to issue
+ * certificates (brupop's cert-manager CA); undefined when there is none to adopt.
+ */
+async function adoptableCa(options: BuiltinTlsOptions, now: Date): Promise<StoredCa | undefined> {
+  if (options.adoptCaSecret === undefined) return undefined;
+  const secret = await readSecret(options.core, options.namespace, options.adoptCaSecret);
+  const cert = unb64(secret?.data?.["tls.crt"]);
+  const key = unb64(secret?.data?.["tls.key"]);
+  if (secret === undefined) return undefined;
+  const check = checkCa(cert, key, now);
+  if (!check.ok) {
+    options.log.warn(
+      { secret: options.adoptCaSecret, problem: check.problem },
+      "not adopting the CA of this Secret; creating a new CA",
+    );
+    return undefined;
+  }
+  return { cert: check.ca.cert, key: check.ca.key, bundle: composeBundle([check.ca.cert], undefined, now) };
 }
 
 const CA_STEP_MESSAGES: Record<Exclude<CaDecision["kind"], "steady" | "publish-next">, string> = {
@@ -207,6 +294,18 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     // ---- The CA ----
     const caSecret = await readSecret(core, namespace, options.caSecret);
+    if (caSecret === undefined) {
+      const adopted = await adoptableCa(options, now);
+      if (adopted !== undefined) {
+        if (await writeCaSecret(options, adopted, undefined)) {
+          log.info(
+            { secret: options.caSecret, from: options.adoptCaSecret },
+            "adopted the CA of brupop's cert-manager Secret: certificates it issued stay trusted",
+          );
+        }
+        continue; // re-read whichever CA won
+      }
+    }
     const stored = storedCa(caSecret);
     const decision = decideCa(stored, now, delayMs);
     if (decision.kind !== "steady" && decision.kind !== "publish-next") {
@@ -236,7 +335,7 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
       servingSecret?.data?.["tls.crt"] && servingSecret.data["tls.key"]
         ? { cert: unb64(servingSecret.data["tls.crt"]) ?? "", key: unb64(servingSecret.data["tls.key"]) ?? "" }
         : undefined;
-    const want = { dnsNames: options.dnsNames, ipAddresses: options.ipAddresses ?? [] };
+    const want = { dnsNames: options.requiredDnsNames ?? options.dnsNames, ipAddresses: options.ipAddresses ?? [] };
     const problem = servingProblem(serving, current.cert, want, now);
     if (problem !== undefined || serving === undefined) {
       const ca = await loadCertificateAuthority(current.cert, current.key);
@@ -248,14 +347,15 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
         validForDays: options.servingValidityDays ?? 365,
       });
       const data = { "tls.crt": leaf.certPem, "tls.key": leaf.keyPem, "ca.crt": bundle };
-      if (await writeSecret(core, namespace, options.servingSecret, "kubernetes.io/tls", data, servingSecret)) {
+      const { servingSecret: name } = options;
+      if (await writeSecret(core, namespace, name, "kubernetes.io/tls", data, servingSecret, {}, log)) {
         log.info({ secret: options.servingSecret, reason: problem }, "issued the API server's serving certificate");
       }
       continue;
     }
-    if (unb64(servingSecret?.data?.["ca.crt"]) !== bundle) {
+    if (!sameCertificates(unb64(servingSecret?.data?.["ca.crt"]), bundle)) {
       const data = { "tls.crt": serving.cert, "tls.key": serving.key, "ca.crt": bundle };
-      await writeSecret(core, namespace, options.servingSecret, "kubernetes.io/tls", data, servingSecret);
+      await writeSecret(core, namespace, options.servingSecret, "kubernetes.io/tls", data, servingSecret, {}, log);
       continue;
     }
 
@@ -307,9 +407,10 @@ function caName(now: Date): string {
 async function publishCa(options: BuiltinTlsOptions, caBundle: string): Promise<boolean> {
   const { core, custom, namespace, log } = options;
   const published = await readSecret(core, namespace, options.publishSecret);
-  if (unb64(published?.data?.["ca.crt"]) !== caBundle) {
-    // No key here: agents only need to trust the server.
-    if (!(await writeSecret(core, namespace, options.publishSecret, "Opaque", { "ca.crt": caBundle }, published))) {
+  if (!sameCertificates(unb64(published?.data?.["ca.crt"]), caBundle)) {
+    // Only ca.crt: agents only need to trust the server (brupop's cert-manager Secret keeps its tls.crt and tls.key).
+    const data = { "ca.crt": caBundle };
+    if (!(await writeSecret(core, namespace, options.publishSecret, "Opaque", data, published, {}, log))) {
       return false;
     }
     log.info({ secret: options.publishSecret }, "published the CA bundle for agents");

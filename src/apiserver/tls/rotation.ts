@@ -95,13 +95,13 @@ export function checkCa(cert: string | undefined, key: string | undefined, now: 
   if (key === undefined || key.trim() === "") return { ok: false, problem: "no private key" };
   try {
     const privateKey = createPrivateKey(key);
-    // The issuer (src/pki) signs with PKCS#8 ECDSA P-256 keys, the only kind it creates.
-    if (
-      !key.includes("-----BEGIN PRIVATE KEY-----") ||
-      privateKey.asymmetricKeyType !== "ec" ||
-      privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1"
-    ) {
-      return { ok: false, problem: "the private key is not a PKCS#8 ECDSA P-256 key" };
+    // The issuer (src/pki) signs with PKCS#8 keys: ECDSA P-256, the kind it creates, or RSA of 2048 bits or more,
+    // the kind cert-manager made for brupop's CA, which a switch from brupop adopts.
+    const details = privateKey.asymmetricKeyDetails;
+    const ecdsa = privateKey.asymmetricKeyType === "ec" && details?.namedCurve === "prime256v1";
+    const rsa = privateKey.asymmetricKeyType === "rsa" && (details?.modulusLength ?? 0) >= 2048;
+    if (!key.includes("-----BEGIN PRIVATE KEY-----") || !(ecdsa || rsa)) {
+      return { ok: false, problem: "the private key is not a PKCS#8 ECDSA P-256 or RSA (2048 bits or more) key" };
     }
     if (!x509.checkPrivateKey(privateKey)) {
       return { ok: false, problem: "the private key does not belong to the certificate" };
