@@ -161,17 +161,17 @@ describe("the API server app", () => {
   });
 
   it("cancels a running drain on uncordon; the waiting caller gets 409", async () => {
-    const { app: a, calls } = app(
-      { syncDrainTimeoutMs: 5_000 },
-      (drain, signal) =>
-        new Promise((resolve) =>
-          signal.addEventListener("abort", () =>
-            resolve({ ...drained(drain), phase: "cancelled", message: `cancelled: ${String(signal.reason)}` }),
-          ),
+    const running = Promise.withResolvers<void>();
+    const { app: a, calls } = app({ syncDrainTimeoutMs: 5_000 }, (drain, signal) => {
+      running.resolve();
+      return new Promise((resolve) =>
+        signal.addEventListener("abort", () =>
+          resolve({ ...drained(drain), phase: "cancelled", message: `cancelled: ${String(signal.reason)}` }),
         ),
-    );
+      );
+    });
     const draining = a.inject({ method: "POST", url: AGENT_ROUTES.cordonAndDrain, headers });
-    await new Promise((r) => setTimeout(r, 50));
+    await running.promise; // the drain has begun: the uncordon below cancels it, not a drain yet to come
     expect((await a.inject({ method: "POST", url: AGENT_ROUTES.uncordon, headers })).statusCode).toBe(200);
     const response = await draining;
     expect(response.statusCode).toBe(409);
@@ -180,12 +180,16 @@ describe("the API server app", () => {
   });
 
   it("reports 404 for a drain it does not know, then the status of one it ran", async () => {
-    const { app: a } = app();
+    const finished = Promise.withResolvers<void>();
+    const { app: a } = app({}, async (drain) => {
+      setImmediate(finished.resolve); // once the registry has recorded what this returns
+      return drained(drain);
+    });
     expect((await a.inject({ method: "GET", url: AGENT_ROUTES.drain, headers })).statusCode).toBe(404);
     const started = await a.inject({ method: "POST", url: AGENT_ROUTES.drain, headers });
     expect(started.statusCode).toBe(202);
     expect(started.headers.location).toBe(AGENT_ROUTES.drain);
-    await new Promise((r) => setTimeout(r, 10));
+    await finished.promise;
     const status = await a.inject({ method: "GET", url: AGENT_ROUTES.drain, headers });
     expect(status.json()).toMatchObject({ drain: { node: "node-1", phase: "drained" }, blockers: [] });
   });
