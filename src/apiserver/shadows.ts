@@ -97,7 +97,11 @@ export class ShadowStore {
         const written = (await this.#api.replaceNamespacedCustomObjectStatus({
           ...this.#ref(),
           name: current.metadata.name ?? brsName(node.name),
-          body: { ...current, metadata: { ...current.metadata, resourceVersion }, status },
+          body: {
+            ...current,
+            metadata: { ...current.metadata, resourceVersion },
+            status: withConditionsOf(current, status),
+          },
         })) as BottlerocketShadow;
         return written.metadata.resourceVersion ?? "";
       } catch (err) {
@@ -107,6 +111,16 @@ export class ShadowStore {
       }
     }
   }
+}
+
+/**
+ * The status an agent sends, with the shadow's conditions as they are: the controller owns them (the Stuck condition,
+ * docs/design/state-machine.md#budget), and brupop's agents, which know nothing of them, must not wipe them.
+ */
+function withConditionsOf(current: BottlerocketShadow, status: BottlerocketShadowStatus): BottlerocketShadowStatus {
+  const { conditions: _sent, ...reported } = status;
+  const conditions = current.status?.conditions;
+  return conditions === undefined ? reported : { ...reported, conditions };
 }
 
 /** The shadow must belong to the Node the agent proved it runs on; one of an earlier namesake is not its to touch. */

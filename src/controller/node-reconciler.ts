@@ -8,6 +8,7 @@ import { parseTimestamp } from "../api/timestamps.ts";
 import { decideNextSpec, type NodeDecision } from "../core/next-spec.ts";
 import { isManaged, type NodeView, type ShadowView } from "../core/model.ts";
 import { standing } from "../core/standing.ts";
+import { withStuckCondition, type StuckReport } from "../core/stuck-condition.ts";
 import { toNodeView, toShadowView } from "../core/views.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
@@ -57,6 +58,7 @@ export class NodeReconciler {
         await this.#writeStep(shadow, view, node, decision, now, signal);
         return undefined;
       case "keep":
+        await this.#report(shadow, decision.why === "stuck" ? decision.reason : null, now, signal);
         if (decision.why === "stuck") {
           const s = standing(view, nodeView, policy.stateTimeouts, now);
           if (s.kind === "stuck" && s.release) await this.#release(shadow, nodeView, node, decision.reason, signal);
@@ -67,6 +69,7 @@ export class NodeReconciler {
       case "start":
       case "wait":
       case "quarantined":
+        await this.#report(shadow, null, now, signal);
         // Starting is the fleet's decision (budget, window, pause, order).
         ctx.enqueueFleet();
         return undefined;
@@ -104,6 +107,22 @@ export class NodeReconciler {
     ctx.log.info(`${view.name}: ${decision.reason}`);
     // A node leaving the active set frees budget; one reaching Idle may be startable again later.
     ctx.enqueueFleet();
+  }
+
+  /**
+   * The shadow's Stuck condition, written when it changes. (After a spec write the next reconcile does it: both
+   * writes carry the same resourceVersion.)
+   */
+  async #report(shadow: BottlerocketShadow, stuck: string | null, now: Date, signal: AbortSignal): Promise<void> {
+    const report: StuckReport = stuck === null ? null : { reason: "AgentUnresponsive", message: stuck };
+    const conditions = withStuckCondition(shadow.status?.conditions, report, now);
+    if (conditions === null) return;
+    signal.throwIfAborted();
+    await this.#ctx.shadowClient.writeConditions(
+      shadow.metadata.name ?? "",
+      shadow.metadata.resourceVersion ?? "",
+      conditions,
+    );
   }
 
   /** A stuck node, Ready and still cordoned by the operator's drain: uncordon it, since its agent does not. */

@@ -4,7 +4,7 @@
 // and decides again from the newer state.
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import { API_GROUP, PLURAL, VERSION_V2 } from "../api/constants.ts";
-import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import {
   UPDATE_POLICY_PLURAL,
   UPDATE_POLICY_VERSION,
@@ -67,6 +67,25 @@ export class ShadowClient {
       },
       MERGE_PATCH,
     )) as BottlerocketShadow;
+  }
+
+  /**
+   * Writes the shadow's status.conditions (a merge patch of the status subresource: the agent's fields stay as they
+   * are), conditional on `resourceVersion`.
+   */
+  async writeConditions(name: string, resourceVersion: string, conditions: Condition[]): Promise<void> {
+    await this.#api.patchNamespacedCustomObjectStatus(
+      {
+        group: API_GROUP,
+        version: VERSION_V2,
+        namespace: this.#namespace,
+        plural: PLURAL,
+        name,
+        body: { metadata: { resourceVersion }, status: { conditions } },
+        fieldManager: FIELD_MANAGER,
+      },
+      MERGE_PATCH,
+    );
   }
 
   /** Deletes a shadow, only if it is still the object `uid` (not one recreated meanwhile). */

@@ -98,6 +98,8 @@ export function controllerRules(): ComponentRules {
     namespaced: [
       // Writes specs (patch), deletes the brs of nodes that lost their label; the agents' API server creates them.
       { apiGroups: [API_GROUP], resources: [PLURAL], verbs: [...READ, "patch", "delete"] },
+      // status.conditions only (a merge patch): the Stuck condition. The rest of the status is the agents'.
+      { apiGroups: [API_GROUP], resources: [`${PLURAL}/status`], verbs: ["patch"] },
       { apiGroups: [API_GROUP], resources: [UPDATE_POLICY_PLURAL], verbs: READ },
       { apiGroups: [API_GROUP], resources: [`${UPDATE_POLICY_PLURAL}/status`], verbs: ["get", "update"] },
       // Leader election: one Lease, by name (create cannot be narrowed by name).

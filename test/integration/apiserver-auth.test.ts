@@ -2,7 +2,7 @@
 // TokenReviews: who may act on which node, the brupop routes and their status codes, and logs carrying the node.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
-import { CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { signBoundToken } from "../support/tokens.ts";
@@ -193,6 +193,42 @@ describe("authentication and authorisation", () => {
       headers: { "if-match": etag },
     });
     expect(current.status).toBe(200);
+  });
+
+  it("keeps the controller's conditions when an agent replaces its status", async () => {
+    const custom = t.kc.makeApiClient(CustomObjectsApi);
+    const ref = {
+      group: API_GROUP,
+      version: "v2",
+      plural: PLURAL,
+      namespace: t.namespace,
+      name: brsName(node0().name),
+    };
+    const stuck = {
+      type: "Stuck",
+      status: "True",
+      reason: "AgentUnresponsive",
+      message: "stuck",
+      lastTransitionTime: "2026-12-05T10:00:00+00:00",
+    };
+    await custom.patchNamespacedCustomObjectStatus(
+      { ...ref, body: { status: { conditions: [stuck] } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    const status: BottlerocketShadowStatus = {
+      current_version: "1.21.0",
+      target_version: "1.21.0",
+      current_state: "Idle",
+      crash_count: 0,
+      state_transition_failure_timestamp: null,
+    };
+    // An agent (brupop's too) sends no conditions, or tries to set its own: the controller's stay.
+    for (const body of [status, { ...status, conditions: [{ ...stuck, status: "False" }] }]) {
+      const put = await call({ method: "PUT", node: node0(), token: token0, body, bearer: true });
+      expect(put.status).toBe(200);
+      const stored = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
+      expect(stored.status).toEqual({ ...status, conditions: [stuck] });
+    }
   });
 
   it("refuses the agent acting on another node (403)", async () => {

@@ -130,6 +130,17 @@ describe("a stuck node (its agent never came back after a reset)", () => {
     expect(nodeEvents.find((e) => e.reason === "NodeStuck")?.message).toMatch(/stuck: the agent has not reported Idle/);
     // Still reported, still not Idle: a person has to look at it.
     expect((await shadow(stuck)).status?.current_state).toBe("RebootedIntoUpdate");
+    // On the shadow itself too (kubectl wait --for=condition=Stuck).
+    const stuckCondition = async (status: "True" | "False") =>
+      (await shadow(stuck)).status?.conditions?.find((c) => c.type === "Stuck" && c.status === status);
+    const set = await eventually("Stuck=True on the shadow", () => stuckCondition("True"), 30_000);
+    expect(set).toMatchObject({ reason: "AgentUnresponsive" });
+    expect(set.message).toMatch(/stuck: the agent has not reported Idle/);
+
+    // Its agent comes back and reports Idle: the condition turns False and stays as the record of what happened.
+    await patchShadow(stuck, { status: { current_state: "Idle", crash_count: 0 } }, true);
+    const cleared = await eventually("Stuck=False on the shadow", () => stuckCondition("False"), 30_000);
+    expect(cleared).toMatchObject({ reason: "AgentReporting" });
   });
 });
 

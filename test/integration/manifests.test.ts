@@ -234,13 +234,14 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("create", "configmaps", { ns }),
       core("get", "configmaps", { ns, name: "brupop-controller-state" }),
       core("update", "configmaps", { ns, name: "brupop-controller-state" }),
+      status("patch"), // the Stuck condition
     ],
     denied: [
       core("update", "nodes"),
       core("delete", "nodes"),
       core("get", "configmaps", { ns, name: "someone-elses-config" }),
       core("update", "configmaps", { ns: OTHER_NS, name: "brupop-controller-state" }),
-      status("update"), // the agents own brs status; the controller writes spec only
+      status("update"), // the agents own brs status; the controller patches only its conditions
       core("list", "pods"),
       core("create", "pods/eviction", { ns: OTHER_NS }),
       core("get", "secrets", { ns }),
