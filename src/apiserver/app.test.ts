@@ -161,9 +161,9 @@ describe("the API server app", () => {
   });
 
   it("cancels a running drain on uncordon; the waiting caller gets 409", async () => {
-    const running = Promise.withResolvers<void>();
+    const running = Promise.withResolvers<undefined>();
     const { app: a, calls } = app({ syncDrainTimeoutMs: 5_000 }, (drain, signal) => {
-      running.resolve();
+      running.resolve(undefined);
       return new Promise((resolve) =>
         signal.addEventListener("abort", () =>
           resolve({ ...drained(drain), phase: "cancelled", message: `cancelled: ${String(signal.reason)}` }),
@@ -180,9 +180,9 @@ describe("the API server app", () => {
   });
 
   it("reports 404 for a drain it does not know, then the status of one it ran", async () => {
-    const finished = Promise.withResolvers<void>();
+    const finished = Promise.withResolvers<undefined>();
     const { app: a } = app({}, async (drain) => {
-      setImmediate(finished.resolve); // once the registry has recorded what this returns
+      setImmediate(() => finished.resolve(undefined)); // once the registry has recorded what this returns
       return drained(drain);
     });
     expect((await a.inject({ method: "GET", url: AGENT_ROUTES.drain, headers })).statusCode).toBe(404);
