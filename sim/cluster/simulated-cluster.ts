@@ -88,6 +88,8 @@ export interface SimulatedClusterOptions {
     readonly manifestFile: string;
     readonly dir: string;
     readonly kc: KubeConfig;
+    /** The nodes' simulated hosts, already serving: a test may leave one mid-update as another operator would. */
+    readonly hosts: ReadonlyMap<string, SimulatedHost>;
   }) => Promise<void>;
   readonly log?: (line: string) => void;
 }
@@ -241,7 +243,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     log(`applying the operator's manifest (${objects.length} objects, budget ${deploy.maxConcurrentUpdates})`);
     const kubectl = (...args: string[]) =>
       run(join(cp.binDir, "kubectl"), ["--kubeconfig", cp.kubeconfigPath, ...args], { maxBuffer: 16 << 20 });
-    if (options.install) await options.install({ kubectl, manifestFile, dir, kc });
+    if (options.install) await options.install({ kubectl, manifestFile, dir, kc, hosts });
     else await kubectl("apply", "--server-side", "--force-conflicts", "-f", manifestFile);
     await kubectl("wait", "--for=condition=Established", "--timeout=30s", `crd/${CRD_NAME}`);
 
