@@ -25,7 +25,7 @@ import {
 } from "../src/api/constants.ts";
 import type { BottlerocketShadowStatus } from "../src/api/bottlerocket-shadow.ts";
 import { AGENT_SERVICE_ACCOUNT } from "../src/apiserver/config.ts";
-import { writeApiServerTlsFiles } from "../sim/cluster/apiserver-tls.ts";
+import { apiServerProcessEnv, writeApiServerTlsFiles } from "../sim/cluster/apiserver-tls.ts";
 import { freePort } from "../sim/control-plane/ports.ts";
 import { requestPodToken } from "../sim/cluster/tokens.ts";
 import { log, percentile, pool, ROOT, round, type BenchCluster, type ShadowWriter } from "./lib.ts";
@@ -161,18 +161,14 @@ export class RouteStandIns implements ShadowWriter {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, [join(ROOT, "src/apiserver/main.ts")], {
       env: {
-        PATH: process.env.PATH ?? "",
-        KUBECONFIG: cluster.cp.kubeconfigPath,
-        POD_NAMESPACE: namespace,
-        APISERVER_BIND_ADDRESS: "127.0.0.1",
-        APISERVER_INTERNAL_PORT: String(port),
-        APISERVER_METRICS_PORT: String(metricsPort),
-        APISERVER_TLS_MODE: "files",
-        APISERVER_TLS_CERT_FILE: tls.cert,
-        APISERVER_TLS_KEY_FILE: tls.key,
-        APISERVER_TLS_CA_FILE: tls.ca,
-        TERMINATION_LOG: join(dir, "termination-log"),
-        LOG_LEVEL: "warn",
+        ...apiServerProcessEnv({
+          kubeconfigPath: cluster.cp.kubeconfigPath,
+          namespace,
+          port,
+          metricsPort,
+          tls,
+          terminationLog: join(dir, "termination-log"),
+        }),
         ...o.env,
       },
       stdio: ["ignore", "ignore", "inherit"],

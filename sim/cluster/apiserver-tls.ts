@@ -42,3 +42,31 @@ export async function writeApiServerTlsFiles(
   ]);
   return files;
 }
+
+/**
+ * The environment of an API server process on the host, serving these files on loopback (APISERVER_TLS_MODE=files),
+ * for tests and benchmarks that run it outside a pod.
+ */
+export function apiServerProcessEnv(o: {
+  kubeconfigPath: string;
+  namespace: string;
+  port: number;
+  metricsPort: number;
+  tls: ApiServerTlsFiles;
+  terminationLog: string;
+}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "",
+    KUBECONFIG: o.kubeconfigPath,
+    POD_NAMESPACE: o.namespace,
+    APISERVER_BIND_ADDRESS: "127.0.0.1",
+    APISERVER_INTERNAL_PORT: String(o.port),
+    APISERVER_METRICS_PORT: String(o.metricsPort),
+    APISERVER_TLS_MODE: "files",
+    APISERVER_TLS_CERT_FILE: o.tls.cert,
+    APISERVER_TLS_KEY_FILE: o.tls.key,
+    APISERVER_TLS_CA_FILE: o.tls.ca,
+    TERMINATION_LOG: o.terminationLog,
+    LOG_LEVEL: "warn",
+  };
+}

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeApiServerTlsFiles } from "../../sim/cluster/apiserver-tls.ts";
+import { apiServerProcessEnv, writeApiServerTlsFiles } from "../../sim/cluster/apiserver-tls.ts";
 import { freePort } from "../../sim/control-plane/ports.ts";
 import { eventually, type TestCluster } from "./cluster.ts";
 
@@ -133,19 +133,15 @@ export async function startApiServerProcess(t: TestCluster, o: ApiServerProcessO
   const args = [...(o.nodeFlags ?? []), join(ROOT, "src", "apiserver", "main.ts")];
   const child: ChildProcess = spawn(process.execPath, args, {
     env: {
-      PATH: process.env.PATH ?? "",
-      KUBECONFIG: t.info.kubeconfigPath,
-      POD_NAMESPACE: t.namespace,
+      ...apiServerProcessEnv({
+        kubeconfigPath: t.info.kubeconfigPath,
+        namespace: t.namespace,
+        port,
+        metricsPort,
+        tls,
+        terminationLog: join(dir, "termination-log"),
+      }),
       AGENT_SERVICE_ACCOUNT: o.agentServiceAccount,
-      APISERVER_BIND_ADDRESS: "127.0.0.1",
-      APISERVER_INTERNAL_PORT: String(port),
-      APISERVER_METRICS_PORT: String(metricsPort),
-      APISERVER_TLS_MODE: "files",
-      APISERVER_TLS_CERT_FILE: tls.cert,
-      APISERVER_TLS_KEY_FILE: tls.key,
-      APISERVER_TLS_CA_FILE: tls.ca,
-      TERMINATION_LOG: join(dir, "termination-log"),
-      LOG_LEVEL: "warn",
       ...o.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
