@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { manualClock, startTestHost, type TestHost } from "../../sim/host/testing.ts";
 import type { SimulatedHostOptions } from "../../sim/host/simulated-host.ts";
-import { HostApiClient, isConnectFailure, type HostApiClientOptions } from "./client.ts";
+import { HostApiClient, type HostApiClientOptions } from "./client.ts";
+import { isConnectFailure } from "./transport.ts";
 import { HostApiError, isHostApiError, type HostApiErrorKind } from "./errors.ts";
 
 /** For vi.waitFor: a fact the test waits on, polled often, bounded. */

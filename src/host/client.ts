@@ -5,6 +5,7 @@
 // wait a deadline. Kept small: it runs in the per-node agent.
 import { setTimeout as sleep } from "node:timers/promises";
 import { HostApiError, kindForStatus } from "./errors.ts";
+import { isConnectFailure, send, type RawResponse } from "./transport.ts";
 import { decodeJson, parseOsInfo, parseUpdateStatus } from "./parse.ts";
 import {
   ACTION_PATHS,
@@ -56,12 +57,6 @@ export interface HostApiClientOptions {
   signal?: AbortSignal;
 }
 
-export interface RawResponse {
-  status: number;
-  body: string;
-  contentType: string | undefined;
-}
-
 export interface CommandOutcome {
   /** `most_recent_command` for our command; may report `Failed`. */
   result: CommandResult;
@@ -77,26 +72,6 @@ export interface RefreshResult {
 
 /** `connection-lost`: the reboot's 204 never arrived because the host went down first; a reboot is under way. */
 export type RebootOutcome = "accepted" | "connection-lost";
-
-// getBuiltinModule rather than an ESM import: importing node:http as ESM evaluates its lazy exports, which load
-// Node's bundled undici (~9 MiB RSS in the agent).
-const http = process.getBuiltinModule("node:http");
-
-const CONNECT_FAILURES = new Set(["ENOENT", "ECONNREFUSED", "EACCES", "ENOTSOCK", "ENOTDIR", "EPERM"]);
-const CONNECTION_LOST = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE"]);
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== "object" || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" ? code : undefined;
-}
-
-/** True if the request never reached the host (nothing listening, no socket file). */
-export function isConnectFailure(error: unknown): boolean {
-  if (!(error instanceof HostApiError) || error.kind !== "unavailable") return false;
-  const code = errorCode(error.cause);
-  return code !== undefined && CONNECT_FAILURES.has(code);
-}
 
 export class HostApiClient {
   readonly socketPath: string;
@@ -140,29 +115,7 @@ export class HostApiClient {
    * exchange itself fails. `path` may carry a query string (`/os?prefix=version`).
    */
   async raw(method: string, path: string, body?: string): Promise<RawResponse> {
-    if (!path.startsWith("/")) throw new TypeError(`host API path must start with "/": ${JSON.stringify(path)}`);
-    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
-    const signal = this.#signal ? AbortSignal.any([this.#signal, timeout]) : timeout;
-    try {
-      return await exchange(this.socketPath, method.toUpperCase(), path, body, signal);
-    } catch (error) {
-      if (this.#signal?.aborted) throw this.#signal.reason;
-      if (timeout.aborted) {
-        throw new HostApiError("timeout", `${method} ${path}: no answer within ${this.#requestTimeoutMs} ms`, {
-          method,
-          path,
-          cause: error,
-        });
-      }
-      const code = errorCode(error);
-      const reason = error instanceof Error ? error.message : String(error);
-      const what = code !== undefined && CONNECTION_LOST.has(code) ? "connection lost" : "cannot connect";
-      throw new HostApiError("unavailable", `${method} ${path}: ${what} to ${this.socketPath}: ${reason}`, {
-        method,
-        path,
-        cause: error,
-      });
-    }
+    return send(this.socketPath, method, path, body, { timeoutMs: this.#requestTimeoutMs, signal: this.#signal });
   }
 
   /** `GET /os`: the running OS. `version_id` is the authoritative running version (and the only rollback signal). */
@@ -426,52 +379,6 @@ export class HostApiClient {
       throw error;
     }
   }
-}
-
-/**
- * One HTTP/1.1 exchange over the Unix socket with node:http (undici would add ~28 MiB to the agent's RSS). No
- * keep-alive: each request opens its own connection, which costs microseconds on a local socket and never reuses
- * one that a reboot has broken. A connection that closes before the end of the response rejects (ECONNRESET).
- */
-function exchange(
-  socketPath: string,
-  method: string,
-  path: string,
-  body: string | undefined,
-  signal: AbortSignal,
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const payload = body ?? "";
-    const req = http.request(
-      {
-        socketPath,
-        method,
-        path,
-        agent: false,
-        signal,
-        // apiclient always sends this header, with or without a body.
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", reject);
-        res.on("aborted", () => reject(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })));
-        res.on("end", () => {
-          if (!res.complete) {
-            reject(
-              Object.assign(new Error("connection closed before the end of the response"), { code: "ECONNRESET" }),
-            );
-            return;
-          }
-          const contentType = res.headers["content-type"];
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), contentType });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
 }
 
 function statusFrom(response: RawResponse): UpdateStatus | null {
