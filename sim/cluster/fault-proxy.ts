@@ -46,6 +46,8 @@ export interface FaultProxy {
   readonly url: string;
   /** Every request, in arrival order. */
   readonly log: readonly ProxiedRequest[];
+  /** TLS connections clients opened to the proxy so far (a client that reuses connections opens few). */
+  readonly connections: number;
   /** Holds new requests unanswered; exchanges already forwarded go on. */
   hold(): void;
   /** Holds new requests and silences every exchange in flight: nothing reaches the client any more. */
@@ -143,6 +145,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     else forward(x);
   });
 
+  let connections = 0;
+  server.on("secureConnection", () => connections++);
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
@@ -156,6 +161,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   return {
     url: `https://127.0.0.1:${port}`,
     log,
+    get connections() {
+      return connections;
+    },
     hold() {
       holding = true;
     },

@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import closeWithGrace from "close-with-grace";
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../kube/kube-config.ts";
 import { pino, type Logger } from "pino";
 import { formattedDestination } from "../logging/format.ts";
 import { parseApiServerConfig, type ApiServerConfig } from "./config.ts";
@@ -129,8 +130,7 @@ async function main(): Promise<void> {
   const { config } = parsed;
   const { level, formatter, ansi } = config.logging;
   const log = pino({ level, base: { component: "apiserver" } }, formattedDestination(formatter, ansi));
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
+  const kc = loadKubeConfig();
 
   let tls: Awaited<ReturnType<typeof startTls>>;
   try {

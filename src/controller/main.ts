@@ -3,7 +3,7 @@
 // SIGTERM/SIGINT stops gracefully (releasing the lease so the other replica takes over at once).
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../kube/kube-config.ts";
 import { pino } from "pino";
 import { formattedDestination } from "../logging/format.ts";
 import { parseLogSettings } from "../logging/settings.ts";
@@ -60,8 +60,7 @@ async function main(): Promise<void> {
     );
   }
 
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
+  const kc = loadKubeConfig();
   const controller = new Controller({
     kc,
     config,

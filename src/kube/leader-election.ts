@@ -20,6 +20,7 @@ import {
 } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { apiMessage, isConflict, isNotFound } from "./errors.ts";
+import { PooledKubeConfig } from "./kube-config.ts";
 
 export interface LeaderElectionOptions {
   readonly api: CoordinationV1Api;
@@ -84,7 +85,7 @@ export function fencedKubeConfig(kc: KubeConfig, fence: () => AbortSignal): Kube
   return fenced;
 }
 
-class FencedKubeConfig extends KubeConfig {
+class FencedKubeConfig extends PooledKubeConfig {
   readonly #fence: () => AbortSignal;
 
   constructor(fence: () => AbortSignal) {

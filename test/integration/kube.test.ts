@@ -2,10 +2,17 @@
 // after errors) and Lease-based leader election (hand-over on release and after a holder dies; a leader cut off or
 // slowed down gives up before anyone else can take over). Timings are measured in bench/leader-election.ts.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1ConfigMap,
+} from "@kubernetes/client-node";
 import { useCluster, eventually, type TestCluster } from "../support/cluster.ts";
 import { SupervisedInformer, type ChangeKind } from "../../src/kube/informer.ts";
 import { acquireLeadership, microTime } from "../../src/kube/leader-election.ts";
+import { PooledKubeConfig } from "../../src/kube/kube-config.ts";
 import type { FaultProxy } from "../../sim/cluster/fault-proxy.ts";
 import { proxyToApiServer } from "../support/fault-proxy.ts";
 
@@ -14,6 +21,35 @@ beforeAll(async () => {
   t = await useCluster(import.meta.url);
 });
 afterAll(() => t.cleanup());
+
+describe("PooledKubeConfig", () => {
+  it("sends a component's API calls over a few kept-alive connections, not one each", async () => {
+    const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
+    const copy = (into: KubeConfig) => {
+      into.loadFromOptions({
+        clusters: kc.clusters,
+        users: kc.users,
+        contexts: kc.contexts,
+        currentContext: kc.currentContext,
+      });
+      return into.makeApiClient(CoreV1Api);
+    };
+    try {
+      const calls = async (api: CoreV1Api) => {
+        const before = proxy.connections;
+        for (let i = 0; i < 20; i++) await api.readNamespace({ name: t.namespace });
+        await Promise.all(Array.from({ length: 5 }, () => api.readNamespace({ name: t.namespace })));
+        return proxy.connections - before;
+      };
+      // What client-node does on its own: a new connection (a TLS handshake) for every call.
+      expect(await calls(copy(new KubeConfig()))).toBe(25);
+      // Pooled: the 20 sequential calls share one connection; the 5 concurrent ones open at most one each.
+      expect(await calls(copy(new PooledKubeConfig()))).toBeLessThanOrEqual(6);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
 
 describe("SupervisedInformer", () => {
   it("sees adds, updates and deletes of the selected objects only", async () => {
