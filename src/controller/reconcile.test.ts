@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { CoreV1Api, V1Node } from "@kubernetes/client-node";
 import { ANNOTATION_DRAIN } from "../api/constants.ts";
-import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
 import { EventRecorder } from "./events.ts";
@@ -89,6 +89,7 @@ function setup(options: {
   const writes: ShadowWrite[] = [];
   const deleted: string[] = [];
   const released: [string, string][] = [];
+  const conditions: [string, Condition[]][] = [];
   const consumed: Date[] = [];
   const events: { namespace: string; reason: string; name: string }[] = [];
   const client = {
@@ -102,6 +103,9 @@ function setup(options: {
       deleted.push(name);
     },
     writePolicyStatus: async () => undefined,
+    writeConditions: async (name: string, _resourceVersion: string, written: Condition[]) => {
+      conditions.push([name, written]);
+    },
   } as unknown as ShadowClient;
   const core = {
     createNamespacedEvent: async (req: {
@@ -156,7 +160,17 @@ function setup(options: {
     fleet: () => fleet.reconcile(signal),
     node: (name: string) => node.reconcile(name, signal),
   };
-  return { reconciler, writes, deleted, released, consumed, events, recorder, fleetEnqueued: () => fleetEnqueued };
+  return {
+    reconciler,
+    writes,
+    deleted,
+    released,
+    conditions,
+    consumed,
+    events,
+    recorder,
+    fleetEnqueued: () => fleetEnqueued,
+  };
 }
 
 describe("Reconciler: the fleet", () => {
@@ -255,6 +269,10 @@ describe("a stuck node (its agent has not reported Idle within the Idle timeout)
     expect(ours.released).toEqual([["a", "node-rv-a"]]); // conditional on the Node it decided from
     expect(ours.events.filter((e) => e.reason === "NodeReleased").map((e) => e.name)).toEqual(["brs-a", "a"]);
     expect(ours.writes).toEqual([]);
+    // Reported on the shadow: Stuck=True, with the reason the Event gives.
+    expect(ours.conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "Stuck", status: "True", reason: "AgentUnresponsive" })]],
+    ]);
   });
 
   it("is left cordoned while NotReady, while its agent may still come back, or when someone else cordoned it", async () => {
