@@ -30,7 +30,8 @@ const cliBundle = async (format: "esm" | "cjs", target: string, version: string)
   bundle("src/cli/main.ts", {
     format,
     target,
-    define: { BRUPOP_VERSION: JSON.stringify(version) },
+    // import.meta: version.ts reads package.json through it only when BRUPOP_VERSION is not set (a checkout).
+    define: { BRUPOP_VERSION: JSON.stringify(version), ...(format === "cjs" ? { "import.meta.url": '""' } : {}) },
     ...(format === "esm" ? { hashbang: "#!/usr/bin/env node" } : {}),
   });
 

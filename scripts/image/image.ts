@@ -44,7 +44,9 @@ export interface AppContents {
 
 export async function bundleComponents(): Promise<AppContents> {
   const entries = await Promise.all(
-    COMPONENT_NAMES.map(async (c) => [c, await bundle(`src/${c}/main.ts`, { target: "node24", format: "esm" })] as const),
+    COMPONENT_NAMES.map(
+      async (c) => [c, await bundle(`src/${c}/main.ts`, { target: "node24", format: "esm" })] as const,
+    ),
   );
   const bundles = Object.fromEntries(entries) as Record<ComponentName, Bundle>;
   const all = new Map<string, BundledPackage>();

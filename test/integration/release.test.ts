@@ -1,0 +1,141 @@
+// The release workflow's project steps (.github/workflows/release.yml), run here against an OCI registry on loopback
+// (Debian's docker-registry, the CNCF distribution registry): scripts/release/artifacts.ts assembles the release
+// files, scripts/release/push.ts pushes the multi-arch image and the chart. The registry is then read back by other
+// clients: skopeo pulls the index (same digest, both platforms), helm pulls the chart and renders the pinned image,
+// sha256sum checks SHA256SUMS. Not run here: cosign's keyless signing (it needs the CI's OIDC identity).
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { releaseArtifacts, helmBinary } from "../../scripts/release/artifacts.ts";
+import { push } from "../../scripts/release/push.ts";
+import { builtImage } from "../support/image.ts";
+import { eventually } from "../support/cluster.ts";
+
+const run = promisify(execFile);
+let tmp: string;
+let registry: ChildProcess | undefined;
+let host: string;
+let out: string;
+let digest: string;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+beforeAll(async () => {
+  await builtImage();
+  tmp = mkdtempSync(join(tmpdir(), "brupop-release-"));
+  host = `127.0.0.1:${await freePort()}`;
+  const config = join(tmp, "registry.yml");
+  writeFileSync(
+    config,
+    `version: 0.1\nlog: { level: warn }\nstorage: { filesystem: { rootdirectory: ${join(tmp, "storage")} }, delete: { enabled: true } }\nhttp: { addr: "${host}" }\n`,
+  );
+  registry = spawn("docker-registry", ["serve", config], { stdio: "ignore" });
+  await eventually("the registry on loopback", async () => {
+    const r = await fetch(`http://${host}/v2/`).catch(() => undefined);
+    return r?.ok ? r : undefined;
+  });
+  out = join(tmp, "release");
+}, 600_000);
+
+afterAll(() => {
+  registry?.kill("SIGTERM");
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("the release steps", () => {
+  it("artifacts: manifest and chart pinned to the image's digest, image archive, SBOMs, CLI, SHA256SUMS", async () => {
+    const image = `${host}/brupop/bottlerocket-update-operator:v0.0.0-test`;
+    ({ digest } = await releaseArtifacts(image, out));
+    const files = readFileSync(join(out, "SHA256SUMS"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split("  ")[1]);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "bottlerocket-update-operator.yaml",
+        "bottlerocket-update-operator.oci.tar",
+        "sbom-image-linux-amd64.cdx.json",
+        "sbom-image-linux-arm64.cdx.json",
+        "brupop-linux-amd64",
+        "brupop-linux-arm64",
+        "brupop-THIRD-PARTY-NOTICES",
+      ]),
+    );
+    expect(files.some((f) => /^brupop-cli-npm-.*\.tgz$/.test(f ?? ""))).toBe(true);
+    expect(files.some((f) => /^bottlerocket-update-operator-.*\.tgz$/.test(f ?? ""))).toBe(true);
+    const { stdout } = await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: out });
+    expect(
+      stdout
+        .trim()
+        .split("\n")
+        .every((l) => l.endsWith(": OK")),
+    ).toBe(true);
+    const manifest = readFileSync(join(out, "bottlerocket-update-operator.yaml"), "utf8");
+    const images = new Set([...manifest.matchAll(/^\s+image: (\S+)$/gm)].map((m) => m[1]));
+    expect([...images]).toEqual([`${image}@${digest}`]);
+  }, 600_000);
+
+  it("push: the registry serves the built index (same digest, both platforms) and the chart", async () => {
+    const image = `${host}/brupop/bottlerocket-update-operator:v0.0.0-test`;
+    const pushed = await push({ image, chart: `oci://${host}/charts`, plainHttp: true, release: out });
+    expect(pushed.digest).toBe(digest);
+    // Read back by skopeo as a pull would: the index, then each platform's manifest.
+    const { stdout: raw } = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${image}`]);
+    const index = JSON.parse(raw) as { manifests: { platform: { architecture: string } }[] };
+    expect(index.manifests.map((m) => m.platform.architecture).sort()).toEqual(["amd64", "arm64"]);
+    for (const arch of ["amd64", "arm64"]) {
+      const { stdout } = await run("skopeo", [
+        "inspect",
+        "--tls-verify=false",
+        "--override-arch",
+        arch,
+        `docker://${image}`,
+      ]);
+      const info = JSON.parse(stdout) as { Architecture: string; Layers: string[] };
+      expect(info.Architecture).toBe(arch);
+      expect(info.Layers).toHaveLength(2);
+    }
+    // The chart, pulled and rendered: its pods run the pushed image, pinned.
+    const helm = await helmBinary();
+    mkdirSync(join(tmp, "pulled"));
+    const chartVersion =
+      /^version: (\S+)$/m.exec(
+        readFileSync(
+          join(import.meta.dirname, "..", "..", "deploy/charts/bottlerocket-update-operator/Chart.yaml"),
+          "utf8",
+        ),
+      )?.[1] ?? "";
+    await run(helm, [
+      "pull",
+      `oci://${host}/charts/bottlerocket-update-operator`,
+      "--version",
+      chartVersion,
+      "--plain-http",
+      "--destination",
+      join(tmp, "pulled"),
+    ]);
+    const { stdout: rendered } = await run(
+      helm,
+      ["template", "r", join(tmp, "pulled", `bottlerocket-update-operator-${chartVersion}.tgz`)],
+      { maxBuffer: 16 << 20 },
+    );
+    expect(new Set([...rendered.matchAll(/^\s+image: "?([^"\s]+)"?$/gm)].map((m) => m[1]))).toEqual(
+      new Set([`${image}@${digest}`]),
+    );
+  }, 300_000);
+});
