@@ -18,7 +18,6 @@ import {
 } from "node:fs";
 import { get as httpGet } from "node:http";
 import { get as httpsGet } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -40,6 +39,7 @@ import { unpackImage, type UnpackedImage } from "../../sim/container/image.ts";
 import { containerArgv, containerProcess, type ContainerSpec, type Volume } from "../../sim/container/run.ts";
 import { installOperatorCrds } from "../../sim/stand-ins/status-agents.ts";
 import { builtImage, manifestContainers, podEnv, podUser, type ManifestContainer } from "../support/image.ts";
+import { freePort } from "../../sim/control-plane/ports.ts";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 
 const run = promisify(execFile);
@@ -102,19 +102,6 @@ const isElf = (file: string) => {
   data.copy(head, 0, 0, 4);
   return head.toString("latin1") === "\x7fELF";
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 function statusOf(url: string, ca?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,6 @@
 // sha256sum checks SHA256SUMS. Not run here: cosign's keyless signing (it needs the CI's OIDC identity).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseArtifacts, helmBinary } from "../../scripts/release/artifacts.ts";
 import { push } from "../../scripts/release/push.ts";
 import { builtImage } from "../support/image.ts";
+import { freePort } from "../../sim/control-plane/ports.ts";
 import { eventually } from "../support/cluster.ts";
 
 const run = promisify(execFile);
@@ -21,19 +21,6 @@ let registry: ChildProcess | undefined;
 let host: string;
 let out: string;
 let digest: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 beforeAll(async () => {
   await builtImage();
