@@ -1,4 +1,4 @@
-// node scripts/release/artifacts.ts --image <registry/repository:tag> [--out dist/release]
+// npm run release:artifacts -- --image <registry/repository:tag> [--out dist/release]
 // What a release attaches, in one directory, from the image npm run image built (dist/image, built here when
 // missing or stale) and the CLI (built here): the install manifest and the Helm chart with the image pinned by
 // digest, the image's OCI archive and SBOMs, the CLI's npm package and single-file executables, and SHA256SUMS.
@@ -89,7 +89,7 @@ if (import.meta.filename === process.argv[1]) {
     options: { image: { type: "string" }, out: { type: "string", default: RELEASE_OUT } },
   });
   if (!values.image) {
-    console.error("usage: node scripts/release/artifacts.ts --image <registry/repository:tag> [--out DIR]");
+    console.error("usage: npm run release:artifacts -- --image <registry/repository:tag> [--out DIR]");
     process.exit(2);
   }
   releaseArtifacts(values.image, values.out).then(

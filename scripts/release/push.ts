@@ -1,4 +1,5 @@
-// node scripts/release/push.ts --image <registry/repository:tag> [--chart oci://<registry>/<path>] [--plain-http]
+// npm run release:push -- --image <registry/repository:tag> [--chart oci://<registry>/<path>] [--plain-http]
+//   [--release DIR]
 // Pushes what npm run image built (dist/image/oci: the multi-arch index, digests unchanged) to a registry with skopeo,
 // and the chart package of scripts/release/artifacts.ts (dist/release/*.tgz but the CLI's) with helm, then reads the
 // pushed index back and checks its digest. Credentials: `skopeo login` and `helm registry login` beforehand.
@@ -56,15 +57,21 @@ if (import.meta.filename === process.argv[1]) {
       image: { type: "string" },
       chart: { type: "string" },
       "plain-http": { type: "boolean", default: false },
+      release: { type: "string", default: RELEASE_OUT },
     },
   });
   if (!values.image) {
     console.error(
-      "usage: node scripts/release/push.ts --image <registry/repository:tag> [--chart oci://...] [--plain-http]",
+      "usage: npm run release:push -- --image <registry/repository:tag> [--chart oci://...] [--plain-http] [--release DIR]",
     );
     process.exit(2);
   }
-  push({ image: values.image, ...(values.chart ? { chart: values.chart } : {}), plainHttp: values["plain-http"] }).then(
+  push({
+    image: values.image,
+    ...(values.chart ? { chart: values.chart } : {}),
+    plainHttp: values["plain-http"],
+    release: values.release,
+  }).then(
     (r) => console.log(`${values.image ?? ""}@${r.digest}${r.chart ? `\n${r.chart}` : ""}`),
     (err: unknown) => {
       console.error(err instanceof Error ? err.message : String(err));

@@ -1,21 +1,26 @@
-// The release workflow's project steps (.github/workflows/release.yml), run here against an OCI registry on loopback
-// (Debian's docker-registry, the CNCF distribution registry): scripts/release/artifacts.ts assembles the release
-// files, scripts/release/push.ts pushes the multi-arch image and the chart. The registry is then read back by other
+// The release workflow's project steps (.github/workflows/release.yml), run here with the workflow's own commands
+// against an OCI registry on loopback (Debian's docker-registry, the CNCF distribution registry): `npm run
+// release:artifacts` (scripts/release/artifacts.ts) assembles the release files, `npm run release:push`
+// (scripts/release/push.ts) pushes the multi-arch image and the chart. The registry is then read back by other
 // clients: skopeo pulls the index (same digest, both platforms), helm pulls the chart and renders the pinned image,
 // sha256sum checks SHA256SUMS. Not run here: cosign's keyless signing (it needs the CI's OIDC identity).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { releaseArtifacts, helmBinary } from "../../scripts/release/artifacts.ts";
-import { push } from "../../scripts/release/push.ts";
+import { helmBinary } from "../../scripts/release/artifacts.ts";
 import { builtImage } from "../support/image.ts";
 import { freePort } from "../../sim/control-plane/ports.ts";
 import { eventually } from "../support/cluster.ts";
 
 const run = promisify(execFile);
+const root = join(import.meta.dirname, "..", "..");
+/** `npm run <script> -- args` from the checkout, as the workflow runs it; its stdout. */
+const npmRun = async (script: string, args: string[]): Promise<string> =>
+  (await run("npm", ["run", "--silent", script, "--", ...args], { cwd: root, maxBuffer: 16 << 20 })).stdout;
 let tmp: string;
 let registry: ChildProcess | undefined;
 let host: string;
@@ -23,7 +28,8 @@ let out: string;
 let digest: string;
 
 beforeAll(async () => {
-  await builtImage();
+  // The index digest of the image npm run image built: what every release file and the registry must name.
+  digest = (await builtImage()).report.indexDigest;
   tmp = mkdtempSync(join(tmpdir(), "brupop-release-"));
   host = `127.0.0.1:${await freePort()}`;
   const config = join(tmp, "registry.yml");
@@ -47,7 +53,9 @@ afterAll(() => {
 describe("the release steps", () => {
   it("artifacts: manifest and chart pinned to the image's digest, image archive, SBOMs, CLI, SHA256SUMS", async () => {
     const image = `${host}/brupop/bottlerocket-update-operator:v0.0.0-test`;
-    ({ digest } = await releaseArtifacts(image, out));
+    const printed = await npmRun("release:artifacts", ["--image", image, "--out", out]);
+    expect(readFileSync(join(out, "image-digest"), "utf8").trim()).toBe(digest);
+    expect(printed.split("\n")[0]).toBe(`${image}@${digest}`);
     const files = readFileSync(join(out, "SHA256SUMS"), "utf8")
       .trim()
       .split("\n")
@@ -79,10 +87,19 @@ describe("the release steps", () => {
 
   it("push: the registry serves the built index (same digest, both platforms) and the chart", async () => {
     const image = `${host}/brupop/bottlerocket-update-operator:v0.0.0-test`;
-    const pushed = await push({ image, chart: `oci://${host}/charts`, plainHttp: true, release: out });
-    expect(pushed.digest).toBe(digest);
+    const printed = await npmRun("release:push", [
+      "--image",
+      image,
+      "--chart",
+      `oci://${host}/charts`,
+      "--plain-http",
+      "--release",
+      out,
+    ]);
+    expect(printed.split("\n")[0]).toBe(`${image}@${digest}`);
     // Read back by skopeo as a pull would: the index, then each platform's manifest.
     const { stdout: raw } = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${image}`]);
+    expect(`sha256:${createHash("sha256").update(raw).digest("hex")}`).toBe(digest);
     const index = JSON.parse(raw) as { manifests: { platform: { architecture: string } }[] };
     expect(index.manifests.map((m) => m.platform.architecture).sort()).toEqual(["amd64", "arm64"]);
     for (const arch of ["amd64", "arm64"]) {
@@ -102,10 +119,7 @@ describe("the release steps", () => {
     mkdirSync(join(tmp, "pulled"));
     const chartVersion =
       /^version: (\S+)$/m.exec(
-        readFileSync(
-          join(import.meta.dirname, "..", "..", "deploy/charts/bottlerocket-update-operator/Chart.yaml"),
-          "utf8",
-        ),
+        readFileSync(join(root, "deploy/charts/bottlerocket-update-operator/Chart.yaml"), "utf8"),
       )?.[1] ?? "";
     await run(helm, [
       "pull",
