@@ -1,7 +1,8 @@
 // npm run image [-- options]: builds the operator's image for linux/amd64 and linux/arm64 without a container
 // engine, as an OCI image index, reproducibly (the same commit and inputs.lock.json give the same digest).
-// Writes to dist/image/: oci/ (an OCI image layout), <name>.oci.tar (the same as one archive for `podman load`,
-// `docker load` or `skopeo copy oci-archive:...`), sbom-<arch>.cdx.json (CycloneDX) and build.json (digests, sizes).
+// Writes to dist/image/: oci/ (an OCI image layout), <name>.oci.tar (the same as one archive for `podman load` or
+// `skopeo copy oci-archive:...`; `docker load` is untested, no Docker engine here), sbom-<arch>.cdx.json (CycloneDX)
+// and build.json (digests, sizes).
 // This script is the image's only definition (there is no Dockerfile).
 import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";

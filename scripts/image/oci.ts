@@ -230,7 +230,7 @@ export async function writeLayout(dir: string, image: ImageIndex, ref: string, n
   await writeFile(join(dir, "index.json"), layoutIndex(image, ref, name));
 }
 
-/** The same layout as one tar file: what `podman load`, `docker load` and `skopeo copy oci-archive:` read. */
+/** The same layout as one tar file: what `podman load` and `skopeo copy oci-archive:` read (`docker load`: untested). */
 export async function archiveOf(image: ImageIndex, ref: string, name: string, mtime: Date): Promise<Buffer> {
   const entries: Entry[] = [
     { path: "oci-layout", type: "file", mode: 0o644, data: OCI_LAYOUT },
