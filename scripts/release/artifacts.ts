@@ -1,14 +1,14 @@
 // npm run release:artifacts -- --image <registry/repository:tag> [--out dist/release]
 // What a release attaches, in one directory, from the image npm run image built (dist/image, built here when
-// missing or stale) and the CLI (built here): the install manifest and the Helm chart with the image pinned by
-// digest, the image's OCI archive and SBOMs, the CLI's npm package and single-file executables, and SHA256SUMS.
+// missing or stale) and the CLI (built here): the install manifest and the Helm charts (the operator's, with the
+// image pinned by digest, and the CRDs' chart it needs beside it), the image's OCI archive and SBOMs, the CLI's npm package and single-file executables, and SHA256SUMS.
 // The release workflow (.github/workflows/release.yml) runs it; so does test/integration/release.test.ts.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, cp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { CHART_DIR, MANIFEST_PATH } from "../../src/deploy/files.ts";
+import { CHART_DIR, CRD_CHART_DIR, MANIFEST_PATH } from "../../src/deploy/files.ts";
 import { operatorManifest } from "../../src/deploy/manifest.ts";
 import { DEFAULT_OUT, buildImage, currentBuild } from "../image/build.ts";
 import { ROOT } from "../image/inputs.ts";
@@ -52,6 +52,9 @@ export async function releaseArtifacts(
   await run(helm, ["lint", chart]);
   await run(helm, ["package", chart, "--destination", out]);
   await rm(chart, { recursive: true, force: true });
+  // The CRDs' chart, as brupop's (installed first; names no image).
+  await run(helm, ["lint", join(ROOT, CRD_CHART_DIR)]);
+  await run(helm, ["package", join(ROOT, CRD_CHART_DIR), "--destination", out]);
 
   // The image: archive and SBOMs.
   await copyFile(join(DEFAULT_OUT, report.archive), join(out, basename(report.archive)));

@@ -1,14 +1,15 @@
 // npm run release:push -- --image <registry/repository:tag> [--chart oci://<registry>/<path>] [--plain-http]
 //   [--release DIR]
 // Pushes what npm run image built (dist/image/oci: the multi-arch index, digests unchanged) to a registry with skopeo,
-// and the chart package of scripts/release/artifacts.ts (dist/release/*.tgz but the CLI's) with helm, then reads the
-// pushed index back and checks its digest. Credentials: `skopeo login` and `helm registry login` beforehand.
+// and the chart packages of scripts/release/artifacts.ts (the operator's and the CRDs', dist/release/) with helm, then
+// reads the pushed index back and checks its digest. Credentials: `skopeo login` and `helm registry login` beforehand.
 // The release workflow runs it against ghcr.io; test/integration/release.test.ts against a registry on loopback.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
+import { CRD_CHART, OPERATOR_CHART } from "../../src/deploy/helm-chart.ts";
 import { DEFAULT_OUT } from "../image/build.ts";
 import { readLayout } from "../image/oci.ts";
 import { RELEASE_OUT, helmBinary } from "./artifacts.ts";
@@ -23,7 +24,7 @@ export interface PushOptions {
   readonly release?: string;
 }
 
-export async function push(o: PushOptions): Promise<{ digest: string; chart?: string }> {
+export async function push(o: PushOptions): Promise<{ digest: string; charts?: string }> {
   const layout = o.layout ?? join(DEFAULT_OUT, "oci");
   const { indexDigest } = await readLayout(layout);
   const tls = o.plainHttp ? ["--dest-tls-verify=false"] : [];
@@ -40,15 +41,21 @@ export async function push(o: PushOptions): Promise<{ digest: string; chart?: st
   if (pushed !== indexDigest) throw new Error(`${o.image} is ${pushed} in the registry, not the built ${indexDigest}`);
   if (!o.chart) return { digest: pushed };
   const release = o.release ?? RELEASE_OUT;
-  const chartPackage = (await readdir(release)).find((f) => /^bottlerocket-update-operator-.*\.tgz$/.test(f));
-  if (!chartPackage) throw new Error(`no chart package in ${release} (run scripts/release/artifacts.ts)`);
-  const { stdout, stderr } = await run(await helmBinary(), [
-    "push",
-    join(release, chartPackage),
-    o.chart,
-    ...(o.plainHttp ? ["--plain-http"] : []),
-  ]);
-  return { digest: pushed, chart: `${stdout}${stderr}`.trim() };
+  const files = await readdir(release);
+  const printed: string[] = [];
+  for (const chart of [CRD_CHART, OPERATOR_CHART]) {
+    // <chart>-<semver>.tgz: the version starts with a digit, so bottlerocket-update-operator-x never matches another.
+    const chartPackage = files.find((f) => f.startsWith(`${chart}-`) && /^\d/.test(f.slice(chart.length + 1)));
+    if (!chartPackage) throw new Error(`no ${chart} chart package in ${release} (run npm run release:artifacts)`);
+    const { stdout, stderr } = await run(await helmBinary(), [
+      "push",
+      join(release, chartPackage),
+      o.chart,
+      ...(o.plainHttp ? ["--plain-http"] : []),
+    ]);
+    printed.push(`${stdout}${stderr}`.trim());
+  }
+  return { digest: pushed, charts: printed.join("\n") };
 }
 
 if (import.meta.filename === process.argv[1]) {
@@ -72,7 +79,7 @@ if (import.meta.filename === process.argv[1]) {
     plainHttp: values["plain-http"],
     release: values.release,
   }).then(
-    (r) => console.log(`${values.image ?? ""}@${r.digest}${r.chart ? `\n${r.chart}` : ""}`),
+    (r) => console.log(`${values.image ?? ""}@${r.digest}${r.charts ? `\n${r.charts}` : ""}`),
     (err: unknown) => {
       console.error(err instanceof Error ? err.message : String(err));
       process.exit(1);

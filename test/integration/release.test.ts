@@ -72,7 +72,8 @@ describe("the release steps", () => {
       ]),
     );
     expect(files.some((f) => /^brupop-cli-npm-.*\.tgz$/.test(f ?? ""))).toBe(true);
-    expect(files.some((f) => /^bottlerocket-update-operator-.*\.tgz$/.test(f ?? ""))).toBe(true);
+    expect(files.some((f) => /^bottlerocket-update-operator-\d.*\.tgz$/.test(f ?? ""))).toBe(true);
+    expect(files.some((f) => /^bottlerocket-shadow-\d.*\.tgz$/.test(f ?? ""))).toBe(true);
     const { stdout } = await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: out });
     expect(
       stdout
@@ -85,7 +86,7 @@ describe("the release steps", () => {
     expect([...images]).toEqual([`${image}@${digest}`]);
   }, 600_000);
 
-  it("push: the registry serves the built index (same digest, both platforms) and the chart", async () => {
+  it("push: the registry serves the built index (same digest, both platforms) and both charts", async () => {
     const image = `${host}/brupop/bottlerocket-update-operator:v0.0.0-test`;
     const printed = await npmRun("release:push", [
       "--image",
@@ -114,29 +115,32 @@ describe("the release steps", () => {
       expect(info.Architecture).toBe(arch);
       expect(info.Layers).toHaveLength(2);
     }
-    // The chart, pulled and rendered: its pods run the pushed image, pinned.
+    // The charts, pulled and rendered: the operator's pods run the pushed image, pinned; the CRDs' chart holds them.
     const helm = await helmBinary();
     mkdirSync(join(tmp, "pulled"));
-    const chartVersion =
-      /^version: (\S+)$/m.exec(
-        readFileSync(join(root, "deploy/charts/bottlerocket-update-operator/Chart.yaml"), "utf8"),
-      )?.[1] ?? "";
-    await run(helm, [
-      "pull",
-      `oci://${host}/charts/bottlerocket-update-operator`,
-      "--version",
-      chartVersion,
-      "--plain-http",
-      "--destination",
-      join(tmp, "pulled"),
-    ]);
-    const { stdout: rendered } = await run(
-      helm,
-      ["template", "r", join(tmp, "pulled", `bottlerocket-update-operator-${chartVersion}.tgz`)],
-      { maxBuffer: 16 << 20 },
-    );
+    const pulled = async (chart: string): Promise<string> => {
+      const version =
+        /^version: (\S+)$/m.exec(readFileSync(join(root, "deploy/charts", chart, "Chart.yaml"), "utf8"))?.[1] ?? "";
+      await run(helm, [
+        "pull",
+        `oci://${host}/charts/${chart}`,
+        "--version",
+        version,
+        "--plain-http",
+        "--destination",
+        join(tmp, "pulled"),
+      ]);
+      const { stdout } = await run(helm, ["template", "r", join(tmp, "pulled", `${chart}-${version}.tgz`)], {
+        maxBuffer: 16 << 20,
+      });
+      return stdout;
+    };
+    const rendered = await pulled("bottlerocket-update-operator");
     expect(new Set([...rendered.matchAll(/^\s+image: "?([^"\s]+)"?$/gm)].map((m) => m[1]))).toEqual(
       new Set([`${image}@${digest}`]),
     );
+    const crds = await pulled("bottlerocket-shadow");
+    expect(crds).toMatch(/^kind: CustomResourceDefinition$/m);
+    expect(crds).toMatch(/^\s+name: bottlerocketshadows\.brupop\.bottlerocket\.aws$/m);
   }, 300_000);
 });
