@@ -44,6 +44,7 @@ export function demoCommand(): Command {
     )
     .addOption(new Option("--timeout <seconds>", "give up after this long").default(600).argParser(positiveInt(86_400)))
     .option("--keep", "keep the cluster directory (process logs) after the demo")
+    .option("--image <layout>", "run the operator's pods from a built image (npm run image: dist/image/oci)")
     .action(async (opts) => {
       const { FAULT_SPEC_HELP, parseFaultSpec } = await import("../host/faults.ts");
       if (opts.helpFaults) {
@@ -71,6 +72,7 @@ interface DemoOptions {
   profile: "demo" | "fast" | "realistic";
   timeout: number;
   keep: boolean;
+  image?: string;
 }
 
 async function runDemo(o: DemoOptions): Promise<void> {
@@ -91,6 +93,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     faults: o.faults,
     env: { agent: FAST_AGENT_ENV },
     keepDir: o.keep,
+    ...(o.image ? { image: { layout: o.image } } : {}),
     log: (line) => {
       if (!tty || !rolling) say(line);
     },

@@ -42,7 +42,9 @@ import { startSimulatedHost, type SimulatedHost } from "../host/simulated-host.t
 import type { DurationProfile, HostDurations } from "../host/durations.ts";
 import type { ArmedFault, HostFault } from "../host/faults.ts";
 import { bottlerocketOsImage, createBottlerocketNodes, setOsImage } from "./nodes.ts";
-import { PodRunner, type PodFiles, type PodRunnerOptions } from "./pod-runner.ts";
+import { PodRunner, resolveEnv, type PodFiles, type PodRunnerOptions } from "./pod-runner.ts";
+import { unpackImage } from "../container/image.ts";
+import { containerProcess } from "../container/run.ts";
 import { writeApiServerTlsFiles } from "./apiserver-tls.ts";
 import { startServiceProxy, type ServiceProxy } from "./service-proxy.ts";
 import { createWorkloads, type Workload } from "./workloads.ts";
@@ -91,6 +93,12 @@ export interface SimulatedClusterOptions {
     /** The nodes' simulated hosts, already serving: a test may leave one mid-update as another operator would. */
     readonly hosts: ReadonlyMap<string, SimulatedHost>;
   }) => Promise<void>;
+  /**
+   * Run the operator's pods from a built image (an OCI layout, `npm run image`'s dist/image/oci) instead of the
+   * source tree: each container's command and args from its pod over the image's entrypoint, in the image's root
+   * (sim/container/run.ts). Default: `node src/<component>/main.ts`.
+   */
+  readonly image?: { readonly layout: string; readonly architecture?: string };
   readonly log?: (line: string) => void;
 }
 
@@ -292,6 +300,28 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     const isNodeDown = (node: string) => down.has(node);
     const entry = (component: ComponentName) => [join(SRC, component, "main.ts")];
     const common = (files: PodFiles) => ({ TERMINATION_LOG: join(files.dir, "termination-log") });
+    // From the image: the pod's container as the image runs it, with the env the simulation gives it. Every path the
+    // simulation hands a process (kubeconfig, tokens, TLS files, the host's socket, the termination log) is under
+    // `dir`, mounted at the same path. The processes run as root: the pod files here belong to the runner's user.
+    const image = options.image
+      ? await unpackImage(options.image.layout, options.image.architecture ?? "amd64", join(dir, "image-rootfs"))
+      : undefined;
+    if (image) log(`running the operator's pods from the image (${image.manifestDigest})`);
+    const fromImage =
+      (launch: PodRunnerOptions["launch"]): PodRunnerOptions["launch"] =>
+      (pod, files) => {
+        const spec = launch(pod, files);
+        const container = pod.spec?.containers[0];
+        if (!image) return spec;
+        const p = containerProcess(image, {
+          ...(container?.command ? { command: container.command } : {}),
+          ...(container?.args ? { args: container.args } : {}),
+          env: { ...resolveEnv(pod, container ?? { name: "" }), ...spec.env },
+          user: { uid: 0, gid: 0 },
+          volumes: [{ host: dir, path: dir }],
+        });
+        return { command: p.command, args: p.args, env: p.env };
+      };
     // Each component's pods, run as processes the way a kubelet would run their containers.
     const podRunner = (component: ComponentName, launch: PodRunnerOptions["launch"]) =>
       new PodRunner({
@@ -302,7 +332,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
         dir: podsDir,
         isNodeDown,
         log,
-        launch,
+        launch: fromImage(launch),
       });
 
     runners.apiserver = podRunner("apiserver", (pod, files) => {

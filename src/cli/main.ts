@@ -8,9 +8,11 @@ import { explainCommand } from "./commands/explain.ts";
 import { pauseCommand, resumeCommand } from "./commands/pause.ts";
 import { labelCommand } from "./commands/label.ts";
 import { unquarantineCommand } from "./commands/unquarantine.ts";
+import { cliVersion } from "./version.ts";
 
 const program = new Command("brupop")
   .description("Bottlerocket update operator: operate and inspect the updates of a cluster's Bottlerocket nodes")
+  .version(cliVersion())
   .showHelpAfterError()
   .enablePositionalOptions();
 
@@ -26,4 +28,8 @@ for (const command of [
   program.addCommand(command);
 }
 
-await program.parseAsync();
+// No top-level await: the single-file executable (Node's SEA) runs the CLI as a CommonJS script.
+program.parseAsync().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -101,7 +101,10 @@ async function main(): Promise<void> {
   log.info(
     `caches synced in namespace ${config.namespace}; metrics on :${controller.metricsPort ?? config.metrics.port}`,
   );
-  await controller.whenLeading();
+  // A SIGTERM before this replica leads (a standby's usual end) is a clean stop: shutdown() exits with 0.
+  await controller.whenLeading().catch((err: unknown) => {
+    if (!stopping) throw err;
+  });
 }
 
 main().catch((err: unknown) => {

@@ -12,6 +12,7 @@ import { podLabels, componentLabels, selectorLabels } from "./labels.ts";
 import { NAMES, SERVICE_ACCOUNT } from "./names.ts";
 import type { DeployOptions } from "./options.ts";
 import {
+  NODE_FLAGS,
   TLS_DIR,
   TLS_VOLUME,
   TMP_MOUNT,
@@ -33,14 +34,8 @@ export const HOST_API_SOCKET = "/run/api.sock";
 /** The agent's /livez and /readyz port (plain HTTP on the pod network). */
 export const AGENT_HEALTH_PORT = 8081;
 
-/**
- * Node flags for the agent, before its entry point (the image's ENTRYPOINT is node). --jitless: V8 interprets and
- * never compiles to machine code, so the compilers' text pages are never touched: the agent needs ~4 MiB less
- * page cache and 1 MiB less heap (under a 32 MiB limit it still updates cleanly, without the flag it thrashes),
- * for no measurable CPU (it waits on I/O). It also disables WebAssembly, which the agent does not load.
- * See docs/adr/0007-agent-memory.md.
- */
-export const AGENT_NODE_FLAGS: readonly string[] = ["--jitless"];
+/** Node flags for the agent, before its entry point (the benchmarks run it with them); see NODE_FLAGS. */
+export const AGENT_NODE_FLAGS: readonly string[] = NODE_FLAGS.agent;
 
 // brupop's mount path, trailing slash included: an apply over brupop's DaemonSet then updates its mount (volume
 // mounts are merged by path) instead of adding a second one of the same directory.
@@ -71,7 +66,7 @@ export function agentDaemonSet(options: DeployOptions): V1DaemonSet {
               name: "brupop",
               image: options.image,
               imagePullPolicy: "IfNotPresent",
-              ...containerCommand("agent", AGENT_NODE_FLAGS),
+              ...containerCommand("agent"),
               env: [
                 fieldEnv("MY_NODE_NAME", "spec.nodeName"),
                 env("APISERVER_SERVICE_PORT", options.apiserverServicePort),

@@ -1,11 +1,12 @@
-// The image holds one dist/ with three entry points; each process must load only what it needs. Checked on the
-// static import graph of the sources (dynamic `import()` included): the agent stays lean (no Kubernetes client
-// library, no HTTP server framework) and the components never load each other. An entry point not written yet is
-// reported as skipped.
+// The image holds one bundle per entry point; each process must load only what it needs. Checked on the static
+// import graph of the sources (dynamic `import()` included) and on the bundles the image is built from (esbuild's
+// account of what it put in each): the agent stays lean (no Kubernetes client library, no HTTP server framework)
+// and the components never load each other. An entry point not written yet is reported as skipped.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { bundle } from "../../scripts/image/bundle.ts";
 
 const src = join(import.meta.dirname, "..");
 const IMPORT =
@@ -52,6 +53,17 @@ describe("entry points of the image", () => {
     expect([...packages].filter((p) => forbiddenPackages.includes(p))).toEqual([]);
     expect([...files].filter((f) => forbiddenDirs.some((d) => f.startsWith(d)))).toEqual([]);
   });
+
+  it.each(RULES)(
+    "%s: its bundle in the image holds only what its component needs",
+    async (entry, forbiddenPackages, forbiddenDirs) => {
+      const b = await bundle(`src/${entry}`, { target: "node24", format: "esm" });
+      expect(b.packages.map((p) => p.name).filter((p) => forbiddenPackages.includes(p))).toEqual([]);
+      const sources = b.sources.map((f) => relative("src", f));
+      expect(sources).toContain(entry);
+      expect(sources.filter((f) => forbiddenDirs.some((d) => f.startsWith(d)))).toEqual([]);
+    },
+  );
 
   it("the import scan sees what it must (checked on this directory's manifest module)", () => {
     const { files, packages } = importGraph("deploy/manifest.ts");
