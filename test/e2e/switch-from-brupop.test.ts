@@ -79,9 +79,7 @@ describe("a rollout after switching from brupop's manifest", () => {
       },
     });
     const { cluster, observer } = running;
-    const host = cluster.hosts.get(inProgress);
-    expect(host?.bootCount).toBe(1); // staged and activated by "brupop", not rebooted yet
-
+    // (The staged node may already be rebooting: its new agent takes the step as soon as it runs.)
     cluster.publish(TO);
     await until("every node updated", 480_000, () => cluster.nodeNames.every((n) => updated(observer, n)));
     await expectConverged(running);
