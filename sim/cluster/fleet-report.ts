@@ -54,3 +54,26 @@ export function reasonText(row: NodeRow, now: Date, clock: "relative" | "absolut
       return shortReason(row.reason, now) + failures;
   }
 }
+
+/**
+ * "bottlerocket-3 (backoff until 14:05:12, 1 failure), bottlerocket-7 (in-progress)": the nodes still awaited and
+ * why, for progress lines. `problems` says what else keeps a node from counting as done (e.g. its host is down).
+ */
+export function waitingFor(
+  report: FleetReport,
+  nodes: readonly string[],
+  problems: (node: string) => string[],
+): string {
+  const MAX = 6;
+  const described = nodes.slice(0, MAX).map((node) => {
+    const row = report.rows.find((r) => r.node === node);
+    const why =
+      row === undefined
+        ? "no shadow"
+        : row.reason.code === "up-to-date"
+          ? undefined
+          : reasonText(row, report.now, "absolute");
+    return `${node} (${why ?? problems(node)[0] ?? "settling"})`;
+  });
+  return described.join(", ") + (nodes.length > MAX ? `, and ${nodes.length - MAX} more` : "");
+}
