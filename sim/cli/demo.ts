@@ -6,14 +6,7 @@
 import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import type { CoreV1Event } from "@kubernetes/client-node";
 import { parseDuration } from "../../src/core/duration.ts";
-
-function positiveInt(max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`expected 1..${max}`);
-    return n;
-  };
-}
+import { backoffUnit, positiveInt } from "./options.ts";
 
 /** `--fail <node>:<fault>`, e.g. `bottlerocket-2:prepare` or `bottlerocket-3:boot@always`. */
 function collectFault(value: string, previous: [string, string][]): [string, string][] {
@@ -21,16 +14,6 @@ function collectFault(value: string, previous: [string, string][]): [string, str
   if (at <= 0 || at === value.length - 1)
     throw new InvalidArgumentError("expected <node>:<fault>, e.g. bottlerocket-2:prepare");
   return [...previous, [value.slice(0, at), value.slice(at + 1)]];
-}
-
-function backoffUnit(value: string): string {
-  try {
-    const seconds = parseDuration(value);
-    if (seconds >= 1 && seconds <= 3600) return value;
-  } catch {
-    // reported below
-  }
-  throw new InvalidArgumentError("expected a duration from 1s to 1h, e.g. 1s, 30s, 1m");
 }
 
 export function demoCommand(): Command {
