@@ -185,10 +185,9 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     // ---- The Service: a proxy in front of the live API server processes (ports assigned per pod below).
     const runners: Partial<Record<ComponentName, PodRunner>> = {};
     const apiserverPorts = new Map<string, { https: number; metrics: number }>();
-    // Until the cluster is ready, refused connections are the API server processes still starting (the agents retry):
-    // counted, not logged, as kube-proxy would have no ready endpoint to offer yet.
+    // Until the cluster is ready, an outage is the API server processes starting for the first time (the agents
+    // retry): not logged, as kube-proxy would have no ready endpoint to offer yet.
     let ready = false;
-    let refusedWhileStarting = 0;
     const proxy = await startServiceProxy({
       // The Service's endpoints: API server pods whose process runs now.
       backends: () =>
@@ -196,8 +195,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
           .filter(([, proc]) => proc?.running())
           .flatMap(([pod]) => apiserverPorts.get(pod)?.https ?? []),
       log: (line) => {
-        if (ready) log(`service proxy: ${line}`);
-        else refusedWhileStarting++;
+        if (ready) log(`brupop-apiserver Service: ${line}`);
       },
     });
     stops.push(() => proxy.stop());
@@ -490,11 +488,6 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
       return nodeNames.every((n) => reported.has(brsName(n)));
     });
     ready = true;
-    if (refusedWhileStarting > 0) {
-      log(
-        `(${refusedWhileStarting} connections to the brupop-apiserver Service were refused while its pods started, and retried: expected)`,
-      );
-    }
     log(`simulated cluster ready: ${count} nodes, operator running (${cp.server})`);
     return cluster;
   } catch (err) {
