@@ -329,7 +329,8 @@ function control(p: Paths, path: string, body: Record<string, string>): Promise<
   });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this id runs (and may be signalled by us). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { StatusView } from "../../src/cli/status-view.ts";
+import { isAlive } from "../../sim/cli/cluster.ts";
 import { BRUPOP, ROOT, devCli, run } from "./run-command.ts";
 
 const TIMEOUT_MS = 300_000;
@@ -21,15 +22,6 @@ afterAll(async () => {
   if (upPid !== undefined && isAlive(upPid)) await devCli(["cluster", "down", "--dir", dir], { timeoutMs: 60_000 });
   if (dir !== "") await rm(dir, { recursive: true, force: true });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const brupopEnv = () => ({ ...process.env, KUBECONFIG: kubeconfig });
 
