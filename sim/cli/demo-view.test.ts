@@ -83,15 +83,25 @@ describe("rowLine and renderScreen", () => {
       width: 100,
     });
     expect(screen.length).toBeLessThanOrEqual(24);
-    expect(screen.slice(0, 4)).toEqual([
+    expect(screen.slice(0, 5)).toEqual([
       "Rollout 1.25.0 → 1.26.0",
       "crash backoff compressed",
       "",
-      "NODE            STATE                                          VERSION  WHY",
+      "NODE  STATE                                          VERSION  WHY",
+      "n1    StagedAndPerformedUpdate → RebootedIntoUpdate  1.25.0   in-progress [cordoned, rebooting]",
     ]);
     expect(screen).toContain("updated 1/5   updating 1   quarantined 1   pods evicted 3");
     expect(screen.at(-1)).toMatch(/Reason29 +brs-n4 +line one line two 29$/);
     expect(screen.every((l) => l.length <= 100)).toBe(true);
+  });
+
+  it("on an 80-column terminal, a changing node's STATE is where it is going, and every WHY fits", () => {
+    const rows = demoRows(report(), facts, "relative");
+    const screen = renderScreen({ title: "t", notes: [], rows, evictedPods: 0, events: [], height: 24, width: 80 });
+    expect(screen[2]).toBe("NODE  STATE                 VERSION  WHY");
+    expect(screen[3]).toBe("n1    → RebootedIntoUpdate  1.25.0   in-progress [cordoned, rebooting]");
+    for (const row of rows) expect(screen.some((l) => l.startsWith(`${row.node} `) && l.includes(row.why))).toBe(true);
+    expect(screen.filter((l) => l.endsWith("…"))).toEqual([]);
   });
 
   it("an Event on one line", () => {

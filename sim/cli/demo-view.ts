@@ -53,14 +53,42 @@ const COLUMNS = [
   { head: "WHY", width: 0 },
 ] as const;
 
-function columns(cells: readonly string[]): string {
+function columns(cells: readonly string[], widths: readonly number[] = COLUMNS.map((c) => c.width)): string {
   return cells
     .map((cell, i) => {
-      const width = COLUMNS[i]?.width ?? 0;
+      const width = widths[i] ?? 0;
       return width === 0 ? cell : cell.padEnd(width - 1) + " ";
     })
     .join("")
     .trimEnd();
+}
+
+/** `StagedAndPerformedUpdate → RebootedIntoUpdate` as `→ RebootedIntoUpdate`: where the node is going. */
+function targetOnly(state: string): string {
+  const at = state.indexOf(" → ");
+  return at < 0 ? state : state.slice(at + 1);
+}
+
+/**
+ * The screen's table: columns as wide as what they hold now, so that WHY has the rest of the line; on a narrow
+ * terminal (80 columns) a changing node's STATE shows only where it is going, so that WHY still fits.
+ */
+function table(rows: readonly DemoRow[], width: number): string[] {
+  const build = (state: (row: DemoRow) => string) => {
+    const cells = rows.map((row) => [row.node, state(row), row.version, whyWithFlags(row)]);
+    const widths = COLUMNS.map((c, i) =>
+      c.width === 0 ? 0 : Math.max(c.head.length, ...cells.map((cell) => cell[i]?.length ?? 0)) + 2,
+    );
+    return [
+      columns(
+        COLUMNS.map((c) => c.head),
+        widths,
+      ),
+      ...cells.map((cell) => columns(cell, widths)),
+    ];
+  };
+  const full = build((row) => row.state);
+  return full.every((line) => line.length <= width) ? full : build((row) => targetOnly(row.state));
 }
 
 function whyWithFlags(row: DemoRow): string {
@@ -89,8 +117,7 @@ export function renderScreen(input: ScreenInput): string[] {
   const updated = rows.filter((r) => r.updated).length;
   const quarantined = rows.filter((r) => r.quarantined).length;
   const updating = rows.filter((r) => r.state !== "Idle" || r.flags.length > 0).length;
-  const lines = [input.title, ...input.notes, "", columns(COLUMNS.map((c) => c.head))];
-  for (const row of rows) lines.push(columns([row.node, row.state, row.version, whyWithFlags(row)]));
+  const lines = [input.title, ...input.notes, "", ...table(rows, input.width)];
   lines.push(
     "",
     `updated ${updated}/${rows.length}   updating ${updating}   ` +
