@@ -102,6 +102,19 @@ describe("rowLine and renderScreen", () => {
     expect(screen[3]).toBe("n1    → RebootedIntoUpdate  1.25.0   in-progress [cordoned, rebooting]");
     for (const row of rows) expect(screen.some((l) => l.startsWith(`${row.node} `) && l.includes(row.why))).toBe(true);
     expect(screen.filter((l) => l.endsWith("…"))).toEqual([]);
+    // Longer node names: the columns close up rather than cut WHY.
+    const long = rows.map((r) => ({ ...r, node: `bottlerocket-${r.node}` }));
+    const closer = renderScreen({
+      title: "t",
+      notes: [],
+      rows: long,
+      evictedPods: 0,
+      events: [],
+      height: 24,
+      width: 80,
+    });
+    expect(closer[3]).toBe("bottlerocket-n1 → RebootedIntoUpdate 1.25.0  in-progress [cordoned, rebooting]");
+    expect(closer.every((l) => l.length < 80)).toBe(true);
   });
 
   it("an Event on one line", () => {

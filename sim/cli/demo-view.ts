@@ -71,24 +71,29 @@ function targetOnly(state: string): string {
 
 /**
  * The screen's table: columns as wide as what they hold now, so that WHY has the rest of the line; on a narrow
- * terminal (80 columns) a changing node's STATE shows only where it is going, so that WHY still fits.
+ * terminal (80 columns) a changing node's STATE shows only where it is going, and then the columns close up, so
+ * that WHY still fits. A line stays shorter than the width: one that fills it makes some terminals wrap.
  */
 function table(rows: readonly DemoRow[], width: number): string[] {
-  const build = (state: (row: DemoRow) => string) => {
+  const build = (state: (row: DemoRow) => string, gap: number) => {
     const cells = rows.map((row) => [row.node, state(row), row.version, whyWithFlags(row)]);
     const widths = COLUMNS.map((c, i) =>
-      c.width === 0 ? 0 : Math.max(c.head.length, ...cells.map((cell) => cell[i]?.length ?? 0)) + 2,
+      c.width === 0 ? 0 : Math.max(c.head.length, ...cells.map((cell) => cell[i]?.length ?? 0)) + gap,
     );
-    return [
-      columns(
-        COLUMNS.map((c) => c.head),
-        widths,
-      ),
-      ...cells.map((cell) => columns(cell, widths)),
-    ];
+    const heads = COLUMNS.map((c) => c.head);
+    return [columns(heads, widths), ...cells.map((cell) => columns(cell, widths))];
   };
-  const full = build((row) => row.state);
-  return full.every((line) => line.length <= width) ? full : build((row) => targetOnly(row.state));
+  const layouts = [
+    () => build((row) => row.state, 2),
+    () => build((row) => targetOnly(row.state), 2),
+    () => build((row) => targetOnly(row.state), 1),
+  ];
+  let lines: string[] = [];
+  for (const layout of layouts) {
+    lines = layout();
+    if (lines.every((line) => line.length < width)) break;
+  }
+  return lines;
 }
 
 function whyWithFlags(row: DemoRow): string {
