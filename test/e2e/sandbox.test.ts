@@ -27,11 +27,12 @@ const README_COMMANDS = [
   "npm run cluster -- down",
 ];
 
-let upPid: number | undefined;
+/** Set once this test has started `up` in a .cluster/ that did not exist before. */
+let ours = false;
 
 afterAll(async () => {
   // A failed test must not leave its sandbox running (and never stops one it did not start).
-  if (upPid !== undefined && isAlive(upPid)) await shell("npm run cluster -- down", { timeoutMs: 60_000 });
+  if (ours && existsSync(SANDBOX)) await shell("npm run cluster -- down", { timeoutMs: 60_000 });
 });
 
 /** After `export KUBECONFIG=$PWD/.cluster/kubeconfig`, from the repository root. */
@@ -87,6 +88,7 @@ describe("the README's sandbox", () => {
     expect(block.split("\n").map((l) => l.replace(/\s+#.*$/, "").trim())).toEqual([...README_COMMANDS, ""]);
     expect(existsSync(SANDBOX), `${SANDBOX} exists: a sandbox of yours? \`npm run cluster -- down\` first`).toBe(false);
 
+    ours = true;
     const up = await shell("npm run cluster -- up --detach", { timeoutMs: TIMEOUT_MS });
     expect(up.code, up.stdout + up.stderr).toBe(0);
     const state = JSON.parse(await readFile(join(SANDBOX, "state.json"), "utf8")) as {
@@ -94,7 +96,6 @@ describe("the README's sandbox", () => {
       kubectl: string;
       controlPlaneDir: string;
     };
-    upPid = state.pid;
     // How to use it, printed.
     expect(up.stdout).toContain(`export KUBECONFIG=${KUBECONFIG}`);
     expect(up.stdout).toContain(`kubectl get brs -n ${NAMESPACE}`);
