@@ -7,10 +7,11 @@ export default defineConfig({
     outputFile: { json: "test-results/vitest.json" },
     projects: [
       {
-        // Pure logic and local sockets only: runs in seconds, no control plane.
+        // Pure logic and local sockets only: runs in seconds, no control plane. First and alone, so that its results
+        // come first (within a group, files are ordered slowest first, which put the unit tests last).
         test: {
           name: "unit",
-          include: ["src/**/*.test.ts", "sim/**/*.test.ts"],
+          include: ["src/**/*.test.ts", "sim/**/*.test.ts", "scripts/**/*.test.ts"],
           testTimeout: 20_000,
           sequence: { groupOrder: 0 },
         },
@@ -25,7 +26,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           pool: "forks",
           maxWorkers: 2,
-          sequence: { groupOrder: 0 },
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -38,7 +39,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           pool: "forks",
           maxWorkers: 1,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

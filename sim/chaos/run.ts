@@ -7,7 +7,9 @@
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, type CoreV1Event } from "@kubernetes/client-node";
+import { FleetReader } from "../../src/cli/fleet.ts";
 import { nodeOf, observeCluster, occupiesBudget, type FleetObserver } from "../cluster/fleet-observer.ts";
+import { observedFleetReport, waitingFor } from "../cluster/fleet-report.ts";
 import { bottlerocketOsImage } from "../cluster/nodes.ts";
 import {
   FAST_AGENT_ENV,
@@ -217,6 +219,8 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
   };
 
   // ---- Publish, then disrupt on schedule while watching for convergence.
+  // The controller's settings as `brupop status` reads them, to say why awaited nodes wait.
+  const controller = await new FleetReader(cluster.kc, cluster.namespace).controllerSettings();
   const loadavgAtPublish = loadavg();
   say(`publishing Bottlerocket ${to} on every host`);
   const publishedAt = Date.now();
@@ -246,9 +250,12 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     if (now - lastProgress >= 15_000) {
       lastProgress = now;
       const out = observer.shadows().filter(occupiesBudget).length;
+      const awaited = cluster.nodeNames.filter((n) => problemsOf(n).length > 0);
+      const report = observedFleetReport(observer, cluster.namespace, controller, new Date());
       say(
         `${stamp()} progress: ${updatedCount()}/${cluster.nodeNames.length} converged, ${out} out of Idle, ` +
-          `${cluster.down.size} rebooting, ${observer.violations.length} violation(s)`,
+          `${cluster.down.size} rebooting, ${observer.violations.length} violation(s)` +
+          (awaited.length > 0 ? `; waiting for ${waitingFor(report, awaited, problemsOf)}` : ""),
       );
     }
   };

@@ -1,16 +1,12 @@
-// `brupop demo`: the operator updating a simulated cluster, live in the terminal. It starts a real control plane,
-// installs the operator from its manifest (real agent, API server and controller processes, see
-// sim/cluster/simulated-cluster.ts), publishes a newer Bottlerocket version on the simulated hosts, shows the
-// rollout like `kubectl get brs -w` with the operator's Events, then a summary; it ends by itself and cleans up.
+// `npm run demo`: the operator updating a simulated cluster. It starts a real control plane, installs the operator
+// from its manifest (real agent, API server and controller processes, see sim/cluster/simulated-cluster.ts),
+// publishes a newer Bottlerocket version on the simulated hosts and shows the rollout: on a terminal a live view
+// redrawn in place (each node's state, version and why it waits, the operator's Events), elsewhere one line per
+// change; then the same summary either way. It ends by itself once every node is updated or quarantined, and cleans up.
 import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
-
-function positiveInt(max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`expected 1..${max}`);
-    return n;
-  };
-}
+import type { CoreV1Event } from "@kubernetes/client-node";
+import { parseDuration } from "../../src/core/duration.ts";
+import { backoffUnit, positiveInt } from "./options.ts";
 
 /** `--fail <node>:<fault>`, e.g. `bottlerocket-2:prepare` or `bottlerocket-3:boot@always`. */
 function collectFault(value: string, previous: [string, string][]): [string, string][] {
@@ -37,6 +33,14 @@ export function demoCommand(): Command {
         .argParser(collectFault),
     )
     .option("--help-faults", "list the fault specs --fail accepts")
+    .addOption(
+      new Option(
+        "--backoff-unit <duration>",
+        "FAILURE_BACKOFF_UNIT for the demo's controller: a failed node waits 2^failures of these (a real install: 1m)",
+      )
+        .default("1s")
+        .argParser(backoffUnit),
+    )
     .addOption(
       new Option("--profile <profile>", "host step durations")
         .choices(["demo", "fast", "realistic"] as const)
@@ -69,22 +73,61 @@ interface DemoOptions {
   to: string;
   budget: number;
   faults: Record<string, string[]>;
+  backoffUnit: string;
   profile: "demo" | "fast" | "realistic";
   timeout: number;
   keep: boolean;
   image?: string;
 }
 
+/** Nothing changed for this long while no node is updating, starting or backing off: the rollout is stuck. */
+const STALL_MS = 60_000;
+const STATUS_TICK_MS = 500;
+const REDRAW_MS = 1_000;
+
 async function runDemo(o: DemoOptions): Promise<void> {
   const { startSimulatedCluster, FAST_AGENT_ENV } = await import("../cluster/simulated-cluster.ts");
-  const { observeCluster, nodeOf } = await import("../cluster/fleet-observer.ts");
+  const { observeCluster } = await import("../cluster/fleet-observer.ts");
+  const { observedFleetReport } = await import("../cluster/fleet-report.ts");
+  const { FleetReader } = await import("../../src/cli/fleet.ts");
+  const { ENV } = await import("../../src/core/policy.ts");
+  const { DEFAULT_QUARANTINE_AFTER_FAILURES } = await import("../../src/core/next-spec.ts");
+  const { demoRows, renderScreen, rowLine, eventLine } = await import("./demo-view.ts");
+  const { LiveOutput } = await import("./live-output.ts");
   const { readFile } = await import("node:fs/promises");
-  const tty = process.stdout.isTTY;
+
+  const out = new LiveOutput(process.stdout);
   const started = Date.now();
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-  const say = (line: string) => console.log(`[${secs(Date.now() - started).padStart(7)}] ${line}`);
+  const stamp = () => `[${secs(Date.now() - started).padStart(7)}]`;
+  const say = (line: string) => out.line(`${stamp()} ${line}`);
+  const unitSeconds = parseDuration(o.backoffUnit);
+  const faulty = Object.keys(o.faults);
+  const backoffNote =
+    unitSeconds < 60
+      ? `crash backoff compressed for the demo (${ENV.failureBackoffUnit}=${o.backoffUnit}; a real install: 1m)`
+      : `crash backoff ${ENV.failureBackoffUnit}=${o.backoffUnit}`;
 
   say(`starting a simulated cluster: ${o.nodes} Bottlerocket nodes at ${o.from}, budget ${o.budget}`);
+  if (faulty.length > 0) {
+    const waits = [1, 2, 3, 4].map((n) => (2 ** n + 1) * unitSeconds).join(", ");
+    say(
+      `faults: ${Object.entries(o.faults)
+        .map(([node, specs]) => `${node} ${specs.join(", ")}`)
+        .join("; ")}`,
+    );
+    say(
+      `${backoffNote}: a failed node is retried after ${waits} s, ` +
+        `quarantined after ${DEFAULT_QUARANTINE_AFTER_FAILURES} failures`,
+    );
+  }
+
+  // ---- Start-up: each step as a line; on a terminal, the step running now with its time under them.
+  let step = { text: "starting", at: Date.now() };
+  const statusTimer = setInterval(() => {
+    out.block([`  … ${step.text} (${secs(Date.now() - step.at)})`]);
+  }, STATUS_TICK_MS);
+  let rolling = false;
   const cluster = await startSimulatedCluster({
     nodes: o.nodes,
     fromVersion: o.from,
@@ -92,31 +135,48 @@ async function runDemo(o: DemoOptions): Promise<void> {
     profile: o.profile,
     faults: o.faults,
     env: { agent: FAST_AGENT_ENV },
+    controllerSettings: { [ENV.failureBackoffUnit]: o.backoffUnit },
     keepDir: o.keep,
     ...(o.image ? { image: { layout: o.image } } : {}),
     log: (line) => {
-      if (!tty || !rolling) say(line);
+      step = { text: line, at: Date.now() };
+      // On a terminal the live view shows what these lines say (reboots, hosts up) once the rollout runs.
+      if (!out.live || !rolling) say(line);
     },
+  }).finally(() => {
+    clearInterval(statusTimer);
+    out.clear();
   });
-  let rolling = false;
+
   let stopping = false;
+  let redraw: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const observer = observeCluster(cluster, { budget: o.budget, onChange: () => schedule() });
   const cleanup = async () => {
     if (stopping) return;
     stopping = true;
+    clearInterval(redraw);
+    clearTimeout(timer);
+    out.block(["  … stopping the simulated cluster"]);
     await observer.stop().catch(() => undefined);
     await cluster.stop();
+    out.clear();
     console.log(o.keep ? `cluster stopped; logs kept in ${cluster.dir}` : "cluster stopped and cleaned up");
   };
   const onSignal = () => void cleanup().then(() => process.exit(130));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const observer = observeCluster(cluster, { budget: o.budget, onChange: () => schedule() });
-
-  // ---- Rendering: a table like `kubectl get brs -w`, redrawn on change (a TTY), or one line per change (a pipe).
-  const lastRow = new Map<string, string>();
+  // ---- The rollout: redrawn in place on a terminal, one line per change elsewhere.
+  const controller = await new FleetReader(cluster.kc, cluster.namespace).controllerSettings();
+  let publishedAt = Date.now();
+  const report = () => observedFleetReport(observer, cluster.namespace, controller, new Date());
+  const rowsNow = (clock: "relative" | "absolute") => demoRows(report(), { to: o.to, rebooting: cluster.down }, clock);
+  // The operator's Events (about shadows and nodes), not the Deployment controllers' chatter about its pods.
+  const operatorEvents = () =>
+    observer.events().filter((e) => e.involvedObject.kind === "BottlerocketShadow" || e.involvedObject.kind === "Node");
+  const lastLine = new Map<string, string>();
   let seenEvents = new Set<string>();
-  let timer: NodeJS.Timeout | undefined;
   const schedule = () => {
     if (!rolling || timer) return;
     timer = setTimeout(() => {
@@ -124,104 +184,79 @@ async function runDemo(o: DemoOptions): Promise<void> {
       render();
     }, 150);
   };
-  const rows = () =>
-    observer.shadows().map((s) => {
-      const node = nodeOf(s);
-      const cordoned = observer.node(node)?.spec?.unschedulable === true;
-      const down = cluster.down.has(node);
-      return {
-        node,
-        state: s.status?.current_state ?? "-",
-        spec: s.spec.state,
-        version: s.status?.current_version ?? "-",
-        target: s.status?.target_version ?? "-",
-        crashes: String(s.status?.crash_count ?? 0),
-        flags: [cordoned ? "cordoned" : "", down ? "rebooting" : ""].filter(Boolean).join(","),
-      };
-    });
   const render = () => {
-    const elapsed = secs(Date.now() - started);
-    const table = rows();
-    // The operator's Events (about shadows and nodes), not the Deployment controllers' chatter about its pods.
-    const events = observer
-      .events()
-      .filter((e) => e.involvedObject.kind === "BottlerocketShadow" || e.involvedObject.kind === "Node");
-    if (tty) {
-      const lines: string[] = [];
-      lines.push(
-        `Rollout ${o.from} -> ${o.to}, budget ${o.budget}, ${secs(Date.now() - publishedAt)} since publish`,
-        "",
+    const events = operatorEvents();
+    if (out.live) {
+      const { rows: height, columns: width } = out.size;
+      out.block(
+        renderScreen({
+          title: `Rollout ${o.from} → ${o.to}, budget ${o.budget}: ${secs(Date.now() - publishedAt)} since publish`,
+          notes: faulty.length > 0 ? [backoffNote] : [],
+          rows: rowsNow("relative"),
+          evictedPods: observer.evictedPods.size,
+          events,
+          height,
+          width,
+        }),
       );
-      const header = ["NODE", "STATE", "SPEC", "VERSION", "TARGET", "CRASHES", ""];
-      const widths = [18, 26, 26, 10, 10, 8, 0];
-      const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("");
-      lines.push(fmt(header));
-      for (const r of table) lines.push(fmt([r.node, r.state, r.spec, r.version, r.target, r.crashes, r.flags]));
-      const done = table.filter((r) => r.version === o.to && r.state === "Idle" && r.spec === "Idle").length;
-      lines.push(
-        "",
-        `updated ${done}/${table.length}   evicted pods ${observer.evictedPods.size}   ` +
-          `budget in use ${table.filter((r) => r.state !== "Idle" || r.spec !== "Idle").length}/${o.budget}`,
-      );
-      lines.push("", "RECENT EVENTS");
-      for (const e of events.slice(-10)) lines.push(`  ${eventLine(e)}`);
-      process.stdout.write(`\x1b[H\x1b[2J${lines.join("\n")}\n`);
     } else {
-      for (const r of table) {
-        const line = `${r.node.padEnd(16)} ${r.state.padEnd(25)} spec ${r.spec.padEnd(25)} ${r.version} -> ${r.target} crashes ${r.crashes} ${r.flags}`;
-        if (lastRow.get(r.node) !== line) {
-          lastRow.set(r.node, line);
-          console.log(`[${elapsed.padStart(7)}] ${line}`);
-        }
+      for (const row of rowsNow("absolute")) {
+        const line = rowLine(row);
+        if (lastLine.get(row.node) === line) continue;
+        lastLine.set(row.node, line);
+        say(line);
       }
-      const fresh = events.filter((e) => !seenEvents.has(e.metadata.uid ?? ""));
-      for (const e of fresh) console.log(`[${elapsed.padStart(7)}]   event ${eventLine(e)}`);
+      for (const e of events) if (!seenEvents.has(e.metadata.uid ?? "")) say(`  event ${eventLine(e)}`);
     }
     seenEvents = new Set(events.map((e) => e.metadata.uid ?? ""));
   };
 
-  let publishedAt = Date.now();
   try {
     await observer.start();
-    seenEvents = new Set(observer.events().map((e) => e.metadata.uid ?? ""));
+    seenEvents = new Set(operatorEvents().map((e) => e.metadata.uid ?? ""));
     say(`publishing Bottlerocket ${o.to} on every host`);
     publishedAt = Date.now();
     cluster.publish(o.to);
     rolling = true;
+    if (!out.live) say(`${"NODE".padEnd(16)}${"STATE".padEnd(47)}${"VERSION".padEnd(9)}WHY`);
     render();
+    // A terminal's view shows times relative to now: redraw every second even without a change.
+    if (out.live) redraw = setInterval(render, REDRAW_MS);
 
-    // ---- Wait until every node runs the new version, Idle and uncordoned; or nothing moves for a while.
+    // ---- Until every node is updated or quarantined (the story of a node that keeps failing); or stuck; or late.
     const deadline = publishedAt + o.timeout * 1000;
     let lastChange = Date.now();
     let lastSnapshot = "";
     let finishedAt: number | undefined;
-    const perNodeDone = new Map<string, number>();
+    const updatedAt = new Map<string, number>();
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
-      const table = rows();
-      for (const r of table) {
-        const done = r.version === o.to && r.state === "Idle" && r.spec === "Idle" && !r.flags.includes("cordoned");
-        if (done && !perNodeDone.has(r.node)) perNodeDone.set(r.node, Date.now() - publishedAt);
-      }
-      const snapshot = JSON.stringify(table);
+      const rows = rowsNow("absolute");
+      for (const r of rows) if (r.updated && !updatedAt.has(r.node)) updatedAt.set(r.node, Date.now() - publishedAt);
+      const snapshot = JSON.stringify(rows);
       if (snapshot !== lastSnapshot) {
         lastSnapshot = snapshot;
         lastChange = Date.now();
       }
-      if (table.length === o.nodes && perNodeDone.size === o.nodes) {
+      if (rows.length === o.nodes && rows.every((r) => r.updated || r.quarantined)) {
         finishedAt = Date.now();
         break;
       }
-      const allIdle = table.every((r) => r.state === "Idle" && r.spec === "Idle" && !r.flags);
-      if (allIdle && perNodeDone.size > 0 && Date.now() - lastChange > 60_000) break; // settled short of the goal
+      const moving = report().rows.some((r) =>
+        ["in-progress", "starting", "backoff", "budget-full"].includes(r.reason.code),
+      );
+      if (!moving && Date.now() - lastChange > STALL_MS) break;
       if (Date.now() > deadline) break;
     }
     rolling = false;
+    clearInterval(redraw);
     clearTimeout(timer);
     render();
+    out.keep();
 
     // ---- Summary.
-    const table = rows();
+    const final = report();
+    const rows = demoRows(final, { to: o.to, rebooting: cluster.down }, "absolute");
     const apiserverLogs = await Promise.all(
       (await cluster.logFiles("apiserver")).map((f) => readFile(f, "utf8").catch(() => "")),
     );
@@ -230,53 +265,82 @@ async function runDemo(o: DemoOptions): Promise<void> {
       .split("\n")
       .filter((l) => l.includes('"eviction refused; retrying"')).length;
     const reboots = [...cluster.hosts.values()].reduce((n, h) => n + h.bootCount - 1, 0);
-    const workloadLines = cluster.workloads.map((w) => {
-      const min = observer.minReady.get(w.name);
-      return `${w.kind} ${w.name}: ${w.replicas} replicas, minAvailable ${w.minAvailable}, lowest Ready seen ${min ?? "?"}`;
-    });
     const belowMin = observer.violations.filter((v) => v.kind === "workload-below-min").length;
-    const times = [...perNodeDone.values()].sort((a, b) => a - b);
-    console.log("");
-    console.log("Summary");
-    console.log(
-      `  nodes updated          ${perNodeDone.size}/${o.nodes} to ${o.to}` +
-        (finishedAt ? ` in ${secs(finishedAt - publishedAt)} after publishing` : " (did not finish)"),
+    const times = [...updatedAt.values()].sort((a, b) => a - b);
+    const quarantined = rows.filter((r) => r.quarantined);
+    const unexpected = quarantined.filter((r) => !faulty.includes(r.node));
+    const lines: string[] = ["", "Summary"];
+    const field = (name: string, value: string) => lines.push(`  ${name.padEnd(23)}${value}`);
+    const allUpdated = updatedAt.size === o.nodes;
+    field(
+      "nodes updated",
+      `${updatedAt.size}/${o.nodes} to ${o.to}` +
+        (finishedAt === undefined
+          ? " (did not finish)"
+          : allUpdated
+            ? ` in ${secs(finishedAt - publishedAt)} after publishing`
+            : `; the rest quarantined, ${secs(finishedAt - publishedAt)} after publishing`),
     );
     if (times.length > 0) {
       const per = times.length > 1 ? ((times.at(-1) ?? 0) - (times[0] ?? 0)) / (times.length - 1) : (times[0] ?? 0);
-      console.log(
-        `  first / last node      ${secs(times[0] ?? 0)} / ${secs(times.at(-1) ?? 0)}  (about ${secs(per)} per node after the first)`,
+      field(
+        "first / last node",
+        `${secs(times[0] ?? 0)} / ${secs(times.at(-1) ?? 0)}  (about ${secs(per)} per node after the first)`,
       );
     }
-    console.log(`  host reboots           ${reboots}`);
-    console.log(`  pods evicted           ${observer.evictedPods.size} (moved to other nodes by drains)`);
-    console.log(`  PDB-blocked evictions  ${pdbWaits} waited out (retried until the budget allowed them)`);
-    console.log(
-      `  workloads              ${belowMin === 0 ? "never below minAvailable" : `${belowMin} times below minAvailable`}`,
+    // Each node that failed on the way: its attempts and failures (from the operator's Events: a node that updated in
+    // the end has its failure count reset), and how it ended.
+    const events = operatorEvents();
+    const eventsAbout = (row: (typeof final.rows)[number], ...reasons: string[]) =>
+      events.filter((e) => e.involvedObject.name === row.shadow && reasons.includes(e.reason ?? ""));
+    const total = (list: readonly CoreV1Event[]) => list.reduce((n, e) => n + (e.count ?? 1), 0);
+    for (const row of final.rows) {
+      const failed = eventsAbout(row, "UpdateFailed", "UpdateTimedOut");
+      if (failed.length === 0 && row.version === o.to) continue;
+      const attempts = total(eventsAbout(row, "UpdateStarted"));
+      const failures = `${total(failed)} failure${total(failed) === 1 ? "" : "s"} in ${attempts} attempt${attempts === 1 ? "" : "s"}`;
+      field(
+        row.node,
+        row.reason.code === "quarantined"
+          ? `quarantined after ${failures}, each retried after its backoff; ` +
+              `not retried until a person looks (brupop unquarantine ${row.node})`
+          : row.version === o.to
+            ? `updated after ${failures}: retried after its backoff`
+            : `at ${row.version ?? "-"} after ${failures}: ${row.reason.message}`,
+      );
+      const last = failed.at(-1)?.message?.split("\n")[0];
+      if (last !== undefined) field("", `last failure: ${last}`);
+    }
+    field("host reboots", String(reboots));
+    field("pods evicted", `${observer.evictedPods.size} (moved to other nodes by drains)`);
+    field("PDB-blocked evictions", `${pdbWaits} waited out (retried until the budget allowed them)`);
+    field("workloads", belowMin === 0 ? "never below minAvailable" : `${belowMin} times below minAvailable`);
+    for (const w of cluster.workloads) {
+      const min = observer.minReady.get(w.name);
+      field(
+        "",
+        `${w.kind} ${w.name}: ${w.replicas} replicas, minAvailable ${w.minAvailable}, lowest Ready seen ${min ?? "?"}`,
+      );
+    }
+    field("budget", `at most ${observer.maxOutOfIdle} node(s) out of Idle at once (budget ${o.budget})`);
+    field(
+      "invariant violations",
+      `${observer.violations.length} (checked on ${observer.checks.shadow} shadow, ${observer.checks.node} node ` +
+        `and ${observer.checks.pod} pod changes)`,
     );
-    for (const l of workloadLines) console.log(`                         ${l}`);
-    console.log(
-      `  budget                 at most ${observer.maxOutOfIdle} node(s) out of Idle at once (budget ${o.budget})`,
-    );
-    const failed = table.filter((r) => r.crashes !== "0" || r.version !== o.to);
-    for (const r of failed)
-      console.log(`  ${r.node.padEnd(22)} ${r.version} (target ${r.target}), crash count ${r.crashes}`);
-    console.log(
-      `  invariant violations   ${observer.violations.length}` +
-        ` (checked on ${observer.checks.shadow} shadow, ${observer.checks.node} node and ${observer.checks.pod} pod changes)`,
-    );
-    for (const v of observer.violations.slice(0, 10)) console.log(`    ${v.kind}: ${v.message}`);
-    if (!finishedAt || observer.violations.length > 0) process.exitCode = 1;
+    for (const v of observer.violations.slice(0, 10)) lines.push(`    ${v.kind}: ${v.message}`);
+    if (finishedAt === undefined) {
+      const waiting = rows.filter((r) => !r.updated && !r.quarantined).map((r) => `${r.node} (${r.why})`);
+      field("did not finish", `still waiting for ${waiting.join(", ")}`);
+    }
+    for (const r of unexpected) field("unexpected", `${r.node} was quarantined without an injected fault`);
+    if (finishedAt === undefined || observer.violations.length > 0 || unexpected.length > 0) process.exitCode = 1;
+    // Stop first, so that the summary is the last thing printed and the process ends right after it.
+    await cleanup();
+    for (const line of lines) console.log(line);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await cleanup();
   }
-}
-
-function eventLine(e: import("@kubernetes/client-node").CoreV1Event): string {
-  const at = new Date(e.eventTime ?? e.lastTimestamp ?? e.metadata.creationTimestamp ?? 0);
-  const time = at.toISOString().slice(11, 19);
-  const object = e.involvedObject.name ?? "";
-  return `${time} ${(e.type ?? "").padEnd(7)} ${(e.reason ?? "").padEnd(20)} ${object.padEnd(24)} ${(e.message ?? "").slice(0, 90)}`;
 }

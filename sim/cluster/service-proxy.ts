@@ -31,6 +31,29 @@ export async function startServiceProxy(options: ServiceProxyOptions): Promise<S
     s.on("close", () => sockets.delete(s));
   };
 
+  // An outage (no backend accepts connections: all of them starting or stopped) is logged once when it begins and
+  // once when it ends, not once per refused client: the agents retry, and a line each would read like errors.
+  let outage: { since: number; refused: number } | undefined;
+  const refused = (known: number) => {
+    if (outage !== undefined) {
+      outage.refused++;
+      return;
+    }
+    outage = { since: Date.now(), refused: 1 };
+    options.log?.(
+      `no backend accepts connections (${known} known, starting or stopping): refusing clients until one does`,
+    );
+  };
+  const served = () => {
+    if (outage === undefined) return;
+    const { since, refused: count } = outage;
+    outage = undefined;
+    options.log?.(
+      `a backend accepts connections again after ${((Date.now() - since) / 1000).toFixed(1)} s ` +
+        `(${count} connection${count === 1 ? "" : "s"} refused meanwhile)`,
+    );
+  };
+
   const server: Server = createServer((client) => {
     stats.accepted++;
     track(client);
@@ -43,7 +66,7 @@ export async function startServiceProxy(options: ServiceProxyOptions): Promise<S
       if (i >= ports.length) {
         stats.failed++;
         // No endpoints at all is normal while the Deployment starts; say so only when known backends all failed.
-        if (ports.length > 0) options.log?.(`no backend reachable (${ports.length} known)`);
+        if (ports.length > 0) refused(ports.length);
         client.destroy();
         return;
       }
@@ -57,6 +80,7 @@ export async function startServiceProxy(options: ServiceProxyOptions): Promise<S
       };
       upstream.once("error", onConnectError);
       upstream.once("connect", () => {
+        served();
         upstream.off("error", onConnectError);
         upstream.on("error", () => client.destroy());
         client.on("error", () => upstream.destroy());

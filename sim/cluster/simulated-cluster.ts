@@ -35,6 +35,7 @@ import {
 } from "../../src/api/index.ts";
 import { DEFAULT_LEASE_NAME } from "../../src/controller/config.ts";
 import { operatorObjects } from "../../src/deploy/manifest.ts";
+import { NAMES } from "../../src/deploy/names.ts";
 import { resolveOptions, type DeployOptionsInput } from "../../src/deploy/options.ts";
 import { startControlPlane, type ControlPlane } from "../control-plane/control-plane.ts";
 import { freePort } from "../control-plane/ports.ts";
@@ -76,6 +77,11 @@ export interface SimulatedClusterOptions {
   /** Workloads to drain (default: a `web` Deployment with one pod per node and a 3-pod `db` StatefulSet). */
   readonly workloads?: false | { readonly webReplicas?: number; readonly statefulReplicas?: number };
   readonly env?: ComponentEnv;
+  /**
+   * Settings added to the controller Deployment's environment in the applied manifest (e.g. FAILURE_BACKOFF_UNIT):
+   * unlike `env.controller`, which only the process sees, these are what `brupop status` reads from the Deployment.
+   */
+  readonly controllerSettings?: Readonly<Record<string, string>>;
   /** Reuse this control plane (it is not stopped by stop()); default: start one. */
   readonly controlPlane?: ControlPlane;
   /** Keep the directory (process logs, PKI) after stop. */
@@ -179,18 +185,26 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     // ---- The Service: a proxy in front of the live API server processes (ports assigned per pod below).
     const runners: Partial<Record<ComponentName, PodRunner>> = {};
     const apiserverPorts = new Map<string, { https: number; metrics: number }>();
+    // Until the cluster is ready, an outage is the API server processes starting for the first time (the agents
+    // retry): not logged, as kube-proxy would have no ready endpoint to offer yet.
+    let ready = false;
     const proxy = await startServiceProxy({
       // The Service's endpoints: API server pods whose process runs now.
       backends: () =>
         [...(runners.apiserver?.processes() ?? [])]
           .filter(([, proc]) => proc?.running())
           .flatMap(([pod]) => apiserverPorts.get(pod)?.https ?? []),
-      log: (line) => log(`service proxy: ${line}`),
+      log: (line) => {
+        if (ready) log(`brupop-apiserver Service: ${line}`);
+      },
     });
     stops.push(() => proxy.stop());
 
     // ---- The manifest, as generated, except where the conversion webhook is reached (a URL instead of the Service).
     const objects = operatorObjects(deploy).map((o) => {
+      if (o.kind === "Deployment" && o.metadata.name === NAMES.controllerDeployment) {
+        return withContainerEnv(o, options.controllerSettings ?? {});
+      }
       if (o.kind !== "CustomResourceDefinition" || o.metadata.name !== CRD_NAME) return o;
       const crd = structuredClone(o) as unknown as {
         spec: { conversion?: { webhook?: { clientConfig?: Record<string, unknown> } } };
@@ -473,12 +487,29 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
       const reported = new Set(list.items.filter((i) => i.status).map((i) => i.metadata?.name));
       return nodeNames.every((n) => reported.has(brsName(n)));
     });
+    ready = true;
     log(`simulated cluster ready: ${count} nodes, operator running (${cp.server})`);
     return cluster;
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+/** A copy of a Deployment with `env` added to (or replacing the same names in) its containers' environment. */
+function withContainerEnv<T extends { kind: string }>(deployment: T, env: Readonly<Record<string, string>>): T {
+  const names = Object.keys(env);
+  if (names.length === 0) return deployment;
+  const copy = structuredClone(deployment) as unknown as {
+    spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+  };
+  for (const container of copy.spec.template.spec.containers) {
+    container.env = [
+      ...(container.env ?? []).filter((e) => !names.includes(e.name)),
+      ...names.map((name) => ({ name, value: env[name] ?? "" })),
+    ];
+  }
+  return copy as unknown as T;
 }
 
 /**

@@ -61,7 +61,8 @@ export function startProcess(
     async stop(graceMs = 10_000) {
       if (done) return;
       child.kill("SIGTERM");
-      const result = await Promise.race([exited, sleep(graceMs, "timeout" as const)]);
+      // Unref'd: once the process has exited, a pending grace timer must not keep the caller alive for its rest.
+      const result = await Promise.race([exited, sleep(graceMs, "timeout" as const, { ref: false })]);
       if (result === "timeout") {
         child.kill("SIGKILL");
         await exited;

@@ -30,20 +30,32 @@ describe("advise", () => {
     expect(advice.next.join("\n")).toMatch(/policy resource field spec\.windows/);
   });
 
-  it("gives the backoff end and the last failure", () => {
+  it("gives the backoff end, points at the failure once, and at the agent's logs (not at explain itself)", () => {
     const advice = advise(
       { code: "backoff", until: new Date("2024-06-03T10:07:00.000Z"), message: "x" },
-      ctx({ failures: 3, failureReason: "refresh-updates: repository unreachable" }),
+      ctx({
+        failures: 3,
+        failureReason: "refresh-updates: repository unreachable",
+        agentPods: [{ name: "brupop-agent-x", phase: "Running", ready: true }],
+      }),
     );
     expect(advice.why).toBe(
-      "backing off after 3 failures until 2024-06-03T10:07:00Z (in 7m). Last failure: refresh-updates: repository unreachable.",
+      "backing off after 3 failures until 2024-06-03T10:07:00Z (in 7m). Its last failure's reason is under Details.",
     );
+    expect(advice.next).toEqual([
+      "wait; it retries by itself",
+      "to see why it failed, look at the agent's logs: kubectl -n brupop-bottlerocket-aws logs brupop-agent-x",
+    ]);
+    expect(advice.next.join("\n")).not.toContain("brupop explain");
   });
 
-  it("points a quarantined node at brupop unquarantine", () => {
+  it("points a quarantined node at the cause, then at brupop unquarantine", () => {
     const advice = advise({ code: "quarantined", failures: 5, message: "x" }, ctx({ namespace: "ops" }));
     expect(advice.why).toMatch(/^quarantined after 5 failures/);
-    expect(advice.next).toEqual(["acknowledge and retry: brupop unquarantine n1 -n ops"]);
+    expect(advice.next).toEqual([
+      "first find the agent pod: kubectl -n ops get pods -l brupop.bottlerocket.aws/component=agent --field-selector spec.nodeName=n1; then kubectl logs it",
+      "then acknowledge and retry: brupop unquarantine n1 -n ops",
+    ]);
   });
 
   it("tells apart no agent pod, an agent pod that is not ready, and an unknown pod list", () => {

@@ -68,7 +68,8 @@ function fromSource(source: PolicySource | undefined, env: string, field: string
 
 export function advise(reason: RowReason, ctx: AdviceContext): Advice {
   const { node, namespace: ns, now } = ctx;
-  const lastFailure = ctx.failureReason === null ? "" : ` Last failure: ${ctx.failureReason}.`;
+  // The failure's text is long and is shown once, with the node's details; the sentence only points at it.
+  const lastFailure = ctx.failureReason === null ? "" : " Its last failure's reason is under Details.";
   switch (reason.code) {
     case "starting":
       return {
@@ -163,7 +164,7 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
     case "quarantined":
       return {
         why: `quarantined after ${reason.failures} failures: it will not be retried until someone looks.${lastFailure}`,
-        next: [`acknowledge and retry: brupop unquarantine ${node} -n ${ns}`],
+        next: [`first ${agentLogs(ctx)}`, `then acknowledge and retry: brupop unquarantine ${node} -n ${ns}`],
       };
     case "opted-out": {
       const annotation = ANNOTATIONS.nodePaused;
@@ -175,7 +176,7 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
     case "backoff":
       return {
         why: `backing off after ${ctx.failures} failure${ctx.failures === 1 ? "" : "s"} until ${when(reason.until, now)}.${lastFailure}`,
-        next: ["wait; it retries by itself", `see what failed: brupop explain ${node} -n ${ns}`],
+        next: ["wait; it retries by itself", `to see why it failed, ${agentLogs(ctx)}`],
       };
     case "paused": {
       const source = ctx.sources?.paused;

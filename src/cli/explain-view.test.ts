@@ -37,12 +37,64 @@ describe("timeline", () => {
     ]);
     expect(entries.map((e) => e.what)).toEqual([
       "UpdateStarted on shadow: updating from 1.25.0 to 1.26.0",
-      "agent reported a failure (crash count 3): prepare-update: repository unreachable",
+      "agent reported a failure (crash count 3): [the failure reason]",
       "controller set spec Idle: agent failed while moving to StagedAndPerformedUpdate",
       "UpdateFailed on shadow: agent failed",
       "BackingOff on node: update not started",
     ]);
     expect(entries.filter((e) => e.warning)).toHaveLength(2);
+  });
+
+  it("one entry for an Event recorded on both the shadow and the Node", () => {
+    const entries = timeline(null, [
+      event("UpdateStarted", "updating", 2),
+      event("UpdateStarted", "updating", 2, "Node"),
+    ]);
+    expect(entries.map((e) => e.what)).toEqual(["UpdateStarted on shadow and node: updating"]);
+  });
+});
+
+describe("explain shows a failure's text once", () => {
+  const reason =
+    "prepare failed (exit 1): Starting update to 1.26.0\nFailed writing update data to disk: No space left";
+  const shadow = brs("n1", {
+    spec: { state: "Idle", version: "1.26.0", state_transition_timestamp: minutesBefore(1) },
+    status: {
+      target_version: "1.26.0",
+      crash_count: 2,
+      state_transition_failure_timestamp: minutesBefore(1),
+      failure_reason: reason,
+    },
+    annotations: {
+      "brupop.bottlerocket.aws/spec-reason": `agent failed while moving to StagedAndPerformedUpdate (crash count 2): ${reason}; back to Idle`,
+    },
+  });
+  const failedEvents = [2, 8].flatMap((minutesAgo) =>
+    ["BottlerocketShadow", "Node"].map((kind) =>
+      event("UpdateFailed", `agent failed (crash count 1): ${reason}; back to Idle`, minutesAgo, kind),
+    ),
+  );
+
+  it("in the details, in its column; elsewhere referred to", () => {
+    const explanation = explainNode({
+      nodeName: "n1",
+      namespace: "ns",
+      now: NOW,
+      node: k8sNode("n1"),
+      shadow,
+      report: buildFleetReport(snapshot({ shadows: [shadow], nodes: [k8sNode("n1")] }), NOW),
+      events: failedEvents,
+      agentPods: [],
+    });
+    const text = renderExplanation(explanation, { style: plain, now: NOW });
+    expect(text.split("No space left").length - 1).toBe(1);
+    expect(text).toContain(
+      "  Failure reason: prepare failed (exit 1): Starting update to 1.26.0\n                  Failed writing update data",
+    );
+    expect(text).toContain(
+      "Spec reason:    agent failed while moving to StagedAndPerformedUpdate (crash count 2): [the failure reason]; back to Idle",
+    );
+    expect(text).toMatch(/UpdateFailed on shadow and node: agent failed \(crash count 1\): \[the failure reason\]/);
   });
 });
 

@@ -118,7 +118,7 @@ export function explainNode(input: ExplainInput): Explanation {
     }
     if (status?.failure_reason != null) facts.push(["Failure reason", status.failure_reason]);
     const specReason = shadow.metadata.annotations?.[ANNOTATIONS.specReason];
-    if (specReason !== undefined) facts.push(["Spec reason", specReason]);
+    if (specReason !== undefined) facts.push(["Spec reason", elider(status?.failure_reason)(specReason)]);
   }
   if (pods !== undefined) {
     facts.push([
@@ -132,13 +132,25 @@ export function explainNode(input: ExplainInput): Explanation {
   return { node: name, reason, advice, facts, timeline: timeline(shadow, input.events) };
 }
 
+/** Where a long failure text appears again (a spec reason, Events), it is shown once and referred to elsewhere. */
+const FAILURE_REASON_REF = "[the failure reason]";
+
+function elider(failureReason: string | null | undefined): (text: string) => string {
+  const reason = failureReason?.trim();
+  return reason === undefined || reason === "" ? (text) => text : (text) => text.split(reason).join(FAILURE_REASON_REF);
+}
+
 function toDate(value: unknown): Date | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
   return parseTimestamp(value);
 }
 
-/** The shadow's timestamps and the Events, oldest first. */
+/**
+ * The shadow's timestamps and the Events, oldest first. The failure reason (shown in full with the details) is
+ * referred to, not repeated, and an Event the controller recorded on both the shadow and its Node is one entry.
+ */
 export function timeline(shadow: BottlerocketShadow | null, events: readonly CoreV1Event[]): TimelineEntry[] {
+  const elide = elider(shadow?.status?.failure_reason);
   const entries: TimelineEntry[] = [];
   if (shadow !== null) {
     const specAt = parseTimestamp(shadow.spec.state_transition_timestamp);
@@ -146,7 +158,7 @@ export function timeline(shadow: BottlerocketShadow | null, events: readonly Cor
     if (specAt !== undefined) {
       entries.push({
         at: specAt,
-        what: `controller set spec ${shadow.spec.state}${specReason === undefined ? "" : `: ${specReason}`}`,
+        what: `controller set spec ${shadow.spec.state}${specReason === undefined ? "" : `: ${elide(specReason)}`}`,
         warning: false,
       });
     }
@@ -155,7 +167,7 @@ export function timeline(shadow: BottlerocketShadow | null, events: readonly Cor
     if (status != null && failedAt !== undefined) {
       entries.push({
         at: failedAt,
-        what: `agent reported a failure (crash count ${status.crash_count})${status.failure_reason == null ? "" : `: ${status.failure_reason}`}`,
+        what: `agent reported a failure (crash count ${status.crash_count})${status.failure_reason == null ? "" : `: ${FAILURE_REASON_REF}`}`,
         warning: true,
       });
     }
@@ -172,14 +184,21 @@ export function timeline(shadow: BottlerocketShadow | null, events: readonly Cor
       });
     }
   }
+  // The controller records a node's Events on its shadow and on the Node: one entry for both.
+  const merged = new Map<string, { at: Date; on: Set<string>; event: CoreV1Event }>();
   for (const event of events) {
     const at = toDate(event.lastTimestamp) ?? toDate(event.eventTime) ?? toDate(event.firstTimestamp);
     if (at === undefined) continue;
+    const key = JSON.stringify([Math.floor(at.getTime() / 1000), event.reason, event.message, event.count ?? 1]);
+    const entry = merged.get(key) ?? { at, on: new Set<string>(), event };
+    entry.on.add(event.involvedObject.kind === "Node" ? "node" : "shadow");
+    merged.set(key, entry);
+  }
+  for (const { at, on, event } of merged.values()) {
     const count = event.count !== undefined && event.count > 1 ? ` (×${event.count})` : "";
-    const on = event.involvedObject.kind === "Node" ? "node" : "shadow";
     entries.push({
       at,
-      what: `${event.reason ?? "Event"} on ${on}: ${event.message ?? ""}${count}`,
+      what: `${event.reason ?? "Event"} on ${[...on].sort().reverse().join(" and ")}: ${elide(event.message ?? "")}${count}`,
       warning: event.type === "Warning",
     });
   }
@@ -198,7 +217,10 @@ export function renderExplanation(explanation: Explanation, options: { style: St
   }
   lines.push("", style.bold("Details:"));
   const width = Math.max(...explanation.facts.map(([k]) => k.length)) + 2;
-  for (const [key, value] of explanation.facts) lines.push(`  ${`${key}:`.padEnd(width)}${value}`);
+  for (const [key, value] of explanation.facts) {
+    // A multi-line value (a failure's output) stays in its column.
+    lines.push(`  ${`${key}:`.padEnd(width)}${value.split("\n").join(`\n  ${" ".repeat(width)}`)}`);
+  }
   lines.push("", style.bold("History:"));
   if (explanation.timeline.length === 0)
     lines.push("  (no recorded transitions or Events; Events expire after an hour by default)");

@@ -172,6 +172,36 @@ export class FleetReader {
     }
   }
 
+  /** Namespaces holding the controller Deployment; undefined when they cannot be listed (RBAC). */
+  async operatorNamespaces(): Promise<string[] | undefined> {
+    try {
+      const list = await this.#apps.listDeploymentForAllNamespaces({
+        fieldSelector: `metadata.name=${NAMES.controllerDeployment}`,
+      });
+      return list.items.map((d) => d.metadata?.namespace ?? "").filter((ns) => ns !== "");
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Fails when the namespace holds no operator at all (no controller Deployment and no BottlerocketShadows): most
+   * likely the wrong `-n`. Says where the operator runs, when that can be found out.
+   */
+  async requireOperator(snapshot: FleetSnapshot): Promise<void> {
+    if (snapshot.controller.found !== "missing" || snapshot.shadows.length > 0) return;
+    const found = (await this.operatorNamespaces())?.filter((ns) => ns !== this.#namespace);
+    const hint =
+      found === undefined
+        ? "pass the operator's namespace with -n"
+        : found.length > 0
+          ? `the operator runs in ${found.join(", ")}: use -n ${found[0] ?? ""}`
+          : "no namespace has it: is the operator installed? (brupop manifests | kubectl apply -f -)";
+    throw new CliError(
+      `no operator in namespace ${this.#namespace} (no Deployment ${NAMES.controllerDeployment}, no BottlerocketShadows); ${hint}`,
+    );
+  }
+
   async node(name: string): Promise<V1Node | null> {
     try {
       return await this.#core.readNode({ name });

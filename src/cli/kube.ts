@@ -39,6 +39,19 @@ export async function loadKubeConfig(options: ConnectionOptions): Promise<KubeCo
       `cannot load the kubeconfig${options.kubeconfig === undefined ? "" : ` ${options.kubeconfig}`}: ${apiMessage(err)}`,
     );
   }
+  // With nothing to load, the library falls back to http://localhost:8080, which then fails with a message about TLS.
+  const cluster = kc.getCurrentCluster();
+  if (
+    options.kubeconfig === undefined &&
+    (process.env.KUBECONFIG ?? "") === "" &&
+    cluster?.name === "cluster" &&
+    cluster.server === "http://localhost:8080"
+  ) {
+    throw new CliError(
+      "no kubeconfig found: KUBECONFIG is not set, ~/.kube/config does not exist and this is not a pod; " +
+        "point at your cluster with --kubeconfig FILE or KUBECONFIG=FILE",
+    );
+  }
   if (options.context !== undefined) {
     const names = kc.getContexts().map((c) => c.name);
     if (!names.includes(options.context)) {
@@ -47,6 +60,13 @@ export async function loadKubeConfig(options: ConnectionOptions): Promise<KubeCo
       );
     }
     kc.setCurrentContext(options.context);
+  }
+  if (kc.getCurrentCluster() === null) {
+    const names = kc.getContexts().map((c) => c.name);
+    throw new CliError(
+      `the kubeconfig has no current context with a cluster (contexts: ${names.join(", ") || "none"}); ` +
+        "pass --context NAME or run kubectl config use-context NAME",
+    );
   }
   return kc;
 }
@@ -61,9 +81,41 @@ export function describeKubeError(err: unknown, doing: string, server?: string):
   if (code === 403) return `${doing}: forbidden (${apiMessage(err)}); ask for RBAC access or use another context`;
   if (code === undefined) {
     const where = server === undefined ? "the Kubernetes API server" : `the Kubernetes API server at ${server}`;
-    return `${doing}: cannot reach ${where}: ${apiMessage(err)}`;
+    return `${doing}: cannot reach ${where}: ${transportProblem(err)}`;
   }
   return `${doing}: ${apiMessage(err)} (HTTP ${code})`;
+}
+
+/** What went wrong below HTTP (fetch's "fetch failed" hides it in `cause`), and what to check. */
+export function transportProblem(err: unknown): string {
+  let cause: unknown = err;
+  let code: string | undefined;
+  let message = apiMessage(err);
+  for (let depth = 0; depth < 5 && typeof cause === "object" && cause !== null; depth++) {
+    if ("code" in cause && typeof cause.code === "string") code = cause.code;
+    if (cause instanceof Error) message = cause.message;
+    cause = "cause" in cause ? cause.cause : undefined;
+  }
+  const check = "check the server and context of your kubeconfig (kubectl config view --minify)";
+  switch (code) {
+    case "ECONNREFUSED":
+      return `connection refused: is the cluster running? If it is, ${check}`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `host not found (${message}): ${check}`;
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return `no answer (${message}): is the cluster reachable from here (network, VPN, firewall)? Else ${check}`;
+    case "ECONNRESET":
+      return `the connection was reset (${message}): is the server address a Kubernetes API server? ${check}`;
+    default:
+      if (code?.startsWith("ERR_TLS") || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code ?? "")) {
+        return `TLS failed (${message}): check the certificate-authority of your kubeconfig's cluster`;
+      }
+      return `${message}; ${check}`;
+  }
 }
 
 export function crdMissing(kind: string, crd: string): CliError {

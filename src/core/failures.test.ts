@@ -58,6 +58,12 @@ describe("backoffUntil", () => {
   });
 
   it("no failure time: no backoff", () => expect(backoffUntil(5, null, T0)).toBeNull());
+
+  it("another unit scales the same formula", () => {
+    expect(backoffUntil(1, T0, T0, 1_000)).toEqual(after(3));
+    expect(backoffUntil(4, T0, after(16), 1_000)).toEqual(after(17));
+    expect(backoffUntil(4, T0, after(17), 1_000)).toBeNull();
+  });
 });
 
 describe("isQuarantined", () => {

@@ -7,7 +7,8 @@
 import { ANNOTATIONS, type ShadowView } from "./model.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
 
-const MINUTE_MS = 60_000;
+/** brupop's backoff unit: after n failures a node waits 2^n of these (FAILURE_BACKOFF_UNIT changes it). */
+export const DEFAULT_BACKOFF_UNIT_MS = 60_000;
 
 /** The backoff never exceeds one day, whatever the count. */
 export const MAX_BACKOFF_MINUTES = 1440;
@@ -60,13 +61,19 @@ export function readFailures(shadow: ShadowView): FailureRecord {
 /**
  * When a failed node may start again, or null when it may start now. brupop allows a retry once the *whole* minutes
  * since the failure exceed min(2^failures, 1440); so the earliest instant is failure + (that + 1) minutes: with one
- * failure an update is refused at exactly 2 minutes (and at 2:59) and allowed at 3:00. No failure timestamp means no
+ * failure an update is refused at exactly 2 minutes (and at 2:59) and allowed at 3:00. `unitMs` scales the minute
+ * (FAILURE_BACKOFF_UNIT; brupop's is one minute), the formula stays brupop's. No failure timestamp means no
  * backoff, whatever the count (brupop does the same); an unparsable one too (brupop panics on it): the retry either
  * succeeds or the agent writes a fresh, valid failure time, so a bad value cannot hold a node for ever.
  */
-export function backoffUntil(failures: number, lastFailureAt: Date | null, now: Date): Date | null {
+export function backoffUntil(
+  failures: number,
+  lastFailureAt: Date | null,
+  now: Date,
+  unitMs: number = DEFAULT_BACKOFF_UNIT_MS,
+): Date | null {
   if (lastFailureAt === null) return null;
-  const until = new Date(lastFailureAt.getTime() + (backoffMinutes(failures) + 1) * MINUTE_MS);
+  const until = new Date(lastFailureAt.getTime() + (backoffMinutes(failures) + 1) * unitMs);
   return now < until ? until : null;
 }
 

@@ -176,6 +176,20 @@ describe("crash backoff (state-machine.md#crash-backoff): 2^n minutes must be ex
       expected: { kind: "start" },
     },
     {
+      name: "FAILURE_BACKOFF_UNIT 2s: count 1 waits 3 units, 6 s",
+      node: crashed(1),
+      policy: { backoffUnitMs: 2_000 },
+      now: after(5),
+      expected: { kind: "wait", until: after(6) },
+    },
+    {
+      name: "FAILURE_BACKOFF_UNIT 2s: count 3 starts after 9 units, 18 s",
+      node: crashed(3),
+      policy: { backoffUnitMs: 2_000 },
+      now: after(18),
+      expected: { kind: "start" },
+    },
+    {
       name: "a crash count without a failure timestamp does not back off (brupop)",
       node: { status: { target_version: "1.20.0", crash_count: 3, state_transition_failure_timestamp: null } },
       expected: { kind: "start" },

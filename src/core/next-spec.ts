@@ -41,6 +41,8 @@ export interface NodePolicy {
   /** Unacknowledged failures after which a node is quarantined; null never quarantines (brupop's behaviour). */
   quarantineAfterFailures: number | null;
   allowDowngrade: boolean;
+  /** The crash backoff's unit: 2^failures of these (brupop: one minute, DEFAULT_BACKOFF_UNIT_MS). */
+  backoffUnitMs: number;
 }
 
 export type ResetCause = "crashed" | "timed-out" | "no-status";
@@ -280,7 +282,7 @@ function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy
     };
   }
 
-  const until = backoffUntil(failures.failures, failures.lastFailureAt, now);
+  const until = backoffUntil(failures.failures, failures.lastFailureAt, now, policy.backoffUnitMs);
   if (until !== null) {
     return {
       kind: "wait",

@@ -123,6 +123,17 @@ describe("our environment variables", () => {
     });
   });
 
+  it("FAILURE_BACKOFF_UNIT: brupop's minute by default, any whole duration from 1s to 1h", () => {
+    expect(ok({}).backoffUnitMs).toBe(60_000);
+    expect(ok({ FAILURE_BACKOFF_UNIT: "2s" }).backoffUnitMs).toBe(2_000);
+    expect(ok({ FAILURE_BACKOFF_UNIT: "1h" }).backoffUnitMs).toBe(3_600_000);
+    expect(errors({ FAILURE_BACKOFF_UNIT: "0s" })).toEqual(['FAILURE_BACKOFF_UNIT: "0s" must be from 1s to 1h']);
+    expect(errors({ FAILURE_BACKOFF_UNIT: "2h" })).toEqual(['FAILURE_BACKOFF_UNIT: "2h" must be from 1s to 1h']);
+    expect(errors({ FAILURE_BACKOFF_UNIT: "fast" })).toEqual([
+      'FAILURE_BACKOFF_UNIT: "fast" is not a duration; write it like 90s, 12m, 1h30m or 1d',
+    ]);
+  });
+
   it("QUARANTINE_AFTER_FAILURES=0 never quarantines", () => {
     expect(ok({ QUARANTINE_AFTER_FAILURES: "0" }).quarantineAfterFailures).toBeNull();
   });

@@ -6,6 +6,7 @@ import { parseBudget, type UpdateBudget } from "./budget.ts";
 import { parseDuration } from "./duration.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "./next-spec.ts";
 import { DEFAULT_NODE_TIMEOUTS, type NodeTimeouts } from "./timeouts.ts";
+import { DEFAULT_BACKOFF_UNIT_MS } from "./failures.ts";
 import {
   WindowError,
   nextWindowStart,
@@ -31,7 +32,12 @@ export const ENV = {
   quarantineAfterFailures: "QUARANTINE_AFTER_FAILURES",
   /** e.g. `RebootedIntoUpdate=15m,MonitoringUpdate=10m`; unnamed states keep their defaults. */
   stateTimeouts: "STATE_TIMEOUTS",
+  /** A duration (default `1m`, brupop's): after n failures a node waits 2^n of these before it is retried. */
+  failureBackoffUnit: "FAILURE_BACKOFF_UNIT",
 } as const;
+
+/** FAILURE_BACKOFF_UNIT's bounds: a whole second at least (the cron and timers' grain), an hour at most. */
+const MAX_BACKOFF_UNIT_SECONDS = 3_600;
 
 /** brupop's default schedule: always open. */
 export const DEFAULT_CRON_EXPRESSION = "* * * * * * *";
@@ -162,6 +168,7 @@ export function resolveFleetPolicy(
 
   // Timeouts.
   const timeouts = resolveTimeouts(env, resource, errors);
+  const backoffUnitMs = resolveBackoffUnit(env, errors);
 
   if (errors.length > 0) return { ok: false, errors, warnings };
   return {
@@ -174,6 +181,7 @@ export function resolveFleetPolicy(
       stateTimeouts: timeouts.timeouts,
       quarantineAfterFailures,
       allowDowngrade: downgrade.value,
+      backoffUnitMs,
       sources: {
         budget: budgetSource,
         schedule: scheduled.source,
@@ -184,6 +192,20 @@ export function resolveFleetPolicy(
       },
     },
   };
+}
+
+/** FAILURE_BACKOFF_UNIT in milliseconds (environment only: it is an operator's setting, not a fleet policy). */
+function resolveBackoffUnit(env: ControllerEnv, errors: string[]): number {
+  const text = envValue(env, ENV.failureBackoffUnit);
+  if (text === undefined) return DEFAULT_BACKOFF_UNIT_MS;
+  try {
+    const seconds = parseDuration(text);
+    if (seconds >= 1 && seconds <= MAX_BACKOFF_UNIT_SECONDS) return seconds * 1000;
+    errors.push(`${ENV.failureBackoffUnit}: "${text}" must be from 1s to 1h`);
+  } catch (error) {
+    errors.push(`${ENV.failureBackoffUnit}: ${message(error)}`);
+  }
+  return DEFAULT_BACKOFF_UNIT_MS;
 }
 
 /** A boolean setting: the resource's value, else the environment's (`true`/`false`, any case), else false. */

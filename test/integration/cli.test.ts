@@ -4,6 +4,7 @@
 // automatic labelling loop. Every command is narrowed to this file's nodes with -l (the other files' nodes share the
 // control plane), as a controller with MANAGED_NODE_SELECTOR would be.
 import { execFile, spawn } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -360,7 +361,12 @@ describe("errors and help", () => {
     expect(run.stderr).toMatch(/^brupop status: context "nope" is not in the kubeconfig \(contexts: /);
   });
 
-  it("says when the API server cannot be reached", async () => {
+  it("says when the API server cannot be reached, and what to check", async () => {
+    // A port nothing listens on: taken from the OS, then released.
+    const probe = createServer();
+    await new Promise<void>((done) => probe.listen(0, "127.0.0.1", done));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((done) => probe.close(done));
     const { writeFile, mkdtemp } = await import("node:fs/promises");
     const dir = await mkdtemp(join((await import("node:os")).tmpdir(), "brupop-cli-"));
     const kubeconfig = join(dir, "kubeconfig");
@@ -369,7 +375,7 @@ describe("errors and help", () => {
       [
         "apiVersion: v1",
         "kind: Config",
-        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]",
+        `clusters: [{name: c, cluster: {server: 'https://127.0.0.1:${port}'}}]`,
         "users: [{name: u, user: {token: x}}]",
         "contexts: [{name: x, context: {cluster: c, user: u}}]",
         "current-context: x",
@@ -377,7 +383,42 @@ describe("errors and help", () => {
     );
     const run = await runFile(join(root, "bin", "brupop"), ["status", "--kubeconfig", kubeconfig]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:1/);
+    expect(run.stderr).toBe(
+      `brupop status: reading Deployment brupop-controller-deployment: cannot reach the Kubernetes API server at ` +
+        `https://127.0.0.1:${port}: connection refused: is the cluster running? If it is, check the server and ` +
+        `context of your kubeconfig (kubectl config view --minify)\n`,
+    );
+  });
+
+  it("says when there is no kubeconfig at all, instead of the client library's TLS complaint", async () => {
+    const { mkdtemp } = await import("node:fs/promises");
+    const home = await mkdtemp(join((await import("node:os")).tmpdir(), "brupop-home-"));
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, KUBECONFIG: "" };
+    const run = await runFile(join(root, "bin", "brupop"), ["status"], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      "brupop status: no kubeconfig found: KUBECONFIG is not set, ~/.kube/config does not exist and this is not a " +
+        "pod; point at your cluster with --kubeconfig FILE or KUBECONFIG=FILE\n",
+    );
+  });
+
+  it("fails, with a hint, on a namespace without the operator", async () => {
+    for (const command of [["status"], ["explain", n[0] ?? ""]]) {
+      const run = await runFile(join(root, "bin", "brupop"), [
+        ...command,
+        "--kubeconfig",
+        t.info.kubeconfigPath,
+        "-n",
+        "no-operator-here",
+      ]);
+      expect(run.code, command[0]).toBe(1);
+      expect(run.stderr, command[0]).toMatch(
+        new RegExp(
+          `^brupop ${command[0] ?? ""}: no operator in namespace no-operator-here \\(no Deployment ` +
+            "brupop-controller-deployment, no BottlerocketShadows\\); (the operator runs in |no namespace has it)",
+        ),
+      );
+    }
   });
 
   it("has --help on every new command", async () => {

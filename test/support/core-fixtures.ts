@@ -6,6 +6,7 @@ import {
   type ShadowStatus,
   type ShadowView,
 } from "../../src/core/model.ts";
+import { DEFAULT_BACKOFF_UNIT_MS } from "../../src/core/failures.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "../../src/core/next-spec.ts";
 import { DEFAULT_NODE_TIMEOUTS } from "../../src/core/timeouts.ts";
 import { resolveFleetPolicy, type FleetPolicy, type UpdatePolicySpec } from "../../src/core/policy.ts";
@@ -74,6 +75,7 @@ export const NODE_POLICY: NodePolicy = {
   stateTimeouts: DEFAULT_NODE_TIMEOUTS,
   quarantineAfterFailures: DEFAULT_QUARANTINE_AFTER_FAILURES,
   allowDowngrade: false,
+  backoffUnitMs: DEFAULT_BACKOFF_UNIT_MS,
 };
 
 /** A resolved policy (throws on errors, which a test should not have). */

@@ -33,6 +33,7 @@ export function explainCommand() {
           reader.events(nodeName),
           reader.agentPods(nodeName),
         ]);
+        await reader.requireOperator(snapshot);
         if (node === null && shadow === null) {
           throw new CliError(
             `node ${nodeName} not found, and there is no BottlerocketShadow for it in ${opts.namespace}`,

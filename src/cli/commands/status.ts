@@ -2,6 +2,7 @@
 // version, updating, blocked with reason, window, pause) and a per-node table, computed with the controller's own
 // decisions; `-o json|yaml|wide`, `--watch` to redraw on every change.
 import { Command, Option } from "@commander-js/extra-typings";
+import type { FleetSnapshot } from "../fleet.ts";
 import { contextOption, kubeconfigOption, namespaceOption, run } from "../kube.ts";
 
 export function statusCommand() {
@@ -32,8 +33,10 @@ export function statusCommand() {
         const kc = await loadKubeConfig(opts);
         const reader = new FleetReader(kc, opts.namespace);
         const style = makeStyle(opts.output !== "json" && opts.output !== "yaml" && colourWanted(process.stdout));
-        const render = async (): Promise<string> => {
-          const snapshot = await reader.read(opts.selector);
+        const first = await reader.read(opts.selector);
+        await reader.requireOperator(first);
+        const render = async (known?: FleetSnapshot): Promise<string> => {
+          const snapshot = known ?? (await reader.read(opts.selector));
           const now = new Date();
           const report = buildFleetReport(snapshot, now, { sessionOpen: controllerSessionOpen(snapshot) });
           switch (opts.output) {
@@ -47,7 +50,7 @@ export function statusCommand() {
         };
 
         if (opts.watch !== true) {
-          process.stdout.write(await render());
+          process.stdout.write(await render(first));
           return;
         }
         const { watchFleet } = await import("../watch.ts");
