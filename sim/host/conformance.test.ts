@@ -706,6 +706,44 @@ describe("#failure-modes", () => {
     expect((await rawRequest(t.socketPath, "GET", "/updates/status")).status).toBe(404);
   });
 
+  test("status read faults: one read answers 500, another a body cut short; the next reads are whole", async () => {
+    const t = await host();
+    await driveTo(t, "Available");
+    const whole = await rawRequest(t.socketPath, "GET", "/updates/status");
+    t.host.inject("status-500");
+    t.host.inject("status-garbage");
+    expect(await rawRequest(t.socketPath, "GET", "/updates/status")).toMatchObject({
+      status: 500,
+      body: "Update dispatcher failed",
+    });
+    const cut = await rawRequest(t.socketPath, "GET", "/updates/status");
+    expect(cut.status).toBe(200);
+    expect(() => JSON.parse(cut.body) as unknown).toThrow();
+    expect(await rawRequest(t.socketPath, "GET", "/updates/status")).toEqual(whole);
+  });
+
+  test("an API restart without a reboot: ECONNREFUSED on the stale socket, then the same state again", async () => {
+    const t = await host();
+    await driveTo(t, "Available");
+    const before = await statusOf(t.socketPath);
+    const bootId = t.host.bootId;
+    const restarted = t.host.restartApi(300);
+    await t.host.settled();
+    expect(await connectError(t.socketPath, "GET", "/updates/status")).toBe("ECONNREFUSED");
+    await restarted;
+    expect(await statusOf(t.socketPath)).toEqual(before);
+    expect(t.host.bootId).toBe(bootId);
+    expect(t.host.bootCount).toBe(1);
+  });
+
+  test("effect listeners hear a reboot request synchronously, before the request's answer is sent", async () => {
+    const t = await host();
+    const heard: string[] = [];
+    t.host.onEffect((effect) => heard.push(effect.type));
+    const answered = rawRequest(t.socketPath, "POST", "/actions/reboot").then(() => [...heard]);
+    expect(await answered).toContain("reboot-requested");
+  });
+
   test("a command whose process dies releases the lock and records nothing", async () => {
     const t = await host();
     await driveTo(t, "Available");

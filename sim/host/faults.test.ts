@@ -19,6 +19,8 @@ describe("parseFaultSpec", () => {
     ["dispatcher", { fault: { target: "dispatcher", effect: "fail" }, remaining: 1 }],
     ["stall", { fault: { target: "api", effect: "stall" }, remaining: 1 }],
     ["status-corrupt", { fault: { target: "status", effect: "corrupt" }, remaining: 1 }],
+    ["status-500@3", { fault: { target: "status-read", effect: "error" }, remaining: 3 }],
+    ["status-garbage", { fault: { target: "status-read", effect: "garbage" }, remaining: 1 }],
     ["contention:200", { fault: { target: "lock", effect: "hold-shared", durationMs: 200 }, remaining: 1 }],
   ])("%s", (spec, expected) => {
     expect(parseFaultSpec(spec)).toEqual(expected);

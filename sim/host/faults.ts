@@ -30,6 +30,8 @@ export type HostFault =
   | { target: "api"; effect: "stall" }
   /** Applied at once: the status file becomes unreadable (GET status and actions answer 500) until a reboot. */
   | { target: "status"; effect: "corrupt" }
+  /** One read of `GET /updates/status` fails: a 500 (`error`), or a 200 whose body is cut short (`garbage`). */
+  | { target: "status-read"; effect: "error" | "garbage" }
   /** Applied at once: another reader holds the shared lock for this long, so POSTs answer 423 (GETs still work). */
   | { target: "lock"; effect: "hold-shared"; durationMs: number };
 
@@ -77,6 +79,8 @@ export const FAULT_SPEC_HELP = `Fault specs (repeatable; append @N to fire N tim
   boot-hang[:<version>]                       the new version hangs at boot; no API until an external reset
   stall                                       requests are accepted but never answered
   status-corrupt                              GET /updates/status answers 500 until the next reboot (at once)
+  status-500                                  one GET /updates/status answers 500 (e.g. status-500@10: ten reads)
+  status-garbage                              one GET /updates/status answers 200 with a body cut short
   contention:<ms>                             a reader holds the shared lock; POSTs answer 423 (at once)`;
 
 /** Parses one `--fail` spec (see FAULT_SPEC_HELP). Throws an Error with a clear message on bad input. */
@@ -142,6 +146,14 @@ export function parseFaultSpec(spec: string): ArmedFault {
       case "status-corrupt":
         noArgs();
         fault = { target: "status", effect: "corrupt" };
+        break;
+      case "status-500":
+        noArgs();
+        fault = { target: "status-read", effect: "error" };
+        break;
+      case "status-garbage":
+        noArgs();
+        fault = { target: "status-read", effect: "garbage" };
         break;
       case "contention":
         fault = { target: "lock", effect: "hold-shared", durationMs: duration(arg(0), spec) };

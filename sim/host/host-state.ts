@@ -507,7 +507,7 @@ export function handleRequest(state: HostState, request: HostRequest, now: numbe
   const query = new URLSearchParams(queryAt === -1 ? "" : request.url.slice(queryAt + 1));
 
   if (method === "GET" && path === OS_PATH) return respond(json(filterOsInfo(osInfo(s), query.get("prefix"))));
-  if (method === "GET" && path === STATUS_PATH) return respond(getStatus(s));
+  if (method === "GET" && path === STATUS_PATH) return respond(readStatus(s));
   if (method === "POST" && path === REBOOT_PATH) return respond(requestReboot(s, now, effects));
   const action = ACTION_BY_PATH.get(path);
   if (method === "POST" && action !== undefined) return respond(startCommand(s, action, now, effects));
@@ -519,6 +519,16 @@ function filterOsInfo(info: OsInfo, prefix: string | null): Partial<OsInfo> {
   // `?prefix=version` and `?prefix=os.version` are the same; `os` alone means everything.
   const wanted = prefix === "os" ? "" : prefix.startsWith("os.") ? prefix.slice(3) : prefix;
   return Object.fromEntries(Object.entries(info).filter(([key]) => key.startsWith(wanted)));
+}
+
+/** GET /updates/status, unless a one-shot read fault answers instead (it fires only on a read that would succeed). */
+function readStatus(s: HostState): HostResponse {
+  const response = getStatus(s);
+  if (response.kind !== "http" || response.status !== 200) return response;
+  const fault = takeFault(s, (f) => f.target === "status-read");
+  if (fault?.target !== "status-read") return response;
+  if (fault.effect === "error") return text(500, ERROR_TEXT.dispatcherFailed);
+  return { ...response, body: response.body.slice(0, Math.floor(response.body.length / 2)) };
 }
 
 function getStatus(s: HostState): HostResponse {

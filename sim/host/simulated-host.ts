@@ -101,6 +101,7 @@ export class SimulatedHost {
   #bootId = randomUUID();
   #stopped = false;
   readonly #listeners = new Map<SimulatedHostEventType | "*", Set<Listener>>();
+  readonly #effectListeners = new Set<(effect: HostEffect) => void>();
 
   /** Use startSimulatedHost(). */
   constructor(options: SimulatedHostOptions) {
@@ -208,6 +209,36 @@ export class SimulatedHost {
     return this.#addListener("*", listener);
   }
 
+  /**
+   * Hears every state-machine effect at the instant it is decided, before any socket work and before the request that
+   * caused it is answered (the `on` events come later, in order, after the socket work). For observers that must
+   * know exactly when something happened, e.g. the moment a reboot is accepted.
+   */
+  onEffect(listener: (effect: HostEffect) => void): () => void {
+    this.#effectListeners.add(listener);
+    return () => this.#effectListeners.delete(listener);
+  }
+
+  /**
+   * The host's API service restarts without a reboot (a crash of the API server process, systemd restarting it):
+   * the socket file stays but nothing listens (ECONNREFUSED) for `downMs`, then the API answers again with the state
+   * it had (the status file lives in /run, which only a reboot clears). Resolves once it answers again (or at once
+   * when the API is not up: a reboot or a hung boot). A reboot meanwhile takes over: its boot brings the API back.
+   */
+  async restartApi(downMs: number): Promise<void> {
+    if (!(Number.isInteger(downMs) && downMs >= 0)) throw new RangeError(`downMs must be ≥ 0, got ${downMs}`);
+    if (this.#stopped || !this.apiUp) return;
+    const closed = this.#effects.then(() => this.#close(true));
+    this.#effects = closed.catch((error: unknown) => this.#reportError(String(error)));
+    await this.#effects;
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    const up = this.#effects.then(async () => {
+      if (!this.#stopped && this.apiUp && this.#server === null) await this.#listen();
+    });
+    this.#effects = up.catch((error: unknown) => this.#reportError(String(error)));
+    await this.#effects;
+  }
+
   /** Resolves with the next event of this type that matches; rejects after `timeoutMs`. */
   waitFor<T extends SimulatedHostEventType>(
     type: T,
@@ -275,6 +306,13 @@ export class SimulatedHost {
   #commit(transition: Transition): void {
     this.#state = transition.state;
     for (const effect of transition.effects) {
+      for (const listener of this.#effectListeners) {
+        try {
+          listener(effect);
+        } catch (error) {
+          this.#reportError(`effect listener for ${effect.type} failed: ${String(error)}`);
+        }
+      }
       // Socket work is asynchronous; a chain keeps it in order (down before up) whatever its timing.
       this.#effects = this.#effects
         .then(() => this.#perform(effect))
