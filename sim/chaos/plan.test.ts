@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parseFaultSpec } from "../host/faults.ts";
 import {
+  ALL_HOST_FAULTS,
   DEFAULT_HOST_FAULTS,
+  DEFAULT_WEIGHTS,
+  FAULT_SETS,
+  KIND_LIMITS,
+  needsAPerson,
   DEFAULT_KIND_SPACING_MS,
   DISRUPTION_KINDS,
   chaosPlan,
@@ -53,15 +58,46 @@ describe("chaosPlan", () => {
     }
   });
 
-  it("uses every kind over a long plan, and only valid one-shot fault specs", () => {
+  it("uses every default kind over a long plan, and only valid one-shot fault specs", () => {
     const plan = chaosPlan({ ...base, durationMs: 600_000, maxHostFaults: 20 });
     const counts = countByKind(plan);
-    for (const kind of DISRUPTION_KINDS) expect(counts[kind], kind).toBeGreaterThan(0);
+    for (const kind of DISRUPTION_KINDS) {
+      if (DEFAULT_WEIGHTS[kind] > 0) expect(counts[kind], kind).toBeGreaterThan(0);
+      else expect(counts[kind], kind).toBe(0);
+    }
     for (const d of plan.filter((x) => x.kind === "host-fault")) {
       expect(DEFAULT_HOST_FAULTS).toContain(d.fault);
       expect(parseFaultSpec(d.fault ?? "").remaining).toBe(1);
     }
     for (const d of plan.filter((x) => x.kind === "kill-agent")) expect(["busy", "any"]).toContain(d.prefer);
+  });
+
+  it("--faults all: every kind in every 120-s plan of 20 nodes, within its limits; host faults not repeated", () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const plan = chaosPlan({ ...base, seed, durationMs: 120_000, ...FAULT_SETS.all });
+      const counts = countByKind(plan);
+      for (const kind of DISRUPTION_KINDS) {
+        expect(counts[kind], `seed ${seed}: ${kind}`).toBeGreaterThan(0);
+        expect(counts[kind]).toBeLessThanOrEqual(KIND_LIMITS[kind] ?? Infinity);
+      }
+      const faults = plan.flatMap((d) => (d.kind === "host-fault" ? [d.fault] : []));
+      expect(new Set(faults).size).toBe(faults.length);
+      for (const f of faults) expect(ALL_HOST_FAULTS).toContain(f);
+      for (const d of plan.filter((x) => x.durationMs !== undefined)) expect(d.durationMs).toBeGreaterThan(0);
+    }
+  });
+
+  it("every host fault of --faults all is a valid spec; those needing a person are the ones no operator repairs", () => {
+    for (const f of ALL_HOST_FAULTS) {
+      for (const part of f.replace(/^after-reboot:/, "").split("+")) expect(() => parseFaultSpec(part)).not.toThrow();
+    }
+    expect(ALL_HOST_FAULTS.filter(needsAPerson)).toEqual([
+      "boot-hang",
+      "hang:prepare",
+      "stall@always",
+      "status-corrupt",
+      "after-reboot:status-corrupt",
+    ]);
   });
 
   it("honours weights: a weight of 0 disables a kind", () => {

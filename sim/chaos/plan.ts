@@ -8,6 +8,10 @@
 //
 // Rates are bounded: a minimum gap between any two disruptions, a minimum spacing per kind (a controller kill every
 // couple of seconds would only measure leader election), and at most `maxHostFaults` host faults, one per node.
+//
+// Two fault sets: the default one (process kills and one-shot host faults the operator recovers from alone), and
+// "all" (`--faults all`, FAULT_SETS.all): every kind below, including faults that need a person to repair the node
+// (needsAPerson), with every kind planned at least once and no host fault repeated before all were used.
 import { seededRandom } from "../seeded-random.ts";
 
 export const DISRUPTION_KINDS = [
@@ -21,6 +25,20 @@ export const DISRUPTION_KINDS = [
   "kill-agent",
   /** Arm a one-shot fault on the host of a node still to update. */
   "host-fault",
+  /** A node's kubelet goes down for a while (Node NotReady; its agent stops and is not restarted meanwhile). */
+  "kill-agent-notready",
+  /** The API server replica that starts the next drain is killed before the agent's first poll of it. */
+  "restart-apiserver-mid-drain",
+  /** A node's network is cut off for a while: its agent reaches neither the kube-apiserver nor the API server. */
+  "cut-agent-off",
+  /** A host's API service restarts without a reboot: its socket refuses connections for a while. */
+  "restart-host-api",
+  /** The controller leader is killed just before or just after an update window closes. */
+  "failover-window-end",
+  /** A node leaves MANAGED_NODE_SELECTOR (a label changes) for a while, preferably mid-update. */
+  "unmanage-node",
+  /** A node is deleted (its instance terminated), preferably mid-update. */
+  "delete-node",
 ] as const;
 
 export type DisruptionKind = (typeof DISRUPTION_KINDS)[number];
@@ -33,8 +51,15 @@ export interface Disruption {
   readonly draw: number;
   /** kill-agent: prefer an agent whose node is out of Idle (a kill mid-step), or any agent. */
   readonly prefer?: "busy" | "any";
-  /** host-fault: the fault spec (sim/host/faults.ts), fired once. */
+  /**
+   * host-fault: the fault spec (sim/host/faults.ts); `a+b` arms both; a prefix `after-reboot:` arms it the instant
+   * the host comes up from the operator's reboot (before the node is uncordoned).
+   */
   readonly fault?: string;
+  /** kill-agent-notready, cut-agent-off, restart-host-api, unmanage-node: how long it lasts. */
+  readonly durationMs?: number;
+  /** failover-window-end: before the window closes (else just after). */
+  readonly before?: boolean;
 }
 
 /**
@@ -60,12 +85,79 @@ export const DEFAULT_HOST_FAULTS: readonly string[] = [
   "slow:prepare:8000",
 ];
 
+/**
+ * Host faults of `--faults all`, beyond the default ones: every way the issue lists for a host to misbehave.
+ * Recoverable by the operator: a few GET /updates/status answering 500 or a body cut short (before the update, or
+ * right after the reboot while the node is still cordoned), a reboot refused once with a deactivate that then fails
+ * (the failure path), one request that is never answered. Needing a person (needsAPerson): a boot that never comes
+ * back, a command that hangs with the lock held, an API that answers nothing, a status file corrupt until a reboot.
+ */
+export const ALL_HOST_FAULTS: readonly string[] = [
+  ...DEFAULT_HOST_FAULTS,
+  "status-500@10",
+  "status-garbage@5",
+  "after-reboot:status-500@15",
+  "after-reboot:status-garbage@5",
+  "reboot+deactivate@3",
+  "stall",
+  "boot-hang",
+  "hang:prepare",
+  "stall@always",
+  "status-corrupt",
+  "after-reboot:status-corrupt",
+];
+
+/** Whether a host fault leaves the node in a state no operator can repair alone (an external reset, a reboot). */
+export function needsAPerson(fault: string): boolean {
+  return fault
+    .replace(/^after-reboot:/, "")
+    .split("+")
+    .some((f) => /^(boot-hang|hang)(:|@|$)/.test(f) || f === "stall@always" || f.startsWith("status-corrupt"));
+}
+
 export const DEFAULT_WEIGHTS: Readonly<Record<DisruptionKind, number>> = {
   "kill-controller-leader": 1,
   "kill-controller": 1,
   "kill-apiserver": 2,
   "kill-agent": 4,
   "host-fault": 3,
+  "kill-agent-notready": 0,
+  "restart-apiserver-mid-drain": 0,
+  "cut-agent-off": 0,
+  "restart-host-api": 0,
+  "failover-window-end": 0,
+  "unmanage-node": 0,
+  "delete-node": 0,
+};
+
+export const ALL_WEIGHTS: Readonly<Record<DisruptionKind, number>> = {
+  "kill-controller-leader": 1,
+  "kill-controller": 1,
+  "kill-apiserver": 2,
+  "kill-agent": 3,
+  "host-fault": 4,
+  "kill-agent-notready": 1,
+  "restart-apiserver-mid-drain": 1,
+  "cut-agent-off": 1,
+  "restart-host-api": 1,
+  "failover-window-end": 1,
+  "unmanage-node": 1,
+  "delete-node": 1,
+};
+
+/** What `--faults default|all` means. */
+export const FAULT_SETS = {
+  default: { weights: DEFAULT_WEIGHTS, hostFaults: DEFAULT_HOST_FAULTS, coverAll: false },
+  all: { weights: ALL_WEIGHTS, hostFaults: ALL_HOST_FAULTS, coverAll: true },
+} as const;
+export type FaultSet = keyof typeof FAULT_SETS;
+
+/** At most this many of a kind in one plan: the fleet must stay large enough to mean something. */
+export const KIND_LIMITS: Readonly<Partial<Record<DisruptionKind, number>>> = {
+  "delete-node": 1,
+  "unmanage-node": 2,
+  "kill-agent-notready": 3,
+  "cut-agent-off": 3,
 };
 
 export const DEFAULT_KIND_SPACING_MS: Readonly<Partial<Record<DisruptionKind, number>>> = {
@@ -73,6 +165,12 @@ export const DEFAULT_KIND_SPACING_MS: Readonly<Partial<Record<DisruptionKind, nu
   "kill-controller-leader": 20_000,
   "kill-controller": 10_000,
   "kill-apiserver": 3_000,
+  "restart-apiserver-mid-drain": 20_000,
+  // One per window (a minute).
+  "failover-window-end": 60_000,
+  "kill-agent-notready": 20_000,
+  "cut-agent-off": 20_000,
+  "unmanage-node": 30_000,
 };
 
 export interface ChaosPlanOptions {
@@ -93,6 +191,8 @@ export interface ChaosPlanOptions {
   readonly hostFaults?: readonly string[];
   /** At most this many host faults (default a quarter of the nodes, at least 1); never more than one per node. */
   readonly maxHostFaults?: number;
+  /** Plan every kind with a weight at least once (the first slots), and no host fault twice before all were used. */
+  readonly coverAll?: boolean;
 }
 
 export function defaultMaxHostFaults(nodes: number): number {
@@ -119,6 +219,8 @@ export function chaosPlan(options: ChaosPlanOptions): Disruption[] {
   const plan: Disruption[] = [];
   const last = new Map<DisruptionKind, number>();
   let hostFaults = 0;
+  const used = new Map<DisruptionKind, number>();
+  let faultsLeft = [...faults];
   // Gaps uniform in [minGap, 2·mean − minGap]: mean `meanGapMs`, never shorter than `minGapMs`.
   const gap = () => minGapMs + random() * 2 * (meanGapMs - minGapMs);
   for (let at = gap(); at < options.durationMs; at += gap()) {
@@ -126,6 +228,7 @@ export function chaosPlan(options: ChaosPlanOptions): Disruption[] {
     const allowed = DISRUPTION_KINDS.filter((kind) => {
       if (weights[kind] <= 0) return false;
       if (kind === "host-fault" && hostFaults >= maxHostFaults) return false;
+      if ((used.get(kind) ?? 0) >= (KIND_LIMITS[kind] ?? Infinity)) return false;
       const previous = last.get(kind);
       return previous === undefined || atMs - previous >= (spacing[kind] ?? 0);
     });
@@ -133,16 +236,45 @@ export function chaosPlan(options: ChaosPlanOptions): Disruption[] {
     const kindDraw = random();
     const draw = random();
     const extra = random();
+    const length = random();
     if (allowed.length === 0) continue;
-    const kind = weighted(allowed, weights, kindDraw);
+    const unused = options.coverAll ? allowed.filter((k) => !used.has(k)) : [];
+    const kind = weighted(unused.length > 0 ? unused : allowed, weights, kindDraw);
     last.set(kind, atMs);
-    if (kind === "kill-agent") {
-      plan.push({ atMs, kind, draw, prefer: extra < 2 / 3 ? "busy" : "any" });
-    } else if (kind === "host-fault") {
-      hostFaults++;
-      plan.push({ atMs, kind, draw, fault: faults[Math.floor(extra * faults.length)] ?? "prepare" });
-    } else {
-      plan.push({ atMs, kind, draw });
+    used.set(kind, (used.get(kind) ?? 0) + 1);
+    const between = (lo: number, hi: number) => Math.round(lo + length * (hi - lo));
+    switch (kind) {
+      case "kill-agent":
+        plan.push({ atMs, kind, draw, prefer: extra < 2 / 3 ? "busy" : "any" });
+        break;
+      case "host-fault": {
+        hostFaults++;
+        if (options.coverAll) {
+          if (faultsLeft.length === 0) faultsLeft = [...faults];
+          const [fault] = faultsLeft.splice(Math.floor(extra * faultsLeft.length), 1);
+          plan.push({ atMs, kind, draw, fault: fault ?? "prepare" });
+        } else {
+          plan.push({ atMs, kind, draw, fault: faults[Math.floor(extra * faults.length)] ?? "prepare" });
+        }
+        break;
+      }
+      case "kill-agent-notready":
+        plan.push({ atMs, kind, draw, durationMs: between(20_000, 60_000) });
+        break;
+      case "cut-agent-off":
+        plan.push({ atMs, kind, draw, durationMs: between(15_000, 60_000) });
+        break;
+      case "restart-host-api":
+        plan.push({ atMs, kind, draw, durationMs: between(3_000, 20_000) });
+        break;
+      case "unmanage-node":
+        plan.push({ atMs, kind, draw, durationMs: between(30_000, 90_000) });
+        break;
+      case "failover-window-end":
+        plan.push({ atMs, kind, draw, before: extra < 0.5 });
+        break;
+      default:
+        plan.push({ atMs, kind, draw });
     }
   }
   return plan;

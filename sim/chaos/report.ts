@@ -1,6 +1,6 @@
 // The chaos run's report: what the JSON holds, whether the run passed, and the human-readable summary. Pure.
-import type { Violation } from "../cluster/fleet-observer.ts";
-import { DISRUPTION_KINDS, type DisruptionKind } from "./plan.ts";
+import { formatVerdict, type OracleVerdict } from "../oracle/verdict.ts";
+import { DISRUPTION_KINDS, type DisruptionKind, type FaultSet } from "./plan.ts";
 
 export interface PerformedDisruption {
   /** Milliseconds after publish, when it was carried out. */
@@ -20,6 +20,7 @@ export interface ChaosReport {
   readonly budget: number;
   readonly from: string;
   readonly to: string;
+  readonly faults: FaultSet;
   readonly durationMs: number;
   readonly timeoutMs: number;
   readonly meanGapMs: number;
@@ -34,19 +35,43 @@ export interface ChaosReport {
     readonly loadavgAtEnd: readonly number[];
   };
   readonly clusterStartMs: number;
+  /** The whole run, from the first line to the report (cluster start and stop included, but not its stop). */
+  readonly runMs: number;
   readonly planned: number;
   readonly performed: Readonly<Record<DisruptionKind, number>>;
   readonly skipped: number;
   readonly timeline: readonly PerformedDisruption[];
   readonly interrupted: boolean;
+  /** Every node reached its outcome (updated, deleted, or stuck where a fault allows it) before the timeout. */
   readonly converged: boolean;
-  /** From publish until every node converged (and stayed so until the end); null if it never did. */
+  /** From publish until every node had its outcome (and kept it until the end); null if that never happened. */
   readonly convergeMs: number | null;
-  readonly violations: readonly Violation[];
-  readonly checks: { readonly shadow: number; readonly node: number; readonly pod: number };
-  readonly lost: readonly { readonly node: string; readonly why: readonly string[] }[];
-  /** The agent and API server log lines about the nodes lost (what a failed run needs to be explained). */
-  readonly lostNodeLogs?: string;
+  /** The invariant oracle's verdict (sim/oracle): violations per invariant, each node's outcome. */
+  readonly oracle: OracleVerdict;
+  /** When the new version was published (ms since epoch); violation times are shown relative to it. */
+  readonly publishedAt: number;
+  /** Nodes neither updated nor reported stuck (or reported but left cordoned while Ready): what the oracle saw,
+   * what the operator shows on the node's shadow, and what hit the node. */
+  readonly lost: readonly {
+    readonly node: string;
+    readonly outcome: "lost" | "stranded";
+    readonly why: readonly string[];
+    readonly operatorShows: readonly string[];
+    readonly hits: readonly string[];
+  }[];
+  /** Nodes reported stuck, with the reason shown and what hit them; legitimate only after a fault no operator
+   * repairs alone (plan.ts needsAPerson, or a deleted node). */
+  readonly stuck: readonly {
+    readonly node: string;
+    readonly reason: string;
+    readonly event: string;
+    readonly hits: readonly string[];
+    readonly legitimate: boolean;
+  }[];
+  /** What hit each node. */
+  readonly hits: Readonly<Record<string, readonly string[]>>;
+  /** The agent and API server log lines about the nodes with a problem (lost, wrongly stuck, in a violation). */
+  readonly nodeLogs?: string;
   readonly maxOutOfIdle: number;
   /** Stretches of time a node spent out of Idle (one update or failed attempt each): median and the longest. */
   readonly outOfIdle: {
@@ -76,8 +101,9 @@ export interface ChaosReport {
   readonly passed: boolean;
 }
 
-export function passed(r: Pick<ChaosReport, "violations" | "lost" | "converged" | "interrupted">): boolean {
-  return !r.interrupted && r.converged && r.violations.length === 0 && r.lost.length === 0;
+/** No oracle violation, no node lost, every stuck node stuck for a reason that allows it, not interrupted. */
+export function passed(r: Pick<ChaosReport, "oracle" | "lost" | "stuck" | "interrupted">): boolean {
+  return !r.interrupted && r.oracle.passed && r.lost.length === 0 && r.stuck.every((s) => s.legitimate);
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -94,25 +120,38 @@ export function formatReport(r: ChaosReport): string {
     "Chaos report",
     `  seed                   ${r.seed}  (repeat with --seed ${r.seed})`,
     `  cluster                ${r.nodes} nodes, budget ${r.budget}, ${r.from} -> ${r.to}; started in ${secs(r.clusterStartMs)}`,
+    `  faults                 ${r.faults}; the whole run took ${secs(r.runMs)}`,
     `  machine                ${r.machine.cpus} CPUs, load ${fmtLoad(r.machine.loadavgAtPublish)} at publish, ` +
       `${fmtLoad(r.machine.loadavgAtEnd)} at the end (Node ${r.machine.node})`,
     `  disruptions            ${performedTotal} performed over ${secs(r.durationMs)} (${r.planned} planned, ${r.skipped} skipped)`,
   );
   for (const kind of DISRUPTION_KINDS) lines.push(`                           ${kind.padEnd(23)} ${r.performed[kind]}`);
+  const updated = r.oracle.outcomes?.filter((x) => x.outcome === "updated").length ?? 0;
   lines.push(
-    `  converged              ${
+    `  outcome                ${
       r.converged && r.convergeMs !== null
-        ? `yes, ${secs(r.convergeMs)} after publishing`
-        : `NO${r.interrupted ? " (interrupted)" : ` within ${secs(r.timeoutMs)}`}`
-    }`,
-    `  invariant violations   ${r.violations.length}  (checked on ${r.checks.shadow} shadow, ${r.checks.node} node and ${r.checks.pod} pod changes)`,
+        ? `every node settled ${secs(r.convergeMs)} after publishing`
+        : `NOT every node settled${r.interrupted ? " (interrupted)" : ` within ${secs(r.timeoutMs)}`}`
+    }: ${updated} updated, ${r.stuck.length} stuck, ${r.lost.length} lost`,
+    ...formatVerdict(r.oracle, { since: r.publishedAt }).map((l) => `  ${l}`),
+    `  nodes stuck            ${r.stuck.length}`,
   );
-  for (const v of r.violations.slice(0, 20)) lines.push(`    ${v.kind}: ${v.message}`);
+  for (const s of r.stuck) {
+    lines.push(
+      `    ${s.node}: ${s.legitimate ? "" : "NOT JUSTIFIED: "}reported "${s.reason}" (Event ${s.event}); ` +
+        `hit by: ${s.hits.join(", ") || "nothing"}`,
+    );
+  }
   lines.push(`  nodes lost             ${r.lost.length}`);
-  for (const l of r.lost) lines.push(`    ${l.node}: ${l.why.join("; ")}`);
-  if (r.lostNodeLogs) lines.push("  logs of the nodes lost:", ...r.lostNodeLogs.split("\n").map((l) => `    ${l}`));
+  for (const l of r.lost) {
+    lines.push(`    ${l.node} (${l.outcome}): ${l.why.join("; ")}`);
+    lines.push(`      the operator shows: ${l.operatorShows.join("; ") || "nothing wrong"}`);
+    lines.push(`      hit by: ${l.hits.join(", ") || "nothing"}`);
+  }
+  if (r.nodeLogs) lines.push("  logs of the nodes with a problem:", ...r.nodeLogs.split("\n").map((l) => `    ${l}`));
   lines.push(
-    `  budget                 at most ${r.maxOutOfIdle} node(s) out of Idle at once (budget ${r.budget})`,
+    `  budget                 at most ${r.oracle.maxDisrupted} node(s) disrupted at once (budget ${r.budget}); ` +
+      `the operator showed at most ${r.maxOutOfIdle} shadow(s) out of Idle`,
     `  time out of Idle       median ${r.outOfIdle.medianMs === null ? "-" : secs(r.outOfIdle.medianMs)} per update ` +
       `(${r.outOfIdle.stretches} stretches); longest ${r.outOfIdle.longest.map((x) => `${x.node} ${secs(x.ms)}`).join(", ") || "-"}`,
     `  host reboots           ${r.reboots} (${r.nodes} needed)`,

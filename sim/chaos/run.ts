@@ -1,9 +1,10 @@
-// The chaos run: a rollout in the simulated cluster while the operator's processes are killed and host faults are
-// injected, following a seeded plan (plan.ts); then a wait for convergence and a report (report.ts).
+// The chaos run: a rollout in the simulated cluster while the operator's processes are killed, nodes and hosts
+// misbehave and the network fails, following a seeded plan (plan.ts, carried out by disruptions.ts); the invariant
+// oracle (sim/oracle) watches what really happens throughout; then a wait until every node has an outcome, and a
+// report (report.ts).
 //
 // Kills are SIGKILLs of the real processes: a container crash. PodRunner restarts the container after a short
 // back-off, as the kubelet would. "The leader" is resolved at the moment of the kill from the controller's Lease.
-// Host faults are armed on the simulated host of a node still to update and fire once.
 import { cpus, loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, type CoreV1Event } from "@kubernetes/client-node";
@@ -11,15 +12,13 @@ import { FleetReader } from "../../src/cli/fleet.ts";
 import { nodeOf, observeCluster, occupiesBudget, type FleetObserver } from "../cluster/fleet-observer.ts";
 import { observedFleetReport, waitingFor } from "../cluster/fleet-report.ts";
 import { bottlerocketOsImage } from "../cluster/nodes.ts";
-import {
-  FAST_AGENT_ENV,
-  startSimulatedCluster,
-  type ComponentName,
-  type SimulatedCluster,
-} from "../cluster/simulated-cluster.ts";
+import { FAST_AGENT_ENV, startSimulatedCluster, type SimulatedCluster } from "../cluster/simulated-cluster.ts";
 import type { DurationProfile, HostDurations } from "../host/durations.ts";
+import { observeWithOracle, type OracleObserver } from "../oracle/observer.ts";
+import { verdictOf } from "../oracle/verdict.ts";
 import { convergenceProblems } from "./convergence.ts";
-import { DEFAULT_HOST_FAULTS, chaosPlan, countByKind, resolveDraw, type Disruption } from "./plan.ts";
+import { CHAOS_WINDOW, DEFERRED_KINDS, MANAGED_LABEL, performDisruption } from "./disruptions.ts";
+import { FAULT_SETS, chaosPlan, countByKind, needsAPerson, type Disruption, type FaultSet } from "./plan.ts";
 import { formatTimelineEntry, passed, type ChaosReport, type PerformedDisruption } from "./report.ts";
 
 export interface ChaosOptions {
@@ -28,11 +27,14 @@ export interface ChaosOptions {
   readonly seed: number;
   /** Disruptions happen during this long after publish. */
   readonly durationMs: number;
-  /** Give up waiting for convergence this long after publish. */
+  /** Give up waiting for every node's outcome this long after publish. */
   readonly timeoutMs: number;
   readonly meanGapMs?: number;
   readonly from?: string;
   readonly to?: string;
+  /** Which disruptions (plan.ts FAULT_SETS); default "default". */
+  readonly faults?: FaultSet;
+  /** Host faults to choose from (default: the fault set's). */
   readonly hostFaults?: readonly string[];
   readonly maxHostFaults?: number;
   /** Host step durations (default: the "demo" profile, seconds). */
@@ -47,13 +49,23 @@ export interface ChaosOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * The oracle's bounds in a chaos run. A node cordoned by the operator longer than a minute must show a reason on its
+ * shadow and an Event (I3); no four minutes without any node making progress while some node could (I4: longer
+ * than brupop's crash backoff after a second failure, 5 min, is not needed because a node backing off has said so).
+ */
+export const CHAOS_ORACLE_BOUNDS = { reasonWithinMs: 60_000, stallMs: 240_000 } as const;
+
 /** What the run chooses, and why; printed by --help and kept in the report. */
 export const CHAOS_SETTINGS: readonly string[] = [
   'host step durations: the "demo" profile (prepare 3 s, reboot 5 s), agents syncing every 2 s (FAST_AGENT_ENV)',
   "controller: its shipped defaults, so brupop's crash backoff applies (a first failure waits 3 min, a second 5 min) " +
     "and quarantine after 5 failures, which one-shot faults never reach",
-  "host faults fire once, at most one per node and a quarter of the nodes in all, and only faults the operator can " +
-    "recover from alone (no hung boot or wedged host API, which need a person); a failed node retries after its backoff",
+  "default faults: process kills and one-shot host faults the operator recovers from alone; a failed node retries " +
+    "after its backoff. --faults all: every kind, each at least once, including faults that need a person (a boot " +
+    "that never comes back, a wedged host API, a deleted node), which may leave a node stuck, reported",
+  "--faults all also runs with an update window (SCHEDULER_CRON_EXPRESSION 0-44 * * * * *: 45 s of every minute), " +
+    `MANAGED_NODE_SELECTOR ${MANAGED_LABEL}=true on every node, and a network link per node that can be cut`,
   "a fault is armed on a node still to update, so that it can fire; a killed agent is preferably one mid-update",
 ];
 
@@ -61,7 +73,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const from = o.from ?? "1.25.0";
   const to = o.to ?? "1.26.0";
   const meanGapMs = o.meanGapMs ?? 5_000;
-  const hostFaults = o.hostFaults ?? DEFAULT_HOST_FAULTS;
+  const faultSet = o.faults ?? "default";
+  const set = FAULT_SETS[faultSet];
+  const hostFaults = o.hostFaults ?? set.hostFaults;
+  const all = faultSet === "all";
   const say = o.say ?? (() => undefined);
   const startedAt = new Date();
   const t0 = Date.now();
@@ -72,6 +87,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     durationMs: o.durationMs,
     meanGapMs,
     hostFaults,
+    weights: set.weights,
+    coverAll: set.coverAll,
     ...(o.maxHostFaults === undefined ? {} : { maxHostFaults: o.maxHostFaults }),
   });
   const planned = countByKind(plan);
@@ -83,25 +100,50 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         .join(", ") +
       ")",
   );
-  say(`starting a simulated cluster: ${o.nodes} nodes at ${from}, budget ${o.budget}`);
+  say(`starting a simulated cluster: ${o.nodes} nodes at ${from}, budget ${o.budget}, faults ${faultSet}`);
   const cluster = await startSimulatedCluster({
     nodes: o.nodes,
     fromVersion: from,
     budget: o.budget,
     profile: o.profile ?? "demo",
     ...(o.durations ? { durations: o.durations } : {}),
-    env: { agent: FAST_AGENT_ENV },
+    env: {
+      agent: FAST_AGENT_ENV,
+      ...(all
+        ? {
+            controller: {
+              SCHEDULER_CRON_EXPRESSION: CHAOS_WINDOW.cron,
+              MANAGED_NODE_SELECTOR: `${MANAGED_LABEL}=true`,
+            },
+          }
+        : {}),
+    },
+    ...(all ? { nodeLabels: { [MANAGED_LABEL]: "true" }, nodeLinks: true } : {}),
     ...(o.keepDir ? { keepDir: true } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
   const clusterStartMs = Date.now() - t0;
-  const observer = observeCluster(cluster, { budget: o.budget });
+  const observer = observeCluster(cluster);
+  const oracle = observeWithOracle(
+    cluster,
+    {
+      budget: o.budget,
+      ...CHAOS_ORACLE_BOUNDS,
+      ...(all ? { managed: (labels: Readonly<Record<string, string>>) => labels[MANAGED_LABEL] === "true" } : {}),
+      ...(all ? { scheduleOpen: CHAOS_WINDOW.open } : {}),
+    },
+    {
+      onViolation: (v) => say(`ORACLE ${v.invariant}: ${v.message}`),
+      ...(o.log ? { log: o.log } : {}),
+    },
+  );
   try {
-    await observer.start();
+    await Promise.all([observer.start(), oracle.start()]);
     return await rollOutUnderChaos({
       o,
       cluster,
       observer,
+      oracle,
       plan,
       from,
       to,
@@ -109,8 +151,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       hostFaults,
       startedAt,
       clusterStartMs,
+      faultSet,
     });
   } finally {
+    await oracle.stop().catch(() => undefined);
     await observer.stop().catch(() => undefined);
     await cluster.stop();
     say(o.keepDir ? `cluster stopped; logs kept in ${cluster.dir}` : "cluster stopped and cleaned up");
@@ -121,6 +165,7 @@ interface RunContext {
   readonly o: ChaosOptions;
   readonly cluster: SimulatedCluster;
   readonly observer: FleetObserver;
+  readonly oracle: OracleObserver;
   readonly plan: readonly Disruption[];
   readonly from: string;
   readonly to: string;
@@ -128,18 +173,142 @@ interface RunContext {
   readonly hostFaults: readonly string[];
   readonly startedAt: Date;
   readonly clusterStartMs: number;
+  readonly faultSet: FaultSet;
 }
 
 async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
-  const { o, cluster, observer, plan, to } = c;
+  const { o, cluster, observer, oracle, plan, to } = c;
   const say = o.say ?? (() => undefined);
   const aborted = () => o.signal?.aborted === true;
-  const osImage = bottlerocketOsImage(to);
   const timeline: PerformedDisruption[] = [];
-  const faulted = new Map<string, string>();
+  /** What hit each node (host faults, kubelet down, partitions, ...). */
+  const hits = new Map<string, string[]>();
+  /** Disruptions still in effect (a kubelet down, a partition) or still to take effect (the next drain). */
+  const lasting = new Set<Promise<unknown>>();
 
-  // `n`: the Node as last seen by the observer, unless the caller read it from the API.
-  const problemsOf = (node: string, n = observer.node(node)): string[] => {
+  /** A node may end stuck only when something hit it that no operator repairs alone. */
+  const mayBeStuck = (node: string) =>
+    (hits.get(node) ?? []).some((h) => h === "deleted" || (h.startsWith("host fault ") && needsAPerson(h.slice(11))));
+  // Done: every node updated, gone, or stuck (reported, and not left cordoned while Ready) where it may be.
+  const outcomes = () => oracle.oracle.outcomes();
+  const doneNow = () =>
+    lasting.size === 0 &&
+    outcomes().every(
+      (x) => x.outcome === "updated" || x.outcome === "deleted" || (x.outcome === "stuck" && mayBeStuck(x.node)),
+    );
+  const updatedCount = () => outcomes().filter((x) => x.outcome === "updated").length;
+
+  // ---- Publish, then disrupt on schedule while watching.
+  // The controller's settings as `brupop status` reads them, to say why awaited nodes wait.
+  const controller = await new FleetReader(cluster.kc, cluster.namespace).controllerSettings();
+  const loadavgAtPublish = loadavg();
+  say(`publishing Bottlerocket ${to} on every host`);
+  const publishedAt = Date.now();
+  cluster.publish(to);
+  oracle.published(to);
+  const since = () => Date.now() - publishedAt;
+  const stamp = () => `t+${`${(since() / 1000).toFixed(1)} s`.padStart(8)} `;
+  const context = { cluster, observer, hits, to, say, since, aborted };
+
+  let doneSince: number | undefined;
+  let lastProgress = 0;
+  // Each stretch a node spends out of Idle (an update, or a failed attempt), to show a step that stalls.
+  const busySince = new Map<string, number>();
+  const stretches: { node: string; ms: number }[] = [];
+  const watch = () => {
+    const now = Date.now();
+    for (const s of observer.shadows()) {
+      const node = nodeOf(s);
+      const start = busySince.get(node);
+      if (occupiesBudget(s)) {
+        if (start === undefined) busySince.set(node, now);
+      } else if (start !== undefined) {
+        stretches.push({ node, ms: now - start });
+        busySince.delete(node);
+      }
+    }
+    if (doneNow()) doneSince ??= now;
+    else doneSince = undefined;
+    if (now - lastProgress >= 15_000) {
+      lastProgress = now;
+      const awaited = outcomes()
+        .filter((x) => x.outcome !== "updated" && x.outcome !== "deleted")
+        .map((x) => x.node);
+      const report = observedFleetReport(observer, cluster.namespace, controller, new Date());
+      say(
+        `${stamp()} progress: ${updatedCount()}/${cluster.nodeNames.length} updated, ` +
+          `${oracle.oracle.disrupted().length} disrupted, ${cluster.down.size} rebooting, ` +
+          `${oracle.oracle.violations.length} oracle violation(s)` +
+          (awaited.length > 0
+            ? `; waiting for ${waitingFor(report, awaited, (n) => oracle.oracle.notes(n).slice(-1))}`
+            : ""),
+      );
+    }
+  };
+  const pause = async (ms: number) => {
+    const until = Date.now() + ms;
+    while (!aborted() && Date.now() < until) {
+      watch();
+      await sleep(Math.min(250, Math.max(0, until - Date.now())));
+    }
+  };
+  const record = (done: PerformedDisruption) => {
+    timeline.push(done);
+    say(formatTimelineEntry(done));
+  };
+  const failed = (d: Disruption, err: unknown): PerformedDisruption => ({
+    atMs: since(),
+    kind: d.kind,
+    skipped: `failed: ${err instanceof Error ? err.message : String(err)}`,
+  });
+
+  for (const d of plan) {
+    await pause(publishedAt + d.atMs - Date.now());
+    if (aborted()) break;
+    const done = performDisruption(context, d, lasting).catch((err: unknown) => failed(d, err));
+    if (DEFERRED_KINDS.has(d.kind)) {
+      const settled = done.then(record);
+      lasting.add(settled);
+      void settled.finally(() => lasting.delete(settled));
+    } else {
+      record(await done);
+    }
+  }
+  await pause(publishedAt + o.durationMs - Date.now());
+  if (!aborted()) say(`${stamp()} disruption period over; waiting for every node's outcome`);
+
+  // ---- Done: every node has its outcome, and still so after a couple of seconds.
+  const deadline = publishedAt + o.timeoutMs;
+  while (!aborted() && Date.now() < deadline) {
+    watch();
+    if (doneSince !== undefined && Date.now() - doneSince >= 2_000) break;
+    await sleep(250);
+  }
+  watch();
+  const converged = doneSince !== undefined && !aborted();
+  const convergeMs = converged && doneSince !== undefined ? doneSince - publishedAt : null;
+  if (converged) {
+    say(`${stamp()} every node has its outcome ${((convergeMs ?? 0) / 1000).toFixed(1)} s after publishing`);
+    // Workloads Ready again (replacements of evicted pods scheduled on updated nodes), bounded.
+    const until = Date.now() + 30_000;
+    while (!aborted() && Date.now() < until && cluster.workloads.some((w) => observer.ready(w) < w.replicas)) {
+      await sleep(250);
+    }
+  }
+  // Whatever still lasts is undone before the verdict (bounded: the longest lasts 90 s).
+  await Promise.race([Promise.allSettled([...lasting]), sleep(120_000)]);
+
+  // ---- The oracle's verdict. Each node's outcome; a lost or stranded one is an I4 violation.
+  const finalOutcomes = await oracle.finish();
+  const verdict = verdictOf(oracle.oracle, o.budget, finalOutcomes);
+  const core = cluster.kc.makeApiClient(CoreV1Api);
+  const nodes = new Map(
+    (await core.listNode().catch(() => ({ items: [] }))).items.map((n) => [n.metadata?.name ?? "", n]),
+  );
+  const osImage = bottlerocketOsImage(to);
+  // What the operator shows about a node (its shadow): evidence for a report, never the verdict.
+  const shows = (node: string): string[] => {
+    const n = nodes.get(node);
     const host = cluster.hosts.get(node);
     return convergenceProblems(
       {
@@ -152,164 +321,31 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
       osImage,
     );
   };
-  const convergedNow = () => cluster.nodeNames.every((n) => problemsOf(n).length === 0);
-  const updatedCount = () => cluster.nodeNames.filter((n) => problemsOf(n).length === 0).length;
-
-  const leader = () => cluster.controllerLeader();
-  const running = (component: ComponentName): string[] =>
-    [...cluster.runners[component].processes()]
-      .filter(([, p]) => p?.running())
-      .map(([pod]) => pod)
-      .sort((a, b) => a.localeCompare(b));
-
-  const perform = async (d: Disruption, atMs: number): Promise<PerformedDisruption> => {
-    const base = { atMs, kind: d.kind };
-    switch (d.kind) {
-      case "kill-controller-leader": {
-        const holder = await leader().catch(() => undefined);
-        if (holder === undefined) return { ...base, skipped: "no leader in the Lease" };
-        const pid = cluster.runners.controller.crash(holder);
-        if (pid === undefined) return { ...base, skipped: `leader ${holder} not running` };
-        return { ...base, target: holder, detail: `(pid ${pid}, the Lease holder)` };
-      }
-      case "kill-controller":
-      case "kill-apiserver": {
-        const component = d.kind === "kill-controller" ? "controller" : "apiserver";
-        const pick = resolveDraw(running(component), d.draw);
-        const holder = component === "controller" ? await leader().catch(() => undefined) : undefined;
-        const pid = pick === undefined ? undefined : cluster.runners[component].crash(pick);
-        if (pick === undefined || pid === undefined) return { ...base, skipped: `no ${component} process running` };
-        return { ...base, target: pick, detail: `(pid ${pid}${holder === pick ? ", the leader" : ""})` };
-      }
-      case "kill-agent": {
-        const byNode = new Map(observer.shadows().map((s) => [nodeOf(s), s]));
-        const agents = cluster.nodeNames.flatMap((node) => {
-          const pod = cluster.runners.agent.podOn(node);
-          return pod === undefined ? [] : [{ node, pod, shadow: byNode.get(node) }];
-        });
-        const busy = agents.filter((a) => a.shadow !== undefined && occupiesBudget(a.shadow));
-        const pick = resolveDraw(d.prefer === "busy" && busy.length > 0 ? busy : agents, d.draw);
-        const pid = pick === undefined ? undefined : cluster.runners.agent.crash(pick.pod);
-        if (pick === undefined || pid === undefined) return { ...base, skipped: "no agent running" };
-        const state = pick.shadow
-          ? `spec ${pick.shadow.spec.state}, status ${pick.shadow.status?.current_state ?? "-"}`
-          : "no shadow";
-        return { ...base, target: pick.pod, detail: `on ${pick.node} (pid ${pid}; ${state})` };
-      }
-      case "host-fault": {
-        const fault = d.fault ?? "prepare";
-        // A node that has not started yet, so that the fault can still fire; else any node still to update.
-        const byNode = new Map(observer.shadows().map((x) => [nodeOf(x), x]));
-        const toUpdate = cluster.nodeNames.filter(
-          (n) => !faulted.has(n) && cluster.hosts.get(n)?.runningVersion !== to,
-        );
-        const notStarted = toUpdate.filter((n) => {
-          const x = byNode.get(n);
-          return x !== undefined && !occupiesBudget(x);
-        });
-        const node = resolveDraw(notStarted.length > 0 ? notStarted : toUpdate, d.draw);
-        const host = node === undefined ? undefined : cluster.hosts.get(node);
-        if (node === undefined || host === undefined) return { ...base, skipped: "no node left to update" };
-        host.inject(fault);
-        faulted.set(node, fault);
-        const s = observer.shadows().find((x) => nodeOf(x) === node);
-        return { ...base, target: node, detail: `${fault} (node ${s?.status?.current_state ?? "?"})` };
-      }
-    }
-  };
-
-  // ---- Publish, then disrupt on schedule while watching for convergence.
-  // The controller's settings as `brupop status` reads them, to say why awaited nodes wait.
-  const controller = await new FleetReader(cluster.kc, cluster.namespace).controllerSettings();
-  const loadavgAtPublish = loadavg();
-  say(`publishing Bottlerocket ${to} on every host`);
-  const publishedAt = Date.now();
-  cluster.publish(to);
-  const since = () => Date.now() - publishedAt;
-  const stamp = () => `t+${`${(since() / 1000).toFixed(1)} s`.padStart(8)} `;
-
-  let convergedSince: number | undefined;
-  let lastProgress = 0;
-  // Each stretch a node spends out of Idle (an update, or a failed attempt), to show a step that stalls.
-  const busySince = new Map<string, number>();
-  const stretches: { node: string; ms: number }[] = [];
-  const watch = () => {
-    const now = Date.now();
-    for (const s of observer.shadows()) {
-      const node = nodeOf(s);
-      const since = busySince.get(node);
-      if (occupiesBudget(s)) {
-        if (since === undefined) busySince.set(node, now);
-      } else if (since !== undefined) {
-        stretches.push({ node, ms: now - since });
-        busySince.delete(node);
-      }
-    }
-    if (convergedNow()) convergedSince ??= now;
-    else convergedSince = undefined;
-    if (now - lastProgress >= 15_000) {
-      lastProgress = now;
-      const out = observer.shadows().filter(occupiesBudget).length;
-      const awaited = cluster.nodeNames.filter((n) => problemsOf(n).length > 0);
-      const report = observedFleetReport(observer, cluster.namespace, controller, new Date());
-      say(
-        `${stamp()} progress: ${updatedCount()}/${cluster.nodeNames.length} converged, ${out} out of Idle, ` +
-          `${cluster.down.size} rebooting, ${observer.violations.length} violation(s)` +
-          (awaited.length > 0 ? `; waiting for ${waitingFor(report, awaited, problemsOf)}` : ""),
-      );
-    }
-  };
-  const pause = async (ms: number) => {
-    const until = Date.now() + ms;
-    while (!aborted() && Date.now() < until) {
-      watch();
-      await sleep(Math.min(250, Math.max(0, until - Date.now())));
-    }
-  };
-
-  for (const d of plan) {
-    await pause(publishedAt + d.atMs - Date.now());
-    if (aborted()) break;
-    let done: PerformedDisruption;
-    try {
-      done = await perform(d, since());
-    } catch (err) {
-      done = { atMs: since(), kind: d.kind, skipped: `failed: ${err instanceof Error ? err.message : String(err)}` };
-    }
-    timeline.push(done);
-    say(formatTimelineEntry(done));
-  }
-  await pause(publishedAt + o.durationMs - Date.now());
-  if (!aborted()) say(`${stamp()} disruption period over; waiting for convergence`);
-
-  // ---- Converged: every node, and still so after the cordon check's confirmation window.
-  const deadline = publishedAt + o.timeoutMs;
-  while (!aborted() && Date.now() < deadline) {
-    watch();
-    if (convergedSince !== undefined && Date.now() - convergedSince >= 2_000) break;
-    await sleep(250);
-  }
-  watch();
-  const converged = convergedSince !== undefined && !aborted();
-  const convergeMs = converged && convergedSince !== undefined ? convergedSince - publishedAt : null;
-  if (converged) {
-    say(`${stamp()} converged ${((convergeMs ?? 0) / 1000).toFixed(1)} s after publishing`);
-    // Workloads Ready again (replacements of evicted pods scheduled on updated nodes), bounded.
-    const until = Date.now() + 30_000;
-    while (!aborted() && Date.now() < until && cluster.workloads.some((w) => observer.ready(w) < w.replicas)) {
-      await sleep(250);
-    }
-  }
-
-  // ---- The final word on each node comes from the API, not the observer's cache.
-  const core = cluster.kc.makeApiClient(CoreV1Api);
-  const nodes = new Map(
-    (await core.listNode().catch(() => ({ items: [] }))).items.map((n) => [n.metadata?.name ?? "", n]),
+  const lost = finalOutcomes.flatMap((x) =>
+    x.outcome === "lost" || x.outcome === "stranded"
+      ? [{ node: x.node, outcome: x.outcome, why: x.why, operatorShows: shows(x.node), hits: hits.get(x.node) ?? [] }]
+      : [],
   );
-  const lost = cluster.nodeNames.flatMap((node) => {
-    const why = problemsOf(node, nodes.get(node));
-    return why.length === 0 ? [] : [{ node, why }];
-  });
+  const stuck = finalOutcomes.flatMap((x) =>
+    x.outcome === "stuck"
+      ? [
+          {
+            node: x.node,
+            reason: x.reason,
+            event: x.event,
+            hits: hits.get(x.node) ?? [],
+            legitimate: mayBeStuck(x.node),
+          },
+        ]
+      : [],
+  );
+  const evidenceNodes = [
+    ...new Set([
+      ...lost.map((l) => l.node),
+      ...stuck.filter((s) => !s.legitimate).map((s) => s.node),
+      ...verdict.violations.flatMap((v) => v.nodes),
+    ]),
+  ];
 
   const operatorEvents = observer
     .events()
@@ -329,9 +365,12 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
       failures: list.reduce((n, e) => n + (e.count ?? 1), 0),
       reasons: [...new Set(list.map((e) => `${e.reason ?? ""}: ${e.message ?? ""}`))],
     }));
-  const faultsNotFired = [...faulted]
-    .filter(([node]) => (cluster.hosts.get(node)?.state.faults.length ?? 0) > 0)
-    .map(([node, fault]) => ({ node, fault }));
+  const faultsNotFired = [...hits]
+    .filter(
+      ([node, what]) =>
+        what.some((h) => h.startsWith("host fault ")) && (cluster.hosts.get(node)?.state.faults.length ?? 0) > 0,
+    )
+    .map(([node, what]) => ({ node, fault: what.filter((h) => h.startsWith("host fault ")).join(", ") }));
 
   const performed = countByKind(timeline.filter((d) => !d.skipped));
   const report: Omit<ChaosReport, "passed"> = {
@@ -340,6 +379,7 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     budget: o.budget,
     from: c.from,
     to,
+    faults: c.faultSet,
     durationMs: o.durationMs,
     timeoutMs: o.timeoutMs,
     meanGapMs: c.meanGapMs,
@@ -348,6 +388,7 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     startedAt: c.startedAt.toISOString(),
     machine: { cpus: cpus().length, node: process.version, loadavgAtPublish, loadavgAtEnd: loadavg() },
     clusterStartMs: c.clusterStartMs,
+    runMs: Date.now() - c.startedAt.getTime(),
     planned: plan.length,
     performed,
     skipped: timeline.filter((d) => d.skipped).length,
@@ -355,10 +396,12 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     interrupted: aborted(),
     converged,
     convergeMs,
-    violations: [...observer.violations],
-    checks: { ...observer.checks },
+    oracle: verdict,
+    publishedAt,
     lost,
-    ...(lost.length > 0 ? { lostNodeLogs: await cluster.logsAbout(lost.map((l) => l.node)) } : {}),
+    stuck,
+    hits: Object.fromEntries([...hits].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))),
+    ...(evidenceNodes.length > 0 ? { nodeLogs: await cluster.logsAbout(evidenceNodes) } : {}),
     maxOutOfIdle: observer.maxOutOfIdle,
     outOfIdle: {
       stretches: stretches.length,

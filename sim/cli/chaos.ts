@@ -1,6 +1,7 @@
 // `brupop chaos` (`npm run chaos`): a rollout in the simulated cluster while the operator's processes are killed at
-// random moments and host faults are injected, from a seeded, reproducible plan (sim/chaos/). Reports invariant
-// violations (must be zero), nodes lost (must be zero) and the time to converge; exits 1 otherwise.
+// random moments and faults are injected, from a seeded, reproducible plan (sim/chaos/). Prints the invariant
+// oracle's verdict (sim/oracle), each stuck node with its reason and the fault that made it stuck; exits 1 on any
+// violation, any node lost, or a node stuck without a fault that justifies it.
 import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 
 function intIn(min: number, max: number) {
@@ -25,17 +26,39 @@ What is disrupted, from the moment the new version is published until --duration
                            lost or delayed, prepare is slow
 A SIGKILL is a container crash: the simulated kubelet restarts the process after a short back-off.
 
+With --faults all, also (each kind at least once per run; no host fault twice before all were used):
+  host-fault               besides the above: GET /updates/status answering 500 or a body cut short (before the
+                           update, or as the host comes up from its reboot), a reboot refused once with a failing
+                           deactivate, a request never answered; and, needing a person: a boot that never comes
+                           back, a command hanging with the lock held, a host API answering nothing, a status file
+                           corrupt until the next reboot (before the update, or right after the reboot)
+  kill-agent-notready      a node's kubelet goes down for 20-60 s: Node NotReady, its agent stopped meanwhile
+  restart-apiserver-mid-drain  the API server replica that starts the next drain is killed before the first poll
+  cut-agent-off            a node's network is a black hole for 15-60 s (kube-apiserver and API server)
+  restart-host-api         a host's API service restarts without a reboot: ECONNREFUSED for 3-20 s
+  failover-window-end      the controller leader is killed 1.5 s before or 1 s after the update window closes
+                           (the run uses SCHEDULER_CRON_EXPRESSION 0-44 * * * * *: 45 s of every minute)
+  unmanage-node            a node leaves MANAGED_NODE_SELECTOR for 30-90 s, preferably mid-update
+  delete-node              a node is deleted (its host powered off), preferably mid-update
+
 Settings, and why:
   - the controller runs with its shipped defaults: brupop's crash backoff (3 min after a node's first failure,
     5 min after a second) and quarantine after 5 failures; one-shot faults fail a node once, so it retries after
     3 min and the run converges in a few minutes (about 4 to 8 for 20 nodes on 2 cores)
-  - faults no operator can recover from alone are left out (a hung boot, a wedged host API, a corrupt status
-    file that needs a reboot): they would lose the node by design, not by a bug
+  - by default, faults no operator can recover from alone are left out (a hung boot, a wedged host API, a corrupt
+    status file that needs a reboot); --faults all has them, and a node they hit may end stuck, reported
   - host steps take seconds (the demo profile), agents sync every 2 s
 
-Passes (exit 0) only with zero invariant violations (budget, no node cordoned without a reason, workloads never
-below their PodDisruptionBudget's minAvailable, checked on every observed change), zero nodes lost (every node
-Idle at the new version, uncordoned, its host up, its shadow present) and convergence within --timeout.`;
+The invariant oracle (sim/oracle/README.md) watches the nodes, pods, PodDisruptionBudgets and simulated hosts, and
+checks on every change: I1 no host reboots while a pod its drain must evict is still bound to the node; I2 nodes
+really disrupted (cordoned by the operator, or in a reboot it asked for) never exceed the budget; I3 no node stays
+cordoned by the operator over 60 s without a reason on its shadow and an Event; I4 every node reaches the new version
+(its host runs it, its Node shows it, uncordoned) or is reported stuck (a Warning Event and a reason) and not left
+cordoned while Ready, and never 4 minutes without progress while a node could update; I5 updates start only inside
+the window; and no PodDisruptionBudget below its desired healthy pods.
+
+Passes (exit 0) only with zero oracle violations, zero nodes lost (neither updated nor reported stuck), and every
+stuck node hit by a fault no operator repairs alone (a deleted node, a hung boot, a wedged or corrupt host API).`;
 
 export function chaosCommand(): Command {
   return new Command("chaos")
@@ -56,6 +79,11 @@ export function chaosCommand(): Command {
       new Option("--timeout <seconds>", "fail unless converged this long after publishing")
         .default(900)
         .argParser(intIn(1, 86_400)),
+    )
+    .addOption(
+      new Option("--faults <set>", "which disruptions: the default set, or all kinds (see below)")
+        .choices(["default", "all"] as const)
+        .default("default" as const),
     )
     .option("--json <file>", "write the JSON report here (default: a file in the temporary directory)")
     .option("--keep", "keep the cluster directory (process logs) after the run")
@@ -89,6 +117,7 @@ export function chaosCommand(): Command {
           seed,
           durationMs: opts.duration * 1000,
           timeoutMs: opts.timeout * 1000,
+          faults: opts.faults,
           keepDir: opts.keep === true,
           say,
           ...(opts.verbose ? { log: (line: string) => say(`  sim: ${line}`) } : {}),

@@ -88,6 +88,9 @@ const REDRAW_MS = 1_000;
 async function runDemo(o: DemoOptions): Promise<void> {
   const { startSimulatedCluster, FAST_AGENT_ENV } = await import("../cluster/simulated-cluster.ts");
   const { observeCluster } = await import("../cluster/fleet-observer.ts");
+  const { observeWithOracle } = await import("../oracle/observer.ts");
+  const { formatOutcomes, formatVerdict, verdictOf } = await import("../oracle/verdict.ts");
+  const { CHAOS_ORACLE_BOUNDS } = await import("../chaos/run.ts");
   const { observedFleetReport } = await import("../cluster/fleet-report.ts");
   const { FleetReader } = await import("../../src/cli/fleet.ts");
   const { ENV } = await import("../../src/core/policy.ts");
@@ -151,7 +154,9 @@ async function runDemo(o: DemoOptions): Promise<void> {
   let stopping = false;
   let redraw: NodeJS.Timeout | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const observer = observeCluster(cluster, { budget: o.budget, onChange: () => schedule() });
+  const observer = observeCluster(cluster, { onChange: () => schedule() });
+  // The invariants are the oracle's (sim/oracle): what really happens to nodes, pods and hosts.
+  const oracle = observeWithOracle(cluster, { budget: o.budget, ...CHAOS_ORACLE_BOUNDS });
   const cleanup = async () => {
     if (stopping) return;
     stopping = true;
@@ -159,6 +164,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     clearTimeout(timer);
     out.block(["  … stopping the simulated cluster"]);
     await observer.stop().catch(() => undefined);
+    await oracle.stop().catch(() => undefined);
     await cluster.stop();
     out.clear();
     console.log(o.keep ? `cluster stopped; logs kept in ${cluster.dir}` : "cluster stopped and cleaned up");
@@ -212,11 +218,12 @@ async function runDemo(o: DemoOptions): Promise<void> {
   };
 
   try {
-    await observer.start();
+    await Promise.all([observer.start(), oracle.start()]);
     seenEvents = new Set(operatorEvents().map((e) => e.metadata.uid ?? ""));
     say(`publishing Bottlerocket ${o.to} on every host`);
     publishedAt = Date.now();
     cluster.publish(o.to);
+    oracle.published(o.to);
     rolling = true;
     if (!out.live) say(`${"NODE".padEnd(16)}${"STATE".padEnd(47)}${"VERSION".padEnd(9)}WHY`);
     render();
@@ -265,7 +272,11 @@ async function runDemo(o: DemoOptions): Promise<void> {
       .split("\n")
       .filter((l) => l.includes('"eviction refused; retrying"')).length;
     const reboots = [...cluster.hosts.values()].reduce((n, h) => n + h.bootCount - 1, 0);
-    const belowMin = observer.violations.filter((v) => v.kind === "workload-below-min").length;
+    const outcomes = await oracle.finish();
+    const verdict = verdictOf(oracle.oracle, o.budget, outcomes);
+    const belowMin = cluster.workloads.filter(
+      (w) => (observer.minReady.get(w.name) ?? w.replicas) < w.minAvailable,
+    ).length;
     const times = [...updatedAt.values()].sort((a, b) => a - b);
     const quarantined = rows.filter((r) => r.quarantined);
     const unexpected = quarantined.filter((r) => !faulty.includes(r.node));
@@ -322,19 +333,19 @@ async function runDemo(o: DemoOptions): Promise<void> {
         `${w.kind} ${w.name}: ${w.replicas} replicas, minAvailable ${w.minAvailable}, lowest Ready seen ${min ?? "?"}`,
       );
     }
-    field("budget", `at most ${observer.maxOutOfIdle} node(s) out of Idle at once (budget ${o.budget})`);
     field(
-      "invariant violations",
-      `${observer.violations.length} (checked on ${observer.checks.shadow} shadow, ${observer.checks.node} node ` +
-        `and ${observer.checks.pod} pod changes)`,
+      "budget",
+      `at most ${oracle.oracle.maxDisrupted} node(s) disrupted at once (budget ${o.budget}); ` +
+        `at most ${observer.maxOutOfIdle} shadow(s) out of Idle`,
     );
-    for (const v of observer.violations.slice(0, 10)) lines.push(`    ${v.kind}: ${v.message}`);
+    for (const line of formatVerdict(verdict, { since: publishedAt, maxViolations: 10 })) lines.push(`  ${line}`);
+    for (const line of formatOutcomes(outcomes)) lines.push(`  ${line}`);
     if (finishedAt === undefined) {
       const waiting = rows.filter((r) => !r.updated && !r.quarantined).map((r) => `${r.node} (${r.why})`);
       field("did not finish", `still waiting for ${waiting.join(", ")}`);
     }
     for (const r of unexpected) field("unexpected", `${r.node} was quarantined without an injected fault`);
-    if (finishedAt === undefined || observer.violations.length > 0 || unexpected.length > 0) process.exitCode = 1;
+    if (finishedAt === undefined || !verdict.passed || belowMin > 0 || unexpected.length > 0) process.exitCode = 1;
     // Stop first, so that the summary is the last thing printed and the process ends right after it.
     await cleanup();
     for (const line of lines) console.log(line);

@@ -1,13 +1,9 @@
-// Watches a simulated cluster the way a user with `kubectl get -w` would, and checks the operator's invariants on
-// EVERY observed change (not only at the end): shadows, managed Nodes, workload pods and the operator's Events.
+// Watches a simulated cluster the way a user with `kubectl get -w` would, for display and bookkeeping: the shadows,
+// the managed Nodes, the workload pods and the operator's Events, with the operator's own view of who is "out of
+// Idle" (shadows), how low each workload's Ready count went, and which pods the drains evicted.
 //
-// - Budget: never more shadows out of Idle (spec or status, src/core's occupiesBudget) than the budget. One watch
-//   stream, delivered in order, so the check is exact at every event.
-// - No node cordoned without a visible reason: a cordoned node has a shadow out of Idle. Nodes and shadows come on
-//   two streams, which may be delivered a few milliseconds apart (the agent uncordons, then reports Idle; the second
-//   can arrive first). A suspected violation is therefore confirmed only if it still holds, on the same objects, after
-//   `confirmMs`; that filters stream skew, not a node left cordoned.
-// - Workloads never below their PodDisruptionBudget's minAvailable once they were first fully Ready.
+// It judges nothing: the invariants are the oracle's (sim/oracle), which decides from what really happened to the
+// nodes, pods and hosts, never from the shadows or the operator's definitions.
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CoreV1Api,
@@ -34,19 +30,10 @@ export interface FleetObserverOptions {
   readonly kc: KubeConfig;
   /** The operator's namespace (shadows, Events). */
   readonly namespace: string;
-  /** Budget to check; undefined: unlimited (only recorded). */
-  readonly budget?: number;
   readonly workloadNamespace?: string;
   readonly workloads?: readonly Workload[];
-  /** Called after every observed change (already checked). */
+  /** Called after every observed change. */
   readonly onChange?: (what: "shadow" | "node" | "pod" | "event") => void;
-  readonly confirmMs?: number;
-}
-
-export interface Violation {
-  readonly at: number;
-  readonly kind: "budget" | "cordoned-without-reason" | "workload-below-min";
-  readonly message: string;
 }
 
 type Shadow = BottlerocketShadow;
@@ -57,7 +44,7 @@ export type ObservedCluster = Pick<SimulatedCluster, "kc" | "namespace" | "workl
 /** A FleetObserver of a simulated cluster: its operator namespace, and the workloads its drains move. */
 export function observeCluster(
   cluster: ObservedCluster,
-  o: Pick<FleetObserverOptions, "budget" | "onChange" | "confirmMs">,
+  o: Pick<FleetObserverOptions, "onChange"> = {},
 ): FleetObserver {
   return new FleetObserver({
     kc: cluster.kc,
@@ -68,13 +55,13 @@ export function observeCluster(
   });
 }
 
+/** The operator's own view of a node in an update (shadow spec or status out of Idle): for display only. */
 export function occupiesBudget(s: Shadow): boolean {
   return s.spec.state !== "Idle" || (s.status != null && s.status.current_state !== "Idle");
 }
 
 export class FleetObserver {
-  readonly violations: Violation[] = [];
-  /** Most shadows out of Idle seen at once. */
+  /** Most shadows out of Idle seen at once (the operator's view; the oracle counts what is really disrupted). */
   maxOutOfIdle = 0;
   /** Changes checked, per stream. */
   readonly checks = { shadow: 0, node: 0, pod: 0 };
@@ -88,7 +75,6 @@ export class FleetObserver {
   readonly #pods: SupervisedInformer<V1Pod> | undefined;
   readonly #events: SupervisedInformer<CoreV1Event>;
   readonly #armed = new Set<string>();
-  readonly #suspects = new Map<string, NodeJS.Timeout>();
 
   constructor(options: FleetObserverOptions) {
     this.#o = options;
@@ -132,8 +118,6 @@ export class FleetObserver {
   }
 
   async stop(): Promise<void> {
-    for (const t of this.#suspects.values()) clearTimeout(t);
-    this.#suspects.clear();
     await Promise.all([this.#shadows.stop(), this.#nodes.stop(), this.#pods?.stop(), this.#events.stop()]);
   }
 
@@ -153,8 +137,7 @@ export class FleetObserver {
 
   /**
    * Resolves once this observer has seen the Nodes and shadows as the API server holds them now (same
-   * resourceVersions as a fresh LIST) and every suspected cordon has left its confirmation window (confirmed as a
-   * violation, or cleared): only then do the violations recorded so far speak for the whole run.
+   * resourceVersions as a fresh LIST): only then does what it recorded (minReady, maxOutOfIdle) speak for the run.
    */
   async settled(timeoutMs = 30_000): Promise<void> {
     const core = this.#o.kc.makeApiClient(CoreV1Api);
@@ -174,14 +157,8 @@ export class FleetObserver {
           plural: PLURAL,
         })) as { items: Shadow[] }
       ).items.map(rv);
-      const caughtUp = same(nodes, this.#nodes.list().map(rv)) && same(shadows, this.shadows().map(rv));
-      if (caughtUp && this.#suspects.size === 0) return;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `observer not settled after ${timeoutMs} ms: ${caughtUp ? "caught up" : "behind the API server"}, ` +
-            `${this.#suspects.size} cordon(s) awaiting confirmation`,
-        );
-      }
+      if (same(nodes, this.#nodes.list().map(rv)) && same(shadows, this.shadows().map(rv))) return;
+      if (Date.now() > deadline) throw new Error(`observer behind the API server after ${timeoutMs} ms`);
       await sleep(100);
     }
   }
@@ -199,60 +176,15 @@ export class FleetObserver {
     return this.#pods.list(this.#o.workloadNamespace).filter((p) => matches(p, w) && isReady(p)).length;
   }
 
-  #violate(kind: Violation["kind"], message: string): void {
-    this.violations.push({ at: Date.now(), kind, message });
-  }
-
   #onShadow(): void {
     this.checks.shadow++;
-    const out = this.shadows().filter(occupiesBudget);
-    this.maxOutOfIdle = Math.max(this.maxOutOfIdle, out.length);
-    const budget = this.#o.budget;
-    if (budget !== undefined && out.length > budget) {
-      this.#violate(
-        "budget",
-        `${out.length} shadows out of Idle (budget ${budget}): ${out.map((s) => s.metadata.name).join(", ")}`,
-      );
-    }
-    this.#checkCordons();
+    this.maxOutOfIdle = Math.max(this.maxOutOfIdle, this.shadows().filter(occupiesBudget).length);
     this.#o.onChange?.("shadow");
   }
 
   #onNode(): void {
     this.checks.node++;
-    this.#checkCordons();
     this.#o.onChange?.("node");
-  }
-
-  #checkCordons(): void {
-    const byNode = new Map(this.shadows().map((s) => [nodeOf(s), s]));
-    for (const node of this.#nodes.list()) {
-      const name = node.metadata?.name ?? "";
-      const shadow = byNode.get(name);
-      const suspect = node.spec?.unschedulable === true && (shadow === undefined || !occupiesBudget(shadow));
-      const pending = this.#suspects.get(name);
-      if (!suspect) {
-        if (pending) clearTimeout(pending);
-        this.#suspects.delete(name);
-        continue;
-      }
-      if (pending) continue;
-      const seen = `${node.metadata?.resourceVersion ?? ""}/${shadow?.metadata.resourceVersion ?? ""}`;
-      const timer = setTimeout(() => {
-        this.#suspects.delete(name);
-        const n = this.#nodes.get(name);
-        const s = this.shadows().find((x) => nodeOf(x) === name);
-        const still = n?.spec?.unschedulable === true && (s === undefined || !occupiesBudget(s));
-        if (still && `${n.metadata?.resourceVersion ?? ""}/${s?.metadata.resourceVersion ?? ""}` === seen) {
-          this.#violate(
-            "cordoned-without-reason",
-            `${name} cordoned while its shadow is ${s ? `Idle (spec ${s.spec.state}, status ${s.status?.current_state ?? "none"})` : "missing"}`,
-          );
-        }
-      }, this.#o.confirmMs ?? 1_000);
-      timer.unref();
-      this.#suspects.set(name, timer);
-    }
   }
 
   #onPod(pod: V1Pod): void {
@@ -266,9 +198,6 @@ export class FleetObserver {
         else continue;
       }
       this.minReady.set(w.name, Math.min(this.minReady.get(w.name) ?? ready, ready));
-      if (ready < w.minAvailable) {
-        this.#violate("workload-below-min", `${w.name}: ${ready} Ready, below minAvailable ${w.minAvailable}`);
-      }
     }
     this.#o.onChange?.("pod");
   }

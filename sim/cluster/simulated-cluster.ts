@@ -43,6 +43,8 @@ import { startSimulatedHost, type SimulatedHost } from "../host/simulated-host.t
 import type { DurationProfile, HostDurations } from "../host/durations.ts";
 import type { ArmedFault, HostFault } from "../host/faults.ts";
 import { bottlerocketOsImage, createBottlerocketNodes, setOsImage } from "./nodes.ts";
+import { startKubelet, stopKubelet } from "./kubelet.ts";
+import { startNodeLink, type NodeLink } from "./node-links.ts";
 import { PodRunner, resolveEnv, type PodFiles, type PodRunnerOptions } from "./pod-runner.ts";
 import { unpackImage } from "../container/image.ts";
 import { containerProcess } from "../container/run.ts";
@@ -82,6 +84,10 @@ export interface SimulatedClusterOptions {
    * unlike `env.controller`, which only the process sees, these are what `brupop status` reads from the Deployment.
    */
   readonly controllerSettings?: Readonly<Record<string, string>>;
+  /** Extra labels on every node (e.g. what MANAGED_NODE_SELECTOR selects). */
+  readonly nodeLabels?: Readonly<Record<string, string>>;
+  /** Give each node its own network link (node-links.ts), so that one node can be cut off; default: none. */
+  readonly nodeLinks?: boolean;
   /** Reuse this control plane (it is not stopped by stop()); default: start one. */
   readonly controlPlane?: ControlPlane;
   /** Keep the directory (process logs, PKI) after stop. */
@@ -125,6 +131,14 @@ export interface SimulatedCluster {
   readonly workloads: readonly Workload[];
   /** Nodes whose host is rebooting now. */
   readonly down: ReadonlySet<string>;
+  /** Nodes whose kubelet is down, or which were deleted: none of their pods' processes run. */
+  readonly offline: ReadonlySet<string>;
+  /** Each node's network link, when started with `nodeLinks`. */
+  readonly links: ReadonlyMap<string, NodeLink>;
+  /** Takes a node's kubelet down (Node NotReady, its pods' processes stopped and not restarted) or brings it back. */
+  setKubelet(node: string, up: boolean): Promise<void>;
+  /** A node goes away as a terminated instance does: its host powers off, its pods stop, its Node is deleted. */
+  deleteNode(node: string): Promise<void>;
   /** Offers a new Bottlerocket version on every host (they see it at their next refresh). */
   publish(version: string): void;
   /** Container log files of a component's pods (running or not). */
@@ -225,6 +239,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     const nodeNames = Array.from({ length: count }, (_, i) => `bottlerocket-${i + 1}`);
     const hosts = new Map<string, SimulatedHost>();
     const down = new Set<string>();
+    const offline = new Set<string>();
     const syncRunners = () => Object.values(runners).forEach((r) => r.sync());
     log(`starting ${count} simulated hosts at ${fromVersion}`);
     for (const name of nodeNames) {
@@ -259,7 +274,25 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
       stops.push(() => host.stop());
     }
     log(`creating nodes ${nodeNames[0] ?? ""}..${nodeNames.at(-1) ?? ""}`);
-    await createBottlerocketNodes(core, nodeNames, { osVersion: fromVersion });
+    await createBottlerocketNodes(core, nodeNames, {
+      osVersion: fromVersion,
+      ...(options.nodeLabels ? { labels: options.nodeLabels } : {}),
+    });
+    const links = new Map<string, NodeLink>();
+    if (options.nodeLinks) {
+      const server = new URL(cp.server);
+      for (const [i, name] of nodeNames.entries()) {
+        const link = await startNodeLink({
+          node: name,
+          index: i + 1,
+          kube: { host: server.hostname, port: Number(server.port) },
+          service: { host: "127.0.0.1", port: proxy.port },
+          log,
+        });
+        links.set(name, link);
+        stops.push(() => link.stop());
+      }
+    }
 
     // ---- The operator's objects, onto the nodes (their pods run once the runners below start).
     log(`applying the operator's manifest (${objects.length} objects, budget ${deploy.maxConcurrentUpdates})`);
@@ -311,7 +344,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
       }
       return port;
     };
-    const isNodeDown = (node: string) => down.has(node);
+    const isNodeDown = (node: string) => down.has(node) || offline.has(node);
     const entry = (component: ComponentName) => [join(SRC, component, "main.ts")];
     const common = (files: PodFiles) => ({ TERMINATION_LOG: join(files.dir, "termination-log") });
     // From the image: the pod's container as the image runs it, with the env the simulation gives it. Every path the
@@ -394,9 +427,9 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
         args: entry("agent"),
         env: {
           ...common(files),
-          KUBE_API_URL: cp.server,
+          KUBE_API_URL: links.get(node)?.kubeUrl ?? cp.server,
           KUBE_SERVICE_ACCOUNT_DIR: files.serviceAccountDir,
-          APISERVER_URL: proxy.url,
+          APISERVER_URL: links.get(node)?.serviceUrl ?? proxy.url,
           APISERVER_TOKEN_FILE: join(files.mounts[tokenDir] ?? join(files.dir, "missing-token-volume"), tokenFile),
           APISERVER_CA_FILE: tlsFiles.ca,
           // A node without a simulated host (not ours) gets a socket that does not exist: its agent waits.
@@ -446,6 +479,27 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
       workloadNamespace,
       workloads,
       down,
+      offline,
+      links,
+      async setKubelet(node, up) {
+        if (up) {
+          await startKubelet(core, node);
+          offline.delete(node);
+        } else {
+          offline.add(node);
+          syncRunners();
+          await stopKubelet(core, node);
+        }
+        syncRunners();
+        log(`${node}: kubelet ${up ? "back" : "down (NotReady)"}`);
+      },
+      async deleteNode(node) {
+        offline.add(node);
+        syncRunners();
+        await hosts.get(node)?.stop();
+        await core.deleteNode({ name: node });
+        log(`${node}: deleted (its host powered off)`);
+      },
       publish(version) {
         for (const host of hosts.values()) host.publish(version);
       },

@@ -26,10 +26,12 @@ describe("chaos (small)", () => {
     console.log(summary);
     const performed = Object.values(report.performed).reduce((a, b) => a + b, 0);
     expect(performed, summary).toBeGreaterThanOrEqual(5);
-    expect(report.violations, summary).toEqual([]);
+    expect(report.oracle.violations, summary).toEqual([]);
+    expect(report.oracle.rebootChecks.reboots, summary).toBeGreaterThanOrEqual(4);
     expect(report.lost, summary).toEqual([]);
     expect(report.converged, summary).toBe(true);
     expect(report.maxOutOfIdle).toBeLessThanOrEqual(2);
+    expect(report.oracle.maxDisrupted).toBeLessThanOrEqual(2);
     expect(report.passed).toBe(true);
   }, 600_000);
 });

@@ -1,7 +1,7 @@
 // End to end: the operator as shipped (manifest, real agent / API server / controller processes bound to their pods)
 // updates a simulated cluster of 5 Bottlerocket nodes. Each rollout runs on its own control plane, so nothing else
-// touches the operator's namespace. The invariants are checked by FleetObserver on every observed change of the
-// shadows, nodes and workload pods, not only at the end.
+// touches the operator's namespace. The invariants are checked by the oracle (sim/oracle) on every observed change of
+// the nodes, pods and hosts, not only at the end.
 import { describe, expect, it } from "vitest";
 import { nodeOf } from "../../sim/cluster/fleet-observer.ts";
 import {
@@ -21,7 +21,7 @@ stopClustersAfterEach();
 describe.each([1, 2])("a rollout of 5 nodes with budget %i", (budget) => {
   it("ends with every node Idle at the new version, uncordoned, workloads Ready; invariants held on every change", async () => {
     const running = await start({ budget });
-    const { cluster, observer } = running;
+    const { cluster, observer, oracle } = running;
     const publishedAt = Date.now();
     cluster.publish(TO);
     await until("every node updated", 480_000, () => cluster.nodeNames.every((n) => updated(observer, n)));
@@ -34,6 +34,9 @@ describe.each([1, 2])("a rollout of 5 nodes with budget %i", (budget) => {
     await expectConverged(running);
     await expectNoViolations(running);
     expect(observer.maxOutOfIdle).toBe(budget); // the budget was used, never exceeded
+    expect(oracle.oracle.maxDisrupted).toBeGreaterThan(0); // the oracle saw the nodes disrupted ...
+    expect(oracle.oracle.maxDisrupted).toBeLessThanOrEqual(budget); // ... and never more than the budget
+    expect(oracle.oracle.rebootChecks.reboots).toBe(5); // and checked every reboot for pods still bound
     expect(observer.evictedPods.size).toBeGreaterThan(0); // the drains really moved pods
     for (const host of cluster.hosts.values()) expect(host.bootCount).toBe(2); // one reboot each
   }, 600_000);

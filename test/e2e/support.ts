@@ -1,6 +1,7 @@
-// Shared by the end-to-end files: start the operator in a simulated cluster with a FleetObserver checking the
-// invariants on every change, wait for conditions with a message that says where each node stands, and check
-// convergence at the end. One simulated cluster at a time per file (vitest runs e2e files one by one).
+// Shared by the end-to-end files: start the operator in a simulated cluster with the invariant oracle (sim/oracle)
+// checking what really happens on every change, and a FleetObserver for where each node stands; wait for conditions
+// with a message that says so, and check convergence at the end. One simulated cluster at a time per file (vitest
+// runs e2e files one by one).
 import { afterEach, expect } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api } from "@kubernetes/client-node";
@@ -12,6 +13,8 @@ import {
   type SimulatedClusterOptions,
 } from "../../sim/cluster/simulated-cluster.ts";
 import { bottlerocketOsImage } from "../../sim/cluster/nodes.ts";
+import { observeWithOracle, type OracleObserver } from "../../sim/oracle/observer.ts";
+import { formatOutcomes, formatVerdict, verdictOf } from "../../sim/oracle/verdict.ts";
 
 // Timeouts are generous on purpose: besides a loaded machine, Kubernetes itself can hold a drain up for 2 minutes.
 // An evicted StatefulSet pod is recorded in its PodDisruptionBudget's status.disruptedPods; when the replacement (same
@@ -23,9 +26,17 @@ export const TO = "1.26.0";
 // Host steps in the sub-second range, but a reboot long enough that the agent really is down for a while.
 export const DURATIONS = { prepareMs: 300, shutdownMs: 200, socketLingerMs: 100, rebootMs: 1_000, failedBootMs: 800 };
 
+// The oracle's bounds here: a node cordoned for longer than this must show a reason and an Event (I3); no stretch
+// this long without any node making progress while one could (I4). Drains held by a PodDisruptionBudget in
+// failures.test.ts last up to 30 s.
+export const ORACLE_BOUNDS = { reasonWithinMs: 20_000, stallMs: 150_000 } as const;
+
 export interface Running {
+  /** The cluster; its publish() also tells the oracle which version every node now owes. */
   cluster: SimulatedCluster;
   observer: FleetObserver;
+  oracle: OracleObserver;
+  budget: number;
 }
 
 let running: Running | undefined;
@@ -35,6 +46,7 @@ export function stopClustersAfterEach(): void {
   afterEach(async () => {
     if (!running) return;
     await running.observer.stop().catch(() => undefined);
+    await running.oracle.stop().catch(() => undefined);
     await running.cluster.stop();
     running = undefined;
   });
@@ -56,13 +68,18 @@ export async function start(options: StartOptions): Promise<Running> {
     ...options,
     env: { ...options.env, agent: { ...FAST_AGENT_ENV, ...options.env?.agent } },
   });
-  const observer = observeCluster(cluster, {
-    budget: options.budget,
-    ...(options.onChange ? { onChange: options.onChange } : {}),
-  });
-  running = { cluster, observer };
+  const observer = observeCluster(cluster, options.onChange ? { onChange: options.onChange } : {});
+  const oracle = observeWithOracle(cluster, { budget: options.budget, ...ORACLE_BOUNDS });
+  const published: SimulatedCluster = {
+    ...cluster,
+    publish(version) {
+      cluster.publish(version);
+      oracle.published(version);
+    },
+  };
+  running = { cluster: published, observer, oracle, budget: options.budget };
   if (process.env.E2E_KEEP) console.error(`simulated cluster in ${cluster.dir} (kept: E2E_KEEP)`);
-  await observer.start();
+  await Promise.all([observer.start(), oracle.start()]);
   // A StatefulSet starts its pods one by one: publish only once every workload is fully Ready, so a budget is not
   // at its limit from the start (a drain would wait, or time out where a test shortens the drain timeout).
   await until("the workloads fully Ready", 120_000, () =>
@@ -153,10 +170,20 @@ export async function expectConverged(
   }
 }
 
-/** The invariants held on every observed change, once the observer has seen everything up to now. */
-export async function expectNoViolations({ cluster, observer }: Running): Promise<void> {
+/**
+ * The oracle's invariants held on every observed change, and every node ended updated, or reported stuck and not
+ * left cordoned while Ready (I4); the workloads never went below their PodDisruptionBudget's minAvailable. Judged
+ * once both observers have seen everything the API server holds now.
+ */
+export async function expectNoViolations({ cluster, observer, oracle, budget }: Running): Promise<void> {
   await observer.settled();
-  expect(observer.violations).toEqual([]);
+  expect(await oracle.caughtUp(), "the oracle's watches caught up with the API server").toBe(true);
+  const outcomes = await oracle.finish();
+  const verdict = verdictOf(oracle.oracle, budget, outcomes);
+  const report = [...formatVerdict(verdict), ...formatOutcomes(outcomes)].join("\n");
+  expect(verdict.violations, report).toEqual([]);
+  expect(verdict.rebootChecks.unchecked, report).toBe(0);
+  expect(verdict.passed, report).toBe(true);
   for (const w of cluster.workloads) expect(observer.minReady.get(w.name)).toBeGreaterThanOrEqual(w.minAvailable);
 }
 
