@@ -11,7 +11,7 @@ import { start, stopClustersAfterEach, until } from "./support.ts";
 stopClustersAfterEach();
 
 /** GET `url` (TLS not verified): the status, or "timeout" when nothing answers within `ms`. */
-function probe(url: string, ms: number): Promise<number | "timeout" | string> {
+function probe(url: string, ms: number): Promise<number | string> {
   return new Promise((resolve) => {
     const req = request(`${url}/livez`, { rejectUnauthorized: false, timeout: ms }, (res) => {
       res.resume();
