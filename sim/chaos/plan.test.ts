@@ -5,6 +5,7 @@ import {
   DEFAULT_HOST_FAULTS,
   DEFAULT_WEIGHTS,
   FAULT_SETS,
+  FIRST_HOST_FAULTS,
   KIND_LIMITS,
   needsAPerson,
   DEFAULT_KIND_SPACING_MS,
@@ -74,7 +75,7 @@ describe("chaosPlan", () => {
 
   it("--faults all: every kind in every 120-s plan of 20 nodes, within its limits; host faults not repeated", () => {
     for (let seed = 1; seed <= 20; seed++) {
-      const plan = chaosPlan({ ...base, seed, durationMs: 120_000, ...FAULT_SETS.all });
+      const plan = chaosPlan({ ...base, seed, durationMs: 120_000, ...FAULT_SETS.all, maxHostFaults: 6 });
       const counts = countByKind(plan);
       for (const kind of DISRUPTION_KINDS) {
         expect(counts[kind], `seed ${seed}: ${kind}`).toBeGreaterThan(0);
@@ -82,6 +83,8 @@ describe("chaosPlan", () => {
       }
       const faults = plan.flatMap((d) => (d.kind === "host-fault" ? [d.fault] : []));
       expect(new Set(faults).size).toBe(faults.length);
+      expect(faults.length).toBeGreaterThanOrEqual(FIRST_HOST_FAULTS.length); // five of twenty nodes
+      expect([...faults.slice(0, FIRST_HOST_FAULTS.length)].sort()).toEqual([...FIRST_HOST_FAULTS].sort());
       for (const f of faults) expect(ALL_HOST_FAULTS).toContain(f);
       for (const d of plan.filter((x) => x.durationMs !== undefined)) expect(d.durationMs).toBeGreaterThan(0);
     }

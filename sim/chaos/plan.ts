@@ -107,6 +107,19 @@ export const ALL_HOST_FAULTS: readonly string[] = [
   "after-reboot:status-corrupt",
 ];
 
+/**
+ * The host faults every `--faults all` run arms first (in a seeded order): the ones issue 11 names. Status reads
+ * failing as the node comes back from its reboot (500s, then a corrupt status file), a body cut short, a reboot
+ * refused with a deactivate that fails, a boot that never comes back.
+ */
+export const FIRST_HOST_FAULTS: readonly string[] = [
+  "after-reboot:status-500@15",
+  "after-reboot:status-corrupt",
+  "status-garbage@5",
+  "reboot+deactivate@3",
+  "boot-hang",
+];
+
 /** Whether a host fault leaves the node in a state no operator can repair alone (an external reset, a reboot). */
 export function needsAPerson(fault: string): boolean {
   return fault
@@ -135,7 +148,7 @@ export const ALL_WEIGHTS: Readonly<Record<DisruptionKind, number>> = {
   "kill-controller": 1,
   "kill-apiserver": 2,
   "kill-agent": 3,
-  "host-fault": 4,
+  "host-fault": 8,
   "kill-agent-notready": 1,
   "restart-apiserver-mid-drain": 1,
   "cut-agent-off": 1,
@@ -148,7 +161,7 @@ export const ALL_WEIGHTS: Readonly<Record<DisruptionKind, number>> = {
 /** What `--faults default|all` means. */
 export const FAULT_SETS = {
   default: { weights: DEFAULT_WEIGHTS, hostFaults: DEFAULT_HOST_FAULTS, coverAll: false },
-  all: { weights: ALL_WEIGHTS, hostFaults: ALL_HOST_FAULTS, coverAll: true },
+  all: { weights: ALL_WEIGHTS, hostFaults: ALL_HOST_FAULTS, coverAll: true, firstHostFaults: FIRST_HOST_FAULTS },
 } as const;
 export type FaultSet = keyof typeof FAULT_SETS;
 
@@ -193,6 +206,8 @@ export interface ChaosPlanOptions {
   readonly maxHostFaults?: number;
   /** Plan every kind with a weight at least once (the first slots), and no host fault twice before all were used. */
   readonly coverAll?: boolean;
+  /** With coverAll: these host faults come first, in a seeded order (they need not be in `hostFaults`). */
+  readonly firstHostFaults?: readonly string[];
 }
 
 export function defaultMaxHostFaults(nodes: number): number {
@@ -220,7 +235,8 @@ export function chaosPlan(options: ChaosPlanOptions): Disruption[] {
   const last = new Map<DisruptionKind, number>();
   let hostFaults = 0;
   const used = new Map<DisruptionKind, number>();
-  let faultsLeft = [...faults];
+  const firstLeft = [...(options.firstHostFaults ?? [])];
+  let faultsLeft = faults.filter((f) => !firstLeft.includes(f));
   // Gaps uniform in [minGap, 2·mean − minGap]: mean `meanGapMs`, never shorter than `minGapMs`.
   const gap = () => minGapMs + random() * 2 * (meanGapMs - minGapMs);
   for (let at = gap(); at < options.durationMs; at += gap()) {
@@ -238,7 +254,10 @@ export function chaosPlan(options: ChaosPlanOptions): Disruption[] {
     const extra = random();
     const length = random();
     if (allowed.length === 0) continue;
-    const unused = options.coverAll ? allowed.filter((k) => !used.has(k)) : [];
+    // Covering: kinds not planned yet, and host faults while some of the first ones are left.
+    const unused = options.coverAll
+      ? allowed.filter((k) => !used.has(k) || (k === "host-fault" && firstLeft.length > 0))
+      : [];
     const kind = weighted(unused.length > 0 ? unused : allowed, weights, kindDraw);
     last.set(kind, atMs);
     used.set(kind, (used.get(kind) ?? 0) + 1);
@@ -250,8 +269,9 @@ export function chaosPlan(options: ChaosPlanOptions): Disruption[] {
       case "host-fault": {
         hostFaults++;
         if (options.coverAll) {
-          if (faultsLeft.length === 0) faultsLeft = [...faults];
-          const [fault] = faultsLeft.splice(Math.floor(extra * faultsLeft.length), 1);
+          const from =
+            firstLeft.length > 0 ? firstLeft : faultsLeft.length > 0 ? faultsLeft : (faultsLeft = [...faults]);
+          const [fault] = from.splice(Math.floor(extra * from.length), 1);
           plan.push({ atMs, kind, draw, fault: fault ?? "prepare" });
         } else {
           plan.push({ atMs, kind, draw, fault: faults[Math.floor(extra * faults.length)] ?? "prepare" });

@@ -1,5 +1,6 @@
 // The chaos run's report: what the JSON holds, whether the run passed, and the human-readable summary. Pure.
 import { formatVerdict, type OracleVerdict } from "../oracle/verdict.ts";
+import type { OneShotEpilogue } from "./oneshot-epilogue.ts";
 import { DISRUPTION_KINDS, type DisruptionKind, type FaultSet } from "./plan.ts";
 
 export interface PerformedDisruption {
@@ -68,6 +69,8 @@ export interface ChaosReport {
     readonly hits: readonly string[];
     readonly legitimate: boolean;
   }[];
+  /** `--faults all`: the failover around a one-shot trigger at the end (oneshot-epilogue.ts). */
+  readonly oneShot?: OneShotEpilogue | { readonly skipped: string };
   /** What hit each node. */
   readonly hits: Readonly<Record<string, readonly string[]>>;
   /** The agent and API server log lines about the nodes with a problem (lost, wrongly stuck, in a violation). */
@@ -147,6 +150,18 @@ export function formatReport(r: ChaosReport): string {
     lines.push(`    ${l.node} (${l.outcome}): ${l.why.join("; ")}`);
     lines.push(`      the operator shows: ${l.operatorShows.join("; ") || "nothing wrong"}`);
     lines.push(`      hit by: ${l.hits.join(", ") || "nothing"}`);
+  }
+  if (r.oneShot && "skipped" in r.oneShot && r.oneShot.skipped !== undefined) {
+    lines.push(`  one-shot failover      not done: ${r.oneShot.skipped}`);
+  } else if (r.oneShot && "cron" in r.oneShot) {
+    const e = r.oneShot;
+    lines.push(
+      `  one-shot failover      trigger "${e.cron}" fired ${e.firedAt.slice(11, 19)}Z with nothing to start; ` +
+        `${e.published} published; leader ${e.killedLeader ?? "-"} killed, now ${e.leaderAfter ?? "-"}; ` +
+        `${e.startsAfter.length} update(s) started before the next trigger` +
+        (e.startsAfter.length > 0 ? `: ${e.startsAfter.map((x) => `${x.node} at +${secs(x.atMs)}`).join(", ")}` : ""),
+    );
+    if (e.setAside.length > 0) lines.push(`                         set aside first (stuck): ${e.setAside.join(", ")}`);
   }
   if (r.nodeLogs) lines.push("  logs of the nodes with a problem:", ...r.nodeLogs.split("\n").map((l) => `    ${l}`));
   lines.push(

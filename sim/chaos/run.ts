@@ -18,7 +18,16 @@ import { observeWithOracle, type OracleObserver } from "../oracle/observer.ts";
 import { verdictOf } from "../oracle/verdict.ts";
 import { convergenceProblems } from "./convergence.ts";
 import { CHAOS_WINDOW, DEFERRED_KINDS, MANAGED_LABEL, performDisruption } from "./disruptions.ts";
-import { FAULT_SETS, chaosPlan, countByKind, needsAPerson, type Disruption, type FaultSet } from "./plan.ts";
+import { oneShotEpilogue } from "./oneshot-epilogue.ts";
+import {
+  FAULT_SETS,
+  chaosPlan,
+  defaultMaxHostFaults,
+  countByKind,
+  needsAPerson,
+  type Disruption,
+  type FaultSet,
+} from "./plan.ts";
 import { formatTimelineEntry, passed, type ChaosReport, type PerformedDisruption } from "./report.ts";
 
 export interface ChaosOptions {
@@ -89,7 +98,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     hostFaults,
     weights: set.weights,
     coverAll: set.coverAll,
-    ...(o.maxHostFaults === undefined ? {} : { maxHostFaults: o.maxHostFaults }),
+    ...(set.coverAll ? { firstHostFaults: FAULT_SETS.all.firstHostFaults } : {}),
+    // --faults all: a third of the nodes, so that besides the five issue 11 names one more fault is drawn.
+    maxHostFaults: o.maxHostFaults ?? (all ? Math.max(1, Math.floor(o.nodes / 3)) : defaultMaxHostFaults(o.nodes)),
   });
   const planned = countByKind(plan);
   say(
@@ -300,6 +311,14 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
 
   // ---- The oracle's verdict. Each node's outcome; a lost or stranded one is an I4 violation.
   const finalOutcomes = await oracle.finish();
+  // Then a failover around a one-shot trigger (its session over, a newer version out): nothing may start (I5).
+  const oneShot =
+    c.faultSet === "all" && !aborted()
+      ? await oneShotEpilogue({ cluster, oracle, next: nextMinor(to), say }).catch((err: unknown) => ({
+          skipped: `failed: ${err instanceof Error ? err.message : String(err)}`,
+        }))
+      : undefined;
+  await oracle.settled();
   const verdict = verdictOf(oracle.oracle, o.budget, finalOutcomes);
   const core = cluster.kc.makeApiClient(CoreV1Api);
   const nodes = new Map(
@@ -400,6 +419,7 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     publishedAt,
     lost,
     stuck,
+    ...(oneShot ? { oneShot } : {}),
     hits: Object.fromEntries([...hits].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))),
     ...(evidenceNodes.length > 0 ? { nodeLogs: await cluster.logsAbout(evidenceNodes) } : {}),
     maxOutOfIdle: observer.maxOutOfIdle,
@@ -422,6 +442,12 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     })),
   };
   return { ...report, passed: passed(report) };
+}
+
+/** 1.26.0 → 1.27.0 */
+function nextMinor(version: string): string {
+  const [major = "1", minor = "0"] = version.split(".");
+  return `${major}.${Number(minor) + 1}.0`;
 }
 
 function median(xs: readonly number[]): number | null {

@@ -381,6 +381,20 @@ describe("I5: updates start only while the schedule allows", () => {
   });
 });
 
+describe("I5 after a one-shot trigger whose session found nothing to start", () => {
+  test("a start after the session, before the next trigger, is a violation once the schedule says so", () => {
+    const o = oracle({ startSlackMs: 10 * S });
+    fleet(o, 2);
+    o.host(T0 + 10 * S, "n1", { kind: "command", command: "prepare" }); // no schedule yet: any time
+    const fire = T0 + 300 * S;
+    o.schedule((t) => t >= fire && t <= fire + 5 * S);
+    o.host(fire + 12 * S, "n2", { kind: "command", command: "prepare" }); // within the slack of the session
+    expect(o.violations).toEqual([]);
+    o.host(fire + 200 * S, "n1", { kind: "command", command: "prepare" }); // a standby reopening the session
+    expect(o.violations.map((v) => [v.invariant, v.nodes])).toEqual([["I5", ["n1"]]]);
+  });
+});
+
 describe("PodDisruptionBudgets", () => {
   const pdb = (o: Partial<PdbView> = {}): PdbView => ({
     namespace: "workloads",

@@ -149,6 +149,7 @@ export class InvariantOracle {
   readonly #pods = new Map<string, PodView>();
   readonly #pdbs = new Map<string, PdbTrack>();
   #target: string | undefined;
+  #scheduleOpen: ((t: number) => boolean) | undefined;
   #fleetProgressAt: number;
   #stallReported = false;
   #overBudget = false;
@@ -157,7 +158,13 @@ export class InvariantOracle {
   constructor(options: OracleOptions, onViolation?: (v: Violation) => void) {
     this.#o = options;
     this.#fleetProgressAt = options.startedAt;
+    this.#scheduleOpen = options.scheduleOpen;
     this.#onViolation = onViolation;
+  }
+
+  /** The schedule changed (e.g. a policy set a new one): from now on, starts are checked against `open` (I5). */
+  schedule(open: ((t: number) => boolean) | undefined): void {
+    this.#scheduleOpen = open;
   }
 
   get target(): string | undefined {
@@ -554,7 +561,7 @@ export class InvariantOracle {
 
   #checkStall(at: number): void {
     if (this.#target === undefined) return;
-    if (this.#o.scheduleOpen !== undefined && !this.#o.scheduleOpen(at)) {
+    if (this.#scheduleOpen !== undefined && !this.#scheduleOpen(at)) {
       // Outside the schedule nothing may start: not a stall.
       this.#fleetProgressAt = at;
       return;
@@ -584,7 +591,7 @@ export class InvariantOracle {
     if (t.lastActivityAt !== undefined && at - t.lastActivityAt <= gap) return;
     this.starts++;
     t.attemptStartAt = at;
-    const open = this.#o.scheduleOpen;
+    const open = this.#scheduleOpen;
     if (open === undefined) return;
     const slack = this.#o.startSlackMs ?? 10_000;
     for (let s = at; s >= at - slack; s -= 250) if (open(s)) return;
