@@ -2,8 +2,10 @@
 // the fleet's schedule becomes a brupop one-shot trigger (the policy resource's schedulerCronExpression, firing once a
 // day at a second ~20 s away). Its session finds nothing to start (every managed node is up to date; nodes left stuck
 // are first taken out of MANAGED_NODE_SELECTOR, as a person would set a broken node aside), so it is over at once.
-// Then a newer version is published and the controller leader is killed: the replica that takes over must not start
-// anything before the next trigger, a day later. The oracle's I5 checks every start against that schedule.
+// Then a newer version is published (20 s after the trigger: the session is long over), and the controller leader is
+// killed and kept down past its Lease (the standby takes over, as after a node failure): nobody may start anything
+// before the next trigger, a day later. The oracle's I5 checks every start against that schedule; the report says
+// which replica led when each start happened.
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { SimulatedCluster } from "../cluster/simulated-cluster.ts";
@@ -20,8 +22,8 @@ export interface OneShotEpilogue {
   readonly setAside: readonly string[];
   readonly killedLeader: string | null;
   readonly leaderAfter: string | null;
-  /** Update attempts (host prepares) seen after the session, which must be none. */
-  readonly startsAfter: readonly { readonly node: string; readonly atMs: number }[];
+  /** Update attempts (host prepares) seen after the session (ms after the trigger), which must be none. */
+  readonly startsAfter: readonly { readonly node: string; readonly atMs: number; readonly leader: string | null }[];
   readonly skipped?: string;
 }
 
@@ -67,24 +69,32 @@ export async function oneShotEpilogue(o: {
     `one-shot epilogue: schedule "${cron}" (fires ${fire.toISOString()}), set aside: ${setAside.join(", ") || "none"}`,
   );
 
-  const starts: { node: string; atMs: number }[] = [];
+  const starts: { node: string; atMs: number; leader: string | null }[] = [];
+  let leader: string | null = null;
   const offs = [...cluster.hosts].map(([node, host]) =>
     host.onEffect((e) => {
       if (e.type === "command-started" && e.command === "prepare" && e.at > at + 5_000) {
-        starts.push({ node, atMs: Math.round(e.at - at) });
+        starts.push({ node, atMs: Math.round(e.at - at), leader });
       }
     }),
   );
+  const lookUpLeader = async () => (leader = (await cluster.controllerLeader().catch(() => undefined)) ?? null);
   try {
-    await sleep(Math.max(0, at + 5_000 - Date.now()));
+    await sleep(Math.max(0, at + 20_000 - Date.now()));
+    const before = await lookUpLeader();
     cluster.publish(o.next);
-    say(`one-shot epilogue: trigger fired; ${o.next} published on every host`);
-    await sleep(5_000);
-    const killedLeader = (await cluster.controllerLeader().catch(() => undefined)) ?? null;
-    if (killedLeader !== null) cluster.runners.controller.crash(killedLeader);
-    say(`one-shot epilogue: controller leader ${killedLeader ?? "(none)"} killed; watching for starts`);
-    await sleep(o.watchMs ?? 45_000);
-    const leaderAfter = (await cluster.controllerLeader().catch(() => undefined)) ?? null;
+    say(`one-shot epilogue: trigger fired 20 s ago; ${o.next} published on every host (leader ${before ?? "-"})`);
+    await sleep(10_000);
+    const killedLeader = await lookUpLeader();
+    // Down past the Lease (15 s): the standby takes over, not the same pod's restarted container.
+    if (killedLeader !== null) cluster.runners.controller.crash(killedLeader, 30_000);
+    say(`one-shot epilogue: controller leader ${killedLeader ?? "(none)"} killed, kept down 30 s; watching for starts`);
+    const until = Date.now() + (o.watchMs ?? 60_000);
+    let leaderAfter: string | null = null;
+    while (Date.now() < until) {
+      leaderAfter = await lookUpLeader();
+      await sleep(1_000);
+    }
     say(`one-shot epilogue: leader now ${leaderAfter ?? "(none)"}; ${starts.length} update(s) started since`);
     return {
       cron,

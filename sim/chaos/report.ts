@@ -159,7 +159,9 @@ export function formatReport(r: ChaosReport): string {
       `  one-shot failover      trigger "${e.cron}" fired ${e.firedAt.slice(11, 19)}Z with nothing to start; ` +
         `${e.published} published; leader ${e.killedLeader ?? "-"} killed, now ${e.leaderAfter ?? "-"}; ` +
         `${e.startsAfter.length} update(s) started before the next trigger` +
-        (e.startsAfter.length > 0 ? `: ${e.startsAfter.map((x) => `${x.node} at +${secs(x.atMs)}`).join(", ")}` : ""),
+        (e.startsAfter.length > 0
+          ? `: ${e.startsAfter.map((x) => `${x.node} at +${secs(x.atMs)} (leader ${x.leader ?? "-"})`).join(", ")}`
+          : ""),
     );
     if (e.setAside.length > 0) lines.push(`                         set aside first (stuck): ${e.setAside.join(", ")}`);
   }

@@ -50,6 +50,8 @@ interface Running {
   readonly pod: V1Pod;
   proc: ManagedProcess | undefined;
   restarts: number;
+  /** No restart before this time (ms): a crash held longer than the back-off. */
+  holdUntil?: number;
   stopping: boolean;
   restartTimer?: NodeJS.Timeout;
   refreshTimer?: NodeJS.Timeout;
@@ -95,11 +97,14 @@ export class PodRunner {
 
   /**
    * SIGKILL of the pod's running container process: a container crash, restarted after the back-off as the kubelet
-   * would. Returns the killed pid; undefined when no process of that pod runs.
+   * would; `holdMs` keeps it down at least that long (a container slow to come back). Returns the killed pid;
+   * undefined when no process of that pod runs.
    */
-  crash(pod: string): number | undefined {
-    const proc = this.#running.get(pod)?.proc;
-    if (!proc?.running()) return undefined;
+  crash(pod: string, holdMs = 0): number | undefined {
+    const r = this.#running.get(pod);
+    const proc = r?.proc;
+    if (!r || !proc?.running()) return undefined;
+    if (holdMs > 0) r.holdUntil = Date.now() + holdMs;
     process.kill(proc.pid, "SIGKILL");
     return proc.pid;
   }
@@ -138,7 +143,7 @@ export class PodRunner {
       const restartLater = (how: string) => {
         if (r.stopping || this.#stopped) return;
         // restartPolicy Always with the kubelet's capped exponential back-off (10 s .. 5 min, shortened here).
-        const delay = Math.min(10_000, 250 * 2 ** r.restarts++);
+        const delay = Math.max(Math.min(10_000, 250 * 2 ** r.restarts++), (r.holdUntil ?? 0) - Date.now());
         this.#o.log?.(`${name}: exited (${how}); restarting in ${delay} ms`);
         r.restartTimer = setTimeout(run, delay);
       };
