@@ -41,6 +41,8 @@ export interface DisruptionContext {
   /** Ms since publish. */
   readonly since: () => number;
   readonly aborted: () => boolean;
+  /** How many times the operator has cordoned each node since publish (a drain each). */
+  readonly drains: ReadonlyMap<string, number>;
 }
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -224,8 +226,9 @@ export async function performDisruption(
 }
 
 /**
- * Waits (up to a minute) for the next drain to start (a node newly cordoned), then kills the API server replica whose
- * log shows it planning that drain, before the agent's first poll of it reaches it (the agent polls every second).
+ * Waits for the next drain to start (a node newly cordoned; with prefer "again", of a node drained before in this
+ * run, whose earlier drain a replica may still remember), then kills the API server replica whose log shows it
+ * planning that drain, before the agent's first poll of it reaches it (the agent polls every second).
  */
 async function restartMidDrain(
   c: DisruptionContext,
@@ -235,15 +238,19 @@ async function restartMidDrain(
   const { cluster, observer } = c;
   const cordonedNow = () => new Set(cluster.nodeNames.filter((n) => observer.node(n)?.spec?.unschedulable === true));
   const before = cordonedNow();
-  const deadline = Date.now() + 60_000;
+  const again = d.prefer === "again";
+  // A second drain comes after a failure and its backoff (3 min): wait for it longer.
+  const deadline = Date.now() + (again ? 420_000 : 60_000);
   let node: string | undefined;
   while (node === undefined && Date.now() < deadline && !c.aborted()) {
     await sleep(50);
     const now = cordonedNow();
-    node = [...now].find((n) => !before.has(n));
+    node = [...now].find((n) => !before.has(n) && (!again || (c.drains.get(n) ?? 0) >= 2));
     for (const n of before) if (!now.has(n)) before.delete(n);
   }
-  if (node === undefined) return { ...base(), skipped: "no drain started within a minute" };
+  if (node === undefined) {
+    return { ...base(), skipped: `no ${again ? "second drain of a node" : "drain"} started in time` };
+  }
   const startedAfter = Date.now() - 5_000;
   let replica: string | undefined;
   const until = Date.now() + 3_000;
@@ -266,7 +273,9 @@ async function restartMidDrain(
   return {
     ...base(),
     target: pick,
-    detail: `(pid ${pid}) ${replica ? "running" : "a replica; none was seen running"} the drain of ${node} just started`,
+    detail:
+      `(pid ${pid}) ${replica ? "running" : "a replica; none was seen running"} the drain of ${node} just started` +
+      (again ? ` (its drain #${c.drains.get(node) ?? "?"})` : ""),
   };
 }
 

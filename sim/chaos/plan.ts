@@ -49,8 +49,12 @@ export interface Disruption {
   readonly kind: DisruptionKind;
   /** Uniform in [0, 1): picks the target among the candidates at that moment (resolveDraw). */
   readonly draw: number;
-  /** kill-agent: prefer an agent whose node is out of Idle (a kill mid-step), or any agent. */
-  readonly prefer?: "busy" | "any";
+  /**
+   * kill-agent: prefer an agent whose node is out of Idle (a kill mid-step), or any agent.
+   * restart-apiserver-mid-drain: the next drain of any node ("next"), or the next drain of a node drained before in
+   * the run ("again": a replica may still remember the earlier drain of that node).
+   */
+  readonly prefer?: "busy" | "any" | "next" | "again";
   /**
    * host-fault: the fault spec (sim/host/faults.ts); `a+b` arms both; a prefix `after-reboot:` arms it the instant
    * the host comes up from the operator's reboot (before the node is uncordoned).
@@ -289,6 +293,9 @@ export function chaosPlan(options: ChaosPlanOptions): Disruption[] {
         break;
       case "unmanage-node":
         plan.push({ atMs, kind, draw, durationMs: between(30_000, 90_000) });
+        break;
+      case "restart-apiserver-mid-drain":
+        plan.push({ atMs, kind, draw, prefer: extra < 0.5 ? "again" : "next" });
         break;
       case "failover-window-end":
         plan.push({ atMs, kind, draw, before: extra < 0.5 });

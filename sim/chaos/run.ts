@@ -219,15 +219,23 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
   oracle.published(to);
   const since = () => Date.now() - publishedAt;
   const stamp = () => `t+${`${(since() / 1000).toFixed(1)} s`.padStart(8)} `;
-  const context = { cluster, observer, hits, to, say, since, aborted };
+  const drains = new Map<string, number>();
+  const context = { cluster, observer, hits, to, say, since, aborted, drains };
 
   let doneSince: number | undefined;
   let lastProgress = 0;
   // Each stretch a node spends out of Idle (an update, or a failed attempt), to show a step that stalls.
   const busySince = new Map<string, number>();
   const stretches: { node: string; ms: number }[] = [];
+  const cordoned = new Set<string>();
   const watch = () => {
     const now = Date.now();
+    for (const node of cluster.nodeNames) {
+      const on = observer.node(node)?.spec?.unschedulable === true;
+      if (on && !cordoned.has(node)) drains.set(node, (drains.get(node) ?? 0) + 1);
+      if (on) cordoned.add(node);
+      else cordoned.delete(node);
+    }
     for (const s of observer.shadows()) {
       const node = nodeOf(s);
       const start = busySince.get(node);
