@@ -59,6 +59,8 @@ export interface ChaosReport {
     readonly why: readonly string[];
     readonly operatorShows: readonly string[];
     readonly hits: readonly string[];
+    /** The operator's last Events about the node's shadow. */
+    readonly events: readonly string[];
   }[];
   /** Nodes reported stuck, with the reason shown and what hit them; legitimate only after a fault no operator
    * repairs alone (plan.ts needsAPerson, or a deleted node). */
@@ -68,6 +70,8 @@ export interface ChaosReport {
     readonly event: string;
     readonly hits: readonly string[];
     readonly legitimate: boolean;
+    readonly operatorShows: readonly string[];
+    readonly events: readonly string[];
   }[];
   /** `--faults all`: the failover around a one-shot trigger at the end (oneshot-epilogue.ts). */
   readonly oneShot?: OneShotEpilogue | { readonly skipped: string };
@@ -144,12 +148,17 @@ export function formatReport(r: ChaosReport): string {
       `    ${s.node}: ${s.legitimate ? "" : "NOT JUSTIFIED: "}reported "${s.reason}" (Event ${s.event}); ` +
         `hit by: ${s.hits.join(", ") || "nothing"}`,
     );
+    if (!s.legitimate) {
+      lines.push(`      the operator shows: ${s.operatorShows.join("; ") || "nothing wrong"}`);
+      for (const e of s.events) lines.push(`      event ${e}`);
+    }
   }
   lines.push(`  nodes lost             ${r.lost.length}`);
   for (const l of r.lost) {
     lines.push(`    ${l.node} (${l.outcome}): ${l.why.join("; ")}`);
     lines.push(`      the operator shows: ${l.operatorShows.join("; ") || "nothing wrong"}`);
     lines.push(`      hit by: ${l.hits.join(", ") || "nothing"}`);
+    for (const e of l.events) lines.push(`      event ${e}`);
   }
   if (r.oneShot && "skipped" in r.oneShot && r.oneShot.skipped !== undefined) {
     lines.push(`  one-shot failover      not done: ${r.oneShot.skipped}`);
@@ -160,7 +169,7 @@ export function formatReport(r: ChaosReport): string {
         `${e.published} published; leader ${e.killedLeader ?? "-"} killed, now ${e.leaderAfter ?? "-"}; ` +
         `${e.startsAfter.length} update(s) started before the next trigger` +
         (e.startsAfter.length > 0
-          ? `: ${e.startsAfter.map((x) => `${x.node} at +${secs(x.atMs)} (leader ${x.leader ?? "-"})`).join(", ")}`
+          ? `: ${e.startsAfter.map((x) => `${x.node} at +${secs(x.atMs)} (Lease holder ${x.leader ?? "-"})`).join(", ")}`
           : ""),
     );
     if (e.setAside.length > 0) lines.push(`                         set aside first (stuck): ${e.setAside.join(", ")}`);

@@ -348,9 +348,27 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
       osImage,
     );
   };
+  // The operator's Events about a node's shadow, oldest first: what it said, for a node with a problem.
+  const eventsAbout = (node: string): string[] =>
+    observer
+      .events()
+      .filter((e) => e.involvedObject.name === `brs-${node}`)
+      .slice(-12)
+      .map(
+        (e) => `${e.reason ?? "?"}${(e.count ?? 1) > 1 ? ` x${e.count ?? 1}` : ""}: ${(e.message ?? "").slice(0, 160)}`,
+      );
   const lost = finalOutcomes.flatMap((x) =>
     x.outcome === "lost" || x.outcome === "stranded"
-      ? [{ node: x.node, outcome: x.outcome, why: x.why, operatorShows: shows(x.node), hits: hits.get(x.node) ?? [] }]
+      ? [
+          {
+            node: x.node,
+            outcome: x.outcome,
+            why: x.why,
+            operatorShows: shows(x.node),
+            hits: hits.get(x.node) ?? [],
+            events: eventsAbout(x.node),
+          },
+        ]
       : [],
   );
   const stuck = finalOutcomes.flatMap((x) =>
@@ -362,6 +380,8 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
             event: x.event,
             hits: hits.get(x.node) ?? [],
             legitimate: mayBeStuck(x.node),
+            operatorShows: shows(x.node),
+            events: eventsAbout(x.node),
           },
         ]
       : [],

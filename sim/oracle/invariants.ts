@@ -286,9 +286,9 @@ export class InvariantOracle {
         break;
       case "command":
         if (signal.command === "refresh") break;
+        this.#progress(at, t, `host ${signal.command} started`);
         if (signal.command === "prepare") this.#maybeStart(at, t);
         this.#activity(at, t);
-        this.#progress(at, t, `host ${signal.command} started`);
         break;
     }
     this.#checkBudget(at);
