@@ -566,10 +566,14 @@ export class InvariantOracle {
       this.#fleetProgressAt = at;
       return;
     }
-    const could = [...this.#nodes.values()].filter(
-      (t) => this.#managed(t) && !this.#isUpdated(t) && !(this.#lastWarning(t) !== undefined && t.reason !== undefined),
-    );
-    if (could.length === 0) {
+    const tracks = [...this.#nodes.values()];
+    const reported = (t: Track) => this.#lastWarning(t) !== undefined && t.reason !== undefined;
+    const could = tracks.filter((t) => this.#managed(t) && !this.#isUpdated(t) && !reported(t));
+    // Disrupted nodes reported stuck keep their place in the budget (I2 before progress): when they fill it, the
+    // others wait on purpose, and said why. A disrupted node nobody reported does not excuse a stall.
+    const heldByStuck = tracks.filter((t) => this.#isDisrupted(t) && reported(t)).length;
+    const budgetFull = heldByStuck >= budgetLimit(this.#o.budget, tracks.filter((t) => this.#managed(t)).length);
+    if (could.length === 0 || budgetFull) {
       this.#fleetProgressAt = at;
       this.#stallReported = false;
       return;

@@ -1,6 +1,7 @@
 // The oracle's eyes: watches of every Node, every pod, every PodDisruptionBudget and the operator's Events, a watch of
 // the BottlerocketShadows (only for the reason they show), and the simulated hosts' effects, heard the instant they
-// happen. Everything seen goes to the pure InvariantOracle with the time it was seen.
+// happen. Everything seen goes to the pure InvariantOracle with the time it was seen (history.ts: one observation at a
+// time, the way a recorded history is replayed).
 //
 // At the instant a host accepts a reboot, the pods the cache shows bound to its node are noted; the node's pods are
 // then read again with a consistent LIST, and only pods in both count (drain-scope.ts), so that I1 never reports a
@@ -26,7 +27,7 @@ import {
 import type { SimulatedHost } from "../host/simulated-host.ts";
 import type { HostEffect } from "../host/host-state.ts";
 import { InvariantOracle, type NodeOutcome, type OracleOptions, type Violation } from "./invariants.ts";
-import { nodeView, operatorEventView, pdbView, podView, shadowReason, type PodView } from "./views.ts";
+import { replay, type Observation } from "./history.ts";
 
 export interface OracleObserverOptions {
   readonly kc: KubeConfig;
@@ -75,33 +76,31 @@ export class OracleObserver {
     const core = (this.#core = kc.makeApiClient(CoreV1Api));
     const policy = kc.makeApiClient(PolicyV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
-    const o = this.oracle;
     const now = () => Date.now();
+    const see = (observation: Observation) => replay(this.oracle, observation);
 
     const nodes = this.#watch<V1Node>("nodes", "/api/v1/nodes", () => core.listNode());
-    nodes.on("add", (n) => o.node(now(), nodeView(n)));
-    nodes.on("update", (n) => o.node(now(), nodeView(n)));
-    nodes.on("delete", (n) => o.nodeDeleted(now(), n.metadata?.name ?? ""));
+    nodes.on("add", (object) => see({ at: now(), kind: "node", object }));
+    nodes.on("update", (object) => see({ at: now(), kind: "node", object }));
+    nodes.on("delete", (n) => see({ at: now(), kind: "node-deleted", name: n.metadata?.name ?? "" }));
 
     this.#pods = this.#watch<V1Pod>("pods", "/api/v1/pods", () => core.listPodForAllNamespaces());
-    this.#pods.on("add", (p) => o.pod(now(), podView(p)));
-    this.#pods.on("update", (p) => o.pod(now(), podView(p)));
-    this.#pods.on("delete", (p) => o.podDeleted(now(), p.metadata?.uid ?? ""));
+    this.#pods.on("add", (object) => see({ at: now(), kind: "pod", object }));
+    this.#pods.on("update", (object) => see({ at: now(), kind: "pod", object }));
+    this.#pods.on("delete", (p) => see({ at: now(), kind: "pod-deleted", uid: p.metadata?.uid ?? "" }));
 
     const pdbs = this.#watch<V1PodDisruptionBudget>("pdbs", "/apis/policy/v1/poddisruptionbudgets", () =>
       policy.listPodDisruptionBudgetForAllNamespaces(),
     );
-    pdbs.on("add", (p) => o.pdb(now(), pdbView(p)));
-    pdbs.on("update", (p) => o.pdb(now(), pdbView(p)));
-    pdbs.on("delete", (p) => o.pdbDeleted(p.metadata?.namespace ?? "", p.metadata?.name ?? ""));
+    pdbs.on("add", (object) => see({ at: now(), kind: "pdb", object }));
+    pdbs.on("update", (object) => see({ at: now(), kind: "pdb", object }));
+    pdbs.on("delete", (p) =>
+      see({ at: now(), kind: "pdb-deleted", namespace: p.metadata?.namespace ?? "", name: p.metadata?.name ?? "" }),
+    );
 
     const events = this.#watch<CoreV1Event>("events", "/api/v1/events", () => core.listEventForAllNamespaces());
-    const onEvent = (e: CoreV1Event) => {
-      const view = operatorEventView(e);
-      if (view) o.event(now(), view);
-    };
-    events.on("add", onEvent);
-    events.on("update", onEvent);
+    events.on("add", (object) => see({ at: now(), kind: "event", object }));
+    events.on("update", (object) => see({ at: now(), kind: "event", object }));
 
     const ns = options.namespace;
     const shadows = this.#watch<KubernetesObject>(
@@ -115,25 +114,25 @@ export class OracleObserver {
     const shadowNode = (s: KubernetesObject) =>
       s.metadata?.ownerReferences?.find((r) => r.kind === "Node")?.name ??
       (s.metadata?.name ?? "").replace(/^brs-/, "");
-    shadows.on("add", (s) => o.shadowReason(now(), shadowNode(s), shadowReason(s)));
-    shadows.on("update", (s) => o.shadowReason(now(), shadowNode(s), shadowReason(s)));
-    shadows.on("delete", (s) => o.shadowReason(now(), shadowNode(s), undefined));
+    shadows.on("add", (object) => see({ at: now(), kind: "shadow", node: shadowNode(object), object }));
+    shadows.on("update", (object) => see({ at: now(), kind: "shadow", node: shadowNode(object), object }));
+    shadows.on("delete", (s) => see({ at: now(), kind: "shadow", node: shadowNode(s), object: undefined }));
 
     for (const [node, host] of options.hosts) {
-      o.hostInitially(node, host.apiUp, host.runningVersion);
+      see({ at: now(), kind: "host-initially", node, up: host.apiUp, version: host.runningVersion });
       this.#unsubscribe.push(host.onEffect((effect) => this.#onHostEffect(node, effect)));
     }
   }
 
   async start(): Promise<void> {
     await Promise.all(this.#informers.map(({ informer }) => informer.start()));
-    this.#ticker = setInterval(() => this.oracle.tick(Date.now()), this.#o.tickMs ?? 1_000);
+    this.#ticker = setInterval(() => replay(this.oracle, { at: Date.now(), kind: "tick" }), this.#o.tickMs ?? 1_000);
     this.#ticker.unref();
   }
 
   /** The new version was offered to the hosts: every node now owes it (I4). */
   published(version: string): void {
-    this.oracle.publish(Date.now(), version);
+    replay(this.oracle, { at: Date.now(), kind: "publish", version });
   }
 
   /** Waits for the reboot checks still reading pods (I1), so that a report made now includes them. */
@@ -198,41 +197,20 @@ export class OracleObserver {
   }
 
   #onHostEffect(node: string, effect: HostEffect): void {
-    const o = this.oracle;
-    switch (effect.type) {
-      case "reboot-requested": {
-        const cached = this.#pods
-          .list()
-          .map(podView)
-          .filter((p) => p.nodeName === node);
-        o.host(effect.at, node, { kind: "reboot-requested" });
-        this.#checkReboot(node, effect.at, cached);
-        break;
-      }
-      case "api-down":
-        o.host(effect.at, node, { kind: "down" });
-        break;
-      case "api-up":
-        o.host(effect.at, node, { kind: "up", version: effect.version });
-        break;
-      case "boot-failed":
-        if (effect.mode !== "panic") o.host(effect.at, node, { kind: "boot-hung" });
-        break;
-      case "command-started":
-        o.host(effect.at, node, { kind: "command", command: effect.command });
-        break;
-      default:
-        break;
-    }
+    // The pods the cache shows bound at the instant of the reboot, before anything else is heard.
+    const cached =
+      effect.type === "reboot-requested" ? this.#pods.list().filter((p) => p.spec?.nodeName === node) : undefined;
+    replay(this.oracle, { at: effect.at, kind: "host", node, effect });
+    if (cached) this.#checkReboot(node, effect.at, cached);
   }
 
-  #checkReboot(node: string, at: number, cached: PodView[]): void {
+  #checkReboot(node: string, at: number, cached: readonly V1Pod[]): void {
     const check = (async () => {
       let lastError: unknown;
       for (let attempt = 0; attempt < 10; attempt++) {
         try {
           const listed = await this.#core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });
-          this.oracle.rebootChecked(at, node, cached, listed.items.map(podView));
+          replay(this.oracle, { at, kind: "reboot-checked", node, cached, listed: listed.items });
           return;
         } catch (err) {
           lastError = err;
