@@ -65,6 +65,19 @@ export interface ChaosOptions {
  */
 export const CHAOS_ORACLE_BOUNDS = { reasonWithinMs: 60_000, stallMs: 240_000 } as const;
 
+/**
+ * --faults all: the operator's bounds scaled to the run's seconds-long host steps, in the order the operator
+ * requires (docs/operations.md, STATE_TIMEOUTS): each controller timeout exceeds what the agent allows itself in that
+ * state, so a live agent still reports its own failure first. The drain keeps room for Kubernetes' 2-minute hold on
+ * an evicted StatefulSet pod's budget. Shipped defaults (15/30/5 min) would keep a node whose boot hangs in
+ * RebootedIntoUpdate for 30 minutes before anyone may call it stuck.
+ */
+export const CHAOS_TIMEOUTS = {
+  agent: { DRAIN_TIMEOUT_SECONDS: "150", REBOOT_TIMEOUT_SECONDS: "60" },
+  /** Lock wait 2 min + seconds of prepare; drain 150 s + reboot 60 s; uncordon and report take seconds. */
+  controller: { STATE_TIMEOUTS: "StagedAndPerformedUpdate=3m,RebootedIntoUpdate=4m,MonitoringUpdate=2m" },
+} as const;
+
 /** What the run chooses, and why; printed by --help and kept in the report. */
 export const CHAOS_SETTINGS: readonly string[] = [
   'host step durations: the "demo" profile (prepare 3 s, reboot 5 s), agents syncing every 2 s (FAST_AGENT_ENV)',
@@ -75,6 +88,10 @@ export const CHAOS_SETTINGS: readonly string[] = [
     "that never comes back, a wedged host API, a deleted node), which may leave a node stuck, reported",
   "--faults all also runs with an update window (SCHEDULER_CRON_EXPRESSION 0-44 * * * * *: 45 s of every minute), " +
     `MANAGED_NODE_SELECTOR ${MANAGED_LABEL}=true on every node, and a network link per node that can be cut`,
+  `--faults all also scales the operator's timeouts to the run's seconds-long host steps, in the order the operator ` +
+    `requires: agent DRAIN_TIMEOUT_SECONDS ${CHAOS_TIMEOUTS.agent.DRAIN_TIMEOUT_SECONDS}, REBOOT_TIMEOUT_SECONDS ` +
+    `${CHAOS_TIMEOUTS.agent.REBOOT_TIMEOUT_SECONDS}; controller STATE_TIMEOUTS ${CHAOS_TIMEOUTS.controller.STATE_TIMEOUTS}, ` +
+    "Idle its default 2 min: a node whose boot hangs is reported stuck within minutes, not after half an hour",
   "a fault is armed on a node still to update, so that it can fire; a killed agent is preferably one mid-update",
 ];
 
@@ -119,12 +136,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     profile: o.profile ?? "demo",
     ...(o.durations ? { durations: o.durations } : {}),
     env: {
-      agent: FAST_AGENT_ENV,
+      agent: { ...FAST_AGENT_ENV, ...(all ? CHAOS_TIMEOUTS.agent : {}) },
       ...(all
         ? {
             controller: {
               SCHEDULER_CRON_EXPRESSION: CHAOS_WINDOW.cron,
               MANAGED_NODE_SELECTOR: `${MANAGED_LABEL}=true`,
+              ...CHAOS_TIMEOUTS.controller,
             },
           }
         : {}),
