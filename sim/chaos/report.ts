@@ -206,3 +206,20 @@ export function formatReport(r: ChaosReport): string {
 function fmtLoad(l: readonly number[]): string {
   return l.map((x) => x.toFixed(2)).join(" ");
 }
+
+/** One line per run of a many-seed verdict (`npm run chaos -- --seeds A..B`): seed, wall time, result, and why. */
+export function formatSeedTable(reports: readonly ChaosReport[]): string[] {
+  const lines = ["seed        wall  result  violations  updated  stuck (reason)                          lost"];
+  for (const r of reports) {
+    const updated = r.oracle.outcomes?.filter((x) => x.outcome === "updated").length ?? 0;
+    const stuck = r.stuck.map((s) => `${s.node}: ${s.reason.slice(0, 40)}`).join("; ") || "-";
+    lines.push(
+      `${String(r.seed).padEnd(8)} ${secs(r.runMs).padStart(8)}  ${(r.passed ? "pass" : "FAIL").padEnd(6)}  ` +
+        `${String(r.oracle.violations.length).padStart(10)}  ${String(updated).padStart(7)}  ${stuck.padEnd(40)}  ` +
+        (r.lost.map((l) => l.node).join(", ") || "-"),
+    );
+  }
+  const failed = reports.filter((r) => !r.passed).length;
+  lines.push(`${reports.length} run(s), ${failed} failed`);
+  return lines;
+}

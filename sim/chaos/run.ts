@@ -46,6 +46,8 @@ export interface ChaosOptions {
   /** Host faults to choose from (default: the fault set's). */
   readonly hostFaults?: readonly string[];
   readonly maxHostFaults?: number;
+  /** --faults all: the operator's timeouts (default CHAOS_TIMEOUTS); keep each controller one above the agent's. */
+  readonly timeouts?: ChaosTimeouts;
   /** Host step durations (default: the "demo" profile, seconds). */
   readonly profile?: DurationProfile;
   readonly durations?: Partial<HostDurations>;
@@ -72,16 +74,21 @@ export const CHAOS_ORACLE_BOUNDS = { reasonWithinMs: 60_000, stallMs: 240_000 } 
  * an evicted StatefulSet pod's budget. Shipped defaults (15/30/5 min) would keep a node whose boot hangs in
  * RebootedIntoUpdate for 30 minutes before anyone may call it stuck.
  */
-export const CHAOS_TIMEOUTS = {
+export interface ChaosTimeouts {
+  readonly agent: { readonly DRAIN_TIMEOUT_SECONDS: string; readonly REBOOT_TIMEOUT_SECONDS: string };
+  readonly controller: { readonly STATE_TIMEOUTS: string };
+}
+
+export const CHAOS_TIMEOUTS: ChaosTimeouts = {
   agent: { DRAIN_TIMEOUT_SECONDS: "150", REBOOT_TIMEOUT_SECONDS: "60" },
   /** Lock wait 2 min + seconds of prepare; drain 150 s + reboot 60 s; uncordon and report take seconds. */
   controller: { STATE_TIMEOUTS: "StagedAndPerformedUpdate=3m,RebootedIntoUpdate=4m,MonitoringUpdate=2m" },
-} as const;
+};
 
 /** What the run chooses, and why; printed by --help and kept in the report. */
-export const CHAOS_SETTINGS: readonly string[] = [
+export const chaosSettings = (timeouts: ChaosTimeouts = CHAOS_TIMEOUTS): readonly string[] => [
   'host step durations: the "demo" profile (prepare 3 s, reboot 5 s), agents syncing every 2 s (FAST_AGENT_ENV)',
-  "controller: its shipped defaults, so brupop's crash backoff applies (a first failure waits 3 min, a second 5 min) " +
+  "controller: its shipped defaults (but --faults all's timeouts, below), so brupop's crash backoff applies (a first failure waits 3 min, a second 5 min) " +
     "and quarantine after 5 failures, which one-shot faults never reach",
   "default faults: process kills and one-shot host faults the operator recovers from alone; a failed node retries " +
     "after its backoff. --faults all: every kind, each at least once, including faults that need a person (a boot " +
@@ -89,9 +96,10 @@ export const CHAOS_SETTINGS: readonly string[] = [
   "--faults all also runs with an update window (SCHEDULER_CRON_EXPRESSION 0-44 * * * * *: 45 s of every minute), " +
     `MANAGED_NODE_SELECTOR ${MANAGED_LABEL}=true on every node, and a network link per node that can be cut`,
   `--faults all also scales the operator's timeouts to the run's seconds-long host steps, in the order the operator ` +
-    `requires: agent DRAIN_TIMEOUT_SECONDS ${CHAOS_TIMEOUTS.agent.DRAIN_TIMEOUT_SECONDS}, REBOOT_TIMEOUT_SECONDS ` +
-    `${CHAOS_TIMEOUTS.agent.REBOOT_TIMEOUT_SECONDS}; controller STATE_TIMEOUTS ${CHAOS_TIMEOUTS.controller.STATE_TIMEOUTS}, ` +
-    "Idle its default 2 min: a node whose boot hangs is reported stuck within minutes, not after half an hour",
+    `requires: agent DRAIN_TIMEOUT_SECONDS ${timeouts.agent.DRAIN_TIMEOUT_SECONDS}, REBOOT_TIMEOUT_SECONDS ` +
+    `${timeouts.agent.REBOOT_TIMEOUT_SECONDS}; controller STATE_TIMEOUTS ${timeouts.controller.STATE_TIMEOUTS}, ` +
+    "states not named keep their default (Idle 2 min): a node whose boot hangs is reported stuck within minutes, " +
+    "not after half an hour",
   "a fault is armed on a node still to update, so that it can fire; a killed agent is preferably one mid-update",
 ];
 
@@ -103,6 +111,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const set = FAULT_SETS[faultSet];
   const hostFaults = o.hostFaults ?? set.hostFaults;
   const all = faultSet === "all";
+  const timeouts = o.timeouts ?? CHAOS_TIMEOUTS;
   const say = o.say ?? (() => undefined);
   const startedAt = new Date();
   const t0 = Date.now();
@@ -136,13 +145,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     profile: o.profile ?? "demo",
     ...(o.durations ? { durations: o.durations } : {}),
     env: {
-      agent: { ...FAST_AGENT_ENV, ...(all ? CHAOS_TIMEOUTS.agent : {}) },
+      agent: { ...FAST_AGENT_ENV, ...(all ? timeouts.agent : {}) },
       ...(all
         ? {
             controller: {
               SCHEDULER_CRON_EXPRESSION: CHAOS_WINDOW.cron,
               MANAGED_NODE_SELECTOR: `${MANAGED_LABEL}=true`,
-              ...CHAOS_TIMEOUTS.controller,
+              ...timeouts.controller,
             },
           }
         : {}),
@@ -449,7 +458,7 @@ async function rollOutUnderChaos(c: RunContext): Promise<ChaosReport> {
     timeoutMs: o.timeoutMs,
     meanGapMs: c.meanGapMs,
     hostFaults: c.hostFaults,
-    settings: CHAOS_SETTINGS,
+    settings: chaosSettings(o.timeouts),
     startedAt: c.startedAt.toISOString(),
     machine: { cpus: cpus().length, node: process.version, loadavgAtPublish, loadavgAtEnd: loadavg() },
     clusterStartMs: c.clusterStartMs,

@@ -60,6 +60,17 @@ the window; and no PodDisruptionBudget below its desired healthy pods.
 Passes (exit 0) only with zero oracle violations, zero nodes lost (neither updated nor reported stuck), and every
 stuck node hit by a fault no operator repairs alone (a deleted node, a hung boot, a wedged or corrupt host API).`;
 
+/** "1..10" → [1, 2, ..., 10]. */
+function seedRange(v: string): number[] {
+  const m = /^(\d+)\.\.(\d+)$/.exec(v);
+  const from = Number(m?.[1]);
+  const to = Number(m?.[2]);
+  if (!m || from > to || to > 2 ** 31 - 1 || to - from >= 100) {
+    throw new InvalidArgumentError("expected FROM..TO, at most 100 seeds (e.g. 1..10)");
+  }
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
 export function chaosCommand(): Command {
   return new Command("chaos")
     .description("a rollout in a simulated cluster while the operator's processes are killed and host faults injected")
@@ -69,6 +80,11 @@ export function chaosCommand(): Command {
       new Option("--seed <n>", "seed of the disruption plan (default: random, printed)").argParser(
         intIn(0, 2 ** 31 - 1),
       ),
+    )
+    .addOption(
+      new Option("--seeds <from..to>", "run these seeds one after another (e.g. 1..10), then a table of verdicts")
+        .argParser(seedRange)
+        .conflicts("seed"),
     )
     .addOption(
       new Option("--duration <seconds>", "disrupt during this long after publishing")
@@ -85,7 +101,10 @@ export function chaosCommand(): Command {
         .choices(["default", "all"] as const)
         .default("default" as const),
     )
-    .option("--json <file>", "write the JSON report here (default: a file in the temporary directory)")
+    .option(
+      "--json <file>",
+      "write the JSON report here (default: a file in the temporary directory); with --seeds, a directory",
+    )
     .option("--keep", "keep the cluster directory (process logs) after the run")
     .option("--verbose", "print the simulated cluster's own log lines")
     .addHelpText("after", HELP)
@@ -94,12 +113,12 @@ export function chaosCommand(): Command {
         throw new InvalidArgumentError("--timeout must be longer than --duration");
       }
       const { runChaos } = await import("../chaos/run.ts");
-      const { formatReport } = await import("../chaos/report.ts");
+      const { formatReport, formatSeedTable } = await import("../chaos/report.ts");
       const { writeFile, mkdir } = await import("node:fs/promises");
       const path = await import("node:path");
       const { tmpdir } = await import("node:os");
-      const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const started = Date.now();
+      const seeds = opts.seeds ?? [opts.seed ?? Math.floor(Math.random() * 2 ** 31)];
+      let started = Date.now();
       const say = (line: string) =>
         console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
       const abort = new AbortController();
@@ -110,27 +129,40 @@ export function chaosCommand(): Command {
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
+      const reports = [];
       try {
-        const report = await runChaos({
-          nodes: opts.nodes,
-          budget: opts.budget,
-          seed,
-          durationMs: opts.duration * 1000,
-          timeoutMs: opts.timeout * 1000,
-          faults: opts.faults,
-          keepDir: opts.keep === true,
-          say,
-          ...(opts.verbose ? { log: (line: string) => say(`  sim: ${line}`) } : {}),
-          signal: abort.signal,
-        });
-        const file = path.resolve(opts.json ?? path.join(tmpdir(), `brupop-chaos-${seed}-${Date.now()}.json`));
-        await mkdir(path.dirname(file), { recursive: true });
-        await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-        console.log("");
-        console.log(formatReport(report));
-        console.log(`  JSON report            ${file}`);
-        if (!report.passed) process.exitCode = 1;
-        if (report.interrupted) process.exitCode = 130;
+        for (const seed of seeds) {
+          if (abort.signal.aborted) break;
+          started = Date.now();
+          const report = await runChaos({
+            nodes: opts.nodes,
+            budget: opts.budget,
+            seed,
+            durationMs: opts.duration * 1000,
+            timeoutMs: opts.timeout * 1000,
+            faults: opts.faults,
+            keepDir: opts.keep === true,
+            say,
+            ...(opts.verbose ? { log: (line: string) => say(`  sim: ${line}`) } : {}),
+            signal: abort.signal,
+          });
+          const name = `brupop-chaos-${seed}-${Date.now()}.json`;
+          const file = path.resolve(
+            opts.seeds ? path.join(opts.json ?? tmpdir(), name) : (opts.json ?? path.join(tmpdir(), name)),
+          );
+          await mkdir(path.dirname(file), { recursive: true });
+          await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+          console.log("");
+          console.log(formatReport(report));
+          console.log(`  JSON report            ${file}`);
+          reports.push(report);
+          if (!report.passed) process.exitCode = 1;
+          if (report.interrupted) process.exitCode = 130;
+        }
+        if (opts.seeds) {
+          console.log("");
+          for (const line of formatSeedTable(reports)) console.log(line);
+        }
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);

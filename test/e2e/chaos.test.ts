@@ -1,37 +1,53 @@
-// A small chaos run (the machinery of `npm run chaos`, sim/chaos/): 4 nodes, a 25-second plan of process kills
-// and host faults, then convergence. Only faults that do not fail a node are used here, so that no node waits out
-// brupop's 3-minute crash backoff; `npm run chaos` uses the failing ones too.
+// The representative chaos case CI runs (the machinery of `npm run chaos -- --faults all`, sim/chaos/): 6 nodes,
+// budget 2, every disruption kind at least once within 45 s, among them a boot that never comes back and a host
+// whose status reads fail, judged by the invariant oracle (sim/oracle). The many-seed verdict over 20 nodes is
+// `npm run chaos -- --seed N --faults all` (README, "Chaos"); it does not belong in the test command.
+//
+// The operator's timeouts are scaled down further than the chaos command's (each controller timeout still above
+// what the agent allows itself in that state), so that a node whose boot hangs is reported stuck within minutes.
 import { describe, expect, it } from "vitest";
 import { runChaos } from "../../sim/chaos/run.ts";
 import { formatReport } from "../../sim/chaos/report.ts";
+import { DISRUPTION_KINDS } from "../../sim/chaos/plan.ts";
 import { DURATIONS } from "./support.ts";
 
-describe("chaos (small)", () => {
-  it("converges with zero violations and zero nodes lost while processes are killed and hosts misbehave", async () => {
+describe("chaos (--faults all, small)", () => {
+  it("every kind of fault: zero oracle violations, every node updated or reported stuck where a fault leaves it so", async () => {
     const report = await runChaos({
-      nodes: 4,
+      nodes: 6,
       budget: 2,
-      seed: 20_251_125,
-      durationMs: 25_000,
+      // Its plan: host faults status-garbage@5 and boot-hang, and every other kind at least once.
+      seed: 11,
+      faults: "all",
+      durationMs: 45_000,
       meanGapMs: 2_500,
-      // Room for Kubernetes' 2-minute hold on an evicted StatefulSet pod's budget (support.ts), on a loaded machine.
-      timeoutMs: 420_000,
+      maxHostFaults: 2,
+      // Room for brupop's 3-minute backoff of a failed node, the stuck node's timeouts, and a loaded machine.
+      timeoutMs: 600_000,
       profile: "fast",
       durations: { ...DURATIONS, prepareMs: 2_500, rebootMs: 2_500 },
-      hostFaults: ["reboot-drop", "reboot-delay:1500", "slow:prepare:4000", "refresh"],
-      maxHostFaults: 2,
+      timeouts: {
+        // The drain keeps room for Kubernetes' 2-minute hold on an evicted StatefulSet pod's budget (support.ts).
+        agent: { DRAIN_TIMEOUT_SECONDS: "130", REBOOT_TIMEOUT_SECONDS: "30" },
+        controller: { STATE_TIMEOUTS: "StagedAndPerformedUpdate=3m,RebootedIntoUpdate=3m,MonitoringUpdate=1m,Idle=1m" },
+      },
       ...(process.env.E2E_VERBOSE ? { say: (line: string) => console.error(line) } : {}),
     });
     const summary = formatReport(report);
     console.log(summary);
-    const performed = Object.values(report.performed).reduce((a, b) => a + b, 0);
-    expect(performed, summary).toBeGreaterThanOrEqual(5);
+    // Every kind of disruption really happened.
+    for (const kind of DISRUPTION_KINDS) expect(report.performed[kind], `${kind}\n${summary}`).toBeGreaterThan(0);
     expect(report.oracle.violations, summary).toEqual([]);
-    expect(report.oracle.rebootChecks.reboots, summary).toBeGreaterThanOrEqual(4);
+    expect(report.oracle.rebootChecks.unchecked, summary).toBe(0);
+    expect(report.oracle.rebootChecks.reboots, summary).toBeGreaterThanOrEqual(3);
+    expect(report.oracle.maxDisrupted, summary).toBeLessThanOrEqual(2);
     expect(report.lost, summary).toEqual([]);
+    // A stuck node is one a fault left so (a boot that hangs, a deleted node), each with the reason it shows.
+    for (const s of report.stuck) {
+      expect(s.legitimate, summary).toBe(true);
+      expect(s.reason, summary).not.toBe("");
+    }
     expect(report.converged, summary).toBe(true);
-    expect(report.maxOutOfIdle).toBeLessThanOrEqual(2);
-    expect(report.oracle.maxDisrupted).toBeLessThanOrEqual(2);
-    expect(report.passed).toBe(true);
-  }, 600_000);
+    expect(report.passed, summary).toBe(true);
+  }, 900_000);
 });
