@@ -253,6 +253,17 @@ describe("one-shot sessions", () => {
     expect(result.recheckAt).toEqual(new Date("2024-06-10T10:00:00Z"));
   });
 
+  it("closed with nothing waiting: still looks again at the next trigger, so that its session can end there", () => {
+    const upToDate = fleet([shadow("a", {}), shadow("b", {})], { triggerConsumedAt: after(60) });
+    const result = select(upToDate, trigger, after(120));
+    expect(result.ready).toBe(0);
+    expect(result.recheckAt).toEqual(new Date("2024-06-10T10:00:00Z"));
+    // At the firing, nothing to start: the session is drained at once (the controller records it).
+    const atFiring = select(upToDate, trigger, new Date("2024-06-10T10:00:00Z"));
+    expect(atFiring.gate.open).toBe(true);
+    expect(atFiring.sessionDrained).toBe(true);
+  });
+
   it("windowed schedules never report a drained session", () => {
     expect(select(fleet([shadow("a", {})])).sessionDrained).toBe(false);
   });

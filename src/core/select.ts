@@ -186,9 +186,13 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
       start.push(candidate.grant);
     }
   }
-  if (!policy.paused && !gate.open && candidates.length > 0) recheckAt = earliest(recheckAt, gate.nextOpen);
-
   const oneshot = policy.schedule.kind === "cron" && policy.schedule.cron.kind === "oneshot";
+  // A one-shot trigger opens a session even when no node waits: look at its firing, so that a session with nothing
+  // to start ends there, and a version published later waits for the next trigger rather than for whenever the
+  // controller happens to look again.
+  if (!policy.paused && !gate.open && (candidates.length > 0 || oneshot)) {
+    recheckAt = earliest(recheckAt, gate.nextOpen);
+  }
   return {
     start,
     notStarted,

@@ -1,7 +1,8 @@
 // The controller on the real control plane when nodes fail in ways the happy path never shows (issue 11):
 // - a node whose agent never came back after a reset: Ready and still cordoned by the operator's drain, it is
 //   uncordoned by the controller and stops holding the budget, so the others update;
-// - a standby that takes over after the leader used a one-shot trigger does not open that trigger again;
+// - a standby that takes over after the leader used a one-shot trigger does not open that trigger again, and a
+//   trigger that finds nothing to start ends its session at its firing;
 // - a node taken out of MANAGED_NODE_SELECTOR mid-update is seen through instead of hanging.
 // Nodes, Events, the ConfigMap and the shadows are read from the API server; the agents are stand-ins.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -197,6 +198,42 @@ describe("a one-shot schedule across a failover", () => {
     );
     const after = await Promise.all(nodes.map(shadow));
     expect(after.map((s) => s.spec.state)).toEqual(["Idle", "Idle"]);
+  });
+});
+
+describe("a one-shot trigger that finds nothing to start", () => {
+  it("ends its session at the firing: a version published after it waits for the next trigger", async () => {
+    const nodes = await createNodes(2, { from: 6 });
+    const fire = new Date(Math.floor(Date.now() / 1000) * 1000 + 8_000); // a whole second, as cron fires
+    const cron = `${fire.getUTCSeconds()} ${fire.getUTCMinutes()} ${fire.getUTCHours()} * * *`;
+    const c = controller("oneshot-dry", { MAX_CONCURRENT_UPDATE: "2", SCHEDULER_CRON_EXPRESSION: cron });
+    await c.start();
+    await c.whenLeading();
+    await agents(nodes, "1.1.0", "1.1.0"); // up to date: the session will find nothing to start
+    // Nothing else happens around the firing; the controller must look at it by itself (well before its 60 s recheck).
+    const consumed = await eventually(
+      "the session recorded as used at its firing",
+      async () => {
+        const cm = await t.core
+          .readNamespacedConfigMap({ name: FLEET_STATE_CONFIGMAP, namespace: t.namespace })
+          .catch(() => undefined);
+        const at = Date.parse(cm?.data?.oneshotTriggerConsumedAt ?? "");
+        return at >= fire.getTime() ? at : undefined;
+      },
+      fire.getTime() + 20_000 - Date.now(),
+    );
+    expect(consumed - fire.getTime()).toBeLessThan(20_000);
+
+    for (const node of nodes) await patchShadow(node, { status: { target_version: "1.2.0" } }, true);
+    await eventually(
+      "both nodes told they wait for the next trigger",
+      async () => {
+        const waits = await Promise.all(nodes.map((n) => eventsAbout(brsName(n), t.namespace)));
+        return waits.every((list) => list.some((e) => e.reason === "OutsideWindow")) ? true : undefined;
+      },
+      60_000,
+    );
+    expect((await Promise.all(nodes.map(shadow))).map((s) => s.spec.state)).toEqual(["Idle", "Idle"]);
   });
 });
 
