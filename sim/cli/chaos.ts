@@ -47,6 +47,10 @@ Settings, and why:
     3 min and the run converges in a few minutes (about 4 to 8 for 20 nodes on 2 cores)
   - by default, faults no operator can recover from alone are left out (a hung boot, a wedged host API, a corrupt
     status file that needs a reboot); --faults all has them, and a node they hit may end stuck, reported
+  - --faults all scales the operator's timeouts to the run's seconds-long host steps, keeping each controller timeout
+    above what the agent allows itself: agent DRAIN_TIMEOUT_SECONDS 150, REBOOT_TIMEOUT_SECONDS 60; controller
+    STATE_TIMEOUTS StagedAndPerformedUpdate=3m,RebootedIntoUpdate=4m,MonitoringUpdate=2m (Idle keeps 2m), so a node
+    whose boot hangs is reported stuck within minutes; a run then takes about 8 to 9 minutes on 2 shared cores
   - host steps take seconds (the demo profile), agents sync every 2 s
 
 The invariant oracle (sim/oracle/README.md) watches the nodes, pods, PodDisruptionBudgets and simulated hosts, and
@@ -56,6 +60,9 @@ cordoned by the operator over 60 s without a reason on its shadow and an Event; 
 (its host runs it, its Node shows it, uncordoned) or is reported stuck (a Warning Event and a reason) and not left
 cordoned while Ready, and never 4 minutes without progress while a node could update; I5 updates start only inside
 the window; and no PodDisruptionBudget below its desired healthy pods.
+
+The many-seed verdict: --seeds 1..10 runs the seeds one after another and ends with a table (seed, wall time,
+result, violations, updated, stuck with its reason, lost); exit 1 if any seed failed.
 
 Passes (exit 0) only with zero oracle violations, zero nodes lost (neither updated nor reported stuck), and every
 stuck node hit by a fault no operator repairs alone (a deleted node, a hung boot, a wedged or corrupt host API).`;
