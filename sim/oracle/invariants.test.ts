@@ -414,6 +414,8 @@ describe("PodDisruptionBudgets", () => {
     expect(o.violations).toEqual([]);
     o.pod(T0 + 2 * S, pod("web-2", "n2", { deletingSince: T0 + 2 * S }));
     expect(o.violations.map((v) => v.invariant)).toEqual(["PDB"]);
+    expect(o.violations[0]?.message).toMatch(/down: web-2 on n2 \(terminating\)$/);
+    expect(o.violations[0]?.nodes).toEqual(["n2"]);
     expect(o.pdbLowest().get("workloads/web")).toBe(1);
   });
 

@@ -610,13 +610,11 @@ export class InvariantOracle {
 
   #checkPdbs(at: number): void {
     for (const [key, p] of this.#pdbs) {
-      const healthy = [...this.#pods.values()].filter(
-        (pod) =>
-          pod.namespace === p.view.namespace &&
-          pod.ready &&
-          pod.deletingSince === undefined &&
-          selects(p.view.selector, pod.labels),
-      ).length;
+      const selected = [...this.#pods.values()].filter(
+        (pod) => pod.namespace === p.view.namespace && selects(p.view.selector, pod.labels),
+      );
+      const isHealthy = (pod: PodView) => pod.ready && pod.deletingSince === undefined;
+      const healthy = selected.filter(isHealthy).length;
       const expected = p.view.expectedPods;
       if (!p.armed) {
         if (expected !== undefined && expected > 0 && healthy >= expected) p.armed = true;
@@ -626,7 +624,16 @@ export class InvariantOracle {
       const desired = p.view.desiredHealthy;
       if (desired !== undefined && healthy < desired) {
         p.armed = false;
-        this.#violate("PDB", at, [], `${key}: ${healthy} healthy pod(s), below the ${desired} its budget keeps`);
+        // Which pods are down, and where: the evidence is those nodes' notes.
+        const down = selected.filter((pod) => !isHealthy(pod));
+        const where = (pod: PodView) =>
+          `${pod.name} on ${pod.nodeName ?? "no node"} (${pod.deletingSince === undefined ? "not Ready" : "terminating"})`;
+        this.#violate(
+          "PDB",
+          at,
+          [...new Set(down.flatMap((pod) => (pod.nodeName === undefined ? [] : [pod.nodeName])))],
+          `${key}: ${healthy} healthy pod(s), below the ${desired} its budget keeps; down: ${down.map(where).join(", ")}`,
+        );
       }
     }
   }
