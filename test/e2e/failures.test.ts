@@ -41,7 +41,7 @@ function kill(cluster: SimulatedCluster, component: ComponentName, pod: string |
   }
 }
 
-/** A one-pod Deployment pinned to `node` whose PodDisruptionBudget allows no eviction at all. */
+/** A one-pod Deployment pinned to `node` whose PodDisruptionBudget allows no eviction at all (until released). */
 async function pinUnevictablePod(running: Running, node: string): Promise<{ release: () => Promise<void> }> {
   const { cluster, observer } = running;
   const namespace = cluster.workloadNamespace;
@@ -56,8 +56,10 @@ async function pinUnevictablePod(running: Running, node: string): Promise<{ rele
         template: {
           metadata: { labels },
           spec: {
+            // No toleration of the cordon: a replacement stays Pending until the node is uncordoned, as an
+            // ordinary workload's would. (One that tolerates it comes back to the cordoned node after each eviction,
+            // and no drain, kubectl's included, can have it gone before the reboot.)
             nodeSelector: { "kubernetes.io/hostname": node },
-            tolerations: [{ operator: "Exists" }],
             containers: [{ name: "app", image: "registry.example/pinned:1" }],
           },
         },
