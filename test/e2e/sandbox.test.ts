@@ -43,6 +43,8 @@ interface Watch {
   /** Everything the command printed until stopped. */
   readonly output: () => string;
   readonly stop: () => void;
+  /** Resolves once the output matches every pattern (each watch redraws at its own pace); rejects after `timeoutMs`. */
+  readonly until: (patterns: readonly RegExp[], timeoutMs: number) => Promise<void>;
 }
 
 /** A command that runs until stopped (a watch), its output collected; `onLine` sees each complete line. */
@@ -50,15 +52,33 @@ function watch(command: string, args: readonly string[], onLine: (line: string) 
   const child = spawn(command, [...args], { cwd: ROOT, env: exported() });
   let out = "";
   let buffer = "";
+  const waiters = new Set<() => void>();
   child.stdout.on("data", (chunk: Buffer) => {
     out += chunk.toString();
     buffer += chunk.toString();
     const lines = buffer.split("\n");
     buffer = lines.pop() ?? "";
     for (const line of lines) onLine(line);
+    for (const check of waiters) check();
   });
   child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  return { output: () => out, stop: () => child.kill("SIGINT") };
+  const until = (patterns: readonly RegExp[], timeoutMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!patterns.every((p) => p.test(out))) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        const missing = patterns.filter((p) => !p.test(out)).join(", ");
+        reject(new Error(`${command}: no ${missing} within ${timeoutMs} ms; printed:\n${out.slice(-2000)}`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  return { output: () => out, stop: () => child.kill("SIGINT"), until };
 }
 
 /** `bin/brupop status --watch -o json` (the same watch, machine-readable) until a document satisfies `done`. */
@@ -151,6 +171,13 @@ describe("the README's sandbox", () => {
     expect(publish.code, publish.stderr).toBe(0);
     expect(publish.stdout).toContain("published Bottlerocket 1.26.0 to 3 simulated hosts");
     const views = await watching;
+    // What a person watching saw: the table redrawn with the updated nodes and the one backing off, and kubectl's
+    // rows of the shadows at the new version (each watch catches up at its own pace).
+    await text.until([/\nbottlerocket-1 .*1\.26\.0/, /\nbottlerocket-2 .*backoff/], 60_000);
+    await kubectl.until(
+      [/\nbrs-bottlerocket-1 +Idle +1\.26\.0 +Idle +1\.26\.0/, /\nbrs-bottlerocket-3 +Idle +1\.26\.0 +Idle +1\.26\.0/],
+      60_000,
+    );
     text.stop();
     kubectl.stop();
     const reasons = (node: string) => new Set(views.map((v) => v.nodes.find((n) => n.node === node)?.reason.code));
@@ -159,12 +186,6 @@ describe("the README's sandbox", () => {
     expect(reasons("bottlerocket-2").has("backoff")).toBe(true);
     const last = views.at(-1)?.nodes.find((n) => n.node === "bottlerocket-2");
     expect(last?.version).toBe("1.25.0");
-    // What a person watching saw: the table redrawn with the updated nodes and the one backing off, and kubectl's
-    // rows of the shadows at the new version.
-    expect(text.output()).toMatch(/\nbottlerocket-1 .*1\.26\.0/);
-    expect(text.output()).toMatch(/\nbottlerocket-2 .*backoff/);
-    expect(kubectl.output()).toMatch(/\nbrs-bottlerocket-1 +Idle +1\.26\.0 +Idle +1\.26\.0/);
-    expect(kubectl.output()).toMatch(/\nbrs-bottlerocket-3 +Idle +1\.26\.0 +Idle +1\.26\.0/);
 
     // Down: the process, the state directory and the control plane's directory are gone.
     const down = await shell("npm run cluster -- down", { timeoutMs: 60_000 });
