@@ -429,4 +429,27 @@ describe("PodDisruptionBudgets", () => {
     o.pod(T0 + 2 * S, pod("web-2", "n2", { ready: false }));
     expect(o.violations).toEqual([]);
   });
+
+  test("a deleted node's pods are down from its deletion, not from pod GC's removal of them (40 s or more later)", () => {
+    const o = oracle();
+    fleet(o, 3);
+    o.pdb(T0, pdb());
+    for (const [p, n] of [
+      ["web-1", "n1"],
+      ["web-2", "n1"],
+      ["web-3", "n2"],
+    ] as const)
+      o.pod(T0, pod(p, n));
+    o.nodeDeleted(T0 + S, "n1");
+    o.pod(T0 + 2 * S, pod("web-3", "n2")); // any later change: the API still lists web-1 and web-2 Ready
+    o.podDeleted(T0 + 50 * S, "uid-web-1"); // pod GC
+    o.podDeleted(T0 + 50 * S, "uid-web-2");
+    expect(o.violations).toEqual([]);
+    // Replaced and healthy again: checked again from here.
+    o.pod(T0 + 60 * S, pod("web-4", "n2"));
+    o.pod(T0 + 60 * S, pod("web-5", "n3"));
+    o.pod(T0 + 70 * S, pod("web-4", "n2", { deletingSince: T0 + 70 * S }));
+    o.pod(T0 + 70 * S, pod("web-5", "n3", { deletingSince: T0 + 70 * S }));
+    expect(o.violations.map((v) => v.invariant)).toEqual(["PDB"]);
+  });
 });

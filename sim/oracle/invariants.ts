@@ -602,6 +602,10 @@ export class InvariantOracle {
     this.#violate("I5", at, [t.name], `${t.name} started an update (host prepare) outside the schedule`);
   }
 
+  #nodeGone(name: string | undefined): boolean {
+    return name !== undefined && this.#nodes.get(name)?.deletedAt !== undefined;
+  }
+
   #disarmPdbs(): void {
     // A node that is NotReady or gone takes its pods' readiness with it: an involuntary disruption, which a
     // PodDisruptionBudget does not protect against. Check again once each budget's pods are all healthy.
@@ -613,7 +617,9 @@ export class InvariantOracle {
       const selected = [...this.#pods.values()].filter(
         (pod) => pod.namespace === p.view.namespace && selects(p.view.selector, pod.labels),
       );
-      const isHealthy = (pod: PodView) => pod.ready && pod.deletingSince === undefined;
+      // A pod whose Node was deleted runs nowhere, though the API lists it Ready until pod GC removes it (40 s or
+      // more later): counted down from the deletion, so its late removal is not taken for a new disruption.
+      const isHealthy = (pod: PodView) => pod.ready && pod.deletingSince === undefined && !this.#nodeGone(pod.nodeName);
       const healthy = selected.filter(isHealthy).length;
       const expected = p.view.expectedPods;
       if (!p.armed) {
@@ -626,8 +632,9 @@ export class InvariantOracle {
         p.armed = false;
         // Which pods are down, and where: the evidence is those nodes' notes.
         const down = selected.filter((pod) => !isHealthy(pod));
-        const where = (pod: PodView) =>
-          `${pod.name} on ${pod.nodeName ?? "no node"} (${pod.deletingSince === undefined ? "not Ready" : "terminating"})`;
+        const why = (pod: PodView) =>
+          pod.deletingSince !== undefined ? "terminating" : this.#nodeGone(pod.nodeName) ? "node deleted" : "not Ready";
+        const where = (pod: PodView) => `${pod.name} on ${pod.nodeName ?? "no node"} (${why(pod)})`;
         this.#violate(
           "PDB",
           at,
