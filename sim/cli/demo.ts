@@ -5,8 +5,12 @@
 // change; then the same summary either way. It ends by itself once every node is updated or quarantined, and cleans up.
 import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import type { CoreV1Event } from "@kubernetes/client-node";
+import { brsName } from "../../src/api/index.ts";
 import { parseDuration } from "../../src/core/duration.ts";
+import { reasonInfo } from "../../src/core/reasons.ts";
 import { backoffUnit, positiveInt } from "./options.ts";
+
+const QUARANTINED_EVENT = reasonInfo("quarantined").event;
 
 /** `--fail <node>:<fault>`, e.g. `bottlerocket-2:prepare` or `bottlerocket-3:boot@always`. */
 function collectFault(value: string, previous: [string, string][]): [string, string][] {
@@ -245,7 +249,10 @@ async function runDemo(o: DemoOptions): Promise<void> {
         lastSnapshot = snapshot;
         lastChange = Date.now();
       }
-      if (rows.length === o.nodes && rows.every((r) => r.updated || r.quarantined)) {
+      // A quarantine is told by the controller's Event too: the story ends once that is shown.
+      const quarantineTold = (node: string) =>
+        operatorEvents().some((e) => e.reason === QUARANTINED_EVENT && e.involvedObject.name === brsName(node));
+      if (rows.length === o.nodes && rows.every((r) => r.updated || (r.quarantined && quarantineTold(r.node)))) {
         finishedAt = Date.now();
         break;
       }
