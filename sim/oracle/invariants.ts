@@ -623,8 +623,8 @@ export class InvariantOracle {
       const healthy = selected.filter(isHealthy).length;
       const expected = p.view.expectedPods;
       if (!p.armed) {
-        if (expected !== undefined && expected > 0 && healthy >= expected) p.armed = true;
-        continue;
+        if (expected === undefined || expected <= 0 || healthy < expected) continue;
+        p.armed = true;
       }
       p.lowest = Math.min(p.lowest ?? healthy, healthy);
       const desired = p.view.desiredHealthy;

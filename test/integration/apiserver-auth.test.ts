@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { pino } from "pino";
+import { ensureShadowCrd } from "../support/shadow-crd.ts";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { signBoundToken } from "../support/tokens.ts";
 import { requestPodToken } from "../../sim/cluster/tokens.ts";
@@ -15,7 +16,6 @@ import {
   LABEL_COMPONENT,
   PLURAL,
   TOKEN_AUDIENCE,
-  bottlerocketShadowCrd,
   brsName,
   type BottlerocketShadow,
   type BottlerocketShadowStatus,
@@ -23,7 +23,6 @@ import {
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
 
 const AGENT_SA = "brupop-agent-service-account";
-const CRDS = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" } as const;
 
 let t: TestCluster;
 let server: ApiServer;
@@ -81,20 +80,6 @@ async function call({ method = "POST", path = AGENT_ROUTES.shadow, node, token, 
   return { status: response.status, json, text, headers: response.headers };
 }
 
-/** Installs the BottlerocketShadow CRD if no other file did (same generator, so identical content). */
-async function ensureCrd(): Promise<void> {
-  const custom = t.kc.makeApiClient(CustomObjectsApi);
-  try {
-    await custom.createClusterCustomObject({ ...CRDS, body: bottlerocketShadowCrd({ conversion: "none" }) });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 409) throw err;
-  }
-  await eventually("BottlerocketShadows served", () =>
-    custom.listNamespacedCustomObject({ group: API_GROUP, version: "v2", plural: PLURAL, namespace: t.namespace }),
-  );
-  expect(CRD_NAME).toBe(`${PLURAL}.${API_GROUP}`);
-}
-
 let agent0: V1Pod;
 let token0: string;
 
@@ -105,7 +90,8 @@ beforeAll(async () => {
   nodes = await Promise.all(
     names.map(async (name) => ({ name, uid: (await t.core.readNode({ name })).metadata?.uid ?? "" })),
   );
-  await ensureCrd();
+  await ensureShadowCrd(t.kc, t.namespace);
+  expect(CRD_NAME).toBe(`${PLURAL}.${API_GROUP}`);
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {

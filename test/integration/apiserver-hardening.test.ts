@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { ensureShadowCrd } from "../support/shadow-crd.ts";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { startApiServerProcess, type Answer, type ApiServerProcess } from "../support/apiserver-process.ts";
 import { GoodTraffic } from "../support/good-traffic.ts";
@@ -28,7 +29,6 @@ import {
   LABEL_EXCLUDE_FROM_LB,
   PLURAL,
   TOKEN_AUDIENCE,
-  bottlerocketShadowCrd,
   brsName,
   validateShadowStatus,
   type BottlerocketShadow,
@@ -36,7 +36,6 @@ import {
 } from "../../src/api/index.ts";
 
 const AGENT_SA = "brupop-agent-service-account";
-const CRDS = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" } as const;
 const MiB = 1024 * 1024;
 /** Kubernetes' supported maximum cluster size: one shadow per node makes the largest list a v1 reader can ask for. */
 const LARGEST_FLEET = 5_000;
@@ -245,17 +244,6 @@ async function trickle(head: string, drip: string): Promise<{ received: string; 
 
 // ---- setup ----
 
-async function ensureCrd(): Promise<void> {
-  try {
-    await custom.createClusterCustomObject({ ...CRDS, body: bottlerocketShadowCrd({ conversion: "none" }) });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 409) throw err;
-  }
-  await eventually("BottlerocketShadows served", () =>
-    custom.listNamespacedCustomObject({ group: API_GROUP, version: "v2", plural: PLURAL, namespace: t.namespace }),
-  );
-}
-
 beforeAll(async () => {
   t = await useCluster(import.meta.url);
   custom = t.kc.makeApiClient(CustomObjectsApi);
@@ -263,7 +251,7 @@ beforeAll(async () => {
   await t.core.createNamespacedServiceAccount({ namespace: t.namespace, body: { metadata: { name: AGENT_SA } } });
   const [name = ""] = await t.createNodes(1);
   node = { name, uid: (await t.core.readNode({ name })).metadata?.uid ?? "" };
-  await ensureCrd();
+  await ensureShadowCrd(t.kc, t.namespace);
   const pod: V1Pod = await t.core.createNamespacedPod({
     namespace: t.namespace,
     body: {

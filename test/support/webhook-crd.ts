@@ -10,7 +10,9 @@ import type { BuiltinTlsOptions } from "../../src/apiserver/tls/builtin.ts";
 import type { TlsMaterial } from "../../src/apiserver/tls/material.ts";
 import type { TestCluster } from "./cluster.ts";
 
-export const CRDS = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" } as const;
+import { CRDS } from "./shadow-crd.ts";
+
+export { CRDS };
 
 export async function createWebhookCrd(
   custom: CustomObjectsApi,
