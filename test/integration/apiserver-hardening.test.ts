@@ -656,21 +656,21 @@ describe("the server through all of it", () => {
   it("stayed under the manifest's memory limit, comes back near its idle size, and kept answering agents", async () => {
     const peak = (await server.memory()).peakRssBytes;
     expect(peak).toBeLessThan(memoryLimitBytes);
-    // V8 and the allocator give memory back after their next collections; wait for that fact (bounded), with the
-    // server quiet.
-    const nearIdle = () =>
+    // V8 and the allocator give memory back after their next collections; wait for RSS under a ceiling (bounded),
+    // with the server quiet. `what` names the reference the ceiling is measured from, for a failure's message.
+    const rssDownTo = (ceilingBytes: number, what: string, referenceBytes: number) =>
       eventually(
-        "RSS back near idle",
+        `RSS back to ${what}`,
         async () => {
           const { rssBytes } = await server.memory();
-          return rssBytes <= idleRssBytes + NEAR_IDLE_BYTES ? rssBytes : undefined;
+          return rssBytes <= ceilingBytes ? rssBytes : undefined;
         },
         60_000,
       ).catch(async (err: unknown) => {
         const { rssBytes } = await server.memory();
-        throw new Error(`${String(err)} (RSS ${mib(rssBytes)} MiB, idle ${mib(idleRssBytes)} MiB)`);
+        throw new Error(`${String(err)} (RSS ${mib(rssBytes)} MiB, ${what} ${mib(referenceBytes)} MiB)`);
       });
-    const settled = await nearIdle();
+    const settled = await rssDownTo(idleRssBytes + NEAR_IDLE_BYTES, "idle", idleRssBytes);
 
     // What the allocator kept is reused, not added to: the heaviest attack again leaves the server where it was.
     const largest = Buffer.from(review(LARGEST_FLEET));
@@ -680,17 +680,7 @@ describe("the server through all of it", () => {
     );
     expect(again.map((a) => a.status).filter((s) => s !== 200 && s !== 429)).toEqual([]);
     // Back to where the first round left it (bounded): a leak would keep it above for good.
-    const afterAgain = await eventually(
-      "RSS back to where the first round left it",
-      async () => {
-        const { rssBytes } = await server.memory();
-        return rssBytes <= settled + SECOND_ROUND_BYTES ? rssBytes : undefined;
-      },
-      60_000,
-    ).catch(async (err: unknown) => {
-      const { rssBytes } = await server.memory();
-      throw new Error(`${String(err)} (RSS ${mib(rssBytes)} MiB, after the first round ${mib(settled)} MiB)`);
-    });
+    const afterAgain = await rssDownTo(settled + SECOND_ROUND_BYTES, "after the first round", settled);
     expect((await server.memory()).peakRssBytes).toBeLessThan(memoryLimitBytes);
 
     traffic.phase("after");
