@@ -56,7 +56,7 @@ export interface AgentTiming {
   drainPollIntervalMs: number;
   /** After asking for a reboot: how long the host may take to go down and come back before it is a failure. */
   rebootTimeoutMs: number;
-  /** Server-side timeout asked for each watch request; the stream is re-opened after it. */
+  /** Server-side timeout asked for each watch request (randomised up to twice it); the stream is re-opened after it. */
   watchTimeoutSeconds: number;
 }
 
@@ -67,7 +67,7 @@ export const DEFAULT_TIMING: AgentTiming = Object.freeze({
   drainTimeoutMs: 600_000,
   drainPollIntervalMs: 2_000,
   rebootTimeoutMs: 600_000,
-  watchTimeoutSeconds: 290,
+  watchTimeoutSeconds: 12 * 3600, // hours, not client-go's minutes: an idle fleet's agents stay off the wire
 });
 
 export class AgentConfigError extends Error {

@@ -4,10 +4,15 @@
 // 410 Gone (history compacted, or the watch cache rebuilt) re-lists; 429 (the server sheds load, or a resource's
 // storage is being rebuilt after its CRD changed) waits Retry-After and repeats the same step, keeping the resume
 // point, as client-go's reflector does; any other failure backs off (0.8 s doubling to 30 s, full jitter, like
-// kube-rs) and re-lists. A periodic re-list (resync) repairs anything missed.
+// kube-rs) and re-lists. Quiet at rest (docs/design/footprint.md): each watch is held for hours (a randomised
+// server-side timeout, so a fleet does not re-open together) and kept honest by the bookmarks kube-apiserver sends
+// about once a minute: no byte for 3 minutes means a dead connection. No periodic re-list: a resumed watch misses
+// nothing, and one that cannot resume answers 410 and re-lists.
 import { setTimeout as sleep } from "node:timers/promises";
 import { httpRequest, open, readToken } from "./http.ts";
 import type { KubeAccess } from "./config.ts";
+
+const WATCH_IDLE_SECONDS = 180;
 
 export interface SingleObjectWatchOptions<T> {
   kube: KubeAccess;
@@ -20,9 +25,9 @@ export interface SingleObjectWatchOptions<T> {
   /** Called with every new value (null: the object does not exist). */
   onChange?: (value: T | null) => void;
   onError?: (message: string) => void;
-  /** Server-side timeout of each watch request. Default 290 s. */
-  timeoutSeconds?: number;
-  /** Re-list at least this often. Default 10 min. */
+  /** Server-side timeout of each watch request: at least this, less than twice it (the agent's is hours). */
+  timeoutSeconds: number;
+  /** Re-list at least this often. Default never. */
   resyncMs?: number;
   requestTimeoutMs?: number;
   initialBackoffMs?: number;
@@ -107,7 +112,7 @@ export class SingleObjectWatch<T> {
     let listedAt = 0;
     while (!signal.aborted) {
       try {
-        if (resourceVersion === undefined || Date.now() - listedAt >= (o.resyncMs ?? 600_000)) {
+        if (resourceVersion === undefined || Date.now() - listedAt >= (o.resyncMs ?? Infinity)) {
           resourceVersion = await this.#list();
           listedAt = Date.now();
         }
@@ -172,11 +177,11 @@ export class SingleObjectWatch<T> {
   /** Streams events until the server ends the watch; returns the last resourceVersion seen. */
   async #watch(from: string): Promise<string> {
     const o = this.#options;
-    const timeoutSeconds = o.timeoutSeconds ?? 290;
+    const timeoutSeconds = Math.floor(o.timeoutSeconds * (1 + Math.random()));
     const stream = new AbortController();
     const signal = AbortSignal.any([this.#abort.signal, stream.signal]);
-    // No bytes for longer than the server's own timeout plus a margin: the connection is dead (half-open TCP).
-    const idleMs = (timeoutSeconds + 30) * 1000;
+    // No byte for longer than a bookmark's period with margin (or the server's own timeout): the connection is dead.
+    const idleMs = Math.min(timeoutSeconds + 30, WATCH_IDLE_SECONDS) * 1000;
     let idle = setTimeout(() => stream.abort(new Error(`watch silent for ${idleMs} ms`)), idleMs);
     try {
       const headers = await this.#headers();

@@ -22,9 +22,10 @@ describe("parseControllerConfig", () => {
     expect(config.metrics).toEqual({ host: "0.0.0.0", port: 8080 });
     expect(config.lease).toEqual({
       name: "brupop-controller-leader",
-      durationMs: 15_000,
-      renewDeadlineMs: 10_000,
+      durationMs: 40_000,
+      renewDeadlineMs: 35_000,
       retryPeriodMs: 2_000,
+      renewPeriodMs: 25_000,
     });
     expect(config.extraNodeSelector).toBeNull();
     expect(parseControllerConfig({ ...base, KUBERNETES_SERVICE_HOST: "fd00::1" }).metrics.host).toBe("::");
@@ -73,5 +74,16 @@ describe("parseControllerConfig", () => {
     expect(config.extraNodeSelector).toBe("pool=blue, !canary");
     expect(config.resyncPeriodMs).toBe(60_000);
     expect(config.lease.retryPeriodMs).toBe(1000);
+  });
+
+  it("renews when 10 s of the renew deadline are left, never more often than it retries", () => {
+    const short = { LEADER_ELECTION_LEASE_DURATION: "3s", LEADER_ELECTION_RENEW_DEADLINE: "2s" };
+    expect(parseControllerConfig({ ...base, ...short, LEADER_ELECTION_RETRY_PERIOD: "1s" }).lease.renewPeriodMs).toBe(
+      1000,
+    );
+    expect(parseControllerConfig({ ...base, LEADER_ELECTION_RENEW_PERIOD: "5s" }).lease.renewPeriodMs).toBe(5000);
+    expect(problems({ ...base, LEADER_ELECTION_RENEW_PERIOD: "40s" })).toEqual([
+      "LEADER_ELECTION_RENEW_PERIOD must be shorter than LEADER_ELECTION_RENEW_DEADLINE",
+    ]);
   });
 });

@@ -16,7 +16,7 @@ export interface ControllerConfig {
   /** Extra label selector ANDed with the managed-node label (e.g. one node pool; tests use it to isolate). */
   extraNodeSelector: string | null;
   metrics: { host: string; port: number };
-  lease: { name: string; durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  lease: { name: string; durationMs: number; renewDeadlineMs: number; retryPeriodMs: number; renewPeriodMs: number };
   /** Every key is re-checked this often even without events. */
   resyncPeriodMs: number;
   /** Parallel reconciles (never two on one node; the fleet key is one of them). */
@@ -35,10 +35,13 @@ export const CONFIG_ENV = {
   leaseDuration: "LEADER_ELECTION_LEASE_DURATION",
   renewDeadline: "LEADER_ELECTION_RENEW_DEADLINE",
   retryPeriod: "LEADER_ELECTION_RETRY_PERIOD",
+  renewPeriod: "LEADER_ELECTION_RENEW_PERIOD",
   resyncPeriod: "RESYNC_PERIOD",
   workers: "RECONCILE_WORKERS",
 } as const;
 
+/** What a leader leaves of its renew deadline for retries, when the renew period is not set. */
+const RENEW_RETRY_WINDOW_MS = 10_000;
 export const DEFAULT_LEASE_NAME = "brupop-controller-leader";
 
 export class ConfigError extends Error {
@@ -98,9 +101,18 @@ export function parseControllerConfig(env: ControllerEnv, defaults: ConfigDefaul
 
   const port = integer(env, CONFIG_ENV.metricsPort, 8080, 1, 65535, problems);
   const workers = integer(env, CONFIG_ENV.workers, 4, 1, 64, problems);
-  const durationMs = millis(env, CONFIG_ENV.leaseDuration, 15_000, problems);
-  const renewDeadlineMs = millis(env, CONFIG_ENV.renewDeadline, 10_000, problems);
+  // Longer than client-go's 15/10/2 s so that an idle leader renews about 140 times an hour, not 1,800, while a
+  // dead leader is still replaced within 45 s (docs/design/footprint.md).
+  const durationMs = millis(env, CONFIG_ENV.leaseDuration, 40_000, problems);
+  const renewDeadlineMs = millis(env, CONFIG_ENV.renewDeadline, 35_000, problems);
   const retryPeriodMs = millis(env, CONFIG_ENV.retryPeriod, 2_000, problems);
+  // By default a leader renews when 10 s of its deadline are left for retries (never more often than it retries).
+  const renewPeriodMs = millis(
+    env,
+    CONFIG_ENV.renewPeriod,
+    Math.max(retryPeriodMs, renewDeadlineMs - RENEW_RETRY_WINDOW_MS),
+    problems,
+  );
   const resyncPeriodMs = millis(env, CONFIG_ENV.resyncPeriod, 5 * 60_000, problems);
   // client-go's rules: a leader must give up (renew deadline) before others may take over (lease duration).
   if (renewDeadlineMs >= durationMs) {
@@ -108,6 +120,9 @@ export function parseControllerConfig(env: ControllerEnv, defaults: ConfigDefaul
   }
   if (retryPeriodMs >= renewDeadlineMs) {
     problems.push(`${CONFIG_ENV.retryPeriod} must be shorter than ${CONFIG_ENV.renewDeadline}`);
+  }
+  if (renewPeriodMs >= renewDeadlineMs) {
+    problems.push(`${CONFIG_ENV.renewPeriod} must be shorter than ${CONFIG_ENV.renewDeadline}`);
   }
   const leaseName = value(env, CONFIG_ENV.leaseName) ?? DEFAULT_LEASE_NAME;
   if (!DNS_SUBDOMAIN.test(leaseName)) problems.push(`${CONFIG_ENV.leaseName}: "${leaseName}" is not an object name`);
@@ -120,7 +135,7 @@ export function parseControllerConfig(env: ControllerEnv, defaults: ConfigDefaul
     extraNodeSelector,
     // brupop binds [::] when the cluster is IPv6 (KUBERNETES_SERVICE_HOST holds a colon).
     metrics: { host: (env.KUBERNETES_SERVICE_HOST ?? "").includes(":") ? "::" : "0.0.0.0", port },
-    lease: { name: leaseName, durationMs, renewDeadlineMs, retryPeriodMs },
+    lease: { name: leaseName, durationMs, renewDeadlineMs, retryPeriodMs, renewPeriodMs },
     resyncPeriodMs,
     workers,
     policyEnv: env,

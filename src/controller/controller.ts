@@ -215,6 +215,8 @@ export class Controller {
           leaseDurationMs: config.lease.durationMs,
           renewDeadlineMs: config.lease.renewDeadlineMs,
           retryPeriodMs: config.lease.retryPeriodMs,
+          renewPeriodMs: config.lease.renewPeriodMs,
+          kc,
           log: (m) => this.#log.info(m),
         },
         this.#stop.signal,

@@ -2,6 +2,10 @@
 // watch timeouts, but stops for good on any other error (a failed list, a 403, a 500). This supervisor restarts it
 // with jittered exponential backoff, knows when the cache is synced, and passes narrow selectors to both the list
 // and the watch.
+//
+// Lean at rest (docs/design/footprint.md): each watch asks for bookmarks and a long, randomised server-side timeout,
+// so an idle informer re-opens its watch about once an hour instead of after client-node's 30 s of silence; and the
+// cache keeps no managedFields (and no Node image lists), which no decision reads and which are most of an object.
 import {
   ListWatch,
   Watch,
@@ -9,6 +13,14 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from "@kubernetes/client-node";
+
+/** Server-side timeout of each watch: uniform in [min, 2·min), so a fleet of replicas does not re-open together. */
+export const WATCH_TIMEOUT_MIN_SECONDS = 30 * 60;
+/**
+ * No byte for this long: the connection is dead. kube-apiserver sends a bookmark to every watch that asks for them
+ * about once a minute, so silence this long means a half-open connection, not a quiet resource.
+ */
+export const WATCH_IDLE_MS = 3 * 60_000;
 
 export type ChangeKind = "add" | "update" | "delete";
 
@@ -46,12 +58,13 @@ export class SupervisedInformer<T extends KubernetesObject> {
     this.#syncedPromise = new Promise((resolve) => (this.#resolveSynced = resolve));
     const list = async () => {
       const result = await options.list();
+      for (const item of result.items) trimForCache(item);
       this.#markSynced();
       return result;
     };
     this.#lw = new ListWatch(
       options.path,
-      new Watch(options.kc),
+      new LeanWatch(options.kc),
       list,
       false,
       options.labelSelector,
@@ -121,5 +134,39 @@ export class SupervisedInformer<T extends KubernetesObject> {
       if (!this.#stopped) this.#launch();
     }, delay);
     this.#restartTimer.unref();
+  }
+}
+
+/** Drops, in place, what no decision reads and what makes most of an object's size. */
+export function trimForCache<T extends KubernetesObject>(object: T): T {
+  if (object.metadata !== undefined) delete object.metadata.managedFields;
+  // A Node's pulled images: up to 50 entries, never read.
+  const status = (object as { status?: { images?: unknown } | null }).status;
+  if (typeof status === "object" && status !== null) delete status.images;
+  return object;
+}
+
+/** client-node's Watch with bookmarks, a long randomised server timeout and a bookmark-based idle timeout. */
+class LeanWatch extends Watch {
+  constructor(kc: KubeConfig) {
+    super(kc);
+    // Private in client-node's types; it is the inactivity timeout of the stream (30 s by default).
+    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_IDLE_MS;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    const timeoutSeconds = Math.floor(WATCH_TIMEOUT_MIN_SECONDS * (1 + Math.random()));
+    return super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds },
+      (phase, object, raw) =>
+        callback(phase, phase === "BOOKMARK" ? object : trimForCache(object as KubernetesObject), raw),
+      done,
+    );
   }
 }

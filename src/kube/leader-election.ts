@@ -10,16 +10,22 @@
 // aborted at that deadline (client-go's slow-renew fix bounds each round by the renew deadline), an answer that
 // comes back after it does not count, and a timer ends leadership at the deadline even while a request hangs.
 // `isLeading()` checks the clock too, so a timer that fires late never stretches leadership.
+//
+// Quiet at rest (docs/design/footprint.md): a leader renews every `renewPeriod` (longer than client-go's retry
+// period) with one PUT of the lease it last wrote, reading it again only after a conflict; a standby given `kc`
+// watches the lease and tries to take it only when the lease would have expired, instead of reading it every retry
+// period. Failures are retried every retry period, as before.
 import {
+  CoordinationV1Api,
   KubeConfig,
   Observable,
   type ConfigurationOptions,
-  type CoordinationV1Api,
   type RequestContext,
   type V1Lease,
 } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { apiMessage, isConflict, isNotFound } from "./errors.ts";
+import { SupervisedInformer } from "./informer.ts";
 import { PooledKubeConfig } from "./kube-config.ts";
 
 export interface LeaderElectionOptions {
@@ -30,7 +36,12 @@ export interface LeaderElectionOptions {
   readonly identity: string;
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
+  /** Pause between tries after a failure (and a standby's polls when it has no `kc`). */
   readonly retryPeriodMs?: number;
+  /** Pause between a leader's successful renewals; defaults to the retry period (client-go). */
+  readonly renewPeriodMs?: number;
+  /** When given, a standby watches the lease (one long watch) rather than reading it every retry period. */
+  readonly kc?: KubeConfig;
   readonly log?: (message: string) => void;
 }
 
@@ -112,8 +123,9 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   const leaseDurationMs = options.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
-  if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
-    throw new Error("leader election needs retry period < renew deadline < lease duration");
+  const renewPeriodMs = options.renewPeriodMs ?? retryPeriodMs;
+  if (!(Math.max(retryPeriodMs, renewPeriodMs) < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new Error("leader election needs retry and renew periods < renew deadline < lease duration");
   }
   const log = options.log ?? (() => undefined);
   const lease = { name: options.name, namespace: options.namespace };
@@ -121,17 +133,28 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   const observed = { key: "", at: 0 };
   const now = () => performance.now();
 
+  /** The lease as we last wrote it while holding it: a renewal PUTs it without reading first. */
+  let written: V1Lease | undefined;
+  const observe = (current: V1Lease) => {
+    const key = `${current.spec?.holderIdentity ?? ""}|${current.metadata?.resourceVersion ?? ""}`;
+    if (key !== observed.key) {
+      observed.key = key;
+      observed.at = now();
+    }
+  };
+
   const attempt = async (signal: AbortSignal): Promise<Attempt> => {
     const time = microTime(new Date());
     const call = abortedBy(signal);
-    let current: V1Lease | undefined;
+    let current: V1Lease | undefined = written;
+    written = undefined; // kept only if this attempt writes it
     try {
-      current = await options.api.readNamespacedLease(lease, call);
+      current ??= await options.api.readNamespacedLease(lease, call);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
     if (current === undefined) {
-      await options.api.createNamespacedLease(
+      written = await options.api.createNamespacedLease(
         {
           namespace: options.namespace,
           body: {
@@ -151,18 +174,14 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
     }
     const spec = current.spec ?? {};
     const holder = spec.holderIdentity ?? "";
-    const key = `${holder}|${current.metadata?.resourceVersion ?? ""}`;
-    if (key !== observed.key) {
-      observed.key = key;
-      observed.at = now();
-    }
+    observe(current);
     const heldByOther =
       holder !== "" &&
       holder !== options.identity &&
       now() - observed.at < (spec.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
     if (heldByOther) return { held: false, holder };
     const taking = holder !== options.identity;
-    await options.api.replaceNamespacedLease(
+    written = await options.api.replaceNamespacedLease(
       {
         ...lease,
         body: {
@@ -197,15 +216,32 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
 
   // Acquire. `validUntil`: leadership ends renewDeadline after the successful try was sent.
   let validUntil = 0;
-  for (;;) {
-    if (stop?.aborted) throw new Error("stopped before acquiring leadership");
-    const sentAt = now();
-    const result = await tryOnce(renewDeadlineMs, stop);
-    if (result.held && now() < sentAt + renewDeadlineMs) {
-      validUntil = sentAt + renewDeadlineMs;
-      break;
+  const watcher = options.kc === undefined ? undefined : new LeaseWatcher(options.kc, lease, observe);
+  try {
+    watcher?.start();
+    for (;;) {
+      if (stop?.aborted) throw new Error("stopped before acquiring leadership");
+      const sentAt = now();
+      const result = await tryOnce(renewDeadlineMs, stop);
+      if (result.held && now() < sentAt + renewDeadlineMs) {
+        validUntil = sentAt + renewDeadlineMs;
+        break;
+      }
+      written = undefined;
+      // Held by another and watched: nothing to read until the lease would expire (or is released).
+      const heldElsewhere = () => {
+        const spec = watcher?.lease?.spec;
+        const holder = spec?.holderIdentity ?? "";
+        const durationMs = (spec?.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
+        const left = observed.at + durationMs - now();
+        return holder !== "" && holder !== options.identity && left > 0 ? left : 0;
+      };
+      let left = watcher?.synced === true ? heldElsewhere() : 0;
+      if (left === 0) await pause(jittered(), stop ?? new AbortController().signal);
+      for (; left > 0 && stop?.aborted !== true; left = heldElsewhere()) await watcher?.changeOrTimeout(left, stop);
     }
-    await pause(jittered(), stop ?? new AbortController().signal);
+  } finally {
+    await watcher?.stop();
   }
 
   const ended = new AbortController();
@@ -233,13 +269,15 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   const renewLoop = async () => {
     const quit = AbortSignal.any([ended.signal, ...(stop === undefined ? [] : [stop])]);
     const goOn = () => !quit.aborted && isLeading();
+    let renewed = true;
     while (goOn()) {
-      await pause(retryPeriodMs, quit);
+      await pause(renewed ? renewPeriodMs : retryPeriodMs, quit);
       if (!goOn()) return;
       const sentAt = now();
       // Bounded by the deadline itself (as client-go bounds a round), not less: a slow server still renews in time.
       const result = await tryOnce(validUntil - sentAt, quit);
       if (!goOn()) return; // an answer after the deadline does not count
+      renewed = result.held;
       if (result.held) {
         validUntil = sentAt + renewDeadlineMs;
         arm();
@@ -274,4 +312,54 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
       }
     },
   };
+}
+
+/**
+ * A standby's view of the lease: one long watch (field-selected by name) that records every change of holder or
+ * renewal as it happens, so the standby needs no reads until the lease would expire.
+ */
+class LeaseWatcher {
+  readonly #informer: SupervisedInformer<V1Lease>;
+  #changed: (() => void) | undefined;
+  /** The lease as last seen on the watch. */
+  lease: V1Lease | undefined;
+
+  constructor(kc: KubeConfig, lease: { name: string; namespace: string }, observe: (lease: V1Lease) => void) {
+    const api = kc.makeApiClient(CoordinationV1Api);
+    const fieldSelector = `metadata.name=${lease.name}`;
+    this.#informer = new SupervisedInformer<V1Lease>({
+      name: "leader-lease",
+      kc,
+      path: `/apis/coordination.k8s.io/v1/namespaces/${lease.namespace}/leases`,
+      fieldSelector,
+      list: () => api.listNamespacedLease({ namespace: lease.namespace, fieldSelector }),
+      onChange: (kind, current) => {
+        this.lease = kind === "delete" ? undefined : current;
+        observe(current);
+        this.#changed?.();
+      },
+    });
+  }
+
+  start(): void {
+    void this.#informer.start();
+  }
+
+  get synced(): boolean {
+    return this.#informer.synced;
+  }
+
+  /** Resolves after `ms`, at the next change of the lease, or when `stop` aborts, whichever comes first. */
+  async changeOrTimeout(ms: number, stop: AbortSignal | undefined): Promise<void> {
+    if (ms <= 0) return;
+    const changed = new AbortController();
+    this.#changed = () => changed.abort();
+    const signal = stop === undefined ? changed.signal : AbortSignal.any([changed.signal, stop]);
+    await sleep(ms, undefined, { signal }).catch(() => undefined);
+    this.#changed = undefined;
+  }
+
+  stop(): Promise<void> {
+    return this.#informer.stop();
+  }
 }

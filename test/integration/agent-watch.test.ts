@@ -16,6 +16,7 @@ import { CustomObjectsApi, RbacAuthorizationV1Api, Watch } from "@kubernetes/cli
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { proxyToApiServer } from "../support/fault-proxy.ts";
 import type { FaultProxy, ProxiedRequest } from "../../sim/cluster/fault-proxy.ts";
+import { DEFAULT_TIMING } from "../../src/agent/config.ts";
 import { SingleObjectWatch } from "../../src/agent/kube-watch.ts";
 import { parseNode } from "../../src/agent/observed.ts";
 import { agentRules } from "../../src/deploy/rbac.ts";
@@ -139,7 +140,7 @@ async function watchAsAgent<T>(
     onError: (message) => errors.push(message),
     initialBackoffMs: 50,
     maxBackoffMs: 200,
-    ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+    timeoutSeconds: timeoutSeconds ?? DEFAULT_TIMING.watchTimeoutSeconds,
   });
   watch.start();
   cleanups.push(() => watch.stop());
@@ -172,9 +173,14 @@ describe("SingleObjectWatch of a Node", () => {
     expect(w.watches()[0]?.url).toMatch(
       new RegExp(
         `^/api/v1/nodes\\?fieldSelector=metadata.name%3D${name}&watch=1&allowWatchBookmarks=true` +
-          `&resourceVersion=\\d+&timeoutSeconds=290$`,
+          `&resourceVersion=\\d+&timeoutSeconds=\\d+$`,
       ),
     );
+    // Held for hours (12 to 24), so that an idle fleet's agents stay off the wire; randomised so they do not
+    // re-open together.
+    const timeout = Number(new URL(w.watches()[0]?.url ?? "", "https://x").searchParams.get("timeoutSeconds"));
+    expect(timeout).toBeGreaterThanOrEqual(12 * 3600);
+    expect(timeout).toBeLessThan(24 * 3600);
     expect(w.watches()[0]?.status).toBe(200);
     await cordon(name);
     await eventually("cordon seen", async () => (w.watch.value?.unschedulable === true ? true : undefined));
@@ -374,9 +380,11 @@ describe("SingleObjectWatch of a custom resource", () => {
     const mine = w.proxy.log.filter((r) => r.url.startsWith(`/apis/${GROUP}/`));
     const refused = mine.filter((r) => r.status === 429);
     console.log(`storage rebuilt: the agent's requests were answered 429 ${refused.length} times`);
+    // The same watch again, from the same resourceVersion (after Retry-After): no re-list. Only the randomised server
+    // timeout may differ.
+    const resumePoint = (url = "") => url.replace(/&timeoutSeconds=\d+/, "");
     for (const request of refused) {
-      // The same watch again, from the same resourceVersion (after Retry-After): no re-list.
-      expect(mine[mine.indexOf(request) + 1]?.url).toBe(request.url);
+      expect(resumePoint(mine[mine.indexOf(request) + 1]?.url)).toBe(resumePoint(request.url));
     }
     expect(w.errors).toEqual([]); // a 429 is the server's flow control, not an error
   });

@@ -149,7 +149,7 @@ describe("a leader cut off from the API server", () => {
   const lost: { identity: string; at: number }[] = [];
   // A lease of its own: the one above is held by the intruder.
   const replica = replicas(lost, {
-    lease: { name: "partition", durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
+    lease: { name: "partition", durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500, renewPeriodMs: 500 },
   });
   let a: Controller | undefined;
   let b: Controller | undefined;

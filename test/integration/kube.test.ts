@@ -193,6 +193,34 @@ describe("acquireLeadership", () => {
     await b.release();
   });
 
+  it("renews with one write per renew period; a watching standby reads the lease only when it would expire", async () => {
+    const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
+    const crash = new AbortController();
+    try {
+      const quiet = { renewPeriodMs: 1_000 };
+      const api = kc.makeApiClient(CoordinationV1Api);
+      await acquireLeadership({ ...options("a", "quiet", api), ...quiet }, crash.signal);
+      const b = acquireLeadership({ ...options("b", "quiet", api), ...quiet, kc });
+      await eventually("a renewed 3 times", async () =>
+        leaseRequests(proxy, "quiet", "PUT").length >= 4 ? true : undefined,
+      );
+      // a: a read and a create, then PUTs of the lease it wrote, no reads; b: reads until its watch has listed
+      // (a retry period apart), then none while a renews. Polling, b alone would have read 15 times by now.
+      expect(leaseRequests(proxy, "quiet", "GET").length).toBeLessThanOrEqual(4);
+      crash.abort(); // a dies without releasing
+      const lastRenewal = Math.max(...leaseRequests(proxy, "quiet", "PUT").map((r) => r.at));
+      const leadershipB = await b;
+      const tookOverAfter = Date.now() - lastRenewal;
+      expect(await holder("quiet")).toBe("b");
+      expect(tookOverAfter).toBeGreaterThanOrEqual(timing.leaseDurationMs - 100);
+      expect(leaseRequests(proxy, "quiet", "GET").length).toBeLessThanOrEqual(6);
+      await leadershipB.release();
+    } finally {
+      crash.abort();
+      await proxy.stop();
+    }
+  });
+
   it("reports loss when another writer takes the lease", async () => {
     const a = await acquireLeadership(options("a", "stolen"));
     const api = direct();

@@ -20,7 +20,13 @@ export function testControllerConfig(
       .map(([k, v]) => `${k}=${v}`)
       .join(","),
     metrics: { host: "127.0.0.1", port: 0 },
-    lease: { name: "brupop-controller-leader", durationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
+    lease: {
+      name: "brupop-controller-leader",
+      durationMs: 3000,
+      renewDeadlineMs: 2000,
+      retryPeriodMs: 500,
+      renewPeriodMs: 500,
+    },
     resyncPeriodMs: 30_000,
     workers: 4,
     policyEnv: env,
