@@ -2,7 +2,7 @@
 // the agent test stub (Kubernetes watches + brupop routes over HTTPS), then one update driven through it. Prints one
 // JSON object on stdout.
 //
-//   node bench/agent-memory.ts [--seconds 20] [--sync-interval 5] [--warmup 5] [--mode js|ts]
+//   node bench/agent-memory.ts [--seconds 20] [--sync-interval 5] [--warmup 5] [--mode js|bundle|ts]
 //                              [--memory-limit 50|none] [--cgroup auto|off] [--fresh-binary yes|no] [--update yes|no]
 //                              [--node-flags "<flags>"] [--env NAME=value ...]
 //
@@ -18,9 +18,10 @@
 // (smaps_rollup Private_*): RSS also counts the node binary's text, clean page cache shared with every other process
 // mapping the binary, which the kernel reclaims under a limit instead of killing.
 //
-// --mode js (default) runs the agent compiled to JavaScript, as a container image would (`npm run build`):
-// Node's TypeScript type stripping (--mode ts, i.e. `node src/agent/main.ts`) loads a WebAssembly transpiler
-// that alone costs ~17 MiB of RSS.
+// --mode js (default) runs the agent compiled to JavaScript file by file (as `npm run build` does), its packages from
+// node_modules; --mode bundle runs the one-file esbuild bundle the image holds (dist/agent/main.js, only the code the
+// agent reaches); Node's TypeScript type stripping (--mode ts, i.e. `node src/agent/main.ts`) loads a WebAssembly
+// transpiler that alone costs ~17 MiB of RSS.
 import { spawn, spawnSync } from "node:child_process";
 import {
   chmod,
@@ -44,6 +45,7 @@ import { AGENT_NODE_FLAGS } from "../src/deploy/agent.ts";
 import { startStubCluster } from "../sim/stand-ins/agent-kube-stub.ts";
 import { startTestHost } from "../sim/host/testing.ts";
 import { freePort } from "../sim/control-plane/ports.ts";
+import { bundledEntryPoint } from "./entry-points.ts";
 
 const BUDGET_MIB = 50;
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
@@ -72,7 +74,7 @@ const { values } = parseArgs({
     update: { type: "string", default: "yes" },
   },
 });
-if (values.mode !== "js" && values.mode !== "ts") throw new Error("--mode must be js or ts");
+if (!["js", "bundle", "ts"].includes(values.mode)) throw new Error("--mode must be js, bundle or ts");
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 if (!(seconds > 0) || !(warmup >= 0)) throw new Error("--seconds must be > 0 and --warmup >= 0");
@@ -481,7 +483,12 @@ try {
     ...(runtime.libraryPath === null ? {} : { LD_LIBRARY_PATH: runtime.libraryPath }),
     ...extraEnv,
   };
-  const entry = values.mode === "js" ? await compileAgent(buildDir) : MAIN;
+  const entry =
+    values.mode === "js"
+      ? await compileAgent(buildDir)
+      : values.mode === "bundle"
+        ? await bundledEntryPoint("agent")
+        : MAIN;
   const nodeFlags = values["node-flags"].split(" ").filter((flag) => flag !== "");
   // In a cgroup: a shell joins it, then becomes node (same pid), so nothing of the agent runs outside it.
   const child =

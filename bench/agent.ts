@@ -4,69 +4,18 @@
 // machine allows it) and records its JSON.
 //
 //   node bench/agent.ts [--seconds 20]
-import { spawn } from "node:child_process";
 import { loadavg } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { environment, log, report, ROOT } from "./lib.ts";
+import { runAgentMemory, type Phase } from "./agent-memory-result.ts";
+import { environment, log, report } from "./lib.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "20" } } });
 /** How long a stop may take (the agent's own grace before it gives up is 10 s). */
 const STOP_GOAL_MS = 3_000;
 
-interface Stat {
-  mean: number;
-  max: number;
-}
-interface Phase {
-  rssMiB: Stat;
-  anonymousMiB: Stat;
-  fileBackedMiB: Stat;
-  pssMiB: Stat;
-  privateMiB: Stat;
-  cgroupMiB: { usage: Stat; workingSet: Stat; anon: Stat; file: Stat; activeFile: Stat; inactiveFile: Stat } | null;
-  majorFaults: number | null;
-}
-interface AgentMemory {
-  mode: string;
-  nodeFlags: string[];
-  seconds: number;
-  syncIntervalSeconds: number;
-  cgroup:
-    | { used: false; reason: string }
-    | {
-        used: true;
-        version: number;
-        memoryLimitMiB: number | null;
-        freshBinary: { readaheadKiB: number | null; loopDevice: boolean } | { skipped: string };
-        eventsTotal: { limitHits: number; oom: number; oomKills: number } | null;
-      };
-  startup: Phase & { seconds: number; cpuSeconds: number };
-  steady: Phase;
-  update: (Phase & { completed: boolean; seconds: number; cpuSeconds: number; states: string[] }) | null;
-  rssMiB: { mean: number; max: number; peakIncludingStartup: number; anonymous: number; fileBacked: number };
-  cpu: { seconds: number; percentOfOneCore: number };
-  readyz: number;
-  /** afterMs: from SIGTERM to the process's exit (absent in results from before it was measured). */
-  exit: { code: number | null; signal: string | null; afterMs?: number } | undefined;
-  apiServerCalls: number;
-  budgetMiB: number;
-  measure: string;
-  measuredMiB: number;
-  healthy: boolean;
-  withinBudget: boolean;
-}
-
 const load = loadavg()[0] ?? 0;
 log(`agent: node bench/agent-memory.ts --seconds ${values.seconds} (load average ${load.toFixed(2)})`);
-const child = spawn(process.execPath, [join(ROOT, "bench/agent-memory.ts"), "--seconds", values.seconds], {
-  stdio: ["ignore", "pipe", "inherit"],
-});
-let out = "";
-child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-const code = await new Promise<number | null>((done) => child.on("exit", done));
-if (code !== 0) throw new Error(`bench/agent-memory.ts exited with ${String(code)}`);
-const m = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as AgentMemory;
+const m = await runAgentMemory(["--seconds", values.seconds]);
 
 const cg = m.cgroup.used ? m.cgroup : null;
 const limit = cg?.memoryLimitMiB ?? null;

@@ -15,6 +15,8 @@ import { startControlPlane, type ControlPlane } from "../sim/control-plane/contr
 import { freePort } from "../sim/control-plane/ports.ts";
 import { createBottlerocketNodes } from "../sim/cluster/nodes.ts";
 import { installOperatorCrds } from "../sim/stand-ins/status-agents.ts";
+import { footprintGoalCells, type FootprintGoal } from "../sim/measure/footprint-goals.ts";
+import type { ComponentEntry } from "./entry-points.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const RESULTS_DIR = join(ROOT, "bench", "results");
@@ -269,7 +271,7 @@ export async function waitUntil(what: string, check: () => boolean, timeoutMs: n
   }
 }
 
-// ---- The controller as a child process (`node src/controller/main.ts`, as its Deployment runs it) ----
+// ---- The controller as a child process (its entry point, as its Deployment runs it) ----
 
 export interface ControllerProcess {
   child: ChildProcess;
@@ -288,6 +290,10 @@ export interface ControllerProcessOptions {
   identity?: string;
   /** Resolve once it leads (default), or once it serves /metrics (a standby). */
   until?: "leading" | "serving";
+  /** How to start it (bench/entry-points.ts); default from TypeScript source, `node src/controller/main.ts`. */
+  entry?: ComponentEntry;
+  /** Its kubeconfig (e.g. one through a counting proxy); default the control plane's admin kubeconfig. */
+  kubeconfigPath?: string;
 }
 
 export async function startControllerProcess(
@@ -297,10 +303,10 @@ export async function startControllerProcess(
   options: ControllerProcessOptions = {},
 ): Promise<ControllerProcess> {
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, "src/controller/main.ts")], {
+  const child = spawn(process.execPath, options.entry?.args ?? [join(ROOT, "src/controller/main.ts")], {
     env: {
       PATH: process.env.PATH ?? "",
-      KUBECONFIG: cluster.cp.kubeconfigPath,
+      KUBECONFIG: options.kubeconfigPath ?? cluster.cp.kubeconfigPath,
       BRUPOP_NAMESPACE: cluster.namespace,
       MY_NODE_NAME: "bench-controller-node",
       POD_NAME: options.identity ?? "bench-controller",
@@ -507,7 +513,8 @@ export interface BenchResult {
   results: Record<string, unknown>;
   /** One line each for the summary table. */
   headline: Record<string, string>;
-  goals: Goal[];
+  /** In words, or (bench/footprint.ts) a number against a numeric goal. */
+  goals: (Goal | FootprintGoal)[];
   notes: string[];
 }
 
@@ -515,6 +522,19 @@ export async function environment(): Promise<BenchResult["environment"]> {
   const { availableParallelism } = await import("node:os");
   return { node: process.version, cpus: availableParallelism(), platform: `${process.platform}-${process.arch}` };
 }
+
+/** Every benchmark (bench/<name>.ts), in the order `npm run bench` runs them and SUMMARY.md shows them. */
+export const BENCHMARKS = [
+  "overhead",
+  "makespan",
+  "scale",
+  "apiserver-auth",
+  "agent",
+  "leader-election",
+  "deadlines",
+  "reaction",
+  "footprint",
+] as const;
 
 /** Writes bench/results/<name>.json, regenerates SUMMARY.md, and prints the JSON on stdout. */
 export async function report(result: BenchResult): Promise<void> {
@@ -529,16 +549,7 @@ export async function writeSummary(): Promise<void> {
   const files = (await readdir(RESULTS_DIR)).filter((f) => f.endsWith(".json")).sort();
   const results: BenchResult[] = [];
   for (const f of files) results.push(JSON.parse(await readFile(join(RESULTS_DIR, f), "utf8")) as BenchResult);
-  const order = [
-    "overhead",
-    "makespan",
-    "scale",
-    "apiserver-auth",
-    "agent",
-    "leader-election",
-    "deadlines",
-    "reaction",
-  ];
+  const order: readonly string[] = BENCHMARKS;
   results.sort((a, b) => (order.indexOf(a.name) + 1 || 99) - (order.indexOf(b.name) + 1 || 99));
   const lines = [
     "# Benchmark results",
@@ -554,9 +565,8 @@ export async function writeSummary(): Promise<void> {
   ];
   for (const r of results) {
     for (const g of r.goals) {
-      lines.push(
-        `| ${r.name} | ${g.description} | ${g.measured} | ${g.met === null ? "n/a" : g.met ? "yes" : "**no**"} |`,
-      );
+      const { description, measured } = "id" in g ? footprintGoalCells(g) : g;
+      lines.push(`| ${r.name} | ${description} | ${measured} | ${g.met === null ? "n/a" : g.met ? "yes" : "**no**"} |`);
     }
   }
   for (const r of results) {
@@ -589,6 +599,8 @@ export interface RolloutOptions {
   durations: StepDurations;
   prefix: string;
   timeoutMs: number;
+  /** How the controller runs (default from TypeScript source). */
+  controller?: Pick<ControllerProcessOptions, "entry" | "kubeconfigPath">;
 }
 
 export interface RolloutMeasurement {
@@ -642,7 +654,12 @@ export async function measureRollout(cluster: BenchCluster, o: RolloutOptions): 
     await observer.start();
     await agents.register(cluster.core, names, "1.0.0", "2.0.0");
     await waitUntil("stand-ins registered", () => observer.shadows().length === o.nodes, 30_000);
-    controller = await startControllerProcess(cluster, { MAX_CONCURRENT_UPDATE: String(o.budget) }, o.prefix);
+    controller = await startControllerProcess(
+      cluster,
+      { MAX_CONCURRENT_UPDATE: String(o.budget) },
+      o.prefix,
+      o.controller,
+    );
     const began = Date.now();
     const cpu0 = await processCpuSeconds(controller.pid);
     const rss = sampleRss(controller.pid);

@@ -2,12 +2,19 @@
 // agents report each step as soon as they see it), so the time per node is what the operator itself costs:
 // watch delivery, reconcile, the consistent LIST before a start, and the spec writes.
 //
-//   node bench/overhead.ts [--nodes 20]
+// --entry: the controller from TypeScript source (default, as the earlier results) or as the image runs it (bundle).
+//
+//   node bench/overhead.ts [--nodes 20] [--entry source|bundle]
 import { parseArgs } from "node:util";
+import { componentEntry, entryMode } from "./entry-points.ts";
 import { environment, log, measureRollout, report, round, startBenchCluster } from "./lib.ts";
 
-const { values } = parseArgs({ options: { nodes: { type: "string", default: "20" } } });
+const { values } = parseArgs({
+  options: { nodes: { type: "string", default: "20" }, entry: { type: "string", default: "source" } },
+});
 const nodes = Number(values.nodes);
+const entry = entryMode(values.entry);
+const controllerEntry = await componentEntry("controller", entry);
 const GOAL_S_PER_NODE = 1;
 
 const cluster = await startBenchCluster();
@@ -19,6 +26,7 @@ try {
     durations: {},
     prefix: "overhead",
     timeoutMs: 120_000 + nodes * 5_000,
+    controller: { entry: controllerEntry },
   });
   const perNode = m.totalMs / nodes / 1000;
   await report({
@@ -26,7 +34,7 @@ try {
     title: "Operator overhead per node",
     at: new Date().toISOString(),
     environment: await environment(),
-    parameters: { nodes, budget: 1, stepDurationsMs: 0 },
+    parameters: { nodes, budget: 1, stepDurationsMs: 0, entry },
     results: { ...m, secondsPerNode: round(perNode, 3) },
     headline: {
       "Total rollout time": `${round(m.totalMs / 1000, 2)} s (${nodes} nodes, budget 1)`,
@@ -44,7 +52,7 @@ try {
       },
     ],
     notes: [
-      "Real kube-apiserver 1.35 + kwok on loopback; the controller runs as its own process (node src/controller/main.ts); stand-in agents write shadow status with the admin client (no agent process, no API server, no drains).",
+      `Real kube-apiserver 1.35 + kwok on loopback; the controller runs as its own process (${controllerEntry.what}); stand-in agents write shadow status with the admin client (no agent process, no API server, no drains).`,
       "Each node goes through 4 spec writes (StagedAndPerformedUpdate, RebootedIntoUpdate, MonitoringUpdate, Idle) and 4 status reports.",
     ],
   });

@@ -1,8 +1,8 @@
 // Stand-in agents that speak the real routes: every node gets a real agent pod (agent label, the agent's service
 // account, bound to the node), a token from TokenRequest bound to that pod with audience `brupop-apiserver`, and its
 // writes (POST create, PUT status) go over HTTPS with brupop's headers to a real brupop API server process
-// (`node src/apiserver/main.ts`, TLS from files: a serving certificate issued by the control plane's CA, as the
-// simulated cluster runs it). The API server authenticates each request (TokenReview, cached), checks the pod is a
+// (its entry point from source or the image's bundle, bench/entry-points.ts; TLS from files: a serving certificate
+// issued by the control plane's CA, as the simulated cluster runs it). The API server authenticates each request (TokenReview, cached), checks the pod is a
 // live agent pod on that node, then writes the shadow. Reading stays one shared watch (StandInAgents in lib.ts).
 //
 // Why a separate process and not createApiServer in-process: main.ts is the code path that runs in a cluster (HTTPS
@@ -28,6 +28,7 @@ import { AGENT_SERVICE_ACCOUNT } from "../src/apiserver/config.ts";
 import { apiServerProcessEnv, writeApiServerTlsFiles } from "../sim/cluster/apiserver-tls.ts";
 import { freePort } from "../sim/control-plane/ports.ts";
 import { requestPodToken } from "../sim/cluster/tokens.ts";
+import type { ComponentEntry } from "./entry-points.ts";
 import { log, percentile, pool, ROOT, round, type BenchCluster, type ShadowWriter } from "./lib.ts";
 
 interface Identity {
@@ -57,6 +58,10 @@ export interface RouteStandInsOptions {
   maxSockets: number;
   /** Extra API server environment (e.g. TOKEN_CACHE_TTL). */
   env?: Record<string, string>;
+  /** How to start the API server (bench/entry-points.ts); default from TypeScript source. */
+  entry?: ComponentEntry;
+  /** The API server's kubeconfig (e.g. through a counting proxy); default the control plane's admin kubeconfig. */
+  kubeconfigPath?: string;
 }
 
 const summarise = (xs: readonly number[]): RouteLatency => ({
@@ -159,10 +164,10 @@ export class RouteStandIns implements ShadowWriter {
     const dir = await mkdtemp(join(tmpdir(), "brupop-bench-apiserver-"));
     const tls = await writeApiServerTlsFiles(cluster.cp, { dir, namespace, clusterDomain: "cluster.local" });
     const [port, metricsPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [join(ROOT, "src/apiserver/main.ts")], {
+    const child = spawn(process.execPath, o.entry?.args ?? [join(ROOT, "src/apiserver/main.ts")], {
       env: {
         ...apiServerProcessEnv({
-          kubeconfigPath: cluster.cp.kubeconfigPath,
+          kubeconfigPath: o.kubeconfigPath ?? cluster.cp.kubeconfigPath,
           namespace,
           port,
           metricsPort,

@@ -2,12 +2,12 @@
 // bench/results/SUMMARY.md from all bench/results/*.json. A failing benchmark is reported and the others still run;
 // the exit code is 0 unless a benchmark could not run at all (benchmarks report goals, they do not assert them).
 //
-//   node bench/run.ts [overhead makespan scale apiserver-auth agent leader-election deadlines reaction]
+//   node bench/run.ts [overhead makespan scale apiserver-auth agent leader-election deadlines reaction footprint]
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { log, ROOT, writeSummary } from "./lib.ts";
+import { BENCHMARKS, log, ROOT, writeSummary } from "./lib.ts";
 
-const ALL = ["overhead", "makespan", "scale", "apiserver-auth", "agent", "leader-election", "deadlines", "reaction"];
+const ALL: readonly string[] = BENCHMARKS;
 const selected = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 const failed: string[] = [];
 for (const name of selected) {

@@ -15,34 +15,26 @@
 //   routes mode also: the API server's CPU and RSS (steady state and rollout), the stand-ins' PUT latency p50/p99
 //   (client side), TokenReviews (the API server's uncached authentications and kube-apiserver's tokenreviews).
 //
+// The fleet, its stand-ins and the measuring are bench/fleet.ts's (shared with bench/footprint.ts). --entry: the
+// controller and API server from TypeScript source (default, as the earlier results) or as the image runs them
+// (bundle).
+//
 //   node bench/scale.ts [--nodes 1000] [--budget 100] [--window 60] [--stand-ins routes|admin] [--sockets 16]
-import { loadavg } from "node:os";
+//                       [--entry source|bundle]
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ShadowTimeline } from "../sim/stand-ins/status-agents.ts";
-import { counterSum, RouteStandIns } from "./route-stand-ins.ts";
+import { componentEntry, entryMode } from "./entry-points.ts";
+import { Fleet, FLEET_STEPS, FLEET_STEPS_TEXT } from "./fleet.ts";
+import { counterSum } from "./route-stand-ins.ts";
 import {
-  allUpdated,
-  createNodes,
   diffCounts,
   environment,
-  histogramQuantile,
   log,
-  parsePrometheus,
-  percentile,
-  processCpuSeconds,
-  processMemoryMiB,
   report,
   requestCounts,
   round,
-  sampleRss,
   scrapeKubeApiserver,
   startBenchCluster,
-  startControllerProcess,
-  StandInAgents,
-  waitUntil,
-  type ControllerProcess,
-  type Sample,
 } from "./lib.ts";
 
 const { values } = parseArgs({
@@ -52,6 +44,7 @@ const { values } = parseArgs({
     window: { type: "string", default: "60" },
     "stand-ins": { type: "string", default: "routes" },
     sockets: { type: "string", default: "16" },
+    entry: { type: "string", default: "source" },
   },
 });
 const mode = values["stand-ins"];
@@ -60,17 +53,11 @@ const maxSockets = Number(values.sockets);
 const nodes = Number(values.nodes);
 const budget = Number(values.budget);
 const windowS = Number(values.window);
+const entry = entryMode(values.entry);
 
 const total = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 const top = (counts: Record<string, number>, n = 12): Record<string, number> =>
   Object.fromEntries(Object.entries(counts).slice(0, n));
-
-/** Histogram samples after minus before (same name and labels). */
-function subtract(after: Sample[], before: Sample[]): Sample[] {
-  const key = (s: Sample) => `${s.name}${JSON.stringify(s.labels)}`;
-  const old = new Map(before.map((s) => [key(s), s.value]));
-  return after.map((s) => ({ ...s, value: s.value - (old.get(key(s)) ?? 0) }));
-}
 
 async function apiserverWindow(kc: Parameters<typeof scrapeKubeApiserver>[0]): Promise<Record<string, number>> {
   const before = requestCounts(await scrapeKubeApiserver(kc));
@@ -78,104 +65,65 @@ async function apiserverWindow(kc: Parameters<typeof scrapeKubeApiserver>[0]): P
   return diffCounts(requestCounts(await scrapeKubeApiserver(kc)), before);
 }
 
-const tokenReviews = (counts: Record<string, number>): number =>
-  Object.entries(counts)
-    .filter(([k]) => / tokenreviews$/.test(k))
-    .reduce((a, [, v]) => a + v, 0);
-
 const setupBegan = Date.now();
 const cluster = await startBenchCluster();
-const durations = {
-  StagedAndPerformedUpdate: [200, 500],
-  RebootedIntoUpdate: [200, 500],
-  MonitoringUpdate: [100, 200],
-  Idle: 0,
-} as const;
-const observer = new ShadowTimeline(cluster.kc, cluster.namespace, budget);
-let controller: ControllerProcess | undefined;
-let routes: RouteStandIns | undefined;
-let agents: StandInAgents | undefined;
+const controllerEntry = await componentEntry("controller", entry);
+const apiServerEntry = await componentEntry("apiserver", entry);
+let fleet: Fleet | undefined;
 try {
-  const names = await createNodes(cluster.core, "scale", nodes, "1.0.0");
-  if (mode === "routes") routes = await RouteStandIns.start(cluster, names, { maxSockets });
-  agents = new StandInAgents(cluster.kc, cluster.namespace, durations, routes);
-  await observer.start();
-  await agents.register(cluster.core, names, "1.0.0", "1.0.0");
-  await waitUntil("stand-ins registered", () => observer.shadows().length === nodes, 60_000);
+  fleet = await Fleet.start(cluster, {
+    nodes,
+    budget,
+    prefix: "scale",
+    standIns: mode,
+    maxSockets,
+    durations: FLEET_STEPS,
+    controller: { entry: controllerEntry },
+    apiServer: { entry: apiServerEntry },
+  });
+  const routes = fleet.routes;
   const setupS = (Date.now() - setupBegan) / 1000;
   log(`scale: ${nodes} nodes and shadows ready after ${round(setupS)} s; baseline window ${windowS} s`);
 
   const baseline = await apiserverWindow(cluster.kc);
 
-  controller = await startControllerProcess(cluster, { MAX_CONCURRENT_UPDATE: String(budget) }, "scale");
-  const pid = controller.pid;
+  await fleet.startController();
   log("scale: controller leading; settling 15 s, then the steady-state window");
   await sleep(15_000);
-  const cpuSteady0 = await processCpuSeconds(pid);
-  const rssSteady = sampleRss(pid, 1000);
-  const brupopCpuSteady0 = routes ? await processCpuSeconds(routes.pid) : 0;
-  const brupopRssSteady = routes ? sampleRss(routes.pid, 1000) : undefined;
-  const steady = await apiserverWindow(cluster.kc);
-  const cpuSteady = (await processCpuSeconds(pid)) - cpuSteady0;
-  const steadyMem = rssSteady.stop();
-  const brupopCpuSteady = routes ? (await processCpuSeconds(routes.pid)) - brupopCpuSteady0 : NaN;
-  const brupopSteadyMem = brupopRssSteady?.stop();
+  const kubeSteadyBefore = requestCounts(await scrapeKubeApiserver(cluster.kc));
+  const idle = await fleet.idle(windowS * 1000);
+  const steady = diffCounts(requestCounts(await scrapeKubeApiserver(cluster.kc)), kubeSteadyBefore);
+  const steadyMem = idle.controller.rssMiB;
   const controllerRequests = total(steady) - total(baseline);
   const perNodePerHour = (controllerRequests / nodes) * (3600 / windowS);
 
   log(`scale: rollout of ${nodes} nodes to 2.0.0, budget ${budget}`);
-  const metricsBefore = parsePrometheus(await controller.metrics());
-  const kubeBefore = requestCounts(await scrapeKubeApiserver(cluster.kc));
-  const brupopMetricsBefore = routes ? await routes.metrics() : "";
-  const brupopCpuRollout0 = routes ? await processCpuSeconds(routes.pid) : 0;
-  const brupopRssRollout = routes ? sampleRss(routes.pid) : undefined;
-  routes?.resetPutLatencies();
-  const cpuRollout0 = await processCpuSeconds(pid);
-  const rssRollout = sampleRss(pid);
-  const loadAtRolloutStart = round(loadavg()[0] ?? NaN, 2);
-  const rolloutBegan = Date.now();
-  const standIns = agents;
-  await standIns.offer("2.0.0");
-  await waitUntil("rollout done", () => allUpdated(observer.shadows(), nodes, "2.0.0"), 30 * 60_000, 100);
-  const rolloutMs = Date.now() - rolloutBegan;
-  const loadAtRolloutEnd = round(loadavg()[0] ?? NaN, 2);
-  const cpuRollout = (await processCpuSeconds(pid)) - cpuRollout0;
-  const rolloutMem = rssRollout.stop();
-  const brupopCpuRollout = routes ? (await processCpuSeconds(routes.pid)) - brupopCpuRollout0 : NaN;
-  const brupopRolloutMem = brupopRssRollout?.stop();
-  const rolloutRequests = diffCounts(requestCounts(await scrapeKubeApiserver(cluster.kc)), kubeBefore);
-  const reconciles = subtract(parsePrometheus(await controller.metrics()), metricsBefore);
-  const q = (kind: string, p: number) =>
-    round(histogramQuantile(reconciles, "brupop_reconcile_duration_seconds", p, { kind }) * 1000, 1);
-  const count = (kind: string) =>
-    reconciles
-      .filter((s) => s.name === "brupop_reconcile_duration_seconds_count" && s.labels.kind === kind)
-      .reduce((a, s) => a + s.value, 0);
-  const lat = observer.stepLatencies;
-  const finalMem = await processMemoryMiB(pid);
+  const rollout = await fleet.rollout("2.0.0", 30 * 60_000);
+  const rolloutMem = rollout.controller.rssMiB;
+  const { rolloutStart: loadAtRolloutStart, rolloutEnd: loadAtRolloutEnd } = rollout.machineLoad1m;
   let apiServer: Record<string, unknown> | undefined;
-  if (routes) {
+  if (routes && rollout.apiServer && idle.apiServer) {
     const text = await routes.metrics();
     const uncached = (t: string) => counterSum(t, "brupop_apiserver_authentications_total", { cached: "false" });
     const allowed = (t: string) => counterSum(t, "brupop_apiserver_authentications_total", { result: "allowed" });
     const denied = (t: string) => counterSum(t, "brupop_apiserver_authentications_total") - allowed(t);
     const stats = routes.stats();
-    const peak = await processMemoryMiB(routes.pid);
+    const r = rollout.apiServer;
     apiServer = {
-      process: "node src/apiserver/main.ts (own process, HTTPS, TLS from files issued by the control plane CA)",
+      process: `${apiServerEntry.what} (own process, HTTPS, TLS from files issued by the control plane CA)`,
       keepAliveMaxSockets: maxSockets,
       socketsOpened: stats.socketsOpened,
       steadyState: {
-        cpuPercentOfOneCore: round((brupopCpuSteady / windowS) * 100, 2),
-        rssMiB: brupopSteadyMem,
+        cpuPercentOfOneCore: idle.apiServer.cpuPercentOfOneCore,
+        rssMiB: idle.apiServer.rssMiB,
       },
       rollout: {
-        cpuSeconds: round(brupopCpuRollout, 2),
-        cpuPercentOfOneCore: round((brupopCpuRollout / (rolloutMs / 1000)) * 100, 1),
-        rssMiB: { ...brupopRolloutMem, peakSinceStart: peak.peak },
-        putStatusLatencyMs: stats.latencyMs.putStatus,
-        tokenReviewsByApiServer: uncached(text) - uncached(brupopMetricsBefore),
-        tokenReviewsAtKubeApiserver: tokenReviews(rolloutRequests),
+        cpuSeconds: r.cpuSeconds,
+        cpuPercentOfOneCore: r.cpuPercentOfOneCore,
+        rssMiB: { ...r.rssMiB, peakSinceStart: r.peakSinceStartMiB },
+        putStatusLatencyMs: r.putStatusLatencyMs,
+        tokenReviewsByApiServer: r.tokenReviewsByApiServer,
+        tokenReviewsAtKubeApiserver: r.tokenReviewsAtKubeApiserver,
       },
       sinceStart: {
         createLatencyMs: stats.latencyMs.create,
@@ -201,24 +149,21 @@ try {
       requestsPerNodePerHour: round(perNodePerHour, 2),
       baselineByVerbResource: top(baseline),
       withControllerByVerbResource: top(steady),
-      controllerCpuPercentOfOneCore: round((cpuSteady / windowS) * 100, 2),
+      controllerCpuPercentOfOneCore: idle.controller.cpuPercentOfOneCore,
       controllerRssMiB: steadyMem,
     },
     rollout: {
-      seconds: round(rolloutMs / 1000, 1),
-      controllerCpuSeconds: round(cpuRollout, 2),
-      controllerCpuPercentOfOneCore: round((cpuRollout / (rolloutMs / 1000)) * 100, 1),
-      controllerRssMiB: { ...rolloutMem, peakSinceStart: finalMem.peak },
-      reconcileMs: {
-        node: { count: count("node"), p50: q("node", 0.5), p99: q("node", 0.99) },
-        fleet: { count: count("fleet"), p50: q("fleet", 0.5), p99: q("fleet", 0.99) },
-      },
-      statusToSpecMs: { n: lat.length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), max: Math.max(...lat) },
-      maxActive: observer.maxActive,
-      budgetViolations: observer.violations.length,
-      standInWrites: standIns.writes,
-      standInFailedWrites: standIns.failedWrites,
-      kubeApiserverRequestsByVerbResource: top(rolloutRequests),
+      seconds: rollout.seconds,
+      controllerCpuSeconds: rollout.controller.cpuSeconds,
+      controllerCpuPercentOfOneCore: rollout.controller.cpuPercentOfOneCore,
+      controllerRssMiB: { ...rolloutMem, peakSinceStart: rollout.controller.peakSinceStartMiB },
+      reconcileMs: rollout.reconcileMs,
+      statusToSpecMs: rollout.statusToSpecMs,
+      maxActive: rollout.maxActive,
+      budgetViolations: rollout.budgetViolations,
+      standInWrites: rollout.standInWrites,
+      standInFailedWrites: rollout.standInFailedWrites,
+      kubeApiserverRequestsByVerbResource: top(rollout.kubeApiserverRequests),
     },
     ...(apiServer ? { apiServer } : {}),
   };
@@ -268,7 +213,8 @@ try {
       windowSeconds: windowS,
       standIns: mode,
       ...(mode === "routes" ? { keepAliveSockets: maxSockets } : {}),
-      stepMs: "prepare 200–500, reboot 200–500, monitor 100–200",
+      stepMs: FLEET_STEPS_TEXT,
+      entry,
     },
     results,
     headline: {
@@ -319,11 +265,13 @@ try {
         : "Agents are stand-ins (one shared watch, status written with the admin client; --stand-ins admin): their requests are in the baseline and the rollout, not a real agent's. The real agent's own traffic goes to the brupop API server; see the default --stand-ins routes.",
       "Requests per node per hour = (requests in the window with the controller − requests in an equal window without it) / nodes × 3600 / window; kube-apiserver's apiserver_request_total counts a WATCH when it ends, so long watches are not in it. Baseline noise (kwok heartbeats) can make small numbers negative.",
       "Reconcile quantiles are interpolated inside the controller's histogram buckets (1, 5, 10, 25, 50, 100, 250 ms, …), so they are bucket-resolution estimates.",
-      "The controller runs from TypeScript source (node type stripping, ~17 MiB of RSS on its own per the agent benchmark's note); a compiled image would use less.",
+      entry === "source"
+        ? `The controller runs from TypeScript source (${controllerEntry.what}; node type stripping, ~17 MiB of RSS on its own per the agent benchmark's note); the image's bundle (--entry bundle) uses less.`
+        : `The controller runs as the image runs it: ${controllerEntry.what}.`,
       `Everything (kube-apiserver, etcd, kwok, controller, ${mode === "routes" ? "brupop API server, " : ""}stand-ins) shares one machine, itself shared with other work: 1-minute load average ${loadAtRolloutStart} at the rollout's start, ${loadAtRolloutEnd} at its end, on 2 CPUs. The 1,000-node rollout is bound by the controller and the machine, not by the budget (max out of Idle well under the budget; the physical limit is ~8.5 s: 10 waves × ~0.85 s of stand-in host time).`,
       ...(mode === "routes"
         ? [
-            "API server: `node src/apiserver/main.ts` as its own process (the code path a pod runs: configuration from the environment, HTTPS with TLS from files, a serving certificate issued by the control plane's CA, metrics on their own port), with the admin kubeconfig, from TypeScript source like the controller; its own process so its CPU and RSS are its own. Its RSS includes its informer caches of every Node and agent pod (1,000 each here).",
+            `API server: ${apiServerEntry.what} as its own process (the code path a pod runs: configuration from the environment, HTTPS with TLS from files, a serving certificate issued by the control plane's CA, metrics on their own port), with the admin kubeconfig; its own process so its CPU and RSS are its own. Its RSS includes its informer caches of every Node and agent pod (${nodes} each here).`,
             "PUT status latency is per HTTP exchange on the stand-ins' side: from asking the shared keep-alive pool for a socket to the end of the answer, so it includes waiting for one of the pool's sockets behind the other stand-ins (up to ~budget of them writing at once, plus the 1,000 offers at the start). Each write costs kube-apiserver a GET and a PUT of the shadow's status (in the rollout's requests).",
             "TokenReviews = the API server's authentications whose verdict was not in its cache (brupop_apiserver_authentications_total{cached=\"false\"}); kube-apiserver's tokenreviews count in the rollout is shown beside it. One per token when the stand-ins registered; the 5-minute verdict cache covers the rest unless the rollout outlives it.",
             "Stand-ins retry as the agent does (transport errors, 429, 5xx; 100 ms doubling, 5 tries). Sockets opened counts every TLS connection: at most the pool's size at once; the server closes idle keep-alive sockets (Node's 5 s default), so quiet periods reopen them, and a request racing such a close is a transport error, retried.",
@@ -332,9 +280,6 @@ try {
     ],
   });
 } finally {
-  await controller?.stop();
-  await agents?.stop();
-  await routes?.stop();
-  await observer.stop();
+  await fleet?.stop();
   await cluster.stop();
 }

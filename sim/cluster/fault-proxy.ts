@@ -9,7 +9,7 @@
 // closed). Streams in flight pause and resume where they were.
 import { readFile } from "node:fs/promises";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { createServer, request, type Server } from "node:https";
+import { Agent, createServer, request, type Server } from "node:https";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { loadCertificateAuthority } from "../../src/pki/certificates.ts";
@@ -23,6 +23,11 @@ export interface FaultProxyOptions {
   readonly upstreamIdentity?: { readonly certPem: string; readonly keyPem: string };
   /** The proxy's own serving certificate (for 127.0.0.1). */
   readonly serving: { readonly certPem: string; readonly keyPem: string };
+  /**
+   * Reuse upstream connections (keep-alive) instead of one per request: for counting a busy client's requests
+   * without a TLS handshake each. Default false: a request's exchange is alone on its connection.
+   */
+  readonly upstreamKeepAlive?: boolean;
 }
 
 /** What became of one request. */
@@ -84,6 +89,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let holding = false;
   let silenced = false;
   let delayMs = 0;
+  const identity =
+    options.upstreamIdentity === undefined
+      ? {}
+      : { cert: options.upstreamIdentity.certPem, key: options.upstreamIdentity.keyPem };
+  const upstreamAgent =
+    options.upstreamKeepAlive === true ? new Agent({ keepAlive: true, ca: options.upstreamCaPem, ...identity }) : false;
 
   const pass = (x: Exchange) => {
     const answer = x.upstream;
@@ -105,10 +116,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         path: x.req.url ?? "/",
         headers: withoutHopByHop(x.req.headers),
         ca: options.upstreamCaPem,
-        agent: false,
-        ...(options.upstreamIdentity === undefined
-          ? {}
-          : { cert: options.upstreamIdentity.certPem, key: options.upstreamIdentity.keyPem }),
+        agent: upstreamAgent,
+        ...identity,
       },
       (answer) => {
         x.upstream = answer;
@@ -197,6 +206,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      if (upstreamAgent) upstreamAgent.destroy();
       await closed;
     },
   };
@@ -222,6 +232,7 @@ export async function proxyKubeApiserver(options: {
   readonly pkiDir: string;
   readonly kc: KubeConfig;
   readonly asAdmin?: boolean;
+  readonly upstreamKeepAlive?: boolean;
 }): Promise<ProxiedAccess> {
   const caFile = join(options.pkiDir, "ca.crt");
   const ca = await loadCertificateAuthority(
@@ -235,6 +246,7 @@ export async function proxyKubeApiserver(options: {
     upstream: options.server,
     upstreamCaPem: options.caPem,
     serving,
+    ...(options.upstreamKeepAlive === undefined ? {} : { upstreamKeepAlive: options.upstreamKeepAlive }),
     ...(options.asAdmin === true
       ? { upstreamIdentity: { certPem: pem(user?.certData), keyPem: pem(user?.keyData) } }
       : {}),

@@ -15,6 +15,14 @@ import { eventually, useCluster, type TestCluster } from "../support/cluster.ts"
 import { startApiServerProcess, type Answer, type ApiServerProcess } from "../support/apiserver-process.ts";
 import { GoodTraffic } from "../support/good-traffic.ts";
 import { requestPodToken } from "../../sim/cluster/tokens.ts";
+import { containerHeapFlags } from "../../sim/measure/container-memory.ts";
+import {
+  LARGEST_FLEET,
+  conversionReview,
+  nestedArrayReview,
+  nestedArrays,
+  reviewEnvelope,
+} from "../../sim/measure/conversion-reviews.ts";
 import {
   AGENT_ROUTES,
   API_GROUP,
@@ -37,8 +45,6 @@ import {
 
 const AGENT_SA = "brupop-agent-service-account";
 const MiB = 1024 * 1024;
-/** Kubernetes' supported maximum cluster size: one shadow per node makes the largest list a v1 reader can ask for. */
-const LARGEST_FLEET = 5_000;
 /**
  * "Near its idle size": what the server may still hold once the attacks are over, a quarter of its limit. What it
  * keeps is the allocator's (glibc keeps freed memory for reuse), as the second round shows: it adds at most
@@ -85,16 +91,6 @@ async function manifestMemoryLimit(): Promise<number> {
     throw new Error(`unexpected memory limit ${memory}`);
   }
   throw new Error("no brupop-apiserver Deployment in the manifest");
-}
-
-/**
- * The V8 heap Node gives itself inside a container with this memory limit: it sizes the heap from the cgroup's limit
- * (libuv's constrained memory), as these flags do without one. Measured with Node 24 in a 256 MiB memory cgroup:
- * heap_size_limit 259 MiB, the same as with these flags; without either it is 4288 MiB on this machine, and V8 then
- * lets garbage pile up far past what the pod could hold before it collects.
- */
-function containerHeapFlags(limitBytes: number): string[] {
-  return [`--max-old-space-size=${Math.floor(limitBytes / MiB)}`, "--max-semi-space-size=1"];
 }
 
 function agentHeaders(as: { name: string; uid: string } = node, bearer = token): Record<string, string> {
@@ -148,10 +144,6 @@ function expectRefusal(answer: Answer, status: number, field?: string | RegExp):
 
 const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 
-function nestedArrays(depth: number, inner = "0"): string {
-  return "[".repeat(depth) + inner + "]".repeat(depth);
-}
-
 function nestedObjects(depth: number): string {
   return '{"a":'.repeat(depth) + "0" + "}".repeat(depth);
 }
@@ -162,19 +154,7 @@ function statusWith(fields: Record<string, unknown>): string {
 
 /** A ConversionReview as kube-apiserver sends one: `count` stored shadows (distinct names) to `desired`. */
 function review(count: number, desired = API_VERSION_V1): string {
-  const objects = Array.from({ length: count }, (_, i) => ({
-    ...storedShadow,
-    metadata: {
-      ...storedShadow.metadata,
-      name: `brs-node-${i}`,
-      uid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
-    },
-  }));
-  return JSON.stringify({
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "ConversionReview",
-    request: { uid: "review-1", desiredAPIVersion: desired, objects },
-  });
+  return conversionReview(storedShadow, count, desired);
 }
 
 // ---- good traffic, measured per phase ----
@@ -533,8 +513,7 @@ describe("the conversion webhook (no token, as kube-apiserver calls it)", () => 
   });
 
   it("refuses a 16 MB nested-array review (4xx), within the memory limit", async () => {
-    const body = `{"apiVersion":"apiextensions.k8s.io/v1","kind":"ConversionReview","request":{"uid":"x","desiredAPIVersion":"${API_VERSION_V1}","objects":${nestedArrays(8_000_000)}}}`;
-    const answer = await refused(() => during("nested 16 MB review", convert(body)));
+    const answer = await refused(() => during("nested 16 MB review", convert(nestedArrayReview(8_000_000))));
     expect(answer.status, answer.text.slice(0, 300)).toBeGreaterThanOrEqual(400);
     expect(answer.status).toBeLessThan(500);
   });
@@ -563,8 +542,7 @@ describe("the conversion webhook (no token, as kube-apiserver calls it)", () => 
   });
 
   it("refuses dense reviews (a million empty objects, as objects or inside one) within the memory limit", async () => {
-    const envelope = (objects: string) =>
-      `{"apiVersion":"apiextensions.k8s.io/v1","kind":"ConversionReview","request":{"uid":"x","desiredAPIVersion":"${API_VERSION_V1}","objects":${objects}}}`;
+    const envelope = (objects: string) => reviewEnvelope(API_VERSION_V1, objects);
     const million = Array(1_000_001).fill("{}").join(",");
     const answers = await refused(() =>
       during(

@@ -1,31 +1,18 @@
 // The API server as a pod runs it: `node src/apiserver/main.ts` in its own process (configuration from the
 // environment, HTTPS with a serving certificate issued by the control plane's CA, TLS from files), so its memory
-// is its own and can be read from /proc. Plus a small HTTPS client that trusts that CA.
+// is its own and can be read from /proc. Its HTTPS client (trusting that CA) is sim/cluster/https-call.ts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { apiServerProcessEnv, writeApiServerTlsFiles } from "../../sim/cluster/apiserver-tls.ts";
+import { httpsCall, type Answer, type HttpsCall } from "../../sim/cluster/https-call.ts";
 import { freePort } from "../../sim/control-plane/ports.ts";
 import { eventually, type TestCluster } from "./cluster.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
-export interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  /** The body as JSON, or {} when it is not JSON. */
-  json: { code?: number; reason?: string; message?: string } & Record<string, unknown>;
-}
-
-export interface HttpsCall {
-  method: string;
-  path: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-}
+export { httpsCall, type Answer, type HttpsCall };
 
 export interface ProcessMemory {
   /** VmRSS: resident now. */
@@ -57,64 +44,6 @@ function kib(status: string, field: string): number {
 export async function readProcessMemory(pid: number): Promise<ProcessMemory> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return { rssBytes: kib(status, "VmRSS"), peakRssBytes: kib(status, "VmHWM") };
-}
-
-/**
- * One HTTPS exchange trusting `caPem`, on a connection of its own; rejects only on transport errors. The body goes out
- * in chunks, as fast as the connection takes them, and stops once the server has answered: a server may refuse a
- * request from its headers (413, 429) and close without reading the rest, and a client still writing then sees a
- * reset instead of the answer.
- */
-export function httpsCall(url: string, caPem: string, request: HttpsCall): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const body = request.body === undefined ? undefined : Buffer.from(request.body);
-    let answered = false;
-    const req = httpsRequest(
-      new URL(request.path, url),
-      {
-        method: request.method,
-        ca: caPem,
-        agent: false,
-        headers: {
-          ...(body === undefined ? {} : { "content-length": String(body.length) }),
-          ...request.headers,
-        },
-      },
-      (res) => {
-        answered = true;
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", reject);
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let json: Answer["json"] = {};
-          try {
-            const parsed: unknown = JSON.parse(text);
-            if (typeof parsed === "object" && parsed !== null) json = parsed as Answer["json"];
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-          req.destroy();
-        });
-      },
-    );
-    req.on("error", (err) => {
-      if (!answered) reject(err);
-    });
-    const CHUNK = 64 * 1024;
-    const send = (from: number): void => {
-      for (let at = from; body !== undefined && at < body.length; at += CHUNK) {
-        if (answered) return;
-        if (!req.write(body.subarray(at, at + CHUNK))) {
-          req.once("drain", () => send(at + CHUNK));
-          return;
-        }
-      }
-      if (!answered) req.end();
-    };
-    send(0);
-  });
 }
 
 export interface ApiServerProcessOptions {
