@@ -24,6 +24,8 @@ export function entryMode(value: string): EntryMode {
 /** The node arguments that start a component: its node flags, then its entry point. */
 export interface ComponentEntry {
   args: string[];
+  /** The node flags among `args`. */
+  nodeFlags: readonly string[];
   /** What runs, in words, for the results. */
   what: string;
 }
@@ -72,11 +74,13 @@ export async function componentEntry(
   if (mode === "source") {
     return {
       args: [...flags, join(ROOT, "src", component, "main.ts")],
+      nodeFlags: flags,
       what: `node src/${component}/main.ts (TypeScript source)${withFlags}`,
     };
   }
   return {
     args: [...flags, await bundledEntryPoint(component)],
+    nodeFlags: flags,
     what: `node dist/${component}/main.js (the image's esbuild bundle)${withFlags}`,
   };
 }

@@ -37,6 +37,8 @@ import { footprintGoals, type Figure, type FootprintGoalId } from "../sim/measur
 import { countByComponent, perHour, type RequestCount, type TimeWindow } from "../sim/measure/request-count.ts";
 import { ShadowTimeline } from "../sim/stand-ins/status-agents.ts";
 import { runAgentMemory, type AgentMemory } from "./agent-memory-result.ts";
+import { startAgentWatches, type AgentWatches } from "./agent-watches.ts";
+import { measureFloors } from "./floor.ts";
 import { componentEntry, entryMode } from "./entry-points.ts";
 import { Fleet, FLEET_STEPS, FLEET_STEPS_TEXT, type FleetRollout, type IdleWindow } from "./fleet.ts";
 import type { RouteStandIns } from "./route-stand-ins.ts";
@@ -59,7 +61,7 @@ import {
   type RolloutMeasurement,
 } from "./lib.ts";
 
-const PARTS = ["fleet", "conversion", "serial", "failover", "agent"] as const;
+const PARTS = ["fleet", "conversion", "serial", "failover", "agent", "floor"] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -100,7 +102,7 @@ const parts = new Set(
 );
 
 const MiB = 1024 * 1024;
-const COMPONENTS = ["controller", "apiserver", "stand-ins"] as const;
+const COMPONENTS = ["controller", "apiserver", "stand-ins", "agents"] as const;
 type Counted = (typeof COMPONENTS)[number];
 
 const limitBytes = {
@@ -227,9 +229,10 @@ async function peakDuring(pid: number, work: () => Promise<void>): Promise<{ pea
   );
   const sampler = sampleRss(pid, 20);
   await work();
-  const sampled = sampler.stop().maxMiB;
-  const hwm = (await processMemoryMiB(pid)).peak;
-  return { peakMiB: kernel ? Math.max(hwm, sampled) : sampled, kernel };
+  const sampled = sampler.stop().maxMiB; // NaN when `work` ended before the first sample
+  const after = await processMemoryMiB(pid);
+  const seen = [after.rss, ...(kernel ? [after.peak] : []), ...(Number.isNaN(sampled) ? [] : [sampled])];
+  return { peakMiB: Math.max(...seen), kernel };
 }
 
 async function measureConversion(cluster: BenchCluster, routes: RouteStandIns, nodeName: string) {
@@ -318,6 +321,7 @@ async function measureFleet(nodes: number, withConversion: boolean): Promise<Fle
   const cluster = await startBenchCluster();
   let proxies: CountingProxies | undefined;
   let fleet: Fleet | undefined;
+  let agentWatches: AgentWatches | undefined;
   try {
     proxies = await countingProxies(cluster);
     log(`footprint: ${nodes} nodes, route stand-ins, every component through its counting proxy`);
@@ -332,6 +336,7 @@ async function measureFleet(nodes: number, withConversion: boolean): Promise<Fle
       apiServer: { entry: apiServerEntry, kubeconfigPath: proxies.paths.apiserver },
       standInsKc: proxies.access["stand-ins"].kc,
     });
+    agentWatches = await startAgentWatches(proxies.access.agents, cluster.namespace, fleet.names);
     await fleet.startController();
     log(`footprint: ${nodes} nodes: controller leading; settling ${settleS} s, then idle for ${idleWindowS} s`);
     await sleep(settleS * 1000);
@@ -354,6 +359,7 @@ async function measureFleet(nodes: number, withConversion: boolean): Promise<Fle
       ...(conversion ? { conversion } : {}),
     };
   } finally {
+    await agentWatches?.stop();
     await fleet?.stop();
     await proxies?.stop();
     await cluster.stop();
@@ -478,6 +484,13 @@ const agent: AgentMemory | { failed: string } | undefined = parts.has("agent")
     )
   : undefined;
 
+// The floor under the controller's and API server's memory, with the controller's node flags (both are the same).
+const floors = parts.has("floor") ? await attempt("floor", () => measureFloors(controllerEntry.nodeFlags)) : undefined;
+const floorText =
+  floors === undefined || failed(floors)
+    ? ""
+    : `; floors: ${floors.map((f) => `${f.what} ${f.rssMiB}`).join(", ")} MiB`;
+
 // ---- The goals ----
 
 const figures: Partial<Record<FootprintGoalId, Figure>> = {};
@@ -494,7 +507,7 @@ const idleRss = (w: IdleWindow, which: "controller" | "apiServer", n: number): F
   return p
     ? {
         value: p.rssMiB.maxMiB,
-        detail: `max over a ${idleWindowS} s idle window, mean ${p.rssMiB.meanMiB}, ${n} nodes`,
+        detail: `max over a ${idleWindowS} s idle window, mean ${p.rssMiB.meanMiB}, ${n} nodes${floorText}`,
       }
     : { why: "no API server in this fleet" };
 };
@@ -591,7 +604,7 @@ for (const [n, f] of fleets) {
     continue;
   }
   const req = f.idle.requests;
-  headline[`${n} nodes, idle: requests per hour (controller / API server / stand-ins)`] =
+  headline[`${n} nodes, idle: requests per hour (${COMPONENTS.join(" / ")})`] =
     `${req.perHour} (${COMPONENTS.map((c) => req.byComponent[c]?.perHour ?? 0).join(" / ")}) over ${req.seconds} s`;
   headline[`${n} nodes, idle: controller / API server RSS max`] =
     `${f.idle.controller.rssMiB.maxMiB} / ${f.idle.apiServer?.rssMiB.maxMiB ?? "n/a"} MiB`;
@@ -599,7 +612,7 @@ for (const [n, f] of fleets) {
     `${f.rollout.controller.rssMiB.maxMiB} / ${f.rollout.apiServer?.rssMiB.maxMiB ?? "n/a"} MiB in ${f.rollout.seconds} s`;
   headline[`${n} nodes, rollout: node reconcile p99 / status → spec p99`] =
     `${f.rollout.reconcileMs.node.p99} / ${f.rollout.statusToSpecMs.p99} ms`;
-  headline[`${n} nodes, rollout: requests (controller / API server / stand-ins)`] = COMPONENTS.map(
+  headline[`${n} nodes, rollout: requests (${COMPONENTS.join(" / ")})`] = COMPONENTS.map(
     (c) => f.rollout.requests.byComponent[c]?.total ?? 0,
   ).join(" / ");
 }
@@ -631,12 +644,13 @@ await report({
     ...(serial ? { serial } : {}),
     ...(failover ? { failover } : {}),
     ...(agent ? { agent } : {}),
+    ...(floors ? { floors } : {}),
   },
   headline,
   goals,
   notes: [
     "Requests are counted at the wire: each component (controller, API server, stand-ins) talks to kube-apiserver through a TLS proxy of its own (sim/cluster/fault-proxy.ts, upstream connections kept alive), which counts a request when it arrives, a watch when it is opened; kwok's heartbeats and the bench's own observer do not go through them. Requests per hour = requests in the idle window × 3600 / its length.",
-    "The stand-ins stand for the agents: one shared watch of every shadow (a real agent watches its own shadow and Node), writes through the API server's routes; their share of the idle requests is that watch's.",
+    "The stand-ins stand for the agents' writes (through the API server's routes) and share one watch of every shadow; the agents' own reads are counted apart ('agents'): two watches per node (its shadow, its Node), the agent's SingleObjectWatch with the agent's default timing (bench/agent-watches.ts).",
     "The counting proxies run in the bench process, in the path of every request of the operator's components, through the rollout too: reconcile and status → spec latencies include that hop.",
     "Memory: RSS of the process (/proc VmRSS), sampled; the controller and API server run with a V8 heap sized to their manifest limit (the flags Node's cgroup-aware sizing amounts to), not in a cgroup. The agent runs under a cgroup limit (bench/agent-memory.ts) and its goal is the kubelet's working set.",
     "Conversion webhook: on the first fleet's API server after its rollout (its idle RSS taken then, over 10 s), 8 concurrent reviews of the largest list kube-apiserver can send (5,000 stored shadows, each a real stored shadow with its managedFields), then 8 concurrent 15.7 MiB reviews and a 16 MB nested array (the attacks test/integration/apiserver-hardening.test.ts refuses); peak RSS per case from VmHWM reset before it (clear_refs), RSS after read until back within a quarter of the limit of idle (the hardening test's bound) or 60 s.",

@@ -1,0 +1,59 @@
+// The floor under a component's memory: what a process costs that only starts Node, or only loads the libraries
+// the controller and the API server are built on, bundled as the image bundles them, with the same node flags. The
+// footprint benchmark reports it next to the components' RSS, so that what is the runtime's and the libraries' is
+// told apart from what is ours (issue 17: "show where the memory goes and the floor").
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { bundle } from "../scripts/image/bundle.ts";
+import { processMemoryMiB } from "./lib.ts";
+
+export interface Floor {
+  what: string;
+  /** RSS once settled (5 s after start). */
+  rssMiB: number;
+  /** JavaScript loaded, for the library cases. */
+  bundleKiB?: number;
+}
+
+/** Entry points that keep every export of a library reachable: what an importer of the whole library loads. */
+const LIBRARIES: Record<string, string> = {
+  "@kubernetes/client-node (bundled, every export kept)": "bench/floor-entries/client-node.ts",
+  "undici (bundled, every export kept)": "bench/floor-entries/undici.ts",
+};
+
+async function rssOf(args: string[], cwd: string): Promise<number> {
+  const child = spawn(process.execPath, args, { cwd, stdio: "ignore" });
+  try {
+    await sleep(5_000);
+    if (child.exitCode !== null) throw new Error(`${args.join(" ")} exited with ${child.exitCode}`);
+    return (await processMemoryMiB(child.pid ?? 0)).rss;
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
+export async function measureFloors(nodeFlags: readonly string[]): Promise<Floor[]> {
+  const dir = await mkdtemp(join(tmpdir(), "brupop-floor-"));
+  try {
+    await writeFile(join(dir, "package.json"), `${JSON.stringify({ type: "module" })}\n`);
+    const floors: Floor[] = [];
+    const idle = "setInterval(() => {}, 1 << 30);";
+    floors.push({ what: "bare node", rssMiB: await rssOf([...nodeFlags, "-e", idle], dir) });
+    for (const [what, entry] of Object.entries(LIBRARIES)) {
+      const b = await bundle(entry, { target: "node24", format: "esm" });
+      const file = join(dir, `${floors.length}.js`);
+      await writeFile(file, b.code);
+      floors.push({
+        what,
+        rssMiB: await rssOf([...nodeFlags, file], dir),
+        bundleKiB: Math.round(b.code.length / 1024),
+      });
+    }
+    return floors;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
