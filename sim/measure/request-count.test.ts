@@ -3,7 +3,14 @@ import { Agent, createServer, request, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createCertificateAuthority, type CertificateAuthority } from "../../src/pki/certificates.ts";
 import { startFaultProxy, type FaultProxy } from "../cluster/fault-proxy.ts";
-import { countByComponent, countRequests, perHour, requestKind } from "./request-count.ts";
+import {
+  countByComponent,
+  countRequests,
+  perHour,
+  requestKind,
+  SERVER_DEFAULT_WATCH_SECONDS,
+  steadyRate,
+} from "./request-count.ts";
 
 describe("requestKind: the audit log's verb and resource", () => {
   it.each([
@@ -64,6 +71,36 @@ describe("counting over a window", () => {
     expect(perHour(0, 60_000)).toBe(0);
     expect(perHour(1, 3_600_000)).toBe(1);
     expect(() => perHour(1, 0)).toThrow(/no rate/);
+  });
+});
+
+describe("the rate at rest, watches counted by the timeout they asked for", () => {
+  const hour = 3_600_000;
+  const window = { from: hour, to: hour + 360_000 }; // 6 minutes: a tenth of an hour
+  const lease = (at: number) => ({ method: "PUT", url: "/apis/coordination.k8s.io/v1/namespaces/n/leases/l", at });
+
+  it("counts a watch held across the window once per its timeout, not once per window", () => {
+    const log = [
+      { method: "GET", url: "/api/v1/nodes?watch=1&timeoutSeconds=1800", at: 0 }, // opened before, still open
+      { method: "GET", url: "/api/v1/pods?watch=1&timeoutSeconds=43200", at: hour + 1, closedAt: undefined },
+      { method: "GET", url: "/api/v1/nodes?watch=1", at: 0 }, // no timeout asked: the server's default
+      lease(hour + 10),
+      lease(hour + 20),
+    ];
+    const rate = steadyRate(log, window);
+    expect(rate.heldWatches).toBe(3);
+    expect(rate.watchesPerHour).toBeCloseTo(2 + 1 / 12 + 3600 / SERVER_DEFAULT_WATCH_SECONDS, 9);
+    // The two lease writes at the window's rate (20 an hour); the watch opened inside it is not counted twice.
+    expect(rate.perHour).toBeCloseTo(20 + rate.watchesPerHour, 9);
+  });
+
+  it("counts a watch that ended within the window, and any request after it, at the window's rate", () => {
+    const log = [
+      { method: "GET", url: "/api/v1/nodes?watch=1&timeoutSeconds=30", at: hour + 5, closedAt: hour + 35_000 },
+      { method: "GET", url: "/api/v1/nodes?watch=1&timeoutSeconds=30", at: hour + 400_000 }, // after the window
+      lease(hour - 1), // before the window
+    ];
+    expect(steadyRate(log, window)).toEqual({ perHour: 10, heldWatches: 0, watchesPerHour: 0 });
   });
 });
 

@@ -9,6 +9,8 @@ export interface CountedRequest {
   readonly url: string;
   /** Date.now() when it reached the proxy. */
   readonly at: number;
+  /** Date.now() when the exchange ended; undefined while it is open (a watch). */
+  readonly closedAt?: number | undefined;
 }
 
 /** [from, to): requests that arrived at `from` or later and before `to` (ms since the epoch). */
@@ -82,4 +84,43 @@ export function countByComponent(
 export function perHour(count: number, windowMs: number): number {
   if (!(windowMs > 0)) throw new Error(`a window of ${windowMs} ms has no rate`);
   return (count * 3_600_000) / windowMs;
+}
+
+/** kube-apiserver's timeout of a watch that asked none: --min-request-timeout (1800 s) times 1 to 2; its mean. */
+export const SERVER_DEFAULT_WATCH_SECONDS = 2_700;
+
+export interface SteadyRate {
+  /** Requests per hour at rest: what the window saw, plus every held watch at the rate it is re-opened. */
+  perHour: number;
+  /** Watches open at the window's end. */
+  heldWatches: number;
+  /** Their share of `perHour`: Σ 3600 / the server-side timeout each asked for. */
+  watchesPerHour: number;
+}
+
+function isWatch(r: CountedRequest): boolean {
+  return requestKind(r.method, r.url).startsWith("WATCH ");
+}
+
+/**
+ * The rate at rest of one log, counting watches as they cost over an hour, not only when a short window happens to
+ * see one re-opened: a watch open at the window's end is re-opened once per its server-side timeout (the
+ * `timeoutSeconds` it asked for, else the server's default), so it counts 3600 / timeout per hour; every other
+ * request that arrived within the window (watches that ended within it included) counts at the window's rate.
+ */
+export function steadyRate(log: readonly CountedRequest[], window: TimeWindow): SteadyRate {
+  let inWindow = 0;
+  let heldWatches = 0;
+  let watchesPerHour = 0;
+  for (const r of log) {
+    const held = isWatch(r) && r.at < window.to && (r.closedAt === undefined || r.closedAt >= window.to);
+    if (held) {
+      heldWatches++;
+      const asked = Number(new URL(r.url, "https://kube-apiserver").searchParams.get("timeoutSeconds"));
+      watchesPerHour += 3600 / (asked > 0 ? asked : SERVER_DEFAULT_WATCH_SECONDS);
+    } else if (r.at >= window.from && r.at < window.to) {
+      inWindow++;
+    }
+  }
+  return { perHour: perHour(inWindow, window.to - window.from) + watchesPerHour, heldWatches, watchesPerHour };
 }
