@@ -108,7 +108,9 @@ export function controllerRules(): ComponentRules {
         apiGroups: ["coordination.k8s.io"],
         resources: ["leases"],
         resourceNames: [NAMES.controllerLease],
-        verbs: ["get", "update"],
+        // list and watch: a standby watches the Lease (by name: a metadata.name field selector is authorized as
+        // the named object) instead of reading it every retry period.
+        verbs: ["get", "update", "list", "watch"],
       },
       // What the fleet has used up (a one-shot schedule's consumed trigger), shared by every replica.
       { apiGroups: [""], resources: ["configmaps"], verbs: ["create"] },

@@ -227,6 +227,9 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       ["create", "leases", { group: "coordination.k8s.io", ns }],
       ["get", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       ["update", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
+      // A standby watches its Lease by name (a metadata.name field selector is authorized as the named object).
+      ["list", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
+      ["watch", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       core("create", "events", { ns: "default" }),
       core("create", "events", { ns }),
       // Uncordoning a stuck node its agent's drain cordoned (docs/design/state-machine.md).
@@ -250,6 +253,8 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       ["patch", "bottlerocketupdatepolicies", { group: API_GROUP, ns }],
       ["create", "events", { group: "events.k8s.io", ns }],
       ["update", "leases", { group: "coordination.k8s.io", ns, name: "someone-elses-lease" }],
+      ["watch", "leases", { group: "coordination.k8s.io", ns }],
+      ["list", "leases", { group: "coordination.k8s.io", ns, name: "someone-elses-lease" }],
       ["delete", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       ["create", "tokenreviews", { group: "authentication.k8s.io" }],
       core("delete", "events", { ns }),
