@@ -12,7 +12,10 @@ import {
   type UpdatePolicyStatus,
 } from "../api/update-policy.ts";
 import type { AnnotationPatch, ShadowSpec } from "../core/model.ts";
+import { trimForCache } from "../kube/informer.ts";
 
+/** Shadows per page of the consistent read. */
+const LIST_PAGE_SIZE = 250;
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const FIELD_MANAGER = "brupop-controller";
 
@@ -28,20 +31,37 @@ export class ShadowClient {
   readonly #api: CustomObjectsApi;
   readonly #namespace: string;
 
-  constructor(kc: KubeConfig, namespace: string) {
+  readonly #pageSize: number;
+
+  constructor(kc: KubeConfig, namespace: string, options: { pageSize?: number } = {}) {
     this.#api = kc.makeApiClient(CustomObjectsApi);
     this.#namespace = namespace;
+    this.#pageSize = options.pageSize ?? LIST_PAGE_SIZE;
   }
 
-  /** A consistent read of every shadow (a quorum list, not a cache): what fleet decisions that grant budget use. */
+  /**
+   * A consistent read of every shadow (a quorum list, not a cache): what fleet decisions that grant budget use.
+   * Read in pages, all of one snapshot (each continuation reads at the first page's resourceVersion), and each
+   * page trimmed as it arrives: a 1,000-node fleet's whole list with its managedFields at once was most of the
+   * controller's peak memory in a rollout (docs/design/footprint.md).
+   */
   async list(): Promise<BottlerocketShadow[]> {
-    const list = (await this.#api.listNamespacedCustomObject({
-      group: API_GROUP,
-      version: VERSION_V2,
-      namespace: this.#namespace,
-      plural: PLURAL,
-    })) as { items: BottlerocketShadow[] };
-    return list.items;
+    const items: BottlerocketShadow[] = [];
+    let next: string | undefined;
+    do {
+      const page = (await this.#api.listNamespacedCustomObject({
+        group: API_GROUP,
+        version: VERSION_V2,
+        namespace: this.#namespace,
+        plural: PLURAL,
+        limit: this.#pageSize,
+        ...(next === undefined ? {} : { _continue: next }),
+      })) as { items: BottlerocketShadow[]; metadata?: { _continue?: string; continue?: string } };
+      for (const item of page.items) items.push(trimForCache(item));
+      const token = page.metadata?.continue ?? page.metadata?._continue;
+      next = token === undefined || token === "" ? undefined : token;
+    } while (next !== undefined);
+    return items;
   }
 
   /** Writes spec and annotations; throws the API error (409 when the object changed since `resourceVersion`). */
