@@ -101,10 +101,15 @@ export const CONTROLLER_PRIORITY_CLASS = "brupop-controller-high-priority";
 // kill; it starts thrashing only at ~28 MiB (bench/agent-memory.ts, docs/adr/0007-agent-memory.md). Its ~50 MiB RSS
 // is mostly the node binary's clean text, which the kernel reclaims under the limit. A 10m CPU limit (brupop's)
 // would stretch Node's start-up (~0.15 s of CPU) to many seconds: 100m.
+//
+// The controller and the API server request what they were measured to hold at rest with 1,000 nodes (about
+// 150 MiB each; 120-135 MiB with 100). Limits over the measured peaks with margin: the controller reached 260-285
+// MiB RSS in a 1,000-node rollout (off the V8 heap: capping the heap at 160 MiB did not lower it), the API server
+// 160 MiB answering the largest conversion reviews (bench/footprint.ts; the sizing table in docs/operations.md).
 export const DEFAULT_RESOURCES: DeployOptions["resources"] = {
   agent: { requests: { cpu: "5m", memory: "48Mi" }, limits: { cpu: "100m", memory: "50Mi" } },
-  apiserver: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-  controller: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  apiserver: { requests: { cpu: "10m", memory: "160Mi" }, limits: { memory: "256Mi" } },
+  controller: { requests: { cpu: "10m", memory: "160Mi" }, limits: { memory: "384Mi" } },
 };
 
 /** Soft anti-affinity: replicas on different nodes when possible, so a small cluster still runs them all. */
