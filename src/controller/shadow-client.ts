@@ -42,8 +42,8 @@ export class ShadowClient {
   /**
    * A consistent read of every shadow (a quorum list, not a cache): what fleet decisions that grant budget use.
    * Read in pages, all of one snapshot (each continuation reads at the first page's resourceVersion), and each
-   * page trimmed as it arrives: a 1,000-node fleet's whole list with its managedFields at once was most of the
-   * controller's peak memory in a rollout (docs/design/footprint.md).
+   * page trimmed as it arrives, so a 1,000-node fleet's list is never held whole with its managedFields. (It did
+   * not lower the controller's rollout peak, which lies outside the JavaScript heap: docs/design/footprint.md.)
    */
   async list(): Promise<BottlerocketShadow[]> {
     const items: BottlerocketShadow[] = [];
