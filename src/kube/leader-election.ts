@@ -143,6 +143,14 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
     }
   };
 
+  /** How long `current` stays held by another replica, measured from when we saw it change; 0 if free or ours. */
+  const heldByOtherFor = (current: V1Lease | undefined): number => {
+    const spec = current?.spec;
+    const holder = spec?.holderIdentity ?? "";
+    const left = observed.at + (spec?.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000 - now();
+    return holder !== "" && holder !== options.identity && left > 0 ? left : 0;
+  };
+
   const attempt = async (signal: AbortSignal): Promise<Attempt> => {
     const time = microTime(new Date());
     const call = abortedBy(signal);
@@ -175,11 +183,7 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
     const spec = current.spec ?? {};
     const holder = spec.holderIdentity ?? "";
     observe(current);
-    const heldByOther =
-      holder !== "" &&
-      holder !== options.identity &&
-      now() - observed.at < (spec.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
-    if (heldByOther) return { held: false, holder };
+    if (heldByOtherFor(current) > 0) return { held: false, holder };
     const taking = holder !== options.identity;
     written = await options.api.replaceNamespacedLease(
       {
@@ -229,13 +233,7 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
       }
       written = undefined;
       // Held by another and watched: nothing to read until the lease would expire (or is released).
-      const heldElsewhere = () => {
-        const spec = watcher?.lease?.spec;
-        const holder = spec?.holderIdentity ?? "";
-        const durationMs = (spec?.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
-        const left = observed.at + durationMs - now();
-        return holder !== "" && holder !== options.identity && left > 0 ? left : 0;
-      };
+      const heldElsewhere = () => heldByOtherFor(watcher?.lease);
       let left = watcher?.synced === true ? heldElsewhere() : 0;
       if (left === 0) await pause(jittered(), stop ?? new AbortController().signal);
       for (; left > 0 && stop?.aborted !== true; left = heldElsewhere()) await watcher?.changeOrTimeout(left, stop);
