@@ -4,7 +4,7 @@
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { bundle } from "../scripts/image/bundle.ts";
 import { NODE_FLAGS, type ComponentName } from "../src/deploy/pod.ts";
 
@@ -44,18 +44,23 @@ function appDir(): Promise<string> {
   return bundleDir;
 }
 
+/**
+ * `entry` bundled as the image bundles its programs, written to `file` (a path inside the app directory, like
+ * `dist/controller/main.js`); resolves with its absolute path and size.
+ */
+export async function bundleAsImage(entry: string, file: string): Promise<{ path: string; bytes: number }> {
+  const path = join(await appDir(), file);
+  const b = await bundle(entry, { target: "node24", format: "esm" });
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, b.code);
+  return { path, bytes: b.code.length };
+}
+
 /** The image's bundle of `component`'s entry point, written once per process (dist/<component>/main.js). */
 export function bundledEntryPoint(component: ComponentName): Promise<string> {
   let file = bundled.get(component);
   if (file === undefined) {
-    file = (async () => {
-      const dir = await appDir();
-      const b = await bundle(`src/${component}/main.ts`, { target: "node24", format: "esm" });
-      await mkdir(join(dir, "dist", component), { recursive: true });
-      const path = join(dir, "dist", component, "main.js");
-      await writeFile(path, b.code);
-      return path;
-    })();
+    file = bundleAsImage(`src/${component}/main.ts`, join("dist", component, "main.js")).then((b) => b.path);
     bundled.set(component, file);
   }
   return file;

@@ -3,11 +3,9 @@
 // footprint benchmark reports it next to the components' RSS, so that what is the runtime's and the libraries' is
 // told apart from what is ours (issue 17: "show where the memory goes and the floor").
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { bundle } from "../scripts/image/bundle.ts";
+import { bundleAsImage } from "./entry-points.ts";
 import { processMemoryMiB } from "./lib.ts";
 
 export interface Floor {
@@ -36,24 +34,16 @@ async function rssOf(args: string[], cwd: string): Promise<number> {
 }
 
 export async function measureFloors(nodeFlags: readonly string[]): Promise<Floor[]> {
-  const dir = await mkdtemp(join(tmpdir(), "brupop-floor-"));
-  try {
-    await writeFile(join(dir, "package.json"), `${JSON.stringify({ type: "module" })}\n`);
-    const floors: Floor[] = [];
-    const idle = "setInterval(() => {}, 1 << 30);";
-    floors.push({ what: "bare node", rssMiB: await rssOf([...nodeFlags, "-e", idle], dir) });
-    for (const [what, entry] of Object.entries(LIBRARIES)) {
-      const b = await bundle(entry, { target: "node24", format: "esm" });
-      const file = join(dir, `${floors.length}.js`);
-      await writeFile(file, b.code);
-      floors.push({
-        what,
-        rssMiB: await rssOf([...nodeFlags, file], dir),
-        bundleKiB: Math.round(b.code.length / 1024),
-      });
-    }
-    return floors;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  const floors: Floor[] = [];
+  const idle = "setInterval(() => {}, 1 << 30);";
+  floors.push({ what: "bare node", rssMiB: await rssOf([...nodeFlags, "-e", idle], process.cwd()) });
+  for (const [what, entry] of Object.entries(LIBRARIES)) {
+    const b = await bundleAsImage(entry, `floor/${floors.length}.js`);
+    floors.push({
+      what,
+      rssMiB: await rssOf([...nodeFlags, b.path], dirname(b.path)),
+      bundleKiB: Math.round(b.bytes / 1024),
+    });
   }
+  return floors;
 }
