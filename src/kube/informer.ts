@@ -15,12 +15,12 @@ import {
 } from "@kubernetes/client-node";
 
 /** Server-side timeout of each watch: uniform in [min, 2·min), so a fleet of replicas does not re-open together. */
-export const WATCH_TIMEOUT_MIN_SECONDS = 30 * 60;
+const WATCH_TIMEOUT_MIN_SECONDS = 30 * 60;
 /**
  * No byte for this long: the connection is dead. kube-apiserver sends a bookmark to every watch that asks for them
  * about once a minute, so silence this long means a half-open connection, not a quiet resource.
  */
-export const WATCH_IDLE_MS = 3 * 60_000;
+const WATCH_IDLE_MS = 3 * 60_000;
 
 export type ChangeKind = "add" | "update" | "delete";
 
