@@ -22,6 +22,8 @@ import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
 
 /** While nodes wait only for budget or a window, look again this often even without events. */
 const WAITING_RECHECK_MS = 60_000;
+/** Start writes in flight at once (kube-apiserver admits 200 mutating requests at a time by default). */
+const START_CONCURRENCY = 16;
 
 export class FleetReconciler {
   readonly #ctx: ControllerContext;
@@ -115,32 +117,51 @@ export class FleetReconciler {
     return [...byName.values()];
   }
 
-  /** Writes the granted starts in order; a conflict ends the pass (the error policy decides again at once). */
+  /**
+   * Writes the granted starts, up to START_CONCURRENCY at a time, so a fleet's starts land together rather than one
+   * round trip after another (each is guarded by its own resourceVersion, so their order does not matter). A failure
+   * (a conflict) ends the pass once the writes in flight have settled: the error policy decides again at once.
+   */
   async #start(
     grants: readonly StartGrant[],
     fresh: readonly BottlerocketShadow[],
     signal: AbortSignal,
   ): Promise<void> {
+    const byName = new Map(fresh.map((s) => [s.metadata.name, s]));
+    const failures: unknown[] = [];
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      for (let grant = grants[next]; grant !== undefined && failures.length === 0; grant = grants[next]) {
+        next++;
+        try {
+          await this.#startOne(grant, byName.get(grant.shadowName), signal);
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(START_CONCURRENCY, grants.length) }, lane));
+    if (failures.length > 0) throw failures[0];
+  }
+
+  async #startOne(grant: StartGrant, shadow: BottlerocketShadow | undefined, signal: AbortSignal): Promise<void> {
     const ctx = this.#ctx;
-    for (const grant of grants) {
-      const shadow = fresh.find((s) => s.metadata.name === grant.shadowName);
-      signal.throwIfAborted();
-      await ctx.shadowClient.writeSpec({
-        name: grant.shadowName,
-        resourceVersion: shadow?.metadata.resourceVersion ?? "",
-        spec: grant.spec,
-        annotations: grant.annotations,
-      });
-      ctx.metrics.transition("Idle", grant.spec.state, null);
-      ctx.events.forget(grant.nodeName);
-      ctx.events.record(subjectsOf(shadow, grant.nodeName, ctx.nodes.get(grant.nodeName), ctx.namespace), {
-        type: "Normal",
-        reason: "UpdateStarted",
-        action: "Start",
-        message: grant.reason,
-      });
-      ctx.log.info(`${grant.shadowName}: ${grant.reason}`);
-    }
+    signal.throwIfAborted();
+    await ctx.shadowClient.writeSpec({
+      name: grant.shadowName,
+      resourceVersion: shadow?.metadata.resourceVersion ?? "",
+      spec: grant.spec,
+      annotations: grant.annotations,
+    });
+    ctx.metrics.transition("Idle", grant.spec.state, null);
+    ctx.events.forget(grant.nodeName);
+    ctx.events.record(subjectsOf(shadow, grant.nodeName, ctx.nodes.get(grant.nodeName), ctx.namespace), {
+      type: "Normal",
+      reason: "UpdateStarted",
+      action: "Start",
+      message: grant.reason,
+    });
+    ctx.log.info(`${grant.shadowName}: ${grant.reason}`);
   }
 
   /** One Event per node and reason: a node that waits for the same reason for an hour is explained once. */

@@ -196,11 +196,12 @@ describe("Reconciler: the fleet", () => {
     expect(writes).toEqual([]);
   });
 
-  it("stops granting at a conflict, and the error policy has it decide again at once", async () => {
+  it("fails the pass at a conflict, and the error policy has it decide again at once", async () => {
     const { reconciler, writes } = setup({ cached: ["a", "b", "c"].map((n) => brs(n, "Idle")), conflictOn: "brs-a" });
     const conflict = await reconciler.fleet().catch((error: unknown) => error);
     expect(errorPolicy(FLEET_KEY, conflict)).toEqual({ requeueAfterMs: 50 });
-    expect(writes).toEqual([]);
+    // The starts are written together: b's, already in flight, lands; a's conflicted.
+    expect(writes.map((w) => w.name)).toEqual(["brs-b"]);
   });
 
   it("explains a wait once per reason, on the shadow and on the Node (in default)", async () => {
