@@ -36,7 +36,8 @@ export interface AgentMemory {
   update: (Phase & { completed: boolean; seconds: number; cpuSeconds: number; states: string[] }) | null;
   rssMiB: { mean: number; max: number; peakIncludingStartup: number; anonymous: number; fileBacked: number };
   cpu: { seconds: number; percentOfOneCore: number };
-  readyz: number;
+  /** null for --mode bare (no agent, no probe). */
+  readyz: number | null;
   /** afterMs: from SIGTERM to the process's exit (absent in results from before it was measured). */
   exit: { code: number | null; signal: string | null; afterMs?: number } | undefined;
   apiServerCalls: number;

@@ -2,7 +2,7 @@
 // the agent test stub (Kubernetes watches + brupop routes over HTTPS), then one update driven through it. Prints one
 // JSON object on stdout.
 //
-//   node bench/agent-memory.ts [--seconds 20] [--sync-interval 5] [--warmup 5] [--mode js|bundle|ts]
+//   node bench/agent-memory.ts [--seconds 20] [--sync-interval 5] [--warmup 5] [--mode js|bundle|ts|bare]
 //                              [--memory-limit 50|none] [--cgroup auto|off] [--fresh-binary yes|no] [--update yes|no]
 //                              [--node-flags "<flags>"] [--env NAME=value ...]
 //
@@ -21,7 +21,8 @@
 // --mode js (default) runs the agent compiled to JavaScript file by file (as `npm run build` does), its packages from
 // node_modules; --mode bundle runs the one-file esbuild bundle the image holds (dist/agent/main.js, only the code the
 // agent reaches); Node's TypeScript type stripping (--mode ts, i.e. `node src/agent/main.ts`) loads a WebAssembly
-// transpiler that alone costs ~17 MiB of RSS.
+// transpiler that alone costs ~17 MiB of RSS. --mode bare runs no agent at all: a Node process that only waits, with
+// the agent's flags, in the same cgroup and from the same fresh binary: the floor under any agent written for Node.
 import { spawn, spawnSync } from "node:child_process";
 import {
   chmod,
@@ -74,7 +75,8 @@ const { values } = parseArgs({
     update: { type: "string", default: "yes" },
   },
 });
-if (!["js", "bundle", "ts"].includes(values.mode)) throw new Error("--mode must be js, bundle or ts");
+if (!["js", "bundle", "ts", "bare"].includes(values.mode)) throw new Error("--mode must be js, bundle, ts or bare");
+const bare = values.mode === "bare";
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 if (!(seconds > 0) || !(warmup >= 0)) throw new Error("--seconds must be > 0 and --warmup >= 0");
@@ -393,6 +395,13 @@ async function freshRuntime(dir: string): Promise<FreshRuntime> {
   };
 }
 
+/** A process that loads nothing and waits (for --mode bare), exiting cleanly on SIGTERM as the agent does. */
+async function bareEntryPoint(dir: string): Promise<string> {
+  const file = join(dir, "bare.mjs");
+  await writeFile(file, 'process.on("SIGTERM", () => process.exit(0));\nsetInterval(() => undefined, 1 << 30);\n');
+  return file;
+}
+
 function httpStatus(port: number, path: string): Promise<number> {
   return new Promise((done) => {
     const req = httpGet({ host: "127.0.0.1", port, path, timeout: 2_000 }, (res) => {
@@ -488,7 +497,9 @@ try {
       ? await compileAgent(buildDir)
       : values.mode === "bundle"
         ? await bundledEntryPoint("agent")
-        : MAIN;
+        : bare
+          ? await bareEntryPoint(buildDir)
+          : MAIN;
   const nodeFlags = values["node-flags"].split(" ").filter((flag) => flag !== "");
   // In a cgroup: a shell joins it, then becomes node (same pid), so nothing of the agent runs outside it.
   const child =
@@ -530,10 +541,11 @@ try {
   };
   const events = async (): Promise<CgroupEvents | null> => (typeof cgroup === "string" ? null : cgroup.events());
 
-  // Start-up: from spawn to the first status report (Idle), sampled every 50 ms.
+  // Start-up: from spawn to the first status report (Idle), sampled every 50 ms (bare: its first second).
   const isIdle = (): boolean => stub.shadow?.status?.current_state === "Idle";
-  const startupSamples = await sampleWhile(() => !isIdle() && performance.now() - spawnedAt < 60_000, 50);
-  await stub.until(isIdle, 1_000, "first status");
+  const started = (): boolean => (bare ? performance.now() - spawnedAt >= 1_000 : isIdle());
+  const startupSamples = await sampleWhile(() => !started() && performance.now() - spawnedAt < 60_000, 50);
+  if (!bare) await stub.until(isIdle, 1_000, "first status");
   const startup = {
     seconds: Math.round((performance.now() - spawnedAt) / 100) / 10,
     cpuSeconds: await cpuSeconds(pid),
@@ -548,12 +560,12 @@ try {
   const steady = summarize(await sampleWhile(() => performance.now() - began < seconds * 1000, 500));
   const elapsed = (performance.now() - began) / 1000;
   const cpu = (await cpuSeconds(pid)) - cpuStart;
-  const readyz = await httpStatus(healthPort, "/readyz");
+  const readyz = bare ? null : await httpStatus(healthPort, "/readyz");
   const afterSteady = await events();
 
   // One update through the stub's controller: prepare, activate, drain, reboot (the simulated host's), back to Idle.
   let update = null;
-  if (values.update === "yes") {
+  if (values.update === "yes" && !bare) {
     stub.controller = true;
     stub.setSpec({}); // wakes the stub's controller: the host offers 1.26.0
     const cpuBefore = await cpuSeconds(pid);
@@ -590,7 +602,8 @@ try {
           maxMiB: Math.max(steady.privateMiB.max, update?.privateMiB.max ?? 0),
         };
   const oomKills = eventsAfter?.oomKills ?? 0;
-  const healthy = oomKills === 0 && exit?.code === 0 && readyz === 200 && (update === null || update.completed);
+  const healthy =
+    oomKills === 0 && exit?.code === 0 && (bare || readyz === 200) && (update === null || update.completed);
   const result = {
     benchmark: "agent-memory",
     mode: values.mode,

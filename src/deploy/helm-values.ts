@@ -113,8 +113,9 @@ logging:
 
 ${block("placement", placement)}
 
-# The agent keeps brupop's 50Mi memory limit (measured: docs/adr/0007-agent-memory.md); Node.js needs more CPU at
-# start-up than brupop's 10m. The API server and controller need more memory than brupop's Rust binaries.
+# The agent's 80Mi limit leaves room for the node binary's page cache, so its working set stays ~17 MiB
+# (docs/adr/0008-agent-memory-limit.md); Node.js needs more CPU at start-up than brupop's 10m. The API server and
+# controller need more memory than brupop's Rust binaries.
 ${block("resources", {
   agent: resources(d.resources.agent),
   apiserver: resources(d.resources.apiserver),

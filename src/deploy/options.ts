@@ -96,18 +96,19 @@ export type DeployOptionsInput = Partial<
 /** The PriorityClass brupop gives the controller; the default placement of the controller refers to it. */
 export const CONTROLLER_PRIORITY_CLASS = "brupop-controller-high-priority";
 
-// The agent keeps brupop's 50Mi memory limit: run under that limit (a cgroup, the node binary's pages charged to
-// it), it starts, idles at a ~34 MiB working set (~15 MiB anonymous) and goes through an update without an OOM
-// kill; it starts thrashing only at ~28 MiB (bench/agent-memory.ts, docs/adr/0007-agent-memory.md). Its ~50 MiB RSS
-// is mostly the node binary's clean text, which the kernel reclaims under the limit. A 10m CPU limit (brupop's)
-// would stretch Node's start-up (~0.15 s of CPU) to many seconds: 100m.
+// The agent's limit, 80Mi, holds its ~15 MiB of anonymous memory and the ~43 MiB of the node binary's page cache
+// charged to its cgroup, so the kernel need not reclaim: its working set (what the kubelet and `kubectl top`
+// show, and what eviction weighs against the request) is then ~17 MiB through an update, and its request, 24Mi,
+// covers that. Under brupop's 50Mi the same agent reads as a 34 MiB working set, the reclaim promoting the
+// binary's pages to active (docs/adr/0008-agent-memory-limit.md). A 10m CPU limit (brupop's) would stretch Node's
+// start-up (~0.15 s of CPU) to many seconds: 100m.
 //
 // The controller and the API server request what they were measured to hold at rest with 1,000 nodes (about
 // 150 MiB each; 120-135 MiB with 100). Limits over the measured peaks with margin: the controller reached 260-285
 // MiB RSS in a 1,000-node rollout (off the V8 heap: capping the heap at 160 MiB did not lower it), the API server
 // 160 MiB answering the largest conversion reviews (bench/footprint.ts; the sizing table in docs/operations.md).
 export const DEFAULT_RESOURCES: DeployOptions["resources"] = {
-  agent: { requests: { cpu: "5m", memory: "48Mi" }, limits: { cpu: "100m", memory: "50Mi" } },
+  agent: { requests: { cpu: "5m", memory: "24Mi" }, limits: { cpu: "100m", memory: "80Mi" } },
   apiserver: { requests: { cpu: "10m", memory: "160Mi" }, limits: { memory: "256Mi" } },
   controller: { requests: { cpu: "10m", memory: "160Mi" }, limits: { memory: "384Mi" } },
 };
