@@ -8,6 +8,7 @@
 // from memory (404 NoDrain: no drain known), so what is measured is authentication + routing, not a kube write.
 //
 //   node bench/apiserver-auth.ts [--concurrency 16] [--seconds 10] [--max-requests 50000]
+import { kubeClientOf } from "../sim/cluster/kube-client.ts";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { AGENT_ROUTES, COMPONENT, LABEL_COMPONENT, TOKEN_AUDIENCE } from "../src/api/index.ts";
@@ -55,7 +56,7 @@ async function loop(
   identities: readonly Record<string, string>[],
 ): Promise<LoopResult> {
   const server = createApiServer({
-    kc: cluster.kc,
+    client: kubeClientOf(cluster.kc),
     log: pino({ level: "silent" }),
     namespace: cluster.namespace,
     agentServiceAccount: AGENT_SA,

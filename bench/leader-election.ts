@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { acquireLeadership, microTime, type Leadership } from "../src/kube/leader-election.ts";
 import { proxyKubeApiserver } from "../sim/cluster/fault-proxy.ts";
+import { kubeClientOf } from "../sim/cluster/kube-client.ts";
 import { environment, log, percentile, report, round, startBenchCluster, waitUntil } from "./lib.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" } } });
@@ -20,7 +21,7 @@ const timing = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 
 const cluster = await startBenchCluster();
 const { namespace } = cluster;
 const elect = (kc: KubeConfig, identity: string, name: string, stop?: AbortSignal) =>
-  acquireLeadership({ api: kc.makeApiClient(CoordinationV1Api), namespace, name, identity, ...timing }, stop);
+  acquireLeadership({ client: kubeClientOf(kc), namespace, name, identity, ...timing }, stop);
 /** When `leadership` ended (its signal aborted), on this process's clock. */
 const endOf = (leadership: Leadership) => {
   const ended = { at: Number.NaN };
@@ -90,7 +91,10 @@ try {
       await api.replaceNamespacedLease({
         name: `stolen-${i}`,
         namespace,
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()) } },
+        body: {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()) as unknown as Date },
+        },
       });
       await waitUntil("a notices the loss", () => a.signal.aborted, 10_000);
       stolen.push(endA.at - at);

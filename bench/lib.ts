@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: the control plane, lightweight stand-in agents, the controller as a child process
 // (so its CPU and memory are its own), /proc readings, Prometheus text parsing, and the results files.
+import { kubeClientOf } from "../sim/cluster/kube-client.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpsRequest, type RequestOptions } from "node:https";
@@ -128,7 +129,7 @@ export class StandInAgents {
     this.durations = durations;
     this.#writer = writer;
     this.#api = kc.makeApiClient(CustomObjectsApi);
-    this.#informer = shadowInformer(kc, namespace, {
+    this.#informer = shadowInformer(kubeClientOf(kc), namespace, {
       name: "bench-stand-ins",
       onChange: (_kind, shadow) => this.#consider(shadow.metadata.name ?? ""),
     });

@@ -7,8 +7,9 @@
 // (node src/controller/main.ts), two of them for the failovers, with a short lease (3 s, renew deadline 2 s, retry 1 s: the environment takes whole seconds).
 //
 //   node bench/reaction.ts [--rounds 5] [--failovers 3]
+import { kubeClientOf } from "../sim/cluster/kube-client.ts";
 import { parseArgs } from "node:util";
-import { CoordinationV1Api, CustomObjectsApi, type KubernetesListObject } from "@kubernetes/client-node";
+import { CoordinationV1Api } from "@kubernetes/client-node";
 import { API_GROUP } from "../src/api/constants.ts";
 import {
   UPDATE_POLICY_PLURAL,
@@ -65,13 +66,6 @@ const stat = (ms: readonly number[]): Stat => ({
 });
 
 const cluster = await startBenchCluster();
-const custom = cluster.kc.makeApiClient(CustomObjectsApi);
-const policyApi = {
-  group: API_GROUP,
-  version: UPDATE_POLICY_VERSION,
-  namespace: cluster.namespace,
-  plural: UPDATE_POLICY_PLURAL,
-};
 
 const setPolicy = (spec: UpdatePolicyResourceSpec): Promise<number> =>
   setUpdatePolicy(cluster.kc, cluster.namespace, spec);
@@ -80,10 +74,8 @@ const setPolicy = (spec: UpdatePolicyResourceSpec): Promise<number> =>
 const seenStatus = new Map<string, number>();
 const policies = new SupervisedInformer<BottlerocketUpdatePolicy>({
   name: "bench policy",
-  kc: cluster.kc,
+  client: kubeClientOf(cluster.kc),
   path: `/apis/${API_GROUP}/${UPDATE_POLICY_VERSION}/namespaces/${cluster.namespace}/${UPDATE_POLICY_PLURAL}`,
-  list: async () =>
-    (await custom.listNamespacedCustomObject(policyApi)) as KubernetesListObject<BottlerocketUpdatePolicy>,
   onChange: (_kind, policy) => {
     const status = policy.status;
     if (status?.observedGeneration === undefined) return;
@@ -181,7 +173,12 @@ try {
       namespace: cluster.namespace,
       body: {
         ...lease,
-        spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()), leaseDurationSeconds: 3 },
+        spec: {
+          ...lease.spec,
+          holderIdentity: "intruder",
+          renewTime: microTime(new Date()) as unknown as Date,
+          leaseDurationSeconds: 3,
+        },
       },
     });
     const code = await leader.exited;

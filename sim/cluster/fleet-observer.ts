@@ -4,6 +4,7 @@
 //
 // It judges nothing: the invariants are the oracle's (sim/oracle), which decides from what really happened to the
 // nodes, pods and hosts, never from the shadows or the operator's definitions.
+import { kubeClientOf } from "./kube-client.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CoreV1Api,
@@ -78,19 +79,17 @@ export class FleetObserver {
 
   constructor(options: FleetObserverOptions) {
     this.#o = options;
-    const core = options.kc.makeApiClient(CoreV1Api);
     const ns = options.namespace;
-    this.#shadows = shadowInformer(options.kc, ns, {
+    this.#shadows = shadowInformer(kubeClientOf(options.kc), ns, {
       name: "observer shadows",
       onChange: () => this.#onShadow(),
     });
     const nodeSelector = `${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION}`;
     this.#nodes = new SupervisedInformer<V1Node>({
       name: "observer nodes",
-      kc: options.kc,
+      client: kubeClientOf(options.kc),
       path: "/api/v1/nodes",
       labelSelector: nodeSelector,
-      list: () => core.listNode({ labelSelector: nodeSelector }),
       onChange: () => this.#onNode(),
     });
     const wns = options.workloadNamespace;
@@ -99,16 +98,14 @@ export class FleetObserver {
         ? undefined
         : new SupervisedInformer<V1Pod>({
             name: "observer pods",
-            kc: options.kc,
+            client: kubeClientOf(options.kc),
             path: `/api/v1/namespaces/${wns}/pods`,
-            list: () => core.listNamespacedPod({ namespace: wns }),
             onChange: (_kind, pod) => this.#onPod(pod),
           });
     this.#events = new SupervisedInformer<CoreV1Event>({
       name: "observer events",
-      kc: options.kc,
+      client: kubeClientOf(options.kc),
       path: `/api/v1/namespaces/${ns}/events`,
-      list: () => core.listNamespacedEvent({ namespace: ns }),
       onChange: () => this.#o.onChange?.("event"),
     });
   }

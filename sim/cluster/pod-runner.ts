@@ -5,6 +5,7 @@
 // backoff when it exits and stopped when the pod goes away or its node "reboots".
 //
 // kwok makes pods Running without running anything; this is the piece that runs what the operator ships.
+import { kubeClientOf } from "./kube-client.ts";
 import { CoreV1Api, type KubeConfig, type V1Container, type V1Pod } from "@kubernetes/client-node";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -71,10 +72,9 @@ export class PodRunner {
     this.#core = options.kc.makeApiClient(CoreV1Api);
     this.#informer = new SupervisedInformer<V1Pod>({
       name: `pods(${options.labelSelector})`,
-      kc: options.kc,
+      client: kubeClientOf(options.kc),
       path: `/api/v1/namespaces/${options.namespace}/pods`,
       labelSelector: options.labelSelector,
-      list: () => this.#core.listNamespacedPod({ namespace: options.namespace, labelSelector: options.labelSelector }),
       onChange: () => this.sync(),
     });
   }

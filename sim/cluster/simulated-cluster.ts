@@ -312,18 +312,8 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
           apiVersion: "v1",
           kind: "Config",
           clusters: [{ name: "sim", cluster: { server: cp.server, "certificate-authority": tlsFiles.ca } }],
-          // What in-cluster configuration does: the projected token file, re-read as it rotates.
-          users: [
-            {
-              name: "pod",
-              user: {
-                "auth-provider": {
-                  name: "tokenFile",
-                  config: { tokenFile: join(files.serviceAccountDir, "token") },
-                },
-              },
-            },
-          ],
+          // What in-cluster configuration does: the projected token file, re-read as it rotates (src/kube/connection.ts).
+          users: [{ name: "pod", user: { tokenFile: join(files.serviceAccountDir, "token") } }],
           contexts: [{ name: "pod", context: { cluster: "sim", user: "pod", namespace } }],
           "current-context": "pod",
         }),

@@ -7,6 +7,7 @@
 //   Idle it resets the crash count (docs/design/state-machine.md#crash-backoff);
 // - behaviour "stuck" never moves past Idle; { failAt } reports ErrorReset (crash_count + 1) when asked for that
 //   state, once.
+import { kubeClientOf } from "../cluster/kube-client.ts";
 import {
   CustomObjectsApi,
   PatchStrategy,
@@ -60,7 +61,7 @@ export class SimulatedAgent {
     this.#api = options.kc.makeApiClient(CustomObjectsApi);
     const field = `metadata.name=${this.shadowName}`;
     const ns = options.namespace;
-    this.#informer = shadowInformer(options.kc, ns, {
+    this.#informer = shadowInformer(kubeClientOf(options.kc), ns, {
       name: `agent-${options.nodeName}`,
       fieldSelector: field,
       onChange: () => this.#schedule(),
@@ -221,7 +222,7 @@ export class ShadowTimeline {
 
   constructor(kc: KubeConfig, namespace: string, budget: number) {
     this.#budget = budget;
-    this.#informer = shadowInformer(kc, namespace, {
+    this.#informer = shadowInformer(kubeClientOf(kc), namespace, {
       name: "observer",
       onChange: (_kind, shadow) => this.#check(shadow),
     });

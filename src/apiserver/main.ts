@@ -5,8 +5,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import closeWithGrace from "close-with-grace";
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
-import { loadKubeConfig } from "../kube/kube-config.ts";
+import { KubeClient } from "../kube/client.ts";
+import { loadConnection } from "../kube/connection.ts";
 import { pino, type Logger } from "pino";
 import { formattedDestination } from "../logging/format.ts";
 import { parseApiServerConfig, type ApiServerConfig } from "./config.ts";
@@ -42,7 +42,7 @@ function fatal(message: string, terminationLogPath = process.env.TERMINATION_LOG
 /** The TLS material now, and a way to keep it current in the running server. */
 async function startTls(
   config: ApiServerConfig,
-  kc: KubeConfig,
+  client: KubeClient,
   log: Logger,
 ): Promise<{ material: TlsMaterial; watch: (apply: (m: TlsMaterial) => void) => () => void }> {
   const { tls } = config;
@@ -53,8 +53,7 @@ async function startTls(
   const service = tls.serviceName;
   const ns = config.namespace;
   const builtin = {
-    core: kc.makeApiClient(CoreV1Api),
-    custom: kc.makeApiClient(CustomObjectsApi),
+    client,
     namespace: ns,
     caSecret: tls.caSecret,
     servingSecret: tls.servingSecret,
@@ -130,17 +129,17 @@ async function main(): Promise<void> {
   const { config } = parsed;
   const { level, formatter, ansi } = config.logging;
   const log = pino({ level, base: { component: "apiserver" } }, formattedDestination(formatter, ansi));
-  const kc = loadKubeConfig();
+  const client = new KubeClient(loadConnection());
 
   let tls: Awaited<ReturnType<typeof startTls>>;
   try {
-    tls = await startTls(config, kc, log);
+    tls = await startTls(config, client, log);
   } catch (err) {
     fatal(`cannot set up TLS: ${err instanceof Error ? err.message : String(err)}`, config.terminationLogPath);
   }
   let https: HttpsServer | undefined;
   const server = createApiServer({
-    kc,
+    client,
     log,
     namespace: config.namespace,
     agentServiceAccount: config.agentServiceAccount,

@@ -1,9 +1,9 @@
 // Wiring: the app with its Kubernetes-backed services (authentication caches, shadows, node actions, drains,
 // metrics), and an orderly shutdown. Used by main.ts and by the integration tests, which run it in-process.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { FastifyServerFactory } from "fastify";
 import type { Logger } from "pino";
 import { COMPONENT, LABEL_COMPONENT } from "../api/constants.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { buildApiServer, type ApiServerApp } from "./app.ts";
 import { AgentAuthenticator, type AgentDirectory, type TokenReviewer } from "./auth/authenticator.ts";
 import type { AgentRateLimit } from "./auth/plugin.ts";
@@ -18,7 +18,7 @@ import { setExcludedFromLoadBalancers, uncordon } from "./node-actions.ts";
 import { ShadowStore } from "./shadows.ts";
 
 export interface ApiServerOptions {
-  kc: KubeConfig;
+  client: KubeClient;
   log: Logger;
   namespace: string;
   agentServiceAccount: string;
@@ -46,16 +46,17 @@ export interface ApiServer {
 }
 
 export function createApiServer(options: ApiServerOptions): ApiServer {
-  const { kc, log, namespace } = options;
+  const { client, log, namespace } = options;
   const agentLabel = { key: LABEL_COMPONENT, value: COMPONENT.agent };
-  const core = kc.makeApiClient(CoreV1Api);
   const metrics = new ApiServerMetrics({ defaultMetrics: options.defaultMetrics ?? true });
   const kubeDirectory =
-    options.overrides?.directory === undefined ? new KubeAgentDirectory({ kc, namespace, agentLabel, log }) : undefined;
+    options.overrides?.directory === undefined
+      ? new KubeAgentDirectory({ client, namespace, agentLabel, log })
+      : undefined;
   const directory = options.overrides?.directory ?? kubeDirectory;
   if (!directory) throw new Error("no agent directory");
   const authenticator = new AgentAuthenticator({
-    review: options.overrides?.review ?? kubeTokenReviewer(kc),
+    review: options.overrides?.review ?? kubeTokenReviewer(client),
     directory,
     cache: new ReviewCache(options.tokenCache),
     namespace,
@@ -66,7 +67,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       metrics.authentications.inc({ result, reason, cached: cached ? "true" : "false" }),
   });
   const drainOptions: DrainOptions = { ...DEFAULT_DRAIN_OPTIONS, ...options.drain };
-  const drainKube = options.overrides?.drainKube ?? kubeDrain(kc);
+  const drainKube = options.overrides?.drainKube ?? kubeDrain(client);
   const drains = new DrainRegistry({
     run: ({ node, id }, signal, onUpdate) =>
       new Drain({
@@ -88,10 +89,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const { app, lifecycle } = buildApiServer({
     log,
     authenticate: (credentials) => authenticator.authenticate(credentials),
-    shadows: new ShadowStore(kc.makeApiClient(CustomObjectsApi), namespace),
+    shadows: new ShadowStore(client, namespace),
     nodes: {
-      uncordon: (name) => uncordon(core, name),
-      setExcludedFromLoadBalancers: (name, value) => setExcludedFromLoadBalancers(core, name, value),
+      uncordon: (name) => uncordon(client, name),
+      setExcludedFromLoadBalancers: (name, value) => setExcludedFromLoadBalancers(client, name, value),
     },
     drains,
     metrics,

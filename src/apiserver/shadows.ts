@@ -6,7 +6,6 @@
 // conditional on what it last read (409 otherwise); without it the server re-reads and retries on a conflict, so a
 // concurrent metadata or spec change never fails an agent's report, while the status it sends is written whole, as
 // brupop did.
-import type { CustomObjectsApi } from "@kubernetes/client-node";
 import {
   API_GROUP,
   API_VERSION_V2,
@@ -17,6 +16,7 @@ import {
   type BottlerocketShadow,
   type BottlerocketShadowStatus,
 } from "../api/index.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { isConflict } from "../kube/errors.ts";
 import type { NodeIdentity } from "./auth/authenticator.ts";
 import { HttpError, fromKubernetesError } from "./errors.ts";
@@ -24,29 +24,21 @@ import { HttpError, fromKubernetesError } from "./errors.ts";
 const CONFLICT_RETRIES = 3;
 
 export class ShadowStore {
-  readonly #api: CustomObjectsApi;
+  readonly #client: KubeClient;
   readonly #namespace: string;
+  readonly #shadows: string;
 
-  constructor(api: CustomObjectsApi, namespace: string) {
-    this.#api = api;
+  constructor(client: KubeClient, namespace: string) {
+    this.#client = client;
     this.#namespace = namespace;
-  }
-
-  #ref(name?: string) {
-    return {
-      group: API_GROUP,
-      version: VERSION_V2,
-      plural: PLURAL,
-      namespace: this.#namespace,
-      ...(name === undefined ? {} : { name }),
-    };
+    this.#shadows = `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${namespace}/${PLURAL}`;
   }
 
   async #read(node: NodeIdentity): Promise<BottlerocketShadow> {
     const name = brsName(node.name);
     let shadow: BottlerocketShadow;
     try {
-      shadow = (await this.#api.getNamespacedCustomObject({ ...this.#ref(), name })) as BottlerocketShadow;
+      shadow = await this.#client.get<BottlerocketShadow>(`${this.#shadows}/${name}`);
     } catch (err) {
       throw fromKubernetesError(err, `reading ${this.#namespace}/${name}`);
     }
@@ -68,7 +60,7 @@ export class ShadowStore {
       spec: { state: "Idle", state_transition_timestamp: null, version: null },
     };
     try {
-      return (await this.#api.createNamespacedCustomObject({ ...this.#ref(), body })) as BottlerocketShadow;
+      return await this.#client.create<BottlerocketShadow>(this.#shadows, body);
     } catch (err) {
       if (!isConflict(err)) throw fromKubernetesError(err, `creating ${this.#namespace}/${name}`);
     }
@@ -94,15 +86,10 @@ export class ShadowStore {
         );
       }
       try {
-        const written = (await this.#api.replaceNamespacedCustomObjectStatus({
-          ...this.#ref(),
-          name: current.metadata.name ?? brsName(node.name),
-          body: {
-            ...current,
-            metadata: { ...current.metadata, resourceVersion },
-            status: withConditionsOf(current, status),
-          },
-        })) as BottlerocketShadow;
+        const written = await this.#client.replace<BottlerocketShadow>(
+          `${this.#shadows}/${current.metadata.name ?? brsName(node.name)}/status`,
+          { ...current, metadata: { ...current.metadata, resourceVersion }, status: withConditionsOf(current, status) },
+        );
         return written.metadata.resourceVersion ?? "";
       } catch (err) {
         if (!isConflict(err) || ifMatch !== undefined || attempt >= CONFLICT_RETRIES) {

@@ -1,19 +1,21 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { KubeClient } from "../kube/client.ts";
 import { autoLabellerFromEnv, toLabelCandidate } from "./auto-label.ts";
 import { ConfigError } from "./config.ts";
 
 const log = { info: () => undefined, warn: () => undefined };
+// Never used for a request: these cases start nothing.
+const client = new KubeClient({ server: "https://127.0.0.1:1" });
 
 describe("autoLabellerFromEnv", () => {
   it("starts nothing unless AUTO_LABEL_NODES=true", () => {
-    expect(autoLabellerFromEnv({}, { kc: new KubeConfig(), log })).toBeNull();
-    expect(autoLabellerFromEnv({ AUTO_LABEL_NODES: "false" }, { kc: new KubeConfig(), log })).toBeNull();
+    expect(autoLabellerFromEnv({}, { client, log })).toBeNull();
+    expect(autoLabellerFromEnv({ AUTO_LABEL_NODES: "false" }, { client, log })).toBeNull();
   });
 
   it("refuses a value that is neither true nor false, naming the variable", () => {
-    expect(() => autoLabellerFromEnv({ AUTO_LABEL_NODES: "on" }, { kc: new KubeConfig(), log })).toThrow(ConfigError);
-    expect(() => autoLabellerFromEnv({ AUTO_LABEL_NODES: "on" }, { kc: new KubeConfig(), log })).toThrow(
+    expect(() => autoLabellerFromEnv({ AUTO_LABEL_NODES: "on" }, { client, log })).toThrow(ConfigError);
+    expect(() => autoLabellerFromEnv({ AUTO_LABEL_NODES: "on" }, { client, log })).toThrow(
       /AUTO_LABEL_NODES: "on" is not true or false/,
     );
   });

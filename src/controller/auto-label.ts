@@ -4,16 +4,17 @@
 //
 // Labels are written with a merge patch, which is idempotent: a standby replica or `brupop label` labelling the same
 // node at the same time cannot conflict. A labelled node leaves the watched selection, so the cache stays small.
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from "@kubernetes/client-node";
+import type { V1Node } from "@kubernetes/client-node";
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import { autoLabelEnabled, decideLabel, labelPatch, type LabelCandidate } from "../core/auto-label.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { SupervisedInformer } from "../kube/informer.ts";
 import { apiMessage, isNotFound } from "../kube/errors.ts";
 import { ConfigError } from "./config.ts";
 import type { EventRecorder } from "./events.ts";
 
 export interface AutoLabellerOptions {
-  kc: KubeConfig;
+  client: KubeClient;
   log: { info(message: string): void; warn(message: string): void };
   /** When given, each label written is explained by a Normal Event `NodeLabelled` on the Node. */
   events?: EventRecorder;
@@ -43,7 +44,6 @@ export function toLabelCandidate(node: V1Node): LabelCandidate | undefined {
 
 /** Starts labelling; call `stop()` on shutdown. Failed patches are retried on the node's next change or resync. */
 export function startAutoLabeller(options: AutoLabellerOptions): AutoLabeller {
-  const core = options.kc.makeApiClient(CoreV1Api);
   const unlabelled = `!${LABEL_UPDATER_INTERFACE_VERSION}`;
   const selector = options.nodeSelector ? `${unlabelled},${options.nodeSelector}` : unlabelled;
   // One patch in flight per node: a burst of status updates from one kubelet must not become a burst of patches.
@@ -54,10 +54,7 @@ export function startAutoLabeller(options: AutoLabellerOptions): AutoLabeller {
     if (candidate === undefined || inFlight.has(candidate.name) || !decideLabel(candidate).label) return;
     inFlight.add(candidate.name);
     try {
-      await core.patchNode(
-        { name: candidate.name, body: labelPatch() },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
+      await options.client.patch(`/api/v1/nodes/${candidate.name}`, "merge", labelPatch());
       options.log.info(
         `labelled node ${candidate.name} ${LABEL_UPDATER_INTERFACE_VERSION}=${UPDATER_INTERFACE_VERSION} (${candidate.osImage ?? ""})`,
       );
@@ -79,10 +76,9 @@ export function startAutoLabeller(options: AutoLabellerOptions): AutoLabeller {
 
   const informer: SupervisedInformer<V1Node> = new SupervisedInformer<V1Node>({
     name: "unlabelled-nodes",
-    kc: options.kc,
+    client: options.client,
     path: "/api/v1/nodes",
     labelSelector: selector,
-    list: () => core.listNode({ labelSelector: selector }),
     onChange: (kind, node) => {
       if (kind !== "delete") void label(node);
     },

@@ -6,15 +6,7 @@
 // and calls `onLeadershipLost` (the entry point exits the process, as client-go's leader election does). The clients
 // that carry the reconciles' decisions are fenced by the lease: a request is refused unless this replica leads by
 // the clock, and aborted in flight when leadership ends, so nothing a reconcile sends reaches the cluster after that.
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1Node,
-} from "@kubernetes/client-node";
+import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
 import { API_GROUP } from "../api/constants.ts";
 import { managedNodeSelector } from "../core/model.ts";
 import {
@@ -25,7 +17,8 @@ import {
 } from "../api/update-policy.ts";
 import { SupervisedInformer, type ChangeKind } from "../kube/informer.ts";
 import { shadowInformer, type ShadowObject } from "../kube/shadow-informer.ts";
-import { acquireLeadership, fencedKubeConfig, type Leadership } from "../kube/leader-election.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { acquireLeadership, type Leadership } from "../kube/leader-election.ts";
 import { WorkQueue, runWorkers } from "../kube/work-queue.ts";
 import { apiMessage } from "../kube/errors.ts";
 import type { ControllerConfig } from "./config.ts";
@@ -42,7 +35,8 @@ import { ShadowClient } from "./shadow-client.ts";
 import { shadowNodeName } from "../core/views.ts";
 
 export interface ControllerOptions {
-  kc: KubeConfig;
+  /** The Kubernetes client (src/kube/client.ts); the reconciles' writes go through a copy fenced by the lease. */
+  client: KubeClient;
   config: ControllerConfig;
   /** Called once when the lease is lost (not when released by stop()). The entry point exits the process. */
   onLeadershipLost: (reason: unknown) => void;
@@ -79,15 +73,13 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.#log = options.log ?? silent;
-    const { kc, config } = options;
+    const { client, config } = options;
     const ns = config.namespace;
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
     const nodeSelector = managedNodeSelector(config.extraNodeSelector);
     const informerError = (what: string) => (err: unknown, retryInMs: number) =>
       this.#log.warn(`${what} watch failed (${apiMessage(err)}); restarting in ${retryInMs} ms`);
 
-    this.#shadows = shadowInformer(kc, ns, {
+    this.#shadows = shadowInformer(client, ns, {
       name: "bottlerocketshadows",
       onChange: (_kind, shadow) => {
         const node = shadowNodeName(shadow);
@@ -98,10 +90,9 @@ export class Controller {
     });
     this.#nodes = new SupervisedInformer<V1Node>({
       name: "nodes",
-      kc,
+      client,
       path: "/api/v1/nodes",
       labelSelector: nodeSelector,
-      list: () => core.listNode({ labelSelector: nodeSelector }),
       // A node that loses the label leaves this selection ("delete"): its key is reconciled, which finds the
       // shadow without a managed node and garbage-collects it.
       onChange: (_kind: ChangeKind, node) => {
@@ -114,17 +105,9 @@ export class Controller {
     const policyField = `metadata.name=${UPDATE_POLICY_NAME}`;
     this.#policies = new SupervisedInformer<Policy>({
       name: UPDATE_POLICY_PLURAL,
-      kc,
+      client,
       path: `/apis/${API_GROUP}/${UPDATE_POLICY_VERSION}/namespaces/${ns}/${UPDATE_POLICY_PLURAL}`,
       fieldSelector: policyField,
-      list: async () =>
-        (await custom.listNamespacedCustomObject({
-          group: API_GROUP,
-          version: UPDATE_POLICY_VERSION,
-          namespace: ns,
-          plural: UPDATE_POLICY_PLURAL,
-          fieldSelector: policyField,
-        })) as KubernetesListObject<Policy>,
       onChange: () => this.#enqueueAll(),
       onError: (err, retryInMs) =>
         this.#log.warn(
@@ -132,8 +115,8 @@ export class Controller {
         ),
     });
 
-    this.events = new EventRecorder({ core, instance: config.identity, log: (m) => this.#log.warn(m) });
-    const fenced = fencedKubeConfig(kc, () => this.#writeFence());
+    this.events = new EventRecorder({ client, instance: config.identity, log: (m) => this.#log.warn(m) });
+    const fenced = client.fenced(() => this.#writeFence());
     const context = {
       namespace: ns,
       controllerNodeName: config.controllerNodeName,
@@ -203,12 +186,12 @@ export class Controller {
   }
 
   async #lead(): Promise<void> {
-    const { config, kc } = this.#options;
+    const { config, client } = this.#options;
     let leadership: Leadership;
     try {
       leadership = await acquireLeadership(
         {
-          api: kc.makeApiClient(CoordinationV1Api),
+          client,
           namespace: config.namespace,
           name: config.lease.name,
           identity: config.identity,
@@ -216,7 +199,7 @@ export class Controller {
           renewDeadlineMs: config.lease.renewDeadlineMs,
           retryPeriodMs: config.lease.retryPeriodMs,
           renewPeriodMs: config.lease.renewPeriodMs,
-          kc,
+          watch: true,
           log: (m) => this.#log.info(m),
         },
         this.#stop.signal,

@@ -5,7 +5,9 @@
 // reasons (budget full, outside window, paused, backoff …) hold for many reconciles: they are recorded only when a
 // node's reason changes, so a waiting node does not spam. Sending is asynchronous and never fails a reconcile:
 // an Event is an explanation, not state.
-import type { CoreV1Api, CoreV1Event } from "@kubernetes/client-node";
+import type { CoreV1Event } from "@kubernetes/client-node";
+import { formatTimestamp } from "../api/timestamps.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { apiMessage } from "../kube/errors.ts";
 
 export type EventType = "Normal" | "Warning";
@@ -31,7 +33,7 @@ export interface EventNote {
 export const REPORTING_CONTROLLER = "brupop.bottlerocket.aws/controller";
 
 export class EventRecorder {
-  readonly #core: CoreV1Api;
+  readonly #client: KubeClient;
   readonly #instance: string;
   readonly #log: (message: string) => void;
   /** The last blocking reason recorded per subject key. */
@@ -39,8 +41,8 @@ export class EventRecorder {
   readonly #pending = new Set<Promise<void>>();
   #sent = 0;
 
-  constructor(options: { core: CoreV1Api; instance: string; log?: (message: string) => void }) {
-    this.#core = options.core;
+  constructor(options: { client: KubeClient; instance: string; log?: (message: string) => void }) {
+    this.#client = options.client;
     this.#instance = options.instance;
     this.#log = options.log ?? (() => undefined);
   }
@@ -77,11 +79,15 @@ export class EventRecorder {
   }
 
   #send(subject: EventSubject, note: EventNote): void {
-    const now = new Date();
+    const now = formatTimestamp(new Date());
     // The API server requires an Event about a cluster-scoped object (a Node) to live in "default", as the
     // kubelet's do; Events about our namespaced objects live beside them.
     const namespace = subject.namespace ?? "default";
-    const body: CoreV1Event = {
+    // The wire form: metav1.Time as an RFC 3339 string (client-node's type says Date).
+    const body: Omit<CoreV1Event, "firstTimestamp" | "lastTimestamp"> & {
+      firstTimestamp: string;
+      lastTimestamp: string;
+    } = {
       metadata: { generateName: `${subject.name}.`, namespace },
       involvedObject: {
         kind: subject.kind,
@@ -102,8 +108,8 @@ export class EventRecorder {
       reportingInstance: this.#instance,
     };
     this.#sent++;
-    const sending = this.#core
-      .createNamespacedEvent({ namespace, body })
+    const sending = this.#client
+      .create(`/api/v1/namespaces/${namespace}/events`, body)
       .then(
         () => undefined,
         (err: unknown) => this.#log(`event ${note.reason} on ${subject.kind} ${subject.name}: ${apiMessage(err)}`),

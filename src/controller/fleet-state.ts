@@ -4,8 +4,9 @@
 // trigger the leader had already used (docs/design/state-machine.md#one-shot-schedules).
 //
 // One ConfigMap, written by the leader only when the value changes, with optimistic concurrency.
-import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
+import type { V1ConfigMap } from "@kubernetes/client-node";
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 
 /** The ConfigMap's name; the manifest grants the controller access to it by this name (src/deploy/names.ts). */
@@ -23,13 +24,15 @@ export interface FleetState {
 }
 
 export class ConfigMapFleetState implements FleetState {
-  readonly #core: CoreV1Api;
+  readonly #client: KubeClient;
   readonly #namespace: string;
+  readonly #configMaps: string;
   #known: { at: Date; resourceVersion: string } | undefined;
 
-  constructor(kc: KubeConfig, namespace: string) {
-    this.#core = kc.makeApiClient(CoreV1Api);
+  constructor(client: KubeClient, namespace: string) {
+    this.#client = client;
     this.#namespace = namespace;
+    this.#configMaps = `/api/v1/namespaces/${namespace}/configmaps`;
   }
 
   async triggerConsumedAt(now: Date): Promise<Date> {
@@ -58,11 +61,7 @@ export class ConfigMapFleetState implements FleetState {
       const written =
         this.#known === undefined
           ? await this.#createOrReplace(body)
-          : await this.#core.replaceNamespacedConfigMap({
-              name: FLEET_STATE_CONFIGMAP,
-              namespace: this.#namespace,
-              body,
-            });
+          : await this.#client.replace<V1ConfigMap>(`${this.#configMaps}/${FLEET_STATE_CONFIGMAP}`, body);
       this.#known = { at, resourceVersion: written.metadata?.resourceVersion ?? "" };
     } catch (err) {
       // Someone else wrote it (a previous leader, a person): read it again next time.
@@ -73,21 +72,20 @@ export class ConfigMapFleetState implements FleetState {
 
   async #createOrReplace(body: V1ConfigMap): Promise<V1ConfigMap> {
     try {
-      return await this.#core.createNamespacedConfigMap({ namespace: this.#namespace, body });
+      return await this.#client.create<V1ConfigMap>(this.#configMaps, body);
     } catch (err) {
       if (!isConflict(err)) throw err;
       const current = await this.#read();
-      return this.#core.replaceNamespacedConfigMap({
-        name: FLEET_STATE_CONFIGMAP,
-        namespace: this.#namespace,
-        body: { ...body, metadata: { ...body.metadata, resourceVersion: current?.metadata?.resourceVersion ?? "" } },
+      return this.#client.replace<V1ConfigMap>(`${this.#configMaps}/${FLEET_STATE_CONFIGMAP}`, {
+        ...body,
+        metadata: { ...body.metadata, resourceVersion: current?.metadata?.resourceVersion ?? "" },
       });
     }
   }
 
   async #read(): Promise<V1ConfigMap | undefined> {
     try {
-      return await this.#core.readNamespacedConfigMap({ name: FLEET_STATE_CONFIGMAP, namespace: this.#namespace });
+      return await this.#client.get<V1ConfigMap>(`${this.#configMaps}/${FLEET_STATE_CONFIGMAP}`);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

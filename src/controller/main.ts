@@ -3,7 +3,8 @@
 // SIGTERM/SIGINT stops gracefully (releasing the lease so the other replica takes over at once).
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { loadKubeConfig } from "../kube/kube-config.ts";
+import { KubeClient } from "../kube/client.ts";
+import { loadConnection } from "../kube/connection.ts";
 import { pino } from "pino";
 import { formattedDestination } from "../logging/format.ts";
 import { parseLogSettings } from "../logging/settings.ts";
@@ -60,9 +61,9 @@ async function main(): Promise<void> {
     );
   }
 
-  const kc = loadKubeConfig();
+  const client = new KubeClient(loadConnection());
   const controller = new Controller({
-    kc,
+    client,
     config,
     log,
     onLeadershipLost: () => {
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
 
   // Off unless AUTO_LABEL_NODES=true; a bad value is a startup error naming the variable.
   const labeller = autoLabellerFromEnv(process.env, {
-    kc,
+    client,
     log,
     events: controller.events,
     nodeSelector: config.extraNodeSelector,

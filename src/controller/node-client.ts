@@ -1,24 +1,24 @@
 // The controller's one write to a Node: giving back a stuck node that the operator's drain cordoned and whose
 // agent did not come back to uncordon it (src/core/standing.ts). Conditional on the Node's resourceVersion, so a
 // node that changed since the decision (a new drain, an uncordon by someone else) is decided again, not overwritten.
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
+import type { V1Node } from "@kubernetes/client-node";
 import { ANNOTATION_DRAIN } from "../api/constants.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { isNotFound } from "../kube/errors.ts";
 
-const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const FIELD_MANAGER = "brupop-controller";
+const FIELD_MANAGER = { fieldManager: "brupop-controller" };
 
 export class NodeClient {
-  readonly #core: CoreV1Api;
+  readonly #client: KubeClient;
 
-  constructor(kc: KubeConfig) {
-    this.#core = kc.makeApiClient(CoreV1Api);
+  constructor(client: KubeClient) {
+    this.#client = client;
   }
 
   /** A fresh read (not the cache); undefined when the Node does not exist. */
-  async read(name: string) {
+  async read(name: string): Promise<V1Node | undefined> {
     try {
-      return await this.#core.readNode({ name });
+      return await this.#client.get<V1Node>(`/api/v1/nodes/${name}`);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -27,16 +27,11 @@ export class NodeClient {
 
   /** Uncordons the node and removes the drain's annotation, only if it is still at `resourceVersion` (409 else). */
   async release(name: string, resourceVersion: string): Promise<void> {
-    await this.#core.patchNode(
-      {
-        name,
-        body: {
-          metadata: { resourceVersion, annotations: { [ANNOTATION_DRAIN]: null } },
-          spec: { unschedulable: false },
-        },
-        fieldManager: FIELD_MANAGER,
-      },
-      MERGE_PATCH,
+    await this.#client.patch(
+      `/api/v1/nodes/${name}`,
+      "merge",
+      { metadata: { resourceVersion, annotations: { [ANNOTATION_DRAIN]: null } }, spec: { unschedulable: false } },
+      { query: FIELD_MANAGER },
     );
   }
 }

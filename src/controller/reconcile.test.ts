@@ -1,7 +1,8 @@
 // The node and fleet reconciles with in-memory caches and recording clients: what they write, from which state,
 // and what they refuse to write. (test/integration/controller*.test.ts run them against the real API server.)
 import { describe, expect, it } from "vitest";
-import type { CoreV1Api, V1Node } from "@kubernetes/client-node";
+import type { V1Node } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.ts";
 import { ANNOTATION_DRAIN } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
@@ -107,16 +108,14 @@ function setup(options: {
       conditions.push([name, written]);
     },
   } as unknown as ShadowClient;
-  const core = {
-    createNamespacedEvent: async (req: {
-      namespace: string;
-      body: { reason: string; involvedObject: { name: string } };
-    }) => {
-      events.push({ namespace: req.namespace, reason: req.body.reason, name: req.body.involvedObject.name });
+  const kube = {
+    create: async (path: string, body: { reason: string; involvedObject: { name: string } }) => {
+      const namespace = /\/namespaces\/([^/]+)\/events$/.exec(path)?.[1] ?? "";
+      events.push({ namespace, reason: body.reason, name: body.involvedObject.name });
       return {};
     },
-  } as unknown as CoreV1Api;
-  const recorder = new EventRecorder({ core, instance: "test" });
+  } as unknown as KubeClient;
+  const recorder = new EventRecorder({ client: kube, instance: "test" });
   const log = { info: () => undefined, warn: () => undefined };
   const nodes = options.nodes ?? options.cached.map((s) => managedNode(s.metadata.ownerReferences?.[0]?.name ?? ""));
   const nodeClient = {

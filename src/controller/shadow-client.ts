@@ -2,7 +2,7 @@
 // resourceVersion the decision was made from: a JSON merge patch with metadata.resourceVersion is a precondition, so
 // the API server answers 409 if anyone (an agent, another replica) changed the object since, and the caller requeues
 // and decides again from the newer state.
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.ts";
 import { API_GROUP, PLURAL, VERSION_V2 } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import {
@@ -16,8 +16,7 @@ import { trimForCache } from "../kube/informer.ts";
 
 /** Shadows per page of the consistent read. */
 const LIST_PAGE_SIZE = 250;
-const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const FIELD_MANAGER = "brupop-controller";
+const FIELD_MANAGER = { fieldManager: "brupop-controller" };
 
 export interface ShadowWrite {
   name: string;
@@ -28,14 +27,15 @@ export interface ShadowWrite {
 }
 
 export class ShadowClient {
-  readonly #api: CustomObjectsApi;
-  readonly #namespace: string;
-
+  readonly #client: KubeClient;
+  readonly #shadows: string;
+  readonly #policies: string;
   readonly #pageSize: number;
 
-  constructor(kc: KubeConfig, namespace: string, options: { pageSize?: number } = {}) {
-    this.#api = kc.makeApiClient(CustomObjectsApi);
-    this.#namespace = namespace;
+  constructor(client: KubeClient, namespace: string, options: { pageSize?: number } = {}) {
+    this.#client = client;
+    this.#shadows = `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${namespace}/${PLURAL}`;
+    this.#policies = `/apis/${API_GROUP}/${UPDATE_POLICY_VERSION}/namespaces/${namespace}/${UPDATE_POLICY_PLURAL}`;
     this.#pageSize = options.pageSize ?? LIST_PAGE_SIZE;
   }
 
@@ -49,16 +49,12 @@ export class ShadowClient {
     const items: BottlerocketShadow[] = [];
     let next: string | undefined;
     do {
-      const page = (await this.#api.listNamespacedCustomObject({
-        group: API_GROUP,
-        version: VERSION_V2,
-        namespace: this.#namespace,
-        plural: PLURAL,
-        limit: this.#pageSize,
-        ...(next === undefined ? {} : { _continue: next }),
-      })) as { items: BottlerocketShadow[]; metadata?: { _continue?: string; continue?: string } };
+      const page = await this.#client.get<{ items: BottlerocketShadow[]; metadata?: { continue?: string } }>(
+        this.#shadows,
+        { query: { limit: this.#pageSize, continue: next } },
+      );
       for (const item of page.items) items.push(trimForCache(item));
-      const token = page.metadata?.continue ?? page.metadata?._continue;
+      const token = page.metadata?.continue;
       next = token === undefined || token === "" ? undefined : token;
     } while (next !== undefined);
     return items;
@@ -75,18 +71,9 @@ export class ShadowClient {
         state_transition_timestamp: write.spec.state_transition_timestamp,
       },
     };
-    return (await this.#api.patchNamespacedCustomObject(
-      {
-        group: API_GROUP,
-        version: VERSION_V2,
-        namespace: this.#namespace,
-        plural: PLURAL,
-        name: write.name,
-        body,
-        fieldManager: FIELD_MANAGER,
-      },
-      MERGE_PATCH,
-    )) as BottlerocketShadow;
+    return this.#client.patch<BottlerocketShadow>(`${this.#shadows}/${write.name}`, "merge", body, {
+      query: FIELD_MANAGER,
+    });
   }
 
   /**
@@ -94,30 +81,17 @@ export class ShadowClient {
    * are), conditional on `resourceVersion`.
    */
   async writeConditions(name: string, resourceVersion: string, conditions: Condition[]): Promise<void> {
-    await this.#api.patchNamespacedCustomObjectStatus(
-      {
-        group: API_GROUP,
-        version: VERSION_V2,
-        namespace: this.#namespace,
-        plural: PLURAL,
-        name,
-        body: { metadata: { resourceVersion }, status: { conditions } },
-        fieldManager: FIELD_MANAGER,
-      },
-      MERGE_PATCH,
+    await this.#client.patch(
+      `${this.#shadows}/${name}/status`,
+      "merge",
+      { metadata: { resourceVersion }, status: { conditions } },
+      { query: FIELD_MANAGER },
     );
   }
 
   /** Deletes a shadow, only if it is still the object `uid` (not one recreated meanwhile). */
   async delete(name: string, uid: string): Promise<void> {
-    await this.#api.deleteNamespacedCustomObject({
-      group: API_GROUP,
-      version: VERSION_V2,
-      namespace: this.#namespace,
-      plural: PLURAL,
-      name,
-      body: { preconditions: { uid } },
-    });
+    await this.#client.delete(`${this.#shadows}/${name}`, { preconditions: { uid } });
   }
 
   /**
@@ -125,14 +99,10 @@ export class ShadowClient {
    * keys disappear and a concurrent change gives 409).
    */
   async writePolicyStatus(policy: BottlerocketUpdatePolicy, status: UpdatePolicyStatus): Promise<void> {
-    await this.#api.replaceNamespacedCustomObjectStatus({
-      group: API_GROUP,
-      version: UPDATE_POLICY_VERSION,
-      namespace: this.#namespace,
-      plural: UPDATE_POLICY_PLURAL,
-      name: policy.metadata.name ?? "",
-      body: { ...policy, status },
-      fieldManager: FIELD_MANAGER,
-    });
+    await this.#client.replace(
+      `${this.#policies}/${policy.metadata.name ?? ""}/status`,
+      { ...policy, status },
+      { query: FIELD_MANAGER },
+    );
   }
 }

@@ -12,24 +12,30 @@
 // `isLeading()` checks the clock too, so a timer that fires late never stretches leadership.
 //
 // Quiet at rest (docs/design/footprint.md): a leader renews every `renewPeriod` (longer than client-go's retry
-// period) with one PUT of the lease it last wrote, reading it again only after a conflict; a standby given `kc`
+// period) with one PUT of the lease it last wrote, reading it again only after a conflict; a standby with `watch`
 // watches the lease and tries to take it only when the lease would have expired, instead of reading it every retry
 // period. Failures are retried every retry period, as before.
-import {
-  CoordinationV1Api,
-  KubeConfig,
-  Observable,
-  type ConfigurationOptions,
-  type RequestContext,
-  type V1Lease,
-} from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeClient } from "./client.ts";
 import { apiMessage, isConflict, isNotFound } from "./errors.ts";
 import { SupervisedInformer } from "./informer.ts";
-import { PooledKubeConfig } from "./kube-config.ts";
+
+/** A coordination.k8s.io/v1 Lease as the wire has it (times are MicroTime strings). */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
 
 export interface LeaderElectionOptions {
-  readonly api: CoordinationV1Api;
+  readonly client: KubeClient;
   readonly namespace: string;
   readonly name: string;
   /** This replica, usually the pod name. */
@@ -40,8 +46,8 @@ export interface LeaderElectionOptions {
   readonly retryPeriodMs?: number;
   /** Pause between a leader's successful renewals; defaults to the retry period (client-go). */
   readonly renewPeriodMs?: number;
-  /** When given, a standby watches the lease (one long watch) rather than reading it every retry period. */
-  readonly kc?: KubeConfig;
+  /** When true, a standby watches the lease (one long watch) rather than reading it every retry period. */
+  readonly watch?: boolean;
   readonly log?: (message: string) => void;
 }
 
@@ -54,63 +60,9 @@ export interface Leadership {
   release(): Promise<void>;
 }
 
-/**
- * A metav1.MicroTime. client-node types these fields as Date but serialises a Date with millisecond precision,
- * which kube-apiserver rejects ("cannot parse .795Z as .000000"); a string passes through its serialiser as is.
- */
-export function microTime(date: Date): Date {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z") as unknown as Date;
-}
-
-/** Per-call options for a client-node API call that abort the request with `signal`. */
-export function abortedBy(signal: AbortSignal, options?: ConfigurationOptions): ConfigurationOptions {
-  return {
-    ...options,
-    middleware: [
-      ...(options?.middleware ?? []),
-      {
-        pre: (request) => {
-          request.setSignal(signal);
-          return new Observable(Promise.resolve(request));
-        },
-        post: (response) => new Observable(Promise.resolve(response)),
-      },
-    ],
-    middlewareMergeStrategy: "append",
-  };
-}
-
-/**
- * A copy of `kc` for the clients that carry a leader's decisions: each request first asks `fence` for the signal
- * that ends the right to act (`fence` throws once that right has ended) and is aborted by it in flight. Every API
- * client made from it is fenced, whatever it is called for.
- */
-export function fencedKubeConfig(kc: KubeConfig, fence: () => AbortSignal): KubeConfig {
-  const fenced = new FencedKubeConfig(fence);
-  fenced.loadFromOptions({
-    clusters: kc.clusters,
-    users: kc.users,
-    contexts: kc.contexts,
-    currentContext: kc.currentContext,
-  });
-  return fenced;
-}
-
-class FencedKubeConfig extends PooledKubeConfig {
-  readonly #fence: () => AbortSignal;
-
-  constructor(fence: () => AbortSignal) {
-    super();
-    this.#fence = fence;
-  }
-
-  // client-node calls this for every request of a client made by makeApiClient.
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    const signal = this.#fence();
-    await super.applySecurityAuthentication(context);
-    const own = context.getSignal();
-    context.setSignal(own === undefined ? signal : AbortSignal.any([own, signal]));
-  }
+/** A metav1.MicroTime: RFC 3339 with microseconds, as kube-apiserver requires for a Lease's times. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
 type Attempt = { readonly held: true } | { readonly held: false; readonly holder?: string };
@@ -129,13 +81,16 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   }
   const log = options.log ?? (() => undefined);
   const lease = { name: options.name, namespace: options.namespace };
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`;
+  const leasePath = `${leases}/${options.name}`;
+  const client = options.client;
   const where = `lease ${options.namespace}/${options.name}`;
   const observed = { key: "", at: 0 };
   const now = () => performance.now();
 
   /** The lease as we last wrote it while holding it: a renewal PUTs it without reading first. */
-  let written: V1Lease | undefined;
-  const observe = (current: V1Lease) => {
+  let written: Lease | undefined;
+  const observe = (current: Lease) => {
     const key = `${current.spec?.holderIdentity ?? ""}|${current.metadata?.resourceVersion ?? ""}`;
     if (key !== observed.key) {
       observed.key = key;
@@ -144,7 +99,7 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
   };
 
   /** How long `current` stays held by another replica, measured from when we saw it change; 0 if free or ours. */
-  const heldByOtherFor = (current: V1Lease | undefined): number => {
+  const heldByOtherFor = (current: Lease | undefined): number => {
     const spec = current?.spec;
     const holder = spec?.holderIdentity ?? "";
     const left = observed.at + (spec?.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000 - now();
@@ -153,27 +108,27 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
 
   const attempt = async (signal: AbortSignal): Promise<Attempt> => {
     const time = microTime(new Date());
-    const call = abortedBy(signal);
-    let current: V1Lease | undefined = written;
+    const call = { signal };
+    let current: Lease | undefined = written;
     written = undefined; // kept only if this attempt writes it
     try {
-      current ??= await options.api.readNamespacedLease(lease, call);
+      current ??= await client.get<Lease>(leasePath, call);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
     if (current === undefined) {
-      written = await options.api.createNamespacedLease(
+      written = await client.create<Lease>(
+        leases,
         {
-          namespace: options.namespace,
-          body: {
-            metadata: lease,
-            spec: {
-              holderIdentity: options.identity,
-              leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-              acquireTime: time,
-              renewTime: time,
-              leaseTransitions: 0,
-            },
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: lease,
+          spec: {
+            holderIdentity: options.identity,
+            leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+            acquireTime: time,
+            renewTime: time,
+            leaseTransitions: 0,
           },
         },
         call,
@@ -185,18 +140,16 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
     observe(current);
     if (heldByOtherFor(current) > 0) return { held: false, holder };
     const taking = holder !== options.identity;
-    written = await options.api.replaceNamespacedLease(
+    written = await client.replace<Lease>(
+      leasePath,
       {
-        ...lease,
-        body: {
-          ...current,
-          spec: {
-            holderIdentity: options.identity,
-            leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-            acquireTime: taking ? time : (spec.acquireTime ?? time),
-            renewTime: time,
-            leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && holder !== "" ? 1 : 0),
-          },
+        ...current,
+        spec: {
+          holderIdentity: options.identity,
+          leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+          acquireTime: taking ? time : (spec.acquireTime ?? time),
+          renewTime: time,
+          leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && holder !== "" ? 1 : 0),
         },
       },
       call,
@@ -220,7 +173,7 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
 
   // Acquire. `validUntil`: leadership ends renewDeadline after the successful try was sent.
   let validUntil = 0;
-  const watcher = options.kc === undefined ? undefined : new LeaseWatcher(options.kc, lease, observe);
+  const watcher = options.watch === true ? new LeaseWatcher(client, leases, options.name, observe) : undefined;
   try {
     watcher?.start();
     for (;;) {
@@ -297,12 +250,13 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
       released = true;
       clearTimeout(watchdog);
       ended.abort(new Error("leadership released"));
-      const call = abortedBy(AbortSignal.timeout(renewDeadlineMs));
+      const call = { signal: AbortSignal.timeout(renewDeadlineMs) };
       try {
-        const current = await options.api.readNamespacedLease(lease, call);
+        const current = await client.get<Lease>(leasePath, call);
         if (current.spec?.holderIdentity !== options.identity) return;
-        await options.api.replaceNamespacedLease(
-          { ...lease, body: { ...current, spec: { ...current.spec, holderIdentity: "", leaseDurationSeconds: 1 } } },
+        await client.replace(
+          leasePath,
+          { ...current, spec: { ...current.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
           call,
         );
       } catch (err) {
@@ -317,20 +271,17 @@ export async function acquireLeadership(options: LeaderElectionOptions, stop?: A
  * renewal as it happens, so the standby needs no reads until the lease would expire.
  */
 class LeaseWatcher {
-  readonly #informer: SupervisedInformer<V1Lease>;
+  readonly #informer: SupervisedInformer<Lease>;
   #changed: (() => void) | undefined;
   /** The lease as last seen on the watch. */
-  lease: V1Lease | undefined;
+  lease: Lease | undefined;
 
-  constructor(kc: KubeConfig, lease: { name: string; namespace: string }, observe: (lease: V1Lease) => void) {
-    const api = kc.makeApiClient(CoordinationV1Api);
-    const fieldSelector = `metadata.name=${lease.name}`;
-    this.#informer = new SupervisedInformer<V1Lease>({
+  constructor(client: KubeClient, leases: string, name: string, observe: (lease: Lease) => void) {
+    this.#informer = new SupervisedInformer<Lease>({
       name: "leader-lease",
-      kc,
-      path: `/apis/coordination.k8s.io/v1/namespaces/${lease.namespace}/leases`,
-      fieldSelector,
-      list: () => api.listNamespacedLease({ namespace: lease.namespace, fieldSelector }),
+      client,
+      path: leases,
+      fieldSelector: `metadata.name=${name}`,
       onChange: (kind, current) => {
         this.lease = kind === "delete" ? undefined : current;
         observe(current);

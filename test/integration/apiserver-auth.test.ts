@@ -101,7 +101,7 @@ beforeAll(async () => {
     },
   });
   server = createApiServer({
-    kc: t.kc,
+    client: t.client,
     log: pino({ level: "info" }, sink),
     namespace: t.namespace,
     agentServiceAccount: AGENT_SA,

@@ -37,7 +37,7 @@ interface Agent {
 
 async function start(timeoutMs: number): Promise<{ server: ApiServer; base: string }> {
   const server = createApiServer({
-    kc: t.kc,
+    client: t.client,
     log: pino({ level: "warn" }),
     namespace: t.namespace,
     agentServiceAccount: AGENT_SA,

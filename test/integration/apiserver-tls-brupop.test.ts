@@ -5,7 +5,7 @@
 // Secret without tls.crt with 422, and the API server exited 1).
 import { X509Certificate } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomObjectsApi, type V1Secret } from "@kubernetes/client-node";
+import type { V1Secret } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { useCluster, type TestCluster } from "../support/cluster.ts";
 import { brupopCertManagerSecrets, type CertManagerMaterial } from "../support/cert-manager.ts";
@@ -39,8 +39,7 @@ async function brupopNamespace(suffix: string, withCa = true): Promise<{ ns: str
 function options(ns: string): BuiltinTlsOptions {
   const service = `brupop-apiserver.${ns}.svc`;
   return {
-    core: t.core,
-    custom: t.kc.makeApiClient(CustomObjectsApi),
+    client: t.client,
     namespace: ns,
     caSecret: "brupop-apiserver-ca",
     servingSecret: "brupop-apiserver-certificate",

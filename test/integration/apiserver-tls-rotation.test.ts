@@ -168,7 +168,7 @@ beforeAll(async () => {
       done();
     },
   });
-  options = { ...testTlsOptions(t, custom, crdName, pino({ level: "info" }, logStream)), caPropagationDelayMs: DELAY };
+  options = { ...testTlsOptions(t, crdName, pino({ level: "info" }, logStream)), caPropagationDelayMs: DELAY };
 });
 
 afterAll(async () => {

@@ -439,9 +439,9 @@ describe("automatic labelling (controller loop)", () => {
     );
     await setOsImage(t.core, other, "Ubuntu 24.04 LTS");
     const logs: string[] = [];
-    const events = new EventRecorder({ core: t.core, instance: "cli-test" });
+    const events = new EventRecorder({ client: t.client, instance: "cli-test" });
     const labeller = startAutoLabeller({
-      kc: t.kc,
+      client: t.client,
       nodeSelector: selector,
       events,
       log: { info: (m) => logs.push(m), warn: (m) => logs.push(`WARN ${m}`) },

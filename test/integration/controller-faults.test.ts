@@ -64,7 +64,7 @@ async function eventsAbout(name: string, namespace: string): Promise<CoreV1Event
 function controller(identity: string, env: Record<string, string>, extraSelector?: string): Controller {
   const config = testControllerConfig(t, identity, env);
   const c = new Controller({
-    kc: t.kc,
+    client: t.client,
     config:
       extraSelector === undefined
         ? config

@@ -5,6 +5,7 @@
 // once the partition heals: the proxy's log is the outside record of what it sent. The budget holds on every
 // observed change throughout. When each happens is read from the Lease itself; how long a failover takes is measured
 // by bench/reaction.ts and bench/leader-election.ts.
+import { kubeClientOf } from "../../sim/cluster/kube-client.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
@@ -67,7 +68,7 @@ async function rollout(count: number, from: number) {
 function replicas(lost: { identity: string; at: number }[], overrides: Partial<ControllerConfig> = {}) {
   return (identity: string, kc: KubeConfig = t.kc) =>
     new Controller({
-      kc,
+      client: kubeClientOf(kc),
       config: testControllerConfig(t, identity, env, overrides),
       onLeadershipLost: () => lost.push({ identity, at: Date.now() }),
       serveHttp: false,
@@ -130,7 +131,12 @@ describe("controller leader election", () => {
       namespace: t.namespace,
       body: {
         ...lease,
-        spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(takenAt), leaseDurationSeconds: 60 },
+        spec: {
+          ...lease.spec,
+          holderIdentity: "intruder",
+          renewTime: microTime(takenAt) as unknown as Date,
+          leaseDurationSeconds: 60,
+        },
       },
     });
     await eventually("loss reported", async () => (lost.length > 0 ? true : undefined), 30_000);

@@ -160,7 +160,7 @@ describe("a controller following the policy resource", () => {
       stepDelayMs: [250, 400],
     });
     controller = new Controller({
-      kc: t.kc,
+      client: t.client,
       config: testControllerConfig(t, "replica-a", env),
       onLeadershipLost: () => undefined,
     });
@@ -229,7 +229,7 @@ describe("a controller following the policy resource", () => {
       stepDelayMs: [400, 600],
     });
     controller = new Controller({
-      kc: t.kc,
+      client: t.client,
       config: testControllerConfig(t, "replica-a", {}),
       onLeadershipLost: () => undefined,
     });

@@ -62,7 +62,7 @@ describe("controller rollout with simulated agents", () => {
     ];
 
     controller = new Controller({
-      kc: t.kc,
+      client: t.client,
       config: testControllerConfig(t, "replica-a", {
         MAX_CONCURRENT_UPDATE: "3",
         STATE_TIMEOUTS: "StagedAndPerformedUpdate=3s",

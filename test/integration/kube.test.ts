@@ -2,17 +2,14 @@
 // after errors) and Lease-based leader election (hand-over on release and after a holder dies; a leader cut off or
 // slowed down gives up before anyone else can take over). Timings are measured in bench/leader-election.ts.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  KubeConfig,
-  RbacAuthorizationV1Api,
-  type V1ConfigMap,
-} from "@kubernetes/client-node";
+import { CoordinationV1Api, RbacAuthorizationV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { useCluster, eventually, type TestCluster } from "../support/cluster.ts";
 import { SupervisedInformer, type ChangeKind } from "../../src/kube/informer.ts";
 import { acquireLeadership, microTime } from "../../src/kube/leader-election.ts";
-import { PooledKubeConfig } from "../../src/kube/kube-config.ts";
+import { KubeClient } from "../../src/kube/client.ts";
+import { connectionFromKubeconfig } from "../../src/kube/connection.ts";
+import { apiMessage, isNotFound } from "../../src/kube/errors.ts";
+import { kubeClientOf } from "../../sim/cluster/kube-client.ts";
 import type { FaultProxy } from "../../sim/cluster/fault-proxy.ts";
 import { proxyToApiServer } from "../support/fault-proxy.ts";
 
@@ -22,32 +19,39 @@ beforeAll(async () => {
 });
 afterAll(() => t.cleanup());
 
-describe("PooledKubeConfig", () => {
+describe("KubeClient", () => {
   it("sends a component's API calls over a few kept-alive connections, not one each", async () => {
     const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
-    const copy = (into: KubeConfig) => {
-      into.loadFromOptions({
-        clusters: kc.clusters,
-        users: kc.users,
-        contexts: kc.contexts,
-        currentContext: kc.currentContext,
-      });
-      return into.makeApiClient(CoreV1Api);
-    };
     try {
-      const calls = async (api: CoreV1Api) => {
-        const before = proxy.connections;
-        for (let i = 0; i < 20; i++) await api.readNamespace({ name: t.namespace });
-        await Promise.all(Array.from({ length: 5 }, () => api.readNamespace({ name: t.namespace })));
-        return proxy.connections - before;
-      };
-      // What client-node does on its own: a new connection (a TLS handshake) for every call.
-      expect(await calls(copy(new KubeConfig()))).toBe(25);
-      // Pooled: the 20 sequential calls share one connection; the 5 concurrent ones open at most one each.
-      expect(await calls(copy(new PooledKubeConfig()))).toBeLessThanOrEqual(6);
+      const client = new KubeClient(connectionFromKubeconfig(kc.exportConfig()));
+      const read = () => client.get(`/api/v1/namespaces/${t.namespace}`);
+      const before = proxy.connections;
+      for (let i = 0; i < 20; i++) await read();
+      await Promise.all(Array.from({ length: 5 }, read));
+      // The 20 sequential calls share one connection; the 5 concurrent ones open at most one each.
+      expect(proxy.connections - before).toBeLessThanOrEqual(6);
+      client.close();
     } finally {
       await proxy.stop();
     }
+  });
+
+  it("fails with the HTTP code and the Status body, and refuses a request once its fence has ended", async () => {
+    const missing = await t.client.get(`/api/v1/namespaces/${t.namespace}/configmaps/absent`).catch((e: unknown) => e);
+    expect(isNotFound(missing)).toBe(true);
+    expect(apiMessage(missing)).toBe('configmaps "absent" not found');
+    const fence = new AbortController();
+    const fenced = t.client.fenced(() => {
+      if (fence.signal.aborted) throw new Error("not leading: request refused");
+      return fence.signal;
+    });
+    const path = `/api/v1/namespaces/${t.namespace}/configmaps`;
+    await fenced.create(path, { metadata: { name: "fenced-before" } });
+    fence.abort(new Error("leadership lost"));
+    await expect(fenced.create(path, { metadata: { name: "fenced-after" } })).rejects.toThrow(/not leading/);
+    const names = (await t.client.get<{ items: V1ConfigMap[] }>(path)).items.map((c) => c.metadata?.name);
+    expect(names).toContain("fenced-before");
+    expect(names).not.toContain("fenced-after");
   });
 });
 
@@ -56,10 +60,9 @@ describe("SupervisedInformer", () => {
     const seen: [ChangeKind, string][] = [];
     const informer = new SupervisedInformer<V1ConfigMap>({
       name: "configmaps",
-      kc: t.kc,
+      client: t.client,
       path: `/api/v1/namespaces/${t.namespace}/configmaps`,
       labelSelector: "watched=yes",
-      list: () => t.core.listNamespacedConfigMap({ namespace: t.namespace, labelSelector: "watched=yes" }),
       onChange: (kind, obj) => seen.push([kind, obj.metadata?.name ?? ""]),
     });
     await informer.start();
@@ -92,9 +95,8 @@ describe("SupervisedInformer", () => {
     const errors: unknown[] = [];
     const informer = new SupervisedInformer<V1ConfigMap>({
       name: "configmaps",
-      kc,
+      client: kubeClientOf(kc),
       path: `/api/v1/namespaces/${t.namespace}/configmaps`,
-      list: () => kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: t.namespace }),
       onError: (err) => errors.push(err),
       minBackoffMs: 50,
       maxBackoffMs: 300,
@@ -129,8 +131,8 @@ describe("SupervisedInformer", () => {
 describe("acquireLeadership", () => {
   const timing = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 200 };
   const direct = () => t.kc.makeApiClient(CoordinationV1Api);
-  const options = (identity: string, name: string, api: CoordinationV1Api = direct()) => ({
-    api,
+  const options = (identity: string, name: string, client: KubeClient = t.client) => ({
+    client,
     namespace: t.namespace,
     name,
     identity,
@@ -152,8 +154,8 @@ describe("acquireLeadership", () => {
     readonly from: number;
     to?: number;
   }
-  const lead = async (identity: string, name: string, api?: CoordinationV1Api) => {
-    const leadership = await acquireLeadership(options(identity, name, api));
+  const lead = async (identity: string, name: string, client?: KubeClient) => {
+    const leadership = await acquireLeadership(options(identity, name, client));
     const term: Term = { identity, from: Date.now() };
     leadership.signal.addEventListener("abort", () => (term.to = Date.now()), { once: true });
     return { leadership, term };
@@ -164,7 +166,7 @@ describe("acquireLeadership", () => {
     try {
       const a = await acquireLeadership(options("a", "release"));
       expect(await holder("release")).toBe("a");
-      const b = acquireLeadership(options("b", "release", kc.makeApiClient(CoordinationV1Api)));
+      const b = acquireLeadership(options("b", "release", kubeClientOf(kc)));
       await eventually("b found the lease held, twice", async () =>
         leaseRequests(proxy, "release", "GET").length >= 2 ? true : undefined,
       );
@@ -198,9 +200,9 @@ describe("acquireLeadership", () => {
     const crash = new AbortController();
     try {
       const quiet = { renewPeriodMs: 1_000 };
-      const api = kc.makeApiClient(CoordinationV1Api);
-      await acquireLeadership({ ...options("a", "quiet", api), ...quiet }, crash.signal);
-      const b = acquireLeadership({ ...options("b", "quiet", api), ...quiet, kc });
+      const client = kubeClientOf(kc);
+      await acquireLeadership({ ...options("a", "quiet", client), ...quiet }, crash.signal);
+      const b = acquireLeadership({ ...options("b", "quiet", client), ...quiet, watch: true });
       await eventually("a renewed 3 times", async () =>
         leaseRequests(proxy, "quiet", "PUT").length >= 4 ? true : undefined,
       );
@@ -228,7 +230,10 @@ describe("acquireLeadership", () => {
     await api.replaceNamespacedLease({
       name: "stolen",
       namespace: t.namespace,
-      body: { ...lease, spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()) } },
+      body: {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: "intruder", renewTime: microTime(new Date()) as unknown as Date },
+      },
     });
     await eventually("a notices the loss", async () => (a.signal.aborted ? true : undefined), 10_000);
   });
@@ -236,7 +241,7 @@ describe("acquireLeadership", () => {
   it("a leader cut off from the API server stops leading before another replica can take over", async () => {
     const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
     try {
-      const a = await lead("a", "partition", kc.makeApiClient(CoordinationV1Api));
+      const a = await lead("a", "partition", kubeClientOf(kc));
       const b = lead("b", "partition");
       await eventually("a renews through the proxy", async () =>
         leaseRequests(proxy, "partition", "PUT").length >= 2 ? true : undefined,
@@ -265,7 +270,7 @@ describe("acquireLeadership", () => {
   it("does not count a renewal answered after the renew deadline", async () => {
     const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
     try {
-      const a = await lead("a", "slow", kc.makeApiClient(CoordinationV1Api));
+      const a = await lead("a", "slow", kubeClientOf(kc));
       const b = lead("b", "slow");
       // Every answer now comes late: a renewal (a read and a write) takes longer than the renew deadline, though
       // each write still reaches the server at once.

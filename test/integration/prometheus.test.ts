@@ -276,7 +276,7 @@ beforeAll(async () => {
 
   // The controller, in-process, metrics on a free local port; paused so that no node is started.
   controller = new Controller({
-    kc: t.kc,
+    client: t.client,
     config: testControllerConfig(t, "prometheus-test", { UPDATES_PAUSED: "true" }),
     onLeadershipLost: () => undefined,
   });

@@ -1,5 +1,6 @@
 // The controller's consistent read of every shadow, against the real kube-apiserver: in pages of one snapshot,
 // trimmed as they arrive.
+import { kubeClientOf } from "../../sim/cluster/kube-client.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { API_GROUP, KIND, PLURAL, VERSION_V2 } from "../../src/api/constants.ts";
@@ -33,7 +34,7 @@ describe("ShadowClient.list", () => {
     }
     const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
     try {
-      const client = new ShadowClient(kc, t.namespace, { pageSize: 2 });
+      const client = new ShadowClient(kubeClientOf(kc), t.namespace, { pageSize: 2 });
       const shadows = await client.list();
       expect(shadows.map((s) => s.metadata.name).sort()).toEqual(names);
       expect(shadows.every((s) => (s.metadata as { managedFields?: unknown }).managedFields === undefined)).toBe(true);

@@ -10,6 +10,7 @@
 // run as one of the new pods with the pod's own environment and ServiceAccount, starts with built-in TLS over
 // brupop's cert-manager Secrets and serves a certificate that brupop's agents (and ours) trust; no shadow is lost.
 // Then back to brupop by its own commands, with the same checks the other way round.
+import { kubeClientOf } from "../../sim/cluster/kube-client.ts";
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -211,10 +212,9 @@ function watchControllers(c: Cluster): { overlapped: () => boolean; stop: () => 
   let overlap = false;
   const informer: SupervisedInformer<V1Pod> = new SupervisedInformer<V1Pod>({
     name: "controller pods",
-    kc: c.kc,
+    client: kubeClientOf(c.kc),
     path: `/api/v1/namespaces/${ns}/pods`,
     labelSelector: `${LABEL}=brupop-controller`,
-    list: () => c.core.listNamespacedPod({ namespace: ns, labelSelector: `${LABEL}=brupop-controller` }),
     onChange: () => {
       const pods = informer.list(ns).filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
       const brupops = pods.filter((p) => p.spec?.containers[0]?.command?.[0] === "./controller").length;

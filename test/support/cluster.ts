@@ -1,6 +1,8 @@
 // Per-test-file view of the shared control plane: a fresh namespace, its own simulated nodes, clients, and
 // identities. Use in a file:  let t: TestCluster; beforeAll(async () => { t = await useCluster(import.meta.url); });
 // afterAll(() => t.cleanup());
+import type { KubeClient } from "../../src/kube/client.ts";
+import { kubeClientOf } from "../../sim/cluster/kube-client.ts";
 import { inject } from "vitest";
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -21,6 +23,8 @@ export interface TestCluster {
   /** Admin (system:masters) client configuration. */
   readonly kc: KubeConfig;
   readonly core: CoreV1Api;
+  /** The same admin access as the product's client (src/kube/client.ts), for the components under test. */
+  readonly client: KubeClient;
   /** A fresh namespace for this file. */
   readonly namespace: string;
   /** `nodeSelector` matching this file's nodes. */
@@ -58,6 +62,7 @@ export async function useCluster(fileUrl: string): Promise<TestCluster> {
     info,
     kc,
     core,
+    client: kubeClientOf(kc),
     namespace,
     nodeSelector,
     nodeName,

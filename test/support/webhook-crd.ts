@@ -40,15 +40,9 @@ export async function createWebhookCrd(
 }
 
 /** Built-in TLS in the test's namespace, for a server reached as localhost / 127.0.0.1, publishing into `crdName`. */
-export function testTlsOptions(
-  t: TestCluster,
-  custom: CustomObjectsApi,
-  crdName: string,
-  log: Logger,
-): BuiltinTlsOptions {
+export function testTlsOptions(t: TestCluster, crdName: string, log: Logger): BuiltinTlsOptions {
   return {
-    core: t.core,
-    custom,
+    client: t.client,
     namespace: t.namespace,
     caSecret: "apiserver-ca",
     servingSecret: "apiserver-tls",
@@ -69,7 +63,7 @@ export async function startConversionServer(
 ): Promise<{ server: ApiServer; https: HttpsServer; port: number }> {
   let https: HttpsServer | undefined;
   const server = createApiServer({
-    kc: t.kc,
+    client: t.client,
     log: pino({ level: "warn" }),
     namespace: t.namespace,
     agentServiceAccount: "unused",

@@ -1,18 +1,22 @@
 // The Kubernetes side of authentication: TokenReview, and informer caches of agent pods (label-selected, operator
 // namespace) and Nodes. A cache miss falls back to one GET, so an agent that started a moment ago is not refused
 // while the watch catches up; a deleted pod or node is gone from the cache, and the GET then confirms it.
-import { AuthenticationV1Api, CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from "@kubernetes/client-node";
+import type { V1Node, V1Pod, V1TokenReview } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { TOKEN_AUDIENCE } from "../../api/constants.ts";
+import type { KubeClient } from "../../kube/client.ts";
 import { isNotFound } from "../../kube/errors.ts";
 import { SupervisedInformer } from "../../kube/informer.ts";
 import type { NodeFacts, PodFacts } from "./authorize.ts";
 import type { AgentDirectory, TokenReviewer } from "./authenticator.ts";
 
-export function kubeTokenReviewer(kc: KubeConfig): TokenReviewer {
-  const api = kc.makeApiClient(AuthenticationV1Api);
+export function kubeTokenReviewer(client: KubeClient): TokenReviewer {
   return async (token) => {
-    const review = await api.createTokenReview({ body: { spec: { token, audiences: [TOKEN_AUDIENCE] } } });
+    const review = await client.create<V1TokenReview>("/apis/authentication.k8s.io/v1/tokenreviews", {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenReview",
+      spec: { token, audiences: [TOKEN_AUDIENCE] },
+    });
     return review.status;
   };
 }
@@ -36,7 +40,7 @@ function nodeFacts(node: V1Node): NodeFacts | undefined {
 }
 
 export interface KubeAgentDirectoryOptions {
-  kc: KubeConfig;
+  client: KubeClient;
   namespace: string;
   agentLabel: { key: string; value: string };
   log: Logger;
@@ -45,28 +49,26 @@ export interface KubeAgentDirectoryOptions {
 export class KubeAgentDirectory implements AgentDirectory {
   readonly pods: SupervisedInformer<V1Pod>;
   readonly nodes: SupervisedInformer<V1Node>;
-  readonly #core: CoreV1Api;
+  readonly #client: KubeClient;
   readonly #namespace: string;
 
-  constructor({ kc, namespace, agentLabel, log }: KubeAgentDirectoryOptions) {
-    this.#core = kc.makeApiClient(CoreV1Api);
+  constructor({ client, namespace, agentLabel, log }: KubeAgentDirectoryOptions) {
+    this.#client = client;
     this.#namespace = namespace;
     const labelSelector = `${agentLabel.key}=${agentLabel.value}`;
     const onError = (name: string) => (err: unknown, retryInMs: number) =>
       log.warn({ informer: name, err: String(err), retryInMs }, "informer failed; restarting");
     this.pods = new SupervisedInformer<V1Pod>({
       name: "agent-pods",
-      kc,
+      client,
       path: `/api/v1/namespaces/${namespace}/pods`,
       labelSelector,
-      list: () => this.#core.listNamespacedPod({ namespace, labelSelector }),
       onError: onError("agent-pods"),
     });
     this.nodes = new SupervisedInformer<V1Node>({
       name: "nodes",
-      kc,
+      client,
       path: "/api/v1/nodes",
-      list: () => this.#core.listNode(),
       onError: onError("nodes"),
     });
   }
@@ -87,7 +89,7 @@ export class KubeAgentDirectory implements AgentDirectory {
     const cached = this.pods.get(name, this.#namespace);
     if (cached) return podFacts(cached);
     try {
-      return podFacts(await this.#core.readNamespacedPod({ name, namespace: this.#namespace }));
+      return podFacts(await this.#client.get<V1Pod>(`/api/v1/namespaces/${this.#namespace}/pods/${name}`));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -98,7 +100,7 @@ export class KubeAgentDirectory implements AgentDirectory {
     const cached = this.nodes.get(name);
     if (cached) return nodeFacts(cached);
     try {
-      return nodeFacts(await this.#core.readNode({ name }));
+      return nodeFacts(await this.#client.get<V1Node>(`/api/v1/nodes/${name}`));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

@@ -19,7 +19,8 @@
 // switch; the two-phase rotation later moves to a CA of its own. Secrets it writes keep their type and the keys it
 // does not manage (a kubernetes.io/tls Secret must keep tls.crt and tls.key).
 import { X509Certificate } from "node:crypto";
-import type { CoreV1Api, CustomObjectsApi, V1Secret } from "@kubernetes/client-node";
+import type { V1Secret } from "@kubernetes/client-node";
+import type { KubeClient } from "../../kube/client.ts";
 import type { Logger } from "pino";
 import { createCertificateAuthority, loadCertificateAuthority } from "../../pki/certificates.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
@@ -43,8 +44,7 @@ import {
 export { bundleCertificates, needsRenewal } from "./rotation.ts";
 
 export interface BuiltinTlsOptions {
-  core: CoreV1Api;
-  custom: CustomObjectsApi;
+  client: KubeClient;
   namespace: string;
   caSecret: string;
   servingSecret: string;
@@ -156,9 +156,11 @@ const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 const unb64 = (text: string | undefined) =>
   text === undefined ? undefined : Buffer.from(text, "base64").toString("utf8");
 
-async function readSecret(core: CoreV1Api, namespace: string, name: string): Promise<V1Secret | undefined> {
+const secretsOf = (namespace: string) => `/api/v1/namespaces/${namespace}/secrets`;
+
+async function readSecret(client: KubeClient, namespace: string, name: string): Promise<V1Secret | undefined> {
   try {
-    return await core.readNamespacedSecret({ name, namespace });
+    return await client.get<V1Secret>(`${secretsOf(namespace)}/${name}`);
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -174,7 +176,7 @@ const CERT_MANAGER_CERTIFICATE = "cert-manager.io/certificate-name";
  * names the keys we manage (undefined removes one); keys it does not name are kept as they are.
  */
 async function writeSecret(
-  core: CoreV1Api,
+  client: KubeClient,
   namespace: string,
   name: string,
   type: string,
@@ -218,8 +220,8 @@ async function writeSecret(
     },
   };
   try {
-    if (basedOn) await core.replaceNamespacedSecret({ name, namespace, body });
-    else await core.createNamespacedSecret({ namespace, body });
+    if (basedOn) await client.replace(`${secretsOf(namespace)}/${name}`, body);
+    else await client.create(secretsOf(namespace), body);
     return true;
   } catch (err) {
     if (isConflict(err)) return false; // another replica wrote it (or created it first); the caller re-reads
@@ -241,7 +243,7 @@ function storedCa(secret: V1Secret | undefined): StoredCa {
 
 function writeCaSecret(options: BuiltinTlsOptions, state: StoredCa, basedOn: V1Secret | undefined): Promise<boolean> {
   return writeSecret(
-    options.core,
+    options.client,
     options.namespace,
     options.caSecret,
     "kubernetes.io/tls",
@@ -264,7 +266,7 @@ function writeCaSecret(options: BuiltinTlsOptions, state: StoredCa, basedOn: V1S
  */
 async function adoptableCa(options: BuiltinTlsOptions, now: Date): Promise<StoredCa | undefined> {
   if (options.adoptCaSecret === undefined) return undefined;
-  const secret = await readSecret(options.core, options.namespace, options.adoptCaSecret);
+  const secret = await readSecret(options.client, options.namespace, options.adoptCaSecret);
   const cert = unb64(secret?.data?.["tls.crt"]);
   const key = unb64(secret?.data?.["tls.key"]);
   if (secret === undefined) return undefined;
@@ -289,11 +291,11 @@ const CA_STEP_MESSAGES: Record<Exclude<CaDecision["kind"], "steady" | "publish-n
 
 /** Makes sure the CA, the serving certificate and their publications exist and are current. */
 export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Date()): Promise<BuiltinTls> {
-  const { core, namespace, log } = options;
+  const { client, namespace, log } = options;
   const delayMs = options.caPropagationDelayMs ?? DEFAULT_CA_PROPAGATION_DELAY_MS;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     // ---- The CA ----
-    const caSecret = await readSecret(core, namespace, options.caSecret);
+    const caSecret = await readSecret(client, namespace, options.caSecret);
     if (caSecret === undefined) {
       const adopted = await adoptableCa(options, now);
       if (adopted !== undefined) {
@@ -330,7 +332,7 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
     const { current, bundle } = decision;
 
     // ---- The serving certificate, always from the current CA ----
-    const servingSecret = await readSecret(core, namespace, options.servingSecret);
+    const servingSecret = await readSecret(client, namespace, options.servingSecret);
     const serving =
       servingSecret?.data?.["tls.crt"] && servingSecret.data["tls.key"]
         ? { cert: unb64(servingSecret.data["tls.crt"]) ?? "", key: unb64(servingSecret.data["tls.key"]) ?? "" }
@@ -348,14 +350,14 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
       });
       const data = { "tls.crt": leaf.certPem, "tls.key": leaf.keyPem, "ca.crt": bundle };
       const { servingSecret: name } = options;
-      if (await writeSecret(core, namespace, name, "kubernetes.io/tls", data, servingSecret, {}, log)) {
+      if (await writeSecret(client, namespace, name, "kubernetes.io/tls", data, servingSecret, {}, log)) {
         log.info({ secret: options.servingSecret, reason: problem }, "issued the API server's serving certificate");
       }
       continue;
     }
     if (!sameCertificates(unb64(servingSecret?.data?.["ca.crt"]), bundle)) {
       const data = { "tls.crt": serving.cert, "tls.key": serving.key, "ca.crt": bundle };
-      await writeSecret(core, namespace, options.servingSecret, "kubernetes.io/tls", data, servingSecret, {}, log);
+      await writeSecret(client, namespace, options.servingSecret, "kubernetes.io/tls", data, servingSecret, {}, log);
       continue;
     }
 
@@ -405,21 +407,21 @@ function caName(now: Date): string {
  * same time (the caller re-reads and tries again).
  */
 async function publishCa(options: BuiltinTlsOptions, caBundle: string): Promise<boolean> {
-  const { core, custom, namespace, log } = options;
-  const published = await readSecret(core, namespace, options.publishSecret);
+  const { client, namespace, log } = options;
+  const published = await readSecret(client, namespace, options.publishSecret);
   if (!sameCertificates(unb64(published?.data?.["ca.crt"]), caBundle)) {
     // Only ca.crt: agents only need to trust the server (brupop's cert-manager Secret keeps its tls.crt and tls.key).
     const data = { "ca.crt": caBundle };
-    if (!(await writeSecret(core, namespace, options.publishSecret, "Opaque", data, published, {}, log))) {
+    if (!(await writeSecret(client, namespace, options.publishSecret, "Opaque", data, published, {}, log))) {
       return false;
     }
     log.info({ secret: options.publishSecret }, "published the CA bundle for agents");
   }
-  const crds = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" };
+  const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
   for (const name of options.crdNames) {
     let crd: { spec?: { conversion?: { strategy?: string; webhook?: { clientConfig?: { caBundle?: string } } } } };
     try {
-      crd = (await custom.getClusterCustomObject({ ...crds, name })) as typeof crd;
+      crd = await client.get<typeof crd>(`${crds}/${name}`);
     } catch (err) {
       if (isNotFound(err)) {
         log.debug({ crd: name }, "CRD not installed; no caBundle to set");
@@ -430,11 +432,9 @@ async function publishCa(options: BuiltinTlsOptions, caBundle: string): Promise<
     const conversion = crd.spec?.conversion;
     if (conversion?.strategy !== "Webhook" || conversion.webhook?.clientConfig === undefined) continue;
     if (conversion.webhook.clientConfig.caBundle === b64(caBundle)) continue;
-    await custom.patchClusterCustomObject({
-      ...crds,
-      name,
-      body: [{ op: "add", path: "/spec/conversion/webhook/clientConfig/caBundle", value: b64(caBundle) }],
-    });
+    await client.patch(`${crds}/${name}`, "json", [
+      { op: "add", path: "/spec/conversion/webhook/clientConfig/caBundle", value: b64(caBundle) },
+    ]);
     log.info({ crd: name }, "set the conversion webhook caBundle");
   }
   return true;
