@@ -1,5 +1,5 @@
-// Classifying errors of @kubernetes/client-node calls: ApiException carries the HTTP code, and its body is a
-// JSON string holding a metav1.Status.
+// Classifying errors of Kubernetes API calls (src/kube/client.ts): a KubeApiError carries the HTTP code, and its
+// body is a JSON string holding a metav1.Status.
 
 /** The HTTP status of a failed API call, or undefined for transport errors and anything else. */
 export function statusCode(err: unknown): number | undefined {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { budgetsFromStatus, classifyEviction } from "./eviction.ts";
 
-/** An error as client-node throws it: the HTTP code and the raw Status body. */
+/** An error as src/kube/client.ts throws it: the HTTP code and the raw Status body. */
 function apiError(code: number, status: object): Error {
   return Object.assign(new Error(`HTTP ${code}`), { code, body: JSON.stringify(status) });
 }

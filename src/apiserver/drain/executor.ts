@@ -21,7 +21,7 @@ import { planDrain, type DrainPod } from "../../core/drain-plan.ts";
 import type { LabelRequirement } from "../../core/drain-plan-selector.ts";
 import { classifyEviction, type EvictionOutcome } from "./eviction.ts";
 
-/** The Kubernetes calls a drain makes (drain/kube.ts implements them with client-node). */
+/** The Kubernetes calls a drain makes (drain/kube.ts implements them with src/kube/client.ts). */
 export interface DrainKube {
   /** Cordons the node and marks it with the drain's identity (ANNOTATION_DRAIN). */
   cordon(nodeName: string, drainId: string): Promise<void>;
