@@ -28,6 +28,11 @@ function boundaries() {
     ["@kubernetes/client-node"],
     "its generated models are most of a component's memory: use src/kube/client.ts (types may be imported)",
   );
+  const httpModules = packages(
+    ["node:http", "node:https"],
+    "an ES import of node:http(s) evaluates its lazy exports and loads Node's bundled undici (~17 MiB RSS): " +
+      'use process.getBuiltinModule("node:http") (types may be imported)',
+  );
   return [
     rule(["src/**/*.ts"], devOnly),
     rule(
@@ -60,10 +65,13 @@ function boundaries() {
           folder(d, `the agent runs on every node and talks to the cluster only through the API server (not src/${d})`),
         ),
       ],
-      packages(
-        ["@kubernetes/client-node", "fastify", "typebox", "undici", "pino", "prom-client"],
-        "the agent must stay small: no Kubernetes client, server framework or validator library (ADR 0007)",
-      ),
+      [
+        ...packages(
+          ["@kubernetes/client-node", "fastify", "typebox", "undici", "pino", "prom-client"],
+          "the agent must stay small: no Kubernetes client, server framework or validator library (ADR 0007)",
+        ),
+        ...httpModules,
+      ],
     ),
     rule(
       ["src/controller/**/*.ts"],
@@ -71,7 +79,7 @@ function boundaries() {
         ...devOnly,
         ...["agent", "apiserver", "cli", "deploy"].map((d) => folder(d, `the controller never imports src/${d}`)),
       ],
-      lean,
+      [...lean, ...httpModules],
     ),
     rule(
       ["src/apiserver/**/*.ts"],
@@ -79,9 +87,9 @@ function boundaries() {
         ...devOnly,
         ...["agent", "controller", "cli", "deploy"].map((d) => folder(d, `the API server never imports src/${d}`)),
       ],
-      lean,
+      [...lean, ...httpModules],
     ),
-    rule(["src/kube/**/*.ts"], devOnly, lean),
+    rule(["src/kube/**/*.ts"], devOnly, [...lean, ...httpModules]),
     rule(
       ["src/cli/**/*.ts"],
       [

@@ -1,7 +1,11 @@
 // The controller's plain-HTTP endpoints: /metrics (Prometheus text, like brupop's on :8080), /livez and /readyz.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+
+// Not `import { createServer } from "node:http"`: that ES import evaluates every lazy export of node:http and loads
+// Node's bundled undici, 17 MiB of RSS this process never uses (docs/design/footprint.md).
+const { createServer } = process.getBuiltinModule("node:http");
 
 export interface HealthSource {
   /** Live: the process can do its work (workers not wedged). */
