@@ -12,6 +12,16 @@ import type { Connection } from "./connection.ts";
 // fetch/WebSocket classes that load Node's bundled undici (~9 MiB RSS); getBuiltinModule leaves them unloaded.
 const http = process.getBuiltinModule("node:http");
 const https = process.getBuiltinModule("node:https");
+const tls = process.getBuiltinModule("node:tls");
+
+/**
+ * Connections to kube-apiserver at once (watches included); more requests wait for one. HTTP/1.1 carries one
+ * request per connection: without a bound a burst of writes (a fleet pass's starts, a drain's evictions) opens as
+ * many TLS connections as it has requests.
+ */
+const MAX_CONNECTIONS = 32;
+/** Connections kept open between bursts. */
+const MAX_IDLE_CONNECTIONS = 8;
 
 /** Bound on a request without its own: connect to last byte. */
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -70,6 +80,8 @@ interface Transport {
   readonly connection: Connection;
   readonly base: URL;
   readonly agent: Http.Agent;
+  /** Watches hold a connection each for as long as they run: their own pool, so they never wait for a request's. */
+  readonly watchAgent: Http.Agent;
   readonly secure: boolean;
 }
 
@@ -83,11 +95,20 @@ interface Shared {
 function transport(connection: Connection): Transport {
   const base = new URL(connection.server);
   const secure = base.protocol === "https:";
-  const agentOptions: Https.AgentOptions = {
-    keepAlive: true,
+  const pool = { keepAlive: true, maxSockets: MAX_CONNECTIONS, maxFreeSockets: MAX_IDLE_CONNECTIONS };
+  if (!secure) {
+    return { connection, base, secure, agent: new http.Agent(pool), watchAgent: new http.Agent({ keepAlive: true }) };
+  }
+  // One TLS context for every connection: given ca/cert/key instead, each new socket parses them into a context
+  // of its own (native memory, and CPU in every burst of new connections).
+  const secureContext = tls.createSecureContext({
     ...(connection.ca === undefined ? {} : { ca: connection.ca }),
     ...(connection.cert === undefined ? {} : { cert: connection.cert }),
     ...(connection.key === undefined ? {} : { key: connection.key }),
+  });
+  const agentOptions: Https.AgentOptions = {
+    keepAlive: true,
+    secureContext,
     ...(connection.tlsServerName === undefined ? {} : { servername: connection.tlsServerName }),
     rejectUnauthorized: connection.insecureSkipTlsVerify !== true,
   };
@@ -95,7 +116,8 @@ function transport(connection: Connection): Transport {
     connection,
     base,
     secure,
-    agent: secure ? new https.Agent(agentOptions) : new http.Agent({ keepAlive: true }),
+    agent: new https.Agent({ ...agentOptions, ...pool }),
+    watchAgent: new https.Agent(agentOptions),
   };
 }
 
@@ -123,6 +145,7 @@ export class KubeClient {
   /** Closes idle kept-alive connections (at shutdown; requests after it open new ones). */
   close(): void {
     this.#transport.agent.destroy();
+    this.#transport.watchAgent.destroy();
   }
 
   get<T>(path: string, options?: RequestOptions): Promise<T> {
@@ -188,17 +211,18 @@ export class KubeClient {
     };
     arm();
     try {
-      const res = await this.#open("GET", path, { ...options.query, watch: true }, undefined, "", signal);
+      const res = await this.#open("GET", path, { ...options.query, watch: true }, undefined, "", signal, true);
       const code = res.statusCode ?? 0;
       if (code >= 400) {
         const chunks: Buffer[] = [];
         for await (const chunk of res) chunks.push(chunk as Buffer);
         throw new KubeApiError("GET", path, code, Buffer.concat(chunks).toString("utf8"));
       }
+      res.setEncoding("utf8"); // a character split across chunks is decoded whole
       let rest = "";
       for await (const chunk of res) {
         arm();
-        const lines = (rest + (chunk as Buffer).toString("utf8")).split("\n");
+        const lines = (rest + (chunk as string)).split("\n");
         rest = lines.pop() ?? "";
         for (const line of lines) {
           if (line.trim() === "") continue;
@@ -245,8 +269,10 @@ export class KubeClient {
     body: string | undefined,
     contentType: string,
     signal: AbortSignal,
+    watch = false,
   ): Promise<Http.IncomingMessage> {
-    const { base, agent, secure, connection } = this.#transport;
+    const { base, secure, connection } = this.#transport;
+    const agent = watch ? this.#transport.watchAgent : this.#transport.agent;
     const url = new URL(base.pathname.replace(/\/$/, "") + path, base);
     for (const [key, value] of Object.entries(query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));

@@ -36,6 +36,61 @@ describe("KubeClient", () => {
     }
   });
 
+  it("bounds its connections in a burst, and a watch never waits for one", async () => {
+    const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
+    const client = new KubeClient(connectionFromKubeconfig(kc.exportConfig()));
+    const path = `/api/v1/namespaces/${t.namespace}/configmaps`;
+    const stop = new AbortController();
+    try {
+      // 40 watches hold a connection each (more than the request pool has), and 100 requests go out at once.
+      const events: string[] = [];
+      const watches = Array.from({ length: 40 }, () =>
+        client
+          .watch<V1ConfigMap>(path, (e) => events.push(e.object.metadata?.name ?? ""), {
+            signal: stop.signal,
+            query: { fieldSelector: "metadata.name=burst-0" },
+          })
+          .catch(() => undefined),
+      );
+      const before = proxy.connections;
+      const created = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => client.create<V1ConfigMap>(path, { metadata: { name: `burst-${i}` } })),
+      );
+      expect(created).toHaveLength(100);
+      // 40 watches + at most 32 request connections.
+      expect(proxy.connections - before).toBeLessThanOrEqual(40 + 32);
+      await eventually("every watch to see burst-0", () =>
+        Promise.resolve(events.filter((n) => n === "burst-0").length === 40 ? true : undefined),
+      );
+      stop.abort();
+      await Promise.all(watches);
+    } finally {
+      stop.abort();
+      client.close();
+      await proxy.stop();
+    }
+  });
+
+  it("decodes a watched object whose characters are split across chunks", async () => {
+    const path = `/api/v1/namespaces/${t.namespace}/configmaps`;
+    const text = "é€😀".repeat(40_000); // 360 KB of 2-, 3- and 4-byte characters: many chunk boundaries fall inside one
+    const stop = new AbortController();
+    let seen: string | undefined;
+    const watching = t.client
+      .watch<V1ConfigMap>(path, (e) => (seen = e.object.data?.text), {
+        signal: stop.signal,
+        query: { fieldSelector: "metadata.name=multibyte" },
+      })
+      .catch(() => undefined);
+    await t.client.create(path, { metadata: { name: "multibyte" }, data: { text } });
+    await eventually("the watch to deliver the object", () =>
+      Promise.resolve(seen !== undefined && seen.length >= text.length ? true : undefined),
+    );
+    expect(seen).toBe(text);
+    stop.abort();
+    await watching;
+  });
+
   it("fails with the HTTP code and the Status body, and refuses a request once its fence has ended", async () => {
     const missing = await t.client.get(`/api/v1/namespaces/${t.namespace}/configmaps/absent`).catch((e: unknown) => e);
     expect(isNotFound(missing)).toBe(true);
