@@ -4,6 +4,7 @@ import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../a
 import { UPDATE_POLICY_NAME } from "../api/update-policy.ts";
 import { ANNOTATIONS } from "../core/model.ts";
 import { ENV, type PolicySource } from "../core/policy.ts";
+import { describeGroup } from "../core/topology-budget.ts";
 import { NAMES } from "../deploy/names.ts";
 import type { RowReason } from "./fleet-report.ts";
 import { when } from "./render.ts";
@@ -206,6 +207,18 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
         next: [
           "wait for them to finish",
           `or raise it (${fromSource(ctx.sources?.budget, ENV.maxConcurrentUpdate, "maxConcurrentUpdates")}): ${POLICY(ns)} '{"spec":{"maxConcurrentUpdates":${reason.limit + 1}}}'`,
+        ],
+      };
+    }
+    case "topology-budget-full": {
+      const group = describeGroup(reason.topologyKey, reason.value);
+      return {
+        why:
+          `the topology budget of ${reason.topologyKey} is full for this node's group (${group}): ` +
+          `${reason.inUse} of ${reason.limit} node${reason.limit === 1 ? "" : "s"} updating there; nodes elsewhere may start.`,
+        next: [
+          `wait for them to finish; to see the nodes of each group: kubectl get nodes -L ${reason.topologyKey}`,
+          `or change the topology budget (policy resource field spec.topologyBudgets): kubectl -n ${ns} edit brupolicy ${UPDATE_POLICY_NAME}`,
         ],
       };
     }

@@ -2,6 +2,7 @@
 // document with the same content for scripts. Pure: the caller decides colours and where the text goes.
 import { formatTimestamp } from "../api/timestamps.ts";
 import { NOT_STARTED } from "../core/reasons.ts";
+import { describeGroup } from "../core/topology-budget.ts";
 import type { FleetReport, NodeRow, RowReason } from "./fleet-report.ts";
 import { relative, table, when, type Style } from "./render.ts";
 
@@ -43,6 +44,9 @@ export interface NodeStatusView {
     nextOpen?: string | null;
     inUse?: number;
     limit?: number | null;
+    /** topology-budget-full: the label and the node's value of it (null: the node lacks the label). */
+    topologyKey?: string;
+    value?: string | null;
   };
 }
 
@@ -112,6 +116,14 @@ function reasonView(reason: RowReason): NodeStatusView["reason"] {
       return { ...base, nextOpen: reason.nextOpen === null ? null : formatTimestamp(reason.nextOpen) };
     case "budget-full":
       return { ...base, inUse: reason.inUse, limit: Number.isFinite(reason.limit) ? reason.limit : null };
+    case "topology-budget-full":
+      return {
+        ...base,
+        topologyKey: reason.topologyKey,
+        value: reason.value,
+        inUse: reason.inUse,
+        limit: reason.limit,
+      };
     default:
       return base;
   }
@@ -128,6 +140,8 @@ export function shortReason(reason: RowReason, now: Date): string {
         : `outside-window (opens ${relative(reason.nextOpen, now)})`;
     case "budget-full":
       return `budget-full (${reason.inUse}/${Number.isFinite(reason.limit) ? reason.limit : "unlimited"})`;
+    case "topology-budget-full":
+      return `topology-budget-full (${describeGroup(reason.topologyKey, reason.value)} ${reason.inUse}/${reason.limit})`;
     case "quarantined":
       return `quarantined (${reason.failures} failures)`;
     case "starting":

@@ -63,7 +63,7 @@ describe("not started, by reason", () => {
 
   it("every reason code, zeros included", () => {
     const series = notStartedByReason(selection);
-    expect(series).toHaveLength(14);
+    expect(series).toHaveLength(15);
     expect(Object.fromEntries(series.filter((s) => s.value > 0).map((s) => [s.labels.reason, s.value]))).toEqual({
       "up-to-date": 2,
       "in-progress": 1,

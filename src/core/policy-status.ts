@@ -8,6 +8,7 @@ import type { PolicyResolution } from "./policy.ts";
 import { summarizeNotStarted } from "./metrics.ts";
 import { isBlocking } from "./reasons.ts";
 import type { Selection } from "./select.ts";
+import { describeGroup } from "./topology-budget.ts";
 
 export const MAX_BLOCKED_NODES = 100;
 
@@ -65,8 +66,11 @@ export function buildPolicyStatus(input: {
   return status;
 }
 
-/** Messages that embed counts which change with every start (budget-full) are reduced to their stable part. */
+/** Messages that embed counts which change with every start (budget-full, topology-budget-full) are reduced to their stable part. */
 function stableMessage(reason: Selection["notStarted"][number]["reason"]): string {
   if (reason.code === "budget-full") return `budget full (${reason.limit === Infinity ? "unlimited" : reason.limit})`;
+  if (reason.code === "topology-budget-full") {
+    return `${describeGroup(reason.topologyKey, reason.value)} at its budget (${reason.limit})`;
+  }
   return reason.message;
 }

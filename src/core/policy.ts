@@ -7,6 +7,7 @@ import { parseDuration } from "./duration.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "./next-spec.ts";
 import { DEFAULT_NODE_TIMEOUTS, type NodeTimeouts } from "./timeouts.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "./failures.ts";
+import { parseTopologyBudgets, type TopologyBudget, type TopologyBudgetSpec } from "./topology-budget.ts";
 import {
   WindowError,
   nextWindowStart,
@@ -54,6 +55,8 @@ export interface UpdatePolicySpec {
   paused?: boolean;
   /** Like MAX_CONCURRENT_UPDATE: a count, "unlimited", or a percentage of managed nodes such as "25%". */
   maxConcurrentUpdates?: number | string;
+  /** Per value of a node label (a zone), on top of the fleet budget; every entry applies (topology-budget.ts). */
+  topologyBudgets?: TopologyBudgetSpec[];
   /** Like SCHEDULER_CRON_EXPRESSION (brupop's 6/7-field cron, UTC). Not together with `windows`. */
   schedulerCronExpression?: string;
   /** Explicit windows; when non-empty they replace any cron schedule. */
@@ -69,6 +72,8 @@ export type PolicySource = "default" | "env" | "policy";
 
 export interface FleetPolicy extends NodePolicy {
   budget: UpdateBudget;
+  /** Policy resource only; empty when none. */
+  topologyBudgets: readonly TopologyBudget[];
   schedule: UpdateSchedule;
   paused: boolean;
   /** Where each setting came from, for status and `brupop explain`. */
@@ -85,6 +90,7 @@ export type ControllerEnv = Readonly<Record<string, string | undefined>>;
 const SPEC_FIELDS: readonly string[] = [
   "paused",
   "maxConcurrentUpdates",
+  "topologyBudgets",
   "schedulerCronExpression",
   "windows",
   "stateTimeouts",
@@ -143,6 +149,8 @@ export function resolveFleetPolicy(
     }
   }
 
+  const topologyBudgets = parseTopologyBudgets(resource.topologyBudgets, "policy spec.topologyBudgets", errors);
+
   // Schedule.
   const scheduled = resolveSchedule(env, resource, now, errors, warnings);
 
@@ -176,6 +184,7 @@ export function resolveFleetPolicy(
     warnings,
     policy: {
       budget,
+      topologyBudgets,
       schedule: scheduled.schedule,
       paused: paused.value,
       stateTimeouts: timeouts.timeouts,

@@ -41,6 +41,12 @@ export const NOT_STARTED = {
   paused: { blocks: true, attention: "policy", event: "Paused", title: "updates paused" },
   "outside-window": { blocks: true, attention: "policy", event: "OutsideWindow", title: "outside the update window" },
   "budget-full": { blocks: true, attention: "policy", event: "BudgetFull", title: "update budget full" },
+  "topology-budget-full": {
+    blocks: true,
+    attention: "policy",
+    event: "TopologyBudgetFull",
+    title: "topology budget full (its zone or label value)",
+  },
 } as const satisfies Record<string, ReasonInfo>;
 
 export type NotStartedCode = keyof typeof NOT_STARTED;

@@ -17,6 +17,13 @@ import { orderCandidates } from "./order.ts";
 import type { FleetPolicy } from "./policy.ts";
 import type { NotStartedCode } from "./reasons.ts";
 import { countUsingBudget } from "./standing.ts";
+import {
+  describeGroup,
+  describeGroupBudget,
+  TopologyLedger,
+  topologyGroups,
+  type TopologyGroup,
+} from "./topology-budget.ts";
 import { evaluateSchedule, type GateStatus } from "./windows.ts";
 
 /** Why a node is not started now: a code of the catalogue (src/core/reasons.ts) with its details. */
@@ -25,7 +32,22 @@ export type NotStartedReason =
   | { code: "backoff"; until: Date; message: string }
   | { code: "outside-window"; nextOpen: Date | null; message: string }
   | { code: "budget-full"; inUse: number; limit: number; message: string }
-  | { code: Exclude<NotStartedCode, "quarantined" | "backoff" | "outside-window" | "budget-full">; message: string };
+  | {
+      code: "topology-budget-full";
+      /** The label and the node's value of it (null: the node lacks the label). */
+      topologyKey: string;
+      value: string | null;
+      inUse: number;
+      limit: number;
+      message: string;
+    }
+  | {
+      code: Exclude<
+        NotStartedCode,
+        "quarantined" | "backoff" | "outside-window" | "budget-full" | "topology-budget-full"
+      >;
+      message: string;
+    };
 
 export type { NotStartedCode } from "./reasons.ts";
 
@@ -57,6 +79,8 @@ export interface Selection {
     managed: number;
     description: string;
   };
+  /** Each topology budget's groups before these starts (empty without topology budgets). */
+  topology: readonly TopologyGroup[];
   gate: GateStatus;
   /** Nodes that want to start and are held back only by pause, window or budget (brupop's "ready to update"). */
   ready: number;
@@ -115,7 +139,13 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const gate = evaluateSchedule(policy.schedule, now, fleet.triggerConsumedAt ?? now);
 
   const notStarted: NotStarted[] = [];
-  const candidates: { shadow: ShadowView; grant: StartGrant; nodeName: string; failures: number }[] = [];
+  const candidates: {
+    shadow: ShadowView;
+    node: NodeView;
+    grant: StartGrant;
+    nodeName: string;
+    failures: number;
+  }[] = [];
   let recheckAt: Date | null = null;
   const skip = (shadow: ShadowView, reason: NotStartedReason): void => {
     notStarted.push({ shadowName: shadow.name, nodeName: shadow.nodeName, reason });
@@ -151,7 +181,7 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
       from: decision.from,
       to: decision.to,
     };
-    candidates.push({ shadow, grant, nodeName: shadow.nodeName, failures: readFailures(shadow).failures });
+    candidates.push({ shadow, node, grant, nodeName: shadow.nodeName, failures: readFailures(shadow).failures });
   }
 
   const withShadow = new Set(fleet.shadows.map((shadow) => shadow.nodeName));
@@ -168,6 +198,8 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
     }
   }
 
+  const topology = topologyGroups(policy.topologyBudgets, fleet.nodes, fleet.shadows, policy.stateTimeouts, now);
+  const ledger = new TopologyLedger(policy.topologyBudgets, topology);
   const start: StartGrant[] = [];
   const ordered = orderCandidates(candidates, fleet.controllerNodeName);
   for (const candidate of ordered) {
@@ -183,7 +215,22 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
         message: `budget full: ${inUse + start.length} of ${describeLimit(limit)} nodes are updating (budget ${describeBudget(policy.budget)})`,
       });
     } else {
-      start.push(candidate.grant);
+      const full = ledger.blocking(candidate.node);
+      if (full === null) {
+        ledger.grant(candidate.node);
+        start.push(candidate.grant);
+        continue;
+      }
+      const { group, inUse: groupInUse } = full;
+      const name = describeGroup(group.topologyKey, group.value);
+      skip(candidate.shadow, {
+        code: "topology-budget-full",
+        topologyKey: group.topologyKey,
+        value: group.value,
+        inUse: groupInUse,
+        limit: group.limit,
+        message: `${name} at its budget: ${groupInUse} of ${group.limit} updating (budget ${describeGroupBudget(group)})`,
+      });
     }
   }
   const oneshot = policy.schedule.kind === "cron" && policy.schedule.cron.kind === "oneshot";
@@ -197,6 +244,7 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
     start,
     notStarted,
     budget: { limit, inUse, managed, description: describeBudget(policy.budget) },
+    topology,
     gate,
     ready: candidates.length,
     sessionDrained: oneshot && gate.open && candidates.length === 0,

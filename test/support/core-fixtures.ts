@@ -59,11 +59,16 @@ export function node(
     unschedulable?: boolean;
     ready?: boolean | null;
     drainedByOperator?: boolean;
+    /** Further labels (a zone). */
+    labels?: Record<string, string>;
   } = {},
 ): NodeView {
   return {
     name,
-    labels: options.labelled === false ? {} : { "bottlerocket.aws/updater-interface-version": "2.0.0" },
+    labels: {
+      ...(options.labelled === false ? {} : { "bottlerocket.aws/updater-interface-version": "2.0.0" }),
+      ...options.labels,
+    },
     annotations: options.annotations ?? {},
     unschedulable: options.unschedulable ?? false,
     ready: options.ready === undefined ? true : options.ready,
