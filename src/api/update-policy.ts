@@ -57,10 +57,56 @@ const IntOrString = Type.Unsafe<number | string>({
   description: 'A number of nodes, "unlimited", or a percentage of the managed nodes such as "25%".',
 });
 
+/** A label key (Kubernetes' qualified name): an optional DNS-subdomain prefix and "/", then a name of ≤ 63. */
+const LABEL_KEY_PATTERN =
+  "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+
+export const TopologyBudgetSchema = Type.Object(
+  {
+    topologyKey: Type.String({
+      description:
+        "The node label whose values make the groups, e.g. topology.kubernetes.io/zone. Managed nodes without " +
+        "the label form one group of their own, with the same limit.",
+      minLength: 1,
+      // A prefix of at most 253, "/", a name of at most 63.
+      maxLength: 317,
+      pattern: LABEL_KEY_PATTERN,
+    }),
+    maxConcurrentUpdates: Type.Unsafe<number | string>({
+      "x-kubernetes-int-or-string": true,
+      anyOf: [{ type: "integer" }, { type: "string" }],
+      // Bounds the rule's cost (the API server refuses a rule whose estimated cost is unbounded): "100%" is 4 long.
+      maxLength: 4,
+      description:
+        'Nodes of one group out of Idle at once: a number (0 starts none there) or a percentage such as "25%" of ' +
+        "the group's managed nodes, rounded down and at least 1.",
+      "x-kubernetes-validations": [
+        {
+          rule: "type(self) == int ? self >= 0 : self.matches('^[0-9]+$|^(100|[1-9]?[0-9])%$')",
+          message: 'must be a number of nodes ≥ 0 or a percentage from 0% to 100% such as "25%"',
+        },
+      ],
+    }),
+  },
+  { description: "A budget per value of a node label, on top of the fleet budget." },
+);
+
 export const UpdatePolicySpecSchema = Type.Object(
   {
     paused: Type.Optional(Type.Boolean({ description: "No new updates start while true; updates in flight finish." })),
     maxConcurrentUpdates: Type.Optional(IntOrString),
+    topologyBudgets: Type.Optional(
+      Type.Unsafe<Static<typeof TopologyBudgetSchema>[]>({
+        ...Type.Array(TopologyBudgetSchema, {
+          maxItems: 10,
+          description:
+            "At most so many nodes per value of a node label (a zone) update at once, on top of " +
+            "maxConcurrentUpdates; every entry applies, one entry per key.",
+        }),
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["topologyKey"],
+      }),
+    ),
     schedulerCronExpression: Type.Optional(
       Type.String({ description: "brupop's SCHEDULER_CRON_EXPRESSION (6 or 7 fields, seconds first, UTC)." }),
     ),

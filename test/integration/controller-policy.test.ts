@@ -125,6 +125,53 @@ describe("the BottlerocketUpdatePolicy resource", () => {
   });
 });
 
+describe("topology budgets at the API server", () => {
+  const create = (spec: Record<string, unknown>) =>
+    custom.createNamespacedCustomObject({
+      ...policyApi(),
+      body: {
+        apiVersion: UPDATE_POLICY_API_VERSION,
+        kind: UPDATE_POLICY_KIND,
+        metadata: { name: UPDATE_POLICY_NAME },
+        spec,
+      },
+    });
+  const zone = (maxConcurrentUpdates: unknown, topologyKey = "topology.kubernetes.io/zone") => ({
+    topologyKey,
+    maxConcurrentUpdates,
+  });
+
+  it.each([
+    ["a key that is no label key", [zone(1, "not a key")], /spec\.topologyBudgets\[0\]\.topologyKey/],
+    [
+      "a percentage over 100",
+      [zone("150%")],
+      /spec\.topologyBudgets\[0\]\.maxConcurrentUpdates.*percentage from 0% to 100%/,
+    ],
+    ["unlimited", [zone("unlimited")], /spec\.topologyBudgets\[0\]\.maxConcurrentUpdates/],
+    ["a negative count", [zone(-1)], /spec\.topologyBudgets\[0\]\.maxConcurrentUpdates.*number of nodes/],
+    [
+      "no budget",
+      [{ topologyKey: "topology.kubernetes.io/zone" }],
+      /spec\.topologyBudgets\[0\]\.maxConcurrentUpdates: Required/,
+    ],
+    ["the same key twice", [zone(1), zone(2)], /spec\.topologyBudgets\[1\]: Duplicate value/],
+  ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, topologyBudgets, field) => {
+    const attempt = create({ topologyBudgets });
+    await expect(attempt).rejects.toMatchObject({ code: 422 });
+    await expect(attempt).rejects.toThrow(field);
+    await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+  });
+
+  it("accepts counts, percentages and several keys", async () => {
+    const created = (await create({
+      topologyBudgets: [zone(1), zone("25%", "example.com/rack"), zone("2", "pool")],
+    })) as BottlerocketUpdatePolicy;
+    expect(created.spec?.topologyBudgets).toHaveLength(3);
+    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+  });
+});
+
 describe("a controller following the policy resource", () => {
   let controller: Controller | undefined;
   let observer: ShadowTimeline | undefined;
@@ -299,5 +346,15 @@ describe("a controller following the policy resource", () => {
       fieldSelector: `involvedObject.name=${UPDATE_POLICY_NAME},reason=InvalidPolicy`,
     });
     expect(events.items).toHaveLength(1);
+  });
+
+  it("reports a topology key the schema lets through but Kubernetes would not (a prefix over 253) as invalid", async () => {
+    const topologyKey = `${"p".repeat(254)}/zone`;
+    const generation = await setPolicy({ topologyBudgets: [{ topologyKey, maxConcurrentUpdates: 1 }] });
+    const status = await statusFor("errors in status", generation, (s) => (s.errors?.length ?? 0) > 0);
+    expect(status.errors).toEqual([
+      `policy spec.topologyBudgets[0].topologyKey: "${topologyKey}" is not a label key: its prefix must be a DNS subdomain of at most 253 characters`,
+    ]);
+    expect(inFlight(await listShadows())).toEqual([]);
   });
 });
