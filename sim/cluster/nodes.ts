@@ -11,6 +11,8 @@ export interface SimulatedNodeOptions {
   readonly osVersion?: string;
   /** Extra labels; the updater-interface label is set unless `managed` is false. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Labels per node (its zone), on top of `labels`. */
+  readonly labelsOf?: (node: string) => Readonly<Record<string, string>>;
   /** Whether the node carries the operator's updater-interface label (default true). */
   readonly managed?: boolean;
   /**
@@ -46,6 +48,7 @@ export async function createBottlerocketNodes(
               "node.kubernetes.io/instance-type": "simulated",
               ...(options.managed === false ? {} : { [updaterInterfaceLabel.key]: updaterInterfaceLabel.value }),
               ...options.labels,
+              ...options.labelsOf?.(name),
             },
             annotations: { [kwokNodeAnnotation.key]: kwokNodeAnnotation.value },
           },

@@ -86,6 +86,8 @@ export interface SimulatedClusterOptions {
   readonly controllerSettings?: Readonly<Record<string, string>>;
   /** Extra labels on every node (e.g. what MANAGED_NODE_SELECTOR selects). */
   readonly nodeLabels?: Readonly<Record<string, string>>;
+  /** Extra labels per node, on top of `nodeLabels` (e.g. its zone, topology.kubernetes.io/zone). */
+  readonly labelsOf?: (node: string) => Readonly<Record<string, string>>;
   /** Give each node its own network link (node-links.ts), so that one node can be cut off; default: none. */
   readonly nodeLinks?: boolean;
   /** Reuse this control plane (it is not stopped by stop()); default: start one. */
@@ -277,6 +279,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     await createBottlerocketNodes(core, nodeNames, {
       osVersion: fromVersion,
       ...(options.nodeLabels ? { labels: options.nodeLabels } : {}),
+      ...(options.labelsOf ? { labelsOf: options.labelsOf } : {}),
     });
     const links = new Map<string, NodeLink>();
     if (options.nodeLinks) {

@@ -127,6 +127,56 @@ describe("I1: no reboot while a pod the drain must evict is still bound", () => 
   });
 });
 
+describe("I2T: nodes actually disrupted per value of a budgeted label never exceed its budget", () => {
+  const ZONE = "topology.kubernetes.io/zone";
+  const labels = (zone: string | undefined): Record<string, string> => (zone === undefined ? {} : { [ZONE]: zone });
+  const zoned = (o: InvariantOracle, layout: Record<string, string | undefined>) => {
+    for (const [n, zone] of Object.entries(layout)) {
+      o.hostInitially(n, true, "1.25.0");
+      o.node(T0, node(n, { labels: labels(zone) }));
+    }
+  };
+
+  test("two nodes of one zone disrupted at once at 1 per zone is a violation naming the zone; other zones are not", () => {
+    const o = oracle({ budget: 10, topologyBudgets: [{ key: ZONE, budget: 1 }] });
+    zoned(o, { a1: "a", a2: "a", b1: "b", c1: "c" });
+    o.node(T0 + S, cordoned("a1", { labels: labels("a") }));
+    o.node(T0 + S, cordoned("b1", { labels: labels("b") }));
+    o.host(T0 + 2 * S, "c1", { kind: "reboot-requested" });
+    expect(o.violations).toEqual([]);
+    o.node(T0 + 3 * S, cordoned("a2", { labels: labels("a") }));
+    expect(o.violations.map((v) => [v.invariant, v.nodes])).toEqual([["I2T", ["a1", "a2"]]]);
+    expect(o.violations[0]?.message).toMatch(
+      /^2 nodes of topology\.kubernetes\.io\/zone=a disrupted at once, budget 1/,
+    );
+    expect(o.maxDisruptedByGroup).toEqual(
+      new Map([
+        [`${ZONE}=a`, 2],
+        [`${ZONE}=b`, 1],
+        [`${ZONE}=c`, 1],
+      ]),
+    );
+    // Once per stretch: a third change while still over is not a second violation; a new stretch is.
+    o.node(T0 + 4 * S, cordoned("a2", { labels: labels("a") }));
+    o.node(T0 + 5 * S, node("a2", { labels: labels("a"), cordonManager: OPERATOR }));
+    o.node(T0 + 6 * S, cordoned("a2", { labels: labels("a") }));
+    expect(o.violations.map((v) => v.invariant)).toEqual(["I2T", "I2T"]);
+  });
+
+  test("a percentage is of the zone's managed nodes (rounded down, at least 1); nodes without the label are a group", () => {
+    const o = oracle({ budget: 10, topologyBudgets: [{ key: ZONE, budget: "50%" }] });
+    zoned(o, { a1: "a", a2: "a", a3: "a", a4: "a", b1: "b", u1: undefined, u2: undefined, u3: undefined });
+    o.node(T0 + S, cordoned("a1", { labels: labels("a") }));
+    o.node(T0 + S, cordoned("a2", { labels: labels("a") })); // 50% of 4 = 2
+    o.node(T0 + S, cordoned("b1", { labels: labels("b") })); // 50% of 1: at least 1
+    o.node(T0 + S, cordoned("u1"));
+    expect(o.violations).toEqual([]);
+    o.node(T0 + 2 * S, cordoned("u2")); // 50% of 3 = 1
+    expect(o.violations.map((v) => [v.invariant, v.nodes])).toEqual([["I2T", ["u1", "u2"]]]);
+    expect(o.violations[0]?.message).toMatch(/topology\.kubernetes\.io\/zone unset .* \(1 of its 3 nodes\)/);
+  });
+});
+
 describe("I2: nodes actually disrupted never exceed the budget", () => {
   test("four nodes cordoned by the operator at budget 3 while every shadow reads Idle (no reason) is a violation", () => {
     const o = oracle({ reasonWithinMs: 3_600 * S });

@@ -10,6 +10,7 @@ import { selects, type EventView, type NodeView, type PdbView, type PodView } fr
 export const INVARIANTS = {
   I1: "no host reboots while a pod its drain must evict is still bound to the node",
   I2: "nodes actually disrupted (cordoned by the operator, or in a reboot it asked for) never exceed the budget",
+  I2T: "nodes actually disrupted that share a value of a budgeted node label (a zone) never exceed that budget",
   I3: "no node stays cordoned by the operator past the bound without a reason on its shadow and an Event",
   I4: "every node reaches the target or is reported stuck, is not left cordoned while Ready, and the fleet keeps going",
   I5: "updates start only while the schedule allows",
@@ -57,8 +58,16 @@ export type HostSignal =
   /** An update command started (refresh, prepare, activate, deactivate). */
   | { readonly kind: "command"; readonly command: string };
 
+/** A budget per value of a node label (a zone): nodes without the label form one group of their own. */
+export interface TopologyBudgetSpec {
+  readonly key: string;
+  readonly budget: Exclude<BudgetSpec, "unlimited">;
+}
+
 export interface OracleOptions {
   readonly budget: BudgetSpec;
+  /** I2T: per-label budgets on top of `budget`; a percentage is of the managed nodes with that value. */
+  readonly topologyBudgets?: readonly TopologyBudgetSpec[];
   /** I3: how long a node may stay cordoned by the operator before a reason and an Event must be visible. */
   readonly reasonWithinMs: number;
   /** I3: how long the reason may be out of sight (a shadow being rewritten) before it counts as missing. */
@@ -135,6 +144,8 @@ export class InvariantOracle {
   readonly violations: Violation[] = [];
   /** Most nodes disrupted at once, and the budget then. */
   maxDisrupted = 0;
+  /** I2T: most nodes disrupted at once per group, by `key=value` (`key unset` for nodes without the label). */
+  readonly maxDisruptedByGroup = new Map<string, number>();
   /** Changes and signals checked, by kind. */
   readonly checks = { node: 0, pod: 0, host: 0, event: 0, shadow: 0, pdb: 0, reboot: 0 };
   /**
@@ -153,6 +164,8 @@ export class InvariantOracle {
   #fleetProgressAt: number;
   #stallReported = false;
   #overBudget = false;
+  /** I2T: the groups over their budget now (one violation per stretch). */
+  readonly #overTopology = new Set<string>();
   readonly #onViolation: ((v: Violation) => void) | undefined;
 
   constructor(options: OracleOptions, onViolation?: (v: Violation) => void) {
@@ -507,6 +520,7 @@ export class InvariantOracle {
   #checkBudget(at: number): void {
     const tracks = [...this.#nodes.values()];
     const disrupted = tracks.filter((t) => this.#isDisrupted(t));
+    this.#checkTopology(at, tracks, disrupted);
     const limit = budgetLimit(this.#o.budget, tracks.filter((t) => this.#managed(t)).length);
     this.maxDisrupted = Math.max(this.maxDisrupted, disrupted.length);
     if (disrupted.length <= limit) {
@@ -515,20 +529,48 @@ export class InvariantOracle {
     }
     if (this.#overBudget) return;
     this.#overBudget = true;
-    const how = (t: Track) => {
-      const why: string[] = [];
-      if (t.operatorCordon) why.push(`cordoned by ${t.cordonManager ?? "?"} for ${secs(at - (t.cordonSince ?? at))}`);
-      if (t.operatorReboot) why.push(`in a reboot for ${secs(at - (t.rebootSince ?? at))}`);
-      return `${t.name} (${why.join(", ")})`;
-    };
     this.#violate(
       "I2",
       at,
       disrupted.map((t) => t.name),
       `${disrupted.length} nodes disrupted at once, budget ${String(this.#o.budget)}` +
         (typeof this.#o.budget === "string" && this.#o.budget.endsWith("%") ? ` (${limit} nodes)` : "") +
-        `: ${disrupted.map(how).join(", ")}`,
+        `: ${disrupted.map(disruptedHow(at)).join(", ")}`,
     );
+  }
+
+  /** I2T: per budgeted label, the disrupted nodes of each value against that value's own limit. */
+  #checkTopology(at: number, tracks: readonly Track[], disrupted: readonly Track[]): void {
+    for (const { key, budget } of this.#o.topologyBudgets ?? []) {
+      const groupOf = (t: Track) => {
+        const value = t.view?.labels[key];
+        return value === undefined ? `${key} unset` : `${key}=${value}`;
+      };
+      const sizes = new Map<string, number>();
+      for (const t of tracks) if (this.#managed(t)) sizes.set(groupOf(t), (sizes.get(groupOf(t)) ?? 0) + 1);
+      const byGroup = new Map<string, Track[]>();
+      for (const t of disrupted) byGroup.set(groupOf(t), [...(byGroup.get(groupOf(t)) ?? []), t]);
+      for (const group of new Set([...sizes.keys(), ...byGroup.keys(), ...this.#overTopology])) {
+        if (group !== `${key} unset` && !group.startsWith(`${key}=`)) continue; // another key's (label keys have no "=")
+        const nodes = byGroup.get(group) ?? [];
+        this.maxDisruptedByGroup.set(group, Math.max(this.maxDisruptedByGroup.get(group) ?? 0, nodes.length));
+        const limit = budgetLimit(budget, sizes.get(group) ?? 0);
+        if (nodes.length <= limit) {
+          this.#overTopology.delete(group);
+          continue;
+        }
+        if (this.#overTopology.has(group)) continue;
+        this.#overTopology.add(group);
+        this.#violate(
+          "I2T",
+          at,
+          nodes.map((t) => t.name),
+          `${nodes.length} nodes of ${group} disrupted at once, budget ${String(budget)}` +
+            (typeof budget === "string" ? ` (${limit} of its ${sizes.get(group) ?? 0} nodes)` : "") +
+            `: ${nodes.map(disruptedHow(at)).join(", ")}`,
+        );
+      }
+    }
   }
 
   #checkCordons(at: number): void {
@@ -673,6 +715,16 @@ export class InvariantOracle {
     if (warning === undefined) why.push("no Warning Event since its last attempt began");
     return why;
   }
+}
+
+/** A disrupted node and why it counts, for a violation's message. */
+function disruptedHow(at: number): (t: Track) => string {
+  return (t) => {
+    const why: string[] = [];
+    if (t.operatorCordon) why.push(`cordoned by ${t.cordonManager ?? "?"} for ${secs(at - (t.cordonSince ?? at))}`);
+    if (t.operatorReboot) why.push(`in a reboot for ${secs(at - (t.rebootSince ?? at))}`);
+    return `${t.name} (${why.join(", ")})`;
+  };
 }
 
 function secs(ms: number): string {
