@@ -15,6 +15,7 @@ import {
 import { bottlerocketOsImage } from "../../sim/cluster/nodes.ts";
 import { observeWithOracle, type OracleObserver } from "../../sim/oracle/observer.ts";
 import { formatOutcomes, formatVerdict, verdictOf } from "../../sim/oracle/verdict.ts";
+import type { TopologyBudgetSpec } from "../../sim/oracle/invariants.ts";
 
 // Timeouts are generous on purpose: besides a loaded machine, Kubernetes itself can hold a drain up for 2 minutes.
 // An evicted StatefulSet pod is recorded in its PodDisruptionBudget's status.disruptedPods; when the replacement (same
@@ -52,7 +53,12 @@ export function stopClustersAfterEach(): void {
   });
 }
 
-export type StartOptions = SimulatedClusterOptions & { budget: number; onChange?: () => void };
+export type StartOptions = SimulatedClusterOptions & {
+  budget: number;
+  onChange?: () => void;
+  /** The oracle's per-label budgets (I2T), when the test sets topology budgets in the policy. */
+  topologyBudgets?: readonly TopologyBudgetSpec[];
+};
 
 export async function start(options: StartOptions): Promise<Running> {
   const t0 = Date.now();
@@ -69,7 +75,11 @@ export async function start(options: StartOptions): Promise<Running> {
     env: { ...options.env, agent: { ...FAST_AGENT_ENV, ...options.env?.agent } },
   });
   const observer = observeCluster(cluster, options.onChange ? { onChange: options.onChange } : {});
-  const oracle = observeWithOracle(cluster, { budget: options.budget, ...ORACLE_BOUNDS });
+  const oracle = observeWithOracle(cluster, {
+    budget: options.budget,
+    ...ORACLE_BOUNDS,
+    ...(options.topologyBudgets ? { topologyBudgets: options.topologyBudgets } : {}),
+  });
   const published: SimulatedCluster = {
     ...cluster,
     publish(version) {
