@@ -134,6 +134,20 @@ export const BlockedNodeSchema = Type.Object({
   message: Type.String(),
 });
 
+export const TopologyStatusSchema = Type.Object({
+  topologyKey: Type.String(),
+  budget: Type.String({ description: 'As written, e.g. "1" or "25%".' }),
+  groups: Type.Array(
+    Type.Object({
+      value: Type.Optional(Type.String({ description: "The label's value; absent for the nodes without the label." })),
+      managedNodes: count("Managed nodes with this value."),
+      limit: count("Nodes of this value that may update at once."),
+      updating: count("Nodes of this value using budget now."),
+    }),
+    { description: "Each value of the label among the managed nodes (at most 100).", maxItems: 100 },
+  ),
+});
+
 export const UpdatePolicyStatusSchema = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -141,6 +155,12 @@ export const UpdatePolicyStatusSchema = Type.Object(
     managedNodes: count("Nodes labelled bottlerocket.aws/updater-interface-version=2.0.0."),
     updating: count("Nodes out of Idle (they count against the budget)."),
     budget: Type.String({ description: 'The concurrency limit in effect, e.g. "3", "unlimited", "25% (2)".' }),
+    topology: Type.Optional(
+      Type.Array(TopologyStatusSchema, {
+        description: "Each topology budget (spec.topologyBudgets) by label value: nodes, limit, updating.",
+        maxItems: 10,
+      }),
+    ),
     nodesByState: Type.Object(
       Object.fromEntries(BRS_STATES.map((state) => [state, Type.Optional(Type.Integer({ minimum: 0 }))])) as Record<
         (typeof BRS_STATES)[number],

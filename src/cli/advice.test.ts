@@ -92,6 +92,26 @@ describe("advise", () => {
     expect(advice.next[1]).toMatch(/MAX_CONCURRENT_UPDATE.*"maxConcurrentUpdates":3/);
   });
 
+  it("names the zone whose budget is full, and how to see the zones", () => {
+    const advice = advise(
+      {
+        code: "topology-budget-full",
+        topologyKey: "topology.kubernetes.io/zone",
+        value: "us-east-1a",
+        inUse: 1,
+        limit: 1,
+        message: "x",
+      },
+      ctx({}),
+    );
+    expect(advice.why).toBe(
+      "the topology budget of topology.kubernetes.io/zone is full for this node's group " +
+        "(topology.kubernetes.io/zone=us-east-1a): 1 of 1 node updating there; nodes elsewhere may start.",
+    );
+    expect(advice.next[0]).toMatch(/kubectl get nodes -L topology\.kubernetes\.io\/zone$/);
+    expect(advice.next[1]).toMatch(/spec\.topologyBudgets/);
+  });
+
   it("suspects a PodDisruptionBudget while a node drains", () => {
     const advice = advise(
       { code: "in-progress", message: "moving to RebootedIntoUpdate (agent reports StagedAndPerformedUpdate)" },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { validateUpdatePolicyStatus } from "../api/update-policy.ts";
 import { buildFleetReport } from "./fleet-report.ts";
 import { makeStyle, plain } from "./render.ts";
 import { renderStatus, shortReason, statusView } from "./status-view.ts";
@@ -55,6 +56,70 @@ describe("renderStatus", () => {
   it("says how to start when there are no managed nodes", () => {
     const text = renderStatus(buildFleetReport(snapshot(), NOW), { wide: false, style: plain });
     expect(text).toContain("No managed nodes. Label Bottlerocket nodes with: brupop label --all-bottlerocket");
+  });
+});
+
+describe("topology budgets in brupop status", () => {
+  const ZONE = "topology.kubernetes.io/zone";
+  /** a1 updating in zone a; a2 and b1 want 1.26.0; fleet budget 3, one per zone. */
+  function zoned() {
+    const zones: Record<string, string> = { a1: "a", a2: "a", b1: "b" };
+    return buildFleetReport(
+      snapshot({
+        shadows: [
+          brs("a1", {
+            spec: {
+              state: "StagedAndPerformedUpdate",
+              version: "1.26.0",
+              state_transition_timestamp: minutesBefore(1),
+            },
+            status: { target_version: "1.26.0" },
+          }),
+          brs("a2", { status: { target_version: "1.26.0" } }),
+          brs("b1", { status: { target_version: "1.26.0" } }),
+        ],
+        nodes: Object.entries(zones).map(([n, z]) => k8sNode(n, { labels: { [ZONE]: z } })),
+        policy: policy({ maxConcurrentUpdates: 3, topologyBudgets: [{ topologyKey: ZONE, maxConcurrentUpdates: 1 }] }),
+      }),
+      NOW,
+    );
+  }
+
+  it("names the zone of a node its zone budget holds back, and shows each zone's use", () => {
+    const text = renderStatus(zoned(), { wide: false, style: plain });
+    expect(text.split("\n").find((l) => l.startsWith("a2"))).toMatch(
+      /topology-budget-full \(topology\.kubernetes\.io\/zone=a 1\/1\)$/,
+    );
+    expect(text.split("\n").find((l) => l.startsWith("b1"))).toMatch(/starting/);
+    expect(text).toContain(`Topology  ${ZONE} at most 1 per value: a 1/1, b 0/1`);
+    expect(text).toContain("Blocked   1 topology-budget-full");
+  });
+
+  it("puts the zone and the counts in the document, and the policy status lists the groups", () => {
+    const report = zoned();
+    const view = statusView(report);
+    expect(view.nodes.find((n) => n.node === "a2")?.reason).toEqual({
+      code: "topology-budget-full",
+      message: `${ZONE}=a at its budget: 1 of 1 updating (budget 1)`,
+      topologyKey: ZONE,
+      value: "a",
+      inUse: 1,
+      limit: 1,
+    });
+    expect(view.topology).toEqual([
+      {
+        topologyKey: ZONE,
+        budget: "1",
+        groups: [
+          { value: "a", managedNodes: 2, limit: 1, updating: 1 },
+          { value: "b", managedNodes: 1, limit: 1, updating: 0 },
+        ],
+      },
+    ]);
+    expect(validateUpdatePolicyStatus(report.summary).ok).toBe(true);
+    expect(report.summary.blockedNodes).toEqual([
+      { node: "a2", reason: "topology-budget-full", message: `${ZONE}=a at its budget (1)` },
+    ]);
   });
 });
 

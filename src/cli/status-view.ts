@@ -1,6 +1,7 @@
 // How `brupop status` prints a FleetReport: a summary and a per-node table (`-o wide` adds columns), or one JSON/YAML
 // document with the same content for scripts. Pure: the caller decides colours and where the text goes.
 import { formatTimestamp } from "../api/timestamps.ts";
+import type { UpdatePolicyStatus } from "../api/update-policy.ts";
 import { NOT_STARTED } from "../core/reasons.ts";
 import { describeGroup } from "../core/topology-budget.ts";
 import type { FleetReport, NodeRow, RowReason } from "./fleet-report.ts";
@@ -13,6 +14,8 @@ export interface StatusView {
   managedNodes: number;
   updating: number;
   budget: string;
+  /** Each topology budget by label value (policy spec.topologyBudgets); empty without any. */
+  topology: NonNullable<UpdatePolicyStatus["topology"]>;
   window: { open: boolean; nextOpen: string | null; openUntil: string | null; message: string };
   nodesByState: Record<string, number>;
   versions: Record<string, number>;
@@ -61,6 +64,7 @@ export function statusView(report: FleetReport): StatusView {
     managedNodes: summary.managedNodes,
     updating: summary.updating,
     budget: summary.budget,
+    topology: structuredClone(summary.topology ?? []),
     window: {
       open: gate?.open ?? false,
       nextOpen: gate !== undefined && !gate.open && gate.nextOpen !== null ? formatTimestamp(gate.nextOpen) : null,
@@ -151,6 +155,18 @@ export function shortReason(reason: RowReason, now: Date): string {
   }
 }
 
+/** One topology budget: `topology.kubernetes.io/zone at most 1: a 1/1, b 0/1` (a full group in yellow). */
+function topologyLine(t: StatusView["topology"][number], style: Style): string {
+  const shown = t.groups.slice(0, MAX_TOPOLOGY_GROUPS_SHOWN).map((g) => {
+    const text = `${g.value ?? "(unset)"} ${g.updating}/${g.limit}`;
+    return g.updating >= g.limit ? style.yellow(text) : text;
+  });
+  const more = t.groups.length - shown.length;
+  return `${t.topologyKey} at most ${t.budget} per value: ${shown.join(", ")}${more > 0 ? `, … ${more} more` : ""}`;
+}
+
+const MAX_TOPOLOGY_GROUPS_SHOWN = 12;
+
 function colourReason(text: string, row: NodeRow, style: Style): string {
   if (row.reason.code === "up-to-date") return style.green(text);
   if (row.reason.code === "in-progress" || row.reason.code === "starting") return style.cyan(text);
@@ -176,6 +192,7 @@ export function renderStatus(report: FleetReport, options: { wide: boolean; styl
   lines.push(
     `${label("Fleet")}${view.managedNodes} managed node${view.managedNodes === 1 ? "" : "s"}, ${view.updating} updating, budget ${view.budget} (namespace ${view.namespace})`,
   );
+  for (const t of view.topology) lines.push(`${label("Topology")}${topologyLine(t, style)}`);
   lines.push(`${label("Paused")}${view.paused ? style.yellow("yes: no new update starts") : "no"}`);
   const gate = report.selection?.gate;
   let windowText = view.window.message;

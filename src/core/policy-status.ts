@@ -8,9 +8,11 @@ import type { PolicyResolution } from "./policy.ts";
 import { summarizeNotStarted } from "./metrics.ts";
 import { isBlocking } from "./reasons.ts";
 import type { Selection } from "./select.ts";
-import { describeGroup } from "./topology-budget.ts";
+import { describeGroup, type TopologyGroup } from "./topology-budget.ts";
 
 export const MAX_BLOCKED_NODES = 100;
+/** Label values shown per topology budget (a key such as kubernetes.io/hostname has one per node). */
+export const MAX_TOPOLOGY_GROUPS = 100;
 
 export function buildPolicyStatus(input: {
   shadows: readonly ShadowView[];
@@ -45,6 +47,7 @@ export function buildPolicyStatus(input: {
 
   const { limit, description } = selection.budget;
   status.budget = description.endsWith("%") ? `${description} (${limit})` : description;
+  if (selection.topology.length > 0) status.topology = topologyStatus(selection.topology);
   const { gate } = selection;
   status.window = { open: gate.open, message: gate.reason };
   // While open, nextOpen is "now" and would change on every pass; only a closed gate has a meaningful next opening.
@@ -64,6 +67,26 @@ export function buildPolicyStatus(input: {
       .map((entry) => ({ node: entry.nodeName, reason: entry.reason.code, message: stableMessage(entry.reason) }));
   }
   return status;
+}
+
+/** The groups by key, in the policy's order, at most MAX_TOPOLOGY_GROUPS values per key. */
+function topologyStatus(groups: readonly TopologyGroup[]): NonNullable<UpdatePolicyStatus["topology"]> {
+  const byKey = new Map<string, NonNullable<UpdatePolicyStatus["topology"]>[number]>();
+  for (const g of groups) {
+    let entry = byKey.get(g.topologyKey);
+    if (entry === undefined) {
+      entry = { topologyKey: g.topologyKey, budget: g.description, groups: [] };
+      byKey.set(g.topologyKey, entry);
+    }
+    if (entry.groups.length >= MAX_TOPOLOGY_GROUPS) continue;
+    entry.groups.push({
+      ...(g.value === null ? {} : { value: g.value }),
+      managedNodes: g.nodes,
+      limit: g.limit,
+      updating: g.inUse,
+    });
+  }
+  return [...byKey.values()];
 }
 
 /** Messages that embed counts which change with every start (budget-full, topology-budget-full) are reduced to their stable part. */

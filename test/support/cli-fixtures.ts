@@ -45,12 +45,22 @@ export function brs(
 
 export function k8sNode(
   name: string,
-  options: { labelled?: boolean; annotations?: Record<string, string>; unschedulable?: boolean; osImage?: string } = {},
+  options: {
+    labelled?: boolean;
+    annotations?: Record<string, string>;
+    unschedulable?: boolean;
+    osImage?: string;
+    /** Further labels (a zone). */
+    labels?: Record<string, string>;
+  } = {},
 ): V1Node {
   return {
     metadata: {
       name,
-      labels: options.labelled === false ? {} : { "bottlerocket.aws/updater-interface-version": "2.0.0" },
+      labels: {
+        ...(options.labelled === false ? {} : { "bottlerocket.aws/updater-interface-version": "2.0.0" }),
+        ...options.labels,
+      },
       annotations: options.annotations ?? {},
     },
     spec: { unschedulable: options.unschedulable ?? false },
