@@ -11,6 +11,7 @@ import {
   UPDATE_POLICY_PLURAL,
   UPDATE_POLICY_VERSION,
   type BottlerocketUpdatePolicy,
+  type UpdatePolicyStatus,
 } from "../../src/api/update-policy.ts";
 import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
 import { expectConverged, expectNoViolations, start, stopClustersAfterEach, TO, until, updated } from "./support.ts";
@@ -43,7 +44,10 @@ describe("a zone budget of 50% under a fleet budget of 4, six nodes in three zon
     const generation = await setUpdatePolicy(cluster.kc, cluster.namespace, {
       topologyBudgets: [{ topologyKey: ZONE, maxConcurrentUpdates: ZONE_BUDGET }],
     });
-    await policyObserved(running.cluster.kc, cluster.namespace, generation);
+    const acted = await policyStatus(cluster.kc, cluster.namespace, "the controller acted on the policy", (s) => {
+      return (s.observedGeneration ?? 0) >= generation;
+    });
+    expect(acted.errors ?? []).toEqual([]);
 
     const publishedAt = Date.now();
     cluster.publish(TO);
@@ -68,11 +72,31 @@ describe("a zone budget of 50% under a fleet budget of 4, six nodes in three zon
     expect(held.length).toBeGreaterThan(0);
     expect(held[0]?.message).toMatch(new RegExp(`${ZONE.replaceAll(".", "\\.")}=zone-[ab] at its budget: 1 of 1`));
     for (const host of cluster.hosts.values()) expect(host.bootCount).toBe(2); // one reboot each
+    // The policy status (accepted by the API server's schema) shows each zone, none updating now.
+    const done = await policyStatus(cluster.kc, cluster.namespace, "the zones idle in the policy status", (s) =>
+      (s.topology?.[0]?.groups ?? []).every((g) => g.updating === 0),
+    );
+    expect(done.topology).toEqual([
+      {
+        topologyKey: ZONE,
+        budget: ZONE_BUDGET,
+        groups: [
+          { value: "zone-a", managedNodes: 3, limit: 1, updating: 0 },
+          { value: "zone-b", managedNodes: 2, limit: 1, updating: 0 },
+          { value: "zone-c", managedNodes: 1, limit: 1, updating: 0 },
+        ],
+      },
+    ]);
   }, 900_000);
 });
 
-/** Waits until the controller's policy status says it acted on `generation`. */
-async function policyObserved(kc: Parameters<typeof setUpdatePolicy>[0], namespace: string, generation: number) {
+/** The policy status once `holds` is true of it (bounded: a minute). */
+async function policyStatus(
+  kc: Parameters<typeof setUpdatePolicy>[0],
+  namespace: string,
+  what: string,
+  holds: (status: UpdatePolicyStatus) => boolean,
+): Promise<UpdatePolicyStatus> {
   const custom = kc.makeApiClient(CustomObjectsApi);
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -83,11 +107,8 @@ async function policyObserved(kc: Parameters<typeof setUpdatePolicy>[0], namespa
       plural: UPDATE_POLICY_PLURAL,
       name: UPDATE_POLICY_NAME,
     })) as BottlerocketUpdatePolicy;
-    if ((policy.status?.observedGeneration ?? 0) >= generation) {
-      expect(policy.status?.errors ?? []).toEqual([]);
-      return;
-    }
-    if (Date.now() > deadline) throw new Error(`the controller did not act on policy generation ${generation}`);
+    if (policy.status !== undefined && holds(policy.status)) return policy.status;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}; status ${JSON.stringify(policy.status)}`);
     await sleep(200);
   }
 }
