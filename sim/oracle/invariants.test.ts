@@ -381,6 +381,37 @@ describe("I4: every node reaches the target or is reported stuck, and the fleet 
     );
   });
 
+  test("a zone held by a disrupted node reported stuck waits on purpose; the other zones must go on", () => {
+    const ZONE = "topology.kubernetes.io/zone";
+    const zoned = (n: string, zone: string, o: Partial<NodeView> = {}) => node(n, { labels: { [ZONE]: zone }, ...o });
+    const o = oracle({
+      budget: 3,
+      topologyBudgets: [{ key: ZONE, budget: 1 }],
+      stallMs: 120 * S,
+      reasonWithinMs: 3_600 * S,
+    });
+    for (const [n, z] of [
+      ["a1", "a"],
+      ["a2", "a"],
+      ["b1", "b"],
+    ] as const) {
+      o.hostInitially(n, true, "1.25.0");
+      o.node(T0, zoned(n, z));
+    }
+    o.publish(T0, "1.26.0");
+    // a1 hangs at boot, cordoned, and is reported stuck: a2 waits for zone a on purpose.
+    o.node(T0 + S, zoned("a1", "a", { unschedulable: true, cordonManager: OPERATOR }));
+    o.host(T0 + 2 * S, "a1", { kind: "reboot-requested" });
+    o.host(T0 + 3 * S, "a1", { kind: "down" });
+    o.host(T0 + 3 * S, "a1", { kind: "boot-hung" });
+    o.shadowReason(T0 + 4 * S, "a1", "timed out in RebootedIntoUpdate");
+    o.event(T0 + 4 * S, event("a1", T0 + 4 * S, { type: "Warning", reason: "UpdateTimedOut" }));
+    // b1 could go and does not: a stall.
+    o.tick(T0 + 200 * S);
+    expect(o.violations.map((v) => v.invariant)).toEqual(["I4"]);
+    expect(o.violations[0]?.message).toMatch(/while 1 could \(b1\)/);
+  });
+
   test("no stall while every node not updated is reported (backing off, stuck), nor while the schedule is closed", () => {
     const o = oracle({ stallMs: 60 * S });
     fleet(o, 2);

@@ -610,7 +610,8 @@ export class InvariantOracle {
     }
     const tracks = [...this.#nodes.values()];
     const reported = (t: Track) => this.#lastWarning(t) !== undefined && t.reason !== undefined;
-    const could = tracks.filter((t) => this.#managed(t) && !this.#isUpdated(t) && !reported(t));
+    const heldInGroup = this.#heldByStuckGroups(tracks, reported);
+    const could = tracks.filter((t) => this.#managed(t) && !this.#isUpdated(t) && !reported(t) && !heldInGroup(t));
     // Disrupted nodes reported stuck keep their place in the budget (I2 before progress): when they fill it, the
     // others wait on purpose, and said why. A disrupted node nobody reported does not excuse a stall.
     const heldByStuck = tracks.filter((t) => this.#isDisrupted(t) && reported(t)).length;
@@ -630,6 +631,23 @@ export class InvariantOracle {
       `no node made progress for ${secs(at - this.#fleetProgressAt)} while ${could.length} could ` +
         `(${could.map((t) => t.name).join(", ")}); disrupted meanwhile: ${disrupted.join(", ") || "none"}`,
     );
+  }
+
+  /**
+   * Whether a node waits on purpose for its group: for some topology budget, disrupted nodes reported stuck fill its
+   * label value's limit (as for the fleet budget, I2T before progress).
+   */
+  #heldByStuckGroups(tracks: readonly Track[], reported: (t: Track) => boolean): (t: Track) => boolean {
+    const budgets = this.#o.topologyBudgets ?? [];
+    if (budgets.length === 0) return () => false;
+    const value = (t: Track, key: string) => t.view?.labels[key] ?? null;
+    return (t) =>
+      budgets.some(({ key, budget }) => {
+        const mine = value(t, key);
+        const group = tracks.filter((o) => this.#managed(o) && value(o, key) === mine);
+        const stuck = group.filter((o) => this.#isDisrupted(o) && reported(o)).length;
+        return stuck > 0 && stuck >= budgetLimit(budget, group.length);
+      });
   }
 
   #maybeStart(at: number, t: Track): void {
