@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { explainNode, renderExplanation, timeline } from "./explain-view.ts";
 import { buildFleetReport } from "./fleet-report.ts";
 import { plain } from "./render.ts";
-import { NOW, brs, k8sNode, minutesBefore, snapshot } from "../../test/support/cli-fixtures.ts";
+import { NOW, brs, k8sNode, minutesBefore, policy, snapshot } from "../../test/support/cli-fixtures.ts";
 
 function event(reason: string, message: string, minutesAgo: number, kind = "BottlerocketShadow"): CoreV1Event {
   return {
@@ -127,6 +127,41 @@ describe("explainNode", () => {
     expect(text).toContain("Next step:\n  - wait; it retries by itself");
     expect(text).toMatch(/History:\n\s+TIME\s+AGE\s+WHAT\n/);
     expect(text).toMatch(/2024-06-03T09:57:00Z\s+3m\s+UpdateFailed on shadow: agent failed/);
+  });
+
+  it("shows the node's group under each topology budget, and why its zone holds it", () => {
+    const ZONE = "topology.kubernetes.io/zone";
+    const inZone = (name: string) => k8sNode(name, { labels: { [ZONE]: "us-east-1a" } });
+    const busy = brs("n2", {
+      spec: { state: "StagedAndPerformedUpdate", version: "1.26.0", state_transition_timestamp: minutesBefore(1) },
+      status: { target_version: "1.26.0" },
+    });
+    const waiting = brs("n1", { status: { target_version: "1.26.0" } });
+    const report = buildFleetReport(
+      snapshot({
+        shadows: [waiting, busy],
+        nodes: [inZone("n1"), inZone("n2")],
+        policy: policy({ maxConcurrentUpdates: 2, topologyBudgets: [{ topologyKey: ZONE, maxConcurrentUpdates: 1 }] }),
+      }),
+      NOW,
+    );
+    const explanation = explainNode({
+      nodeName: "n1",
+      namespace: "ns",
+      now: NOW,
+      node: inZone("n1"),
+      shadow: waiting,
+      report,
+      events: [],
+      agentPods: undefined,
+    });
+    expect(explanation.reason).toMatchObject({ code: "topology-budget-full", value: "us-east-1a" });
+    expect(Object.fromEntries(explanation.facts)).toMatchObject({
+      Topology: `${ZONE}=us-east-1a: 1 of 1 updating (budget 1)`,
+    });
+    expect(renderExplanation(explanation, { style: plain, now: NOW })).toMatch(
+      /^Node n1: the topology budget of topology\.kubernetes\.io\/zone is full/,
+    );
   });
 
   it("explains an unlabelled node that has no shadow", () => {

@@ -8,6 +8,7 @@ import { parseTimestamp } from "../api/timestamps.ts";
 import { AUTO_LABEL_OPT_OUT_ANNOTATION } from "../core/auto-label.ts";
 import { readFailures } from "../core/failures.ts";
 import { ANNOTATIONS } from "../core/model.ts";
+import { describeGroup, describeGroupBudget } from "../core/topology-budget.ts";
 import { toShadowView } from "../core/views.ts";
 import { advise, type Advice, type AgentPod } from "./advice.ts";
 import type { FleetReport, RowReason } from "./fleet-report.ts";
@@ -87,6 +88,15 @@ export function explainNode(input: ExplainInput): Explanation {
         : `${LABEL_UPDATER_INTERFACE_VERSION}=${labelValue}`,
     ]);
     facts.push(["Cordoned", node.spec?.unschedulable === true ? "yes" : "no"]);
+    // The node's group under each topology budget, and how full it is (before the starts of this pass).
+    const labels = node.metadata?.labels ?? {};
+    for (const g of report.selection?.topology ?? []) {
+      if ((labels[g.topologyKey] ?? null) !== g.value) continue;
+      facts.push([
+        "Topology",
+        `${describeGroup(g.topologyKey, g.value)}: ${g.inUse} of ${g.limit} updating (budget ${describeGroupBudget(g)})`,
+      ]);
+    }
     const annotations = node.metadata?.annotations ?? {};
     const paused = annotations[ANNOTATIONS.nodePaused];
     if (paused !== undefined) facts.push(["Paused", `${ANNOTATIONS.nodePaused}=${paused}`]);
