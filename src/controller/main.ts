@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     );
   }
 
-  const client = new KubeClient(loadConnection());
+  const client = new KubeClient(loadConnection(), { userAgent: "brupop-controller" });
   const controller = new Controller({
     client,
     config,

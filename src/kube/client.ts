@@ -23,6 +23,8 @@ const MAX_CONNECTIONS = 32;
 /** Connections kept open between bursts. */
 const MAX_IDLE_CONNECTIONS = 8;
 
+const DEFAULT_USER_AGENT = "bottlerocket-update-operator";
+
 /** Bound on a request without its own: connect to last byte. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** A watch that receives no byte for this long is dead (kube-apiserver sends a bookmark about once a minute). */
@@ -78,6 +80,7 @@ export interface WatchOptions extends RequestOptions {
 /** Shared by a client and its fenced copies: one pool of kept-alive connections. */
 interface Transport {
   readonly connection: Connection;
+  readonly userAgent: string;
   readonly base: URL;
   readonly agent: Http.Agent;
   /** Watches hold a connection each for as long as they run: their own pool, so they never wait for a request's. */
@@ -92,12 +95,13 @@ interface Shared {
   readonly fence: () => AbortSignal;
 }
 
-function transport(connection: Connection): Transport {
+function transport(connection: Connection, userAgent: string): Transport {
   const base = new URL(connection.server);
   const secure = base.protocol === "https:";
   const pool = { keepAlive: true, maxSockets: MAX_CONNECTIONS, maxFreeSockets: MAX_IDLE_CONNECTIONS };
   if (!secure) {
-    return { connection, base, secure, agent: new http.Agent(pool), watchAgent: new http.Agent({ keepAlive: true }) };
+    const agent = new http.Agent(pool);
+    return { connection, userAgent, base, secure, agent, watchAgent: new http.Agent({ keepAlive: true }) };
   }
   // One TLS context for every connection: given ca/cert/key instead, each new socket parses them into a context
   // of its own (native memory, and CPU in every burst of new connections).
@@ -114,6 +118,7 @@ function transport(connection: Connection): Transport {
   };
   return {
     connection,
+    userAgent,
     base,
     secure,
     agent: new https.Agent({ ...agentOptions, ...pool }),
@@ -126,11 +131,15 @@ export class KubeClient {
   readonly #fence: (() => AbortSignal) | undefined;
   readonly #timeoutMs: number;
 
-  constructor(connection: Connection, options: { timeoutMs?: number; [SHARE]?: Shared } = {}) {
+  /**
+   * `userAgent` names the component in kube-apiserver's audit log and, for writes without a fieldManager, in the
+   * objects' managedFields (e.g. who cordoned a Node).
+   */
+  constructor(connection: Connection, options: { timeoutMs?: number; userAgent?: string; [SHARE]?: Shared } = {}) {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const shared = options[SHARE];
     this.#fence = shared?.fence;
-    this.#transport = shared?.transport ?? transport(connection);
+    this.#transport = shared?.transport ?? transport(connection, options.userAgent ?? DEFAULT_USER_AGENT);
   }
 
   /**
@@ -277,7 +286,10 @@ export class KubeClient {
     for (const [key, value] of Object.entries(query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const headers: Record<string, string | number> = { accept: "application/json" };
+    const headers: Record<string, string | number> = {
+      accept: "application/json",
+      "user-agent": this.#transport.userAgent,
+    };
     const token = await connection.token?.();
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) {

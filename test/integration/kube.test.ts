@@ -91,6 +91,14 @@ describe("KubeClient", () => {
     await watching;
   });
 
+  it("names its component to kube-apiserver: its writes' field manager", async () => {
+    const client = new KubeClient(connectionFromKubeconfig(t.kc.exportConfig()), { userAgent: "brupop-test/1" });
+    const path = `/api/v1/namespaces/${t.namespace}/configmaps`;
+    const created = await client.create<V1ConfigMap>(path, { metadata: { name: "user-agent" }, data: { a: "1" } });
+    expect(created.metadata?.managedFields?.map((f) => f.manager)).toEqual(["brupop-test"]);
+    client.close();
+  });
+
   it("fails with the HTTP code and the Status body, and refuses a request once its fence has ended", async () => {
     const missing = await t.client.get(`/api/v1/namespaces/${t.namespace}/configmaps/absent`).catch((e: unknown) => e);
     expect(isNotFound(missing)).toBe(true);
