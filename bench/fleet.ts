@@ -31,6 +31,7 @@ import {
   type ControllerProcessOptions,
   type Sample,
   type StepDurations,
+  type RssSamples,
 } from "./lib.ts";
 
 export type StandInMode = "routes" | "admin";
@@ -65,7 +66,7 @@ export interface FleetOptions {
 export interface ProcessWindow {
   cpuSeconds: number;
   cpuPercentOfOneCore: number;
-  rssMiB: { maxMiB: number; meanMiB: number };
+  rssMiB: RssSamples;
 }
 
 export interface IdleWindow {

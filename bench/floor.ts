@@ -18,6 +18,7 @@ export interface Floor {
 
 /** Entry points that keep every export of a library reachable: what an importer of the whole library loads. */
 const LIBRARIES: Record<string, string> = {
+  "node:https with a TLS context (what any Kubernetes client loads)": "bench/floor-entries/tls.ts",
   "@kubernetes/client-node (bundled, every export kept)": "bench/floor-entries/client-node.ts",
   "undici (bundled, every export kept)": "bench/floor-entries/undici.ts",
 };

@@ -65,6 +65,7 @@ import {
   type BenchCluster,
   type ControllerProcess,
   type RolloutMeasurement,
+  type RssSamples,
 } from "./lib.ts";
 
 const PARTS = ["fleet", "conversion", "serial", "failover", "agent", "floor"] as const;
@@ -528,12 +529,15 @@ function fromFleet(n: number, pick: (f: FleetFootprint) => Figure): Figure {
   if (failed(f)) return { why: `the ${n}-node fleet failed: ${f.failed}` };
   return pick(f);
 }
+/** The largest sample's anonymous memory and file pages (the node binary's code and data, clean and reclaimable). */
+const split = (r: RssSamples): string =>
+  r.atMax === undefined ? "" : ` (at the max: anonymous ${r.atMax.anonymousMiB}, file pages ${r.atMax.fileMiB})`;
 const idleRss = (w: IdleWindow, which: "controller" | "apiServer", n: number): Figure => {
   const p = w[which];
   return p
     ? {
         value: p.rssMiB.maxMiB,
-        detail: `max over a ${idleWindowS} s idle window, mean ${p.rssMiB.meanMiB}, ${n} nodes${floorText}`,
+        detail: `max over a ${idleWindowS} s idle window, mean ${p.rssMiB.meanMiB}, ${n} nodes${split(p.rssMiB)}${floorText}`,
       }
     : { why: "no API server in this fleet" };
 };
@@ -541,13 +545,13 @@ figures["controller-idle-rss-100"] = fromFleet(100, (f) => idleRss(f.idle, "cont
 figures["apiserver-idle-rss-100"] = fromFleet(100, (f) => idleRss(f.idle, "apiServer", 100));
 figures["controller-rollout-rss-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.controller.rssMiB.maxMiB,
-  detail: `sampled every 250 ms over a ${f.rollout.seconds} s rollout; VmHWM since start ${f.rollout.controller.peakSinceStartMiB}`,
+  detail: `sampled every 250 ms over a ${f.rollout.seconds} s rollout${split(f.rollout.controller.rssMiB)}; VmHWM since start ${f.rollout.controller.peakSinceStartMiB}`,
 }));
 figures["apiserver-rollout-rss-1000"] = fromFleet(1000, (f) =>
   f.rollout.apiServer
     ? {
         value: f.rollout.apiServer.rssMiB.maxMiB,
-        detail: `sampled every 250 ms over the rollout; VmHWM since start ${f.rollout.apiServer.peakSinceStartMiB}`,
+        detail: `sampled every 250 ms over the rollout${split(f.rollout.apiServer.rssMiB)}; VmHWM since start ${f.rollout.apiServer.peakSinceStartMiB}`,
       }
     : { why: "no API server in this fleet" },
 );

@@ -366,18 +366,34 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
-export async function processMemoryMiB(pid: number): Promise<{ rss: number; peak: number }> {
+export async function processMemoryMiB(
+  pid: number,
+): Promise<{ rss: number; peak: number; anonymous: number; file: number }> {
   const text = await readFile(`/proc/${pid}/status`, "utf8");
   const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
-  return { rss: round(kib("VmRSS") / 1024, 1), peak: round(kib("VmHWM") / 1024, 1) };
+  const mib = (name: string): number => round(kib(name) / 1024, 1);
+  // RssFile: pages of mapped files, mostly the node binary's code and read-only data (clean, shared, reclaimable).
+  return { rss: mib("VmRSS"), peak: mib("VmHWM"), anonymous: mib("RssAnon"), file: mib("RssFile") };
+}
+
+export interface RssSamples {
+  maxMiB: number;
+  meanMiB: number;
+  /** The sample with the largest RSS, split into anonymous memory and file pages. */
+  atMax?: { anonymousMiB: number; fileMiB: number };
 }
 
 /** Samples a process's RSS every `everyMs` until stopped; reports the max and mean. */
-export function sampleRss(pid: number, everyMs = 250): { stop(): { maxMiB: number; meanMiB: number } } {
+export function sampleRss(pid: number, everyMs = 250): { stop(): RssSamples } {
   const samples: number[] = [];
+  let atMax: { rss: number; anonymousMiB: number; fileMiB: number } | undefined;
   const timer = setInterval(() => {
     processMemoryMiB(pid).then(
-      (m) => samples.push(m.rss),
+      (m) => {
+        samples.push(m.rss);
+        if (atMax === undefined || m.rss > atMax.rss)
+          atMax = { rss: m.rss, anonymousMiB: m.anonymous, fileMiB: m.file };
+      },
       () => undefined,
     );
   }, everyMs);
@@ -386,7 +402,11 @@ export function sampleRss(pid: number, everyMs = 250): { stop(): { maxMiB: numbe
       clearInterval(timer);
       const max = samples.length === 0 ? NaN : Math.max(...samples);
       const mean = samples.length === 0 ? NaN : samples.reduce((a, b) => a + b, 0) / samples.length;
-      return { maxMiB: round(max, 1), meanMiB: round(mean, 1) };
+      return {
+        maxMiB: round(max, 1),
+        meanMiB: round(mean, 1),
+        ...(atMax === undefined ? {} : { atMax: { anonymousMiB: atMax.anonymousMiB, fileMiB: atMax.fileMiB } }),
+      };
     },
   };
 }
