@@ -19,6 +19,8 @@ export interface Floor {
 /** Entry points that keep every export of a library reachable: what an importer of the whole library loads. */
 const LIBRARIES: Record<string, string> = {
   "node:https with a TLS context (what any Kubernetes client loads)": "bench/floor-entries/tls.ts",
+  "the controller's libraries with TLS (bundled, every export kept)": "bench/floor-entries/controller-libraries.ts",
+  "the API server's libraries with TLS (bundled, every export kept)": "bench/floor-entries/apiserver-libraries.ts",
   "@kubernetes/client-node (bundled, every export kept)": "bench/floor-entries/client-node.ts",
   "undici (bundled, every export kept)": "bench/floor-entries/undici.ts",
 };
