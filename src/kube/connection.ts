@@ -25,12 +25,16 @@ export interface Connection {
   readonly token?: (() => Promise<string>) | undefined;
 }
 
-/** The connection kubectl would use: $KUBECONFIG, ~/.kube/config, then in-cluster. */
+/**
+ * The connection kubectl would use: $KUBECONFIG, ~/.kube/config, then in-cluster, and without any of them
+ * http://localhost:8080 (kubectl's and client-node's last resort). A component then starts, serves its probes and
+ * reports every Kubernetes call it cannot make, rather than exiting before anyone can see why.
+ */
 export function loadConnection(env: Readonly<Record<string, string | undefined>> = process.env): Connection {
   const path = kubeconfigPath(env);
   if (path !== undefined) return connectionFromKubeconfig(readFileSync(path, "utf8"), dirname(path));
   if (env.KUBERNETES_SERVICE_HOST !== undefined) return inClusterConnection(env);
-  throw new Error("no Kubernetes configuration: no $KUBECONFIG, no ~/.kube/config, not in a cluster");
+  return { server: "http://localhost:8080" };
 }
 
 function kubeconfigPath(env: Readonly<Record<string, string | undefined>>): string | undefined {
