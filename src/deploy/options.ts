@@ -103,14 +103,14 @@ export const CONTROLLER_PRIORITY_CLASS = "brupop-controller-high-priority";
 // binary's pages to active (docs/adr/0008-agent-memory-limit.md). A 10m CPU limit (brupop's) would stretch Node's
 // start-up (~0.15 s of CPU) to many seconds: 100m.
 //
-// The controller and the API server request what they were measured to hold at rest with 1,000 nodes (about
-// 150 MiB each; 120-135 MiB with 100). Limits over the measured peaks with margin: the controller reached 260-285
-// MiB RSS in a 1,000-node rollout (off the V8 heap: capping the heap at 160 MiB did not lower it), the API server
-// 160 MiB answering the largest conversion reviews (bench/footprint.ts; the sizing table in docs/operations.md).
+// The controller and the API server request what they were measured to hold at rest with 1,000 nodes (97 and
+// 116 MiB RSS; 72 and 94 with 100), with margin. Limits are twice the measured peaks: 123-130 MiB for the
+// controller in a 1,000-node rollout, 125 for the API server there and 133 answering the largest conversion
+// reviews (bench/footprint.ts; the sizing table in docs/operations.md).
 export const DEFAULT_RESOURCES: DeployOptions["resources"] = {
   agent: { requests: { cpu: "5m", memory: "24Mi" }, limits: { cpu: "100m", memory: "80Mi" } },
-  apiserver: { requests: { cpu: "10m", memory: "160Mi" }, limits: { memory: "256Mi" } },
-  controller: { requests: { cpu: "10m", memory: "160Mi" }, limits: { memory: "384Mi" } },
+  apiserver: { requests: { cpu: "10m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+  controller: { requests: { cpu: "10m", memory: "128Mi" }, limits: { memory: "256Mi" } },
 };
 
 /** Soft anti-affinity: replicas on different nodes when possible, so a small cluster still runs them all. */
