@@ -8,19 +8,6 @@ import * as semver from "semver";
 import * as typebox from "typebox";
 import * as compile from "typebox/compile";
 import * as yaml from "yaml";
+import { idleWith } from "./idle.ts";
 
-const https = process.getBuiltinModule("node:https");
-const tls = process.getBuiltinModule("node:tls");
-
-(globalThis as { lib?: unknown }).lib = [
-  croner,
-  pino,
-  promClient,
-  semver,
-  typebox,
-  compile,
-  yaml,
-  new https.Agent({ keepAlive: true }),
-  tls.createSecureContext({}),
-];
-setInterval(() => undefined, 1 << 30);
+idleWith([croner, pino, promClient, semver, typebox, compile, yaml]);
