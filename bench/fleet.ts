@@ -84,6 +84,8 @@ export interface FleetRollout {
   controller: ProcessWindow & { peakSinceStartMiB: number };
   /** From the controller's brupop_reconcile_duration_seconds histogram, delta over the rollout (bucket resolution). */
   reconcileMs: Record<"node" | "fleet", { count: number; p50: number; p99: number }>;
+  /** From brupop_workqueue_wait_seconds: how long keys waited ready for a worker (absent from older controllers). */
+  queueWaitMs: Record<"node" | "fleet", { p50: number; p99: number }>;
   /** Status reached spec.state → the controller's next spec write, as a separate watch saw them. */
   statusToSpecMs: { n: number; p50: number; p99: number; max: number };
   maxActive: number;
@@ -227,8 +229,10 @@ export class Fleet {
     const apiServerUse = await apiServerWindow?.();
     const kubeRequests = diffCounts(requestCounts(await scrapeKubeApiserver(kc)), kubeBefore);
     const reconciles = subtract(parsePrometheus(await leader.metrics()), metricsBefore);
-    const q = (kind: string, p: number) =>
-      round(histogramQuantile(reconciles, "brupop_reconcile_duration_seconds", p, { kind }) * 1000, 1);
+    const quantile = (metric: string) => (kind: string, p: number) =>
+      round(histogramQuantile(reconciles, metric, p, { kind }) * 1000, 1);
+    const q = quantile("brupop_reconcile_duration_seconds");
+    const wait = quantile("brupop_workqueue_wait_seconds");
     const count = (kind: string) =>
       reconciles
         .filter((s) => s.name === "brupop_reconcile_duration_seconds_count" && s.labels.kind === kind)
@@ -257,6 +261,10 @@ export class Fleet {
       reconcileMs: {
         node: { count: count("node"), p50: q("node", 0.5), p99: q("node", 0.99) },
         fleet: { count: count("fleet"), p50: q("fleet", 0.5), p99: q("fleet", 0.99) },
+      },
+      queueWaitMs: {
+        node: { p50: wait("node", 0.5), p99: wait("node", 0.99) },
+        fleet: { p50: wait("fleet", 0.5), p99: wait("fleet", 0.99) },
       },
       statusToSpecMs: {
         n: lat.length,

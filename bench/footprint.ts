@@ -571,7 +571,9 @@ for (const n of [100, 1000] as const) {
 }
 figures["reconcile-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.reconcileMs.node.p99,
-  detail: `${f.rollout.reconcileMs.node.count} node reconciles, bucket-interpolated`,
+  detail:
+    `${f.rollout.reconcileMs.node.count} node reconciles, bucket-interpolated; before each, a p50 / p99 wait ` +
+    `for a worker of ${f.rollout.queueWaitMs.node.p50} / ${f.rollout.queueWaitMs.node.p99} ms`,
 }));
 figures["status-to-spec-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.statusToSpecMs.p99,

@@ -54,7 +54,11 @@ export class Controller {
   readonly events: EventRecorder;
   readonly #options: ControllerOptions;
   readonly #log: Logger & { error(message: string): void };
-  readonly #queue = new WorkQueue<ReconcileKey>({ baseDelayMs: 100, maxDelayMs: 60_000 });
+  readonly #queue = new WorkQueue<ReconcileKey>({
+    baseDelayMs: 100,
+    maxDelayMs: 60_000,
+    onWait: (key, ms) => this.metrics.queueWaited(key === FLEET_KEY ? "fleet" : "node", ms / 1000),
+  });
   readonly #shadows: SupervisedInformer<ShadowObject>;
   readonly #nodes: SupervisedInformer<V1Node>;
   readonly #policies: SupervisedInformer<Policy>;

@@ -14,6 +14,7 @@ export class ControllerMetrics {
   readonly #failures: Counter<"reason">;
   readonly #timeInState: Histogram<"state">;
   readonly #reconcile: Histogram<"kind" | "result">;
+  readonly #queueWait: Histogram<"kind">;
   readonly #budget: Gauge<"kind">;
   readonly #leader: Gauge;
   #versions: { bottlerocket_version: string }[] = [];
@@ -65,6 +66,13 @@ export class ControllerMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
+    this.#queueWait = new Histogram({
+      name: "brupop_workqueue_wait_seconds",
+      help: "How long a key waited in the work queue, ready, for a worker, by key kind (node, fleet)",
+      labelNames: ["kind"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
     const depth = () => this.#depth();
     new Gauge({
       name: "brupop_workqueue_depth",
@@ -110,6 +118,10 @@ export class ControllerMetrics {
 
   reconciled(kind: "node" | "fleet", result: "ok" | "error", seconds: number): void {
     this.#reconcile.observe({ kind, result }, seconds);
+  }
+
+  queueWaited(kind: "node" | "fleet", seconds: number): void {
+    this.#queueWait.observe({ kind }, seconds);
   }
 
   /** The queue whose depth `brupop_workqueue_depth` reports at each scrape. */

@@ -16,6 +16,21 @@ describe("WorkQueue", () => {
     expect(await q.get()).toBe("b");
   });
 
+  it("reports how long each key waited ready for a worker", async () => {
+    const waits: [string, number][] = [];
+    const q = new WorkQueue<string>({ onWait: (key, ms) => waits.push([key, ms]) });
+    const waiting = q.get(); // a worker already waits: "a" goes straight to it
+    q.add("a");
+    expect(await waiting).toBe("a");
+    q.add("b");
+    const readyAt = performance.now();
+    while (performance.now() - readyAt < 20) await new Promise((r) => setImmediate(r)); // "b" sits in the queue
+    expect(await q.get()).toBe("b");
+    expect(waits.map(([k]) => k)).toEqual(["a", "b"]);
+    expect(waits[0]?.[1]).toBe(0);
+    expect(waits[1]?.[1]).toBeGreaterThanOrEqual(20);
+  });
+
   it("never hands a key to two workers; a key added while processing comes back after done", async () => {
     const q = new WorkQueue();
     q.add("a");

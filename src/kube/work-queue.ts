@@ -5,11 +5,13 @@
 // - `addAfter` schedules a key (timers: timeouts, windows, backoff), keeping only the earliest time per key;
 // - `addRateLimited` backs a failing key off exponentially until `forget` resets it.
 
-export interface WorkQueueOptions {
+export interface WorkQueueOptions<K extends string = string> {
   /** First retry delay after a failure. Default 200 ms. */
   readonly baseDelayMs?: number;
   /** Largest retry delay. Default 5 min. */
   readonly maxDelayMs?: number;
+  /** Called as a key is handed out, with how long it waited ready for a worker (client-go's queue duration). */
+  readonly onWait?: (key: K, waitedMs: number) => void;
 }
 
 export class WorkQueue<K extends string = string> {
@@ -19,13 +21,17 @@ export class WorkQueue<K extends string = string> {
   readonly #timers = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   readonly #failures = new Map<K, number>();
   readonly #waiters: ((key: K | undefined) => void)[] = [];
+  /** When each key in #queue became ready. */
+  readonly #readyAt = new Map<K, number>();
+  readonly #onWait: ((key: K, waitedMs: number) => void) | undefined;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   #shuttingDown = false;
 
-  constructor(options: WorkQueueOptions = {}) {
+  constructor(options: WorkQueueOptions<K> = {}) {
     this.#baseDelayMs = options.baseDelayMs ?? 200;
     this.#maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
+    this.#onWait = options.onWait;
   }
 
   add(key: K): void {
@@ -109,13 +115,20 @@ export class WorkQueue<K extends string = string> {
 
   #push(key: K): void {
     const waiter = this.#waiters.shift();
-    if (waiter) waiter(this.#take(key));
-    else this.#queue.push(key);
+    if (waiter) {
+      waiter(this.#take(key));
+      return;
+    }
+    this.#readyAt.set(key, performance.now());
+    this.#queue.push(key);
   }
 
   #take(key: K): K {
+    const readyAt = this.#readyAt.get(key);
+    this.#readyAt.delete(key);
     this.#dirty.delete(key);
     this.#processing.add(key);
+    this.#onWait?.(key, readyAt === undefined ? 0 : performance.now() - readyAt);
     return key;
   }
 }

@@ -155,6 +155,8 @@ describe("controller rollout with simulated agents", () => {
     expect(text).toMatch(/^brupop_nodes_not_started\{reason="backoff"\} 1$/m);
     expect(text).toMatch(/^brupop_reconcile_duration_seconds_count\{kind="fleet",result="ok"\} \d+$/m);
     expect(text).toMatch(/^brupop_workqueue_depth \d+$/m);
+    // Every node key a worker took waited some time ready (at least one of them: ten nodes went through the queue).
+    expect(text).toMatch(/^brupop_workqueue_wait_seconds_count\{kind="node"\} [1-9]\d*$/m);
     expect(text).toMatch(/^brupop_controller_leader 1$/m);
     expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
