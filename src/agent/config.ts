@@ -1,7 +1,7 @@
 // The agent's configuration, parsed purely from its environment. brupop 1.4's variables keep their meaning
 // (MY_NODE_NAME, APISERVER_SERVICE_PORT, EXCLUDE_FROM_LB_WAIT_TIME_IN_SEC, TERMINATION_LOG); the rest are ours and
 // optional. Every problem is reported at once, each naming its variable.
-import { AGENT_TOKEN_PATH, APISERVER_SERVICE_NAME, OPERATOR_NAMESPACE } from "../api/constants.ts";
+import { AGENT_TOKEN_PATH, APISERVER_SERVICE_NAME, DNS_SUBDOMAIN, OPERATOR_NAMESPACE } from "../api/constants.ts";
 import { HOST_BOOT_ID_PATH } from "../host/boot.ts";
 import { DEFAULT_HOST_API_SOCKET } from "../host/types.ts";
 
@@ -85,7 +85,6 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export type ReadText = (path: string) => string | undefined;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /**
  * Parses the agent's environment. `readText` is consulted only for the namespace file when no namespace variable

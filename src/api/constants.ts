@@ -71,8 +71,10 @@ export const HEADER_AUTH_TOKEN = "BrupopK8sAuthToken";
 
 // ---- Object names ----
 const BRS_NAME_PREFIX = "brs-";
-const DNS_SUBDOMAIN_MAX_LENGTH = 253;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** The longest DNS subdomain (RFC 1123), the limit of most Kubernetes names. */
+export const DNS_SUBDOMAIN_MAX_LENGTH = 253;
+/** A DNS subdomain (RFC 1123) as Kubernetes checks names and label-key prefixes; its length is checked apart. */
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export class InvalidBrsNameError extends Error {
   override name = "InvalidBrsNameError";

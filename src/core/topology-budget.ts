@@ -8,6 +8,7 @@
 //   fleet budget); 0 or 0% starts nothing in any group of that key.
 // - In use: the nodes of the group that use up budget by the fleet budget's own rule (standing.ts). A shadow whose
 //   Node the controller does not see belongs to no group.
+import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX_LENGTH } from "../api/constants.ts";
 import { budgetLimit, describeBudget, parseBudget, BudgetError, type UpdateBudget } from "./budget.ts";
 import { isManaged, type NodeView, type ShadowView } from "./model.ts";
 import { occupiesBudget, standing } from "./standing.ts";
@@ -54,14 +55,16 @@ export function describeGroupBudget(group: TopologyGroup): string {
 // A label key: an optional DNS-subdomain prefix (≤ 253) and "/", then a name (≤ 63) of alphanumerics, '-', '_', '.'
 // that starts and ends alphanumeric (Kubernetes' IsQualifiedName).
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Why `key` is not a label key, or null when it is one. */
 export function labelKeyProblem(key: string): string | null {
   const slash = key.indexOf("/");
   const prefix = slash < 0 ? null : key.slice(0, slash);
   const name = slash < 0 ? key : key.slice(slash + 1);
-  if (prefix !== null && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
+  if (
+    prefix !== null &&
+    (prefix.length === 0 || prefix.length > DNS_SUBDOMAIN_MAX_LENGTH || !DNS_SUBDOMAIN.test(prefix))
+  ) {
     return "its prefix must be a DNS subdomain of at most 253 characters";
   }
   if (name.length === 0 || name.length > 63 || !LABEL_NAME.test(name)) {

@@ -2,7 +2,13 @@
 // (docs/design/brupop-compatibility.md#installation), and resolveOptions() to fill in and check a partial set. Builders
 // take the resolved form only, so each one reads plain values and never re-implements a default.
 import type { V1PodAffinity, V1PodAntiAffinity, V1TopologySpreadConstraint } from "@kubernetes/client-node";
-import { APISERVER_INTERNAL_PORT, APISERVER_SERVICE_PORT, COMPONENT, OPERATOR_NAMESPACE } from "../api/index.ts";
+import {
+  APISERVER_INTERNAL_PORT,
+  APISERVER_SERVICE_PORT,
+  COMPONENT,
+  DNS_SUBDOMAIN,
+  OPERATOR_NAMESPACE,
+} from "../api/index.ts";
 import { imageReference, type ImageSource } from "./image.ts";
 import { selectorLabels } from "./labels.ts";
 
@@ -161,7 +167,6 @@ export const DEFAULTS: DeployOptions = {
 };
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Fills in defaults and rejects values that would produce an invalid or misleading manifest (RangeError). */
 export function resolveOptions(input: DeployOptionsInput = {}): DeployOptions {
