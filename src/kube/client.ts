@@ -27,7 +27,10 @@ const DEFAULT_USER_AGENT = "bottlerocket-update-operator";
 
 /** Bound on a request without its own: connect to last byte. */
 const DEFAULT_TIMEOUT_MS = 30_000;
-/** A watch that receives no byte for this long is dead (kube-apiserver sends a bookmark about once a minute). */
+/**
+ * No byte for this long: the watch's connection is dead. kube-apiserver sends a bookmark to every watch that asks
+ * for them about once a minute, so silence this long means a half-open connection, not a quiet resource.
+ */
 const DEFAULT_WATCH_IDLE_MS = 3 * 60_000;
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;

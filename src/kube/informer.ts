@@ -13,11 +13,6 @@ import { statusCode } from "./errors.ts";
 
 /** Server-side timeout of each watch: uniform in [min, 2·min), so a fleet of replicas does not re-open together. */
 const WATCH_TIMEOUT_MIN_SECONDS = 30 * 60;
-/**
- * No byte for this long: the connection is dead. kube-apiserver sends a bookmark to every watch that asks for them
- * about once a minute, so silence this long means a half-open connection, not a quiet resource.
- */
-const WATCH_IDLE_MS = 3 * 60_000;
 
 export type ChangeKind = "add" | "update" | "delete";
 
@@ -178,8 +173,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
           allowWatchBookmarks: true,
           timeoutSeconds,
         },
-        signal: stop,
-        idleMs: WATCH_IDLE_MS,
+        signal: stop, // three minutes without a byte (three missed bookmarks) end it: the client's default
       },
     );
   }
