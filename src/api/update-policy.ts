@@ -57,6 +57,23 @@ const IntOrString = Type.Unsafe<number | string>({
   description: 'A number of nodes, "unlimited", or a percentage of the managed nodes such as "25%".',
 });
 
+/** A number of nodes ≥ 0 or a whole percentage up to 100%, checked by the API server (a 422 naming the field). */
+function nodeCountOrPercent(description: string) {
+  return Type.Unsafe<number | string>({
+    "x-kubernetes-int-or-string": true,
+    anyOf: [{ type: "integer" }, { type: "string" }],
+    // Bounds the rule's cost (the API server refuses a rule whose estimated cost is unbounded): "100%" is 4 long.
+    maxLength: 4,
+    description,
+    "x-kubernetes-validations": [
+      {
+        rule: "type(self) == int ? self >= 0 : self.matches('^[0-9]+$|^(100|[1-9]?[0-9])%$')",
+        message: 'must be a number of nodes ≥ 0 or a percentage from 0% to 100% such as "25%"',
+      },
+    ],
+  });
+}
+
 /** A label key (Kubernetes' qualified name): an optional DNS-subdomain prefix and "/", then a name of ≤ 63. */
 const LABEL_KEY_PATTERN =
   "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
@@ -72,21 +89,10 @@ export const TopologyBudgetSchema = Type.Object(
       maxLength: 317,
       pattern: LABEL_KEY_PATTERN,
     }),
-    maxConcurrentUpdates: Type.Unsafe<number | string>({
-      "x-kubernetes-int-or-string": true,
-      anyOf: [{ type: "integer" }, { type: "string" }],
-      // Bounds the rule's cost (the API server refuses a rule whose estimated cost is unbounded): "100%" is 4 long.
-      maxLength: 4,
-      description:
-        'Nodes of one group out of Idle at once: a number (0 starts none there) or a percentage such as "25%" of ' +
+    maxConcurrentUpdates: nodeCountOrPercent(
+      'Nodes of one group out of Idle at once: a number (0 starts none there) or a percentage such as "25%" of ' +
         "the group's managed nodes, rounded down and at least 1.",
-      "x-kubernetes-validations": [
-        {
-          rule: "type(self) == int ? self >= 0 : self.matches('^[0-9]+$|^(100|[1-9]?[0-9])%$')",
-          message: 'must be a number of nodes ≥ 0 or a percentage from 0% to 100% such as "25%"',
-        },
-      ],
-    }),
+    ),
   },
   { description: "A budget per value of a node label, on top of the fleet budget." },
 );
@@ -121,6 +127,13 @@ export const UpdatePolicySpecSchema = Type.Object(
       }),
     ),
     allowDowngrade: Type.Optional(Type.Boolean({ description: "Whether a lower target version may be installed." })),
+    maxFailedNodes: Type.Optional(
+      nodeCountOrPercent(
+        "Halt the rollout (no new update starts until brupop resume) when more nodes than this fail updating to " +
+          'the version they are offered: a number, or a percentage such as "10%" of the managed nodes, rounded ' +
+          "down (0 halts at the first failure). Unset: never halt.",
+      ),
+    ),
   },
   { description: "Overrides the controller's environment variables field by field; unset fields keep them." },
 );
@@ -148,6 +161,38 @@ export const TopologyStatusSchema = Type.Object({
   ),
 });
 
+export const HaltStatusSchema = Type.Object(
+  {
+    maxFailedNodes: Type.String({ description: 'spec.maxFailedNodes as written, e.g. "2" or "10%".' }),
+    limit: count("Failed nodes tolerated now; one more halts the rollout (a percentage's share of the managed nodes)."),
+    failed: count("Nodes that failed in the current rollout (docs/operations.md: automatic halt)."),
+    failedNodes: Type.Array(Type.String(), { description: "Their names (at most 100).", maxItems: 100 }),
+    countingSince: Type.Optional(
+      Type.String({
+        description: "When the controller handled the last brupop resume: only failures after it count.",
+        format: "date-time",
+      }),
+    ),
+    resumeRequest: Type.Optional(
+      Type.String({ description: "The resume request handled then (the policy's resume annotation)." }),
+    ),
+    lastFailures: Type.Array(
+      Type.Object({
+        node: Type.String(),
+        version: Type.String({ description: "The version the node failed to install." }),
+        at: Type.String({ description: "When it failed.", format: "date-time" }),
+      }),
+      {
+        description:
+          "The controller's record of each node's last failure (kept here, so that a later success or a new " +
+          "controller does not forget it; at most 1000).",
+        maxItems: 1000,
+      },
+    ),
+  },
+  { description: "The automatic halt (spec.maxFailedNodes): failed nodes in the current rollout and the limit." },
+);
+
 export const UpdatePolicyStatusSchema = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -161,6 +206,7 @@ export const UpdatePolicyStatusSchema = Type.Object(
         maxItems: 10,
       }),
     ),
+    halt: Type.Optional(HaltStatusSchema),
     nodesByState: Type.Object(
       Object.fromEntries(BRS_STATES.map((state) => [state, Type.Optional(Type.Integer({ minimum: 0 }))])) as Record<
         (typeof BRS_STATES)[number],
@@ -238,6 +284,7 @@ export const validateUpdatePolicyStatus = statusValidator.validate;
 
 const COLUMNS: readonly CustomResourceColumnDefinition[] = [
   { name: "Paused", type: "boolean", jsonPath: ".status.paused" },
+  { name: "Halted", type: "string", jsonPath: '.status.conditions[?(@.type=="Halted")].status' },
   { name: "Updating", type: "integer", jsonPath: ".status.updating" },
   { name: "Budget", type: "string", jsonPath: ".status.budget" },
   { name: "Window Open", type: "boolean", jsonPath: ".status.window.open" },

@@ -3,6 +3,7 @@
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import { UPDATE_POLICY_NAME } from "../api/update-policy.ts";
 import { ANNOTATIONS } from "../core/model.ts";
+import type { HaltDecision } from "../core/halt.ts";
 import { ENV, type PolicySource } from "../core/policy.ts";
 import { describeGroup } from "../core/topology-budget.ts";
 import { NAMES } from "../deploy/names.ts";
@@ -35,6 +36,8 @@ export interface AdviceContext {
   nodeExists?: boolean;
   nodeLabelled?: boolean;
   osImage?: string;
+  /** The automatic halt, when the policy sets one (for halted). */
+  halt?: HaltDecision | null;
 }
 
 export interface Advice {
@@ -179,6 +182,24 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
         why: `backing off after ${ctx.failures} failure${ctx.failures === 1 ? "" : "s"} until ${when(reason.until, now)}.${lastFailure}`,
         next: ["wait; it retries by itself", `to see why it failed, ${agentLogs(ctx)}`],
       };
+    case "halted": {
+      const failed = ctx.halt?.failedNodes ?? [];
+      const named = `${failed.slice(0, 5).join(", ")}${failed.length > 5 ? ", …" : ""}`;
+      const versions = ctx.halt === undefined || ctx.halt === null ? [] : ctx.halt.versions;
+      const other = failed.find((n) => n !== node);
+      return {
+        why:
+          `the rollout halted itself: ${failed.length} node${failed.length === 1 ? "" : "s"} failed` +
+          (versions.length > 0 ? ` updating to ${versions.join(", ")}` : "") +
+          `, more than the policy's spec.maxFailedNodes allows (${ctx.halt?.limit ?? "?"})` +
+          (failed.length > 0 ? `: ${named}` : "") +
+          `. No new update starts until someone resumes${failed.includes(node) ? "; this node is one of them" : ""}.`,
+        next: [
+          ...(other === undefined ? [] : [`find out why they failed: brupop explain ${other} -n ${ns}`]),
+          `then resume (failures from before it no longer count): brupop resume -n ${ns}`,
+        ],
+      };
+    }
     case "paused": {
       const source = ctx.sources?.paused;
       return {

@@ -164,6 +164,46 @@ describe("explainNode", () => {
     );
   });
 
+  it("says a waiting node waits because the rollout halted itself, names the failed nodes and how to resume", () => {
+    const failed = (node: string, minutes: number) =>
+      brs(node, {
+        spec: { state: "Idle", version: "1.26.0", state_transition_timestamp: minutesBefore(minutes) },
+        status: {
+          target_version: "1.26.0",
+          crash_count: 1,
+          state_transition_failure_timestamp: minutesBefore(minutes),
+        },
+      });
+    const waiting = brs("n3", { status: { target_version: "1.26.0" } });
+    const report = buildFleetReport(
+      snapshot({
+        shadows: [failed("n1", 2), failed("n2", 1), waiting],
+        nodes: [k8sNode("n1"), k8sNode("n2"), k8sNode("n3")],
+        policy: policy({ maxConcurrentUpdates: 3, maxFailedNodes: 1 }),
+      }),
+      NOW,
+    );
+    const explanation = explainNode({
+      nodeName: "n3",
+      namespace: "ns",
+      now: NOW,
+      node: k8sNode("n3"),
+      shadow: waiting,
+      report,
+      events: [],
+      agentPods: undefined,
+    });
+    expect(explanation.reason.code).toBe("halted");
+    expect(explanation.advice.why).toBe(
+      "the rollout halted itself: 2 nodes failed updating to 1.26.0, more than the policy's spec.maxFailedNodes " +
+        "allows (1): n1, n2. No new update starts until someone resumes.",
+    );
+    expect(explanation.advice.next).toEqual([
+      "find out why they failed: brupop explain n1 -n ns",
+      "then resume (failures from before it no longer count): brupop resume -n ns",
+    ]);
+  });
+
   it("explains an unlabelled node that has no shadow", () => {
     const node = k8sNode("n9", { labelled: false });
     const explanation = explainNode({

@@ -72,6 +72,7 @@ export function explainNode(input: ExplainInput): Explanation {
     ...(sources === undefined ? {} : { sources }),
     ...(pods === undefined ? {} : { agentPods: pods }),
     updatingNodes,
+    halt: report.selection?.halt ?? null,
     nodeExists: node !== null,
     nodeLabelled: labelled,
     ...(node?.status?.nodeInfo?.osImage === undefined ? {} : { osImage: node.status.nodeInfo.osImage }),

@@ -7,6 +7,7 @@ import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import type { BrsState } from "../api/state-machine.ts";
 import type { UpdatePolicyStatus } from "../api/update-policy.ts";
 import { readFailures } from "../core/failures.ts";
+import { readHaltMemory } from "../core/halt.ts";
 import { hostsByVersion } from "../core/metrics.ts";
 import { ANNOTATIONS, type NodeView, type ShadowView } from "../core/model.ts";
 import { resolveFleetPolicy, type PolicyResolution } from "../core/policy.ts";
@@ -103,6 +104,7 @@ export function buildFleetReport(snapshot: FleetSnapshot, now: Date, options: Re
         controllerNodeName: null,
         // An open session is one whose trigger fired after the last consumption: the epoch makes any fire count.
         triggerConsumedAt: oneshot && options.sessionOpen === true ? new Date(0) : now,
+        halt: readHaltMemory(snapshot.policy),
       },
       resolution.policy,
       now,
@@ -116,6 +118,8 @@ export function buildFleetReport(snapshot: FleetSnapshot, now: Date, options: Re
       countUsingBudget(views, new Map(nodeViews.map((n) => [n.name, n])), DEFAULT_NODE_TIMEOUTS, now),
     resolution,
     selection,
+    previous: snapshot.policy?.status,
+    now,
   });
 
   const reasons = new Map<string, RowReason>();

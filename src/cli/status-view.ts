@@ -16,6 +16,16 @@ export interface StatusView {
   budget: string;
   /** Each topology budget by label value (policy spec.topologyBudgets); empty without any. */
   topology: NonNullable<UpdatePolicyStatus["topology"]>;
+  /** The automatic halt (policy spec.maxFailedNodes); null when the policy sets none. */
+  halt: {
+    halted: boolean;
+    maxFailedNodes: string;
+    limit: number;
+    failedNodes: string[];
+    versions: string[];
+    /** Failures before this (the last resume the controller handled) no longer count. */
+    countingSince: string | null;
+  } | null;
   window: { open: boolean; nextOpen: string | null; openUntil: string | null; message: string };
   nodesByState: Record<string, number>;
   versions: Record<string, number>;
@@ -57,6 +67,7 @@ export interface NodeStatusView {
 export function statusView(report: FleetReport): StatusView {
   const { summary, resolution, selection } = report;
   const gate = selection?.gate;
+  const halt = selection?.halt ?? null;
   return {
     namespace: report.namespace,
     time: formatTimestamp(report.now),
@@ -65,6 +76,17 @@ export function statusView(report: FleetReport): StatusView {
     updating: summary.updating,
     budget: summary.budget,
     topology: structuredClone(summary.topology ?? []),
+    halt:
+      halt === null
+        ? null
+        : {
+            halted: halt.halted,
+            maxFailedNodes: halt.maxFailedNodes,
+            limit: halt.limit,
+            failedNodes: [...halt.failedNodes],
+            versions: [...halt.versions],
+            countingSince: halt.countingSince === null ? null : formatTimestamp(halt.countingSince),
+          },
     window: {
       open: gate?.open ?? false,
       nextOpen: gate !== undefined && !gate.open && gate.nextOpen !== null ? formatTimestamp(gate.nextOpen) : null,
@@ -148,12 +170,33 @@ export function shortReason(reason: RowReason, now: Date): string {
       return `topology-budget-full (${describeGroup(reason.topologyKey, reason.value)} ${reason.inUse}/${reason.limit})`;
     case "quarantined":
       return `quarantined (${reason.failures} failures)`;
+    case "halted":
+      return "halted (brupop resume)";
     case "starting":
       return `starting (${reason.from} → ${reason.to})`;
     default:
       return reason.code;
   }
 }
+
+/** The halt line: why the rollout halted and what ends it, or how far it is from halting. */
+function haltText(halt: NonNullable<StatusView["halt"]>, style: Style): string {
+  const failed = `${halt.failedNodes.length} node${halt.failedNodes.length === 1 ? "" : "s"} failed`;
+  const to = halt.versions.length > 0 ? ` updating to ${halt.versions.join(", ")}` : "";
+  if (!halt.halted) {
+    const since = halt.countingSince === null ? "" : ` since the resume at ${halt.countingSince}`;
+    return `no: ${failed}${to}${since}; halts when more than ${halt.limit} have (spec.maxFailedNodes ${halt.maxFailedNodes})`;
+  }
+  const shown = halt.failedNodes.slice(0, MAX_FAILED_SHOWN);
+  const more = halt.failedNodes.length - shown.length;
+  return style.red(
+    `${failed}${to}, more than ${halt.limit} (spec.maxFailedNodes ${halt.maxFailedNodes}): ` +
+      `${shown.join(", ")}${more > 0 ? `, … ${more} more` : ""}. No new update starts; ` +
+      "find out why they failed (brupop explain <node>), then: brupop resume",
+  );
+}
+
+const MAX_FAILED_SHOWN = 10;
 
 /** One topology budget: `topology.kubernetes.io/zone at most 1: a 1/1, b 0/1` (a full group in yellow). */
 function topologyLine(t: StatusView["topology"][number], style: Style): string {
@@ -189,11 +232,15 @@ export function renderStatus(report: FleetReport, options: { wide: boolean; styl
   const lines: string[] = [];
   const label = (name: string) => style.bold(name.padEnd(10));
 
+  // A halt needs a person: it comes first, in red.
+  if (view.halt?.halted === true)
+    lines.push(`${style.red(style.bold("HALTED".padEnd(10)))}${haltText(view.halt, style)}`);
   lines.push(
     `${label("Fleet")}${view.managedNodes} managed node${view.managedNodes === 1 ? "" : "s"}, ${view.updating} updating, budget ${view.budget} (namespace ${view.namespace})`,
   );
   for (const t of view.topology) lines.push(`${label("Topology")}${topologyLine(t, style)}`);
   lines.push(`${label("Paused")}${view.paused ? style.yellow("yes: no new update starts") : "no"}`);
+  if (view.halt !== null && !view.halt.halted) lines.push(`${label("Halted")}${haltText(view.halt, style)}`);
   const gate = report.selection?.gate;
   let windowText = view.window.message;
   if (gate !== undefined) {

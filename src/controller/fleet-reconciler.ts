@@ -9,6 +9,7 @@ import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
 import { isManaged, type NodeView, type ShadowView } from "../core/model.ts";
 import type { FleetPolicy, PolicyResolution } from "../core/policy.ts";
+import { haltCondition, readHaltMemory, type HaltDecision } from "../core/halt.ts";
 import { buildPolicyStatus } from "../core/policy-status.ts";
 import { isBlocking } from "../core/reasons.ts";
 import { selectNodesToStart, type NotStarted, type Selection, type StartGrant } from "../core/select.ts";
@@ -18,8 +19,11 @@ import { apiMessage, isConflict, isNotFound } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { canonicalJson } from "./canonical-json.ts";
 import { subjectsOf, waitNote } from "./notes.ts";
+import { policySubject } from "./policy-source.ts";
 import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
 
+/** The Events of the automatic halt are recorded once per change of this key's state. */
+const HALT_EVENT_KEY = "policy/halt";
 /** While nodes wait only for budget or a window, look again this often even without events. */
 const WAITING_RECHECK_MS = 60_000;
 /** Start writes in flight at once (kube-apiserver admits 200 mutating requests at a time by default). */
@@ -45,6 +49,15 @@ export class FleetReconciler {
       const triggerConsumedAt = await this.#triggerConsumedAt(policy, now);
       const select = () => this.#select(shadows, nodes, policy, triggerConsumedAt, now);
       selection = select();
+      if (selection.halt?.resumed === true) {
+        // Record the resume (and so when failures began to count again) before anything starts.
+        await this.#writePolicyStatus(shadows, nodes, resolution, selection, {
+          updating: selection.budget.inUse,
+          signal,
+          now,
+          strict: true,
+        });
+      }
       if (selection.start.length > 0) {
         // Grant budget from a consistent read only.
         const fresh = (await ctx.shadowClient.list()).filter((s) => !isBeingDeleted(s));
@@ -58,6 +71,7 @@ export class FleetReconciler {
         await ctx.fleetState.consumeTrigger(now);
       }
       this.#explainWaits(selection.notStarted);
+      if (selection.halt !== null) this.#explainHalt(selection.halt);
     }
 
     const timeouts = resolution.ok ? resolution.policy.stateTimeouts : ctx.policy.nodePolicy(now).stateTimeouts;
@@ -66,8 +80,43 @@ export class FleetReconciler {
     await this.#writePolicyStatus(shadows, nodes, resolution, selection, {
       updating: selection?.budget.inUse ?? countUsingBudget(shadows, byName, timeouts, now),
       signal,
+      now,
     });
     return { requeueAfterMs: recheckAfter(selection, now) };
+  }
+
+  /** An Event on the policy when the fleet halts itself, and when a resume lifts the halt (once each). */
+  #explainHalt(halt: HaltDecision): void {
+    const ctx = this.#ctx;
+    const policyObject = ctx.policy.object();
+    const subjects = policyObject === undefined ? [] : [policySubject(policyObject, ctx.namespace)];
+    if (halt.tripped) {
+      const { message } = haltCondition(halt);
+      if (
+        ctx.events.recordOnChange(HALT_EVENT_KEY, "halted", subjects, {
+          type: "Warning",
+          reason: "UpdatesHalted",
+          action: "Halt",
+          message,
+        })
+      ) {
+        ctx.log.warn(message);
+      }
+    } else if (halt.resumed) {
+      const message =
+        `updates resumed (${halt.resumeHandled ?? "resume requested"}): the halt is lifted, and only failures ` +
+        "from now on count";
+      if (
+        ctx.events.recordOnChange(HALT_EVENT_KEY, `resumed:${halt.resumeHandled ?? ""}`, subjects, {
+          type: "Normal",
+          reason: "UpdatesResumed",
+          action: "Resume",
+          message,
+        })
+      ) {
+        ctx.log.info(message);
+      }
+    }
   }
 
   #select(
@@ -83,6 +132,7 @@ export class FleetReconciler {
         nodes,
         controllerNodeName: this.#ctx.controllerNodeName,
         ...(triggerConsumedAt === undefined ? {} : { triggerConsumedAt }),
+        halt: readHaltMemory(this.#ctx.policy.object()),
       },
       policy,
       now,
@@ -189,7 +239,7 @@ export class FleetReconciler {
     nodes: readonly NodeView[],
     resolution: PolicyResolution,
     selection: Selection | null,
-    o: { updating: number; signal: AbortSignal },
+    o: { updating: number; signal: AbortSignal; now: Date; strict?: boolean },
   ): Promise<void> {
     const ctx = this.#ctx;
     const policyObject: BottlerocketUpdatePolicy | undefined = ctx.policy.object();
@@ -200,6 +250,8 @@ export class FleetReconciler {
       updating: o.updating,
       resolution,
       selection,
+      previous: policyObject.status,
+      now: o.now,
       ...(policyObject.metadata.generation === undefined
         ? {}
         : { observedGeneration: policyObject.metadata.generation }),
@@ -209,6 +261,7 @@ export class FleetReconciler {
     try {
       await ctx.shadowClient.writePolicyStatus(policyObject, status);
     } catch (err) {
+      if (o.strict === true) throw err;
       // A conflict means a newer policy is on its way to the cache; its event brings us back here.
       if (!isConflict(err) && !isNotFound(err)) ctx.log.warn(`policy status: ${apiMessage(err)}`);
     }

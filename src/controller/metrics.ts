@@ -17,6 +17,8 @@ export class ControllerMetrics {
   readonly #queueWait: Histogram<"kind">;
   readonly #budget: Gauge<"kind">;
   readonly #leader: Gauge;
+  readonly #halted: Gauge;
+  readonly #failedNodes: Gauge<"kind">;
   #versions: { bottlerocket_version: string }[] = [];
   #depth: () => number = () => 0;
 
@@ -89,6 +91,17 @@ export class ControllerMetrics {
       registers,
     });
     this.#leader = new Gauge({ name: "brupop_controller_leader", help: "1 while this replica leads", registers });
+    this.#halted = new Gauge({
+      name: "brupop_fleet_halted",
+      help: "1 while the rollout is halted after too many failed nodes (policy spec.maxFailedNodes), until brupop resume",
+      registers,
+    });
+    this.#failedNodes = new Gauge({
+      name: "brupop_rollout_failed_nodes",
+      help: "With policy spec.maxFailedNodes: failed (nodes failed in the current rollout) and limit (more halt)",
+      labelNames: ["kind"],
+      registers,
+    });
   }
 
   /** Gauges derived from the whole fleet; series for vanished versions are removed. */
@@ -103,6 +116,12 @@ export class ControllerMetrics {
       const { limit, inUse } = selection.budget;
       this.#budget.set({ kind: "limit" }, Number.isFinite(limit) ? limit : -1);
       this.#budget.set({ kind: "in_use" }, inUse);
+      this.#halted.set(selection.halt?.halted === true ? 1 : 0);
+      if (selection.halt === null) this.#failedNodes.reset();
+      else {
+        this.#failedNodes.set({ kind: "failed" }, selection.halt.failedNodes.length);
+        this.#failedNodes.set({ kind: "limit" }, selection.halt.limit);
+      }
     }
   }
 

@@ -2,6 +2,7 @@
 // Node, plus the annotation and label names the decisions interpret. The controller maps its cache objects onto these.
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import type { BrsState } from "../api/state-machine.ts";
+import type { HaltMemory } from "./halt.ts";
 
 export interface ShadowSpec {
   state: BrsState;
@@ -57,6 +58,8 @@ export interface FleetView {
    * `sessionDrained`. Omitted means "now": no session is open.
    */
   triggerConsumedAt?: Date;
+  /** The automatic halt's memory (src/core/halt.ts): the policy's status and resume annotation. Omitted: none. */
+  halt?: HaltMemory;
 }
 
 /** A merge patch for metadata.annotations: a string sets, null removes. */
@@ -80,6 +83,11 @@ export const ANNOTATIONS = {
   acknowledgedFailures: "brupop.bottlerocket.aws/acknowledged-failures",
   /** Shadow, controller: why the current spec was written (the visible reason for a cordon or a reset). */
   specReason: "brupop.bottlerocket.aws/spec-reason",
+  /**
+   * Policy, set by `brupop resume`: a new value (the time of the request) lifts an automatic halt, and failures from
+   * before the controller handled it no longer count (src/core/halt.ts). Only a change of value matters.
+   */
+  resumeRequested: "brupop.bottlerocket.aws/resume-requested-at",
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */

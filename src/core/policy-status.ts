@@ -2,6 +2,7 @@
 // something a user cares about changes (no "last evaluated" clock), so the controller writes it only then.
 import type { UpdatePolicyStatus } from "../api/update-policy.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
+import { HALTED_CONDITION, haltCondition, haltStatus } from "./halt.ts";
 import { hostsByState } from "./metrics.ts";
 import type { ShadowView } from "./model.ts";
 import type { PolicyResolution } from "./policy.ts";
@@ -23,6 +24,10 @@ export function buildPolicyStatus(input: {
   /** Null when the policy is invalid (nothing was selected). */
   selection: Selection | null;
   observedGeneration?: number;
+  /** The status written before: conditions keep their transition times, and an invalid policy keeps the halt. */
+  previous?: UpdatePolicyStatus | undefined;
+  /** When a condition that changes status now changed. */
+  now: Date;
 }): UpdatePolicyStatus {
   const { shadows, resolution, selection, updating } = input;
   const nodesByState: UpdatePolicyStatus["nodesByState"] = {};
@@ -40,6 +45,10 @@ export function buildPolicyStatus(input: {
   if (resolution.warnings.length > 0) status.warnings = [...resolution.warnings];
   if (!resolution.ok) {
     status.errors = [...resolution.errors];
+    // Nothing is decided while the policy is invalid: a halt stays as it was.
+    const halted = input.previous?.conditions?.find((c) => c.type === HALTED_CONDITION);
+    if (input.previous?.halt !== undefined) status.halt = structuredClone(input.previous.halt);
+    if (halted !== undefined) status.conditions = [...(status.conditions ?? []), structuredClone(halted)];
     return status;
   }
   status.sources = { ...resolution.policy.sources };
@@ -48,6 +57,14 @@ export function buildPolicyStatus(input: {
   const { limit, description } = selection.budget;
   status.budget = description.endsWith("%") ? `${description} (${limit})` : description;
   if (selection.topology.length > 0) status.topology = topologyStatus(selection.topology);
+  if (selection.halt !== null) {
+    status.halt = haltStatus(selection.halt);
+    const previous = input.previous?.conditions?.find((c) => c.type === HALTED_CONDITION);
+    const wanted = haltCondition(selection.halt);
+    const lastTransitionTime =
+      previous?.status === wanted.status ? previous.lastTransitionTime : formatTimestamp(input.now);
+    status.conditions = [...(status.conditions ?? []), { type: HALTED_CONDITION, ...wanted, lastTransitionTime }];
+  }
   const { gate } = selection;
   status.window = { open: gate.open, message: gate.reason };
   // While open, nextOpen is "now" and would change on every pass; only a closed gate has a meaningful next opening.

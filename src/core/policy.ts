@@ -7,6 +7,7 @@ import { parseDuration } from "./duration.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "./next-spec.ts";
 import { DEFAULT_NODE_TIMEOUTS, type NodeTimeouts } from "./timeouts.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "./failures.ts";
+import { parseFailureLimit, type FailureLimit } from "./halt.ts";
 import { parseTopologyBudgets, type TopologyBudget, type TopologyBudgetSpec } from "./topology-budget.ts";
 import {
   WindowError,
@@ -66,6 +67,8 @@ export interface UpdatePolicySpec {
   /** Unacknowledged failures before a node is quarantined; 0 never quarantines. */
   quarantineAfterFailures?: number;
   allowDowngrade?: boolean;
+  /** Halt when more nodes than this (a count or a percentage) fail in the current rollout (halt.ts); unset: never. */
+  maxFailedNodes?: number | string;
 }
 
 export type PolicySource = "default" | "env" | "policy";
@@ -76,6 +79,8 @@ export interface FleetPolicy extends NodePolicy {
   topologyBudgets: readonly TopologyBudget[];
   schedule: UpdateSchedule;
   paused: boolean;
+  /** Policy resource only; null: never halt. */
+  maxFailedNodes: FailureLimit | null;
   /** Where each setting came from, for status and `brupop explain`. */
   sources: Readonly<
     Record<"budget" | "schedule" | "paused" | "stateTimeouts" | "quarantine" | "downgrade", PolicySource>
@@ -96,6 +101,7 @@ const SPEC_FIELDS: readonly string[] = [
   "stateTimeouts",
   "quarantineAfterFailures",
   "allowDowngrade",
+  "maxFailedNodes",
 ];
 
 /** An environment value, with blank treated as unset (templates often render unset values as ""). */
@@ -150,6 +156,7 @@ export function resolveFleetPolicy(
   }
 
   const topologyBudgets = parseTopologyBudgets(resource.topologyBudgets, "policy spec.topologyBudgets", errors);
+  const maxFailedNodes = parseFailureLimit(resource.maxFailedNodes, "policy spec.maxFailedNodes", errors);
 
   // Schedule.
   const scheduled = resolveSchedule(env, resource, now, errors, warnings);
@@ -187,6 +194,7 @@ export function resolveFleetPolicy(
       topologyBudgets,
       schedule: scheduled.schedule,
       paused: paused.value,
+      maxFailedNodes,
       stateTimeouts: timeouts.timeouts,
       quarantineAfterFailures,
       allowDowngrade: downgrade.value,

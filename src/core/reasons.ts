@@ -38,6 +38,8 @@ export const NOT_STARTED = {
   quarantined: { blocks: true, attention: "person", event: "Quarantined", title: "quarantined after failures" },
   "opted-out": { blocks: true, attention: "policy", event: "OptedOut", title: "opted out by a node annotation" },
   backoff: { blocks: true, attention: "policy", event: "BackingOff", title: "backing off after a failure" },
+  // The fleet halted itself after too many failed nodes (src/core/halt.ts): only `brupop resume` ends it.
+  halted: { blocks: true, attention: "person", event: "Halted", title: "rollout halted after failed nodes" },
   paused: { blocks: true, attention: "policy", event: "Paused", title: "updates paused" },
   "outside-window": { blocks: true, attention: "policy", event: "OutsideWindow", title: "outside the update window" },
   "budget-full": { blocks: true, attention: "policy", event: "BudgetFull", title: "update budget full" },

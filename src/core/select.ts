@@ -12,6 +12,7 @@ import {
   type ShadowSpec,
   type ShadowView,
 } from "./model.ts";
+import { decideHalt, haltedReason, NO_HALT_MEMORY, type HaltDecision } from "./halt.ts";
 import { decideNextSpec, type NodeDecision } from "./next-spec.ts";
 import { orderCandidates } from "./order.ts";
 import type { FleetPolicy } from "./policy.ts";
@@ -82,6 +83,8 @@ export interface Selection {
   /** Each topology budget's groups before these starts (empty without topology budgets). */
   topology: readonly TopologyGroup[];
   gate: GateStatus;
+  /** The automatic halt (policy spec.maxFailedNodes); null when the policy sets none. */
+  halt: HaltDecision | null;
   /** Nodes that want to start and are held back only by pause, window or budget (brupop's "ready to update"). */
   ready: number;
   /**
@@ -137,6 +140,10 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const limit = budgetLimit(policy.budget, managed);
   const inUse = countUsingBudget(fleet.shadows, nodes, policy.stateTimeouts, now);
   const gate = evaluateSchedule(policy.schedule, now, fleet.triggerConsumedAt ?? now);
+  const halt =
+    policy.maxFailedNodes === null
+      ? null
+      : decideHalt(policy.maxFailedNodes, fleet.shadows, managed, fleet.halt ?? NO_HALT_MEMORY, now);
 
   const notStarted: NotStarted[] = [];
   const candidates: {
@@ -203,7 +210,9 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const start: StartGrant[] = [];
   const ordered = orderCandidates(candidates, fleet.controllerNodeName);
   for (const candidate of ordered) {
-    if (policy.paused) {
+    if (halt?.halted === true) {
+      skip(candidate.shadow, { code: "halted", message: haltedReason(halt) });
+    } else if (policy.paused) {
       skip(candidate.shadow, { code: "paused", message: "updates are paused for the whole fleet" });
     } else if (!gate.open) {
       skip(candidate.shadow, { code: "outside-window", nextOpen: gate.nextOpen, message: gate.reason });
@@ -246,6 +255,7 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
     budget: { limit, inUse, managed, description: describeBudget(policy.budget) },
     topology,
     gate,
+    halt,
     ready: candidates.length,
     sessionDrained: oneshot && gate.open && candidates.length === 0,
     recheckAt,

@@ -1,8 +1,12 @@
 // `brupop pause` / `brupop resume`: the fleet-wide switch (spec.paused of the BottlerocketUpdatePolicy singleton,
 // created when absent) and, with --node, the per-node opt-out (annotation brupop.bottlerocket.aws/paused on the
-// Node). Both only stop new starts: updates in flight finish.
+// Node). Both only stop new starts: updates in flight finish. `brupop resume` for the fleet also lifts an automatic
+// halt (spec.maxFailedNodes): it writes the time of the request to the policy's resume annotation, a new value of
+// which the controller takes as a resume (src/core/halt.ts).
 import { Command } from "@commander-js/extra-typings";
 import type { KubeConfig } from "@kubernetes/client-node";
+import type { BottlerocketUpdatePolicy } from "../../api/update-policy.ts";
+import { formatTimestamp } from "../../api/timestamps.ts";
 import { ANNOTATIONS } from "../../core/model.ts";
 import { contextOption, kubeconfigOption, namespaceOption, run } from "../kube.ts";
 
@@ -19,7 +23,7 @@ export function resumeCommand() {
 function switchCommand(name: "pause" | "resume", paused: boolean) {
   const what = paused
     ? "stop new updates from starting (updates in flight finish): the whole fleet, or --node"
-    : "let updates start again: the whole fleet, or --node";
+    : "let updates start again: the whole fleet (also lifting an automatic halt after failed nodes), or --node";
   return new Command(name)
     .description(what)
     .option(
@@ -83,11 +87,12 @@ async function setFleetPause(kc: KubeConfig, namespace: string, paused: boolean)
   const where = `${policyApi.UPDATE_POLICY_KIND} ${namespace}/${policyApi.UPDATE_POLICY_NAME}`;
   // Explicitly false rather than removed: the policy resource overrides UPDATES_PAUSED, so resume works even when
   // the controller's environment says paused.
-  const patch = () =>
-    custom.patchNamespacedCustomObject(
-      { ...target, name: policyApi.UPDATE_POLICY_NAME, body: { spec: { paused } } },
+  const metadata = paused ? {} : { annotations: { [ANNOTATIONS.resumeRequested]: formatTimestamp(new Date()) } };
+  const patch = async () =>
+    (await custom.patchNamespacedCustomObject(
+      { ...target, name: policyApi.UPDATE_POLICY_NAME, body: { metadata, spec: { paused } } },
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
+    )) as BottlerocketUpdatePolicy;
   const create = () =>
     custom.createNamespacedCustomObject({
       ...target,
@@ -99,8 +104,9 @@ async function setFleetPause(kc: KubeConfig, namespace: string, paused: boolean)
       },
     });
   let created = false;
+  let written: BottlerocketUpdatePolicy | undefined;
   try {
-    await patch();
+    written = await patch();
   } catch (err) {
     if (!isNotFound(err)) throw new CliError(describeKubeError(err, `updating ${where}`, server));
     try {
@@ -110,7 +116,7 @@ async function setFleetPause(kc: KubeConfig, namespace: string, paused: boolean)
       // 404 on create: the resource type itself is missing. 409: created meanwhile by someone else; patch it.
       if (isNotFound(createErr)) throw crdMissing(policyApi.UPDATE_POLICY_KIND, policyApi.UPDATE_POLICY_CRD_NAME);
       if (!isConflict(createErr)) throw new CliError(describeKubeError(createErr, `creating ${where}`, server));
-      await patch();
+      written = await patch();
     }
   }
   console.log(
@@ -118,4 +124,13 @@ async function setFleetPause(kc: KubeConfig, namespace: string, paused: boolean)
       `(${where}${created ? ", created" : ""}: spec.paused=${paused})` +
       (paused ? "; updates in flight finish" : ""),
   );
+  const { HALTED_CONDITION } = await import("../../core/halt.ts");
+  const halt = written?.status?.halt;
+  const halted = written?.status?.conditions?.some((c) => c.type === HALTED_CONDITION && c.status === "True");
+  if (halted === true && halt !== undefined) {
+    console.log(
+      `the automatic halt after ${halt.failed} failed node${halt.failed === 1 ? "" : "s"} ` +
+        `(${halt.failedNodes.join(", ")}) is lifted; failures from now on count towards spec.maxFailedNodes again`,
+    );
+  }
 }
