@@ -92,7 +92,7 @@ const ROWS: readonly Row[] = [
           { expr: `max(brupop_update_budget{kind="in_use"})`, legend: "in use" },
           { expr: `max(brupop_update_budget{kind="limit"})`, legend: "limit" },
         ],
-        w: 5,
+        w: 4,
         h: 4,
         mappings: [{ type: "value", options: { "-1": { text: "unlimited" } } }],
       },
@@ -101,8 +101,24 @@ const ROWS: readonly Row[] = [
         title: "Failed nodes (ErrorReset)",
         description: "Nodes whose agent reports ErrorReset: a step failed; the controller backs the node off.",
         queries: [{ expr: `sum(${fromLeader(`brupop_hosts_state{state="ErrorReset"}`)})`, legend: "ErrorReset" }],
-        w: 5,
+        w: 4,
         h: 4,
+        thresholds: [
+          { value: null, color: "green" },
+          { value: 1, color: "red" },
+        ],
+      },
+      {
+        type: "stat",
+        title: "Rollout halted",
+        description:
+          "brupop_fleet_halted: 1 while the rollout is halted because more nodes failed than the policy's " +
+          "spec.maxFailedNodes allows; no new update starts until brupop resume. brupop status and the policy's " +
+          "Halted condition name the failed nodes.",
+        queries: [{ expr: `max(${fromLeader("brupop_fleet_halted")})`, legend: "halted" }],
+        w: 4,
+        h: 4,
+        mappings: [{ type: "value", options: { "0": { text: "no" }, "1": { text: "HALTED" } } }],
         thresholds: [
           { value: null, color: "green" },
           { value: 1, color: "red" },
@@ -113,7 +129,7 @@ const ROWS: readonly Row[] = [
         title: "Versions running",
         description: "Distinct Bottlerocket versions in the fleet: 1 when the rollout is complete.",
         queries: [{ expr: `count(${fromLeader("brupop_hosts_version")} > 0)`, legend: "versions" }],
-        w: 5,
+        w: 4,
         h: 4,
       },
       {
@@ -121,7 +137,7 @@ const ROWS: readonly Row[] = [
         title: "Controller leader",
         description: "Replicas that hold the lease: anything but 1 means no controller is deciding.",
         queries: [{ expr: "sum(brupop_controller_leader)", legend: "leaders" }],
-        w: 5,
+        w: 4,
         h: 4,
         thresholds: [
           { value: null, color: "red" },

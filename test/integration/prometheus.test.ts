@@ -601,6 +601,8 @@ describe("Prometheus scraping the controller and the API server", () => {
       'max(brupop_update_budget{kind="in_use"})': one(1), // the node in MonitoringUpdate
       'max(brupop_update_budget{kind="limit"})': one(1), // brupop's default MAX_CONCURRENT_UPDATE
       'sum((brupop_hosts_state{state="ErrorReset"} and on (instance) (brupop_controller_leader == 1)))': one(0),
+      // No spec.maxFailedNodes here: never halted.
+      "max((brupop_fleet_halted and on (instance) (brupop_controller_leader == 1)))": one(0),
       "count((brupop_hosts_version and on (instance) (brupop_controller_leader == 1)) > 0)": one(2),
       "sum(brupop_controller_leader)": one(1),
       "max by (state) ((brupop_hosts_state and on (instance) (brupop_controller_leader == 1)))": exactly(
