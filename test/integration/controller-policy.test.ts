@@ -172,6 +172,38 @@ describe("topology budgets at the API server", () => {
   });
 });
 
+describe("the automatic halt's limit at the API server", () => {
+  const create = (maxFailedNodes: unknown) =>
+    custom.createNamespacedCustomObject({
+      ...policyApi(),
+      body: {
+        apiVersion: UPDATE_POLICY_API_VERSION,
+        kind: UPDATE_POLICY_KIND,
+        metadata: { name: UPDATE_POLICY_NAME },
+        spec: { maxFailedNodes },
+      },
+    });
+
+  it.each([
+    ["a percentage over 100", "150%", /spec\.maxFailedNodes.*percentage from 0% to 100%/],
+    ["a negative count", -1, /spec\.maxFailedNodes.*number of nodes ≥ 0/],
+    ["unlimited", "unlimited", /spec\.maxFailedNodes/],
+    ["a word", "ten", /spec\.maxFailedNodes/],
+    ["a fraction", 1.5, /spec\.maxFailedNodes/],
+  ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, maxFailedNodes, field) => {
+    const attempt = create(maxFailedNodes);
+    await expect(attempt).rejects.toMatchObject({ code: 422 });
+    await expect(attempt).rejects.toThrow(field);
+    await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+  });
+
+  it.each([0, 3, "2", "10%"])("accepts %j", async (maxFailedNodes) => {
+    const created = (await create(maxFailedNodes)) as BottlerocketUpdatePolicy;
+    expect(created.spec?.maxFailedNodes).toBe(maxFailedNodes);
+    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+  });
+});
+
 describe("a controller following the policy resource", () => {
   let controller: Controller | undefined;
   let observer: ShadowTimeline | undefined;
@@ -325,7 +357,9 @@ describe("a controller following the policy resource", () => {
       "--namespace",
       t.namespace,
     ]);
-    expect(stdout.split("\n")[0]).toMatch(/^NAME\s+PAUSED\s+UPDATING\s+BUDGET\s+WINDOW OPEN\s+NEXT WINDOW\s+BLOCKED/);
+    expect(stdout.split("\n")[0]).toMatch(
+      /^NAME\s+PAUSED\s+HALTED\s+UPDATING\s+BUDGET\s+WINDOW OPEN\s+NEXT WINDOW\s+BLOCKED/,
+    );
     expect(stdout).toMatch(/default\s+false\s+0\s+1\s+false\s+\S+\s+\d+ outside-window/);
   });
 
