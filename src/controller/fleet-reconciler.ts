@@ -18,6 +18,7 @@ import { toNodeView, toShadowView } from "../core/views.ts";
 import { apiMessage, isConflict, isNotFound } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { canonicalJson } from "./canonical-json.ts";
+import type { EventSubject } from "./events.ts";
 import { subjectsOf, waitNote } from "./notes.ts";
 import { policySubject } from "./policy-source.ts";
 import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
@@ -57,6 +58,7 @@ export class FleetReconciler {
           now,
           strict: true,
         });
+        this.#explainResume(selection.halt);
       }
       if (selection.start.length > 0) {
         // Grant budget from a consistent read only.
@@ -85,38 +87,31 @@ export class FleetReconciler {
     return { requeueAfterMs: recheckAfter(selection, now) };
   }
 
-  /** An Event on the policy when the fleet halts itself, and when a resume lifts the halt (once each). */
+  /** An Event on the policy when the fleet halts itself (once per halt). */
   #explainHalt(halt: HaltDecision): void {
-    const ctx = this.#ctx;
-    const policyObject = ctx.policy.object();
-    const subjects = policyObject === undefined ? [] : [policySubject(policyObject, ctx.namespace)];
-    if (halt.tripped) {
-      const { message } = haltCondition(halt);
-      if (
-        ctx.events.recordOnChange(HALT_EVENT_KEY, "halted", subjects, {
-          type: "Warning",
-          reason: "UpdatesHalted",
-          action: "Halt",
-          message,
-        })
-      ) {
-        ctx.log.warn(message);
-      }
-    } else if (halt.resumed) {
-      const message =
-        `updates resumed (${halt.resumeHandled ?? "resume requested"}): the halt is lifted, and only failures ` +
-        "from now on count";
-      if (
-        ctx.events.recordOnChange(HALT_EVENT_KEY, `resumed:${halt.resumeHandled ?? ""}`, subjects, {
-          type: "Normal",
-          reason: "UpdatesResumed",
-          action: "Resume",
-          message,
-        })
-      ) {
-        ctx.log.info(message);
-      }
+    if (!halt.tripped) return;
+    const { message } = haltCondition(halt);
+    const note = { type: "Warning", reason: "UpdatesHalted", action: "Halt", message } as const;
+    if (this.#ctx.events.recordOnChange(HALT_EVENT_KEY, "halted", this.#policySubjects(), note)) {
+      this.#ctx.log.warn(message);
     }
+  }
+
+  /** An Event on the policy once a resume is recorded (before any start: a start may fail the pass). */
+  #explainResume(halt: HaltDecision): void {
+    const message =
+      `updates resumed (request ${halt.resumeHandled ?? "?"}): any halt is lifted, and only failures from now on ` +
+      "count towards spec.maxFailedNodes";
+    const note = { type: "Normal", reason: "UpdatesResumed", action: "Resume", message } as const;
+    const state = `resumed:${halt.resumeHandled ?? ""}`;
+    if (this.#ctx.events.recordOnChange(HALT_EVENT_KEY, state, this.#policySubjects(), note)) {
+      this.#ctx.log.info(message);
+    }
+  }
+
+  #policySubjects(): EventSubject[] {
+    const policyObject = this.#ctx.policy.object();
+    return policyObject === undefined ? [] : [policySubject(policyObject, this.#ctx.namespace)];
   }
 
   #select(

@@ -4,7 +4,15 @@
 // runs e2e files one by one).
 import { afterEach, expect } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoreV1Api } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { API_GROUP } from "../../src/api/constants.ts";
+import {
+  UPDATE_POLICY_NAME,
+  UPDATE_POLICY_PLURAL,
+  UPDATE_POLICY_VERSION,
+  type BottlerocketUpdatePolicy,
+  type UpdatePolicyStatus,
+} from "../../src/api/update-policy.ts";
 import { nodeOf, observeCluster, type FleetObserver } from "../../sim/cluster/fleet-observer.ts";
 import {
   FAST_AGENT_ENV,
@@ -200,4 +208,28 @@ export async function expectNoViolations({ cluster, observer, oracle, budget }: 
 /** Events about one node's shadow. */
 export function eventsOf(observer: FleetObserver, node: string) {
   return observer.events().filter((e) => e.involvedObject.name === `brs-${node}`);
+}
+
+/** The policy status, read from the API server, once `holds` is true of it (bounded: a minute unless told). */
+export async function policyStatus(
+  kc: KubeConfig,
+  namespace: string,
+  what: string,
+  holds: (status: UpdatePolicyStatus) => boolean,
+  timeoutMs = 60_000,
+): Promise<UpdatePolicyStatus> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const policy = (await custom.getNamespacedCustomObject({
+      group: API_GROUP,
+      version: UPDATE_POLICY_VERSION,
+      namespace,
+      plural: UPDATE_POLICY_PLURAL,
+      name: UPDATE_POLICY_NAME,
+    })) as BottlerocketUpdatePolicy;
+    if (policy.status !== undefined && holds(policy.status)) return policy.status;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}; status ${JSON.stringify(policy.status)}`);
+    await sleep(200);
+  }
 }

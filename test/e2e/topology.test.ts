@@ -3,18 +3,17 @@
 // reboots the agents asked their hosts for), how many of a zone's nodes were disrupted at once (I2T); the
 // controller's decisions are not consulted.
 import { describe, expect, it } from "vitest";
-import { setTimeout as sleep } from "node:timers/promises";
-import { CustomObjectsApi } from "@kubernetes/client-node";
-import { API_GROUP } from "../../src/api/constants.ts";
-import {
-  UPDATE_POLICY_NAME,
-  UPDATE_POLICY_PLURAL,
-  UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-  type UpdatePolicyStatus,
-} from "../../src/api/update-policy.ts";
 import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
-import { expectConverged, expectNoViolations, start, stopClustersAfterEach, TO, until, updated } from "./support.ts";
+import {
+  expectConverged,
+  expectNoViolations,
+  policyStatus,
+  start,
+  stopClustersAfterEach,
+  TO,
+  until,
+  updated,
+} from "./support.ts";
 
 stopClustersAfterEach();
 
@@ -89,26 +88,3 @@ describe("a zone budget of 50% under a fleet budget of 4, six nodes in three zon
     ]);
   }, 900_000);
 });
-
-/** The policy status once `holds` is true of it (bounded: a minute). */
-async function policyStatus(
-  kc: Parameters<typeof setUpdatePolicy>[0],
-  namespace: string,
-  what: string,
-  holds: (status: UpdatePolicyStatus) => boolean,
-): Promise<UpdatePolicyStatus> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const policy = (await custom.getNamespacedCustomObject({
-      group: API_GROUP,
-      version: UPDATE_POLICY_VERSION,
-      namespace,
-      plural: UPDATE_POLICY_PLURAL,
-      name: UPDATE_POLICY_NAME,
-    })) as BottlerocketUpdatePolicy;
-    if (policy.status !== undefined && holds(policy.status)) return policy.status;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}; status ${JSON.stringify(policy.status)}`);
-    await sleep(200);
-  }
-}

@@ -1,0 +1,244 @@
+// End to end: the automatic halt (policy spec.maxFailedNodes). Six nodes, a budget of 2, a limit of 1 failed node;
+// the first two nodes to start fail (one at prepare, one at boot, rolled back by its host). What the test checks is
+// what happened to the nodes, seen from outside: from the moment the policy's Halted condition appears, no node
+// that was not already being updated is prepared, cordoned or rebooted, also across a controller crash, until
+// `bin/brupop resume` (run as a user runs it); then the remaining nodes update. The invariant oracle (sim/oracle)
+// watches throughout; while the rollout is halted on purpose it is told, as it is told of a closed update window,
+// that no update may start (I5), so it checks that too and does not take the wait for a stall.
+import { describe, expect, it } from "vitest";
+import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { API_GROUP, PLURAL, VERSION_V2 } from "../../src/api/constants.ts";
+import type { BottlerocketShadow } from "../../src/api/bottlerocket-shadow.ts";
+import type { UpdatePolicyStatus } from "../../src/api/update-policy.ts";
+import { nodeOf } from "../../sim/cluster/fleet-observer.ts";
+import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
+import { BRUPOP, run, userEnv } from "./run-command.ts";
+import {
+  current,
+  expectConverged,
+  expectNoViolations,
+  FROM,
+  policyStatus,
+  start,
+  stopClustersAfterEach,
+  TO,
+  until,
+  updated,
+  type Running,
+} from "./support.ts";
+
+stopClustersAfterEach();
+
+const NODES = 6;
+const BUDGET = 2;
+const MAX_FAILED_NODES = 1;
+
+/**
+ * What happened to the nodes, seen from outside the controller: each host's update steps (prepare, activate, ...)
+ * and accepted reboots, each cordon, and each update start (a shadow's spec set to StagedAndPerformedUpdate, with the
+ * time the controller stamped on it: the controller's own clock, as the Halted condition's transition time is).
+ */
+class Timeline {
+  readonly #disruptions: { node: string; what: string; at: number }[] = [];
+  readonly #cordoned = new Set<string>();
+  readonly #starts = new Map<string, Set<number>>();
+
+  watchHosts(cluster: Running["cluster"]): void {
+    for (const [node, host] of cluster.hosts) {
+      host.onEffect((effect) => {
+        if (effect.type === "reboot-requested") this.#disruptions.push({ node, what: "reboot", at: effect.at });
+        if (effect.type === "command-started" && effect.command !== "refresh") {
+          this.#disruptions.push({ node, what: effect.command, at: effect.at });
+        }
+      });
+    }
+  }
+
+  /** On every change the observer sees. */
+  observe({ cluster, observer }: Running): void {
+    for (const node of cluster.nodeNames) {
+      const isCordoned = observer.node(node)?.spec?.unschedulable === true;
+      if (isCordoned && !this.#cordoned.has(node)) this.#disruptions.push({ node, what: "cordon", at: Date.now() });
+      if (isCordoned) this.#cordoned.add(node);
+      else this.#cordoned.delete(node);
+    }
+    for (const shadow of observer.shadows()) {
+      const at = Date.parse(shadow.spec.state_transition_timestamp ?? "");
+      if (shadow.spec.state !== "StagedAndPerformedUpdate" || Number.isNaN(at)) continue;
+      const starts = this.#starts.get(nodeOf(shadow)) ?? new Set<number>();
+      this.#starts.set(nodeOf(shadow), starts.add(at));
+    }
+  }
+
+  /** Whether the controller started the node's update at or before `at`. */
+  startedBy(node: string, at: number): boolean {
+    return [...(this.#starts.get(node) ?? [])].some((t) => t <= at);
+  }
+
+  /** Updates started after `from` (and before `until`). */
+  startsAfter(from: number, until = Infinity): string[] {
+    return [...this.#starts].flatMap(([node, times]) =>
+      [...times].filter((t) => t > from && t < until).map((t) => `${node} started at ${new Date(t).toISOString()}`),
+    );
+  }
+
+  /** Steps, reboots and cordons between `from` and `until` of nodes not started by `from`. */
+  disruptedAfter(from: number, until: number): string[] {
+    return this.#disruptions
+      .filter((d) => d.at >= from && d.at < until && !this.startedBy(d.node, from))
+      .map((d) => `${d.node} ${d.what} at ${new Date(d.at).toISOString()}`);
+  }
+}
+
+const halted = (s: UpdatePolicyStatus): boolean =>
+  s.conditions?.some((c) => c.type === "Halted" && c.status === "True") === true;
+
+async function listShadows({ cluster }: Running): Promise<BottlerocketShadow[]> {
+  const custom = cluster.kc.makeApiClient(CustomObjectsApi);
+  const list = (await custom.listNamespacedCustomObject({
+    group: API_GROUP,
+    version: VERSION_V2,
+    namespace: cluster.namespace,
+    plural: PLURAL,
+  })) as { items: BottlerocketShadow[] };
+  return list.items;
+}
+
+/** `bin/brupop <args>` as a user runs it, against the simulated cluster. */
+async function brupop({ cluster }: Running, ...args: string[]): Promise<string> {
+  const done = await run(BRUPOP, [...args, "-n", cluster.namespace], {
+    env: userEnv({ KUBECONFIG: cluster.cp.kubeconfigPath, NO_COLOR: "1" }),
+    timeoutMs: 60_000,
+  });
+  expect(done.code, `brupop ${args.join(" ")}: ${done.stderr}`).toBe(0);
+  return done.stdout;
+}
+
+describe(`more than ${MAX_FAILED_NODES} failed node (spec.maxFailedNodes ${MAX_FAILED_NODES})`, () => {
+  it("halt the rollout: nothing new starts, also after a controller crash, until brupop resume", async () => {
+    const timeline = new Timeline();
+    const running = await start({
+      nodes: NODES,
+      budget: BUDGET,
+      // A failed node stays failed (quarantined), so that after the resume only the others update.
+      env: { controller: { QUARANTINE_AFTER_FAILURES: "1" } },
+      onChange: () => {
+        const now = current();
+        if (now) timeline.observe(now);
+      },
+    });
+    const { cluster, observer, oracle } = running;
+    timeline.watchHosts(cluster);
+    const generation = await setUpdatePolicy(cluster.kc, cluster.namespace, { maxFailedNodes: MAX_FAILED_NODES });
+    await policyStatus(cluster.kc, cluster.namespace, "the controller applies the limit", (s) => {
+      return (s.observedGeneration ?? 0) >= generation && s.halt?.limit === MAX_FAILED_NODES;
+    });
+
+    // The first two nodes to start (by name; the leading controller's own node goes last) fail: one at prepare,
+    // one after its reboot, the new version failing to boot.
+    const leader = await cluster.controllerLeader();
+    const leaderPod = await cluster.kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedPod({ name: leader ?? "", namespace: cluster.namespace });
+    const failing = cluster.nodeNames.filter((n) => n !== leaderPod.spec?.nodeName).slice(0, 2);
+    const [atPrepare = "", atBoot = ""] = failing;
+    cluster.hosts.get(atPrepare)?.inject("prepare");
+    cluster.hosts.get(atBoot)?.inject(`boot:${TO}`);
+    const others = cluster.nodeNames.filter((n) => !failing.includes(n));
+
+    cluster.publish(TO);
+    const haltedStatus = await policyStatus(cluster.kc, cluster.namespace, "the Halted condition", halted, 480_000);
+    const condition = haltedStatus.conditions?.find((c) => c.type === "Halted");
+    // The controller's decision to halt. What it had started before may go on: those nodes are already disrupted
+    // (or being restored); any start after it, while halted, is a failure of the test at once.
+    const haltAt = Date.parse(condition?.lastTransitionTime ?? "");
+    expect(haltAt, "the Halted condition's lastTransitionTime").toBeGreaterThan(0);
+    const noStartSinceHalt = () => {
+      const starts = timeline.startsAfter(haltAt);
+      if (starts.length > 0) throw new Error(`started while halted: ${starts.join("; ")}`);
+    };
+    expect(condition).toMatchObject({ status: "True", reason: "TooManyFailedNodes" });
+    for (const node of failing) expect(condition?.message).toContain(node);
+    expect(condition?.message).toMatch(/brupop resume/);
+    expect(haltedStatus.halt).toMatchObject({ limit: MAX_FAILED_NODES, failed: 2, failedNodes: [...failing].sort() });
+
+    // The nodes in flight finish; then a fleet pass with free budget starts nobody: every other node waits, halted.
+    const waitingNow = () => others.filter((n) => !timeline.startedBy(n, haltAt));
+    const quiet = await policyStatus(
+      cluster.kc,
+      cluster.namespace,
+      "nothing in flight, every other node halted",
+      (s) => {
+        noStartSinceHalt();
+        return halted(s) && s.updating === 0 && (s.blocked?.halted ?? 0) === waitingNow().length;
+      },
+      300_000,
+    );
+    const waiting = waitingNow();
+    expect(waiting.length).toBeGreaterThan(0);
+    expect(quiet.blockedNodes?.filter((b) => b.reason === "halted").map((b) => b.node)).toEqual(waiting);
+    // From here until the resume the oracle holds the fleet to "no update starts" (I5), and expects no progress.
+    const hold = { closedFrom: Date.now(), closedUntil: Infinity };
+    oracle.oracle.schedule((t) => t < hold.closedFrom || t >= hold.closedUntil);
+
+    // Seen by a person: an Event on the policy, the reason on each waiting node, brupop status and explain.
+    await until("the UpdatesHalted Event on the policy", 30_000, () =>
+      observer
+        .events()
+        .some((e) => e.reason === "UpdatesHalted" && e.involvedObject.kind === "BottlerocketUpdatePolicy"),
+    );
+    const haltedEvents = (node: string) =>
+      observer.events().filter((e) => e.reason === "Halted" && e.involvedObject.name === `brs-${node}`).length;
+    await until("a Halted Event on every waiting node", 30_000, () => waiting.every((n) => haltedEvents(n) >= 1));
+    const status = await brupop(running, "status");
+    expect(status.split("\n")[0]).toMatch(
+      new RegExp(`^HALTED\\s+2 nodes failed updating to ${TO.replaceAll(".", "\\.")}`),
+    );
+    expect(status.split("\n")[0]).toContain([...failing].sort().join(", "));
+    const explained = await brupop(running, "explain", waiting[0] ?? "");
+    expect(explained).toMatch(/the rollout halted itself: 2 nodes failed/);
+    expect(explained).toContain("brupop resume");
+
+    // The leading controller crashes while halted. Its successor decides about the fleet afresh (its Events are its
+    // own: a new Halted Event for a waiting node means it held that node back), and starts nobody either.
+    const before = new Map(waiting.map((n) => [n, haltedEvents(n)]));
+    const killed = await cluster.controllerLeader();
+    if (killed === undefined || cluster.runners.controller.crash(killed) === undefined) {
+      throw new Error(`no running controller leader to kill (${killed ?? "none"})`);
+    }
+    await until("the next leader holds the waiting nodes back", 240_000, () => {
+      noStartSinceHalt();
+      return waiting.some((n) => haltedEvents(n) > (before.get(n) ?? 0));
+    });
+    const afterCrash = await listShadows(running);
+    for (const node of waiting) {
+      expect(afterCrash.find((s) => nodeOf(s) === node)?.spec.state, node).toBe("Idle");
+    }
+
+    // Nothing that had not already started was prepared, cordoned or rebooted while halted.
+    await observer.settled();
+    const resumeAt = Date.now();
+    expect(timeline.startsAfter(haltAt, resumeAt)).toEqual([]);
+    expect(timeline.disruptedAfter(haltAt, resumeAt)).toEqual([]);
+    console.log(
+      `leader on ${leaderPod.spec?.nodeName ?? "?"}; halted after ${failing.join(", ")} failed; ` +
+        `started before the halt: ${others.filter((n) => !waiting.includes(n)).join(", ") || "none"}; ` +
+        `held: ${waiting.join(", ")}; controller ${killed} killed while halted, leader now ${await cluster.controllerLeader()}`,
+    );
+
+    // brupop resume, as a user runs it: the remaining nodes update; the failed ones stay as they are.
+    hold.closedUntil = resumeAt;
+    const resumed = await brupop(running, "resume");
+    expect(resumed).toMatch(/the automatic halt after 2 failed nodes .* is lifted/);
+    await until("every other node updated", 480_000, () => others.every((n) => updated(observer, n)));
+    const after = await policyStatus(cluster.kc, cluster.namespace, "the halt lifted", (s) => !halted(s));
+    expect(after.conditions?.find((c) => c.type === "Halted")).toMatchObject({ status: "False" });
+    expect(after.halt?.failedNodes).toEqual([]);
+    expect(after.halt?.countingSince).toBeDefined();
+    expect(observer.events().some((e) => e.reason === "UpdatesResumed")).toBe(true);
+    for (const node of failing) expect(cluster.hosts.get(node)?.runningVersion, node).toBe(FROM);
+
+    await expectConverged(running, (n) => (failing.includes(n) ? FROM : TO));
+    await expectNoViolations(running);
+  }, 900_000);
+});
