@@ -125,17 +125,20 @@ describe("the BottlerocketUpdatePolicy resource", () => {
   });
 });
 
+/** Creates the policy with `spec` as written (no client-side checks): what the API server accepts is the test. */
+const createPolicy = (spec: Record<string, unknown>) =>
+  custom.createNamespacedCustomObject({
+    ...policyApi(),
+    body: {
+      apiVersion: UPDATE_POLICY_API_VERSION,
+      kind: UPDATE_POLICY_KIND,
+      metadata: { name: UPDATE_POLICY_NAME },
+      spec,
+    },
+  });
+
 describe("topology budgets at the API server", () => {
-  const create = (spec: Record<string, unknown>) =>
-    custom.createNamespacedCustomObject({
-      ...policyApi(),
-      body: {
-        apiVersion: UPDATE_POLICY_API_VERSION,
-        kind: UPDATE_POLICY_KIND,
-        metadata: { name: UPDATE_POLICY_NAME },
-        spec,
-      },
-    });
+  const create = createPolicy;
   const zone = (maxConcurrentUpdates: unknown, topologyKey = "topology.kubernetes.io/zone") => ({
     topologyKey,
     maxConcurrentUpdates,
@@ -173,16 +176,7 @@ describe("topology budgets at the API server", () => {
 });
 
 describe("the automatic halt's limit at the API server", () => {
-  const create = (maxFailedNodes: unknown) =>
-    custom.createNamespacedCustomObject({
-      ...policyApi(),
-      body: {
-        apiVersion: UPDATE_POLICY_API_VERSION,
-        kind: UPDATE_POLICY_KIND,
-        metadata: { name: UPDATE_POLICY_NAME },
-        spec: { maxFailedNodes },
-      },
-    });
+  const create = (maxFailedNodes: unknown) => createPolicy({ maxFailedNodes });
 
   it.each([
     ["a percentage over 100", "150%", /spec\.maxFailedNodes.*percentage from 0% to 100%/],
