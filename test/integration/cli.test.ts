@@ -24,6 +24,7 @@ import {
 import { startAutoLabeller } from "../../src/controller/auto-label.ts";
 import { EventRecorder } from "../../src/controller/events.ts";
 import type { StatusView } from "../../src/cli/status-view.ts";
+import { ANNOTATIONS } from "../../src/core/model.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const LABEL = "bottlerocket.aws/updater-interface-version";
@@ -280,6 +281,7 @@ describe("brupop pause and resume", () => {
     expect(pause.stdout).toContain("updates paused for the fleet");
     expect(pause.stdout).toContain("created");
     expect((await readPolicy()).spec?.paused).toBe(true);
+    expect((await readPolicy()).metadata.annotations?.[ANNOTATIONS.resumeRequested]).toBeUndefined();
     const paused = await statusJson();
     expect(paused.paused).toBe(true);
     expect(reasonOf(paused, n[1] ?? "")).toBe("paused");
@@ -290,7 +292,11 @@ describe("brupop pause and resume", () => {
     const resume = await brupop("resume");
     expect(resume.stdout).toContain("updates resumed for the fleet");
     expect(resume.stdout).not.toContain("created");
-    expect((await readPolicy()).spec?.paused).toBe(false);
+    const resumed = await readPolicy();
+    expect(resumed.spec?.paused).toBe(false);
+    // The request that also lifts an automatic halt: a new value each time (the time of the request).
+    const requested = resumed.metadata.annotations?.[ANNOTATIONS.resumeRequested] ?? "";
+    expect(Date.now() - Date.parse(requested)).toBeLessThan(60_000);
     expect(reasonOf(await statusJson(), n[1] ?? "")).toBe("budget-full");
   });
 
