@@ -42,6 +42,10 @@ export interface NodeView {
   ready: boolean | null;
   /** Cordoned by the operator's drain: the Node carries its drain annotation (ANNOTATION_DRAIN). */
   drainedByOperator: boolean;
+  /** The keys of the Node's taints (a node another disruptor is taking away: disruptors.ts). */
+  taintKeys?: readonly string[];
+  /** metadata.creationTimestamp; null or absent when unknown. */
+  createdAt?: Date | null;
 }
 
 /** What selection needs to see of the fleet at one instant. */

@@ -3,6 +3,7 @@
 import { TIMED_STATES } from "../api/state-machine.ts";
 import { CronExpressionError, cronIncludes, legacyWindowExpression, nextFire, parseBrupopCron } from "./brupop-cron.ts";
 import { parseBudget, type UpdateBudget } from "./budget.ts";
+import { resolveDisruptorPolicy, type DisruptorPolicy, type DisruptorPolicySpec } from "./disruptors.ts";
 import { parseDuration } from "./duration.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "./next-spec.ts";
 import { DEFAULT_NODE_TIMEOUTS, type NodeTimeouts } from "./timeouts.ts";
@@ -51,7 +52,7 @@ const TIMEOUT_STATES: readonly TimeoutState[] = [...TIMED_STATES, "Idle"];
  * The spec of the policy resource (a namespaced singleton). Every field is optional and overrides the matching
  * environment variable; the CRD schema is to be derived from this shape.
  */
-export interface UpdatePolicySpec {
+export interface UpdatePolicySpec extends DisruptorPolicySpec {
   /** Global pause: no new updates start; updates in flight finish. */
   paused?: boolean;
   /** Like MAX_CONCURRENT_UPDATE: a count, "unlimited", or a percentage of managed nodes such as "25%". */
@@ -77,6 +78,8 @@ export interface FleetPolicy extends NodePolicy {
   budget: UpdateBudget;
   /** Policy resource only; empty when none. */
   topologyBudgets: readonly TopologyBudget[];
+  /** Coordination with Karpenter and cluster-autoscaler (policy resource only). */
+  disruptors: DisruptorPolicy;
   schedule: UpdateSchedule;
   paused: boolean;
   /** Policy resource only; null: never halt. */
@@ -102,6 +105,8 @@ const SPEC_FIELDS: readonly string[] = [
   "quarantineAfterFailures",
   "allowDowngrade",
   "maxFailedNodes",
+  "annotateDoNotDisrupt",
+  "minNodeAge",
 ];
 
 /** An environment value, with blank treated as unset (templates often render unset values as ""). */
@@ -157,6 +162,7 @@ export function resolveFleetPolicy(
 
   const topologyBudgets = parseTopologyBudgets(resource.topologyBudgets, "policy spec.topologyBudgets", errors);
   const maxFailedNodes = parseFailureLimit(resource.maxFailedNodes, "policy spec.maxFailedNodes", errors);
+  const disruptors = resolveDisruptorPolicy(resource, errors);
 
   // Schedule.
   const scheduled = resolveSchedule(env, resource, now, errors, warnings);
@@ -192,6 +198,7 @@ export function resolveFleetPolicy(
     policy: {
       budget,
       topologyBudgets,
+      disruptors,
       schedule: scheduled.schedule,
       paused: paused.value,
       maxFailedNodes,

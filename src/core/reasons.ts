@@ -37,6 +37,14 @@ export const NOT_STARTED = {
   "downgrade-refused": { blocks: true, attention: "person", event: "DowngradeRefused", title: "downgrade refused" },
   quarantined: { blocks: true, attention: "person", event: "Quarantined", title: "quarantined after failures" },
   "opted-out": { blocks: true, attention: "policy", event: "OptedOut", title: "opted out by a node annotation" },
+  // Karpenter deletes the node or, giving up, removes its taint: either way it ends without anyone acting.
+  "karpenter-disrupting": {
+    blocks: true,
+    attention: "none",
+    event: "KarpenterDisrupting",
+    title: "Karpenter is disrupting the node",
+  },
+  "node-too-young": { blocks: true, attention: "policy", event: "NodeTooYoung", title: "younger than minNodeAge" },
   backoff: { blocks: true, attention: "policy", event: "BackingOff", title: "backing off after a failure" },
   // The fleet halted itself after too many failed nodes (src/core/halt.ts): only `brupop resume` ends it.
   halted: { blocks: true, attention: "person", event: "Halted", title: "rollout halted after failed nodes" },

@@ -1,6 +1,7 @@
 // Which nodes may start an update now, and for every other node why not. The controller writes the granted specs
 // (with optimistic concurrency, from a fresh view) and turns the reasons into status, Events and metrics.
 import { budgetLimit, describeBudget } from "./budget.ts";
+import { heldForOtherDisruptors, type DisruptorHold } from "./disruptors.ts";
 import { readFailures } from "./failures.ts";
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import {
@@ -42,10 +43,11 @@ export type NotStartedReason =
       limit: number;
       message: string;
     }
+  | Extract<DisruptorHold, { code: "node-too-young" }>
   | {
       code: Exclude<
         NotStartedCode,
-        "quarantined" | "backoff" | "outside-window" | "budget-full" | "topology-budget-full"
+        "quarantined" | "backoff" | "outside-window" | "budget-full" | "topology-budget-full" | "node-too-young"
       >;
       message: string;
     };
@@ -177,6 +179,12 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
     const optOut = nodeOptOut(node);
     if (optOut !== null) {
       skip(shadow, { code: "opted-out", message: `node annotation ${ANNOTATIONS.nodePaused}=${optOut}` });
+      continue;
+    }
+    const held = heldForOtherDisruptors(node, policy.disruptors, now);
+    if (held !== null) {
+      if (held.code === "node-too-young") recheckAt = earliest(recheckAt, held.eligibleAt);
+      skip(shadow, held);
       continue;
     }
     const grant: StartGrant = {

@@ -4,6 +4,7 @@ import type { V1Node } from "@kubernetes/client-node";
 import { ANNOTATION_DRAIN, nodeNameFromBrsName } from "../api/constants.ts";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import { isBrsState } from "../api/state-machine.ts";
+import { parseTimestamp } from "../api/timestamps.ts";
 import type { NodeView, ShadowSpec, ShadowStatus, ShadowView } from "./model.ts";
 
 /**
@@ -58,7 +59,15 @@ export function toNodeView(node: V1Node): NodeView | undefined {
     unschedulable: node.spec?.unschedulable === true,
     ready: readyCondition(node),
     drainedByOperator: node.metadata?.annotations?.[ANNOTATION_DRAIN] !== undefined,
+    taintKeys: (node.spec?.taints ?? []).map((taint) => taint.key),
+    createdAt: createdAt(node),
   };
+}
+
+/** client-node's typed APIs give a Date; a plain JSON read (the controller's client) gives the RFC 3339 string. */
+function createdAt(node: V1Node): Date | null {
+  const value: unknown = node.metadata?.creationTimestamp;
+  return value instanceof Date ? value : (parseTimestamp(value) ?? null);
 }
 
 function readyCondition(node: V1Node): boolean | null {
