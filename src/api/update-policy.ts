@@ -134,6 +134,22 @@ export const UpdatePolicySpecSchema = Type.Object(
           "down (0 halts at the first failure). Unset: never halt.",
       ),
     ),
+    annotateDoNotDisrupt: Type.Optional(
+      Type.Boolean({
+        description:
+          "While a node updates, it carries karpenter.sh/do-not-disrupt and cluster-autoscaler.kubernetes.io/" +
+          "scale-down-disabled (only those the operator added are removed after). Default true.",
+      }),
+    ),
+    minNodeAge: Type.Optional(
+      Type.String({
+        description: `Nodes younger than this do not start an update (none by default; at most 365d). ${DURATION_DESCRIPTION}`,
+        minLength: 2,
+        maxLength: 32,
+        // src/core/duration.ts: whole numbers of d, h, m, s, largest first, each once.
+        pattern: "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
+      }),
+    ),
   },
   { description: "Overrides the controller's environment variables field by field; unset fields keep them." },
 );
