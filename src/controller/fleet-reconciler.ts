@@ -5,11 +5,18 @@
 // starts not yet seen, a previous leader's writes) cannot overshoot it: the shadows are LISTed from the API server,
 // and so is every Node whose stuck shadow the cache says is no longer disrupted. Each start carries the
 // resourceVersion of that read: if the shadow changed since, the write fails with 409 and the fleet decides again.
+//
+// It also keeps the do-not-disrupt annotations (src/core/do-not-disrupt.ts): a node gets them before its start is
+// written, and they are put right for every node on each pass (restart-safe). Only here, where nodes start, and only
+// from a consistent read of the shadows, so that no start slips in between a "finished" and the removal.
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import { DEFAULT_DISRUPTOR_POLICY } from "../core/disruptors.ts";
+import { guardPatch, planGuards } from "../core/do-not-disrupt.ts";
 import { isManaged, type NodeView, type ShadowView } from "../core/model.ts";
 import type { FleetPolicy, PolicyResolution } from "../core/policy.ts";
 import { haltCondition, readHaltMemory, type HaltDecision } from "../core/halt.ts";
+import type { NodeTimeouts } from "../core/timeouts.ts";
 import { buildPolicyStatus } from "../core/policy-status.ts";
 import { isBlocking } from "../core/reasons.ts";
 import { selectNodesToStart, type NotStarted, type Selection, type StartGrant } from "../core/select.ts";
@@ -44,6 +51,9 @@ export class FleetReconciler {
     let nodes = managedNodes(ctx.nodes.list());
     let shadows = cachedShadows(ctx.shadows.list(ctx.namespace));
     let selection: Selection | null = null;
+    // While the policy is invalid, the last valid one says whether nodes carry the annotations.
+    const guarding =
+      (resolution.ok ? resolution.policy : ctx.policy.lastValid())?.disruptors ?? DEFAULT_DISRUPTOR_POLICY;
 
     if (resolution.ok) {
       const policy = resolution.policy;
@@ -66,7 +76,7 @@ export class FleetReconciler {
         shadows = fresh.map(toShadowView).filter(isDefined);
         nodes = await this.#confirmReleased(shadows, nodes, policy, now);
         selection = select();
-        await this.#start(selection.start, fresh, signal);
+        await this.#start(selection.start, fresh, guarding.annotateDoNotDisrupt, signal);
       }
       if (selection.sessionDrained) {
         signal.throwIfAborted();
@@ -77,6 +87,7 @@ export class FleetReconciler {
     }
 
     const timeouts = resolution.ok ? resolution.policy.stateTimeouts : ctx.policy.nodePolicy(now).stateTimeouts;
+    const guardFailure = await this.#keepGuards(shadows, guarding.annotateDoNotDisrupt, timeouts, now, signal);
     const byName = new Map(nodes.map((n) => [n.name, n]));
     ctx.metrics.observeFleet(shadows, selection);
     await this.#writePolicyStatus(shadows, nodes, resolution, selection, {
@@ -84,6 +95,8 @@ export class FleetReconciler {
       signal,
       now,
     });
+    // Not before: a node whose annotations cannot be written now must not keep the others from starting.
+    if (guardFailure !== undefined) throw guardFailure;
     return { requeueAfterMs: recheckAfter(selection, now) };
   }
 
@@ -170,6 +183,7 @@ export class FleetReconciler {
   async #start(
     grants: readonly StartGrant[],
     fresh: readonly BottlerocketShadow[],
+    guard: boolean,
     signal: AbortSignal,
   ): Promise<void> {
     const byName = new Map(fresh.map((s) => [s.metadata.name, s]));
@@ -179,7 +193,7 @@ export class FleetReconciler {
       for (let grant = grants[next]; grant !== undefined && failures.length === 0; grant = grants[next]) {
         next++;
         try {
-          await this.#startOne(grant, byName.get(grant.shadowName), signal);
+          await this.#startOne(grant, byName.get(grant.shadowName), guard, signal);
         } catch (err) {
           failures.push(err);
         }
@@ -189,8 +203,16 @@ export class FleetReconciler {
     if (failures.length > 0) throw failures[0];
   }
 
-  async #startOne(grant: StartGrant, shadow: BottlerocketShadow | undefined, signal: AbortSignal): Promise<void> {
+  async #startOne(
+    grant: StartGrant,
+    shadow: BottlerocketShadow | undefined,
+    guard: boolean,
+    signal: AbortSignal,
+  ): Promise<void> {
     const ctx = this.#ctx;
+    signal.throwIfAborted();
+    // The annotations first: a node is never disrupted without them, whatever happens after this write.
+    if (guard) await this.#guard(grant.nodeName, true, signal);
     signal.throwIfAborted();
     await ctx.shadowClient.writeSpec({
       name: grant.shadowName,
@@ -207,6 +229,59 @@ export class FleetReconciler {
       message: grant.reason,
     });
     ctx.log.info(`${grant.shadowName}: ${grant.reason}`);
+  }
+
+  /**
+   * Puts every managed node's do-not-disrupt annotations right (src/core/do-not-disrupt.ts). When anything needs
+   * writing, the shadows are read again from the API server first: after this pass's own starts, and unlike the
+   * cache, that read shows every start written, so a node just started is never taken for a finished one. A failed
+   * write does not stop the others; the first failure is returned, for the error policy.
+   */
+  async #keepGuards(
+    cached: readonly ShadowView[],
+    enabled: boolean,
+    timeouts: NodeTimeouts,
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<Error | undefined> {
+    const ctx = this.#ctx;
+    const nodes = managedNodes(ctx.nodes.list());
+    if (planGuards(cached, nodes, enabled, timeouts, now).length === 0) return undefined;
+    let failure: Error | undefined;
+    try {
+      const shadows = cachedShadows(await ctx.shadowClient.list());
+      for (const change of planGuards(shadows, nodes, enabled, timeouts, now)) {
+        try {
+          await this.#guard(change.nodeName, change.guard, signal);
+        } catch (err) {
+          if (!isNotFound(err)) failure ??= asError(err);
+        }
+      }
+    } catch (err) {
+      failure ??= asError(err);
+    }
+    return failure;
+  }
+
+  /**
+   * Adds the do-not-disrupt annotations to a node (`guard`), or removes the operator's own, as decided from the
+   * cached Node, conditional on that Node's resourceVersion: a Node changed since (someone else's annotation) is
+   * decided again after the 409.
+   */
+  async #guard(nodeName: string, guard: boolean, signal: AbortSignal): Promise<void> {
+    const ctx = this.#ctx;
+    const node = ctx.nodes.get(nodeName) ?? (await ctx.nodeClient.read(nodeName));
+    const view = node === undefined ? undefined : toNodeView(node);
+    if (node === undefined || view === undefined) throw new Error(`node ${nodeName} not found`);
+    const patch = guardPatch(view, guard);
+    if (patch === null) return;
+    signal.throwIfAborted();
+    await ctx.nodeClient.annotate(nodeName, node.metadata?.resourceVersion ?? "", patch);
+    ctx.log.info(
+      guard
+        ? `${nodeName}: annotated do-not-disrupt (${Object.keys(patch).join(", ")})`
+        : `${nodeName}: do-not-disrupt annotations removed (${Object.keys(patch).join(", ")})`,
+    );
   }
 
   /** One Event per node and reason: a node that waits for the same reason for an hour is explained once. */
@@ -282,6 +357,10 @@ function cachedShadows(shadows: readonly BottlerocketShadow[]): ShadowView[] {
     .filter((s) => !isBeingDeleted(s))
     .map(toShadowView)
     .filter(isDefined);
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 function isDefined<T>(value: T | undefined): value is T {

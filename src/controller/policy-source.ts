@@ -67,6 +67,11 @@ export class PolicySource {
     return resolution;
   }
 
+  /** The last valid policy (the one in force while the policy is invalid); null if there never was one. */
+  lastValid(): FleetPolicy | null {
+    return this.#lastGood;
+  }
+
   /** What one node's steps go by: the policy, or while it is invalid the last valid one (or the defaults). */
   nodePolicy(now: Date): NodePolicy {
     const resolution = resolveFleetPolicy(this.#env, this.object()?.spec ?? null, now);

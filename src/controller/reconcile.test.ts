@@ -7,6 +7,7 @@ import { ANNOTATION_DRAIN } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
+import type { AnnotationPatch } from "../core/model.ts";
 import { EventRecorder } from "./events.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { FleetReconciler } from "./fleet-reconciler.ts";
@@ -84,10 +85,16 @@ function setup(options: {
   nodes?: V1Node[];
   env?: Record<string, string>;
   conflictOn?: string;
+  /** A Node whose annotation patch answers 409. */
+  conflictOnNode?: string;
   readNode?: V1Node;
+  policy?: BottlerocketUpdatePolicy;
   triggerConsumedAt?: Date;
 }) {
   const writes: ShadowWrite[] = [];
+  /** Every write, shadow spec or Node annotation, in order: `spec brs-a`, `annotate a`. */
+  const order: string[] = [];
+  const annotated: [string, string, AnnotationPatch][] = [];
   const deleted: string[] = [];
   const released: [string, string][] = [];
   const conditions: [string, Condition[]][] = [];
@@ -98,6 +105,7 @@ function setup(options: {
     writeSpec: async (write: ShadowWrite) => {
       if (write.name === options.conflictOn) throw Object.assign(new Error("conflict"), { code: 409 });
       writes.push(write);
+      order.push(`spec ${write.name}`);
       return {} as BottlerocketShadow;
     },
     delete: async (name: string) => {
@@ -123,6 +131,11 @@ function setup(options: {
     release: async (name: string, resourceVersion: string) => {
       released.push([name, resourceVersion]);
     },
+    annotate: async (name: string, resourceVersion: string, patch: AnnotationPatch) => {
+      if (name === options.conflictOnNode) throw Object.assign(new Error("conflict"), { code: 409 });
+      annotated.push([name, resourceVersion, patch]);
+      order.push(`annotate ${name}`);
+    },
   } as unknown as NodeClient;
   const fleetState: FleetState = {
     triggerConsumedAt: async (now) => options.triggerConsumedAt ?? now,
@@ -138,7 +151,7 @@ function setup(options: {
     nodes: cache(nodes),
     policy: new PolicySource({
       env: options.env ?? { MAX_CONCURRENT_UPDATE: "2" },
-      policies: cache<BottlerocketUpdatePolicy>([]),
+      policies: cache<BottlerocketUpdatePolicy>(options.policy === undefined ? [] : [options.policy]),
       namespace: NS,
       events: recorder,
       log,
@@ -162,6 +175,8 @@ function setup(options: {
   return {
     reconciler,
     writes,
+    order,
+    annotated,
     deleted,
     released,
     conditions,
@@ -342,5 +357,99 @@ describe("one-shot schedules", () => {
     const dry = setup({ cached: [brs("a", "StagedAndPerformedUpdate")], env, triggerConsumedAt: new Date(0) });
     await dry.reconciler.fleet();
     expect(dry.consumed).toEqual([NOW]);
+  });
+});
+
+describe("the do-not-disrupt annotations (src/core/do-not-disrupt.ts)", () => {
+  const KARPENTER = "karpenter.sh/do-not-disrupt";
+  const CA = "cluster-autoscaler.kubernetes.io/scale-down-disabled";
+  const ADDED = "brupop.bottlerocket.aws/added-annotations";
+  const GUARD = { [KARPENTER]: "true", [CA]: "true", [ADDED]: `${CA},${KARPENTER}` };
+  const UNGUARD = { [KARPENTER]: null, [CA]: null, [ADDED]: null };
+  const guarded = (name: string): V1Node => {
+    const node = managedNode(name);
+    return { ...node, metadata: { ...node.metadata, annotations: { ...GUARD } } };
+  };
+  const policy = (spec: BottlerocketUpdatePolicy["spec"]): BottlerocketUpdatePolicy => ({
+    apiVersion: "brupop.bottlerocket.aws/v1alpha1",
+    kind: "BottlerocketUpdatePolicy",
+    metadata: { name: "default", namespace: NS },
+    spec,
+  });
+
+  it("are on each node before its start is written, conditional on the Node's resourceVersion", async () => {
+    const { reconciler, order, annotated } = setup({ cached: ["a", "b", "c"].map((n) => brs(n, "Idle")) });
+    await reconciler.fleet();
+    expect(annotated).toEqual([
+      ["a", "node-rv-a", GUARD],
+      ["b", "node-rv-b", GUARD],
+    ]);
+    for (const n of ["a", "b"]) expect(order.indexOf(`annotate ${n}`)).toBeLessThan(order.indexOf(`spec brs-${n}`));
+    expect(order).not.toContain("spec brs-c");
+  });
+
+  it("a node whose annotations cannot be written is not started", async () => {
+    const { reconciler, writes } = setup({
+      cached: ["a", "b"].map((n) => brs(n, "Idle")),
+      env: { MAX_CONCURRENT_UPDATE: "1" },
+      conflictOnNode: "a",
+    });
+    const conflict = await reconciler.fleet().catch((error: unknown) => error);
+    expect(errorPolicy(FLEET_KEY, conflict)).toEqual({ requeueAfterMs: 50 });
+    expect(writes).toEqual([]);
+  });
+
+  it("are removed from a finished node only when a consistent read says it finished", async () => {
+    // The cache shows b finished, but it has not seen b's new start (written by a previous leader, say).
+    const lagging = setup({
+      cached: [brs("a", "StagedAndPerformedUpdate"), brs("b", "Idle")],
+      fresh: [brs("a", "StagedAndPerformedUpdate"), brs("b", "StagedAndPerformedUpdate")],
+      nodes: [guarded("a"), guarded("b")],
+      env: { MAX_CONCURRENT_UPDATE: "2" },
+    });
+    await lagging.reconciler.fleet();
+    expect(lagging.annotated).toEqual([]);
+    const finished = setup({
+      cached: [brs("a", "StagedAndPerformedUpdate"), brs("b", "Idle")],
+      nodes: [guarded("a"), guarded("b")],
+      env: { MAX_CONCURRENT_UPDATE: "1" },
+    });
+    await finished.reconciler.fleet();
+    expect(finished.annotated).toEqual([["b", "node-rv-b", UNGUARD]]);
+  });
+
+  it("a disrupted node without them (a crash, another controller's start) gets them", async () => {
+    const { reconciler, annotated } = setup({
+      cached: [brs("a", "StagedAndPerformedUpdate"), brs("b", "Idle")],
+      env: { MAX_CONCURRENT_UPDATE: "1" },
+    });
+    await reconciler.fleet();
+    expect(annotated).toEqual([["a", "node-rv-a", GUARD]]);
+  });
+
+  it("a failed write elsewhere does not hold up the starts; the pass fails after, for the error policy", async () => {
+    // a finished (up to date) and still carries them: their removal conflicts. b starts all the same.
+    const a = brs("a", "Idle");
+    const finished = { ...a, status: { ...a.status, current_version: "1.1.0" } } as BottlerocketShadow;
+    const { reconciler, writes } = setup({
+      cached: [finished, brs("b", "Idle")],
+      nodes: [guarded("a"), managedNode("b")],
+      env: { MAX_CONCURRENT_UPDATE: "1" },
+      conflictOnNode: "a",
+    });
+    const failure = await reconciler.fleet().catch((error: unknown) => error);
+    expect(errorPolicy(FLEET_KEY, failure)).toEqual({ requeueAfterMs: 50 });
+    expect(writes.map((w) => w.name)).toEqual(["brs-b"]);
+  });
+
+  it("turned off by the policy: starts without them, and the operator's own are removed", async () => {
+    const { reconciler, writes, annotated } = setup({
+      cached: [brs("a", "Idle"), brs("b", "StagedAndPerformedUpdate")],
+      nodes: [managedNode("a"), guarded("b")],
+      policy: policy({ annotateDoNotDisrupt: false, maxConcurrentUpdates: 2 }),
+    });
+    await reconciler.fleet();
+    expect(writes.map((w) => w.name)).toEqual(["brs-a"]);
+    expect(annotated).toEqual([["b", "node-rv-b", UNGUARD]]);
   });
 });
