@@ -2,6 +2,7 @@
 // (src/core/select.ts codes) and the next step a person can take, with the exact command where there is one.
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
 import { UPDATE_POLICY_NAME } from "../api/update-policy.ts";
+import { KARPENTER_DISRUPTED_TAINT } from "../core/disruptors.ts";
 import { ANNOTATIONS } from "../core/model.ts";
 import type { HaltDecision } from "../core/halt.ts";
 import { ENV, type PolicySource } from "../core/policy.ts";
@@ -177,6 +178,19 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
         next: [`remove it with kubectl annotate node ${node} ${annotation}-`, `or: brupop resume --node ${node}`],
       };
     }
+    case "karpenter-disrupting":
+      return {
+        why: `Karpenter is taking this node away (taint ${KARPENTER_DISRUPTED_TAINT}); the update starts only if Karpenter gives up and removes the taint.`,
+        next: [`nothing to do; to see Karpenter's reason: kubectl get nodeclaims; kubectl describe node ${node}`],
+      };
+    case "node-too-young":
+      return {
+        why: `the node is younger than the policy's minimum node age (spec.minNodeAge); it may start from ${when(reason.eligibleAt, now)}.`,
+        next: [
+          "wait; it becomes eligible by itself",
+          `or lower the minimum: ${POLICY(ns)} '{"spec":{"minNodeAge":"0s"}}'`,
+        ],
+      };
     case "backoff":
       return {
         why: `backing off after ${ctx.failures} failure${ctx.failures === 1 ? "" : "s"} until ${when(reason.until, now)}.${lastFailure}`,

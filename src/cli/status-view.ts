@@ -60,6 +60,8 @@ export interface NodeStatusView {
     /** topology-budget-full: the label and the node's value of it (null: the node lacks the label). */
     topologyKey?: string;
     value?: string | null;
+    /** node-too-young: when the node is old enough to start. */
+    eligibleAt?: string;
   };
 }
 
@@ -138,6 +140,8 @@ function reasonView(reason: RowReason): NodeStatusView["reason"] {
   switch (reason.code) {
     case "backoff":
       return { ...base, until: formatTimestamp(reason.until) };
+    case "node-too-young":
+      return { ...base, eligibleAt: formatTimestamp(reason.eligibleAt) };
     case "outside-window":
       return { ...base, nextOpen: reason.nextOpen === null ? null : formatTimestamp(reason.nextOpen) };
     case "budget-full":
@@ -160,6 +164,8 @@ export function shortReason(reason: RowReason, now: Date): string {
   switch (reason.code) {
     case "backoff":
       return `backoff (retry ${relative(reason.until, now)})`;
+    case "node-too-young":
+      return `node-too-young (eligible ${relative(reason.eligibleAt, now)})`;
     case "outside-window":
       return reason.nextOpen === null
         ? "outside-window (never opens)"
