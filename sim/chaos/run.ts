@@ -64,8 +64,14 @@ export interface ChaosOptions {
  * The oracle's bounds in a chaos run. A node cordoned by the operator longer than a minute must show a reason on its
  * shadow and an Event (I3); no four minutes without any node making progress while some node could (I4: longer
  * than brupop's crash backoff after a second failure, 5 min, is not needed because a node backing off has said so).
+ * A node the operator disrupts carries the do-not-disrupt annotations, and those it set are gone four minutes after
+ * the node is back in service at the latest (I6).
  */
-export const CHAOS_ORACLE_BOUNDS = { reasonWithinMs: 60_000, stallMs: 240_000 } as const;
+export const CHAOS_ORACLE_BOUNDS = {
+  reasonWithinMs: 60_000,
+  stallMs: 240_000,
+  doNotDisrupt: { releaseWithinMs: 240_000 },
+} as const;
 
 /**
  * --faults all: the operator's bounds scaled to the run's seconds-long host steps, in the order the operator

@@ -5,7 +5,14 @@
 //
 // Violations are recorded as they happen, on the change that shows them (or on a tick, for the bounds in time).
 import { boundAtReboot, mustBeGone, type DrainScopeOptions } from "./drain-scope.ts";
-import { selects, type EventView, type NodeView, type PdbView, type PodView } from "./views.ts";
+import {
+  DO_NOT_DISRUPT_ANNOTATIONS,
+  selects,
+  type EventView,
+  type NodeView,
+  type PdbView,
+  type PodView,
+} from "./views.ts";
 
 export const INVARIANTS = {
   I1: "no host reboots while a pod its drain must evict is still bound to the node",
@@ -14,6 +21,9 @@ export const INVARIANTS = {
   I3: "no node stays cordoned by the operator past the bound without a reason on its shadow and an Event",
   I4: "every node reaches the target or is reported stuck, is not left cordoned while Ready, and the fleet keeps going",
   I5: "updates start only while the schedule allows",
+  I6:
+    "a node the operator disrupts carries the do-not-disrupt annotations of Karpenter and cluster-autoscaler; " +
+    "those it set are gone once the node is back in service",
   PDB: "no PodDisruptionBudget falls below its desired healthy pods while the nodes are all up",
 } as const;
 
@@ -89,11 +99,25 @@ export interface OracleOptions {
   /** I5: a prepare after this long without any update activity on the node begins a new attempt (a start). */
   readonly attemptGapMs?: number;
   readonly drain?: DrainScopeOptions;
+  /**
+   * I6, checked when set: while the operator disrupts a node it carries DO_NOT_DISRUPT_ANNOTATIONS (or someone
+   * else's value of one), and those the operator set are gone within `releaseWithinMs` of the node being updated,
+   * Ready and uncordoned.
+   */
+  readonly doNotDisrupt?: { readonly releaseWithinMs: number };
+  /** I6: field managers whose annotations are a person's, not the operator's (`kubectl annotate`). */
+  readonly foreignAnnotationManagers?: readonly string[];
   /** When observation began (ms). */
   readonly startedAt: number;
 }
 
 export const DEFAULT_FOREIGN_CORDON_MANAGERS: readonly string[] = ["kubectl-cordon", "kubectl-drain", "kubectl"];
+export const DEFAULT_FOREIGN_ANNOTATION_MANAGERS: readonly string[] = [
+  "kubectl-annotate",
+  "kubectl-edit",
+  "kubectl-client-side-apply",
+  "kubectl",
+];
 
 type Outcome =
   | { readonly node: string; readonly outcome: "updated" }
@@ -126,6 +150,15 @@ interface Track {
   attemptStartAt: number;
   reasonMissingSince: number | undefined;
   i3Reported: boolean;
+  /** When the Node was last observed (a reboot is judged for I6 only on a view newer than it). */
+  viewAt: number | undefined;
+  /** I6: disrupted when first seen (taken over from before observation: the operator has a bound to annotate it). */
+  disruptedAtFirstSight: boolean;
+  firstSeenAt: number | undefined;
+  i6Reported: boolean;
+  /** I6: since when the node is back in service with annotations the operator set. */
+  lingeringSince: number | undefined;
+  lingerReported: boolean;
   notes: string[];
 }
 
@@ -198,6 +231,7 @@ export class InvariantOracle {
     const t = this.#track(view.name);
     const before = t.view;
     t.view = view;
+    t.viewAt = at;
     t.deletedAt = undefined;
     const byOperator = view.unschedulable && !this.#foreign(view.cordonManager);
     if (byOperator && !t.operatorCordon) {
@@ -223,8 +257,13 @@ export class InvariantOracle {
       if (view.ready === false) this.#disarmPdbs();
     }
     if (t.operatorReboot && t.rebootWentDown && t.hostUp && view.ready !== false) this.#rebootOver(at, t);
+    if (t.firstSeenAt === undefined) {
+      t.firstSeenAt = at;
+      t.disruptedAtFirstSight = this.#isDisrupted(t);
+    }
     this.#checkBudget(at);
     this.#checkCordons(at);
+    this.#checkDoNotDisrupt(at, t);
   }
 
   nodeDeleted(at: number, name: string): void {
@@ -364,6 +403,7 @@ export class InvariantOracle {
   tick(at: number): void {
     this.#checkCordons(at);
     this.#checkStall(at);
+    for (const t of this.#nodes.values()) this.#checkDoNotDisrupt(at, t);
   }
 
   // ---- Verdicts
@@ -452,6 +492,12 @@ export class InvariantOracle {
         attemptStartAt: this.#o.startedAt,
         reasonMissingSince: undefined,
         i3Reported: false,
+        viewAt: undefined,
+        disruptedAtFirstSight: false,
+        firstSeenAt: undefined,
+        i6Reported: false,
+        lingeringSince: undefined,
+        lingerReported: false,
         notes: [],
       };
       this.#nodes.set(name, t);
@@ -599,6 +645,62 @@ export class InvariantOracle {
         `${t.name} cordoned by ${t.cordonManager ?? "?"} for ${secs(at - t.cordonSince)} with ${missing.join(" and ")}`,
       );
     }
+  }
+
+  /**
+   * I6. A disrupted node must carry each annotation with its "do not disrupt" value, unless a person set it to
+   * something else (their choice stands). Judged on a view of the Node newer than the disruption: the operator's
+   * cordon is on the same view; a reboot's start is the host's, heard before the Node's watch delivers anything
+   * after it. A node already disrupted when first seen may get them within `reasonWithinMs`. Once the node is
+   * updated, Ready and not cordoned, what the operator set must go within `releaseWithinMs`.
+   */
+  #checkDoNotDisrupt(at: number, t: Track): void {
+    const rule = this.#o.doNotDisrupt;
+    const view = t.view;
+    if (rule === undefined || view === undefined) return;
+    const foreign = (manager: string | undefined) =>
+      (this.#o.foreignAnnotationManagers ?? DEFAULT_FOREIGN_ANNOTATION_MANAGERS).includes(manager ?? "");
+    const annotations = view.doNotDisrupt ?? {};
+    if (this.#isDisrupted(t)) {
+      t.lingeringSince = undefined;
+      t.lingerReported = false;
+      const current = t.operatorCordon || (t.viewAt ?? 0) >= (t.rebootSince ?? Infinity);
+      if (t.i6Reported || !current) return;
+      if (t.disruptedAtFirstSight && at - (t.firstSeenAt ?? at) < this.#o.reasonWithinMs) return;
+      const missing = Object.entries(DO_NOT_DISRUPT_ANNOTATIONS)
+        .filter(([key, value]) => {
+          const seen = annotations[key];
+          return seen === undefined || (seen.value !== value && !foreign(seen.manager));
+        })
+        .map(([key]) => key);
+      if (missing.length === 0) return;
+      t.i6Reported = true;
+      this.#violate(
+        "I6",
+        at,
+        [t.name],
+        `${disruptedHow(at)(t)} without ${missing.map((key) => `${key}=${DO_NOT_DISRUPT_ANNOTATIONS[key]}`).join(" and ")}`,
+      );
+      return;
+    }
+    t.i6Reported = false;
+    t.disruptedAtFirstSight = false;
+    const operators = Object.keys(annotations).filter((key) => !foreign(annotations[key]?.manager));
+    if (operators.length === 0 || !this.#isUpdated(t) || view.ready !== true) {
+      t.lingeringSince = undefined;
+      t.lingerReported = false;
+      return;
+    }
+    t.lingeringSince ??= at;
+    if (t.lingerReported || at - t.lingeringSince <= rule.releaseWithinMs) return;
+    t.lingerReported = true;
+    this.#violate(
+      "I6",
+      at,
+      [t.name],
+      `${t.name} updated, Ready and uncordoned for ${secs(at - t.lingeringSince)} still carries ` +
+        `${operators.join(" and ")} set by ${[...new Set(operators.map((k) => annotations[k]?.manager ?? "?"))].join(", ")}`,
+    );
   }
 
   #checkStall(at: number): void {

@@ -16,7 +16,24 @@ export interface NodeView {
   readonly ready: boolean | undefined;
   /** The version in status.nodeInfo.osImage ("Bottlerocket OS 1.26.0 (aws-k8s-1.35)" → "1.26.0"). */
   readonly osVersion: string | undefined;
+  /** Those of DO_NOT_DISRUPT_ANNOTATIONS the Node carries: each value, and the field manager that set it. */
+  readonly doNotDisrupt?: Readonly<Record<string, AnnotationView>>;
 }
+
+export interface AnnotationView {
+  readonly value: string;
+  /** The manager of the annotation (managedFields), if the API server recorded one. */
+  readonly manager: string | undefined;
+}
+
+/**
+ * The annotations that keep other disruptors off a node, with the value that means so: Karpenter's (v1) and
+ * cluster-autoscaler's, as their own documentation names them.
+ */
+export const DO_NOT_DISRUPT_ANNOTATIONS: Readonly<Record<string, string>> = {
+  "karpenter.sh/do-not-disrupt": "true",
+  "cluster-autoscaler.kubernetes.io/scale-down-disabled": "true",
+};
 
 export interface PodView {
   readonly uid: string;
@@ -73,7 +90,21 @@ export function nodeView(node: V1Node): NodeView {
     cordonManager: unschedulableManager(node),
     ready: ready === undefined ? undefined : ready.status === "True",
     osVersion: osVersion(node.status?.nodeInfo?.osImage),
+    doNotDisrupt: doNotDisruptView(node),
   };
+}
+
+function doNotDisruptView(node: V1Node): Record<string, AnnotationView> {
+  const view: Record<string, AnnotationView> = {};
+  for (const key of Object.keys(DO_NOT_DISRUPT_ANNOTATIONS)) {
+    const value = node.metadata?.annotations?.[key];
+    if (value === undefined) continue;
+    view[key] = {
+      value,
+      manager: latestManager(node, (f) => (f["f:metadata"] as Fields | undefined)?.["f:annotations"]?.[`f:${key}`]),
+    };
+  }
+  return view;
 }
 
 /** The version a Bottlerocket osImage names; undefined for anything else. */
@@ -81,12 +112,19 @@ export function osVersion(osImage: string | undefined): string | undefined {
   return /^Bottlerocket OS (\d+\.\d+\.\d+)\b/.exec(osImage ?? "")?.[1];
 }
 
+type Fields = Record<string, Record<string, unknown> | undefined>;
+
 /** The manager of spec.unschedulable: of the managedFields entries that own it, the most recent. */
 function unschedulableManager(node: V1Node): string | undefined {
+  return latestManager(node, (fields) => fields["f:spec"]?.["f:unschedulable"]);
+}
+
+/** Of the managedFields entries that own a field (`owned` finds it in an entry's fieldsV1), the most recent one's. */
+function latestManager(node: V1Node, owned: (fields: Fields) => unknown): string | undefined {
   let best: { manager: string; time: number } | undefined;
   for (const entry of node.metadata?.managedFields ?? []) {
-    const fields = entry.fieldsV1 as { "f:spec"?: Record<string, unknown> } | undefined;
-    if (fields?.["f:spec"]?.["f:unschedulable"] === undefined) continue;
+    const fields = entry.fieldsV1 as Fields | undefined;
+    if (fields === undefined || owned(fields) === undefined) continue;
     const time = entry.time ? new Date(entry.time).getTime() : 0;
     if (best === undefined || time >= best.time) best = { manager: entry.manager ?? "", time };
   }

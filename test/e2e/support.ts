@@ -37,8 +37,13 @@ export const DURATIONS = { prepareMs: 300, shutdownMs: 200, socketLingerMs: 100,
 
 // The oracle's bounds here: a node cordoned for longer than this must show a reason and an Event (I3); no stretch
 // this long without any node making progress while one could (I4). Drains held by a PodDisruptionBudget in
-// failures.test.ts last up to 30 s.
-export const ORACLE_BOUNDS = { reasonWithinMs: 20_000, stallMs: 150_000 } as const;
+// failures.test.ts last up to 30 s. The do-not-disrupt annotations the operator set must be gone this long after a
+// node is back in service (I6): room for a new leader's lease (40 s) or an agent silent until the Idle timeout (2 min).
+export const ORACLE_BOUNDS = {
+  reasonWithinMs: 20_000,
+  stallMs: 150_000,
+  doNotDisrupt: { releaseWithinMs: 150_000 },
+} as const;
 
 export interface Running {
   /** The cluster; its publish() also tells the oracle which version every node now owes. */
