@@ -237,14 +237,14 @@ describe("coordination with other disruptors", () => {
       cluster.publish(TO);
       const others = cluster.nodeNames.filter((n) => n !== TAINTED);
       await until("the untainted nodes updated", 300_000, () => others.every((n) => updated(observer, n)));
-      await until("the wait explained in an Event", 60_000, () =>
-        eventsOf(observer, TAINTED).some((e) => e.reason === "KarpenterDisrupting"),
-      );
       // Budget 3 had room for it all along: only the taint held it. Its host was never asked to do anything.
       expect(timeline.effects(TAINTED, "command-started")).toEqual([]);
       expect(timeline.effects(TAINTED, "reboot-requested")).toEqual([]);
       expect((timeline.nodes.get(TAINTED) ?? []).some((s) => s.cordoned)).toBe(false);
       expect(cluster.hosts.get(TAINTED)?.runningVersion).not.toBe(TO);
+      await until("the wait explained in an Event", 60_000, () =>
+        eventsOf(observer, TAINTED).some((e) => e.reason === "KarpenterDisrupting"),
+      );
 
       const untaintedAt = Date.now();
       await kubectl(cluster, "taint", "nodes", TAINTED, `${TAINT}:NoSchedule-`);
