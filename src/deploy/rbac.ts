@@ -90,7 +90,8 @@ export function controllerRules(): ComponentRules {
   return {
     cluster: [
       // Patching Nodes: uncordoning a stuck node that the operator's drain cordoned (its agent did not come back),
-      // and labelling nodes when it does that itself (AUTO_LABEL_NODES, a label patch like the uncordon).
+      // the do-not-disrupt annotations of a node it updates (Karpenter, cluster-autoscaler), and labelling nodes
+      // when it does that itself (AUTO_LABEL_NODES, a label patch like the uncordon).
       { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
       // Events about Nodes are recorded in the "default" namespace, so Event writes cannot be namespaced.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
