@@ -11,13 +11,13 @@ import { testControllerConfig } from "../support/controller-config.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import { formatTimestamp } from "../../src/api/timestamps.ts";
 import {
-  UPDATE_POLICY_API_VERSION,
-  UPDATE_POLICY_KIND,
   UPDATE_POLICY_NAME,
   UPDATE_POLICY_PLURAL,
   UPDATE_POLICY_VERSION,
   type BottlerocketUpdatePolicy,
+  type UpdatePolicyResourceSpec,
 } from "../../src/api/update-policy.ts";
+import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
 import type { BottlerocketShadow } from "../../src/api/bottlerocket-shadow.ts";
 import { Controller } from "../../src/controller/controller.ts";
 
@@ -35,24 +35,15 @@ beforeAll(async () => {
 });
 afterAll(() => t.cleanup());
 
-const policyApi = () => ({
-  group: API_GROUP,
-  version: UPDATE_POLICY_VERSION,
-  namespace: t.namespace,
-  plural: UPDATE_POLICY_PLURAL,
-});
-
 describe("the coordination fields at the API server", () => {
-  const create = (spec: Record<string, unknown>) =>
-    custom.createNamespacedCustomObject({
-      ...policyApi(),
-      body: {
-        apiVersion: UPDATE_POLICY_API_VERSION,
-        kind: UPDATE_POLICY_KIND,
-        metadata: { name: UPDATE_POLICY_NAME },
-        spec,
-      },
-    });
+  const stored = () =>
+    custom.getNamespacedCustomObject({
+      group: API_GROUP,
+      version: UPDATE_POLICY_VERSION,
+      namespace: t.namespace,
+      plural: UPDATE_POLICY_PLURAL,
+      name: UPDATE_POLICY_NAME,
+    }) as Promise<BottlerocketUpdatePolicy>;
 
   it.each([
     ["annotateDoNotDisrupt that is no boolean", { annotateDoNotDisrupt: "yes" }, /spec\.annotateDoNotDisrupt/],
@@ -60,18 +51,15 @@ describe("the coordination fields at the API server", () => {
     ["minNodeAge with units out of order", { minNodeAge: "30m1h" }, /spec\.minNodeAge/],
     ["minNodeAge as a number", { minNodeAge: 3600 }, /spec\.minNodeAge/],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, spec, field) => {
-    const attempt = create(spec);
+    const attempt = setUpdatePolicy(t.kc, t.namespace, spec as unknown as UpdatePolicyResourceSpec);
     await expect(attempt).rejects.toMatchObject({ code: 422 });
     await expect(attempt).rejects.toThrow(field);
-    await expect(custom.getNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME })).rejects.toMatchObject({
-      code: 404,
-    });
+    await expect(stored()).rejects.toMatchObject({ code: 404 });
   });
 
   it("accepts them", async () => {
-    const created = (await create({ annotateDoNotDisrupt: false, minNodeAge: "1d12h" })) as BottlerocketUpdatePolicy;
-    expect(created.spec).toMatchObject({ annotateDoNotDisrupt: false, minNodeAge: "1d12h" });
-    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+    await setUpdatePolicy(t.kc, t.namespace, { annotateDoNotDisrupt: false, minNodeAge: "1d12h" });
+    expect((await stored()).spec).toEqual({ annotateDoNotDisrupt: false, minNodeAge: "1d12h" });
   });
 });
 
@@ -117,6 +105,7 @@ describe("a controller that takes over a cluster left by a crash", () => {
     );
     await annotate(finished, { [KARPENTER]: "true", [CA]: "true", [ADDED]: `${CA},${KARPENTER}` }, "brupop-controller");
     await annotate(users, { [KARPENTER]: "true" }, "kubectl-annotate");
+    await setUpdatePolicy(t.kc, t.namespace, {}); // the defaults: annotate, no minimum age
 
     controller = new Controller({
       client: t.client,
