@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { bundle } from "../scripts/image/bundle.ts";
-import { NODE_FLAGS, type ComponentName } from "../src/deploy/pod.ts";
+import { NODE_FLAGS, RUNTIME_ENV, type ComponentName } from "../src/deploy/pod.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -26,6 +26,8 @@ export interface ComponentEntry {
   args: string[];
   /** The node flags among `args`. */
   nodeFlags: readonly string[];
+  /** The environment the runtime reads, as the container sets it. */
+  env: Readonly<Record<string, string>>;
   /** What runs, in words, for the results. */
   what: string;
 }
@@ -75,17 +77,21 @@ export async function componentEntry(
   extraFlags: readonly string[] = [],
 ): Promise<ComponentEntry> {
   const flags = [...extraFlags, ...NODE_FLAGS[component]];
-  const withFlags = flags.length === 0 ? "" : ` with ${flags.join(" ")}`;
+  const env = RUNTIME_ENV[component];
+  const settings = [...flags, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+  const withFlags = settings.length === 0 ? "" : ` with ${settings.join(" ")}`;
   if (mode === "source") {
     return {
       args: [...flags, join(ROOT, "src", component, "main.ts")],
       nodeFlags: flags,
+      env,
       what: `node src/${component}/main.ts (TypeScript source)${withFlags}`,
     };
   }
   return {
     args: [...flags, await bundledEntryPoint(component)],
     nodeFlags: flags,
+    env,
     what: `node dist/${component}/main.js (the image's esbuild bundle)${withFlags}`,
   };
 }

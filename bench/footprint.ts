@@ -512,7 +512,9 @@ const agent: AgentMemory | { failed: string } | undefined = parts.has("agent")
   : undefined;
 
 // The floor under the controller's and API server's memory, with the controller's node flags (both are the same).
-const floors = parts.has("floor") ? await attempt("floor", () => measureFloors(controllerEntry.nodeFlags)) : undefined;
+const floors = parts.has("floor")
+  ? await attempt("floor", () => measureFloors(controllerEntry.nodeFlags, controllerEntry.env))
+  : undefined;
 const floorText =
   floors === undefined || failed(floors)
     ? ""

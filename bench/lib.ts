@@ -313,6 +313,7 @@ export async function startControllerProcess(
       POD_NAME: options.identity ?? "bench-controller",
       METRICS_PORT: String(metricsPort),
       MANAGED_NODE_SELECTOR: `${GROUP_LABEL}=${nodeGroup}`,
+      ...options.entry?.env,
       ...env,
     },
     stdio: ["ignore", "ignore", "inherit"],

@@ -174,6 +174,7 @@ export class RouteStandIns implements ShadowWriter {
           tls,
           terminationLog: join(dir, "termination-log"),
         }),
+        ...o.entry?.env,
         ...o.env,
       },
       stdio: ["ignore", "ignore", "inherit"],

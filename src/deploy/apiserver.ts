@@ -12,6 +12,7 @@ import {
   TMP_MOUNT,
   TMP_VOLUME,
   containerCommand,
+  runtimeEnv,
   containerResources,
   env,
   fieldEnv,
@@ -60,6 +61,7 @@ export function apiserverDeployment(options: DeployOptions): V1Deployment {
                 env("CLUSTER_DOMAIN", options.clusterDomain),
                 fieldEnv("POD_NAMESPACE", "metadata.namespace"),
                 ...loggingEnv(options, "apiserver"),
+                ...runtimeEnv("apiserver"),
               ],
               ports: [
                 { name: "https", containerPort: options.apiserverInternalPort, protocol: "TCP" },

@@ -10,6 +10,7 @@ import {
   TMP_MOUNT,
   TMP_VOLUME,
   containerCommand,
+  runtimeEnv,
   containerResources,
   env,
   fieldEnv,
@@ -73,6 +74,7 @@ export function controllerDeployment(options: DeployOptions): V1Deployment {
                     ]
                   : []),
                 ...loggingEnv(options, "controller"),
+                ...runtimeEnv("controller"),
               ],
               ports: [{ name: "http", containerPort: CONTROLLER_HTTP_PORT, protocol: "TCP" }],
               livenessProbe: httpProbe("/livez", "http", { period: 10, failures: 3, initialDelay: 5 }),

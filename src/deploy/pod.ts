@@ -44,12 +44,26 @@ export const brupopExecutable = (component: ComponentName): string => `${APP_DIR
  * machine code, so the compilers' text pages are never touched: the agent needs ~4 MiB less page cache and 1 MiB
  * less heap (under a 32 MiB limit it still updates cleanly, without the flag it thrashes), for no measurable CPU (it
  * waits on I/O). It also disables WebAssembly, which the agent does not load. See docs/adr/0007-agent-memory.md.
+ * The controller's and the API server's --max-opt=1: V8 compiles to baseline machine code (Sparkplug) but never
+ * optimises (Maglev, TurboFan), whose code and work memory cost ~8 MiB of resident memory each at rest; they wait
+ * on kube-apiserver, and 1,000-node rollouts kept their latency (docs/adr/0009-runtime-flags.md).
  * At most one flag each: brupop's executables carry them on their `#!` line, which Linux passes as one argument.
  */
 export const NODE_FLAGS: Readonly<Record<ComponentName, readonly string[]>> = {
   agent: ["--jitless"],
-  apiserver: [],
-  controller: [],
+  apiserver: ["--max-opt=1"],
+  controller: ["--max-opt=1"],
+};
+
+/**
+ * Environment the runtime reads, per component. glibc gives each thread that allocates its own malloc arena (up to
+ * 8 per core); Node's V8 and libuv threads each keep one, partly touched. Two arenas save 1–2.5 MiB of the
+ * controller's and the API server's resident memory at rest, for no measurable CPU (docs/adr/0009-runtime-flags.md).
+ */
+export const RUNTIME_ENV: Readonly<Record<ComponentName, Readonly<Record<string, string>>>> = {
+  agent: {},
+  apiserver: { MALLOC_ARENA_MAX: "2" },
+  controller: { MALLOC_ARENA_MAX: "2" },
 };
 
 /**
@@ -122,6 +136,9 @@ export function imagePullSecrets(options: DeployOptions): { imagePullSecrets?: V
 }
 
 export const env = (name: string, value: string | number | boolean): V1EnvVar => ({ name, value: String(value) });
+/** The runtime's environment for `component` (RUNTIME_ENV) as container env. */
+export const runtimeEnv = (component: ComponentName): V1EnvVar[] =>
+  Object.entries(RUNTIME_ENV[component]).map(([name, value]) => env(name, value));
 /**
  * A downward-API variable. `apiVersion: v1` is what the API server defaults it to; spelled out, the stored field
  * equals the applied one, so `kubectl apply --server-side` over brupop's objects (which left it to the default) finds
