@@ -34,11 +34,25 @@ import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
 const HALT_EVENT_KEY = "policy/halt";
 /** While nodes wait only for budget or a window, look again this often even without events. */
 const WAITING_RECHECK_MS = 60_000;
-/** Start writes in flight at once (kube-apiserver admits 200 mutating requests at a time by default). */
-const START_CONCURRENCY = 16;
+/**
+ * Writes of one pass (starts, annotations) in flight at once (kube-apiserver admits 200 mutating requests at a time
+ * by default): the 100 annotations of a batch of finished nodes, one after another, held the fleet for 5 s.
+ */
+const WRITE_CONCURRENCY = 16;
+/**
+ * Consistent reads of every shadow take at most one part in this many of the time: in a large rollout nodes finish
+ * every few milliseconds, and a quorum list per finish (1,000 shadows each) cost kube-apiserver a fifth of its CPU.
+ * The pause after a read is a multiple of what the read took, so a small fleet still reads again at once
+ * (docs/design/footprint.md#latency).
+ */
+const LIST_DUTY_CYCLE = 4;
 
 export class FleetReconciler {
   readonly #ctx: ControllerContext;
+  /** No consistent read starts before this time (ms since the epoch): LIST_DUTY_CYCLE. */
+  #nextListAt = 0;
+  /** How long this pass waits for its next consistent read; 0 when it needed none or had it. */
+  #pacedMs = 0;
 
   constructor(ctx: ControllerContext) {
     this.#ctx = ctx;
@@ -51,6 +65,8 @@ export class FleetReconciler {
     let nodes = managedNodes(ctx.nodes.list());
     let shadows = cachedShadows(ctx.shadows.list(ctx.namespace));
     let selection: Selection | null = null;
+    let startRead: StartRead | undefined;
+    this.#pacedMs = 0;
     // While the policy is invalid, the last valid one says whether nodes carry the annotations.
     const guarding =
       (resolution.ok ? resolution.policy : ctx.policy.lastValid())?.disruptors ?? DEFAULT_DISRUPTOR_POLICY;
@@ -70,12 +86,13 @@ export class FleetReconciler {
         });
         this.#explainResume(selection.halt);
       }
-      if (selection.start.length > 0) {
-        // Grant budget from a consistent read only.
-        const fresh = (await ctx.shadowClient.list()).filter((s) => !isBeingDeleted(s));
+      // Grant budget from a consistent read only.
+      const fresh = selection.start.length > 0 ? await this.#consistentRead() : null;
+      if (fresh !== null) {
         shadows = fresh.map(toShadowView).filter(isDefined);
         nodes = await this.#confirmReleased(shadows, nodes, policy, now);
         selection = select();
+        startRead = { shadows: fresh, started: new Set(selection.start.map((grant) => grant.nodeName)) };
         await this.#start(selection.start, fresh, guarding.annotateDoNotDisrupt, signal);
       }
       if (selection.sessionDrained) {
@@ -87,7 +104,14 @@ export class FleetReconciler {
     }
 
     const timeouts = resolution.ok ? resolution.policy.stateTimeouts : ctx.policy.nodePolicy(now).stateTimeouts;
-    const guardFailure = await this.#keepGuards(shadows, guarding.annotateDoNotDisrupt, timeouts, now, signal);
+    const guardFailure = await this.#keepGuards(
+      shadows,
+      startRead,
+      guarding.annotateDoNotDisrupt,
+      timeouts,
+      now,
+      signal,
+    );
     const byName = new Map(nodes.map((n) => [n.name, n]));
     ctx.metrics.observeFleet(shadows, selection);
     await this.#writePolicyStatus(shadows, nodes, resolution, selection, {
@@ -97,7 +121,8 @@ export class FleetReconciler {
     });
     // Not before: a node whose annotations cannot be written now must not keep the others from starting.
     if (guardFailure !== undefined) throw guardFailure;
-    return { requeueAfterMs: recheckAfter(selection, now) };
+    // Paced: what this pass could not read consistently is decided again once a read is due.
+    return { requeueAfterMs: this.#pacedMs > 0 ? this.#pacedMs : recheckAfter(selection, now) };
   }
 
   /** An Event on the policy when the fleet halts itself (once per halt). */
@@ -176,7 +201,7 @@ export class FleetReconciler {
   }
 
   /**
-   * Writes the granted starts, up to START_CONCURRENCY at a time, so a fleet's starts land together rather than one
+   * Writes the granted starts, up to WRITE_CONCURRENCY at a time, so a fleet's starts land together rather than one
    * round trip after another (each is guarded by its own resourceVersion, so their order does not matter). A failure
    * (a conflict) ends the pass once the writes in flight have settled: the error policy decides again at once.
    */
@@ -188,18 +213,17 @@ export class FleetReconciler {
   ): Promise<void> {
     const byName = new Map(fresh.map((s) => [s.metadata.name, s]));
     const failures: unknown[] = [];
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      for (let grant = grants[next]; grant !== undefined && failures.length === 0; grant = grants[next]) {
-        next++;
+    await inLanes(
+      grants,
+      async (grant) => {
         try {
           await this.#startOne(grant, byName.get(grant.shadowName), guard, signal);
         } catch (err) {
           failures.push(err);
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(START_CONCURRENCY, grants.length) }, lane));
+      },
+      () => failures.length > 0,
+    );
     if (failures.length > 0) throw failures[0];
   }
 
@@ -233,12 +257,14 @@ export class FleetReconciler {
 
   /**
    * Puts every managed node's do-not-disrupt annotations right (src/core/do-not-disrupt.ts). When anything needs
-   * writing, the shadows are read again from the API server first: after this pass's own starts, and unlike the
-   * cache, that read shows every start written, so a node just started is never taken for a finished one. A failed
-   * write does not stop the others; the first failure is returned, for the error policy.
+   * writing, the decision is made again from a consistent read: unlike the cache, it shows every start written, so
+   * a node just started is never taken for a finished one. The read this pass granted its starts from serves, with
+   * those starts kept guarded; otherwise the shadows are read again (or, paced, at the next read). A failed write
+   * does not stop the others; the first failure is returned, for the error policy.
    */
   async #keepGuards(
     cached: readonly ShadowView[],
+    startRead: StartRead | undefined,
     enabled: boolean,
     timeouts: NodeTimeouts,
     now: Date,
@@ -249,18 +275,41 @@ export class FleetReconciler {
     if (planGuards(cached, nodes, enabled, timeouts, now).length === 0) return undefined;
     let failure: Error | undefined;
     try {
-      const shadows = cachedShadows(await ctx.shadowClient.list());
-      for (const change of planGuards(shadows, nodes, enabled, timeouts, now)) {
+      const fresh = startRead?.shadows ?? (await this.#consistentRead());
+      if (fresh === null) return undefined;
+      const shadows = cachedShadows(fresh);
+      // Started after that read: still guarded.
+      const changes = planGuards(shadows, nodes, enabled, timeouts, now).filter(
+        (change) => change.guard || startRead?.started.has(change.nodeName) !== true,
+      );
+      await inLanes(changes, async (change) => {
         try {
           await this.#guard(change.nodeName, change.guard, signal);
         } catch (err) {
           if (!isNotFound(err)) failure ??= asError(err);
         }
-      }
+      });
     } catch (err) {
       failure ??= asError(err);
     }
     return failure;
+  }
+
+  /**
+   * Every shadow not being deleted, from a quorum read; null when the last read was too recent (LIST_DUTY_CYCLE),
+   * and the pass is then looked at again when the next one is due.
+   */
+  async #consistentRead(): Promise<BottlerocketShadow[] | null> {
+    const clock = () => this.#ctx.clock().getTime();
+    const began = clock();
+    if (began < this.#nextListAt) {
+      this.#pacedMs = this.#nextListAt - began;
+      return null;
+    }
+    const shadows = (await this.#ctx.shadowClient.list()).filter((s) => !isBeingDeleted(s));
+    const ended = clock();
+    this.#nextListAt = ended + (ended - began) * (LIST_DUTY_CYCLE - 1);
+    return shadows;
   }
 
   /**
@@ -357,6 +406,27 @@ function cachedShadows(shadows: readonly BottlerocketShadow[]): ShadowView[] {
     .filter((s) => !isBeingDeleted(s))
     .map(toShadowView)
     .filter(isDefined);
+}
+
+/** The consistent read a pass granted its starts from, and the nodes it started after it. */
+interface StartRead {
+  shadows: readonly BottlerocketShadow[];
+  started: ReadonlySet<string>;
+}
+
+/**
+ * Runs `work` on each item, WRITE_CONCURRENCY at a time, so a pass's writes land together rather than one round
+ * trip after another; no item is taken once `stop()` holds.
+ */
+async function inLanes<T>(items: readonly T[], work: (item: T) => Promise<void>, stop = () => false): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let item = items[next]; item !== undefined && !stop(); item = items[next]) {
+      next++;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, items.length) }, lane));
 }
 
 function asError(err: unknown): Error {

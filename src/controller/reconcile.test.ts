@@ -90,8 +90,13 @@ function setup(options: {
   readNode?: V1Node;
   policy?: BottlerocketUpdatePolicy;
   triggerConsumedAt?: Date;
+  /** The controller's clock (default: NOW, standing still). */
+  clock?: () => Date;
+  /** Runs at each consistent read (e.g. moves the clock on, as a read takes time). */
+  onList?: () => void;
 }) {
   const writes: ShadowWrite[] = [];
+  let lists = 0;
   /** Every write, shadow spec or Node annotation, in order: `spec brs-a`, `annotate a`. */
   const order: string[] = [];
   const annotated: [string, string, AnnotationPatch][] = [];
@@ -101,7 +106,11 @@ function setup(options: {
   const consumed: Date[] = [];
   const events: { namespace: string; reason: string; name: string }[] = [];
   const client = {
-    list: async () => options.fresh ?? options.cached,
+    list: async () => {
+      lists++;
+      options.onList?.();
+      return options.fresh ?? options.cached;
+    },
     writeSpec: async (write: ShadowWrite) => {
       if (write.name === options.conflictOn) throw Object.assign(new Error("conflict"), { code: 409 });
       writes.push(write);
@@ -162,7 +171,7 @@ function setup(options: {
     events: recorder,
     metrics: new ControllerMetrics(),
     log,
-    clock: () => NOW,
+    clock: options.clock ?? (() => NOW),
     enqueueFleet: () => fleetEnqueued++,
   };
   const signal = new AbortController().signal;
@@ -184,6 +193,7 @@ function setup(options: {
     events,
     recorder,
     fleetEnqueued: () => fleetEnqueued,
+    lists: () => lists,
   };
 }
 
@@ -229,6 +239,26 @@ describe("Reconciler: the fleet", () => {
     const budgetFull = events.filter((e) => e.reason === "BudgetFull");
     expect(budgetFull).toHaveLength(6);
     expect(budgetFull.filter((e) => e.namespace === "default").map((e) => e.name)).toEqual(["a", "b", "c"]);
+  });
+
+  it("paces its consistent reads: a pass within three read-times of the last read waits for the next", async () => {
+    let now = NOW.getTime();
+    const cached = ["a", "b", "c", "d"].map((n) => brs(n, "Idle"));
+    const { reconciler, writes, lists } = setup({
+      cached,
+      clock: () => new Date(now),
+      onList: () => (now += 40), // each read takes 40 ms
+      env: { MAX_CONCURRENT_UPDATE: "1" },
+    });
+    await reconciler.fleet();
+    expect([lists(), writes.length]).toEqual([1, 1]);
+    // b still wants to start (the cache has not seen a's start): 50 ms after the read, none is due before 120 ms.
+    now += 50;
+    expect(await reconciler.fleet()).toEqual({ requeueAfterMs: 70 });
+    expect([lists(), writes.length]).toEqual([1, 1]);
+    now += 70;
+    await reconciler.fleet();
+    expect(lists()).toBe(2);
   });
 
   it("starts nothing while the policy is invalid", async () => {
