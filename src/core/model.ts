@@ -92,6 +92,19 @@ export const ANNOTATIONS = {
    * before the controller handled it no longer count (src/core/halt.ts). Only a change of value matters.
    */
   resumeRequested: "brupop.bottlerocket.aws/resume-requested-at",
+  /** Shadow, controller, written with a start: the version the node ran before (what a rollback goes back to). */
+  previousVersion: "brupop.bottlerocket.aws/previous-version",
+  /** Shadow, controller, written with a start: when the update started (RFC 3339). */
+  updateStarted: "brupop.bottlerocket.aws/update-started",
+  /** Shadow, controller: failed health gates since the last successful update (decimal); counted like crashes. */
+  gateFailures: "brupop.bottlerocket.aws/gate-failures",
+  /** Shadow, controller: RFC 3339 time of the last failed health gate; backoff counts from it. */
+  lastGateFailure: "brupop.bottlerocket.aws/last-gate-failure",
+  /**
+   * Shadow, controller, read by the agent: the spec installs this older version to roll back a failed update, so the
+   * agent may pin the host's version-lock to it while it stages it (docs/design/health-gates.md#rollback).
+   */
+  rollbackTo: "brupop.bottlerocket.aws/rollback-to",
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */
