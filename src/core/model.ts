@@ -1,6 +1,10 @@
 // What the decisions read: minimal structural views of a BottlerocketShadow (wire field names, snake_case) and of a
 // Node, plus the annotation and label names the decisions interpret. The controller maps its cache objects onto these.
-import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
+import {
+  ANNOTATION_ROLLBACK_TO,
+  LABEL_UPDATER_INTERFACE_VERSION,
+  UPDATER_INTERFACE_VERSION,
+} from "../api/constants.ts";
 import type { BrsState } from "../api/state-machine.ts";
 import type { HaltMemory } from "./halt.ts";
 
@@ -104,7 +108,7 @@ export const ANNOTATIONS = {
    * Shadow, controller, read by the agent: the spec installs this older version to roll back a failed update, so the
    * agent may pin the host's version-lock to it while it stages it (docs/design/health-gates.md#rollback).
    */
-  rollbackTo: "brupop.bottlerocket.aws/rollback-to",
+  rollbackTo: ANNOTATION_ROLLBACK_TO,
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */
