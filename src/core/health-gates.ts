@@ -452,7 +452,8 @@ function prometheusHolds(observed: PromObservation | undefined, forSeconds: numb
   if (!observed.ok) return { pass: false, message: `Prometheus: ${observed.error}` };
   const held = observed.held;
   if (held.length === 0 || !held.every(Boolean)) {
-    const broke = held.length === 0 ? "" : ` at ${held.filter((h) => !h).length} of ${held.length} instants`;
+    // A range query says how often it broke; an instant query only that it does not hold.
+    const broke = held.length <= 1 ? "" : ` at ${held.filter((h) => !h).length} of ${held.length} instants`;
     return { pass: false, message: `the query does not hold${broke}` };
   }
   const since = (ctx.now.getTime() - ctx.since.getTime()) / 1000;
