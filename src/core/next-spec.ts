@@ -244,22 +244,19 @@ function gateFailed(shadow: ShadowView, gate: string, why: string, now: Date): N
   const failed = `health gate ${gate} failed after the update to ${spec.version ?? "(unknown version)"}: ${clip(why, 400)}`;
   const previous = shadow.annotations?.[ANNOTATIONS.previousVersion];
   const current = shadow.status?.current_version;
-  if (previous !== undefined && parseSemver(previous) !== null && current !== undefined && previous !== current) {
-    const reason = `${failed}; rolling back to ${previous}`;
-    return {
-      kind: "reset",
-      cause: "gate-failed",
-      spec: { state: "StagedAndPerformedUpdate", state_transition_timestamp: at(now), version: previous },
-      annotations: withReason(reason, { ...counted, [ANNOTATIONS.rollbackTo]: previous }),
-      reason,
-    };
-  }
-  const reason = `${failed}; not rolled back: the version it ran before is not known; back to Idle`;
+  const to = previous !== undefined && parseSemver(previous) !== null && previous !== current ? previous : null;
+  const reason =
+    to === null
+      ? `${failed}; not rolled back: the version it ran before is not known; back to Idle`
+      : `${failed}; rolling back to ${to}`;
   return {
     kind: "reset",
     cause: "gate-failed",
-    spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-    annotations: withReason(reason, counted),
+    spec:
+      to === null
+        ? { state: "Idle", state_transition_timestamp: at(now), version: spec.version }
+        : { state: "StagedAndPerformedUpdate", state_transition_timestamp: at(now), version: to },
+    annotations: withReason(reason, to === null ? counted : { ...counted, [ANNOTATIONS.rollbackTo]: to }),
     reason,
   };
 }

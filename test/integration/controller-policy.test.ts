@@ -137,6 +137,13 @@ const createPolicy = (spec: Record<string, unknown>) =>
     },
   });
 
+/** Refused with a 422 whose message names `field`, and nothing stored. */
+async function expectRefused(attempt: Promise<unknown>, field: RegExp): Promise<void> {
+  await expect(attempt).rejects.toMatchObject({ code: 422 });
+  await expect(attempt).rejects.toThrow(field);
+  await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+}
+
 describe("topology budgets at the API server", () => {
   const create = createPolicy;
   const zone = (maxConcurrentUpdates: unknown, topologyKey = "topology.kubernetes.io/zone") => ({
@@ -160,10 +167,7 @@ describe("topology budgets at the API server", () => {
     ],
     ["the same key twice", [zone(1), zone(2)], /spec\.topologyBudgets\[1\]: Duplicate value/],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, topologyBudgets, field) => {
-    const attempt = create({ topologyBudgets });
-    await expect(attempt).rejects.toMatchObject({ code: 422 });
-    await expect(attempt).rejects.toThrow(field);
-    await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+    await expectRefused(create({ topologyBudgets }), field);
   });
 
   it("accepts counts, percentages and several keys", async () => {
@@ -185,10 +189,7 @@ describe("the automatic halt's limit at the API server", () => {
     ["a word", "ten", /spec\.maxFailedNodes/],
     ["a fraction", 1.5, /spec\.maxFailedNodes/],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, maxFailedNodes, field) => {
-    const attempt = create(maxFailedNodes);
-    await expect(attempt).rejects.toMatchObject({ code: 422 });
-    await expect(attempt).rejects.toThrow(field);
-    await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+    await expectRefused(create(maxFailedNodes), field);
   });
 
   it.each([0, 3, "2", "10%"])("accepts %j", async (maxFailedNodes) => {
@@ -197,13 +198,6 @@ describe("the automatic halt's limit at the API server", () => {
     await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
   });
 });
-
-/** Refused with a 422 whose message names `field`, and nothing stored. */
-async function expectRefused(attempt: Promise<unknown>, field: RegExp): Promise<void> {
-  await expect(attempt).rejects.toMatchObject({ code: 422 });
-  await expect(attempt).rejects.toThrow(field);
-  await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
-}
 
 describe("health gates at the API server", () => {
   const create = (healthGates: Record<string, unknown>) => createPolicy({ healthGates });
