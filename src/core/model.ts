@@ -109,6 +109,8 @@ export const ANNOTATIONS = {
    * agent may pin the host's version-lock to it while it stages it (docs/design/health-gates.md#rollback).
    */
   rollbackTo: ANNOTATION_ROLLBACK_TO,
+  /** Shadow, controller, with rollback-to: the version whose health gate failed (what the halt counts it against). */
+  rollbackFrom: "brupop.bottlerocket.aws/rollback-from",
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */

@@ -326,6 +326,7 @@ const CLEARED = {
   [ANNOTATIONS.previousVersion]: null,
   [ANNOTATIONS.updateStarted]: null,
   [ANNOTATIONS.rollbackTo]: null,
+  [ANNOTATIONS.rollbackFrom]: null,
 };
 
 describe("finishing clears the controller's failure bookkeeping", () => {
@@ -562,6 +563,7 @@ describe("health gates after the reboot", () => {
         [ANNOTATIONS.gateFailures]: "2",
         [ANNOTATIONS.lastGateFailure]: NOW,
         [ANNOTATIONS.rollbackTo]: "1.19.0",
+        [ANNOTATIONS.rollbackFrom]: "1.20.0",
       },
     });
     expect(decision.reason).toBe(
@@ -601,7 +603,7 @@ describe("health gates after the reboot", () => {
       step: "rolled-back",
       spec: { state: "Idle", state_transition_timestamp: NOW, version: "1.19.0" },
     });
-    // The attempt's bookkeeping goes; the failure count stays for backoff and quarantine.
+    // The attempt's bookkeeping goes; the failure count stays for backoff and quarantine, rollback-from for the halt.
     expect(rebooted.kind === "advance" && rebooted.annotations).toEqual({
       [ANNOTATIONS.previousVersion]: null,
       [ANNOTATIONS.updateStarted]: null,
@@ -626,6 +628,7 @@ describe("health gates after the reboot", () => {
         [ANNOTATIONS.previousVersion]: "1.19.0",
         [ANNOTATIONS.updateStarted]: NOW,
         [ANNOTATIONS.rollbackTo]: null,
+        [ANNOTATIONS.rollbackFrom]: null,
       },
     });
   });

@@ -113,6 +113,7 @@ const CLEARED_FAILURES: AnnotationPatch = {
   [ANNOTATIONS.gateFailures]: null,
   [ANNOTATIONS.lastGateFailure]: null,
   [ANNOTATIONS.acknowledgedFailures]: null,
+  [ANNOTATIONS.rollbackFrom]: null,
   ...ATTEMPT_DONE,
 };
 
@@ -173,7 +174,8 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
   if (spec.state === "MonitoringUpdate") return afterMonitoring(shadow, policy, now, gates);
   const rollback = isRollback(shadow);
   if (rollback && spec.state === "RebootedIntoUpdate") {
-    // The rollback ran the version it went back to: done, with the failure that caused it still counted.
+    // The rollback ran the version it went back to: done, with the failure that caused it still counted, and
+    // rollback-from still naming the version that failed (until the next start), for the halt (halt.ts).
     const reason = `rolled back to ${spec.version ?? "(unknown version)"} after a failed health gate`;
     return {
       kind: "advance",
@@ -256,7 +258,12 @@ function gateFailed(shadow: ShadowView, gate: string, why: string, now: Date): N
       to === null
         ? { state: "Idle", state_transition_timestamp: at(now), version: spec.version }
         : { state: "StagedAndPerformedUpdate", state_transition_timestamp: at(now), version: to },
-    annotations: withReason(reason, to === null ? counted : { ...counted, [ANNOTATIONS.rollbackTo]: to }),
+    annotations: withReason(
+      reason,
+      to === null
+        ? counted
+        : { ...counted, [ANNOTATIONS.rollbackTo]: to, [ANNOTATIONS.rollbackFrom]: spec.version ?? current ?? null },
+    ),
     reason,
   };
 }
@@ -393,6 +400,7 @@ function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy
       [ANNOTATIONS.previousVersion]: status.current_version,
       [ANNOTATIONS.updateStarted]: at(now),
       [ANNOTATIONS.rollbackTo]: null,
+      [ANNOTATIONS.rollbackFrom]: null,
     }),
     reason,
     from: status.current_version,
