@@ -8,11 +8,13 @@ import { describe, expect, it } from "vitest";
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { nodeOf } from "../../sim/cluster/fleet-observer.ts";
 import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
+import { BRUPOP, run, userEnv } from "./run-command.ts";
 import {
   eventsOf,
   expectConverged,
   expectNoViolations,
   FROM,
+  policyStatus,
   settled,
   start,
   stopClustersAfterEach,
@@ -53,6 +55,21 @@ function probePod(observer: Running["observer"], node: string): { name: string; 
   if (pod?.metadata?.name === undefined) return undefined;
   const ready = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
   return { name: pod.metadata.name, ready };
+}
+
+/** Breaks the probe pod of the first node that goes down for its reboot into the new version; resolves its name. */
+function breakFirstToReboot(running: Running): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let broken = false;
+    for (const [node, host] of running.cluster.hosts) {
+      host.on("api-down", () => {
+        const pod = probePod(running.observer, node);
+        if (broken || pod === undefined) return;
+        broken = true;
+        markNotReady(running, pod.name).then(() => resolve(node), reject);
+      });
+    }
+  });
 }
 
 /** What the kubelet reports for a pod whose container keeps failing its readiness probe. */
@@ -137,4 +154,63 @@ describe("a DaemonSet pod that is not Ready after the reboot into the new versio
     await expectConverged(running, (n) => (n === TARGET ? FROM : TO));
     await expectNoViolations(running);
   }, 720_000);
+});
+
+describe("a failed health gate and the automatic halt (spec.maxFailedNodes 0)", () => {
+  it("halts the rollout at the first failed gate; nothing else starts until brupop resume", async () => {
+    const running = await start({ nodes: NODES, budget: 1, env: { controller: { QUARANTINE_AFTER_FAILURES: "1" } } });
+    const { cluster, observer, oracle } = running;
+    await createProbeDaemonSet(running);
+    const generation = await setUpdatePolicy(cluster.kc, cluster.namespace, {
+      maxFailedNodes: 0,
+      healthGates: { timeout: GATE_TIMEOUT },
+    });
+    await policyStatus(cluster.kc, cluster.namespace, "the controller applies the policy", (s) => {
+      return (s.observedGeneration ?? 0) >= generation && s.halt?.limit === 0;
+    });
+    const failed = breakFirstToReboot(running);
+
+    cluster.publish(TO);
+    const haltedStatus = await policyStatus(
+      cluster.kc,
+      cluster.namespace,
+      "the Halted condition",
+      (s) => s.conditions?.some((c) => c.type === "Halted" && c.status === "True") === true,
+      300_000,
+    );
+    const node = await failed;
+    expect(haltedStatus.halt).toMatchObject({ failed: 1, failedNodes: [node] });
+    expect(haltedStatus.conditions?.find((c) => c.type === "Halted")?.message).toContain(node);
+    // The failure the halt counted is the gate's, named on the node.
+    const gateFailed = eventsOf(observer, node).find((e) => e.reason === "HealthGateFailed");
+    expect(gateFailed?.message).toMatch(/health gate daemonset-pods failed/);
+
+    // The failed node is rolled back while halted (it was already disrupted); no other node starts.
+    const others = cluster.nodeNames.filter((n) => n !== node);
+    await until(`${node} rolled back to ${FROM}`, 300_000, () => settled(observer, node, FROM));
+    const quiet = await policyStatus(cluster.kc, cluster.namespace, "every other node waits, halted", (s) => {
+      return s.updating === 0 && (s.blocked?.halted ?? 0) === others.length;
+    });
+    expect(quiet.blockedNodes?.filter((b) => b.reason === "halted").map((b) => b.node)).toEqual(others);
+    for (const other of others) {
+      expect(cluster.hosts.get(other)?.bootCount, other).toBe(1);
+      expect(
+        eventsOf(observer, other).some((e) => e.reason === "UpdateStarted"),
+        other,
+      ).toBe(false);
+    }
+    // Halted on purpose: the oracle holds the fleet to "no update starts" until the resume.
+    const hold = { closedFrom: Date.now(), closedUntil: Infinity };
+    oracle.oracle.schedule((t) => t < hold.closedFrom || t >= hold.closedUntil);
+
+    hold.closedUntil = Date.now();
+    const resumed = await run(BRUPOP, ["resume", "-n", cluster.namespace], {
+      env: userEnv({ KUBECONFIG: cluster.cp.kubeconfigPath, NO_COLOR: "1" }),
+      timeoutMs: 60_000,
+    });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await until("the other nodes updated", 480_000, () => others.every((n) => updated(observer, n)));
+    await expectConverged(running, (n) => (n === node ? FROM : TO));
+    await expectNoViolations(running);
+  }, 900_000);
 });
