@@ -167,6 +167,11 @@ export class FleetObserver {
     return [...this.#events.list(this.#o.namespace)].sort((a, b) => time(a) - time(b));
   }
 
+  /** The workload namespace's pods as watched. */
+  pods(): readonly V1Pod[] {
+    return this.#pods?.list(this.#o.workloadNamespace) ?? [];
+  }
+
   /** Ready, non-terminating pods of a workload right now. */
   ready(w: Workload): number {
     if (!this.#pods || this.#o.workloadNamespace === undefined) return 0;

@@ -10,6 +10,7 @@ import {
   commandFinished,
   connectError,
   driveTo,
+  eventually,
   manualClock,
   rawRequest,
   startTestHost,
@@ -678,6 +679,53 @@ describe("#version-selection", () => {
     t.host.updateSettings({ versionLock: "v1.24.1" });
     expect((await statusOf(t.socketPath)).chosen_update).toEqual(IMAGE("1.26.0"));
     expect((await t.client.refreshUpdates()).chosenUpdate).toEqual(IMAGE("1.24.1"));
+  });
+});
+
+describe("#settings", () => {
+  test("GET /settings answers only what was asked, compact, in the model's order", async () => {
+    const t = await host();
+    expect(await rawRequest(t.socketPath, "GET", "/settings?keys=settings.updates.version-lock")).toMatchObject({
+      status: 200,
+      body: '{"updates":{"version-lock":"latest"}}',
+    });
+    const all = JSON.parse((await rawRequest(t.socketPath, "GET", "/settings?prefix=updates")).body) as {
+      updates: Record<string, unknown>;
+    };
+    expect(Object.keys(all.updates)).toEqual([
+      "metadata-base-url",
+      "targets-base-url",
+      "seed",
+      "version-lock",
+      "ignore-waves",
+    ]);
+  });
+
+  test("PATCH stages in a transaction (default, or ?tx=); commit_and_apply applies it, then has nothing left (422)", async () => {
+    const t = await host();
+    const patch = (tx: string, lock: string) =>
+      t.client.raw("PATCH", `/settings${tx}`, JSON.stringify({ updates: { "version-lock": lock } }));
+    expect((await patch("?tx=mine", "v1.24.0")).status).toBe(204);
+    expect(t.host.state.disk.settings.versionLock).toBe("latest"); // staged, not committed
+    expect((await t.client.raw("POST", "/tx/commit_and_apply")).status).toBe(422); // default holds nothing
+    expect(await t.client.raw("POST", "/tx/commit_and_apply?tx=mine")).toMatchObject({
+      status: 200,
+      body: '["settings.updates.version-lock"]',
+    });
+    expect(t.host.state.disk.settings.versionLock).toBe("v1.24.0");
+    expect((await t.client.raw("POST", "/tx/commit_and_apply?tx=mine")).status).toBe(422);
+    expect((await patch("", "1.26")).status).toBe(400); // not a full version
+    expect((await t.client.raw("PATCH", "/settings", "{")).status).toBe(400);
+  });
+
+  test("a pending transaction is on disk: it outlives a reboot", async () => {
+    const t = await host();
+    await t.client.raw("PATCH", "/settings?tx=later", JSON.stringify({ updates: { "version-lock": "v1.24.1" } }));
+    await t.client.reboot();
+    await eventually(() => (t.host.bootCount === 2 ? true : undefined));
+    await t.host.settled(); // the socket is back
+    expect((await t.client.raw("POST", "/tx/commit_and_apply?tx=later")).status).toBe(200);
+    expect((await t.client.refreshUpdates()).chosenUpdate?.version).toBe("1.24.1");
   });
 });
 

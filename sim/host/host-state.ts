@@ -6,8 +6,10 @@
 // own due time, so results and timestamps are the same however late the caller gets round to calling it.
 import {
   ACTION_PATHS,
+  COMMIT_AND_APPLY_PATH,
   OS_PATH,
   REBOOT_PATH,
+  SETTINGS_PATH,
   STATUS_PATH,
   type CommandResult,
   type CommandType,
@@ -44,6 +46,8 @@ export interface Disk {
   sets: Record<PartitionLabel, PartitionSet>;
   running: PartitionLabel;
   settings: UpdateSettings;
+  /** The datastore's pending transactions (`PATCH /settings?tx=`), by name: on disk, so they outlive a reboot. */
+  pending: Record<string, Partial<UpdateSettings>>;
   repository: Release[];
 }
 
@@ -96,6 +100,8 @@ export interface HostRequest {
   method: string;
   /** Path with optional query string, as in the request line. */
   url: string;
+  /** The request body (only `PATCH /settings` reads one). */
+  body?: string;
 }
 
 export type HostResponse =
@@ -227,6 +233,7 @@ export function createHostState(config: HostConfig): HostState {
       },
       running: "A",
       settings,
+      pending: {},
       repository,
     },
     status: { kind: "absent" },
@@ -509,9 +516,99 @@ export function handleRequest(state: HostState, request: HostRequest, now: numbe
   if (method === "GET" && path === OS_PATH) return respond(json(filterOsInfo(osInfo(s), query.get("prefix"))));
   if (method === "GET" && path === STATUS_PATH) return respond(readStatus(s));
   if (method === "POST" && path === REBOOT_PATH) return respond(requestReboot(s, now, effects));
+  if (method === "GET" && path === SETTINGS_PATH) return respond(json(readSettings(s, query)));
+  if (method === "PATCH" && path === SETTINGS_PATH) return respond(stageSettings(s, query, request.body ?? ""));
+  if (method === "POST" && path === COMMIT_AND_APPLY_PATH) return respond(commitSettings(s, query));
   const action = ACTION_BY_PATH.get(path);
   if (method === "POST" && action !== undefined) return respond(startCommand(s, action, now, effects));
   return respond(notFound);
+}
+
+// ---- Settings (docs/design/host-api.md#settings): served by the API server itself, never under the update lock.
+
+/** `settings.updates` on the wire, in the model's field order (the URLs are not simulated; their defaults). */
+function updatesSettings(s: HostState): Record<string, unknown> {
+  const { settings, variant, arch } = s.disk;
+  return {
+    "metadata-base-url": `https://updates.bottlerocket.aws/2020-07-07/${variant}/${arch}/`,
+    "targets-base-url": "https://updates.bottlerocket.aws/targets/",
+    seed: settings.seed,
+    "version-lock": settings.versionLock,
+    "ignore-waves": settings.ignoreWaves,
+  };
+}
+
+/** `GET /settings`, `?keys=settings.updates.x,…` or `?prefix=updates`: only what was asked for. */
+function readSettings(s: HostState, query: URLSearchParams): Record<string, unknown> {
+  const updates = updatesSettings(s);
+  const keys = query.get("keys");
+  const prefix = query.get("prefix");
+  let wanted = Object.keys(updates);
+  if (keys !== null) {
+    const names = keys.split(",").map((k) => k.trim());
+    wanted = wanted.filter((k) => names.includes(`settings.updates.${k}`));
+  } else if (prefix !== null) {
+    const p = prefix.replace(/^settings\./, "");
+    wanted = wanted.filter((k) => `updates.${k}`.startsWith(p));
+  }
+  if (wanted.length === 0) return {};
+  return { updates: Object.fromEntries(wanted.map((k) => [k, updates[k]])) };
+}
+
+const SETTING_FIELDS: Readonly<Record<string, keyof UpdateSettings>> = {
+  "version-lock": "versionLock",
+  "ignore-waves": "ignoreWaves",
+  seed: "seed",
+};
+
+/** `PATCH /settings[?tx=]`: the change is staged in the transaction (default `default`) until it is committed. */
+function stageSettings(s: HostState, query: URLSearchParams, body: string): HostResponse {
+  let patch: unknown;
+  try {
+    patch = JSON.parse(body);
+  } catch (error) {
+    return text(400, `Unable to deserialize input: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const updates = (patch as { updates?: unknown } | null)?.updates;
+  if (
+    typeof updates !== "object" ||
+    updates === null ||
+    Array.isArray(updates) ||
+    Object.keys(patch as object).length !== 1
+  ) {
+    return text(400, "Unable to deserialize input: only settings.updates is simulated");
+  }
+  const staged: Partial<UpdateSettings> = {};
+  for (const [key, value] of Object.entries(updates)) {
+    const field = SETTING_FIELDS[key];
+    if (field === undefined) return text(400, `Unable to deserialize input: unknown field \`${key}\``);
+    if (field === "ignoreWaves" && typeof value !== "boolean") {
+      return text(400, "Unable to deserialize input: ignore-waves must be true or false");
+    }
+    (staged as Record<string, unknown>)[field] = value;
+  }
+  try {
+    // The model checks types and values when the change is staged.
+    validateSettings({ ...s.disk.settings, ...staged });
+  } catch (error) {
+    return text(400, `Unable to deserialize input: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const tx = query.get("tx") ?? "default";
+  s.disk.pending[tx] = { ...s.disk.pending[tx], ...staged };
+  return noContent;
+}
+
+/** `POST /tx/commit_and_apply[?tx=]`: 200 with the committed keys; 422 when the transaction holds nothing. */
+function commitSettings(s: HostState, query: URLSearchParams): HostResponse {
+  const tx = query.get("tx") ?? "default";
+  const staged = s.disk.pending[tx];
+  if (staged === undefined || Object.keys(staged).length === 0) {
+    return text(422, `Unable to commit transaction '${tx}': no pending settings`);
+  }
+  s.disk.pending = Object.fromEntries(Object.entries(s.disk.pending).filter(([name]) => name !== tx));
+  s.disk.settings = validateSettings({ ...s.disk.settings, ...staged });
+  const byField = Object.fromEntries(Object.entries(SETTING_FIELDS).map(([key, field]) => [field, key]));
+  return json(Object.keys(staged).map((field) => `settings.updates.${byField[field] ?? field}`));
 }
 
 function filterOsInfo(info: OsInfo, prefix: string | null): Partial<OsInfo> {

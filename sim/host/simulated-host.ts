@@ -69,6 +69,8 @@ type EventOf<T extends SimulatedHostEventType> = Extract<SimulatedHostEvent, { t
 type Listener = (event: SimulatedHostEvent) => unknown;
 
 const wallClock = (): number => performance.timeOrigin + performance.now();
+/** A settings change is a few hundred bytes. */
+const MAX_BODY_BYTES = 64 * 1024;
 // setTimeout's ceiling; a later wake-up is re-armed when it fires.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -181,12 +183,12 @@ export class SimulatedHost {
   }
 
   /** An in-process client bypassing the socket, e.g. an out-of-band `apiclient update cancel`. */
-  request(method: string, url: string): HostResponse {
-    return this.#handle(method, url, this.#clock());
+  request(method: string, url: string, body?: string): HostResponse {
+    return this.#handle(method, url, this.#clock(), body);
   }
 
-  #handle(method: string, url: string, now: number): HostResponse {
-    const transition = handleRequest(this.#state, { method, url }, now);
+  #handle(method: string, url: string, now: number, body?: string): HostResponse {
+    const transition = handleRequest(this.#state, { method, url, ...(body === undefined ? {} : { body }) }, now);
     this.#commit(transition);
     return transition.response;
   }
@@ -393,14 +395,23 @@ export class SimulatedHost {
 
   #serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.on("error", () => undefined);
-    req.resume(); // no route takes a body; drain whatever was sent
+    // Only PATCH /settings reads a body; a small one (a settings change), whatever was sent.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
     req.on("end", () => {
       const method = req.method ?? "GET";
       const url = req.url ?? "/";
       const now = this.#clock();
       let response: HostResponse;
       try {
-        response = this.#handle(method, url, now);
+        response =
+          size > MAX_BODY_BYTES
+            ? { kind: "http", status: 413, body: "request body too large", contentType: "text/plain" }
+            : this.#handle(method, url, now, Buffer.concat(chunks).toString("utf8"));
       } catch (error) {
         // A bug in the state machine answers 500 instead of crashing the host.
         this.#reportError(`request ${method} ${url} failed: ${String(error)}`);

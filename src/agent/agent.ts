@@ -204,7 +204,12 @@ export class Agent {
         await this.#until(() => this.#shadow.value !== null);
         return;
       case "prepare":
-        await this.#host.prepareUpdate(action.version);
+        if (action.pinVersionLock === true) await this.#host.prepareExactly(action.version);
+        else await this.#host.prepareUpdate(action.version);
+        return;
+      case "restore-version-lock":
+        await this.#host.restoreVersionLock();
+        this.#memory.lockRestoredFor = action.key;
         return;
       case "activate":
         await this.#host.activateUpdate(action.version);
@@ -325,6 +330,7 @@ function isTransient(error: unknown): boolean {
 function describe(action: StepAction): string {
   switch (action.kind) {
     case "prepare":
+      return `prepare ${action.version}${action.pinVersionLock === true ? " (rollback: version-lock pinned)" : ""}`;
     case "activate":
       return `${action.kind} ${action.version}`;
     case "reboot":

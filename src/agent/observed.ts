@@ -2,7 +2,7 @@
 // validators (or any client library) to stay within its memory budget. Parsing is tolerant where brupop's
 // writers differ (missing or null optional fields) and strict where a wrong value would make the agent act wrongly
 // (states, versions).
-import { LABEL_EXCLUDE_FROM_LB } from "../api/constants.ts";
+import { ANNOTATION_ROLLBACK_TO, LABEL_EXCLUDE_FROM_LB } from "../api/constants.ts";
 import { isBrsState, type BrsState } from "../api/state-machine.ts";
 import { isSemVer } from "../host/semver.ts";
 
@@ -22,9 +22,12 @@ export interface AgentStatus {
   failure_reason?: string | null;
 }
 
-/** The agent's own brs; `invalid` when someone wrote a value the agent cannot act on (it then only waits). */
+/**
+ * The agent's own brs; `invalid` when someone wrote a value the agent cannot act on (it then only waits).
+ * `rollbackTo`: the controller's annotation naming the older version the spec rolls back to (a failed health gate).
+ */
 export type ObservedShadow =
-  { valid: true; spec: AgentSpec; status: AgentStatus | null } | { valid: false; problem: string };
+  { valid: true; spec: AgentSpec; status: AgentStatus | null; rollbackTo?: string } | { valid: false; problem: string };
 
 export interface ObservedNode {
   uid: string;
@@ -68,8 +71,11 @@ export function parseShadow(object: unknown): ObservedShadow {
       version: specVersion === null ? null : version(specVersion, "spec.version"),
       state_transition_timestamp: optionalString(spec.state_transition_timestamp, "spec.state_transition_timestamp"),
     };
+    const annotation = record(record(root?.metadata)?.annotations)?.[ANNOTATION_ROLLBACK_TO];
+    // Only a version is acted on (it pins the host's version-lock); anything else is no rollback.
+    const rollback = typeof annotation === "string" && isSemVer(annotation) ? { rollbackTo: annotation } : {};
     const raw = root?.status;
-    if (raw === undefined || raw === null) return { valid: true, spec: parsedSpec, status: null };
+    if (raw === undefined || raw === null) return { valid: true, spec: parsedSpec, status: null, ...rollback };
     const status = record(raw);
     if (!status) throw new Error("status is not an object");
     const crash = status.crash_count;
@@ -88,7 +94,7 @@ export function parseShadow(object: unknown): ObservedShadow {
     };
     const reason = optionalString(status.failure_reason, "status.failure_reason");
     if (reason !== null) parsedStatus.failure_reason = reason;
-    return { valid: true, spec: parsedSpec, status: parsedStatus };
+    return { valid: true, spec: parsedSpec, status: parsedStatus, ...rollback };
   } catch (error) {
     return { valid: false, problem: error instanceof Error ? error.message : String(error) };
   }

@@ -412,3 +412,43 @@ describe("plan: what a report carries", () => {
     expect(action.kind).toBe("cordon-and-drain");
   });
 });
+
+// docs/design/health-gates.md#rollback: after a failed health gate the controller's spec installs the older version
+// the node ran before, and its rollback-to annotation names it.
+describe("plan: rolling back after a failed health gate", () => {
+  const rollback = (s: AgentSpec, st: AgentStatus, h: HostView, extra: Partial<PlanInput> = {}): PlanInput => ({
+    ...input(s, st, h, extra),
+    shadow: { valid: true, spec: s, status: st, rollbackTo: "1.25.0" },
+  });
+  const onNew = { current_version: "1.26.0", target_version: "1.26.0" };
+
+  test("stages the older version with the host's version-lock pinned", () => {
+    const action = plan(
+      rollback(spec("StagedAndPerformedUpdate", "1.25.0"), status("MonitoringUpdate", onNew), host("1.26.0", null)),
+    );
+    expect(action).toEqual({ kind: "prepare", version: "1.25.0", pinVersionLock: true });
+  });
+
+  test("an annotation naming another version is no rollback: an ordinary prepare", () => {
+    const given = rollback(spec("StagedAndPerformedUpdate", "1.27.0"), status("Idle", onNew), host("1.26.0", null));
+    expect(plan(given)).toEqual({ kind: "prepare", version: "1.27.0" });
+  });
+
+  test("then activates, drains and reboots into it as for any update", () => {
+    const staged = host("1.26.0", { state: "Staged", stagedVersion: "1.25.0" });
+    expect(
+      plan(rollback(spec("StagedAndPerformedUpdate", "1.25.0"), status("MonitoringUpdate", onNew), staged)).kind,
+    ).toBe("activate");
+    const activated = host("1.26.0", { state: "Ready", stagedVersion: "1.25.0" });
+    expect(
+      plan(rollback(spec("RebootedIntoUpdate", "1.25.0"), status("StagedAndPerformedUpdate", onNew), activated)).kind,
+    ).toBe("cordon-and-drain");
+  });
+
+  test("an abandoned rollback puts back a version-lock it may have left pinned, once, before reporting Idle", () => {
+    const reset = rollback(spec("Idle", "1.25.0"), status("ErrorReset", onNew), host("1.26.0", null));
+    expect(plan(reset)).toEqual({ kind: "restore-version-lock", key: specKey(spec("Idle", "1.25.0")) });
+    const restored = { ...reset, memory: { lockRestoredFor: specKey(spec("Idle", "1.25.0")) } };
+    expect(summary(plan(restored))).toBe("report Idle");
+  });
+});

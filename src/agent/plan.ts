@@ -11,6 +11,8 @@
 // - A reboot is confirmed by the running version; one that lands on the old version after a changed boot is a
 //   rollback, reported once as a failure and never retried by the agent itself.
 // - After reporting ErrorReset the agent waits for the controller instead of retrying the step.
+// - A rollback after a failed health gate (the controller's rollback-to annotation names spec.version) stages a
+//   version the host does not offer: its version-lock is pinned for that, and put back (docs/design/health-gates.md).
 import type { BrsState } from "../api/state-machine.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
 import { rebootVerdict, type BootObservation } from "../host/boot.ts";
@@ -36,6 +38,8 @@ export interface AgentMemory {
   lbExcludedAt?: number;
   /** The spec (see specKey) for which cordon-and-drain completed. */
   drainedFor?: string;
+  /** The spec for which the version-lock of an abandoned rollback was put back. */
+  lockRestoredFor?: string;
 }
 
 export interface PlanSettings {
@@ -60,7 +64,10 @@ export interface PlanInput {
 export type AgentAction =
   | { kind: "wait"; reason: string; until?: number }
   | { kind: "create-shadow" }
-  | { kind: "prepare"; version: string }
+  /** `pinVersionLock`: a rollback's older version, which the host stages only with its version-lock pinned. */
+  | { kind: "prepare"; version: string; pinVersionLock?: true }
+  /** Puts back a version-lock a rollback pinned and did not put back (the agent died, the rollback was abandoned). */
+  | { kind: "restore-version-lock"; key: string }
   | { kind: "activate"; version: string }
   | { kind: "deactivate"; reason: string }
   | { kind: "exclude-from-lb" }
@@ -100,11 +107,12 @@ export function plan(input: PlanInput): AgentAction {
   }
   if (spec.state === status.current_state) return steady(input, status);
 
+  const rollback = shadow.rollbackTo !== undefined && shadow.rollbackTo === spec.version;
   switch (spec.state) {
     case "Idle":
-      return toIdle(input, status, node);
+      return toIdle(input, spec, status, node, shadow.rollbackTo !== undefined);
     case "StagedAndPerformedUpdate":
-      return toStaged(input, spec, status);
+      return toStaged(input, spec, status, rollback);
     case "RebootedIntoUpdate":
       return toRebooted(input, spec, status, node);
     case "MonitoringUpdate":
@@ -128,11 +136,20 @@ function steady(input: PlanInput, status: AgentStatus): AgentAction {
  * given back first: uncordoning needs only the API server, so a host API that fails or is gone never keeps it
  * cordoned.
  */
-function toIdle(input: PlanInput, status: AgentStatus, node: ObservedNode): AgentAction {
+function toIdle(
+  input: PlanInput,
+  spec: AgentSpec,
+  status: AgentStatus,
+  node: ObservedNode,
+  abandonedRollback: boolean,
+): AgentAction {
   const { host } = input;
   const recovery = recover(input, node);
   if (recovery) return recovery;
   if (!host.reachable) return wait(`returning to Idle; host API unavailable: ${host.problem}`);
+  // A rollback that ended without finishing may have left the version-lock pinned (idempotent; once per spec).
+  const key = specKey(spec);
+  if (abandonedRollback && input.memory.lockRestoredFor !== key) return { kind: "restore-version-lock", key };
   // An activated update left behind would be applied by the next unrelated reboot, without a drain
   // (docs/design/state-machine.md#agent-steps).
   if (host.update?.state === "Ready") {
@@ -145,7 +162,7 @@ function toIdle(input: PlanInput, status: AgentStatus, node: ObservedNode): Agen
   };
 }
 
-function toStaged(input: PlanInput, spec: AgentSpec, status: AgentStatus): AgentAction {
+function toStaged(input: PlanInput, spec: AgentSpec, status: AgentStatus, rollback: boolean): AgentAction {
   const { host } = input;
   const version = spec.version;
   if (version === null) return fail(input, status, "spec.version is not set; nothing to stage");
@@ -156,7 +173,7 @@ function toStaged(input: PlanInput, spec: AgentSpec, status: AgentStatus): Agent
   if (update?.stagedVersion === version && update.state === "Ready")
     return { ...done, why: `${version} staged and activated` };
   if (update?.stagedVersion === version && update.state === "Staged") return { kind: "activate", version };
-  return { kind: "prepare", version };
+  return rollback ? { kind: "prepare", version, pinVersionLock: true } : { kind: "prepare", version };
 }
 
 function toRebooted(input: PlanInput, spec: AgentSpec, status: AgentStatus, node: ObservedNode): AgentAction {

@@ -59,6 +59,13 @@ export const EXCLUDE_FROM_LB_VALUE = "True";
  */
 export const ANNOTATION_DRAIN = "brupop.bottlerocket.aws/drain";
 
+/**
+ * Shadow annotation the controller sets while the spec rolls a node back to the older version it names, after a
+ * failed health gate; the agent then pins the host's version-lock to it while it stages it
+ * (docs/design/health-gates.md#rollback).
+ */
+export const ANNOTATION_ROLLBACK_TO = "brupop.bottlerocket.aws/rollback-to";
+
 // ---- Agent → API server authentication ----
 /** Audience of the agent's projected service-account token, checked by the API server's TokenReview. */
 export const TOKEN_AUDIENCE = "brupop-apiserver";

@@ -97,6 +97,159 @@ export const TopologyBudgetSchema = Type.Object(
   { description: "A budget per value of a node label, on top of the fleet budget." },
 );
 
+/** parseDuration's grammar (src/core/duration.ts), so a bad duration is a 422 naming the field. */
+const DURATION_PATTERN = "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
+const gateDuration = (description: string) =>
+  Type.String({ description: `${description} ${DURATION_DESCRIPTION}`, minLength: 2, pattern: DURATION_PATTERN });
+
+/** Built-in gate names; a user gate may not take one. */
+export const BUILT_IN_GATE_NAMES = ["node-ready", "daemonset-pods"] as const;
+
+const LABEL_VALUE_PATTERN = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+
+export const LabelSelectorSchema = Type.Object(
+  {
+    matchLabels: Type.Optional(
+      Type.Unsafe<Record<string, string>>({
+        type: "object",
+        additionalProperties: { type: "string", maxLength: 63, pattern: LABEL_VALUE_PATTERN },
+        maxProperties: 20,
+        // The API server checks keys only through a rule (no propertyNames in a CRD schema).
+        "x-kubernetes-validations": [
+          {
+            rule: `self.all(k, k.matches('${LABEL_KEY_PATTERN.replaceAll("\\", "\\\\")}'))`,
+            message: "every key must be a label key",
+          },
+        ],
+      }),
+    ),
+    matchExpressions: Type.Optional(
+      Type.Array(
+        Type.Object({
+          key: Type.String({ minLength: 1, maxLength: 317, pattern: LABEL_KEY_PATTERN }),
+          operator: stringEnum(["In", "NotIn", "Exists", "DoesNotExist"]),
+          values: Type.Optional(
+            Type.Array(Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), { maxItems: 20 }),
+          ),
+        }),
+        {
+          maxItems: 20,
+          "x-kubernetes-validations": [
+            {
+              rule: "self.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : !has(e.values) || size(e.values) == 0)",
+              message: "In and NotIn need values; Exists and DoesNotExist take none",
+            },
+          ],
+        },
+      ),
+    ),
+  },
+  { description: "A label selector, as in a Deployment or a PodDisruptionBudget." },
+);
+
+export const HealthGateSchema = Type.Object(
+  {
+    name: Type.String({
+      description: "Names the gate in status, Events and `brupop explain` (a DNS label, unique).",
+      minLength: 1,
+      maxLength: 63,
+      pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    }),
+    timeout: Type.Optional(gateDuration("How long the gate may take to pass (default: healthGates.timeout).")),
+    podsReady: Type.Optional(
+      Type.Object(
+        {
+          namespace: Type.Optional(
+            Type.String({ description: "Only pods of this namespace (default: all).", minLength: 1, maxLength: 63 }),
+          ),
+          selector: LabelSelectorSchema,
+          minReady: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 1000, description: "At least so many must be Ready (default 1)." }),
+          ),
+        },
+        { description: "Every selected pod on the node is Ready, and at least minReady of them." },
+      ),
+    ),
+    nodeCondition: Type.Optional(
+      Type.Object(
+        {
+          type: Type.String({ description: "A Node condition type, e.g. NetworkUnavailable.", minLength: 1 }),
+          status: stringEnum(["True", "False", "Unknown"], { description: "The status it must have." }),
+        },
+        { description: "The Node has this condition with this status." },
+      ),
+    ),
+    prometheus: Type.Optional(
+      Type.Object(
+        {
+          query: Type.String({
+            description:
+              "PromQL; $node is replaced by the node's name, $version by the new version. It holds while its " +
+              "result is non-empty and every value is non-zero.",
+            minLength: 1,
+            maxLength: 4096,
+          }),
+          for: Type.Optional(gateDuration("How long it must hold without a break (default 0s: once).")),
+        },
+        { description: "A Prometheus query that must hold, asked of healthGates.prometheusUrl." },
+      ),
+    ),
+  },
+  {
+    description: "A user health gate: exactly one of podsReady, nodeCondition, prometheus.",
+    "x-kubernetes-validations": [
+      {
+        rule: "[has(self.podsReady), has(self.nodeCondition), has(self.prometheus)].filter(x, x).size() == 1",
+        message: "set exactly one of podsReady, nodeCondition, prometheus",
+      },
+      {
+        rule: `!(self.name in [${BUILT_IN_GATE_NAMES.map((n) => `'${n}'`).join(", ")}])`,
+        message: `${BUILT_IN_GATE_NAMES.join(" and ")} are the built-in gates' names`,
+      },
+    ],
+  },
+);
+
+export const HealthGatesSchema = Type.Object(
+  {
+    builtIn: Type.Optional(
+      Type.Boolean({
+        description:
+          "The built-in gates: node-ready (the Node Ready and uncordoned) and daemonset-pods (its DaemonSet pods " +
+          "Ready). Default true; false leaves only the listed gates (brupop's pass-through when there are none).",
+      }),
+    ),
+    timeout: Type.Optional(
+      gateDuration("How long the gates may take to pass after the reboot before the update fails (default 10m)."),
+    ),
+    prometheusUrl: Type.Optional(
+      Type.String({
+        description: "Base URL of the Prometheus the prometheus gates ask, e.g. http://prometheus.monitoring:9090.",
+        maxLength: 2048,
+        pattern: "^https?://[^\\s]+$",
+      }),
+    ),
+    gates: Type.Optional(
+      Type.Unsafe<Static<typeof HealthGateSchema>[]>({
+        ...Type.Array(HealthGateSchema, { maxItems: 16, description: "Gates of your own, on top of the built-ins." }),
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+      }),
+    ),
+  },
+  {
+    description:
+      "Checks after the reboot into a new version (MonitoringUpdate): a gate that does not pass in time fails the " +
+      "update, and the node is rolled back to the version it ran before.",
+    "x-kubernetes-validations": [
+      {
+        rule: "!has(self.gates) || !self.gates.exists(g, has(g.prometheus)) || has(self.prometheusUrl)",
+        message: "prometheus gates need prometheusUrl",
+      },
+    ],
+  },
+);
+
 export const UpdatePolicySpecSchema = Type.Object(
   {
     paused: Type.Optional(Type.Boolean({ description: "No new updates start while true; updates in flight finish." })),
@@ -150,6 +303,7 @@ export const UpdatePolicySpecSchema = Type.Object(
         pattern: "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
       }),
     ),
+    healthGates: Type.Optional(HealthGatesSchema),
   },
   { description: "Overrides the controller's environment variables field by field; unset fields keep them." },
 );

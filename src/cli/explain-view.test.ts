@@ -129,6 +129,48 @@ describe("explainNode", () => {
     expect(text).toMatch(/2024-06-03T09:57:00Z\s+3m\s+UpdateFailed on shadow: agent failed/);
   });
 
+  it("names the health gate that failed, the rollback under way, and counts the failure", () => {
+    const rollingBack = brs("n1", {
+      spec: { state: "StagedAndPerformedUpdate", version: "1.25.0", state_transition_timestamp: minutesBefore(1) },
+      status: {
+        current_version: "1.26.0",
+        target_version: "1.26.0",
+        current_state: "MonitoringUpdate",
+        conditions: [
+          {
+            type: "UpdateHealthy",
+            status: "False",
+            reason: "GateFailed",
+            message: "health gate daemonset-pods failed after the update to 1.26.0: not passed within 10m: …",
+            lastTransitionTime: minutesBefore(1),
+          },
+        ],
+      },
+      annotations: {
+        "brupop.bottlerocket.aws/gate-failures": "1",
+        "brupop.bottlerocket.aws/last-gate-failure": minutesBefore(1),
+        "brupop.bottlerocket.aws/rollback-to": "1.25.0",
+      },
+    });
+    const explanation = explainNode({
+      nodeName: "n1",
+      namespace: "ns",
+      now: NOW,
+      node: k8sNode("n1"),
+      shadow: rollingBack,
+      report: buildFleetReport(snapshot({ shadows: [rollingBack], nodes: [k8sNode("n1")] }), NOW),
+      events: [],
+      agentPods: [],
+    });
+    expect(Object.fromEntries(explanation.facts)).toMatchObject({
+      Failures: "0 crashes, 1 failed health gate",
+      "Health gates":
+        "GateFailed: health gate daemonset-pods failed after the update to 1.26.0: not passed within 10m: …",
+      "Rolling back to": "1.25.0",
+    });
+    expect(explanation.timeline.map((e) => e.what)).toContain("controller recorded a failed health gate");
+  });
+
   it("shows the node's group under each topology budget, and why its zone holds it", () => {
     const ZONE = "topology.kubernetes.io/zone";
     const inZone = (name: string) => k8sNode(name, { labels: { [ZONE]: "us-east-1a" } });

@@ -7,6 +7,7 @@ import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
 import { AUTO_LABEL_OPT_OUT_ANNOTATION } from "../core/auto-label.ts";
 import { readFailures } from "../core/failures.ts";
+import { HEALTH_CONDITION } from "../core/health-gates.ts";
 import { ANNOTATIONS } from "../core/model.ts";
 import { describeGroup, describeGroupBudget } from "../core/topology-budget.ts";
 import { toShadowView } from "../core/views.ts";
@@ -123,11 +124,19 @@ export function explainNode(input: ExplainInput): Explanation {
     if (failures !== null) {
       const parts = [`${failures.crashCount} crash${failures.crashCount === 1 ? "" : "es"}`];
       if (failures.timeouts > 0) parts.push(`${failures.timeouts} timeout${failures.timeouts === 1 ? "" : "s"}`);
+      if (failures.gateFailures > 0) {
+        parts.push(`${failures.gateFailures} failed health gate${failures.gateFailures === 1 ? "" : "s"}`);
+      }
       if (failures.acknowledged > 0) parts.push(`${failures.acknowledged} acknowledged`);
       facts.push(["Failures", parts.join(", ")]);
       if (failures.lastFailureAt !== null) facts.push(["Last failure", when(failures.lastFailureAt, now)]);
     }
     if (status?.failure_reason != null) facts.push(["Failure reason", status.failure_reason]);
+    // The last update's health gates (docs/design/health-gates.md), and a rollback under way.
+    const health = status?.conditions?.find((c) => c.type === HEALTH_CONDITION);
+    if (health !== undefined) facts.push(["Health gates", `${health.reason}: ${health.message}`]);
+    const rollbackTo = shadow.metadata.annotations?.[ANNOTATIONS.rollbackTo];
+    if (rollbackTo !== undefined) facts.push(["Rolling back to", rollbackTo]);
     const specReason = shadow.metadata.annotations?.[ANNOTATIONS.specReason];
     if (specReason !== undefined) facts.push(["Spec reason", elider(status?.failure_reason)(specReason)]);
   }
@@ -185,6 +194,9 @@ export function timeline(shadow: BottlerocketShadow | null, events: readonly Cor
     const timedOutAt = parseTimestamp(shadow.metadata.annotations?.[ANNOTATIONS.lastTimeout]);
     if (timedOutAt !== undefined)
       entries.push({ at: timedOutAt, what: "controller recorded a step timeout", warning: true });
+    const gateFailedAt = parseTimestamp(shadow.metadata.annotations?.[ANNOTATIONS.lastGateFailure]);
+    if (gateFailedAt !== undefined)
+      entries.push({ at: gateFailedAt, what: "controller recorded a failed health gate", warning: true });
     for (const condition of status?.conditions ?? []) {
       const at = parseTimestamp(condition.lastTransitionTime);
       if (at === undefined) continue;

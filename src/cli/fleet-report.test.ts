@@ -95,6 +95,29 @@ describe("buildFleetReport", () => {
     expect(report.rows.find((r) => r.node === "b")).toMatchObject({ crashCount: 3, failures: 3 });
   });
 
+  it("a node whose health gates are being checked says what each gate waits for", () => {
+    const message = "checking the health gates after the update to 1.26.0: daemonset-pods waiting: 1 DaemonSet pod …";
+    const monitoring = brs("a", {
+      spec: { state: "MonitoringUpdate", version: "1.26.0", state_transition_timestamp: minutesBefore(1) },
+      status: {
+        current_state: "MonitoringUpdate",
+        current_version: "1.26.0",
+        target_version: "1.26.0",
+        conditions: [
+          {
+            type: "UpdateHealthy",
+            status: "Unknown",
+            reason: "GatesPending",
+            message,
+            lastTransitionTime: minutesBefore(1),
+          },
+        ],
+      },
+    });
+    const report = buildFleetReport(snapshot({ shadows: [monitoring], nodes: [k8sNode("a")] }), NOW);
+    expect(reasonOf(report, "a")).toEqual({ code: "in-progress", message });
+  });
+
   it("treats a one-shot trigger session as open only when the controller says so", () => {
     const parts = { shadows: [brs("a", { status: { target_version: "1.26.0" } })], nodes: [k8sNode("a")] };
     // Fires every day at 09:00:00 (one second): a one-shot trigger that fired an hour ago.

@@ -8,6 +8,7 @@ import type { BrsState } from "../api/state-machine.ts";
 import type { UpdatePolicyStatus } from "../api/update-policy.ts";
 import { readFailures } from "../core/failures.ts";
 import { readHaltMemory } from "../core/halt.ts";
+import { HEALTH_CONDITION } from "../core/health-gates.ts";
 import { hostsByVersion } from "../core/metrics.ts";
 import { ANNOTATIONS, type NodeView, type ShadowView } from "../core/model.ts";
 import { resolveFleetPolicy, type PolicyResolution } from "../core/policy.ts";
@@ -145,7 +146,7 @@ export function buildFleetReport(snapshot: FleetSnapshot, now: Date, options: Re
     seen.add(view.nodeName);
     const failures = readFailures(view);
     const raw = shadows.find((s) => s.metadata.name === view.name);
-    const reason = reasons.get(view.nodeName) ?? { code: "no-status", message: "not evaluated" };
+    const reason = withGateProgress(reasons.get(view.nodeName) ?? { code: "no-status", message: "not evaluated" }, raw);
     rows.push({
       node: view.nodeName,
       shadow: view.name,
@@ -214,4 +215,14 @@ function beingDeleted(shadow: BottlerocketShadow): boolean {
 /** Whether the controller's own status (in the policy resource) says a one-shot trigger session is open. */
 export function controllerSessionOpen(snapshot: FleetSnapshot): boolean {
   return snapshot.policy?.status?.window.open === true;
+}
+
+/**
+ * A node whose health gates are being checked: what the controller last saw of each gate (the shadow's UpdateHealthy
+ * condition), rather than that the gates are being checked.
+ */
+function withGateProgress(reason: RowReason, shadow: BottlerocketShadow | undefined): RowReason {
+  if (reason.code !== "in-progress" || shadow?.spec.state !== "MonitoringUpdate") return reason;
+  const health = shadow.status?.conditions?.find((c) => c.type === HEALTH_CONDITION);
+  return health?.status === "Unknown" ? { ...reason, message: health.message } : reason;
 }

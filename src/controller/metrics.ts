@@ -50,7 +50,7 @@ export class ControllerMetrics {
     });
     this.#failures = new Counter({
       name: "brupop_update_failures_total",
-      help: "Update steps that failed, by reason (crashed: the agent reported ErrorReset; timed-out)",
+      help: "Update steps that failed, by reason (crashed: the agent reported ErrorReset; timed-out; gate-failed: a health gate after the reboot)",
       labelNames: ["reason"],
       registers,
     });
@@ -131,7 +131,7 @@ export class ControllerMetrics {
       this.#timeInState.observe({ state: from }, secondsInPrevious);
   }
 
-  failure(reason: "crashed" | "timed-out"): void {
+  failure(reason: "crashed" | "timed-out" | "gate-failed"): void {
     this.#failures.inc({ reason });
   }
 

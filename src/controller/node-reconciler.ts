@@ -1,18 +1,24 @@
-// reconcile(node/<name>): moves one node along its update — advance, reset (a crash, a timeout), clear, restamp —
-// releases it when it is stuck, and garbage-collects the shadow of a node that lost its label. It never starts an
-// update: starting uses budget, a fleet-wide decision (fleet-reconciler.ts).
+// reconcile(node/<name>): moves one node along its update — advance, reset (a crash, a timeout, a failed health
+// gate), clear, restamp — checks the health gates of a node in MonitoringUpdate, releases it when it is stuck, and
+// garbage-collects the shadow of a node that lost its label. It never starts an update: starting uses budget, a
+// fleet-wide decision (fleet-reconciler.ts).
 import type { V1Node } from "@kubernetes/client-node";
 import { brsName } from "../api/constants.ts";
-import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
-import { decideNextSpec, type NodeDecision } from "../core/next-spec.ts";
-import { isManaged, type NodeView, type ShadowView } from "../core/model.ts";
+import { withCondition } from "../core/conditions.ts";
+import { evaluateGates, healthCondition, type GateVerdict } from "../core/health-gates.ts";
+import { decideNextSpec, type NodeDecision, type NodePolicy } from "../core/next-spec.ts";
+import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "../core/model.ts";
 import { standing } from "../core/standing.ts";
 import { withStuckCondition, type StuckReport } from "../core/stuck-condition.ts";
 import { toNodeView, toShadowView } from "../core/views.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
 import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
+
+/** How often the gates of a node in MonitoringUpdate are looked at again: its pods and Prometheus are not watched. */
+export const GATE_POLL_MS = 5_000;
 
 export class NodeReconciler {
   readonly #ctx: ControllerContext;
@@ -51,21 +57,28 @@ export class NodeReconciler {
 
     const now = ctx.clock();
     const policy = ctx.policy.nodePolicy(now);
-    const decision = decideNextSpec(view, policy, now);
+    const gates = await this.#checkGates(view, node, policy, now, signal);
+    const decision = decideNextSpec(view, policy, now, gates);
+    const health = gates === undefined ? null : healthCondition(gates, view.spec.version ?? "(unknown version)");
     switch (decision.kind) {
       case "advance":
-      case "reset":
-        await this.#writeStep(shadow, view, node, decision, now, signal);
+      case "reset": {
+        const written = await this.#writeStep(shadow, view, node, decision, now, signal);
+        // The gates' outcome on the shadow too, at the resourceVersion the spec write left.
+        if (health !== null) await this.#report(written, null, now, signal, health);
         return undefined;
-      case "keep":
-        await this.#report(shadow, decision.why === "stuck" ? decision.reason : null, now, signal);
+      }
+      case "keep": {
+        await this.#report(shadow, decision.why === "stuck" ? decision.reason : null, now, signal, health);
         if (decision.why === "stuck") {
           const s = standing(view, nodeView, policy.stateTimeouts, now);
           if (s.kind === "stuck" && s.release) await this.#release(shadow, nodeView, node, decision.reason, signal);
         }
-        return decision.recheckAt === null
-          ? undefined
-          : { requeueAfterMs: decision.recheckAt.getTime() - now.getTime() };
+        const recheckMs = decision.recheckAt === null ? null : decision.recheckAt.getTime() - now.getTime();
+        // Pods and Prometheus are not watched: look at waiting gates again soon.
+        const pollMs = gates?.kind === "waiting" ? Math.min(GATE_POLL_MS, recheckMs ?? GATE_POLL_MS) : recheckMs;
+        return pollMs === null ? undefined : { requeueAfterMs: Math.max(0, pollMs) };
+      }
       case "start":
       case "wait":
       case "quarantined":
@@ -76,6 +89,31 @@ export class NodeReconciler {
     }
   }
 
+  /**
+   * The health gates' verdict for a node whose agent reached MonitoringUpdate (docs/design/health-gates.md);
+   * undefined for any other node, or when the policy has no gates (brupop's pass-through).
+   */
+  async #checkGates(
+    view: ShadowView,
+    node: V1Node,
+    policy: NodePolicy,
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<GateVerdict | undefined> {
+    const { spec, status } = view;
+    if (spec.state !== "MonitoringUpdate" || status?.current_state !== "MonitoringUpdate") return undefined;
+    if (policy.healthGates.gates.length === 0) return undefined;
+    const since = parseTimestamp(spec.state_transition_timestamp);
+    if (since === undefined) return undefined; // restamped first (next-spec.ts)
+    const observed = await this.#ctx.gateObserver.observe(
+      policy.healthGates,
+      { nodeName: view.nodeName, node, version: spec.version ?? status.current_version, now },
+      signal,
+    );
+    const started = parseTimestamp(view.annotations?.[ANNOTATIONS.updateStarted]) ?? null;
+    return evaluateGates(policy.healthGates, observed, { since, updateStartedAt: started, now });
+  }
+
   async #writeStep(
     shadow: BottlerocketShadow,
     view: ShadowView,
@@ -83,10 +121,10 @@ export class NodeReconciler {
     decision: Extract<NodeDecision, { kind: "advance" | "reset" }>,
     now: Date,
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<BottlerocketShadow> {
     const ctx = this.#ctx;
     signal.throwIfAborted();
-    await ctx.shadowClient.writeSpec({
+    const written = await ctx.shadowClient.writeSpec({
       name: view.name,
       resourceVersion: shadow.metadata.resourceVersion ?? "",
       spec: decision.spec,
@@ -107,15 +145,23 @@ export class NodeReconciler {
     ctx.log.info(`${view.name}: ${decision.reason}`);
     // A node leaving the active set frees budget; one reaching Idle may be startable again later.
     ctx.enqueueFleet();
+    return written;
   }
 
   /**
-   * The shadow's Stuck condition, written when it changes. (After a spec write the next reconcile does it: both
-   * writes carry the same resourceVersion.)
+   * The shadow's conditions, written when they change: Stuck, and UpdateHealthy when the gates were looked at. (After
+   * a spec write the next reconcile writes Stuck: both writes carry the same resourceVersion.)
    */
-  async #report(shadow: BottlerocketShadow, stuck: string | null, now: Date, signal: AbortSignal): Promise<void> {
+  async #report(
+    shadow: BottlerocketShadow,
+    stuck: string | null,
+    now: Date,
+    signal: AbortSignal,
+    health: ReturnType<typeof healthCondition> | null = null,
+  ): Promise<void> {
     const report: StuckReport = stuck === null ? null : { reason: "AgentUnresponsive", message: stuck };
-    const conditions = withStuckCondition(shadow.status?.conditions, report, now);
+    let conditions: Condition[] | null = withStuckCondition(shadow.status?.conditions, report, now);
+    if (health !== null) conditions = withCondition(conditions ?? shadow.status?.conditions, health, now) ?? conditions;
     if (conditions === null) return;
     signal.throwIfAborted();
     await this.#ctx.shadowClient.writeConditions(

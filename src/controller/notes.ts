@@ -41,6 +41,8 @@ export function stepNote(decision: Extract<NodeDecision, { kind: "advance" | "re
         return { type: "Warning", reason: "UpdateTimedOut", action: "Reset", message: decision.reason };
       case "no-status":
         return { type: "Normal", reason: "SpecReset", action: "Reset", message: decision.reason };
+      case "gate-failed":
+        return { type: "Warning", reason: "HealthGateFailed", action: "Rollback", message: decision.reason };
     }
   }
   switch (decision.step) {
@@ -50,6 +52,8 @@ export function stepNote(decision: Extract<NodeDecision, { kind: "advance" | "re
       return { type: "Normal", reason: "UpdateSucceeded", action: "Finish", message: decision.reason };
     case "restamp":
       return { type: "Warning", reason: "TimerRestarted", action: "Restamp", message: decision.reason };
+    case "rolled-back":
+      return { type: "Warning", reason: "UpdateRolledBack", action: "Finish", message: decision.reason };
     case "clear":
       return null;
   }

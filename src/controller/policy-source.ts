@@ -2,6 +2,7 @@
 // (src/core/policy.ts resolves them). An invalid policy starts nothing (fail safe) and says why once per change,
 // while nodes already moving go on with the last valid policy, or the defaults if there never was one.
 import { UPDATE_POLICY_API_VERSION, UPDATE_POLICY_KIND, type BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import { DEFAULT_HEALTH_GATES } from "../core/health-gates.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "../core/failures.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "../core/next-spec.ts";
 import { resolveFleetPolicy, type ControllerEnv, type FleetPolicy, type PolicyResolution } from "../core/policy.ts";
@@ -15,6 +16,7 @@ const FALLBACK_NODE_POLICY: NodePolicy = {
   quarantineAfterFailures: DEFAULT_QUARANTINE_AFTER_FAILURES,
   allowDowngrade: false,
   backoffUnitMs: DEFAULT_BACKOFF_UNIT_MS,
+  healthGates: DEFAULT_HEALTH_GATES,
 };
 
 const INVALID_POLICY_KEY = "policy/errors";

@@ -1,7 +1,7 @@
 // The node and fleet reconciles with in-memory caches and recording clients: what they write, from which state,
 // and what they refuse to write. (test/integration/controller*.test.ts run them against the real API server.)
 import { describe, expect, it } from "vitest";
-import type { V1Node } from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/client.ts";
 import { ANNOTATION_DRAIN } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
@@ -11,6 +11,7 @@ import type { AnnotationPatch } from "../core/model.ts";
 import { EventRecorder } from "./events.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { FleetReconciler } from "./fleet-reconciler.ts";
+import { gateNode, gatePod } from "./gate-observer.ts";
 import type { FleetState } from "./fleet-state.ts";
 import type { NodeClient } from "./node-client.ts";
 import { NodeReconciler } from "./node-reconciler.ts";
@@ -94,6 +95,8 @@ function setup(options: {
   clock?: () => Date;
   /** Runs at each consistent read (e.g. moves the clock on, as a read takes time). */
   onList?: () => void;
+  /** Pods on every node, for the health gates. */
+  pods?: V1Pod[];
 }) {
   const writes: ShadowWrite[] = [];
   let lists = 0;
@@ -115,7 +118,8 @@ function setup(options: {
       if (write.name === options.conflictOn) throw Object.assign(new Error("conflict"), { code: 409 });
       writes.push(write);
       order.push(`spec ${write.name}`);
-      return {} as BottlerocketShadow;
+      const before = [...(options.fresh ?? []), ...options.cached].find((c) => c.metadata.name === write.name);
+      return { ...before, metadata: { ...before?.metadata, resourceVersion: "written" }, spec: write.spec };
     },
     delete: async (name: string) => {
       deleted.push(name);
@@ -167,6 +171,13 @@ function setup(options: {
     }),
     shadowClient: client,
     nodeClient,
+    // What the API server would answer, without the HTTP (gate-observer.ts's reading of it is its own).
+    gateObserver: {
+      observe: async (_gates: unknown, subject: { node: V1Node | undefined }) => ({
+        node: subject.node === undefined ? null : gateNode(subject.node),
+        pods: { ok: true as const, value: (options.pods ?? []).map(gatePod) },
+      }),
+    },
     fleetState,
     events: recorder,
     metrics: new ControllerMetrics(),
@@ -481,5 +492,80 @@ describe("the do-not-disrupt annotations (src/core/do-not-disrupt.ts)", () => {
     await reconciler.fleet();
     expect(writes.map((w) => w.name)).toEqual(["brs-a"]);
     expect(annotated).toEqual([["b", "node-rv-b", UNGUARD]]);
+  });
+});
+
+describe("a node in MonitoringUpdate: the health gates", () => {
+  const monitoring = (secondsAgo: number): BottlerocketShadow => {
+    const base = brs("a", "Idle");
+    const since = formatTimestamp(new Date(NOW.getTime() - secondsAgo * 1000));
+    return {
+      ...base,
+      metadata: {
+        ...base.metadata,
+        annotations: {
+          "brupop.bottlerocket.aws/previous-version": "1.0.0",
+          "brupop.bottlerocket.aws/update-started": formatTimestamp(new Date(NOW.getTime() - 3600_000)),
+        },
+      },
+      spec: { state: "MonitoringUpdate", version: "1.1.0", state_transition_timestamp: since },
+      status: { current_version: "1.1.0", target_version: "1.1.0", current_state: "MonitoringUpdate", crash_count: 0 },
+    };
+  };
+  const daemonSetPod = (ready: boolean): V1Pod => ({
+    metadata: {
+      name: "log-a",
+      namespace: "kube-system",
+      ownerReferences: [{ apiVersion: "apps/v1", kind: "DaemonSet", name: "log", uid: "ds", controller: true }],
+    },
+    status: {
+      conditions: [
+        {
+          type: "Ready",
+          status: ready ? "True" : "False",
+          reason: ready ? undefined : "ContainersNotReady",
+          lastTransitionTime: formatTimestamp(new Date(NOW.getTime() - 30_000)) as unknown as Date,
+        },
+      ],
+    },
+  });
+
+  it("while a DaemonSet pod is not Ready: Unknown on the shadow, looked at again within seconds", async () => {
+    const { reconciler, writes, conditions } = setup({ cached: [monitoring(60)], pods: [daemonSetPod(false)] });
+    const result = await reconciler.node("a");
+    expect(writes).toEqual([]);
+    expect(result?.requeueAfterMs).toBeLessThanOrEqual(5_000);
+    expect(conditions[0]?.[1]).toEqual([
+      expect.objectContaining({ type: "UpdateHealthy", status: "Unknown", reason: "GatesPending" }),
+    ]);
+    expect(conditions[0]?.[1][0]?.message).toMatch(
+      /daemonset-pods waiting: 1 DaemonSet pod not Ready: kube-system\/log-a/,
+    );
+  });
+
+  it("past the timeout: the update failed, the node rolled back, the gate named on the shadow and in an Event", async () => {
+    const { reconciler, writes, conditions, events, recorder } = setup({
+      cached: [monitoring(601)],
+      pods: [daemonSetPod(false)],
+    });
+    await reconciler.node("a");
+    expect(
+      writes.map((w) => [w.spec.state, w.spec.version, w.annotations["brupop.bottlerocket.aws/rollback-to"]]),
+    ).toEqual([["StagedAndPerformedUpdate", "1.0.0", "1.0.0"]]);
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "False", reason: "GateFailed" })]],
+    ]);
+    await recorder.flush();
+    expect(events.map((e) => [e.reason, e.name])).toEqual([
+      ["HealthGateFailed", "brs-a"],
+      ["HealthGateFailed", "a"],
+    ]);
+  });
+
+  it("once they pass: finished, True on the shadow", async () => {
+    const { reconciler, writes, conditions } = setup({ cached: [monitoring(60)], pods: [daemonSetPod(true)] });
+    await reconciler.node("a");
+    expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
+    expect(conditions[0]?.[1]).toEqual([expect.objectContaining({ type: "UpdateHealthy", status: "True" })]);
   });
 });

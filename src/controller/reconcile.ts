@@ -11,6 +11,7 @@ import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import type { EventRecorder } from "./events.ts";
 import type { FleetState } from "./fleet-state.ts";
+import type { GateObserver } from "./gate-observer.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import type { NodeClient } from "./node-client.ts";
 import type { PolicySource } from "./policy-source.ts";
@@ -44,6 +45,8 @@ export interface ControllerContext {
   policy: PolicySource;
   shadowClient: ShadowClient;
   nodeClient: NodeClient;
+  /** Reads what the health gates look at (pods, Prometheus) for a node in MonitoringUpdate. */
+  gateObserver: Pick<GateObserver, "observe">;
   fleetState: FleetState;
   events: EventRecorder;
   metrics: ControllerMetrics;

@@ -18,11 +18,28 @@ describe("readFailures", () => {
     expect(record).toEqual({
       crashCount: 2,
       timeouts: 1,
+      gateFailures: 0,
       failures: 3,
       lastFailureAt: after(-60),
       acknowledged: 2,
       unacknowledged: 1,
     });
+  });
+
+  it("counts failed health gates like crashes, and backs off from the last one", () => {
+    const record = readFailures(
+      shadow("n", {
+        status: { crash_count: 1, state_transition_failure_timestamp: iso(after(-600)) },
+        annotations: {
+          [ANNOTATIONS.timeouts]: "1",
+          [ANNOTATIONS.lastTimeout]: iso(after(-300)),
+          [ANNOTATIONS.gateFailures]: "2",
+          [ANNOTATIONS.lastGateFailure]: iso(after(-30)),
+        },
+      }),
+    );
+    expect(record).toMatchObject({ crashCount: 1, timeouts: 1, gateFailures: 2, failures: 4 });
+    expect(record.lastFailureAt).toEqual(after(-30));
   });
 
   it("reads the agent's failure time when it is the later one", () => {
@@ -70,6 +87,7 @@ describe("isQuarantined", () => {
   const record = (failures: number, acknowledged = 0) => ({
     crashCount: failures,
     timeouts: 0,
+    gateFailures: 0,
     failures,
     lastFailureAt: null,
     acknowledged,

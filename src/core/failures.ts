@@ -1,9 +1,10 @@
 // A node's consecutive failures, its crash backoff and quarantine (docs/design/state-machine.md#crash-backoff).
 //
-// brupop counts only agent-reported crashes (status.crash_count). We also count step timeouts, which the controller
-// detects and must record itself (annotations on the shadow), so a node that keeps timing out backs off and is
-// quarantined just like one that keeps crashing. Both counts return to zero after a successful update: the agent
-// resets crash_count, and the controller removes its annotations when it writes the finishing spec.
+// brupop counts only agent-reported crashes (status.crash_count). We also count step timeouts and failed health
+// gates, which the controller detects and must record itself (annotations on the shadow), so a node that keeps timing
+// out or failing its gates backs off and is quarantined just like one that keeps crashing. All counts return to zero
+// after a successful update: the agent resets crash_count, and the controller removes its annotations when it writes
+// the finishing spec.
 import { ANNOTATIONS, type ShadowView } from "./model.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
 
@@ -28,9 +29,11 @@ export interface FailureRecord {
   crashCount: number;
   /** Step timeouts recorded by the controller. */
   timeouts: number;
-  /** crashCount + timeouts: consecutive failures since the last successful update. */
+  /** Failed health gates recorded by the controller (docs/design/health-gates.md). */
+  gateFailures: number;
+  /** crashCount + timeouts + gateFailures: consecutive failures since the last successful update. */
   failures: number;
-  /** The later of the agent's failure timestamp and the controller's last timeout. */
+  /** The latest of the agent's failure timestamp, the controller's last timeout and its last failed gate. */
   lastFailureAt: Date | null;
   /** The acknowledged count in effect (an acknowledgement above `failures` is stale and ignored). */
   acknowledged: number;
@@ -48,14 +51,27 @@ export function readFailures(shadow: ShadowView): FailureRecord {
   const rawCrash = shadow.status?.crash_count ?? 0;
   const crashCount = Number.isSafeInteger(rawCrash) && rawCrash > 0 ? rawCrash : 0;
   const timeouts = countAnnotation(annotations[ANNOTATIONS.timeouts]);
-  const failures = crashCount + timeouts;
+  const gateFailures = countAnnotation(annotations[ANNOTATIONS.gateFailures]);
+  const failures = crashCount + timeouts + gateFailures;
   const crashedAt = parseTimestamp(shadow.status?.state_transition_failure_timestamp) ?? null;
   const timedOutAt = timeouts > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastTimeout]) ?? null) : null;
-  const lastFailureAt =
-    crashedAt === null ? timedOutAt : timedOutAt === null || crashedAt >= timedOutAt ? crashedAt : timedOutAt;
+  const gateFailedAt = gateFailures > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastGateFailure]) ?? null) : null;
+  const lastFailureAt = latest(latest(crashedAt, timedOutAt), gateFailedAt);
   const ack = countAnnotation(annotations[ANNOTATIONS.acknowledgedFailures]);
   const acknowledged = ack <= failures ? ack : 0;
-  return { crashCount, timeouts, failures, lastFailureAt, acknowledged, unacknowledged: failures - acknowledged };
+  return {
+    crashCount,
+    timeouts,
+    gateFailures,
+    failures,
+    lastFailureAt,
+    acknowledged,
+    unacknowledged: failures - acknowledged,
+  };
+}
+
+function latest(a: Date | null, b: Date | null): Date | null {
+  return a === null ? b : b === null || a >= b ? a : b;
 }
 
 /**

@@ -67,6 +67,20 @@ function timedOut(at: Date): ShadowOptions {
   };
 }
 
+/** A failed health gate after the reboot into TO: the spec rolls the node back to FROM (health-gates.md). */
+function rollingBack(at: Date): ShadowOptions {
+  return {
+    spec: { state: "StagedAndPerformedUpdate", version: FROM, state_transition_timestamp: iso(at) },
+    status: { current_state: "MonitoringUpdate", current_version: TO, target_version: TO },
+    annotations: {
+      [ANNOTATIONS.gateFailures]: "1",
+      [ANNOTATIONS.lastGateFailure]: iso(at),
+      [ANNOTATIONS.rollbackTo]: FROM,
+      [ANNOTATIONS.rollbackFrom]: TO,
+    },
+  };
+}
+
 const UPDATED: ShadowOptions = { status: { current_version: TO, target_version: TO } };
 
 const COUNT = (max: number): FailureLimit => ({ kind: "count", max });
@@ -137,6 +151,24 @@ describe("decideHalt: which nodes failed in the current rollout", () => {
       { limit: COUNT(3) },
     );
     expect(decision).toMatchObject({ failedNodes: ["a", "b", "c"], versions: [TO], limit: 3, halted: false });
+  });
+
+  it("counts a failed health gate at once, while the node is rolled back, against the version that failed", () => {
+    const decision = decide([shadow("a", rollingBack(after(-5))), shadow("b", WAITING)], { limit: COUNT(0) });
+    expect(decision).toMatchObject({ failedNodes: ["a"], versions: [TO], halted: true });
+  });
+
+  it("a rolled-back node still counts against the version that failed, not the one it went back to", () => {
+    const back: ShadowOptions = {
+      spec: { state: "Idle", version: FROM, state_transition_timestamp: iso(after(-1)) },
+      status: { current_state: "Idle", current_version: FROM, target_version: TO },
+      annotations: {
+        [ANNOTATIONS.gateFailures]: "1",
+        [ANNOTATIONS.lastGateFailure]: iso(after(-60)),
+        [ANNOTATIONS.rollbackFrom]: TO,
+      },
+    };
+    expect(decide([shadow("a", back)])).toMatchObject({ failedNodes: ["a"], versions: [TO] });
   });
 
   it("halts when more nodes failed than the limit; the decision that halts says so once", () => {

@@ -1,9 +1,10 @@
 // The automatic halt (policy spec.maxFailedNodes): when more nodes than the limit have failed in the current rollout,
 // no new update starts until a person resumes; nodes already updating go on (docs/design/halt.md).
 //
-// - A failure is whatever failures.ts counts (agent-reported failures, step timeouts, ...): a node's failure is seen
-//   when its failure record shows one newer than the last one seen of it, while the record is fresh (the spec back at
-//   Idle after the reset, or the agent reporting ErrorReset), so that the version it failed to install is known.
+// - A failure is whatever failures.ts counts (agent-reported failures, step timeouts, failed health gates): a node's
+//   failure is seen when its failure record shows one newer than the last one seen of it, while the record is fresh
+//   (the spec back at Idle after the reset, the agent reporting ErrorReset, or a failed health gate being rolled back,
+//   its rollback-from annotation naming the version), so that the version it failed to install is known.
 // - A node has failed in the current rollout when the last failure seen of it was an attempt to install the version
 //   it is offered now (status.target_version) and happened after the last resume.
 // - The last failure seen of each node lives in the policy status (lastFailures): a later success clears the node's
@@ -151,6 +152,9 @@ function freshFailure(shadow: ShadowView): { version: string; at: Date | null } 
   if (status === undefined || status === null) return null;
   const record = readFailures(shadow);
   if (record.failures === 0) return null;
+  // A failed health gate being rolled back: the spec names the older version, the annotation the one that failed.
+  const rolledBackFrom = shadow.annotations?.[ANNOTATIONS.rollbackFrom];
+  if (rolledBackFrom !== undefined) return { version: rolledBackFrom, at: record.lastFailureAt };
   if (shadow.spec.state !== "Idle" && status.current_state !== "ErrorReset") return null;
   return { version: shadow.spec.version ?? status.target_version, at: record.lastFailureAt };
 }

@@ -1,6 +1,10 @@
 // What the decisions read: minimal structural views of a BottlerocketShadow (wire field names, snake_case) and of a
 // Node, plus the annotation and label names the decisions interpret. The controller maps its cache objects onto these.
-import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
+import {
+  ANNOTATION_ROLLBACK_TO,
+  LABEL_UPDATER_INTERFACE_VERSION,
+  UPDATER_INTERFACE_VERSION,
+} from "../api/constants.ts";
 import type { BrsState } from "../api/state-machine.ts";
 import type { HaltMemory } from "./halt.ts";
 
@@ -92,6 +96,21 @@ export const ANNOTATIONS = {
    * before the controller handled it no longer count (src/core/halt.ts). Only a change of value matters.
    */
   resumeRequested: "brupop.bottlerocket.aws/resume-requested-at",
+  /** Shadow, controller, written with a start: the version the node ran before (what a rollback goes back to). */
+  previousVersion: "brupop.bottlerocket.aws/previous-version",
+  /** Shadow, controller, written with a start: when the update started (RFC 3339). */
+  updateStarted: "brupop.bottlerocket.aws/update-started",
+  /** Shadow, controller: failed health gates since the last successful update (decimal); counted like crashes. */
+  gateFailures: "brupop.bottlerocket.aws/gate-failures",
+  /** Shadow, controller: RFC 3339 time of the last failed health gate; backoff counts from it. */
+  lastGateFailure: "brupop.bottlerocket.aws/last-gate-failure",
+  /**
+   * Shadow, controller, read by the agent: the spec installs this older version to roll back a failed update, so the
+   * agent may pin the host's version-lock to it while it stages it (docs/design/health-gates.md#rollback).
+   */
+  rollbackTo: ANNOTATION_ROLLBACK_TO,
+  /** Shadow, controller, with rollback-to: the version whose health gate failed (what the halt counts it against). */
+  rollbackFrom: "brupop.bottlerocket.aws/rollback-from",
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */

@@ -2,7 +2,11 @@ import { describe, expect, it } from "vitest";
 import { formatTimestamp } from "../api/timestamps.ts";
 import { ANNOTATIONS, DEFAULT_SPEC } from "./model.ts";
 import { decideNextSpec, type NodePolicy } from "./next-spec.ts";
+import type { GateVerdict } from "./health-gates.ts";
 import { NODE_POLICY, T0, after, iso, shadow, type ShadowOptions } from "../../test/support/core-fixtures.ts";
+
+/** brupop's MonitoringUpdate: no gates at all (healthGates.builtIn false and none listed). */
+const NO_GATES: Partial<NodePolicy> = { healthGates: { gates: [], prometheusUrl: null } };
 
 const NOW = formatTimestamp(T0);
 
@@ -113,11 +117,12 @@ describe("brupop's determine_next_node_spec cases", () => {
       },
     },
     {
-      name: "rule 3: MonitoringUpdate reached: Idle, version kept",
+      name: "rule 3: MonitoringUpdate reached, no health gates: Idle, version kept",
       node: {
         spec: { state: "MonitoringUpdate", version: "1.20.0", state_transition_timestamp: iso(after(-30)) },
         status: { current_state: "MonitoringUpdate", current_version: "1.20.0", target_version: "1.20.0" },
       },
+      policy: NO_GATES,
       expected: {
         kind: "advance",
         step: "finish",
@@ -311,6 +316,19 @@ describe("after a reset: the agent has to report Idle (no churn, bounded)", () =
   ]);
 });
 
+/** What a finished (or found up to date) update removes: every failure count and the attempt's bookkeeping. */
+const CLEARED = {
+  [ANNOTATIONS.timeouts]: null,
+  [ANNOTATIONS.lastTimeout]: null,
+  [ANNOTATIONS.gateFailures]: null,
+  [ANNOTATIONS.lastGateFailure]: null,
+  [ANNOTATIONS.acknowledgedFailures]: null,
+  [ANNOTATIONS.previousVersion]: null,
+  [ANNOTATIONS.updateStarted]: null,
+  [ANNOTATIONS.rollbackTo]: null,
+  [ANNOTATIONS.rollbackFrom]: null,
+};
+
 describe("finishing clears the controller's failure bookkeeping", () => {
   it("removes the timeout count, the last timeout and the acknowledgement", () => {
     const decision = decideNextSpec(
@@ -321,12 +339,11 @@ describe("finishing clears the controller's failure bookkeeping", () => {
       }),
       NODE_POLICY,
       T0,
+      { kind: "passed", results: [] },
     );
     expect(decision.kind === "advance" && decision.annotations).toEqual({
-      [ANNOTATIONS.timeouts]: null,
-      [ANNOTATIONS.lastTimeout]: null,
-      [ANNOTATIONS.acknowledgedFailures]: null,
-      [ANNOTATIONS.specReason]: "update to 1.20.0 complete",
+      ...CLEARED,
+      [ANNOTATIONS.specReason]: "update to 1.20.0 complete; health gates passed",
     });
   });
 
@@ -342,9 +359,7 @@ describe("finishing clears the controller's failure bookkeeping", () => {
     );
     expect(decision).toMatchObject({ kind: "advance", step: "clear" });
     expect(decision.kind === "advance" && decision.annotations).toEqual({
-      [ANNOTATIONS.timeouts]: null,
-      [ANNOTATIONS.lastTimeout]: null,
-      [ANNOTATIONS.acknowledgedFailures]: null,
+      ...CLEARED,
       [ANNOTATIONS.specReason]: "up to date at 1.20.0; clearing the finished spec",
     });
   });
@@ -494,4 +509,127 @@ describe("bad data gives a decision, not an exception", () => {
       expected: { kind: "wait", until: after(120) },
     },
   ]);
+});
+
+// docs/design/health-gates.md: MonitoringUpdate holds until the gates pass; a failed gate rolls the node back.
+describe("health gates after the reboot", () => {
+  const monitoring = (annotations: Record<string, string> = {}): ShadowOptions => ({
+    spec: { state: "MonitoringUpdate", version: "1.20.0", state_transition_timestamp: iso(after(-30)) },
+    status: { current_state: "MonitoringUpdate", current_version: "1.20.0", target_version: "1.20.0" },
+    annotations: { [ANNOTATIONS.previousVersion]: "1.19.0", ...annotations },
+  });
+  const decide = (node: ShadowOptions, gates?: GateVerdict, policy: Partial<NodePolicy> = {}) =>
+    decideNextSpec(shadow("n1", node), { ...NODE_POLICY, ...policy }, T0, gates);
+  const failed: GateVerdict = {
+    kind: "failed",
+    gate: "daemonset-pods",
+    reason: "not passed within 10m: 1 DaemonSet pod not Ready: kube-system/log-x (DaemonSet log)",
+    results: [],
+  };
+
+  it("without a verdict (the fleet pass), a node with gates to pass is kept in progress", () => {
+    expect(decide(monitoring())).toMatchObject({ kind: "keep", why: "in-progress", recheckAt: null });
+  });
+
+  it("waits while a gate waits, naming it, until its deadline", () => {
+    const decision = decide(monitoring(), {
+      kind: "waiting",
+      results: [
+        { gate: "node-ready", state: "passed", message: "the Node is Ready and schedulable" },
+        { gate: "daemonset-pods", state: "waiting", message: "1 DaemonSet pod not Ready: kube-system/log-x" },
+      ],
+      recheckAt: after(570),
+    });
+    expect(decision).toMatchObject({ kind: "keep", why: "in-progress", recheckAt: after(570) });
+    expect(decision.reason).toMatch(/waiting for daemonset-pods \(1 DaemonSet pod not Ready: kube-system\/log-x\)/);
+    expect(decision.reason).not.toMatch(/node-ready/);
+  });
+
+  it("finishes once they pass", () => {
+    expect(decide(monitoring(), { kind: "passed", results: [] })).toMatchObject({
+      kind: "advance",
+      step: "finish",
+      spec: { state: "Idle", version: "1.20.0" },
+    });
+  });
+
+  it("a failed gate is a failed update: counted, and the node rolled back to the version it ran before", () => {
+    const decision = decide(monitoring({ [ANNOTATIONS.gateFailures]: "1" }), failed);
+    expect(decision).toMatchObject({
+      kind: "reset",
+      cause: "gate-failed",
+      spec: { state: "StagedAndPerformedUpdate", state_transition_timestamp: NOW, version: "1.19.0" },
+      annotations: {
+        [ANNOTATIONS.gateFailures]: "2",
+        [ANNOTATIONS.lastGateFailure]: NOW,
+        [ANNOTATIONS.rollbackTo]: "1.19.0",
+        [ANNOTATIONS.rollbackFrom]: "1.20.0",
+      },
+    });
+    expect(decision.reason).toBe(
+      "health gate daemonset-pods failed after the update to 1.20.0: not passed within 10m: 1 DaemonSet pod not " +
+        "Ready: kube-system/log-x (DaemonSet log); rolling back to 1.19.0",
+    );
+  });
+
+  it("without the version it ran before (an update started elsewhere), it fails back to Idle, counted", () => {
+    const node = { ...monitoring(), annotations: {} };
+    const decision = decide(node, failed);
+    expect(decision).toMatchObject({
+      kind: "reset",
+      cause: "gate-failed",
+      spec: { state: "Idle", version: "1.20.0" },
+      annotations: { [ANNOTATIONS.gateFailures]: "1" },
+    });
+    expect(decision.reason).toMatch(/not rolled back: the version it ran before is not known/);
+  });
+
+  it("the rollback goes through the usual steps, and ends in Idle with the failure still counted", () => {
+    const rollback = (state: "StagedAndPerformedUpdate" | "RebootedIntoUpdate") => ({
+      spec: { state, version: "1.19.0", state_transition_timestamp: iso(after(-30)) },
+      status: { current_state: state, current_version: "1.20.0", target_version: "1.20.0" },
+      annotations: {
+        [ANNOTATIONS.rollbackTo]: "1.19.0",
+        [ANNOTATIONS.previousVersion]: "1.19.0",
+        [ANNOTATIONS.gateFailures]: "1",
+      },
+    });
+    const staged = decide(rollback("StagedAndPerformedUpdate"));
+    expect(staged).toMatchObject({ kind: "advance", step: "next", spec: { state: "RebootedIntoUpdate" } });
+    expect(staged.reason).toMatch(/rolling back to 1\.19\.0/);
+    const rebooted = decide(rollback("RebootedIntoUpdate"));
+    expect(rebooted).toMatchObject({
+      kind: "advance",
+      step: "rolled-back",
+      spec: { state: "Idle", state_transition_timestamp: NOW, version: "1.19.0" },
+    });
+    // The attempt's bookkeeping goes; the failure count stays for backoff and quarantine, rollback-from for the halt.
+    expect(rebooted.kind === "advance" && rebooted.annotations).toEqual({
+      [ANNOTATIONS.previousVersion]: null,
+      [ANNOTATIONS.updateStarted]: null,
+      [ANNOTATIONS.rollbackTo]: null,
+      [ANNOTATIONS.specReason]: "rolled back to 1.19.0 after a failed health gate",
+    });
+  });
+
+  it("a rolled-back node backs off from its failed gate", () => {
+    const decision = decide({
+      status: { current_version: "1.19.0", target_version: "1.20.0" },
+      annotations: { [ANNOTATIONS.gateFailures]: "1", [ANNOTATIONS.lastGateFailure]: iso(after(-60)) },
+    });
+    expect(decision).toMatchObject({ kind: "wait", until: after(120) });
+  });
+
+  it("a start records the version the node runs and when, for a rollback", () => {
+    const decision = decide({ status: { current_version: "1.19.0", target_version: "1.20.0" } });
+    expect(decision).toMatchObject({
+      kind: "start",
+      annotations: {
+        [ANNOTATIONS.previousVersion]: "1.19.0",
+        [ANNOTATIONS.updateStarted]: NOW,
+        [ANNOTATIONS.rollbackTo]: null,
+        [ANNOTATIONS.rollbackFrom]: null,
+      },
+    });
+  });
 });

@@ -17,8 +17,11 @@
 //   and no window; brupop spent a scheduling pick on it
 //   (docs/design/state-machine.md#differences-from-brupop).
 // - Unparsable versions or timestamps (user-editable fields) give a decision, never an exception.
+// - MonitoringUpdate holds until the health gates pass (brupop passes straight through: a TODO in its code). A failed
+//   gate is a failed update: counted like a crash, and the node is rolled back to the version it ran before
+//   through the usual steps (docs/design/health-gates.md).
 import { successor, type BrsState, type TimedState } from "../api/state-machine.ts";
-import { formatTimestamp } from "../api/timestamps.ts";
+import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
 import { formatDuration } from "./duration.ts";
 import { backoffUntil, isQuarantined, readFailures } from "./failures.ts";
 import {
@@ -32,6 +35,7 @@ import {
 } from "./model.ts";
 import { compareSemver, parseSemver, sameVersion } from "../api/semver.ts";
 import { isTimedState, stepDeadline, type NodeTimeouts } from "./timeouts.ts";
+import type { GateVerdict, HealthGates } from "./health-gates.ts";
 
 export const DEFAULT_QUARANTINE_AFTER_FAILURES = 5;
 
@@ -43,9 +47,12 @@ export interface NodePolicy {
   allowDowngrade: boolean;
   /** The crash backoff's unit: 2^failures of these (brupop: one minute, DEFAULT_BACKOFF_UNIT_MS). */
   backoffUnitMs: number;
+  /** What MonitoringUpdate checks before the update counts as done (health-gates.ts). */
+  healthGates: HealthGates;
 }
 
-export type ResetCause = "crashed" | "timed-out" | "no-status";
+/** `gate-failed`: a health gate failed after the reboot; the spec rolls the node back when it can. */
+export type ResetCause = "crashed" | "timed-out" | "no-status" | "gate-failed";
 
 export type KeepWhy =
   /** The agent has not reported a status yet. */
@@ -72,7 +79,9 @@ export type AdvanceStep =
   /** Up to date: reset a finished spec to the default (Idle, null, null), as brupop does. */
   | "clear"
   /** spec.state_transition_timestamp is missing or invalid: stamp it so the timeout can run. */
-  | "restamp";
+  | "restamp"
+  /** A rollback after a failed health gate reached its reboot: back to Idle, the failure kept. */
+  | "rolled-back";
 
 /**
  * What to do with one node. Kinds that carry a `spec` are writes (spec plus the annotation patch, in one update with
@@ -90,11 +99,22 @@ export type NodeDecision =
   /** An update is wanted but too many failures are unacknowledged. */
   | { kind: "quarantined"; failures: number; reason: string };
 
+/** The bookkeeping of one update attempt, which its end removes. */
+const ATTEMPT_DONE: AnnotationPatch = {
+  [ANNOTATIONS.previousVersion]: null,
+  [ANNOTATIONS.updateStarted]: null,
+  [ANNOTATIONS.rollbackTo]: null,
+};
+
 /** Removes the controller's failure bookkeeping: what a successful update does. */
 const CLEARED_FAILURES: AnnotationPatch = {
   [ANNOTATIONS.timeouts]: null,
   [ANNOTATIONS.lastTimeout]: null,
+  [ANNOTATIONS.gateFailures]: null,
+  [ANNOTATIONS.lastGateFailure]: null,
   [ANNOTATIONS.acknowledgedFailures]: null,
+  [ANNOTATIONS.rollbackFrom]: null,
+  ...ATTEMPT_DONE,
 };
 
 function at(now: Date): string {
@@ -105,7 +125,11 @@ function withReason(reason: string, extra: AnnotationPatch = {}): AnnotationPatc
   return { ...extra, [ANNOTATIONS.specReason]: reason };
 }
 
-export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date): NodeDecision {
+/**
+ * `gates`: the health gates' verdict, evaluated by the caller for a node that reached MonitoringUpdate; without it
+ * such a node is kept in progress (unless the policy has no gates: then it finishes, as brupop's does).
+ */
+export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date, gates?: GateVerdict): NodeDecision {
   const { spec } = shadow;
   const status = shadow.status ?? null;
 
@@ -147,25 +171,99 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
 
   // Rule 3: the desired state is reached.
   if (spec.state === "Idle") return decideIdle(shadow, status, policy, now);
-  if (spec.state === "MonitoringUpdate") {
-    // No monitoring protocol yet (brupop: TODO); a finished update clears our failure bookkeeping, as the agent
-    // clears crash_count on the same transition.
-    const reason = `update to ${spec.version ?? "(unknown version)"} complete`;
+  if (spec.state === "MonitoringUpdate") return afterMonitoring(shadow, policy, now, gates);
+  const rollback = isRollback(shadow);
+  if (rollback && spec.state === "RebootedIntoUpdate") {
+    // The rollback ran the version it went back to: done, with the failure that caused it still counted, and
+    // rollback-from still naming the version that failed (until the next start), for the halt (halt.ts).
+    const reason = `rolled back to ${spec.version ?? "(unknown version)"} after a failed health gate`;
     return {
       kind: "advance",
-      step: "finish",
+      step: "rolled-back",
       spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-      annotations: withReason(reason, CLEARED_FAILURES),
+      annotations: withReason(reason, ATTEMPT_DONE),
       reason,
     };
   }
   const next = successor(spec.state);
-  const reason = `${spec.state} reached; next ${next}`;
+  const reason = `${spec.state} reached; next ${next}${rollback ? ` (rolling back to ${spec.version ?? "?"})` : ""}`;
   return {
     kind: "advance",
     step: "next",
     spec: { state: next, state_transition_timestamp: at(now), version: spec.version },
     annotations: withReason(reason),
+    reason,
+  };
+}
+
+/** The spec installs the version a failed update rolls back to (the controller's own annotation says so). */
+function isRollback(shadow: ShadowView): boolean {
+  const to = shadow.annotations?.[ANNOTATIONS.rollbackTo];
+  return to !== undefined && to === shadow.spec.version;
+}
+
+function afterMonitoring(
+  shadow: ShadowView,
+  policy: NodePolicy,
+  now: Date,
+  gates: GateVerdict | undefined,
+): NodeDecision {
+  const { spec } = shadow;
+  const version = spec.version ?? "(unknown version)";
+  if (policy.healthGates.gates.length > 0 && gates?.kind !== "passed") {
+    // The gates' timeouts count from the spec's timestamp: without one they could not end.
+    if (parseTimestamp(spec.state_transition_timestamp) === undefined) return restamp(spec, "MonitoringUpdate", now);
+    if (gates === undefined) {
+      return { kind: "keep", why: "in-progress", reason: "checking the health gates", recheckAt: null };
+    }
+    if (gates.kind === "failed") return gateFailed(shadow, gates.gate, gates.reason, now);
+    const waiting = gates.results.filter((r) => r.state !== "passed");
+    const reason = `health gates after the update to ${version}: waiting for ${waiting
+      .map((r) => `${r.gate} (${r.message})`)
+      .join(", ")}`;
+    return { kind: "keep", why: "in-progress", reason, recheckAt: gates.recheckAt };
+  }
+  // A finished update clears our failure bookkeeping, as the agent clears crash_count on the same transition.
+  const passed = policy.healthGates.gates.length > 0 ? "; health gates passed" : "";
+  const reason = `update to ${version} complete${passed}`;
+  return {
+    kind: "advance",
+    step: "finish",
+    spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
+    annotations: withReason(reason, CLEARED_FAILURES),
+    reason,
+  };
+}
+
+/**
+ * A failed gate fails the update: counted (gate-failures, last-gate-failure) so that the node backs off and counts
+ * towards quarantine, and rolled back to the version it ran before through the usual steps, when that is known.
+ */
+function gateFailed(shadow: ShadowView, gate: string, why: string, now: Date): NodeDecision {
+  const { spec } = shadow;
+  const failures = readFailures(shadow).gateFailures + 1;
+  const counted = { [ANNOTATIONS.gateFailures]: String(failures), [ANNOTATIONS.lastGateFailure]: at(now) };
+  const failed = `health gate ${gate} failed after the update to ${spec.version ?? "(unknown version)"}: ${clip(why, 400)}`;
+  const previous = shadow.annotations?.[ANNOTATIONS.previousVersion];
+  const current = shadow.status?.current_version;
+  const to = previous !== undefined && parseSemver(previous) !== null && previous !== current ? previous : null;
+  const reason =
+    to === null
+      ? `${failed}; not rolled back: the version it ran before is not known; back to Idle`
+      : `${failed}; rolling back to ${to}`;
+  return {
+    kind: "reset",
+    cause: "gate-failed",
+    spec:
+      to === null
+        ? { state: "Idle", state_transition_timestamp: at(now), version: spec.version }
+        : { state: "StagedAndPerformedUpdate", state_transition_timestamp: at(now), version: to },
+    annotations: withReason(
+      reason,
+      to === null
+        ? counted
+        : { ...counted, [ANNOTATIONS.rollbackTo]: to, [ANNOTATIONS.rollbackFrom]: spec.version ?? current ?? null },
+    ),
     reason,
   };
 }
@@ -297,7 +395,13 @@ function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy
     // Pin the version now: the agent must install this one, not whatever the host picks later
     // (docs/design/state-machine.md#one-update).
     spec: { state: "StagedAndPerformedUpdate", state_transition_timestamp: at(now), version: status.target_version },
-    annotations: withReason(reason),
+    // What a rollback would go back to, and since when pods may have been disrupted by this update.
+    annotations: withReason(reason, {
+      [ANNOTATIONS.previousVersion]: status.current_version,
+      [ANNOTATIONS.updateStarted]: at(now),
+      [ANNOTATIONS.rollbackTo]: null,
+      [ANNOTATIONS.rollbackFrom]: null,
+    }),
     reason,
     from: status.current_version,
     to: status.target_version,

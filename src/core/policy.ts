@@ -9,6 +9,7 @@ import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "./next-spec.
 import { DEFAULT_NODE_TIMEOUTS, type NodeTimeouts } from "./timeouts.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "./failures.ts";
 import { parseFailureLimit, type FailureLimit } from "./halt.ts";
+import { parseHealthGates, type HealthGatesSpec } from "./health-gates.ts";
 import { parseTopologyBudgets, type TopologyBudget, type TopologyBudgetSpec } from "./topology-budget.ts";
 import {
   WindowError,
@@ -70,6 +71,8 @@ export interface UpdatePolicySpec extends DisruptorPolicySpec {
   allowDowngrade?: boolean;
   /** Halt when more nodes than this (a count or a percentage) fail in the current rollout (halt.ts); unset: never. */
   maxFailedNodes?: number | string;
+  /** Checks after the reboot (health-gates.ts); unset: the built-in gates with the default timeout. */
+  healthGates?: HealthGatesSpec;
 }
 
 export type PolicySource = "default" | "env" | "policy";
@@ -107,6 +110,7 @@ const SPEC_FIELDS: readonly string[] = [
   "maxFailedNodes",
   "annotateDoNotDisrupt",
   "minNodeAge",
+  "healthGates",
 ];
 
 /** An environment value, with blank treated as unset (templates often render unset values as ""). */
@@ -190,6 +194,7 @@ export function resolveFleetPolicy(
   // Timeouts.
   const timeouts = resolveTimeouts(env, resource, errors);
   const backoffUnitMs = resolveBackoffUnit(env, errors);
+  const healthGates = parseHealthGates(resource.healthGates, "policy spec.healthGates", errors);
 
   if (errors.length > 0) return { ok: false, errors, warnings };
   return {
@@ -206,6 +211,7 @@ export function resolveFleetPolicy(
       quarantineAfterFailures,
       allowDowngrade: downgrade.value,
       backoffUnitMs,
+      healthGates,
       sources: {
         budget: budgetSource,
         schedule: scheduled.source,

@@ -3,7 +3,7 @@
 // (docs/design/state-machine.md#budget). The controller owns it; the API server keeps it when an agent replaces
 // the status.
 import type { Condition } from "../api/bottlerocket-shadow.ts";
-import { formatTimestamp } from "../api/timestamps.ts";
+import { withCondition } from "./conditions.ts";
 
 export const STUCK_CONDITION = "Stuck";
 
@@ -19,22 +19,11 @@ export function withStuckCondition(
   report: StuckReport,
   now: Date,
 ): Condition[] | null {
-  const others = (conditions ?? []).filter((c) => c.type !== STUCK_CONDITION);
   const current = conditions?.find((c) => c.type === STUCK_CONDITION);
+  if (current === undefined && report === null) return null;
   const wanted =
     report === null
       ? { status: "False" as const, reason: "AgentReporting", message: "the agent reports again" }
       : { status: "True" as const, reason: report.reason, message: report.message };
-  if (current === undefined && report === null) return null;
-  if (
-    current !== undefined &&
-    current.status === wanted.status &&
-    current.reason === wanted.reason &&
-    current.message === wanted.message
-  ) {
-    return null;
-  }
-  const lastTransitionTime =
-    current !== undefined && current.status === wanted.status ? current.lastTransitionTime : formatTimestamp(now);
-  return [...others, { type: STUCK_CONDITION, ...wanted, lastTransitionTime }];
+  return withCondition(conditions, { type: STUCK_CONDITION, ...wanted }, now);
 }

@@ -188,8 +188,8 @@ const ROWS: readonly Row[] = [
         type: "timeseries",
         title: "Update failures",
         description:
-          "brupop_update_failures_total{reason}: crashed (the agent reported ErrorReset) or timed-out (a state " +
-          "outlived its timeout).",
+          "brupop_update_failures_total{reason}: crashed (the agent reported ErrorReset), timed-out (a state " +
+          "outlived its timeout) or gate-failed (a health gate after the reboot).",
         queries: [
           {
             expr: "sum by (reason) (increase(brupop_update_failures_total[$__rate_interval]))",

@@ -95,6 +95,8 @@ export function controllerRules(): ComponentRules {
       { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
       // Events about Nodes are recorded in the "default" namespace, so Event writes cannot be namespaced.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+      // Health gates after the reboot: the pods on a node (DaemonSet pods, a gate's selected pods), in any namespace.
+      { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
     ],
     namespaced: [
       // Writes specs (patch), deletes the brs of nodes that lost their label; the agents' API server creates them.

@@ -260,6 +260,54 @@ describe("idempotent helpers", () => {
   });
 });
 
+describe("rolling back: an older version staged with the version-lock pinned", () => {
+  test("prepareExactly stages a version the host does not offer, and puts the version-lock back", async () => {
+    const t = await host({ version: "1.26.0", offer: ["1.25.0"], previousVersion: "1.25.0" });
+    expect((await t.client.refreshUpdates()).chosenUpdate).toBeNull(); // latest: nothing newer than 1.26.0
+    const commands = started(t);
+    const status = await t.client.prepareExactly("1.25.0");
+    expect(status).toMatchObject({ update_state: "Staged", staging_partition: { image: { version: "1.25.0" } } });
+    expect(commands).toEqual(["refresh", "prepare"]);
+    expect(t.host.state.disk.settings.versionLock).toBe("latest");
+    expect(t.host.state.disk.pending).toEqual({});
+    await t.client.activateUpdate("1.25.0");
+    await t.client.reboot();
+    await vi.waitFor(() => expect(t.host.runningVersion).toBe("1.25.0"), WAIT);
+  });
+
+  test("a pin left by an agent that died before putting the version-lock back is undone, by the next attempt or alone", async () => {
+    const t = await host({ version: "1.26.0", offer: ["1.25.0"], settings: { versionLock: "v1.26.0" } });
+    t.host.inject("die:prepare");
+    expect((await failure(t.client.prepareExactly("1.25.0"))).kind).toBe("interrupted");
+    expect(t.host.state.disk.settings.versionLock).toBe("v1.26.0"); // a failed prepare puts it back itself
+    // A death between the pin and the restore: the pin is committed, the old value waits in its transaction.
+    await t.client.raw(
+      "PATCH",
+      "/settings?tx=brupop-rollback-pin",
+      JSON.stringify({ updates: { "version-lock": "v1.25.0" } }),
+    );
+    await t.client.raw("POST", "/tx/commit_and_apply?tx=brupop-rollback-pin");
+    await t.client.raw(
+      "PATCH",
+      "/settings?tx=brupop-rollback-restore",
+      JSON.stringify({ updates: { "version-lock": "v1.26.0" } }),
+    );
+    expect(t.host.state.disk.settings.versionLock).toBe("v1.25.0");
+    expect(await t.client.restoreVersionLock()).toBe(true);
+    expect(t.host.state.disk.settings.versionLock).toBe("v1.26.0"); // as the user had it
+    expect(await t.client.restoreVersionLock()).toBe(false); // nothing left
+    await t.client.prepareExactly("1.25.0");
+    expect(t.host.state.disk.settings.versionLock).toBe("v1.26.0");
+  });
+
+  test("a version the host cannot stage (pulled) fails as a mismatch, the version-lock put back", async () => {
+    const t = await host({ version: "1.26.0", offer: [] });
+    const error = await failure(t.client.prepareExactly("1.25.0"));
+    expect(error.kind).toBe("version-mismatch");
+    expect(t.host.state.disk.settings.versionLock).toBe("latest");
+  });
+});
+
 describe("reboot", () => {
   test("accepted with a 204; the host goes down and comes back", async () => {
     const t = await host();

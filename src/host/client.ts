@@ -9,10 +9,13 @@ import { isConnectFailure, send, type RawResponse } from "./transport.ts";
 import { decodeJson, parseOsInfo, parseUpdateStatus } from "./parse.ts";
 import {
   ACTION_PATHS,
+  COMMIT_AND_APPLY_PATH,
   DEFAULT_HOST_API_SOCKET,
   OS_PATH,
   REBOOT_PATH,
+  SETTINGS_PATH,
   STATUS_PATH,
+  VERSION_LOCK_KEY,
   type CommandResult,
   type CommandType,
   type OsInfo,
@@ -69,6 +72,13 @@ export interface RefreshResult {
   /** The update the host would apply next (its version-lock and waves decide), or null. */
   chosenUpdate: UpdateImage | null;
 }
+
+/**
+ * The settings transactions of a rollback: the pin, and the version-lock as it was, kept staged in the host's own
+ * datastore (on disk) until it is put back, so that an agent that dies between the two still puts it back.
+ */
+export const PIN_TRANSACTION = "brupop-rollback-pin";
+export const RESTORE_TRANSACTION = "brupop-rollback-restore";
 
 /** `connection-lost`: the reboot's 204 never arrived because the host went down first; a reboot is under way. */
 export type RebootOutcome = "accepted" | "connection-lost";
@@ -217,6 +227,65 @@ export class HostApiClient {
       );
     }
     return outcome.status;
+  }
+
+  /**
+   * Stages exactly `version`, which the host need not offer (an older version, to roll a failed update back): the
+   * host's version-lock is pinned to it for the refresh and the prepare (updog chooses again at prepare), and put
+   * back as it was right after. What it was waits in a transaction of its own (RESTORE_TRANSACTION), committed after
+   * the prepare, or by the next attempt or restoreVersionLock() when an agent died in between
+   * (docs/design/host-api.md#settings).
+   */
+  async prepareExactly(version: string): Promise<UpdateStatus> {
+    await this.restoreVersionLock(); // left staged by an attempt that did not finish
+    const lock = await this.versionLock();
+    await this.#stageVersionLock(lock, RESTORE_TRANSACTION);
+    await this.#stageVersionLock(`v${version}`, PIN_TRANSACTION);
+    await this.#commitSettings(PIN_TRANSACTION);
+    let status: UpdateStatus;
+    try {
+      status = await this.prepareUpdate(version);
+    } catch (error) {
+      await this.restoreVersionLock().catch(() => undefined); // the next attempt, or the way back to Idle, retries
+      throw error;
+    }
+    await this.restoreVersionLock();
+    return status;
+  }
+
+  /** Puts the version-lock back as it was before a rollback's pin; false when nothing was left to put back. */
+  async restoreVersionLock(): Promise<boolean> {
+    return this.#commitSettings(RESTORE_TRANSACTION);
+  }
+
+  /** `settings.updates.version-lock` as the host has it now (`latest`, or one version). */
+  async versionLock(): Promise<string> {
+    const path = `${SETTINGS_PATH}?keys=${VERSION_LOCK_KEY}`;
+    const response = await this.raw("GET", path);
+    if (response.status !== 200) throw statusError("GET", path, response);
+    const body = decodeJson(response.body, path) as { updates?: { "version-lock"?: unknown } } | null;
+    const lock = body?.updates?.["version-lock"];
+    if (typeof lock !== "string" || lock === "") {
+      throw new HostApiError("bad-response", `GET ${path}: no version-lock in ${response.body.slice(0, 200)}`, {
+        path,
+      });
+    }
+    return lock;
+  }
+
+  async #stageVersionLock(lock: string, transaction: string): Promise<void> {
+    const path = `${SETTINGS_PATH}?tx=${transaction}`;
+    const response = await this.raw("PATCH", path, JSON.stringify({ updates: { "version-lock": lock } }));
+    if (response.status < 200 || response.status >= 300) throw statusError("PATCH", path, response);
+  }
+
+  /** Commits and applies a transaction; false when it held nothing (422). */
+  async #commitSettings(transaction: string): Promise<boolean> {
+    const path = `${COMMIT_AND_APPLY_PATH}?tx=${transaction}`;
+    const response = await this.raw("POST", path);
+    if (response.status === 422) return false;
+    if (response.status < 200 || response.status >= 300) throw statusError("POST", path, response);
+    return true;
   }
 
   /**

@@ -70,5 +70,11 @@ export const ACTION_PATHS = {
 } as const satisfies Record<CommandType, string>;
 
 export const REBOOT_PATH = "/actions/reboot";
+/** GET (`?keys=` / `?prefix=`) and PATCH (staged in a transaction, `?tx=`; `default` without it). */
+export const SETTINGS_PATH = "/settings";
+/** Commits a transaction's staged settings (`?tx=`) and applies them: 200 with the changed keys, 422 if none. */
+export const COMMIT_AND_APPLY_PATH = "/tx/commit_and_apply";
+/** The one setting the agent touches: pinned to roll a failed update back (docs/design/host-api.md#settings). */
+export const VERSION_LOCK_KEY = "settings.updates.version-lock";
 export const STATUS_PATH = "/updates/status";
 export const OS_PATH = "/os";

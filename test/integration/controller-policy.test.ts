@@ -137,6 +137,13 @@ const createPolicy = (spec: Record<string, unknown>) =>
     },
   });
 
+/** Refused with a 422 whose message names `field`, and nothing stored. */
+async function expectRefused(attempt: Promise<unknown>, field: RegExp): Promise<void> {
+  await expect(attempt).rejects.toMatchObject({ code: 422 });
+  await expect(attempt).rejects.toThrow(field);
+  await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+}
+
 describe("topology budgets at the API server", () => {
   const create = createPolicy;
   const zone = (maxConcurrentUpdates: unknown, topologyKey = "topology.kubernetes.io/zone") => ({
@@ -160,10 +167,7 @@ describe("topology budgets at the API server", () => {
     ],
     ["the same key twice", [zone(1), zone(2)], /spec\.topologyBudgets\[1\]: Duplicate value/],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, topologyBudgets, field) => {
-    const attempt = create({ topologyBudgets });
-    await expect(attempt).rejects.toMatchObject({ code: 422 });
-    await expect(attempt).rejects.toThrow(field);
-    await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+    await expectRefused(create({ topologyBudgets }), field);
   });
 
   it("accepts counts, percentages and several keys", async () => {
@@ -185,15 +189,94 @@ describe("the automatic halt's limit at the API server", () => {
     ["a word", "ten", /spec\.maxFailedNodes/],
     ["a fraction", 1.5, /spec\.maxFailedNodes/],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, maxFailedNodes, field) => {
-    const attempt = create(maxFailedNodes);
-    await expect(attempt).rejects.toMatchObject({ code: 422 });
-    await expect(attempt).rejects.toThrow(field);
-    await expect(readPolicy()).rejects.toMatchObject({ code: 404 });
+    await expectRefused(create(maxFailedNodes), field);
   });
 
   it.each([0, 3, "2", "10%"])("accepts %j", async (maxFailedNodes) => {
     const created = (await create(maxFailedNodes)) as BottlerocketUpdatePolicy;
     expect(created.spec?.maxFailedNodes).toBe(maxFailedNodes);
+    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+  });
+});
+
+describe("health gates at the API server", () => {
+  const create = (healthGates: Record<string, unknown>) => createPolicy({ healthGates });
+  const condition = { type: "NetworkUnavailable", status: "False" };
+
+  it.each([
+    ["a timeout that is no duration", { timeout: "soon" }, /spec\.healthGates\.timeout/],
+    [
+      "a gate's timeout that is no duration",
+      { gates: [{ name: "a", timeout: "1 h", nodeCondition: condition }] },
+      /spec\.healthGates\.gates\[0\]\.timeout/,
+    ],
+    [
+      "a gate of two kinds",
+      { gates: [{ name: "a", nodeCondition: condition, prometheus: { query: "up" } }] },
+      /spec\.healthGates\.gates\[0\].*set exactly one of/,
+    ],
+    ["a gate of no kind", { gates: [{ name: "a" }] }, /spec\.healthGates\.gates\[0\].*set exactly one of/],
+    [
+      "a built-in gate's name",
+      { gates: [{ name: "node-ready", nodeCondition: condition }] },
+      /spec\.healthGates\.gates\[0\].*built-in gates' names/,
+    ],
+    [
+      "the same name twice",
+      {
+        gates: [
+          { name: "a", nodeCondition: condition },
+          { name: "a", nodeCondition: condition },
+        ],
+      },
+      /spec\.healthGates\.gates\[1\]: Duplicate value/,
+    ],
+    [
+      "a prometheus gate without a URL",
+      { gates: [{ name: "p", prometheus: { query: "up" } }] },
+      /spec\.healthGates.*prometheus gates need prometheusUrl/,
+    ],
+    [
+      "a condition status that is none",
+      { gates: [{ name: "c", nodeCondition: { type: "X", status: "yes" } }] },
+      /spec\.healthGates\.gates\[0\]\.nodeCondition\.status/,
+    ],
+    [
+      "a selector key that is no label key",
+      { gates: [{ name: "s", podsReady: { selector: { matchLabels: { "a b": "c" } } } }] },
+      /spec\.healthGates\.gates\[0\]\.podsReady\.selector\.matchLabels.*label key/,
+    ],
+    [
+      "In without values",
+      { gates: [{ name: "s", podsReady: { selector: { matchExpressions: [{ key: "app", operator: "In" }] } } }] },
+      /spec\.healthGates\.gates\[0\]\.podsReady\.selector\.matchExpressions.*need values/,
+    ],
+    ["a URL that is none", { prometheusUrl: "prometheus:9090" }, /spec\.healthGates\.prometheusUrl/],
+  ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, healthGates, field) => {
+    await expectRefused(create(healthGates), field);
+  });
+
+  it("accepts every kind of gate", async () => {
+    const created = (await create({
+      timeout: "15m",
+      prometheusUrl: "http://prometheus.monitoring:9090",
+      gates: [
+        { name: "cni", timeout: "5m", nodeCondition: condition },
+        {
+          name: "ingress",
+          podsReady: {
+            namespace: "ingress",
+            selector: {
+              matchLabels: { app: "ingress" },
+              matchExpressions: [{ key: "canary", operator: "DoesNotExist" }],
+            },
+            minReady: 1,
+          },
+        },
+        { name: "errors", prometheus: { query: 'sum(rate(errors{node="$node"}[5m])) < 1', for: "2m" } },
+      ],
+    })) as BottlerocketUpdatePolicy;
+    expect(created.spec?.healthGates?.gates).toHaveLength(3);
     await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
   });
 });

@@ -14,18 +14,17 @@
 // twice, two drains, two refused tokens, probes (each twice, a scrape apart: a rate needs two different samples).
 //
 // The test fails (never skips) when the prometheus binary is missing: apt-get install -y prometheus.
-import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppsV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
+import { Child, freePort, prometheusBinary, startPrometheus, type RunningPrometheus } from "../support/prometheus.ts";
 import { installOperatorCrds } from "../../sim/stand-ins/status-agents.ts";
 import { requestPodToken } from "../../sim/cluster/tokens.ts";
 import { testControllerConfig } from "../support/controller-config.ts";
@@ -51,70 +50,12 @@ import { createCertificateAuthority } from "../../src/pki/certificates.ts";
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
 const EXAMPLE = join(root, "deploy", "examples", "prometheus-resources.yaml");
-const APT_HINT =
-  "install Debian's prometheus package: apt-get update && apt-get install -y --no-install-recommends prometheus";
-const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-
-/** The first executable `name` on PATH (or in /usr/bin, /usr/sbin), else undefined. */
-async function findBinary(name: string): Promise<string | undefined> {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/sbin"].filter((d) => d !== "");
-  for (const dir of dirs) {
-    const path = join(dir, name);
-    try {
-      await access(path, 1); // X_OK
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A child process whose output is kept for error messages; stopped by its PID only. */
-class Child {
-  readonly output: string[] = [];
-  readonly process: ChildProcess;
-  readonly exited: Promise<number | null>;
-  constructor(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
-    this.process = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    const keep = (chunk: Buffer) => {
-      this.output.push(chunk.toString("utf8"));
-      if (this.output.length > 200) this.output.shift();
-    };
-    this.process.stdout?.on("data", keep);
-    this.process.stderr?.on("data", keep);
-    this.exited = new Promise((resolve) => this.process.once("exit", (code) => resolve(code)));
-  }
-  tail(): string {
-    return this.output.join("").split("\n").slice(-30).join("\n");
-  }
-  async stop(): Promise<void> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null || this.process.pid === undefined) return;
-    process.kill(this.process.pid, "SIGTERM");
-    const timer = setTimeout(() => {
-      if (this.process.pid !== undefined && this.process.exitCode === null) process.kill(this.process.pid, "SIGKILL");
-    }, 10_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
 interface Sample {
   metric: Record<string, string>;
   value: [number, string];
 }
+
+const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 let prometheusUrl = "";
 
@@ -188,7 +129,7 @@ let custom: CustomObjectsApi;
 let nodes: string[] = [];
 let controller: Controller | undefined;
 let apiserver: Child | undefined;
-let prometheus: Child | undefined;
+let prometheus: RunningPrometheus | undefined;
 let tmp = "";
 let caPem = "";
 let apiserverPort = 0;
@@ -244,8 +185,7 @@ async function scrapeConfig(controllerPort: number): Promise<string> {
 }
 
 beforeAll(async () => {
-  const binary = await findBinary("prometheus");
-  if (binary === undefined) throw new Error(`the prometheus binary was not found on PATH: ${APT_HINT}`);
+  const binary = await prometheusBinary();
 
   t = await useCluster(import.meta.url);
   custom = t.kc.makeApiClient(CustomObjectsApi);
@@ -324,22 +264,8 @@ beforeAll(async () => {
   // Prometheus.
   const configFile = join(tmp, "prometheus.yml");
   await writeFile(configFile, await scrapeConfig(controllerPort));
-  const promPort = await freePort();
-  prometheusUrl = `http://127.0.0.1:${promPort}`;
-  prometheus = new Child(binary, [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${join(tmp, "tsdb")}`,
-    `--web.listen-address=127.0.0.1:${promPort}`,
-  ]);
-  await eventually(
-    "Prometheus ready",
-    async () => {
-      if (prometheus?.process.exitCode !== null) throw new Error(`prometheus exited:\n${prometheus?.tail() ?? ""}`);
-      const response = await fetch(`${prometheusUrl}/-/ready`);
-      return response.ok ? true : undefined;
-    },
-    30_000,
-  );
+  prometheus = await startPrometheus(binary, configFile, tmp);
+  prometheusUrl = prometheus.url;
 });
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import {
   type ShadowStatus,
   type ShadowView,
 } from "../../src/core/model.ts";
+import { DEFAULT_HEALTH_GATES } from "../../src/core/health-gates.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "../../src/core/failures.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "../../src/core/next-spec.ts";
 import { DEFAULT_NODE_TIMEOUTS } from "../../src/core/timeouts.ts";
@@ -81,6 +82,7 @@ export const NODE_POLICY: NodePolicy = {
   quarantineAfterFailures: DEFAULT_QUARANTINE_AFTER_FAILURES,
   allowDowngrade: false,
   backoffUnitMs: DEFAULT_BACKOFF_UNIT_MS,
+  healthGates: DEFAULT_HEALTH_GATES,
 };
 
 /** A resolved policy (throws on errors, which a test should not have). */
