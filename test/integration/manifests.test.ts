@@ -238,6 +238,8 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("get", "configmaps", { ns, name: "brupop-controller-state" }),
       core("update", "configmaps", { ns, name: "brupop-controller-state" }),
       status("patch"), // the Stuck condition
+      // Health gates read the pods on a node in MonitoringUpdate (docs/design/health-gates.md).
+      core("list", "pods"),
     ],
     denied: [
       core("update", "nodes"),
@@ -245,7 +247,9 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       core("get", "configmaps", { ns, name: "someone-elses-config" }),
       core("update", "configmaps", { ns: OTHER_NS, name: "brupop-controller-state" }),
       status("update"), // the agents own brs status; the controller patches only its conditions
-      core("list", "pods"),
+      core("watch", "pods"),
+      core("get", "pods", { ns: OTHER_NS }),
+      core("delete", "pods", { ns: OTHER_NS }),
       core("create", "pods/eviction", { ns: OTHER_NS }),
       core("get", "secrets", { ns }),
       brsIn("create"),
