@@ -23,18 +23,20 @@ export interface ConversionLimits {
  *
  * Body: the largest review kube-apiserver sends is a v1 LIST of every shadow, because it converts a list in ONE review
  * holding every object not yet in the desired version (apiextensions-apiserver webhook_converter.go). A cluster has at
- * most 5,000 nodes (Kubernetes' supported maximum), one shadow each, and a shadow as stored, with the managedFields
- * of its three writers, is about 1.6 KB: 7.6 MiB (measured). 10 MiB leaves room for labels and annotations.
+ * most 5,000 nodes (Kubernetes' supported maximum), one shadow each, and a shadow as stored after an update, with
+ * the controller's annotations and conditions (health gates) and the managedFields of its writers, is about 2.2 KB:
+ * 10.4 MiB (measured by bench/footprint.ts; 1.6 KB before health gates). 14 MiB leaves room for labels and
+ * annotations, and still refuses the 16 MB attacks.
  *
  * In flight: a review is held as its bytes while it is converted (conversion-review.ts builds one object at a time),
- * in one buffer of 10 MiB kept for all reviews (routes/conversion.ts says why). One review of the largest size at a
+ * in one buffer of 14 MiB kept for all reviews (routes/conversion.ts says why). One review of the largest size at a
  * time; others wait, unread (kube-apiserver
  * sends a review per request that needs one, so a few can arrive together), and beyond 4 waiting they are told to
  * retry (429): a waiting review still has to arrive within the request timeout, so a long queue would end in 408s.
  */
 export const CONVERSION_LIMITS: ConversionLimits = {
-  bodyLimitBytes: 10 * MiB,
-  bytesInFlight: 10 * MiB,
+  bodyLimitBytes: 14 * MiB,
+  bytesInFlight: 14 * MiB,
   maxWaiting: 4,
 };
 
@@ -42,7 +44,7 @@ export const CONVERSION_LIMITS: ConversionLimits = {
  * Every JSON body, checked on its text before JSON.parse builds it. The deepest real document is a ConversionReview's
  * managedFields (about 12 levels); 32 keeps every recursive step after parsing (validation, serialisation for
  * Kubernetes) far from the stack's end. A stored shadow is about 70 items (members and elements) in 1.4 KB, so a
- * review of real shadows as large as the body limit has about 540,000; a million bounds what a dense body such as
+ * review of real shadows as large as the body limit has about 730,000; a million bounds what a dense body such as
  * `[{},{},…]` can make JSON.parse build (about 70 bytes an object, so 70 MB) within the body limit.
  */
 export const JSON_BOUNDS: JsonBounds = { maxDepth: 32, maxItems: 1_000_000 };
