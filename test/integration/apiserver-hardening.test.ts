@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { ANNOTATIONS } from "../../src/core/model.ts";
+import { healthCondition } from "../../src/core/health-gates.ts";
 import { ensureShadowCrd } from "../support/shadow-crd.ts";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { startApiServerProcess, type Answer, type ApiServerProcess } from "../support/apiserver-process.ts";
@@ -255,7 +257,8 @@ beforeAll(async () => {
   const created = await server.call({ method: "POST", path: AGENT_ROUTES.shadow, headers: agentHeaders() });
   expect(created.status, created.text).toBe(200);
   expect((await putStatus(JSON.stringify(GOOD_STATUS))).status).toBe(200);
-  // The controller's spec write, so the stored shadow carries the managedFields of all three writers.
+  // The controller's writes at the end of an update (its spec with the reason annotation, then the health gates'
+  // condition on status), so the stored shadow is as large as after a rollout, with the managedFields of every writer.
   await custom.patchNamespacedCustomObject(
     {
       group: API_GROUP,
@@ -263,7 +266,37 @@ beforeAll(async () => {
       plural: PLURAL,
       namespace: t.namespace,
       name: brsName(name),
-      body: { spec: { state: "Idle", state_transition_timestamp: "2024-06-21T11:55:48.896+00:00", version: "1.21.0" } },
+      body: {
+        metadata: { annotations: { [ANNOTATIONS.specReason]: "update to 1.21.0 complete; health gates passed" } },
+        spec: { state: "Idle", state_transition_timestamp: "2024-06-21T11:55:48.896+00:00", version: "1.21.0" },
+      },
+      fieldManager: "brupop-controller",
+    },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
+  await custom.patchNamespacedCustomObjectStatus(
+    {
+      group: API_GROUP,
+      version: "v2",
+      plural: PLURAL,
+      namespace: t.namespace,
+      name: brsName(name),
+      body: {
+        status: {
+          conditions: [
+            healthCondition(
+              {
+                kind: "passed",
+                results: [
+                  { gate: "node-ready", state: "passed", message: "Ready and schedulable" },
+                  { gate: "daemonset-pods", state: "passed", message: "3 DaemonSet pods Ready" },
+                ],
+              },
+              "1.21.0",
+            ),
+          ].map((c) => ({ ...c, lastTransitionTime: "2024-06-21T11:56:12Z" })),
+        },
+      },
       fieldManager: "brupop-controller",
     },
     setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
