@@ -7,7 +7,7 @@ import { brsName } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
 import { withCondition } from "../core/conditions.ts";
-import { evaluateGates, healthCondition, type GateVerdict } from "../core/health-gates.ts";
+import { evaluateGates, healthCondition, recordedPass, type GateVerdict } from "../core/health-gates.ts";
 import { decideNextSpec, type NodeDecision, type NodePolicy } from "../core/next-spec.ts";
 import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "../core/model.ts";
 import { standing } from "../core/standing.ts";
@@ -57,9 +57,21 @@ export class NodeReconciler {
 
     const now = ctx.clock();
     const policy = ctx.policy.nodePolicy(now);
-    const gates = await this.#checkGates(view, node, policy, now, signal);
+    const generation = shadow.metadata.generation;
+    // A pass already on the shadow (the previous reconcile's) finishes the update without reading the gates again.
+    const recorded = inMonitoring(view) ? recordedPass(shadow.status?.conditions, generation) : null;
+    const gates = recorded ?? (await this.#checkGates(view, node, policy, now, signal));
+    const health =
+      gates === undefined || recorded !== null
+        ? null
+        : healthCondition(gates, view.spec.version ?? "(unknown version)", generation);
+    if (gates?.kind === "passed" && recorded === null && generation !== undefined) {
+      // The pass goes on the shadow first, alone: one write per reconcile. Its watch event brings the node back,
+      // and that reconcile finishes the update from it (recordedPass), also after a crash in between.
+      await this.#report(shadow, null, now, signal, health);
+      return undefined;
+    }
     const decision = decideNextSpec(view, policy, now, gates);
-    const health = gates === undefined ? null : healthCondition(gates, view.spec.version ?? "(unknown version)");
     switch (decision.kind) {
       case "advance":
       case "reset": {
@@ -100,14 +112,13 @@ export class NodeReconciler {
     now: Date,
     signal: AbortSignal,
   ): Promise<GateVerdict | undefined> {
-    const { spec, status } = view;
-    if (spec.state !== "MonitoringUpdate" || status?.current_state !== "MonitoringUpdate") return undefined;
-    if (policy.healthGates.gates.length === 0) return undefined;
+    const { spec } = view;
+    if (!inMonitoring(view) || policy.healthGates.gates.length === 0) return undefined;
     const since = parseTimestamp(spec.state_transition_timestamp);
     if (since === undefined) return undefined; // restamped first (next-spec.ts)
     const observed = await this.#ctx.gateObserver.observe(
       policy.healthGates,
-      { nodeName: view.nodeName, node, version: spec.version ?? status.current_version, now },
+      { nodeName: view.nodeName, node, version: spec.version ?? view.status?.current_version ?? "", now },
       signal,
     );
     const started = parseTimestamp(view.annotations?.[ANNOTATIONS.updateStarted]) ?? null;
@@ -208,4 +219,9 @@ export class NodeReconciler {
 
 function isIdle(view: ShadowView): boolean {
   return view.spec.state === "Idle" && (view.status == null || view.status.current_state === "Idle");
+}
+
+/** The agent reached the MonitoringUpdate the controller asked for: the health gates' turn. */
+function inMonitoring({ spec, status }: ShadowView): boolean {
+  return spec.state === "MonitoringUpdate" && status?.current_state === "MonitoringUpdate";
 }

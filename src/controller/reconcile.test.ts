@@ -562,10 +562,51 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     ]);
   });
 
-  it("once they pass: finished, True on the shadow", async () => {
-    const { reconciler, writes, conditions } = setup({ cached: [monitoring(60)], pods: [daemonSetPod(true)] });
+  it("once they pass: True on the shadow, alone, for this generation of the spec", async () => {
+    const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
+    const { reconciler, writes, conditions } = setup({ cached: [shadow], pods: [daemonSetPod(true)] });
+    await reconciler.node("a");
+    expect(writes).toEqual([]);
+    expect(conditions[0]?.[1]).toEqual([
+      expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 }),
+    ]);
+  });
+
+  const recorded = (generation: number, observedGeneration: number): BottlerocketShadow => {
+    const shadow = monitoring(60);
+    const pass: Condition = {
+      type: "UpdateHealthy",
+      status: "True",
+      reason: "GatesPassed",
+      message: "health gates passed after the update to 1.1.0",
+      lastTransitionTime: formatTimestamp(NOW),
+      observedGeneration,
+    };
+    return {
+      ...shadow,
+      metadata: { ...shadow.metadata, generation },
+      status: {
+        ...(shadow.status ?? { current_version: "", target_version: "", current_state: "Idle" }),
+        crash_count: 0,
+        conditions: [pass],
+      },
+    };
+  };
+
+  it("then finished from the pass on the shadow, without looking at the gates again", async () => {
+    // A pod not Ready now: read again, the gates would wait.
+    const { reconciler, writes, conditions } = setup({ cached: [recorded(7, 7)], pods: [daemonSetPod(false)] });
     await reconciler.node("a");
     expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
-    expect(conditions[0]?.[1]).toEqual([expect.objectContaining({ type: "UpdateHealthy", status: "True" })]);
+    expect(conditions).toEqual([]);
+  });
+
+  it("a pass recorded for an earlier spec (another generation) counts for nothing", async () => {
+    const { reconciler, writes, conditions } = setup({ cached: [recorded(8, 7)], pods: [daemonSetPod(false)] });
+    await reconciler.node("a");
+    expect(writes).toEqual([]);
+    expect(conditions[0]?.[1]).toEqual([
+      expect.objectContaining({ type: "UpdateHealthy", status: "Unknown", observedGeneration: 8 }),
+    ]);
   });
 });

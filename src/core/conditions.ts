@@ -3,7 +3,7 @@
 import type { Condition } from "../api/bottlerocket-shadow.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
 
-export type ConditionWanted = Pick<Condition, "type" | "status" | "reason" | "message">;
+export type ConditionWanted = Pick<Condition, "type" | "status" | "reason" | "message" | "observedGeneration">;
 
 /**
  * `conditions` with `wanted` in place of the condition of its type, or null when they already say it (nothing to
@@ -19,7 +19,8 @@ export function withCondition(
     current !== undefined &&
     current.status === wanted.status &&
     current.reason === wanted.reason &&
-    current.message === wanted.message
+    current.message === wanted.message &&
+    current.observedGeneration === wanted.observedGeneration
   ) {
     return null;
   }

@@ -5,6 +5,7 @@
 // A gate passes, waits, or fails. It fails when it has not passed within its timeout, measured from when the
 // controller asked for MonitoringUpdate; the first gate to fail fails the update. The update passes once every gate
 // passes in the same evaluation.
+import type { Condition } from "../api/bottlerocket-shadow.ts";
 import { BUILT_IN_GATE_NAMES } from "../api/update-policy.ts";
 import type { ConditionWanted } from "./conditions.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
@@ -539,9 +540,13 @@ export function describeResults(results: readonly GateResult[]): string {
 /** The shadow's condition for the last update's gates, written by the controller. */
 export const HEALTH_CONDITION = "UpdateHealthy";
 
-/** The UpdateHealthy condition a verdict gives: Unknown while waiting, True once passed, False naming the gate. */
-export function healthCondition(verdict: GateVerdict, version: string): ConditionWanted {
+/**
+ * The UpdateHealthy condition a verdict gives: Unknown while waiting, True once passed, False naming the gate.
+ * `generation`: the shadow's metadata.generation the verdict is about (its MonitoringUpdate spec).
+ */
+export function healthCondition(verdict: GateVerdict, version: string, generation?: number): ConditionWanted {
   const clip = (text: string) => (text.length <= 4000 ? text : `${text.slice(0, 3999)}…`);
+  const observed = generation === undefined ? {} : { observedGeneration: generation };
   switch (verdict.kind) {
     case "passed":
       return {
@@ -549,6 +554,7 @@ export function healthCondition(verdict: GateVerdict, version: string): Conditio
         status: "True",
         reason: "GatesPassed",
         message: clip(`health gates passed after the update to ${version}: ${describeResults(verdict.results)}`),
+        ...observed,
       };
     case "waiting":
       return {
@@ -556,6 +562,7 @@ export function healthCondition(verdict: GateVerdict, version: string): Conditio
         status: "Unknown",
         reason: "GatesPending",
         message: clip(`checking the health gates after the update to ${version}: ${describeResults(verdict.results)}`),
+        ...observed,
       };
     case "failed":
       return {
@@ -563,6 +570,20 @@ export function healthCondition(verdict: GateVerdict, version: string): Conditio
         status: "False",
         reason: "GateFailed",
         message: clip(`health gate ${verdict.gate} failed after the update to ${version}: ${verdict.reason}`),
+        ...observed,
       };
   }
+}
+
+/**
+ * The gates' pass as the shadow records it: UpdateHealthy True, observed at the shadow's current generation (so for
+ * this MonitoringUpdate spec, not an earlier update's, nor one restamped since). Null when it records none.
+ */
+export function recordedPass(
+  conditions: readonly Condition[] | undefined,
+  generation: number | undefined,
+): Extract<GateVerdict, { kind: "passed" }> | null {
+  const health = conditions?.find((c) => c.type === HEALTH_CONDITION);
+  if (generation === undefined || health?.status !== "True" || health.observedGeneration !== generation) return null;
+  return { kind: "passed", results: [] };
 }

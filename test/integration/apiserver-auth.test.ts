@@ -21,10 +21,14 @@ import {
   type BottlerocketShadowStatus,
 } from "../../src/api/index.ts";
 import { createApiServer, type ApiServer } from "../../src/apiserver/server.ts";
+import { kubeClientOf } from "../../sim/cluster/kube-client.ts";
+import { proxyToApiServer, type ProxiedAccess } from "../support/fault-proxy.ts";
 
 const AGENT_SA = "brupop-agent-service-account";
 
 let t: TestCluster;
+/** Every request the API server sends to kube-apiserver goes through it (its log). */
+let access: ProxiedAccess;
 let server: ApiServer;
 let base: string;
 let nodes: { name: string; uid: string }[];
@@ -100,8 +104,9 @@ beforeAll(async () => {
       done();
     },
   });
+  access = await proxyToApiServer(t, { asAdmin: true });
   server = createApiServer({
-    client: t.client,
+    client: kubeClientOf(access.kc),
     log: pino({ level: "info" }, sink),
     namespace: t.namespace,
     agentServiceAccount: AGENT_SA,
@@ -117,6 +122,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server.shutdown();
+  await access.proxy.stop();
   await t.cleanup();
 });
 
@@ -214,6 +220,78 @@ describe("authentication and authorisation", () => {
       expect(put.status).toBe(200);
       const stored = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
       expect(stored.status).toEqual({ ...status, conditions: [stuck] });
+    }
+  });
+
+  it("writes a report in one request, and drops the fields a later report leaves out", async () => {
+    const custom = t.kc.makeApiClient(CustomObjectsApi);
+    const ref = {
+      group: API_GROUP,
+      version: "v2",
+      plural: PLURAL,
+      namespace: t.namespace,
+      name: brsName(node0().name),
+    };
+    const failed: BottlerocketShadowStatus = {
+      current_version: "1.21.0",
+      target_version: "1.22.0",
+      current_state: "Idle",
+      crash_count: 1,
+      state_transition_failure_timestamp: "2026-12-05T10:00:00Z",
+      failure_reason: "the download failed",
+    };
+    expect((await call({ method: "PUT", node: node0(), token: token0, body: failed, bearer: true })).status).toBe(200);
+    const {
+      state_transition_failure_timestamp: _at,
+      failure_reason: _why,
+      ...recovered
+    } = {
+      ...failed,
+      crash_count: 0,
+    };
+    const before = access.proxy.log.length;
+    const put = await call({ method: "PUT", node: node0(), token: token0, body: recovered, bearer: true });
+    expect(put.status).toBe(200);
+    const sent = access.proxy.log.slice(before).filter((r) => r.url.includes(`/${PLURAL}/`));
+    expect(sent.map((r) => `${r.method} ${r.url.split("?")[0]?.split(`/${PLURAL}/`)[1] ?? ""}`)).toEqual([
+      `PATCH ${ref.name}/status`,
+    ]);
+    const stored = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
+    expect({ ...stored.status, conditions: undefined }).toEqual({ ...recovered, conditions: undefined });
+    expect(`"${stored.metadata.resourceVersion ?? ""}"`).toBe(put.headers.get("etag"));
+  });
+
+  it("refuses a report on a shadow an earlier Node of that name owns (409), changing nothing", async () => {
+    const custom = t.kc.makeApiClient(CustomObjectsApi);
+    const ref = {
+      group: API_GROUP,
+      version: "v2",
+      plural: PLURAL,
+      namespace: t.namespace,
+      name: brsName(node0().name),
+    };
+    const owners = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
+    const earlier = [
+      { apiVersion: "v1", kind: "Node", name: node0().name, uid: "0d1c1e4e-0000-4000-8000-000000000000" },
+    ];
+    const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+    await custom.patchNamespacedCustomObject({ ...ref, body: { metadata: { ownerReferences: earlier } } }, merge);
+    try {
+      const held = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
+      const status: BottlerocketShadowStatus = {
+        current_version: "1.22.0",
+        target_version: "1.22.0",
+        current_state: "Idle",
+        crash_count: 0,
+      };
+      const put = await call({ method: "PUT", node: node0(), token: token0, body: status, bearer: true });
+      expect(put.status).toBe(409);
+      expect(put.json.reason).toBe("OwnedByAnotherNode");
+      const after = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
+      expect(after.metadata.resourceVersion).toBe(held.metadata.resourceVersion);
+    } finally {
+      const body = { metadata: { ownerReferences: owners.metadata.ownerReferences ?? [] } };
+      await custom.patchNamespacedCustomObject({ ...ref, body }, merge);
     }
   });
 
