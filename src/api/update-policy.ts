@@ -304,6 +304,13 @@ export const UpdatePolicySpecSchema = Type.Object(
       }),
     ),
     healthGates: Type.Optional(HealthGatesSchema),
+    dryRun: Type.Optional(
+      Type.Boolean({
+        description:
+          "Publish the rollout plan (status.plan, PlanPublished Events) instead of starting nodes; updates in " +
+          "flight finish. Setting it back to false starts the rollout as planned. Default false.",
+      }),
+    ),
   },
   { description: "Overrides the controller's environment variables field by field; unset fields keep them." },
 );
@@ -363,6 +370,43 @@ export const HaltStatusSchema = Type.Object(
   { description: "The automatic halt (spec.maxFailedNodes): failed nodes in the current rollout and the limit." },
 );
 
+// The plan (src/core/plan.ts), published in a dry run: bounded to MAX_PLAN_ENTRIES nodes, with the counts.
+export const MAX_PLAN_ENTRIES = 50;
+
+export const PlanStatusSchema = Type.Object(
+  {
+    computedAt: Type.String({
+      description: "When the plan was computed; it is computed again only when it changes.",
+      format: "date-time",
+    }),
+    updateDuration: Type.String({
+      description: "What each node's update is assumed to take, and where that comes from.",
+    }),
+    waves: count("Waves: groups of nodes that start at the same time."),
+    nodes: count("Nodes planned to start."),
+    inFlight: count("Nodes updating now; they finish whatever the plan says."),
+    notPlanned: count("Nodes that need something but are not planned to start (quarantined, opted out, stuck, ...)."),
+    expectedEnd: Type.Optional(
+      Type.String({ description: "When the last planned node is expected done (estimated).", format: "date-time" }),
+    ),
+    truncated: Type.Optional(Type.Boolean({ description: "The projection stopped at its horizon (a year)." })),
+    entries: Type.Array(
+      Type.Object({
+        wave: Type.Integer({ minimum: 1 }),
+        node: Type.String(),
+        start: Type.String({ description: "Earliest start.", format: "date-time" }),
+        estimated: Type.Boolean({ description: "Whether the start depends on the assumed update duration." }),
+        from: Type.String(),
+        to: Type.String(),
+        zone: Type.Optional(Type.String({ description: "The node's zone (or the first topology budget's label)." })),
+        why: Type.String({ description: "What it waits for until then." }),
+      }),
+      { description: `The first nodes in plan order (at most ${MAX_PLAN_ENTRIES}).`, maxItems: MAX_PLAN_ENTRIES },
+    ),
+  },
+  { description: "The rollout plan (spec.dryRun): which nodes would update, in what order and from when." },
+);
+
 export const UpdatePolicyStatusSchema = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -377,6 +421,8 @@ export const UpdatePolicyStatusSchema = Type.Object(
       }),
     ),
     halt: Type.Optional(HaltStatusSchema),
+    dryRun: Type.Optional(Type.Boolean({ description: "spec.dryRun in effect: nodes that would start are held." })),
+    plan: Type.Optional(PlanStatusSchema),
     nodesByState: Type.Object(
       Object.fromEntries(BRS_STATES.map((state) => [state, Type.Optional(Type.Integer({ minimum: 0 }))])) as Record<
         (typeof BRS_STATES)[number],
@@ -455,6 +501,7 @@ export const validateUpdatePolicyStatus = statusValidator.validate;
 const COLUMNS: readonly CustomResourceColumnDefinition[] = [
   { name: "Paused", type: "boolean", jsonPath: ".status.paused" },
   { name: "Halted", type: "string", jsonPath: '.status.conditions[?(@.type=="Halted")].status' },
+  { name: "Dry Run", type: "boolean", jsonPath: ".status.dryRun", priority: 1 },
   { name: "Updating", type: "integer", jsonPath: ".status.updating" },
   { name: "Budget", type: "string", jsonPath: ".status.budget" },
   { name: "Window Open", type: "boolean", jsonPath: ".status.window.open" },

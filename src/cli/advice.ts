@@ -221,6 +221,14 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
         next: [`resume: brupop resume -n ${ns}`],
       };
     }
+    case "dry-run":
+      return {
+        why: `the fleet is in dry run (policy spec.dryRun): the controller would start this node now (${reason.message.replace(/^dry run: /, "")}), and publishes its plan instead.`,
+        next: [
+          `see the plan: brupop plan -n ${ns}`,
+          `start the rollout as planned: kubectl -n ${ns} patch brupolicy ${UPDATE_POLICY_NAME} --type merge -p '{"spec":{"dryRun":false}}'`,
+        ],
+      };
     case "outside-window":
       return {
         why:

@@ -10,7 +10,7 @@ import { readFailures } from "../core/failures.ts";
 import { readHaltMemory } from "../core/halt.ts";
 import { HEALTH_CONDITION } from "../core/health-gates.ts";
 import { hostsByVersion } from "../core/metrics.ts";
-import { ANNOTATIONS, type NodeView, type ShadowView } from "../core/model.ts";
+import { ANNOTATIONS, type FleetView, type NodeView, type ShadowView } from "../core/model.ts";
 import { resolveFleetPolicy, type PolicyResolution } from "../core/policy.ts";
 import { selectNodesToStart, type NotStartedReason, type Selection } from "../core/select.ts";
 import { buildPolicyStatus } from "../core/policy-status.ts";
@@ -90,27 +90,11 @@ export function buildFleetReport(snapshot: FleetSnapshot, now: Date, options: Re
     notes.push("the BottlerocketUpdatePolicy CRD is not installed (policy resource ignored)");
 
   const shadows = snapshot.shadows.filter((s) => !beingDeleted(s));
-  const views = shadows.map(toShadowView).filter((v): v is ShadowView => v !== undefined);
-  const nodeViews = snapshot.nodes.map(toNodeView).filter((n): n is NodeView => n !== undefined);
   const nodesByName = new Map(snapshot.nodes.map((n) => [n.metadata?.name ?? "", n]));
-
-  const resolution = resolveFleetPolicy(snapshot.controller.env, snapshot.policy?.spec ?? null, now);
-  let selection: Selection | null = null;
-  if (resolution.ok) {
-    const oneshot = resolution.policy.schedule.kind === "cron" && resolution.policy.schedule.cron.kind === "oneshot";
-    selection = selectNodesToStart(
-      {
-        shadows: views,
-        nodes: nodeViews,
-        controllerNodeName: null,
-        // An open session is one whose trigger fired after the last consumption: the epoch makes any fire count.
-        triggerConsumedAt: oneshot && options.sessionOpen === true ? new Date(0) : now,
-        halt: readHaltMemory(snapshot.policy),
-      },
-      resolution.policy,
-      now,
-    );
-  }
+  const { resolution, fleet } = fleetInputs(snapshot, now, options);
+  const views = fleet.shadows;
+  const nodeViews = fleet.nodes;
+  const selection = resolution.ok ? selectNodesToStart(fleet, resolution.policy, now) : null;
   const summary = buildPolicyStatus({
     shadows: views,
     managedNodes: nodeViews.length,
@@ -190,6 +174,33 @@ export function buildFleetReport(snapshot: FleetSnapshot, now: Date, options: Re
 
   const versions = hostsByVersion(views).map((s) => ({ version: s.labels.bottlerocket_version, nodes: s.value }));
   return { namespace: snapshot.namespace, now, resolution, selection, summary, versions, rows, notes };
+}
+
+/** What the controller decides from, as it would see it in this snapshot: the resolved policy and the fleet view. */
+export function fleetInputs(
+  snapshot: FleetSnapshot,
+  now: Date,
+  options: ReportOptions = {},
+): { resolution: PolicyResolution; fleet: FleetView } {
+  const views = snapshot.shadows
+    .filter((s) => !beingDeleted(s))
+    .map(toShadowView)
+    .filter((v): v is ShadowView => v !== undefined);
+  const nodeViews = snapshot.nodes.map(toNodeView).filter((n): n is NodeView => n !== undefined);
+  const resolution = resolveFleetPolicy(snapshot.controller.env, snapshot.policy?.spec ?? null, now);
+  const oneshot =
+    resolution.ok && resolution.policy.schedule.kind === "cron" && resolution.policy.schedule.cron.kind === "oneshot";
+  return {
+    resolution,
+    fleet: {
+      shadows: views,
+      nodes: nodeViews,
+      controllerNodeName: null,
+      // An open session is one whose trigger fired after the last consumption: the epoch makes any fire count.
+      triggerConsumedAt: oneshot && options.sessionOpen === true ? new Date(0) : now,
+      halt: readHaltMemory(snapshot.policy),
+    },
+  };
 }
 
 /**

@@ -5,6 +5,7 @@ import { Command } from "@commander-js/extra-typings";
 import { manifestsCommand } from "./commands/manifests.ts";
 import { statusCommand } from "./commands/status.ts";
 import { explainCommand } from "./commands/explain.ts";
+import { planCommand } from "./commands/plan.ts";
 import { pauseCommand, resumeCommand } from "./commands/pause.ts";
 import { labelCommand } from "./commands/label.ts";
 import { unquarantineCommand } from "./commands/unquarantine.ts";
@@ -20,6 +21,7 @@ for (const command of [
   manifestsCommand(),
   statusCommand(),
   explainCommand(),
+  planCommand(),
   pauseCommand(),
   resumeCommand(),
   labelCommand(),

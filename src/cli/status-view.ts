@@ -11,6 +11,8 @@ export interface StatusView {
   namespace: string;
   time: string;
   paused: boolean;
+  /** Policy spec.dryRun: nodes that would start are held; the controller publishes the plan instead. */
+  dryRun: boolean;
   managedNodes: number;
   updating: number;
   budget: string;
@@ -74,6 +76,7 @@ export function statusView(report: FleetReport): StatusView {
     namespace: report.namespace,
     time: formatTimestamp(report.now),
     paused: summary.paused,
+    dryRun: summary.dryRun === true,
     managedNodes: summary.managedNodes,
     updating: summary.updating,
     budget: summary.budget,
@@ -246,6 +249,11 @@ export function renderStatus(report: FleetReport, options: { wide: boolean; styl
   );
   for (const t of view.topology) lines.push(`${label("Topology")}${topologyLine(t, style)}`);
   lines.push(`${label("Paused")}${view.paused ? style.yellow("yes: no new update starts") : "no"}`);
+  if (view.dryRun) {
+    lines.push(
+      `${label("Dry run")}${style.yellow(`yes: no new update starts; the controller publishes its plan (brupop plan -n ${view.namespace})`)}`,
+    );
+  }
   if (view.halt !== null && !view.halt.halted) lines.push(`${label("Halted")}${haltText(view.halt, style)}`);
   const gate = report.selection?.gate;
   let windowText = view.window.message;

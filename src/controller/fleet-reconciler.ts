@@ -13,7 +13,9 @@ import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
 import { DEFAULT_DISRUPTOR_POLICY } from "../core/disruptors.ts";
 import { guardPatch, planGuards } from "../core/do-not-disrupt.ts";
-import { isManaged, type NodeView, type ShadowView } from "../core/model.ts";
+import { isManaged, type FleetView, type NodeView, type ShadowView } from "../core/model.ts";
+import { buildPlan, type Plan } from "../core/plan.ts";
+import { planMessage, planShape, type PlanStatus } from "../core/plan-status.ts";
 import type { FleetPolicy, PolicyResolution } from "../core/policy.ts";
 import { haltCondition, readHaltMemory, type HaltDecision } from "../core/halt.ts";
 import type { NodeTimeouts } from "../core/timeouts.ts";
@@ -32,6 +34,10 @@ import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
 
 /** The Events of the automatic halt are recorded once per change of this key's state. */
 const HALT_EVENT_KEY = "policy/halt";
+/** The dry run's PlanPublished Event is recorded once per change of the published plan. */
+const PLAN_EVENT_KEY = "policy/plan";
+/** A dry run's plan is computed again at least this often, even when nothing it reads changed. */
+const PLAN_REFRESH_MS = 60_000;
 /** While nodes wait only for budget or a window, look again this often even without events. */
 const WAITING_RECHECK_MS = 60_000;
 /**
@@ -53,6 +59,8 @@ export class FleetReconciler {
   #nextListAt = 0;
   /** How long this pass waits for its next consistent read; 0 when it needed none or had it. */
   #pacedMs = 0;
+  /** Dry run: the last plan and what it was computed from. */
+  #planned: { key: string; plan: Plan } | null = null;
 
   constructor(ctx: ControllerContext) {
     this.#ctx = ctx;
@@ -66,6 +74,7 @@ export class FleetReconciler {
     let shadows = cachedShadows(ctx.shadows.list(ctx.namespace));
     let selection: Selection | null = null;
     let startRead: StartRead | undefined;
+    let plan: Plan | null = null;
     this.#pacedMs = 0;
     // While the policy is invalid, the last valid one says whether nodes carry the annotations.
     const guarding =
@@ -101,6 +110,8 @@ export class FleetReconciler {
       }
       this.#explainWaits(selection.notStarted);
       if (selection.halt !== null) this.#explainHalt(selection.halt);
+      plan = policy.dryRun ? this.#plan(shadows, nodes, policy, triggerConsumedAt, now) : null;
+      if (!policy.dryRun) this.#planned = null;
     }
 
     const timeouts = resolution.ok ? resolution.policy.stateTimeouts : ctx.policy.nodePolicy(now).stateTimeouts;
@@ -118,6 +129,7 @@ export class FleetReconciler {
       updating: selection?.budget.inUse ?? countUsingBudget(shadows, byName, timeouts, now),
       signal,
       now,
+      plan,
     });
     // Not before: a node whose annotations cannot be written now must not keep the others from starting.
     if (guardFailure !== undefined) throw guardFailure;
@@ -152,6 +164,51 @@ export class FleetReconciler {
     return policyObject === undefined ? [] : [policySubject(policyObject, this.#ctx.namespace)];
   }
 
+  /**
+   * Dry run: the plan (src/core/plan.ts), computed again when what it is computed from changes, and at least every
+   * PLAN_REFRESH_MS (the clock moves waits along): a large fleet's plan runs selection once per wave.
+   */
+  #plan(
+    shadows: readonly ShadowView[],
+    nodes: readonly NodeView[],
+    policy: FleetPolicy,
+    triggerConsumedAt: Date | undefined,
+    now: Date,
+  ): Plan {
+    const generation = this.#ctx.policy.object()?.metadata.generation ?? null;
+    const key = canonicalJson({ shadows, nodes, generation });
+    const cached = this.#planned;
+    if (cached !== null && cached.key === key && now.getTime() - cached.plan.now.getTime() < PLAN_REFRESH_MS) {
+      return cached.plan;
+    }
+    const plan = buildPlan(this.#fleetView(shadows, nodes, triggerConsumedAt), policy, now);
+    this.#planned = { key, plan };
+    return plan;
+  }
+
+  /** One PlanPublished Event on the policy per change of the published plan (not per pass). */
+  #explainPlan(plan: PlanStatus): void {
+    const message = planMessage(plan);
+    const note = { type: "Normal", reason: "PlanPublished", action: "Plan", message } as const;
+    if (this.#ctx.events.recordOnChange(PLAN_EVENT_KEY, planShape(plan), this.#policySubjects(), note)) {
+      this.#ctx.log.info(message);
+    }
+  }
+
+  #fleetView(
+    shadows: readonly ShadowView[],
+    nodes: readonly NodeView[],
+    triggerConsumedAt: Date | undefined,
+  ): FleetView {
+    return {
+      shadows,
+      nodes,
+      controllerNodeName: this.#ctx.controllerNodeName,
+      ...(triggerConsumedAt === undefined ? {} : { triggerConsumedAt }),
+      halt: readHaltMemory(this.#ctx.policy.object()),
+    };
+  }
+
   #select(
     shadows: readonly ShadowView[],
     nodes: readonly NodeView[],
@@ -159,17 +216,7 @@ export class FleetReconciler {
     triggerConsumedAt: Date | undefined,
     now: Date,
   ): Selection {
-    return selectNodesToStart(
-      {
-        shadows,
-        nodes,
-        controllerNodeName: this.#ctx.controllerNodeName,
-        ...(triggerConsumedAt === undefined ? {} : { triggerConsumedAt }),
-        halt: readHaltMemory(this.#ctx.policy.object()),
-      },
-      policy,
-      now,
-    );
+    return selectNodesToStart(this.#fleetView(shadows, nodes, triggerConsumedAt), policy, now);
   }
 
   /** Only one-shot schedules consume triggers; their record lives in the cluster (fleet-state.ts). */
@@ -358,7 +405,7 @@ export class FleetReconciler {
     nodes: readonly NodeView[],
     resolution: PolicyResolution,
     selection: Selection | null,
-    o: { updating: number; signal: AbortSignal; now: Date; strict?: boolean },
+    o: { updating: number; signal: AbortSignal; now: Date; strict?: boolean; plan?: Plan | null },
   ): Promise<void> {
     const ctx = this.#ctx;
     const policyObject: BottlerocketUpdatePolicy | undefined = ctx.policy.object();
@@ -371,10 +418,12 @@ export class FleetReconciler {
       selection,
       previous: policyObject.status,
       now: o.now,
+      plan: o.plan ?? null,
       ...(policyObject.metadata.generation === undefined
         ? {}
         : { observedGeneration: policyObject.metadata.generation }),
     });
+    if (status.plan !== undefined) this.#explainPlan(status.plan);
     if (canonicalJson(status) === canonicalJson(policyObject.status ?? null)) return;
     o.signal.throwIfAborted();
     try {

@@ -5,7 +5,7 @@ import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/client.ts";
 import { ANNOTATION_DRAIN } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
-import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import type { BottlerocketUpdatePolicy, UpdatePolicyStatus } from "../api/update-policy.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
 import type { AnnotationPatch } from "../core/model.ts";
 import { EventRecorder } from "./events.ts";
@@ -108,6 +108,7 @@ function setup(options: {
   const conditions: [string, Condition[]][] = [];
   const consumed: Date[] = [];
   const events: { namespace: string; reason: string; name: string }[] = [];
+  const statuses: UpdatePolicyStatus[] = [];
   const client = {
     list: async () => {
       lists++;
@@ -124,7 +125,9 @@ function setup(options: {
     delete: async (name: string) => {
       deleted.push(name);
     },
-    writePolicyStatus: async () => undefined,
+    writePolicyStatus: async (_policy: BottlerocketUpdatePolicy, status: UpdatePolicyStatus) => {
+      statuses.push(status);
+    },
     writeConditions: async (name: string, _resourceVersion: string, written: Condition[]) => {
       conditions.push([name, written]);
     },
@@ -202,6 +205,7 @@ function setup(options: {
     conditions,
     consumed,
     events,
+    statuses,
     recorder,
     fleetEnqueued: () => fleetEnqueued,
     lists: () => lists,
@@ -281,6 +285,48 @@ describe("Reconciler: the fleet", () => {
     await recorder.flush();
     expect(writes).toEqual([]);
     expect(events).toEqual([]); // no policy object to put the Event on; the error is logged
+  });
+});
+
+describe("a dry run (policy spec.dryRun)", () => {
+  const policy = (spec: Record<string, unknown>): BottlerocketUpdatePolicy => ({
+    apiVersion: "brupop.bottlerocket.aws/v1alpha1",
+    kind: "BottlerocketUpdatePolicy",
+    metadata: { name: "default", namespace: NS, generation: 1, uid: "policy-uid" },
+    spec,
+  });
+
+  it("starts nothing, publishes the plan in the policy status and one PlanPublished Event per change", async () => {
+    const inFlight = brs("a", "StagedAndPerformedUpdate", "5", "Idle");
+    const { reconciler, writes, statuses, events, recorder } = setup({
+      cached: [inFlight, ...["b", "c", "d"].map((n) => brs(n, "Idle"))],
+      policy: policy({ dryRun: true }),
+    });
+    await reconciler.fleet();
+    await reconciler.fleet();
+    await recorder.flush();
+    expect(writes).toEqual([]);
+    const status = statuses.at(-1);
+    expect(status?.dryRun).toBe(true);
+    // Budget 2 with a in flight (started now, as b would): b now, then c and d once both finish.
+    expect(status?.plan).toMatchObject({ waves: 2, nodes: 3, inFlight: 1, notPlanned: 0 });
+    expect(status?.plan?.entries.map((e) => [e.wave, e.node, e.estimated])).toEqual([
+      [1, "b", false],
+      [2, "c", true],
+      [2, "d", true],
+    ]);
+    expect(events.filter((e) => e.reason === "PlanPublished").map((e) => e.name)).toEqual(["default"]);
+  });
+
+  it("turned off: the nodes the plan had first start, and the status drops the plan", async () => {
+    const { reconciler, writes, statuses } = setup({
+      cached: [brs("a", "StagedAndPerformedUpdate", "5", "Idle"), ...["b", "c", "d"].map((n) => brs(n, "Idle"))],
+      policy: policy({ dryRun: false }),
+    });
+    await reconciler.fleet();
+    expect(writes.map((w) => w.name)).toEqual(["brs-b"]);
+    expect(statuses.at(-1)?.plan).toBeUndefined();
+    expect(statuses.at(-1)?.dryRun).toBeUndefined();
   });
 });
 

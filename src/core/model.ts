@@ -111,6 +111,11 @@ export const ANNOTATIONS = {
   rollbackTo: ANNOTATION_ROLLBACK_TO,
   /** Shadow, controller, with rollback-to: the version whose health gate failed (what the halt counts it against). */
   rollbackFrom: "brupop.bottlerocket.aws/rollback-from",
+  /**
+   * Shadow, controller, written when an update finishes: how long it took from its start, in whole seconds. What
+   * `brupop plan` and a dry run assume of the next updates (src/core/plan.ts).
+   */
+  lastUpdateSeconds: "brupop.bottlerocket.aws/last-update-seconds",
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */

@@ -347,6 +347,23 @@ describe("finishing clears the controller's failure bookkeeping", () => {
     });
   });
 
+  it("records how long the update took, from its start annotation (what the plan assumes next: plan.ts)", () => {
+    const decision = decideNextSpec(
+      shadow("n1", {
+        spec: { state: "MonitoringUpdate", version: "1.20.0", state_transition_timestamp: iso(after(-30)) },
+        status: { current_state: "MonitoringUpdate", current_version: "1.20.0", target_version: "1.20.0" },
+        annotations: { [ANNOTATIONS.updateStarted]: iso(after(-421)) },
+      }),
+      NODE_POLICY,
+      T0,
+      { kind: "passed", results: [] },
+    );
+    expect(decision.kind === "advance" && decision.annotations).toMatchObject({
+      [ANNOTATIONS.lastUpdateSeconds]: "421",
+      [ANNOTATIONS.updateStarted]: null,
+    });
+  });
+
   it("so does clearing the spec of a node found up to date after a timed-out attempt (no count carries over)", () => {
     const decision = decideNextSpec(
       shadow("n1", {

@@ -107,7 +107,7 @@ const ATTEMPT_DONE: AnnotationPatch = {
 };
 
 /** Removes the controller's failure bookkeeping: what a successful update does. */
-const CLEARED_FAILURES: AnnotationPatch = {
+export const CLEARED_FAILURES: AnnotationPatch = {
   [ANNOTATIONS.timeouts]: null,
   [ANNOTATIONS.lastTimeout]: null,
   [ANNOTATIONS.gateFailures]: null,
@@ -230,7 +230,7 @@ function afterMonitoring(
     kind: "advance",
     step: "finish",
     spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-    annotations: withReason(reason, CLEARED_FAILURES),
+    annotations: withReason(reason, { ...CLEARED_FAILURES, ...tookSeconds(shadow, now) }),
     reason,
   };
 }
@@ -266,6 +266,13 @@ function gateFailed(shadow: ShadowView, gate: string, why: string, now: Date): N
     ),
     reason,
   };
+}
+
+/** How long the update took, for the plan's estimate (src/core/plan.ts); nothing when its start is not known. */
+function tookSeconds(shadow: ShadowView, now: Date): AnnotationPatch {
+  const started = parseTimestamp(shadow.annotations?.[ANNOTATIONS.updateStarted]);
+  if (started === undefined || started > now) return {};
+  return { [ANNOTATIONS.lastUpdateSeconds]: String(Math.round((now.getTime() - started.getTime()) / 1000)) };
 }
 
 function awaitAgent(spec: ShadowSpec, status: ShadowStatus, policy: NodePolicy, now: Date): NodeDecision {

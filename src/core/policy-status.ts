@@ -9,6 +9,8 @@ import type { PolicyResolution } from "./policy.ts";
 import { summarizeNotStarted } from "./metrics.ts";
 import { isBlocking } from "./reasons.ts";
 import type { Selection } from "./select.ts";
+import type { Plan } from "./plan.ts";
+import { publishedPlan } from "./plan-status.ts";
 import { describeGroup, type TopologyGroup } from "./topology-budget.ts";
 
 export const MAX_BLOCKED_NODES = 100;
@@ -28,6 +30,8 @@ export function buildPolicyStatus(input: {
   previous?: UpdatePolicyStatus | undefined;
   /** When a condition that changes status now changed. */
   now: Date;
+  /** Dry run only (policy spec.dryRun): the plan to publish (src/core/plan.ts). */
+  plan?: Plan | null;
 }): UpdatePolicyStatus {
   const { shadows, resolution, selection, updating } = input;
   const nodesByState: UpdatePolicyStatus["nodesByState"] = {};
@@ -52,6 +56,10 @@ export function buildPolicyStatus(input: {
     return status;
   }
   status.sources = { ...resolution.policy.sources };
+  if (resolution.policy.dryRun) {
+    status.dryRun = true;
+    if (input.plan !== undefined && input.plan !== null) status.plan = publishedPlan(input.plan, input.previous?.plan);
+  }
   if (selection === null) return status;
 
   const { limit, description } = selection.budget;

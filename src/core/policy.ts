@@ -73,6 +73,8 @@ export interface UpdatePolicySpec extends DisruptorPolicySpec {
   maxFailedNodes?: number | string;
   /** Checks after the reboot (health-gates.ts); unset: the built-in gates with the default timeout. */
   healthGates?: HealthGatesSpec;
+  /** Publish the plan (src/core/plan.ts) instead of starting nodes; updates in flight finish. Default false. */
+  dryRun?: boolean;
 }
 
 export type PolicySource = "default" | "env" | "policy";
@@ -87,6 +89,8 @@ export interface FleetPolicy extends NodePolicy {
   paused: boolean;
   /** Policy resource only; null: never halt. */
   maxFailedNodes: FailureLimit | null;
+  /** Policy resource only: nodes that would start are held, and the controller publishes the plan. */
+  dryRun: boolean;
   /** Where each setting came from, for status and `brupop explain`. */
   sources: Readonly<
     Record<"budget" | "schedule" | "paused" | "stateTimeouts" | "quarantine" | "downgrade", PolicySource>
@@ -111,6 +115,7 @@ const SPEC_FIELDS: readonly string[] = [
   "annotateDoNotDisrupt",
   "minNodeAge",
   "healthGates",
+  "dryRun",
 ];
 
 /** An environment value, with blank treated as unset (templates often render unset values as ""). */
@@ -195,6 +200,7 @@ export function resolveFleetPolicy(
   const timeouts = resolveTimeouts(env, resource, errors);
   const backoffUnitMs = resolveBackoffUnit(env, errors);
   const healthGates = parseHealthGates(resource.healthGates, "policy spec.healthGates", errors);
+  const dryRun = resolveDryRun(resource.dryRun, errors);
 
   if (errors.length > 0) return { ok: false, errors, warnings };
   return {
@@ -207,6 +213,7 @@ export function resolveFleetPolicy(
       schedule: scheduled.schedule,
       paused: paused.value,
       maxFailedNodes,
+      dryRun,
       stateTimeouts: timeouts.timeouts,
       quarantineAfterFailures,
       allowDowngrade: downgrade.value,
@@ -222,6 +229,14 @@ export function resolveFleetPolicy(
       },
     },
   };
+}
+
+/** Policy spec.dryRun (no environment variable: brupop has no such setting). */
+function resolveDryRun(raw: unknown, errors: string[]): boolean {
+  if (raw === undefined) return false;
+  if (typeof raw === "boolean") return raw;
+  errors.push("policy spec.dryRun must be true or false");
+  return false;
 }
 
 /** FAILURE_BACKOFF_UNIT in milliseconds (environment only: it is an operator's setting, not a fleet policy). */

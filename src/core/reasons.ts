@@ -57,6 +57,9 @@ export const NOT_STARTED = {
     event: "TopologyBudgetFull",
     title: "topology budget full (its zone or label value)",
   },
+  // Policy spec.dryRun (src/core/plan.ts): the node would start now; the controller publishes the plan instead. No
+  // Event per node: the policy's PlanPublished Event names them.
+  "dry-run": { blocks: true, attention: "policy", event: null, title: "dry run: would start now" },
 } as const satisfies Record<string, ReasonInfo>;
 
 export type NotStartedCode = keyof typeof NOT_STARTED;

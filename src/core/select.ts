@@ -216,6 +216,9 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const topology = topologyGroups(policy.topologyBudgets, fleet.nodes, fleet.shadows, policy.stateTimeouts, now);
   const ledger = new TopologyLedger(policy.topologyBudgets, topology);
   const start: StartGrant[] = [];
+  // Policy spec.dryRun: the nodes that would start now, held; they count against the budgets like starts, so that
+  // every other node shows the reason it would have (src/core/plan.ts projects the rest).
+  let dryRunHeld = 0;
   const ordered = orderCandidates(candidates, fleet.controllerNodeName);
   for (const candidate of ordered) {
     if (halt?.halted === true) {
@@ -224,18 +227,25 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
       skip(candidate.shadow, { code: "paused", message: "updates are paused for the whole fleet" });
     } else if (!gate.open) {
       skip(candidate.shadow, { code: "outside-window", nextOpen: gate.nextOpen, message: gate.reason });
-    } else if (inUse + start.length >= limit) {
+    } else if (inUse + start.length + dryRunHeld >= limit) {
+      const busy = inUse + start.length + dryRunHeld;
       skip(candidate.shadow, {
         code: "budget-full",
-        inUse: inUse + start.length,
+        inUse: busy,
         limit,
-        message: `budget full: ${inUse + start.length} of ${describeLimit(limit)} nodes are updating (budget ${describeBudget(policy.budget)})`,
+        message: `budget full: ${busy} of ${describeLimit(limit)} nodes are updating (budget ${describeBudget(policy.budget)})`,
       });
     } else {
       const full = ledger.blocking(candidate.node);
       if (full === null) {
         ledger.grant(candidate.node);
-        start.push(candidate.grant);
+        if (policy.dryRun) {
+          dryRunHeld += 1;
+          const { from, to } = candidate.grant;
+          skip(candidate.shadow, { code: "dry-run", message: `dry run: would start now (${from} to ${to})` });
+        } else {
+          start.push(candidate.grant);
+        }
         continue;
       }
       const { group, inUse: groupInUse } = full;
