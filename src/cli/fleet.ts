@@ -172,6 +172,26 @@ export class FleetReader {
     }
   }
 
+  /**
+   * The node the leading controller runs on (selection starts it last: src/core/order.ts): the Lease's holder, a pod
+   * of the controller Deployment, and that pod's node. Null when it cannot be told (no leader, no access).
+   */
+  async controllerNode(settings: ControllerSettings): Promise<string | null> {
+    try {
+      const { CoordinationV1Api } = await import("@kubernetes/client-node");
+      const lease = await this.#kc.makeApiClient(CoordinationV1Api).readNamespacedLease({
+        name: settings.env.LEADER_ELECTION_LEASE_NAME ?? NAMES.controllerLease,
+        namespace: this.#namespace,
+      });
+      const holder = lease.spec?.holderIdentity;
+      if (holder === undefined || holder === "") return null;
+      const pod = await this.#core.readNamespacedPod({ name: holder, namespace: this.#namespace });
+      return pod.spec?.nodeName ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Namespaces holding the controller Deployment; undefined when they cannot be listed (RBAC). */
   async operatorNamespaces(): Promise<string[] | undefined> {
     try {

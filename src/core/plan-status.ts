@@ -53,6 +53,12 @@ export function publishedPlan(plan: Plan, previous: PlanStatus | undefined): Pla
 
 /** One line for the PlanPublished Event (an Event message is at most 1 KiB). */
 export function planMessage(plan: PlanStatus): string {
+  if (plan.nodes === 0) {
+    return (
+      `dry run: no node would start (${plan.inFlight} updating now finish normally, ${plan.notPlanned} not planned); ` +
+      "nothing starts until spec.dryRun is false"
+    );
+  }
   const first = plan.entries.filter((e) => e.wave === 1).map((e) => e.node);
   const head =
     `dry run: ${plan.nodes} node${plan.nodes === 1 ? "" : "s"} would update in ${plan.waves} wave` +

@@ -48,7 +48,11 @@ export function planCommand() {
         const snapshot = await reader.read(opts.selector);
         await reader.requireOperator(snapshot);
         const now = new Date();
-        const { resolution, fleet } = fleetInputs(snapshot, now, { sessionOpen: controllerSessionOpen(snapshot) });
+        const inputs = fleetInputs(snapshot, now, { sessionOpen: controllerSessionOpen(snapshot) });
+        const { resolution } = inputs;
+        // The controller's own node goes last, as the controller orders it.
+        const controllerNodeName = await reader.controllerNode(snapshot.controller);
+        const fleet = { ...inputs.fleet, controllerNodeName };
         if (!resolution.ok) {
           throw new CliError(`the update policy is invalid, so nothing starts: ${resolution.errors.join("; ")}`);
         }
@@ -57,6 +61,11 @@ export function planCommand() {
         if (snapshot.controller.found === "unreadable") {
           notes.push(
             "the controller Deployment is not readable with your credentials; environment settings taken as unset",
+          );
+        }
+        if (controllerNodeName === null && fleet.shadows.length > 0) {
+          notes.push(
+            "the controller's node is not known (no leader, or its Lease or pod is not readable): the controller starts its own node last, which this plan cannot show",
           );
         }
         const plan = buildPlan(fleet, resolution.policy, now, { updateSeconds });
