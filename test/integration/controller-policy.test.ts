@@ -199,6 +199,21 @@ describe("the automatic halt's limit at the API server", () => {
   });
 });
 
+describe("dry run at the API server", () => {
+  it.each([
+    ["a string", "true"],
+    ["a number", 1],
+  ])("refuses %s with a 422 naming spec.dryRun, and stores nothing", async (_what, dryRun) => {
+    await expectRefused(createPolicy({ dryRun }), /spec\.dryRun/);
+  });
+
+  it("accepts true", async () => {
+    const created = (await createPolicy({ dryRun: true })) as BottlerocketUpdatePolicy;
+    expect(created.spec?.dryRun).toBe(true);
+    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+  });
+});
+
 describe("health gates at the API server", () => {
   const create = (healthGates: Record<string, unknown>) => createPolicy({ healthGates });
   const condition = { type: "NetworkUnavailable", status: "False" };
