@@ -107,7 +107,7 @@ const ATTEMPT_DONE: AnnotationPatch = {
 };
 
 /** Removes the controller's failure bookkeeping: what a successful update does. */
-export const CLEARED_FAILURES: AnnotationPatch = {
+const CLEARED_FAILURES: AnnotationPatch = {
   [ANNOTATIONS.timeouts]: null,
   [ANNOTATIONS.lastTimeout]: null,
   [ANNOTATIONS.gateFailures]: null,

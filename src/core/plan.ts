@@ -5,8 +5,8 @@
 // here decides who may start: selectNodesToStart does, on a projected copy of the fleet.
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
 import { formatDuration } from "./duration.ts";
-import { ANNOTATIONS, DEFAULT_SPEC, type AnnotationPatch, type FleetView, type ShadowView } from "./model.ts";
-import { CLEARED_FAILURES } from "./next-spec.ts";
+import { ANNOTATIONS, type AnnotationPatch, type FleetView, type ShadowView } from "./model.ts";
+import { decideNextSpec } from "./next-spec.ts";
 import type { FleetPolicy } from "./policy.ts";
 import { NOT_STARTED, type NotStartedCode } from "./reasons.ts";
 import { selectNodesToStart, type NotStartedReason } from "./select.ts";
@@ -18,6 +18,8 @@ export const DEFAULT_UPDATE_SECONDS = 600;
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
 /** Nothing is projected further than this: a plan beyond a year says more about the policy than about the fleet. */
 const HORIZON_MS = 366 * 86_400_000;
+/** More than the steps from StagedAndPerformedUpdate back to Idle (a bound on a loop over the controller's steps). */
+const STEPS_TO_IDLE = 8;
 /** A node still updating past its assumed duration is assumed to finish this soon. */
 const OVERDUE_MS = 1_000;
 
@@ -228,7 +230,7 @@ export function buildPlan(fleet: FleetView, policy: FleetPolicy, now: Date, opti
       const shadow = shadows.get(name);
       finishing.delete(name);
       if (shadow === undefined) continue;
-      shadows.set(name, finished(shadow));
+      shadows.set(name, finished(shadow, live, t));
       finishedNow.push(shadow.nodeName);
       estimated = true;
     }
@@ -282,36 +284,38 @@ function patched(annotations: ShadowView["annotations"], patch: AnnotationPatch)
 }
 
 /**
- * The shadow as its update leaves it: the agent Idle at the version it installed (a rollback keeps the failure that
- * caused it, as next-spec.ts's rolled-back step does), the spec back to its default.
+ * The shadow as its update leaves it, by the controller's own steps (next-spec.ts): the agent reaches each state the
+ * spec asks for, the health gates pass, and the controller's decision is applied, until the spec is back at Idle
+ * (a finish records what a finish records; a rollback keeps its failure). Then the agent reports Idle.
  */
-function finished(shadow: ShadowView): ShadowView {
-  const status = shadow.status ?? null;
-  if (status === null) return { ...shadow, spec: DEFAULT_SPEC };
-  const { spec } = shadow;
-  const annotations = shadow.annotations ?? {};
-  const updating = spec.state !== "Idle";
-  const rollback = updating && annotations[ANNOTATIONS.rollbackTo] === spec.version;
-  const version = updating ? (spec.version ?? status.target_version) : status.current_version;
-  const clear: AnnotationPatch = rollback
-    ? {
-        [ANNOTATIONS.previousVersion]: null,
-        [ANNOTATIONS.updateStarted]: null,
-        [ANNOTATIONS.rollbackTo]: null,
-      }
-    : updating
-      ? CLEARED_FAILURES
-      : {};
+function finished(shadow: ShadowView, policy: FleetPolicy, at: Date): ShadowView {
+  let current = shadow;
+  for (let step = 0; step < STEPS_TO_IDLE && current.spec.state !== "Idle"; step++) {
+    const status = current.status ?? null;
+    if (status === null) break;
+    const { spec } = current;
+    const reached: ShadowView = {
+      ...current,
+      status: {
+        ...status,
+        current_state: spec.state,
+        // From the reboot on, the host runs the version the spec installs.
+        current_version:
+          spec.state === "RebootedIntoUpdate" || spec.state === "MonitoringUpdate"
+            ? (spec.version ?? status.current_version)
+            : status.current_version,
+      },
+    };
+    const decision = decideNextSpec(reached, policy, at, { kind: "passed", results: [] });
+    if (decision.kind !== "advance") break;
+    current = { ...reached, spec: decision.spec, annotations: patched(reached.annotations, decision.annotations) };
+  }
+  const status = current.status ?? null;
+  if (status === null) return current;
+  const success = current.spec.version === status.current_version && shadow.spec.state !== "Idle";
   return {
-    ...shadow,
-    annotations: patched(annotations, clear),
-    spec: DEFAULT_SPEC,
-    status: {
-      ...status,
-      current_state: "Idle",
-      current_version: version,
-      crash_count: updating && !rollback ? 0 : status.crash_count,
-    },
+    ...current,
+    status: { ...status, current_state: "Idle", crash_count: success ? 0 : status.crash_count },
   };
 }
 
