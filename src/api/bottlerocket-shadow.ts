@@ -182,9 +182,9 @@ export type BottlerocketShadowV1 = Static<typeof BottlerocketShadowV1Schema>;
 // ---- Artifacts ----
 
 /** The CRD `openAPIV3Schema` of v2. */
-export const openApiSchemaV2: K8sSchema = toKubernetesSchema(BodyV2Schema);
+export const openApiSchemaV2 = (): K8sSchema => toKubernetesSchema(BodyV2Schema);
 /** The CRD `openAPIV3Schema` of v1. */
-export const openApiSchemaV1: K8sSchema = toKubernetesSchema(BodyV1Schema);
+export const openApiSchemaV1 = (): K8sSchema => toKubernetesSchema(BodyV1Schema);
 
 const shadowV2 = compileValidator(BottlerocketShadowSchema, SHADOW_VALIDATOR_OPTIONS);
 const shadowV1 = compileValidator(BottlerocketShadowV1Schema, SHADOW_VALIDATOR_OPTIONS);

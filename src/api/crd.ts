@@ -134,7 +134,7 @@ export function bottlerocketShadowCrd(options: BottlerocketShadowCrdOptions = {}
           served: true,
           storage: true,
           additionalPrinterColumns: COLUMNS_V2.map((c) => ({ ...c })),
-          schema: { openAPIV3Schema: structuredClone(openApiSchemaV2) },
+          schema: { openAPIV3Schema: openApiSchemaV2() },
           subresources: { status: {} },
         },
         {
@@ -142,7 +142,7 @@ export function bottlerocketShadowCrd(options: BottlerocketShadowCrdOptions = {}
           served: true,
           storage: false,
           additionalPrinterColumns: COLUMNS_V1.map((c) => ({ ...c })),
-          schema: { openAPIV3Schema: structuredClone(openApiSchemaV1) },
+          schema: { openAPIV3Schema: openApiSchemaV1() },
           subresources: { status: {} },
         },
       ],

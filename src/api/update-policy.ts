@@ -490,7 +490,7 @@ export interface BottlerocketUpdatePolicy {
 }
 
 /** The CRD `openAPIV3Schema`. */
-export const updatePolicyOpenApiSchema: K8sSchema = toKubernetesSchema(BodySchema);
+export const updatePolicyOpenApiSchema = (): K8sSchema => toKubernetesSchema(BodySchema);
 
 const specValidator = compileValidator(UpdatePolicySpecSchema);
 const statusValidator = compileValidator(UpdatePolicyStatusSchema);
@@ -534,7 +534,7 @@ export function updatePolicyCrd(options: { labels?: Readonly<Record<string, stri
           served: true,
           storage: true,
           additionalPrinterColumns: COLUMNS.map((c) => ({ ...c })),
-          schema: { openAPIV3Schema: structuredClone(updatePolicyOpenApiSchema) },
+          schema: { openAPIV3Schema: updatePolicyOpenApiSchema() },
           subresources: { status: {} },
         },
       ],

@@ -130,13 +130,16 @@ export function compileValidator<T extends TSchema>(
   schema: T,
   options: ValidatorOptions = {},
 ): SchemaValidator<Static<T>> {
-  const compiled = Compile(toValidationSchema(schema));
-  const check = (value: unknown): value is Static<T> => compiled.Check(value);
+  // Compiled at first use: a program that never validates (the controller: kube-apiserver validates its objects)
+  // does not carry the generated code.
+  let compiled: ReturnType<typeof Compile> | undefined;
+  const validator = () => (compiled ??= Compile(toValidationSchema(schema)));
+  const check = (value: unknown): value is Static<T> => validator().Check(value);
   return {
     check,
     validate: (value) => {
       if (check(value)) return { ok: true, value };
-      const errors = compiled.Errors(value) as RawError[];
+      const errors = validator().Errors(value) as RawError[];
       // A value that misses its pattern misses its format too; the pattern's message says enough.
       const patterned = new Set(errors.filter((e) => e.keyword === "pattern").map((e) => e.instancePath));
       const issues = errors

@@ -19,10 +19,10 @@ describe("BottlerocketUpdatePolicy schema", () => {
   });
 
   it("is structural, with int-or-string budget and a singleton rule", () => {
-    expect(structuralSchemaViolations(updatePolicyOpenApiSchema)).toEqual([]);
-    const spec = updatePolicyOpenApiSchema.properties?.spec?.properties;
+    expect(structuralSchemaViolations(updatePolicyOpenApiSchema())).toEqual([]);
+    const spec = updatePolicyOpenApiSchema().properties?.spec?.properties;
     expect(spec?.maxConcurrentUpdates).toMatchObject({ "x-kubernetes-int-or-string": true });
-    expect(JSON.stringify(updatePolicyOpenApiSchema)).toContain("self.metadata.name == 'default'");
+    expect(JSON.stringify(updatePolicyOpenApiSchema())).toContain("self.metadata.name == 'default'");
     const crd = updatePolicyCrd();
     expect(crd.metadata.name).toBe("bottlerocketupdatepolicies.brupop.bottlerocket.aws");
     expect(crd.spec.names).toMatchObject({ kind: "BottlerocketUpdatePolicy", singular: "bottlerocketupdatepolicy" });

@@ -47,7 +47,8 @@ export const brupopExecutable = (component: ComponentName): string => `${APP_DIR
  * The controller's and the API server's --max-opt=1: V8 compiles to baseline machine code (Sparkplug) but never
  * optimises (Maglev, TurboFan), whose code and work memory cost ~8 MiB of resident memory each at rest; they wait
  * on kube-apiserver, and 1,000-node rollouts kept their latency (docs/adr/0009-runtime-flags.md).
- * At most one flag each: brupop's executables carry them on their `#!` line, which Linux passes as one argument.
+ * At most one flag each: brupop's executables carry them on their `#!` line, which Linux passes as one argument
+ * (the controller and the API server set --optimize-for-size themselves, in their main.ts).
  */
 export const NODE_FLAGS: Readonly<Record<ComponentName, readonly string[]>> = {
   agent: ["--jitless"],
