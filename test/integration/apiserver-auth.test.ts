@@ -127,6 +127,14 @@ afterAll(async () => {
 });
 
 const node0 = () => nodes[0] ?? { name: "", uid: "" };
+/** node 0's shadow, for the custom-objects API. */
+const shadowRef = () => ({
+  group: API_GROUP,
+  version: "v2",
+  plural: PLURAL,
+  namespace: t.namespace,
+  name: brsName(node0().name),
+});
 const node1 = () => nodes[1] ?? { name: "", uid: "" };
 
 describe("authentication and authorisation", () => {
@@ -157,13 +165,9 @@ describe("authentication and authorisation", () => {
     expect(put.json).toEqual(status);
     const etag = put.headers.get("etag") ?? "";
     expect(etag).toMatch(/^"\d+"$/);
-    const stored = (await t.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
-      group: API_GROUP,
-      version: "v2",
-      plural: PLURAL,
-      namespace: t.namespace,
-      name: brsName(node0().name),
-    })) as BottlerocketShadow;
+    const stored = (await t.kc
+      .makeApiClient(CustomObjectsApi)
+      .getNamespacedCustomObject(shadowRef())) as BottlerocketShadow;
     expect(stored.status).toEqual(status);
     expect(`"${stored.metadata.resourceVersion ?? ""}"`).toBe(etag);
 
@@ -189,13 +193,7 @@ describe("authentication and authorisation", () => {
 
   it("keeps the controller's conditions when an agent replaces its status", async () => {
     const custom = t.kc.makeApiClient(CustomObjectsApi);
-    const ref = {
-      group: API_GROUP,
-      version: "v2",
-      plural: PLURAL,
-      namespace: t.namespace,
-      name: brsName(node0().name),
-    };
+    const ref = shadowRef();
     const stuck = {
       type: "Stuck",
       status: "True",
@@ -225,13 +223,7 @@ describe("authentication and authorisation", () => {
 
   it("writes a report in one request, and drops the fields a later report leaves out", async () => {
     const custom = t.kc.makeApiClient(CustomObjectsApi);
-    const ref = {
-      group: API_GROUP,
-      version: "v2",
-      plural: PLURAL,
-      namespace: t.namespace,
-      name: brsName(node0().name),
-    };
+    const ref = shadowRef();
     const failed: BottlerocketShadowStatus = {
       current_version: "1.21.0",
       target_version: "1.22.0",
@@ -263,13 +255,7 @@ describe("authentication and authorisation", () => {
 
   it("refuses a report on a shadow an earlier Node of that name owns (409), changing nothing", async () => {
     const custom = t.kc.makeApiClient(CustomObjectsApi);
-    const ref = {
-      group: API_GROUP,
-      version: "v2",
-      plural: PLURAL,
-      namespace: t.namespace,
-      name: brsName(node0().name),
-    };
+    const ref = shadowRef();
     const owners = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
     const earlier = [
       { apiVersion: "v1", kind: "Node", name: node0().name, uid: "0d1c1e4e-0000-4000-8000-000000000000" },
