@@ -250,6 +250,103 @@ export const HealthGatesSchema = Type.Object(
   },
 );
 
+// ---- Hooks (docs/design/hooks.md) ----
+
+/** A bounded duration: the pattern keeps it in src/core/duration.ts's grammar, the rule in its range. */
+function hookDuration(description: string, units: string, min: string, max: string) {
+  return Type.String({
+    description: `${description} ${DURATION_DESCRIPTION}`,
+    minLength: 2,
+    maxLength: 12,
+    pattern: `^${units}$`,
+    "x-kubernetes-validations": [
+      {
+        rule: `duration(self) >= duration('${min}') && duration(self) <= duration('${max}')`,
+        message: `must be from ${min} to ${max}`,
+      },
+    ],
+  });
+}
+
+export const HookSchema = Type.Object(
+  {
+    name: Type.String({
+      description: "Names the hook in the request, the shadow, Events and metrics (a DNS label, unique per phase).",
+      minLength: 1,
+      maxLength: 63,
+      pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    }),
+    url: Type.String({
+      description: "Where the controller POSTs the call, e.g. http://db-operator.db:8080/brupop/pre-drain.",
+      maxLength: 2048,
+      pattern: "^https?://[^\\s/?#]+[^\\s]*$",
+    }),
+    mode: Type.Optional(
+      stringEnum(["Blocking", "Advisory"], {
+        description:
+          "Blocking (default): the hook must pass or the update fails. Advisory: its failure is recorded and the " +
+          "update goes on.",
+      }),
+    ),
+    timeout: Type.Optional(
+      hookDuration(
+        "How long one call may take, connect to last byte (default 10s).",
+        "([0-9]+m)?([0-9]+s)?",
+        "1s",
+        "60s",
+      ),
+    ),
+    attempts: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10,
+        description: "Failed calls (an error, a timeout, a non-2xx answer) before the hook fails (default 3).",
+      }),
+    ),
+    maxWait: Type.Optional(
+      hookDuration(
+        "How long answers of not yet (429 or 503 with Retry-After) may hold the node, from the first call (default 10m).",
+        "([0-9]+h)?([0-9]+m)?([0-9]+s)?",
+        "0s",
+        "1h",
+      ),
+    ),
+    caBundle: Type.Optional(
+      Type.String({
+        description: "Base64 of the PEM certificates that sign an https URL's server (default: the system's).",
+        minLength: 4,
+        maxLength: 65536,
+        pattern: "^[A-Za-z0-9+/]+={0,2}$",
+      }),
+    ),
+  },
+  { description: "An HTTP webhook the controller calls (docs/design/hooks.md)." },
+);
+
+function hookList(description: string) {
+  return Type.Unsafe<Static<typeof HookSchema>[]>({
+    ...Type.Array(HookSchema, { maxItems: 4, description }),
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+  });
+}
+
+export const HooksSchema = Type.Object(
+  {
+    preDrain: Type.Optional(
+      hookList("Called in order before the node is cordoned and drained; a blocking failure leaves it undrained."),
+    ),
+    postReboot: Type.Optional(
+      hookList(
+        "Called in order once the node's health gates passed on the new version; a blocking failure rolls it back.",
+      ),
+    ),
+  },
+  { description: "Webhooks around each node's update, called by the controller." },
+);
+
+// ---- end of hooks ----
+
 export const UpdatePolicySpecSchema = Type.Object(
   {
     paused: Type.Optional(Type.Boolean({ description: "No new updates start while true; updates in flight finish." })),
@@ -311,6 +408,7 @@ export const UpdatePolicySpecSchema = Type.Object(
           "flight finish. Setting it back to false starts the rollout as planned. Default false.",
       }),
     ),
+    hooks: Type.Optional(HooksSchema),
   },
   { description: "Overrides the controller's environment variables field by field; unset fields keep them." },
 );

@@ -27,6 +27,7 @@ import { serveMetrics, type MetricsServer } from "./http.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { FleetReconciler } from "./fleet-reconciler.ts";
 import { GateObserver } from "./gate-observer.ts";
+import { callHook } from "./hook-caller.ts";
 import { ConfigMapFleetState } from "./fleet-state.ts";
 import { NodeClient } from "./node-client.ts";
 import { NodeReconciler } from "./node-reconciler.ts";
@@ -137,6 +138,7 @@ export class Controller {
       shadowClient: new ShadowClient(fenced, ns),
       nodeClient: new NodeClient(fenced),
       gateObserver: new GateObserver(fenced),
+      callHook,
       fleetState: new ConfigMapFleetState(fenced, ns),
       events: this.events,
       metrics: this.metrics,

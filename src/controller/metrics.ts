@@ -19,6 +19,7 @@ export class ControllerMetrics {
   readonly #leader: Gauge;
   readonly #halted: Gauge;
   readonly #failedNodes: Gauge<"kind">;
+  readonly #hookCalls: Counter<"phase" | "hook" | "result">;
   #versions: { bottlerocket_version: string }[] = [];
   #depth: () => number = () => 0;
 
@@ -50,7 +51,7 @@ export class ControllerMetrics {
     });
     this.#failures = new Counter({
       name: "brupop_update_failures_total",
-      help: "Update steps that failed, by reason (crashed: the agent reported ErrorReset; timed-out; gate-failed: a health gate after the reboot)",
+      help: "Update steps that failed, by reason (crashed: the agent reported ErrorReset; timed-out; gate-failed: a health gate after the reboot; hook-failed: a blocking pre-drain or post-reboot hook)",
       labelNames: ["reason"],
       registers,
     });
@@ -102,6 +103,12 @@ export class ControllerMetrics {
       labelNames: ["kind"],
       registers,
     });
+    this.#hookCalls = new Counter({
+      name: "brupop_hook_calls_total",
+      help: "Calls of the policy's pre-drain and post-reboot hooks, by phase, hook and result (passed, not-yet, retrying: a failed call with attempts left, failed: the hook failed)",
+      labelNames: ["phase", "hook", "result"],
+      registers,
+    });
   }
 
   /** Gauges derived from the whole fleet; series for vanished versions are removed. */
@@ -131,8 +138,12 @@ export class ControllerMetrics {
       this.#timeInState.observe({ state: from }, secondsInPrevious);
   }
 
-  failure(reason: "crashed" | "timed-out" | "gate-failed"): void {
+  failure(reason: "crashed" | "timed-out" | "gate-failed" | "hook-failed"): void {
     this.#failures.inc({ reason });
+  }
+
+  hookCalled(phase: string, hook: string, result: string): void {
+    this.#hookCalls.inc({ phase, hook, result });
   }
 
   reconciled(kind: "node" | "fleet", result: "ok" | "error", seconds: number): void {

@@ -1,5 +1,6 @@
 // reconcile(node/<name>): moves one node along its update — advance, reset (a crash, a timeout, a failed health
-// gate), clear, restamp — checks the health gates of a node in MonitoringUpdate, releases it when it is stuck, and
+// gate or hook), clear, restamp — checks the health gates of a node in MonitoringUpdate, calls the pre-drain and
+// post-reboot hooks (docs/design/hooks.md), releases it when it is stuck, and
 // garbage-collects the shadow of a node that lost its label. It never starts an update: starting uses budget, a
 // fleet-wide decision (fleet-reconciler.ts).
 import type { V1Node } from "@kubernetes/client-node";
@@ -8,14 +9,15 @@ import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.t
 import { parseTimestamp } from "../api/timestamps.ts";
 import { withCondition } from "../core/conditions.ts";
 import { evaluateGates, healthCondition, recordedPass, type GateVerdict } from "../core/health-gates.ts";
+import { classifyCall, formatHooksRecord, recordCall } from "../core/hooks.ts";
 import { decideNextSpec, type NodeDecision, type NodePolicy } from "../core/next-spec.ts";
 import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "../core/model.ts";
 import { standing } from "../core/standing.ts";
 import { withStuckCondition, type StuckReport } from "../core/stuck-condition.ts";
 import { toNodeView, toShadowView } from "../core/views.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
-import { nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
-import { isBeingDeleted, type ControllerContext } from "./reconcile.ts";
+import { hookNote, nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
+import { CONFLICT_RETRY_MS, isBeingDeleted, type ControllerContext } from "./reconcile.ts";
 
 /** How often the gates of a node in MonitoringUpdate are looked at again: its pods and Prometheus are not watched. */
 export const GATE_POLL_MS = 5_000;
@@ -82,6 +84,7 @@ export class NodeReconciler {
       }
       case "keep": {
         await this.#report(shadow, decision.why === "stuck" ? decision.reason : null, now, signal, health);
+        if (decision.hook !== undefined) return this.#callHook(view, node, policy, gates, signal);
         if (decision.why === "stuck") {
           const s = standing(view, nodeView, policy.stateTimeouts, now);
           if (s.kind === "stuck" && s.release) await this.#release(shadow, nodeView, node, decision.reason, signal);
@@ -123,6 +126,44 @@ export class NodeReconciler {
     );
     const started = parseTimestamp(view.annotations?.[ANNOTATIONS.updateStarted]) ?? null;
     return evaluateGates(policy.healthGates, observed, { since, updateStartedAt: started, now });
+  }
+
+  /**
+   * Calls the hook the decision names, at least once: the decision is made again from the shadow as the API server
+   * holds it (the cache may not have the last call's record yet, and calling on it would call twice), the call is
+   * made, its outcome recorded on the shadow conditional on that read, then the node is looked at again at once.
+   * A crash or a conflict between the call and the record calls again; a hook is never skipped.
+   */
+  async #callHook(
+    cached: ShadowView,
+    node: V1Node,
+    policy: NodePolicy,
+    gates: GateVerdict | undefined,
+    signal: AbortSignal,
+  ): Promise<ReconcileResult | undefined> {
+    const ctx = this.#ctx;
+    const fresh = await ctx.shadowClient.read(cached.name);
+    const view = fresh === undefined ? undefined : toShadowView(fresh);
+    if (fresh === undefined || view === undefined) return undefined;
+    const decision = decideNextSpec(view, policy, ctx.clock(), gates);
+    // Already called (the cache was behind): decide again once it has caught up.
+    if (decision.kind !== "keep" || decision.hook === undefined) return { requeueAfterMs: CONFLICT_RETRY_MS };
+    const { hook: call } = decision;
+    const since = view.spec.state_transition_timestamp ?? "";
+    const phase = { phase: call.phase, since, version: call.request.toVersion };
+    ctx.log.info(`${view.name}: ${decision.reason}`);
+    const result = await ctx.callHook(call, ctx.namespace, signal);
+    const now = ctx.clock();
+    const recorded = recordCall(view, phase, call.hook, classifyCall(result), now);
+    signal.throwIfAborted();
+    await ctx.shadowClient.writeAnnotations(view.name, fresh.metadata.resourceVersion ?? "", {
+      [ANNOTATIONS.hooks]: formatHooksRecord(recorded.record),
+    });
+    const state = recorded.entry.state;
+    ctx.metrics.hookCalled(call.phase, call.hook.name, state);
+    ctx.events.record(subjectsOf(fresh, view.nodeName, node, ctx.namespace), hookNote(state, recorded.message));
+    ctx.log.info(`${view.name}: ${recorded.message}`);
+    return { requeueAfterMs: 0 };
   }
 
   async #writeStep(

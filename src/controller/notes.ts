@@ -2,6 +2,7 @@
 import type { V1Node } from "@kubernetes/client-node";
 import { API_VERSION_V2, KIND } from "../api/constants.ts";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import type { HookState } from "../core/hooks.ts";
 import type { NodeDecision } from "../core/next-spec.ts";
 import { NOT_STARTED, eventType } from "../core/reasons.ts";
 import type { NotStartedReason } from "../core/select.ts";
@@ -43,6 +44,10 @@ export function stepNote(decision: Extract<NodeDecision, { kind: "advance" | "re
         return { type: "Normal", reason: "SpecReset", action: "Reset", message: decision.reason };
       case "gate-failed":
         return { type: "Warning", reason: "HealthGateFailed", action: "Rollback", message: decision.reason };
+      case "hook-failed": {
+        const action = decision.spec.state === "Idle" ? "Reset" : "Rollback";
+        return { type: "Warning", reason: "UpdateFailedByHook", action, message: decision.reason };
+      }
     }
   }
   switch (decision.step) {
@@ -56,6 +61,20 @@ export function stepNote(decision: Extract<NodeDecision, { kind: "advance" | "re
       return { type: "Warning", reason: "UpdateRolledBack", action: "Finish", message: decision.reason };
     case "clear":
       return null;
+  }
+}
+
+/** The Event for one call of a hook (docs/design/hooks.md), by what the call made of the hook. */
+export function hookNote(state: HookState, message: string): EventNote {
+  switch (state) {
+    case "passed":
+      return { type: "Normal", reason: "HookPassed", action: "CallHook", message };
+    case "not-yet":
+      return { type: "Normal", reason: "HookNotYet", action: "CallHook", message };
+    case "retrying":
+      return { type: "Warning", reason: "HookRetrying", action: "CallHook", message };
+    case "failed":
+      return { type: "Warning", reason: "HookFailed", action: "CallHook", message };
   }
 }
 

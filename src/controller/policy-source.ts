@@ -4,6 +4,7 @@
 import { UPDATE_POLICY_API_VERSION, UPDATE_POLICY_KIND, type BottlerocketUpdatePolicy } from "../api/update-policy.ts";
 import { DEFAULT_HEALTH_GATES } from "../core/health-gates.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "../core/failures.ts";
+import { NO_HOOKS } from "../core/hooks.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "../core/next-spec.ts";
 import { resolveFleetPolicy, type ControllerEnv, type FleetPolicy, type PolicyResolution } from "../core/policy.ts";
 import { DEFAULT_NODE_TIMEOUTS } from "../core/timeouts.ts";
@@ -17,6 +18,7 @@ const FALLBACK_NODE_POLICY: NodePolicy = {
   allowDowngrade: false,
   backoffUnitMs: DEFAULT_BACKOFF_UNIT_MS,
   healthGates: DEFAULT_HEALTH_GATES,
+  hooks: NO_HOOKS,
 };
 
 const INVALID_POLICY_KEY = "policy/errors";

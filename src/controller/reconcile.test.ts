@@ -181,6 +181,8 @@ function setup(options: {
         pods: { ok: true as const, value: (options.pods ?? []).map(gatePod) },
       }),
     },
+    // No policy here has hooks (docs/design/hooks.md; test/e2e/hooks.test.ts calls real ones).
+    callHook: () => Promise.reject(new Error("no hook is configured in these tests")),
     fleetState,
     events: recorder,
     metrics: new ControllerMetrics(),

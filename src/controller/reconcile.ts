@@ -12,6 +12,7 @@ import type { ReconcileResult } from "../kube/work-queue.ts";
 import type { EventRecorder } from "./events.ts";
 import type { FleetState } from "./fleet-state.ts";
 import type { GateObserver } from "./gate-observer.ts";
+import type { HookCaller } from "./hook-caller.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import type { NodeClient } from "./node-client.ts";
 import type { PolicySource } from "./policy-source.ts";
@@ -47,6 +48,8 @@ export interface ControllerContext {
   nodeClient: NodeClient;
   /** Reads what the health gates look at (pods, Prometheus) for a node in MonitoringUpdate. */
   gateObserver: Pick<GateObserver, "observe">;
+  /** Calls a pre-drain or post-reboot hook (docs/design/hooks.md). */
+  callHook: HookCaller;
   fleetState: FleetState;
   events: EventRecorder;
   metrics: ControllerMetrics;

@@ -12,6 +12,7 @@ import {
   type UpdatePolicyStatus,
 } from "../api/update-policy.ts";
 import type { AnnotationPatch, ShadowSpec } from "../core/model.ts";
+import { isNotFound } from "../kube/errors.ts";
 import { trimForCache } from "../kube/informer.ts";
 
 /** Shadows per page of the consistent read. */
@@ -74,6 +75,26 @@ export class ShadowClient {
     return this.#client.patch<BottlerocketShadow>(`${this.#shadows}/${write.name}`, "merge", body, {
       query: FIELD_MANAGER,
     });
+  }
+
+  /** The shadow as the API server holds it now (not the cache); undefined when it is gone. */
+  async read(name: string): Promise<BottlerocketShadow | undefined> {
+    try {
+      return await this.#client.get<BottlerocketShadow>(`${this.#shadows}/${name}`);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Writes annotations only (a merge patch), conditional on `resourceVersion`. */
+  async writeAnnotations(name: string, resourceVersion: string, annotations: AnnotationPatch): Promise<void> {
+    await this.#client.patch(
+      `${this.#shadows}/${name}`,
+      "merge",
+      { metadata: { resourceVersion, annotations } },
+      { query: FIELD_MANAGER },
+    );
   }
 
   /**

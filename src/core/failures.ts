@@ -1,7 +1,7 @@
 // A node's consecutive failures, its crash backoff and quarantine (docs/design/state-machine.md#crash-backoff).
 //
 // brupop counts only agent-reported crashes (status.crash_count). We also count step timeouts and failed health
-// gates, which the controller detects and must record itself (annotations on the shadow), so a node that keeps timing
+// gates and blocking hooks, which the controller detects and must record itself (annotations on the shadow), so a node that keeps timing
 // out or failing its gates backs off and is quarantined just like one that keeps crashing. All counts return to zero
 // after a successful update: the agent resets crash_count, and the controller removes its annotations when it writes
 // the finishing spec.
@@ -31,9 +31,11 @@ export interface FailureRecord {
   timeouts: number;
   /** Failed health gates recorded by the controller (docs/design/health-gates.md). */
   gateFailures: number;
-  /** crashCount + timeouts + gateFailures: consecutive failures since the last successful update. */
+  /** Failed blocking hooks recorded by the controller (docs/design/hooks.md). */
+  hookFailures: number;
+  /** crashCount + timeouts + gateFailures + hookFailures: consecutive failures since the last successful update. */
   failures: number;
-  /** The latest of the agent's failure timestamp, the controller's last timeout and its last failed gate. */
+  /** The latest of the agent's failure timestamp, the controller's last timeout, failed gate and failed hook. */
   lastFailureAt: Date | null;
   /** The acknowledged count in effect (an acknowledgement above `failures` is stale and ignored). */
   acknowledged: number;
@@ -52,17 +54,20 @@ export function readFailures(shadow: ShadowView): FailureRecord {
   const crashCount = Number.isSafeInteger(rawCrash) && rawCrash > 0 ? rawCrash : 0;
   const timeouts = countAnnotation(annotations[ANNOTATIONS.timeouts]);
   const gateFailures = countAnnotation(annotations[ANNOTATIONS.gateFailures]);
-  const failures = crashCount + timeouts + gateFailures;
+  const hookFailures = countAnnotation(annotations[ANNOTATIONS.hookFailures]);
+  const failures = crashCount + timeouts + gateFailures + hookFailures;
   const crashedAt = parseTimestamp(shadow.status?.state_transition_failure_timestamp) ?? null;
   const timedOutAt = timeouts > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastTimeout]) ?? null) : null;
   const gateFailedAt = gateFailures > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastGateFailure]) ?? null) : null;
-  const lastFailureAt = latest(latest(crashedAt, timedOutAt), gateFailedAt);
+  const hookFailedAt = hookFailures > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastHookFailure]) ?? null) : null;
+  const lastFailureAt = latest(latest(latest(crashedAt, timedOutAt), gateFailedAt), hookFailedAt);
   const ack = countAnnotation(annotations[ANNOTATIONS.acknowledgedFailures]);
   const acknowledged = ack <= failures ? ack : 0;
   return {
     crashCount,
     timeouts,
     gateFailures,
+    hookFailures,
     failures,
     lastFailureAt,
     acknowledged,

@@ -116,6 +116,13 @@ export const ANNOTATIONS = {
    * `brupop plan` and a dry run assume of the next updates (src/core/plan.ts).
    */
   lastUpdateSeconds: "brupop.bottlerocket.aws/last-update-seconds",
+  // ---- Hooks (docs/design/hooks.md) ----
+  /** Shadow, controller: the calls of the pre-drain and post-reboot hooks of the current update (JSON). */
+  hooks: "brupop.bottlerocket.aws/hooks",
+  /** Shadow, controller: failed blocking hooks since the last successful update (decimal); counted like crashes. */
+  hookFailures: "brupop.bottlerocket.aws/hook-failures",
+  /** Shadow, controller: RFC 3339 time of the last failed blocking hook; backoff counts from it. */
+  lastHookFailure: "brupop.bottlerocket.aws/last-hook-failure",
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */

@@ -322,6 +322,8 @@ const CLEARED = {
   [ANNOTATIONS.lastTimeout]: null,
   [ANNOTATIONS.gateFailures]: null,
   [ANNOTATIONS.lastGateFailure]: null,
+  [ANNOTATIONS.hookFailures]: null,
+  [ANNOTATIONS.lastHookFailure]: null,
   [ANNOTATIONS.acknowledgedFailures]: null,
   [ANNOTATIONS.previousVersion]: null,
   [ANNOTATIONS.updateStarted]: null,
@@ -625,7 +627,7 @@ describe("health gates after the reboot", () => {
       [ANNOTATIONS.previousVersion]: null,
       [ANNOTATIONS.updateStarted]: null,
       [ANNOTATIONS.rollbackTo]: null,
-      [ANNOTATIONS.specReason]: "rolled back to 1.19.0 after a failed health gate",
+      [ANNOTATIONS.specReason]: "rolled back to 1.19.0 after a failed health gate or post-reboot hook",
     });
   });
 

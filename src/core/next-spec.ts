@@ -20,6 +20,9 @@
 // - MonitoringUpdate holds until the health gates pass (brupop passes straight through: a TODO in its code). A failed
 //   gate is a failed update: counted like a crash, and the node is rolled back to the version it ran before
 //   through the usual steps (docs/design/health-gates.md).
+// - Hooks (docs/design/hooks.md): before the drain is asked for, the pre-drain hooks are called; after the gates
+//   passed, the post-reboot hooks. A blocking hook that fails fails the update like a crash (pre-drain: back to Idle,
+//   not drained) or a failed gate (post-reboot: rolled back).
 import { successor, type BrsState, type TimedState } from "../api/state-machine.ts";
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
 import { formatDuration } from "./duration.ts";
@@ -36,6 +39,7 @@ import {
 import { compareSemver, parseSemver, sameVersion } from "../api/semver.ts";
 import { isTimedState, stepDeadline, type NodeTimeouts } from "./timeouts.ts";
 import type { GateVerdict, HealthGates } from "./health-gates.ts";
+import { hookVerdict, phaseWords, type HookCall, type HookPhase, type Hooks } from "./hooks.ts";
 
 export const DEFAULT_QUARANTINE_AFTER_FAILURES = 5;
 
@@ -49,10 +53,12 @@ export interface NodePolicy {
   backoffUnitMs: number;
   /** What MonitoringUpdate checks before the update counts as done (health-gates.ts). */
   healthGates: HealthGates;
+  /** Webhooks before the drain and after the gates (hooks.ts). */
+  hooks: Hooks;
 }
 
 /** `gate-failed`: a health gate failed after the reboot; the spec rolls the node back when it can. */
-export type ResetCause = "crashed" | "timed-out" | "no-status" | "gate-failed";
+export type ResetCause = "crashed" | "timed-out" | "no-status" | "gate-failed" | "hook-failed";
 
 export type KeepWhy =
   /** The agent has not reported a status yet. */
@@ -92,8 +98,11 @@ export type NodeDecision =
   | { kind: "start"; spec: ShadowSpec; annotations: AnnotationPatch; reason: string; from: string; to: string }
   | { kind: "advance"; step: AdvanceStep; spec: ShadowSpec; annotations: AnnotationPatch; reason: string }
   | { kind: "reset"; cause: ResetCause; spec: ShadowSpec; annotations: AnnotationPatch; reason: string }
-  /** Nothing to write. `recheckAt`: when a timer could change that (a timeout), so the controller can requeue. */
-  | { kind: "keep"; why: KeepWhy; reason: string; recheckAt: Date | null }
+  /**
+   * Nothing to write to the spec. `recheckAt`: when a timer could change that (a timeout), so the controller can
+   * requeue. `hook`: a hook call is due; the controller makes it and records the outcome on the shadow.
+   */
+  | { kind: "keep"; why: KeepWhy; reason: string; recheckAt: Date | null; hook?: HookCall }
   /** Crash backoff: an update is wanted but may not start before `until`. */
   | { kind: "wait"; until: Date; reason: string }
   /** An update is wanted but too many failures are unacknowledged. */
@@ -112,6 +121,8 @@ const CLEARED_FAILURES: AnnotationPatch = {
   [ANNOTATIONS.lastTimeout]: null,
   [ANNOTATIONS.gateFailures]: null,
   [ANNOTATIONS.lastGateFailure]: null,
+  [ANNOTATIONS.hookFailures]: null,
+  [ANNOTATIONS.lastHookFailure]: null,
   [ANNOTATIONS.acknowledgedFailures]: null,
   [ANNOTATIONS.rollbackFrom]: null,
   ...ATTEMPT_DONE,
@@ -176,7 +187,7 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
   if (rollback && spec.state === "RebootedIntoUpdate") {
     // The rollback ran the version it went back to: done, with the failure that caused it still counted, and
     // rollback-from still naming the version that failed (until the next start), for the halt (halt.ts).
-    const reason = `rolled back to ${spec.version ?? "(unknown version)"} after a failed health gate`;
+    const reason = `rolled back to ${spec.version ?? "(unknown version)"} after a failed health gate or post-reboot hook`;
     return {
       kind: "advance",
       step: "rolled-back",
@@ -185,8 +196,14 @@ export function decideNextSpec(shadow: ShadowView, policy: NodePolicy, now: Date
       reason,
     };
   }
+  let hooksDone = "";
+  if (spec.state === "StagedAndPerformedUpdate" && policy.hooks.preDrain.length > 0) {
+    const hooks = hookPhase("preDrain", shadow, policy, now);
+    if (typeof hooks !== "string") return hooks;
+    hooksDone = `; ${hooks}`;
+  }
   const next = successor(spec.state);
-  const reason = `${spec.state} reached; next ${next}${rollback ? ` (rolling back to ${spec.version ?? "?"})` : ""}`;
+  const reason = `${spec.state} reached${hooksDone}; next ${next}${rollback ? ` (rolling back to ${spec.version ?? "?"})` : ""}`;
   return {
     kind: "advance",
     step: "next",
@@ -216,16 +233,23 @@ function afterMonitoring(
     if (gates === undefined) {
       return { kind: "keep", why: "in-progress", reason: "checking the health gates", recheckAt: null };
     }
-    if (gates.kind === "failed") return gateFailed(shadow, gates.gate, gates.reason, now);
+    if (gates.kind === "failed")
+      return failedAfterReboot(shadow, `health gate ${gates.gate}`, gates.reason, now, "gate");
     const waiting = gates.results.filter((r) => r.state !== "passed");
     const reason = `health gates after the update to ${version}: waiting for ${waiting
       .map((r) => `${r.gate} (${r.message})`)
       .join(", ")}`;
     return { kind: "keep", why: "in-progress", reason, recheckAt: gates.recheckAt };
   }
+  let hooksDone = "";
+  if (policy.hooks.postReboot.length > 0) {
+    const hooks = hookPhase("postReboot", shadow, policy, now);
+    if (typeof hooks !== "string") return hooks;
+    hooksDone = `; ${hooks}`;
+  }
   // A finished update clears our failure bookkeeping, as the agent clears crash_count on the same transition.
   const passed = policy.healthGates.gates.length > 0 ? "; health gates passed" : "";
-  const reason = `update to ${version} complete${passed}`;
+  const reason = `update to ${version} complete${passed}${hooksDone}`;
   return {
     kind: "advance",
     step: "finish",
@@ -236,14 +260,70 @@ function afterMonitoring(
 }
 
 /**
- * A failed gate fails the update: counted (gate-failures, last-gate-failure) so that the node backs off and counts
- * towards quarantine, and rolled back to the version it ran before through the usual steps, when that is known.
+ * The hooks of one phase, from their record on the shadow (hooks.ts): a call due or a wait (keep), a blocking hook
+ * failed (the update fails), or done (its words, for the reason of the step that follows).
  */
-function gateFailed(shadow: ShadowView, gate: string, why: string, now: Date): NodeDecision {
+function hookPhase(phase: HookPhase, shadow: ShadowView, policy: NodePolicy, now: Date): NodeDecision | string {
   const { spec } = shadow;
-  const failures = readFailures(shadow).gateFailures + 1;
-  const counted = { [ANNOTATIONS.gateFailures]: String(failures), [ANNOTATIONS.lastGateFailure]: at(now) };
-  const failed = `health gate ${gate} failed after the update to ${spec.version ?? "(unknown version)"}: ${clip(why, 400)}`;
+  const since = spec.state_transition_timestamp;
+  // A hook's record is keyed by the phase's timestamp: without one no record could be kept.
+  if (since === null || parseTimestamp(since) === undefined) return restamp(spec, spec.state as TimedState, now);
+  const version = spec.version ?? shadow.status?.target_version ?? "";
+  const verdict = hookVerdict(policy.hooks[phase], shadow, { phase, since, version }, now);
+  switch (verdict.kind) {
+    case "call":
+      return { kind: "keep", why: "in-progress", reason: verdict.reason, recheckAt: null, hook: verdict.call };
+    case "waiting":
+      return { kind: "keep", why: "in-progress", reason: verdict.reason, recheckAt: verdict.recheckAt };
+    case "done":
+      return verdict.reason;
+    case "failed":
+      return phase === "preDrain"
+        ? hookFailedBeforeDrain(shadow, verdict.hook, verdict.message, now)
+        : failedAfterReboot(shadow, `${phaseWords(phase)} hook ${verdict.hook}`, verdict.message, now, "hook");
+  }
+}
+
+function countedHookFailure(shadow: ShadowView, now: Date): AnnotationPatch {
+  const failures = readFailures(shadow).hookFailures + 1;
+  return { [ANNOTATIONS.hookFailures]: String(failures), [ANNOTATIONS.lastHookFailure]: at(now) };
+}
+
+/** A blocking pre-drain hook failed: the node is not drained; back to Idle, counted like a crash. */
+function hookFailedBeforeDrain(shadow: ShadowView, hook: string, why: string, now: Date): NodeDecision {
+  const { spec } = shadow;
+  const to = spec.version ?? "(unknown version)";
+  const reason = `pre-drain hook ${hook} failed before the update to ${to}: ${clip(why, 400)}; not drained, back to Idle`;
+  return {
+    kind: "reset",
+    cause: "hook-failed",
+    spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
+    annotations: withReason(reason, countedHookFailure(shadow, now)),
+    reason,
+  };
+}
+
+/**
+ * A failed gate or post-reboot hook fails the update: counted (gate-failures or hook-failures, and the time) so that
+ * the node backs off and counts towards quarantine, and rolled back to the version it ran before through the usual
+ * steps, when that is known.
+ */
+function failedAfterReboot(
+  shadow: ShadowView,
+  what: string,
+  why: string,
+  now: Date,
+  counter: "gate" | "hook",
+): NodeDecision {
+  const { spec } = shadow;
+  const counted =
+    counter === "gate"
+      ? {
+          [ANNOTATIONS.gateFailures]: String(readFailures(shadow).gateFailures + 1),
+          [ANNOTATIONS.lastGateFailure]: at(now),
+        }
+      : countedHookFailure(shadow, now);
+  const failed = `${what} failed after the update to ${spec.version ?? "(unknown version)"}: ${clip(why, 400)}`;
   const previous = shadow.annotations?.[ANNOTATIONS.previousVersion];
   const current = shadow.status?.current_version;
   const to = previous !== undefined && parseSemver(previous) !== null && previous !== current ? previous : null;
@@ -253,7 +333,7 @@ function gateFailed(shadow: ShadowView, gate: string, why: string, now: Date): N
       : `${failed}; rolling back to ${to}`;
   return {
     kind: "reset",
-    cause: "gate-failed",
+    cause: counter === "gate" ? "gate-failed" : "hook-failed",
     spec:
       to === null
         ? { state: "Idle", state_transition_timestamp: at(now), version: spec.version }
@@ -408,6 +488,7 @@ function decideIdle(shadow: ShadowView, status: ShadowStatus, policy: NodePolicy
       [ANNOTATIONS.updateStarted]: at(now),
       [ANNOTATIONS.rollbackTo]: null,
       [ANNOTATIONS.rollbackFrom]: null,
+      [ANNOTATIONS.hooks]: null,
     }),
     reason,
     from: status.current_version,

@@ -10,6 +10,7 @@ import { DEFAULT_NODE_TIMEOUTS, type NodeTimeouts } from "./timeouts.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "./failures.ts";
 import { parseFailureLimit, type FailureLimit } from "./halt.ts";
 import { parseHealthGates, type HealthGatesSpec } from "./health-gates.ts";
+import { parseHooks, type HooksSpec } from "./hooks.ts";
 import { parseTopologyBudgets, type TopologyBudget, type TopologyBudgetSpec } from "./topology-budget.ts";
 import {
   WindowError,
@@ -75,6 +76,8 @@ export interface UpdatePolicySpec extends DisruptorPolicySpec {
   healthGates?: HealthGatesSpec;
   /** Publish the plan (src/core/plan.ts) instead of starting nodes; updates in flight finish. Default false. */
   dryRun?: boolean;
+  /** Webhooks before the drain and after the gates (hooks.ts); unset: none. */
+  hooks?: HooksSpec;
 }
 
 export type PolicySource = "default" | "env" | "policy";
@@ -116,6 +119,7 @@ const SPEC_FIELDS: readonly string[] = [
   "minNodeAge",
   "healthGates",
   "dryRun",
+  "hooks",
 ];
 
 /** An environment value, with blank treated as unset (templates often render unset values as ""). */
@@ -201,6 +205,7 @@ export function resolveFleetPolicy(
   const backoffUnitMs = resolveBackoffUnit(env, errors);
   const healthGates = parseHealthGates(resource.healthGates, "policy spec.healthGates", errors);
   const dryRun = resolveDryRun(resource.dryRun, errors);
+  const hooks = parseHooks(resource.hooks, "policy spec.hooks", errors);
 
   if (errors.length > 0) return { ok: false, errors, warnings };
   return {
@@ -219,6 +224,7 @@ export function resolveFleetPolicy(
       allowDowngrade: downgrade.value,
       backoffUnitMs,
       healthGates,
+      hooks,
       sources: {
         budget: budgetSource,
         schedule: scheduled.source,

@@ -296,6 +296,65 @@ describe("health gates at the API server", () => {
   });
 });
 
+describe("hooks at the API server", () => {
+  const create = (hooks: Record<string, unknown>) => createPolicy({ hooks });
+  const hook = { name: "db", url: "http://db-operator.db:8080/pre-drain" };
+
+  it.each([
+    ["a URL that is none", { preDrain: [{ ...hook, url: "db-operator:8080" }] }, /spec\.hooks\.preDrain\[0\]\.url/],
+    ["a URL without a host", { postReboot: [{ ...hook, url: "http:///x" }] }, /spec\.hooks\.postReboot\[0\]\.url/],
+    [
+      "a timeout that is no duration",
+      { preDrain: [{ ...hook, timeout: "soon" }] },
+      /spec\.hooks\.preDrain\[0\]\.timeout/,
+    ],
+    [
+      "a timeout of 0s",
+      { preDrain: [{ ...hook, timeout: "0s" }] },
+      /spec\.hooks\.preDrain\[0\]\.timeout.*from 1s to 60s/,
+    ],
+    [
+      "a timeout over a minute",
+      { preDrain: [{ ...hook, timeout: "2m" }] },
+      /spec\.hooks\.preDrain\[0\]\.timeout.*from 1s to 60s/,
+    ],
+    ["a mode that is none", { preDrain: [{ ...hook, mode: "Optional" }] }, /spec\.hooks\.preDrain\[0\]\.mode/],
+    ["no attempt", { preDrain: [{ ...hook, attempts: 0 }] }, /spec\.hooks\.preDrain\[0\]\.attempts/],
+    ["a maxWait over an hour", { postReboot: [{ ...hook, maxWait: "2h" }] }, /spec\.hooks\.postReboot\[0\]\.maxWait/],
+    [
+      "a caBundle that is no base64",
+      { preDrain: [{ ...hook, caBundle: "not base64!" }] },
+      /spec\.hooks\.preDrain\[0\]\.caBundle/,
+    ],
+    ["a hook without a URL", { preDrain: [{ name: "db" }] }, /spec\.hooks\.preDrain\[0\]\.url/],
+    ["the same name twice", { preDrain: [hook, hook] }, /spec\.hooks\.preDrain\[1\]: Duplicate value/],
+    [
+      "five hooks in a phase",
+      { preDrain: ["a", "b", "c", "d", "e"].map((name) => ({ ...hook, name })) },
+      /spec\.hooks\.preDrain/,
+    ],
+  ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, hooks, field) => {
+    await expectRefused(create(hooks), field);
+  });
+
+  it("accepts every field", async () => {
+    const created = (await create({
+      preDrain: [{ ...hook, mode: "Blocking", timeout: "30s", attempts: 5, maxWait: "15m" }],
+      postReboot: [
+        {
+          name: "smoke",
+          url: "https://smoke.tests.svc/check",
+          mode: "Advisory",
+          caBundle: btoa("-----BEGIN CERTIFICATE-----"),
+        },
+      ],
+    })) as BottlerocketUpdatePolicy;
+    expect(created.spec?.hooks?.preDrain).toHaveLength(1);
+    expect(created.spec?.hooks?.postReboot?.[0]?.mode).toBe("Advisory");
+    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+  });
+});
+
 describe("a controller following the policy resource", () => {
   let controller: Controller | undefined;
   let observer: ShadowTimeline | undefined;

@@ -7,6 +7,7 @@ import {
   type ShadowView,
 } from "../../src/core/model.ts";
 import { DEFAULT_HEALTH_GATES } from "../../src/core/health-gates.ts";
+import { NO_HOOKS } from "../../src/core/hooks.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "../../src/core/failures.ts";
 import { DEFAULT_QUARANTINE_AFTER_FAILURES, type NodePolicy } from "../../src/core/next-spec.ts";
 import { DEFAULT_NODE_TIMEOUTS } from "../../src/core/timeouts.ts";
@@ -83,6 +84,7 @@ export const NODE_POLICY: NodePolicy = {
   allowDowngrade: false,
   backoffUnitMs: DEFAULT_BACKOFF_UNIT_MS,
   healthGates: DEFAULT_HEALTH_GATES,
+  hooks: NO_HOOKS,
 };
 
 /** A resolved policy (throws on errors, which a test should not have). */
