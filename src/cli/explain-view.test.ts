@@ -171,6 +171,38 @@ describe("explainNode", () => {
     expect(explanation.timeline.map((e) => e.what)).toContain("controller recorded a failed health gate");
   });
 
+  it("shows the hooks' outcome and counts a failed blocking hook", () => {
+    const failed = brs("n1", {
+      spec: { state: "Idle", version: "1.26.0", state_transition_timestamp: minutesBefore(1) },
+      status: { target_version: "1.26.0", current_state: "StagedAndPerformedUpdate" },
+      annotations: {
+        "brupop.bottlerocket.aws/hook-failures": "1",
+        "brupop.bottlerocket.aws/last-hook-failure": minutesBefore(1),
+        "brupop.bottlerocket.aws/hooks": JSON.stringify({
+          preDrain: {
+            since: minutesBefore(2),
+            version: "1.26.0",
+            hooks: { db: { state: "failed", calls: 3, failures: 3, at: minutesBefore(1), message: "HTTP 500" } },
+          },
+        }),
+      },
+    });
+    const explanation = explainNode({
+      nodeName: "n1",
+      namespace: "ns",
+      now: NOW,
+      node: k8sNode("n1"),
+      shadow: failed,
+      report: buildFleetReport(snapshot({ shadows: [failed], nodes: [k8sNode("n1")] }), NOW),
+      events: [],
+      agentPods: [],
+    });
+    const facts = Object.fromEntries(explanation.facts);
+    expect(facts.Failures).toBe("0 crashes, 1 failed hook");
+    expect(facts["Pre-drain hooks"]).toMatch(/^update to 1\.26\.0: db failed at .*, 3 calls: HTTP 500$/);
+    expect(explanation.timeline.map((e) => e.what)).toContain("controller recorded a failed blocking hook");
+  });
+
   it("shows the node's group under each topology budget, and why its zone holds it", () => {
     const ZONE = "topology.kubernetes.io/zone";
     const inZone = (name: string) => k8sNode(name, { labels: { [ZONE]: "us-east-1a" } });

@@ -8,6 +8,7 @@ import { parseTimestamp } from "../api/timestamps.ts";
 import { AUTO_LABEL_OPT_OUT_ANNOTATION } from "../core/auto-label.ts";
 import { readFailures } from "../core/failures.ts";
 import { HEALTH_CONDITION } from "../core/health-gates.ts";
+import { describeHooksRecord, readHooksRecord } from "../core/hooks.ts";
 import { ANNOTATIONS } from "../core/model.ts";
 import { describeGroup, describeGroupBudget } from "../core/topology-budget.ts";
 import { toShadowView } from "../core/views.ts";
@@ -127,6 +128,9 @@ export function explainNode(input: ExplainInput): Explanation {
       if (failures.gateFailures > 0) {
         parts.push(`${failures.gateFailures} failed health gate${failures.gateFailures === 1 ? "" : "s"}`);
       }
+      if (failures.hookFailures > 0) {
+        parts.push(`${failures.hookFailures} failed hook${failures.hookFailures === 1 ? "" : "s"}`);
+      }
       if (failures.acknowledged > 0) parts.push(`${failures.acknowledged} acknowledged`);
       facts.push(["Failures", parts.join(", ")]);
       if (failures.lastFailureAt !== null) facts.push(["Last failure", when(failures.lastFailureAt, now)]);
@@ -135,6 +139,7 @@ export function explainNode(input: ExplainInput): Explanation {
     // The last update's health gates (docs/design/health-gates.md), and a rollback under way.
     const health = status?.conditions?.find((c) => c.type === HEALTH_CONDITION);
     if (health !== undefined) facts.push(["Health gates", `${health.reason}: ${health.message}`]);
+    if (view !== undefined) facts.push(...describeHooksRecord(readHooksRecord(view)));
     const rollbackTo = shadow.metadata.annotations?.[ANNOTATIONS.rollbackTo];
     if (rollbackTo !== undefined) facts.push(["Rolling back to", rollbackTo]);
     const specReason = shadow.metadata.annotations?.[ANNOTATIONS.specReason];
@@ -197,6 +202,9 @@ export function timeline(shadow: BottlerocketShadow | null, events: readonly Cor
     const gateFailedAt = parseTimestamp(shadow.metadata.annotations?.[ANNOTATIONS.lastGateFailure]);
     if (gateFailedAt !== undefined)
       entries.push({ at: gateFailedAt, what: "controller recorded a failed health gate", warning: true });
+    const hookFailedAt = parseTimestamp(shadow.metadata.annotations?.[ANNOTATIONS.lastHookFailure]);
+    if (hookFailedAt !== undefined)
+      entries.push({ at: hookFailedAt, what: "controller recorded a failed blocking hook", warning: true });
     for (const condition of status?.conditions ?? []) {
       const at = parseTimestamp(condition.lastTransitionTime);
       if (at === undefined) continue;

@@ -275,7 +275,10 @@ describe("hookVerdict and recordCall", () => {
       T0,
     );
     expect(describeHooksRecord(readHooksRecord(s))).toEqual([
-      `pre-drain hooks (update to 1.20.0): db passed at ${formatTimestamp(T0)}; notify failed at ${formatTimestamp(T0)}: HTTP 500: database busy`,
+      [
+        "Pre-drain hooks",
+        `update to 1.20.0: db passed at ${formatTimestamp(T0)}; notify failed at ${formatTimestamp(T0)}: HTTP 500: database busy`,
+      ],
     ]);
   });
 });

@@ -511,9 +511,9 @@ function clip(text: string): string {
   return text.length <= RECORD_MESSAGE_CHARS ? text : `${text.slice(0, RECORD_MESSAGE_CHARS - 1)}…`;
 }
 
-/** One line per phase for `brupop explain`: "pre-drain (update to 1.26.0): db passed; notify failed (HTTP 500)". */
-export function describeHooksRecord(record: HooksRecord): string[] {
-  const lines: string[] = [];
+/** One fact per phase for `brupop explain`: ["Pre-drain hooks", "update to 1.26.0: db passed at …; notify failed …"]. */
+export function describeHooksRecord(record: HooksRecord): [string, string][] {
+  const facts: [string, string][] = [];
   for (const phase of HOOK_PHASES) {
     const p = record[phase];
     if (p === undefined) continue;
@@ -522,7 +522,8 @@ export function describeHooksRecord(record: HooksRecord): string[] {
       const detail = e.state === "passed" ? "" : `: ${e.message ?? "?"}`;
       return `${name} ${e.state} at ${formatTimestamp(e.at)}${calls}${detail}`;
     });
-    lines.push(`${phaseWords(phase)} hooks (update to ${p.version}): ${hooks.join("; ") || "none called yet"}`);
+    const label = phase === "preDrain" ? "Pre-drain hooks" : "Post-reboot hooks";
+    facts.push([label, `update to ${p.version}: ${hooks.join("; ") || "none called yet"}`]);
   }
-  return lines;
+  return facts;
 }
