@@ -189,7 +189,7 @@ const ROWS: readonly Row[] = [
         title: "Update failures",
         description:
           "brupop_update_failures_total{reason}: crashed (the agent reported ErrorReset), timed-out (a state " +
-          "outlived its timeout) or gate-failed (a health gate after the reboot).",
+          "outlived its timeout), gate-failed (a health gate after the reboot) or hook-failed (a blocking hook).",
         queries: [
           {
             expr: "sum by (reason) (increase(brupop_update_failures_total[$__rate_interval]))",
