@@ -5,9 +5,11 @@
 // oracle watching throughout.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { nodeOf } from "../../sim/cluster/fleet-observer.ts";
+import type { SimulatedCluster } from "../../sim/cluster/simulated-cluster.ts";
 import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
 import type { HookRequest } from "../../src/core/hooks.ts";
 import { BRUPOP, run, userEnv } from "./run-command.ts";
@@ -138,6 +140,17 @@ function hooksRecord(running: Running, node: string): Record<string, { hooks: Re
   >;
 }
 
+/** SIGKILLs the controller replica holding the Lease (bounded: a minute for one to hold it). */
+async function killLeader(cluster: SimulatedCluster): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const leader = await cluster.controllerLeader();
+    if (leader !== undefined && leader !== "" && cluster.runners.controller.crash(leader) !== undefined) return leader;
+    if (Date.now() > deadline) throw new Error(`no running controller leader to kill (lease holder "${leader ?? ""}")`);
+    await sleep(200);
+  }
+}
+
 const BLOCKED = "bottlerocket-2";
 const HANGING = "bottlerocket-3";
 
@@ -259,6 +272,49 @@ describe("pre-drain and post-reboot hooks", () => {
     expect(explained.stdout).toMatch(/1 failed hook/);
 
     await expectConverged(running, (n) => (n === BLOCKED || n === HANGING ? FROM : TO));
+    await expectNoViolations(running);
+  }, 720_000);
+
+  it("calls a blocking hook again after the controller crashed during the call, and drains only after it passed", async () => {
+    const watch = cordonWatch();
+    const running = await start({ nodes: 2, budget: 1, onChange: watch.onChange });
+    const { cluster, observer } = running;
+    let killed: Promise<string> | undefined;
+    // The first call is never answered: the leader making it is killed while it waits.
+    receiver = new Receiver(() => {
+      if (killed !== undefined) return { status: 200 };
+      killed = killLeader(cluster);
+      return "hang";
+    });
+    const base = await receiver.listen(running);
+    await setUpdatePolicy(cluster.kc, cluster.namespace, {
+      hooks: { preDrain: [{ name: "db-drain", url: `${base}/pre-drain`, timeout: "60s" }] },
+    });
+
+    cluster.publish(TO);
+    await until("every node updated", 480_000, () => cluster.nodeNames.every((n) => updated(observer, n)));
+    expect(killed, "a leader was killed during the first call").toBeDefined();
+    await killed;
+
+    const first = receiver.calls[0];
+    const node = first?.request.node ?? "";
+    const calls = receiver.callsTo("/pre-drain", node);
+    // Called again by the next leader, as the same call: same key, same attempt (the first was never recorded).
+    expect(calls.length, node).toBeGreaterThanOrEqual(2);
+    expect(calls[0]?.abandoned, "the killed leader's call was cut off").toBe(true);
+    expect(new Set(calls.map((c) => c.idempotencyKey)), node).toEqual(new Set([first?.request.idempotencyKey]));
+    expect(calls.every((c) => c.request.attempt === 1)).toBe(true);
+    // Never skipped: every node was drained only after its hook had answered 200, and was called while uncordoned.
+    for (const name of cluster.nodeNames) {
+      const answered = receiver.callsTo("/pre-drain", name).filter((c) => c.answeredAt !== null);
+      expect(answered.length, name).toBeGreaterThanOrEqual(1);
+      for (const call of answered) {
+        expect(call.cordoned, name).toBe(false);
+        expect(call.answeredAt ?? Infinity, name).toBeLessThan(watch.firstCordon.get(name) ?? 0);
+      }
+      expect(cluster.hosts.get(name)?.bootCount, name).toBe(2);
+    }
+    await expectConverged(running, () => TO);
     await expectNoViolations(running);
   }, 720_000);
 });
