@@ -48,6 +48,18 @@ describe("waves under the fleet budget", () => {
     expect(p.truncated).toBe(false);
   });
 
+  it("hooks are assumed to pass, as the gates are: the same waves as without them", () => {
+    const hooks = {
+      preDrain: [{ name: "db", url: "http://db:8080/pre-drain" }],
+      postReboot: [{ name: "smoke", url: "http://smoke:8080/" }],
+    };
+    const view = fleet(wanting("a", "b", "c"));
+    const withHooks = plan(view, { maxConcurrentUpdates: 1, hooks });
+    expect(waves(withHooks)).toEqual(waves(plan(view, { maxConcurrentUpdates: 1 })));
+    expect(waves(withHooks)).toEqual(["0m: a", "10m: b", "20m: c"]);
+    expect(withHooks.truncated).toBe(false);
+  });
+
   it("a percentage budget and unlimited", () => {
     expect(waves(plan(fleet(wanting("a", "b", "c", "d")), { maxConcurrentUpdates: "50%" }))).toEqual([
       "0m: a,b",

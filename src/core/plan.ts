@@ -6,6 +6,7 @@
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
 import { formatDuration } from "./duration.ts";
 import { ANNOTATIONS, type AnnotationPatch, type FleetView, type ShadowView } from "./model.ts";
+import { NO_HOOKS } from "./hooks.ts";
 import { decideNextSpec } from "./next-spec.ts";
 import type { FleetPolicy } from "./policy.ts";
 import { NOT_STARTED, type NotStartedCode } from "./reasons.ts";
@@ -285,7 +286,7 @@ function patched(annotations: ShadowView["annotations"], patch: AnnotationPatch)
 
 /**
  * The shadow as its update leaves it, by the controller's own steps (next-spec.ts): the agent reaches each state the
- * spec asks for, the health gates pass, and the controller's decision is applied, until the spec is back at Idle
+ * spec asks for, the health gates and hooks pass, and the controller's decision is applied, until the spec is back at Idle
  * (a finish records what a finish records; a rollback keeps its failure). Then the agent reports Idle.
  */
 function finished(shadow: ShadowView, policy: FleetPolicy, at: Date): ShadowView {
@@ -306,7 +307,8 @@ function finished(shadow: ShadowView, policy: FleetPolicy, at: Date): ShadowView
             : status.current_version,
       },
     };
-    const decision = decideNextSpec(reached, policy, at, { kind: "passed", results: [] });
+    // The hooks pass, as the gates do (docs/design/hooks.md): a call due would stop the projection mid-update.
+    const decision = decideNextSpec(reached, { ...policy, hooks: NO_HOOKS }, at, { kind: "passed", results: [] });
     if (decision.kind !== "advance") break;
     current = { ...reached, spec: decision.spec, annotations: patched(reached.annotations, decision.annotations) };
   }
