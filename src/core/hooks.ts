@@ -4,6 +4,7 @@
 // which every decision is made again, so a controller that restarts mid-hook calls again (at least once) and never
 // skips a blocking hook. The controller makes the calls (src/controller/hook-caller.ts).
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
+import { MAX_HOOKS_PER_PHASE } from "../api/update-policy.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { ANNOTATIONS, type ShadowView } from "./model.ts";
 
@@ -21,7 +22,6 @@ export const MAX_HOOK_ATTEMPTS = 10;
 export const DEFAULT_HOOK_MAX_WAIT_SECONDS = 600;
 export const MAX_HOOK_MAX_WAIT_SECONDS = 3_600;
 /** Hooks per phase: each leaves a line on the shadow, which must stay small (src/apiserver/limits.ts). */
-export const MAX_HOOKS_PER_PHASE = 4;
 /** A failed call is tried again after 5 s, 10 s, 20 s, … at most a minute. */
 const RETRY_BASE_SECONDS = 5;
 const RETRY_MAX_SECONDS = 60;

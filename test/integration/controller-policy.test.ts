@@ -329,8 +329,8 @@ describe("hooks at the API server", () => {
     ["a hook without a URL", { preDrain: [{ name: "db" }] }, /spec\.hooks\.preDrain\[0\]\.url/],
     ["the same name twice", { preDrain: [hook, hook] }, /spec\.hooks\.preDrain\[1\]: Duplicate value/],
     [
-      "five hooks in a phase",
-      { preDrain: ["a", "b", "c", "d", "e"].map((name) => ({ ...hook, name })) },
+      "three hooks in a phase",
+      { preDrain: ["a", "b", "c"].map((name) => ({ ...hook, name })) },
       /spec\.hooks\.preDrain/,
     ],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, hooks, field) => {
