@@ -11,6 +11,7 @@ import { mapOf, stringEnum, toKubernetesSchema, type K8sSchema } from "./k8s-sch
 import type { CustomResourceColumnDefinition, CustomResourceDefinition, ObjectMeta } from "./k8s-types.ts";
 import { BRS_STATES, TIMED_STATES } from "./state-machine.ts";
 import { compileValidator } from "./validation.ts";
+import { SEMVER_PATTERN } from "./semver.ts";
 import { ConditionSchema } from "./bottlerocket-shadow.ts";
 
 export const UPDATE_POLICY_KIND = "BottlerocketUpdatePolicy";
@@ -349,6 +350,43 @@ export const HooksSchema = Type.Object(
 );
 
 // ---- end of hooks ----
+// ---- Canaries, soak and the version pin (docs/design/canary.md) ----
+
+export const CanarySchema = Type.Object(
+  {
+    selector: Type.Unsafe<Static<typeof LabelSelectorSchema>>({
+      ...LabelSelectorSchema,
+      description: "The canary nodes: the managed nodes this label selector picks.",
+      "x-kubernetes-validations": [
+        {
+          rule: "(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",
+          message: "an empty selector picks every node; name the canaries with matchLabels or matchExpressions",
+        },
+      ],
+    }),
+    soak: Type.String({
+      description:
+        "How long every canary must have run a version, healthy, before the other nodes may install it (at most " +
+        `30d). ${DURATION_DESCRIPTION}`,
+      minLength: 2,
+      maxLength: 32,
+      pattern: DURATION_PATTERN,
+    }),
+  },
+  {
+    description:
+      "Canaries: the selected nodes update first; every other node waits to install a version until each canary " +
+      "runs it, its update finished and its health gates passed, for the soak.",
+  },
+);
+
+const MaxVersionSchema = Type.String({
+  description:
+    "No node starts an update to a version above this one; a node whose host offers a higher version stays where it " +
+    "is (reason version-pinned) until its host offers one at or below it (settings.updates.version-lock).",
+  maxLength: 128,
+  pattern: SEMVER_PATTERN,
+});
 
 export const UpdatePolicySpecSchema = Type.Object(
   {
@@ -412,6 +450,8 @@ export const UpdatePolicySpecSchema = Type.Object(
       }),
     ),
     hooks: Type.Optional(HooksSchema),
+    canary: Type.Optional(CanarySchema),
+    maxVersion: Type.Optional(MaxVersionSchema),
   },
   { description: "Overrides the controller's environment variables field by field; unset fields keep them." },
 );
@@ -508,6 +548,31 @@ export const PlanStatusSchema = Type.Object(
   { description: "The rollout plan (spec.dryRun): which nodes would update, in what order and from when." },
 );
 
+export const CanaryStatusSchema = Type.Object(
+  {
+    selector: Type.String({ description: "spec.canary.selector as kubectl text." }),
+    soak: Type.String({ description: "spec.canary.soak, e.g. 30m." }),
+    canaryNodes: count("Managed nodes the selector picks; 0: no canary phase."),
+    nodes: Type.Array(Type.String(), { description: "Their names (at most 100).", maxItems: 100 }),
+    message: Type.String(),
+    rollouts: Type.Array(
+      Type.Object({
+        version: Type.String({ description: "A version other nodes wait to install." }),
+        phase: stringEnum(["Pending", "Soaking", "Passed", "Failed"], {
+          description:
+            "Pending: canaries still updating to it; Soaking: all run it healthy; Passed: the soak ended, the " +
+            "others may install it; Failed: a canary failed it (or is quarantined).",
+        }),
+        soakStartedAt: Type.Optional(Type.String({ format: "date-time" })),
+        soakEndsAt: Type.Optional(Type.String({ format: "date-time" })),
+        message: Type.String(),
+      }),
+      { description: "The canaries' verdict on each version other nodes are offered (at most 10).", maxItems: 10 },
+    ),
+  },
+  { description: "The canary phase (spec.canary)." },
+);
+
 export const UpdatePolicyStatusSchema = Type.Object(
   {
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -524,6 +589,8 @@ export const UpdatePolicyStatusSchema = Type.Object(
     halt: Type.Optional(HaltStatusSchema),
     dryRun: Type.Optional(Type.Boolean({ description: "spec.dryRun in effect: nodes that would start are held." })),
     plan: Type.Optional(PlanStatusSchema),
+    canary: Type.Optional(CanaryStatusSchema),
+    maxVersion: Type.Optional(Type.String({ description: "spec.maxVersion in force: no node is started past it." })),
     nodesByState: Type.Object(
       Object.fromEntries(BRS_STATES.map((state) => [state, Type.Optional(Type.Integer({ minimum: 0 }))])) as Record<
         (typeof BRS_STATES)[number],

@@ -265,5 +265,38 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
         ],
       };
     }
+    // ---- Canaries, soak and the version pin ----
+    case "version-pinned":
+      return {
+        why: `${reason.message}.`,
+        next: [
+          `raise or remove the pin (policy resource field spec.maxVersion): kubectl -n ${ns} edit brupolicy ${UPDATE_POLICY_NAME}`,
+        ],
+      };
+    case "canary-pending":
+      return {
+        why: `the canaries go first: ${reason.message}.`,
+        next: [
+          `watch them: brupop status -n ${ns} (the Canary line)`,
+          `or change the canary group (policy resource field spec.canary): kubectl -n ${ns} edit brupolicy ${UPDATE_POLICY_NAME}`,
+        ],
+      };
+    case "soaking":
+      return {
+        why: `the canaries run ${reason.version} healthy; the other nodes wait for the soak, which ends at ${when(reason.until, now)}.`,
+        next: [
+          "wait; the soak ends by itself",
+          `or shorten it (policy resource field spec.canary.soak): kubectl -n ${ns} edit brupolicy ${UPDATE_POLICY_NAME}`,
+        ],
+      };
+    case "canary-failed":
+      return {
+        why: `${reason.message}.`,
+        next: [
+          "find out why: brupop explain <canary node> -n " + ns,
+          "a failed canary retries after its backoff; once it runs the version healthy the soak starts",
+          `a quarantined canary retries after: brupop unquarantine <canary node> -n ${ns}`,
+        ],
+      };
   }
 }

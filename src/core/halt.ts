@@ -136,7 +136,8 @@ export function readHaltMemory(
   };
 }
 
-function sameVersionText(a: string, b: string): boolean {
+/** brupop's "same version" for two texts; texts that are not versions are compared as they are. */
+export function sameVersionText(a: string, b: string): boolean {
   const pa = parseSemver(a);
   const pb = parseSemver(b);
   return pa !== null && pb !== null ? sameVersion(pa, pb) : a === b;
@@ -147,7 +148,7 @@ function sameVersionText(a: string, b: string): boolean {
  * back at Idle (after the reset, still naming that version) or the agent reports ErrorReset. A record seen only
  * during a later attempt is an older failure, whose version that attempt no longer names.
  */
-function freshFailure(shadow: ShadowView): { version: string; at: Date | null } | null {
+export function freshFailure(shadow: ShadowView): { version: string; at: Date | null } | null {
   const status = shadow.status;
   if (status === undefined || status === null) return null;
   const record = readFailures(shadow);

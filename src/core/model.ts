@@ -123,6 +123,11 @@ export const ANNOTATIONS = {
   hookFailures: "brupop.bottlerocket.aws/hook-failures",
   /** Shadow, controller: RFC 3339 time of the last failed blocking hook; backoff counts from it. */
   lastHookFailure: "brupop.bottlerocket.aws/last-hook-failure",
+  // ---- Canaries and soak (src/core/canary.ts) ----
+  /** Shadow, controller, written with a finish (health gates passed): the version the update installed. */
+  completedVersion: "brupop.bottlerocket.aws/completed-version",
+  /** Shadow, controller, with completed-version: when the update finished healthy (RFC 3339); the soak counts from it. */
+  completedAt: "brupop.bottlerocket.aws/completed-at",
 } as const;
 
 /** The controller's environment variable with extra label selector terms for the nodes it manages. */

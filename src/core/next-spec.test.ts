@@ -346,6 +346,9 @@ describe("finishing clears the controller's failure bookkeeping", () => {
     expect(decision.kind === "advance" && decision.annotations).toEqual({
       ...CLEARED,
       [ANNOTATIONS.specReason]: "update to 1.20.0 complete; health gates passed",
+      // The record a canary's soak counts from (canary.ts).
+      [ANNOTATIONS.completedVersion]: "1.20.0",
+      [ANNOTATIONS.completedAt]: formatTimestamp(T0),
     });
   });
 

@@ -250,11 +250,14 @@ function afterMonitoring(
   // A finished update clears our failure bookkeeping, as the agent clears crash_count on the same transition.
   const passed = policy.healthGates.gates.length > 0 ? "; health gates passed" : "";
   const reason = `update to ${version} complete${passed}${hooksDone}`;
+  // The record of a healthy finish, which a canary's soak counts from (canary.ts): on the shadow, so any leader sees it.
+  const completed: AnnotationPatch =
+    spec.version === null ? {} : { [ANNOTATIONS.completedVersion]: spec.version, [ANNOTATIONS.completedAt]: at(now) };
   return {
     kind: "advance",
     step: "finish",
     spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-    annotations: withReason(reason, { ...CLEARED_FAILURES, ...tookSeconds(shadow, now) }),
+    annotations: withReason(reason, { ...CLEARED_FAILURES, ...tookSeconds(shadow, now), ...completed }),
     reason,
   };
 }

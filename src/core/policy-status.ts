@@ -12,6 +12,7 @@ import type { Selection } from "./select.ts";
 import type { Plan } from "./plan.ts";
 import { publishedPlan } from "./plan-status.ts";
 import { describeGroup, type TopologyGroup } from "./topology-budget.ts";
+import { canaryStatus } from "./canary-status.ts";
 
 export const MAX_BLOCKED_NODES = 100;
 /** Label values shown per topology budget (a key such as kubernetes.io/hostname has one per node). */
@@ -73,6 +74,9 @@ export function buildPolicyStatus(input: {
       previous?.status === wanted.status ? previous.lastTransitionTime : formatTimestamp(input.now);
     status.conditions = [...(status.conditions ?? []), { type: HALTED_CONDITION, ...wanted, lastTransitionTime }];
   }
+  // Canaries, soak and the version pin.
+  if (selection.canary !== null) status.canary = canaryStatus(selection.canary);
+  if (resolution.policy.maxVersion !== null) status.maxVersion = resolution.policy.maxVersion;
   const { gate } = selection;
   status.window = { open: gate.open, message: gate.reason };
   // While open, nextOpen is "now" and would change on every pass; only a closed gate has a meaningful next opening.

@@ -12,6 +12,8 @@ import { parseFailureLimit, type FailureLimit } from "./halt.ts";
 import { parseHealthGates, type HealthGatesSpec } from "./health-gates.ts";
 import { parseHooks, type HooksSpec } from "./hooks.ts";
 import { parseTopologyBudgets, type TopologyBudget, type TopologyBudgetSpec } from "./topology-budget.ts";
+import { parseCanary, type CanaryPolicy, type CanarySpec } from "./canary.ts";
+import { parseVersionPin } from "./version-pin.ts";
 import {
   WindowError,
   nextWindowStart,
@@ -78,6 +80,11 @@ export interface UpdatePolicySpec extends DisruptorPolicySpec {
   dryRun?: boolean;
   /** Webhooks before the drain and after the gates (hooks.ts); unset: none. */
   hooks?: HooksSpec;
+  // ---- Canaries, soak and the version pin (canary.ts, version-pin.ts) ----
+  /** Nodes that update first; the others wait until they ran the version healthy for the soak. */
+  canary?: CanarySpec;
+  /** No node is started towards a version above this one. */
+  maxVersion?: string;
 }
 
 export type PolicySource = "default" | "env" | "policy";
@@ -94,6 +101,11 @@ export interface FleetPolicy extends NodePolicy {
   maxFailedNodes: FailureLimit | null;
   /** Policy resource only: nodes that would start are held, and the controller publishes the plan. */
   dryRun: boolean;
+  // ---- Canaries, soak and the version pin (policy resource only) ----
+  /** null: no canary phase. */
+  canary: CanaryPolicy | null;
+  /** null: no pin. */
+  maxVersion: string | null;
   /** Where each setting came from, for status and `brupop explain`. */
   sources: Readonly<
     Record<"budget" | "schedule" | "paused" | "stateTimeouts" | "quarantine" | "downgrade", PolicySource>
@@ -120,6 +132,8 @@ const SPEC_FIELDS: readonly string[] = [
   "healthGates",
   "dryRun",
   "hooks",
+  "canary",
+  "maxVersion",
 ];
 
 /** An environment value, with blank treated as unset (templates often render unset values as ""). */
@@ -176,6 +190,8 @@ export function resolveFleetPolicy(
   const topologyBudgets = parseTopologyBudgets(resource.topologyBudgets, "policy spec.topologyBudgets", errors);
   const maxFailedNodes = parseFailureLimit(resource.maxFailedNodes, "policy spec.maxFailedNodes", errors);
   const disruptors = resolveDisruptorPolicy(resource, errors);
+  const canary = parseCanary(resource.canary, "policy spec.canary", errors);
+  const maxVersion = parseVersionPin(resource.maxVersion, "policy spec.maxVersion", errors);
 
   // Schedule.
   const scheduled = resolveSchedule(env, resource, now, errors, warnings);
@@ -219,6 +235,8 @@ export function resolveFleetPolicy(
       paused: paused.value,
       maxFailedNodes,
       dryRun,
+      canary,
+      maxVersion,
       stateTimeouts: timeouts.timeouts,
       quarantineAfterFailures,
       allowDowngrade: downgrade.value,

@@ -60,6 +60,25 @@ export const NOT_STARTED = {
   // Policy spec.dryRun (src/core/plan.ts): the node would start now; the controller publishes the plan instead. No
   // Event per node: the policy's PlanPublished Event names them.
   "dry-run": { blocks: true, attention: "policy", event: null, title: "dry run: would start now" },
+  // ---- Canaries, soak and the version pin (src/core/canary.ts, version-pin.ts) ----
+  // The host offers a version past spec.maxVersion: held until it offers one at or below it.
+  "version-pinned": {
+    blocks: true,
+    attention: "policy",
+    event: "VersionPinned",
+    title: "offered a version past maxVersion",
+  },
+  // The canaries have not all run the version yet: ends by itself as they update.
+  "canary-pending": {
+    blocks: true,
+    attention: "policy",
+    event: "CanaryPending",
+    title: "waiting for the canaries to update",
+  },
+  // Carries the soak's end (`until`).
+  soaking: { blocks: true, attention: "policy", event: "Soaking", title: "waiting for the canaries' soak" },
+  // A canary failed the version (or is quarantined): a person looks, though a canary's retry that succeeds ends it.
+  "canary-failed": { blocks: true, attention: "person", event: "CanaryFailed", title: "a canary failed this version" },
 } as const satisfies Record<string, ReasonInfo>;
 
 export type NotStartedCode = keyof typeof NOT_STARTED;

@@ -1,6 +1,8 @@
 // Which nodes may start an update now, and for every other node why not. The controller writes the granted specs
 // (with optimistic concurrency, from a fresh view) and turns the reasons into status, Events and metrics.
 import { budgetLimit, describeBudget } from "./budget.ts";
+import { CanaryGroup, type CanaryRollout } from "./canary.ts";
+import { pastPin, pinnedMessage } from "./version-pin.ts";
 import { heldForOtherDisruptors, type DisruptorHold } from "./disruptors.ts";
 import { readFailures } from "./failures.ts";
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
@@ -44,10 +46,21 @@ export type NotStartedReason =
       message: string;
     }
   | Extract<DisruptorHold, { code: "node-too-young" }>
+  // Canaries and soak: the version the node waits to install, and (soaking) when the soak ends.
+  | { code: "canary-pending" | "canary-failed"; version: string; message: string }
+  | { code: "soaking"; version: string; until: Date; message: string }
   | {
       code: Exclude<
         NotStartedCode,
-        "quarantined" | "backoff" | "outside-window" | "budget-full" | "topology-budget-full" | "node-too-young"
+        | "quarantined"
+        | "backoff"
+        | "outside-window"
+        | "budget-full"
+        | "topology-budget-full"
+        | "node-too-young"
+        | "canary-pending"
+        | "canary-failed"
+        | "soaking"
       >;
       message: string;
     };
@@ -87,6 +100,8 @@ export interface Selection {
   gate: GateStatus;
   /** The automatic halt (policy spec.maxFailedNodes); null when the policy sets none. */
   halt: HaltDecision | null;
+  /** The canary phase (policy spec.canary); null when the policy sets none. */
+  canary: CanarySelection | null;
   /** Nodes that want to start and are held back only by pause, window or budget (brupop's "ready to update"). */
   ready: number;
   /**
@@ -147,6 +162,11 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
       ? null
       : decideHalt(policy.maxFailedNodes, fleet.shadows, managed, fleet.halt ?? NO_HALT_MEMORY, now);
 
+  const canaries =
+    policy.canary === null
+      ? null
+      : new CanaryGroup(policy.canary, fleet.nodes, fleet.shadows, policy.quarantineAfterFailures, now);
+
   const notStarted: NotStarted[] = [];
   const candidates: {
     shadow: ShadowView;
@@ -185,6 +205,16 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
     if (held !== null) {
       if (held.code === "node-too-young") recheckAt = earliest(recheckAt, held.eligibleAt);
       skip(shadow, held);
+      continue;
+    }
+    if (policy.maxVersion !== null && pastPin(decision.to, policy.maxVersion)) {
+      skip(shadow, { code: "version-pinned", message: pinnedMessage(decision.to, decision.from, policy.maxVersion) });
+      continue;
+    }
+    const waiting = canaries === null || canaries.has(node.name) ? null : canaryHold(canaries.verdict(decision.to));
+    if (waiting !== null) {
+      if (waiting.code === "soaking") recheckAt = earliest(recheckAt, waiting.until);
+      skip(shadow, waiting);
       continue;
     }
     const grant: StartGrant = {
@@ -274,10 +304,46 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
     topology,
     gate,
     halt,
+    canary:
+      canaries === null
+        ? null
+        : {
+            selector: canaries.policy.selector,
+            soakSeconds: canaries.policy.soakSeconds,
+            nodes: canaries.nodes,
+            rollouts: canaries.verdicts(),
+          },
     ready: candidates.length,
     sessionDrained: oneshot && gate.open && candidates.length === 0,
     recheckAt,
   };
+}
+
+/** What the canary phase shows: the group, and its verdict on each version a non-canary node waits to install. */
+export interface CanarySelection {
+  /** The selector, as kubectl text. */
+  selector: string;
+  soakSeconds: number;
+  /** The canary nodes (managed nodes the selector picks), sorted. */
+  nodes: readonly string[];
+  /** Empty when no canary exists (no canary phase) or no other node wants an update. */
+  rollouts: readonly CanaryRollout[];
+}
+
+/** Why the canaries hold a node offered `verdict.version`; null when they let it go (or there are none). */
+function canaryHold(verdict: CanaryRollout | null): NotStartedReason | null {
+  if (verdict === null) return null;
+  const { version, message } = verdict;
+  switch (verdict.phase) {
+    case "Passed":
+      return null;
+    case "Pending":
+      return { code: "canary-pending", version, message };
+    case "Failed":
+      return { code: "canary-failed", version, message };
+    case "Soaking":
+      return { code: "soaking", version, until: verdict.soakEndsAt ?? new Date(0), message };
+  }
 }
 
 function describeLimit(limit: number): string {
