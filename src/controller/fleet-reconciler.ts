@@ -18,10 +18,17 @@ import { buildPlan, type Plan } from "../core/plan.ts";
 import { planMessage, planShape, type PlanStatus } from "../core/plan-status.ts";
 import type { FleetPolicy, PolicyResolution } from "../core/policy.ts";
 import { haltCondition, readHaltMemory, type HaltDecision } from "../core/halt.ts";
+import { canaryEvent, describeCanaryPhase } from "../core/canary-status.ts";
 import type { NodeTimeouts } from "../core/timeouts.ts";
 import { buildPolicyStatus } from "../core/policy-status.ts";
 import { isBlocking } from "../core/reasons.ts";
-import { selectNodesToStart, type NotStarted, type Selection, type StartGrant } from "../core/select.ts";
+import {
+  selectNodesToStart,
+  type CanarySelection,
+  type NotStarted,
+  type Selection,
+  type StartGrant,
+} from "../core/select.ts";
 import { countUsingBudget, standing } from "../core/standing.ts";
 import { toNodeView, toShadowView } from "../core/views.ts";
 import { apiMessage, isConflict, isNotFound } from "../kube/errors.ts";
@@ -38,6 +45,8 @@ const HALT_EVENT_KEY = "policy/halt";
 const PLAN_EVENT_KEY = "policy/plan";
 /** A dry run's plan is computed again at least this often, even when nothing it reads changed. */
 const PLAN_REFRESH_MS = 60_000;
+/** The canary phase's Events are recorded once per version and change of phase (`policy/canary/<version>`). */
+const CANARY_EVENT_KEY = "policy/canary";
 /** While nodes wait only for budget or a window, look again this often even without events. */
 const WAITING_RECHECK_MS = 60_000;
 /**
@@ -112,6 +121,7 @@ export class FleetReconciler {
       if (selection.halt !== null) this.#explainHalt(selection.halt);
       plan = policy.dryRun ? this.#plan(shadows, nodes, policy, triggerConsumedAt, now) : null;
       if (!policy.dryRun) this.#planned = null;
+      if (selection.canary !== null) this.#explainCanary(selection.canary);
     }
 
     const timeouts = resolution.ok ? resolution.policy.stateTimeouts : ctx.policy.nodePolicy(now).stateTimeouts;
@@ -144,6 +154,29 @@ export class FleetReconciler {
     const note = { type: "Warning", reason: "UpdatesHalted", action: "Halt", message } as const;
     if (this.#ctx.events.recordOnChange(HALT_EVENT_KEY, "halted", this.#policySubjects(), note)) {
       this.#ctx.log.warn(message);
+    }
+  }
+
+  /**
+   * Events on the policy for the canary phase: one per version and change of phase (CanariesUpdating, SoakStarted,
+   * SoakPassed, CanaryFailed), and one when the selector picks no node while some node waits for a version.
+   */
+  #explainCanary(canary: CanarySelection): void {
+    const subjects = this.#policySubjects();
+    if (canary.nodes.length === 0) {
+      const message = describeCanaryPhase(canary);
+      const note = { type: "Normal", reason: "NoCanaries", action: "Canary", message } as const;
+      this.#ctx.events.recordOnChange(CANARY_EVENT_KEY, `none:${canary.selector}`, subjects, note);
+      return;
+    }
+    this.#ctx.events.forget(CANARY_EVENT_KEY);
+    for (const rollout of canary.rollouts) {
+      const { type, reason, message } = canaryEvent(rollout);
+      const note = { type, reason, action: "Canary", message };
+      if (this.#ctx.events.recordOnChange(`${CANARY_EVENT_KEY}/${rollout.version}`, rollout.phase, subjects, note)) {
+        if (type === "Warning") this.#ctx.log.warn(message);
+        else this.#ctx.log.info(message);
+      }
     }
   }
 

@@ -3,7 +3,9 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { hostsByState, hostsByVersion, notStartedByReason, staleSeries, type Series } from "../core/metrics.ts";
 import type { ShadowView } from "../core/model.ts";
-import type { Selection } from "../core/select.ts";
+import type { CanarySelection, Selection } from "../core/select.ts";
+
+const CANARY_PHASES = ["Pending", "Soaking", "Passed", "Failed"] as const;
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -20,6 +22,9 @@ export class ControllerMetrics {
   readonly #halted: Gauge;
   readonly #failedNodes: Gauge<"kind">;
   readonly #hookCalls: Counter<"phase" | "hook" | "result">;
+  readonly #canaryPhase: Gauge<"version" | "phase">;
+  readonly #soakEnds: Gauge<"version">;
+  #canarySeries: { version: string; phase: string }[] = [];
   #versions: { bottlerocket_version: string }[] = [];
   #depth: () => number = () => 0;
 
@@ -109,6 +114,32 @@ export class ControllerMetrics {
       labelNames: ["phase", "hook", "result"],
       registers,
     });
+    this.#canaryPhase = new Gauge({
+      name: "brupop_canary_phase",
+      help: "With policy spec.canary: per version other nodes wait to install, 1 for the canaries' phase (Pending, Soaking, Passed, Failed)",
+      labelNames: ["version", "phase"],
+      registers,
+    });
+    this.#soakEnds = new Gauge({
+      name: "brupop_canary_soak_end_timestamp_seconds",
+      help: "With policy spec.canary: when the canaries' soak of a version ends (Unix time)",
+      labelNames: ["version"],
+      registers,
+    });
+  }
+
+  /** The canary phase: one series per version other nodes wait for, 1 for its phase; the soak's end. */
+  #observeCanary(canary: CanarySelection | null): void {
+    const series = (canary?.rollouts ?? []).flatMap((r) =>
+      CANARY_PHASES.map((phase) => ({ labels: { version: r.version, phase }, value: r.phase === phase ? 1 : 0 })),
+    );
+    for (const labels of staleSeries(this.#canarySeries, series)) this.#canaryPhase.remove(labels);
+    setAll(this.#canaryPhase, series);
+    this.#canarySeries = series.map((s) => s.labels);
+    this.#soakEnds.reset();
+    for (const r of canary?.rollouts ?? []) {
+      if (r.soakEndsAt !== null) this.#soakEnds.set({ version: r.version }, r.soakEndsAt.getTime() / 1000);
+    }
   }
 
   /** Gauges derived from the whole fleet; series for vanished versions are removed. */
@@ -129,6 +160,7 @@ export class ControllerMetrics {
         this.#failedNodes.set({ kind: "failed" }, selection.halt.failedNodes.length);
         this.#failedNodes.set({ kind: "limit" }, selection.halt.limit);
       }
+      this.#observeCanary(selection.canary);
     }
   }
 

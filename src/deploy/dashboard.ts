@@ -249,6 +249,64 @@ const ROWS: readonly Row[] = [
     ],
   },
   {
+    row: "Health gates, halts and canaries",
+    panels: [
+      {
+        type: "stat",
+        title: "Nodes in health gates",
+        description:
+          "Nodes whose agent reports MonitoringUpdate: rebooted into the new version, their health gates being " +
+          "checked (a gate that does not pass in time fails the update: gate-failed under Update failures).",
+        queries: [
+          { expr: `sum(${fromLeader(`brupop_hosts_state{state="MonitoringUpdate"}`)})`, legend: "MonitoringUpdate" },
+        ],
+        w: 4,
+        h: 6,
+      },
+      {
+        type: "timeseries",
+        title: "Failed nodes in this rollout",
+        description:
+          "brupop_rollout_failed_nodes{kind}: with the policy's spec.maxFailedNodes, the nodes failed in the current " +
+          "rollout (failed) against the limit; one more than the limit halts the rollout (Rollout halted).",
+        queries: [{ expr: `max by (kind) (${fromLeader("brupop_rollout_failed_nodes")})`, legend: "{{kind}}" }],
+        w: 8,
+        h: 6,
+      },
+      {
+        type: "bargauge",
+        title: "Canary phase by version",
+        description:
+          "brupop_canary_phase{version, phase}: with the policy's spec.canary, for each version other nodes wait to " +
+          "install, the canaries' phase: Pending (updating), Soaking, Passed (the others may install it), Failed.",
+        queries: [
+          {
+            expr: `max by (version, phase) (${fromLeader("brupop_canary_phase")}) == 1`,
+            legend: "{{version}} {{phase}}",
+          },
+        ],
+        w: 6,
+        h: 6,
+      },
+      {
+        type: "stat",
+        title: "Soak ends",
+        description:
+          "brupop_canary_soak_end_timestamp_seconds{version}: when the canaries' soak of each version ends; the " +
+          "other nodes may start from then.",
+        queries: [
+          {
+            expr: `max by (version) (${fromLeader("brupop_canary_soak_end_timestamp_seconds")}) * 1000`,
+            legend: "{{version}}",
+          },
+        ],
+        w: 6,
+        h: 6,
+        unit: "dateTimeAsIso",
+      },
+    ],
+  },
+  {
     row: "Controller",
     panels: [
       {

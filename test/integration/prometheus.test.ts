@@ -530,6 +530,14 @@ describe("Prometheus scraping the controller and the API server", () => {
       // No spec.maxFailedNodes here: never halted.
       "max((brupop_fleet_halted and on (instance) (brupop_controller_leader == 1)))": one(0),
       "count((brupop_hosts_version and on (instance) (brupop_controller_leader == 1)) > 0)": one(2),
+      // Health gates, halts and canaries: the node in MonitoringUpdate; no maxFailedNodes and no canary policy here,
+      // so those gauges have no series.
+      'sum((brupop_hosts_state{state="MonitoringUpdate"} and on (instance) (brupop_controller_leader == 1)))': one(1),
+      "max by (kind) ((brupop_rollout_failed_nodes and on (instance) (brupop_controller_leader == 1)))": exactly(),
+      "max by (version, phase) ((brupop_canary_phase and on (instance) (brupop_controller_leader == 1))) == 1":
+        exactly(),
+      "max by (version) ((brupop_canary_soak_end_timestamp_seconds and on (instance) (brupop_controller_leader == 1))) * 1000":
+        exactly(),
       "sum(brupop_controller_leader)": one(1),
       "max by (state) ((brupop_hosts_state and on (instance) (brupop_controller_leader == 1)))": exactly(
         ...BRS_STATES.map((state): [Labels, Check] => [{ state }, finalStates[state] ?? 0]),
