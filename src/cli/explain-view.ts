@@ -11,6 +11,7 @@ import { HEALTH_CONDITION } from "../core/health-gates.ts";
 import { describeHooksRecord, readHooksRecord } from "../core/hooks.ts";
 import { ANNOTATIONS } from "../core/model.ts";
 import { describeGroup, describeGroupBudget } from "../core/topology-budget.ts";
+import { formatDuration } from "../core/duration.ts";
 import { toShadowView } from "../core/views.ts";
 import { advise, type Advice, type AgentPod } from "./advice.ts";
 import type { FleetReport, RowReason } from "./fleet-report.ts";
@@ -100,6 +101,16 @@ export function explainNode(input: ExplainInput): Explanation {
         `${describeGroup(g.topologyKey, g.value)}: ${g.inUse} of ${g.limit} updating (budget ${describeGroupBudget(g)})`,
       ]);
     }
+    // The canary group (policy spec.canary): whether this node is in it, and where the phase stands.
+    const canary = report.selection?.canary ?? null;
+    if (canary !== null) {
+      const member = canary.nodes.includes(name);
+      const phases = canary.rollouts.map((r) => `${r.version} ${r.phase}`).join(", ");
+      facts.push([
+        "Canary",
+        `${member ? "yes" : "no"} (selector ${canary.selector}, ${canary.nodes.length} canar${canary.nodes.length === 1 ? "y" : "ies"}, soak ${formatDuration(canary.soakSeconds)})${phases === "" ? "" : `: ${phases}`}`,
+      ]);
+    }
     const annotations = node.metadata?.annotations ?? {};
     const paused = annotations[ANNOTATIONS.nodePaused];
     if (paused !== undefined) facts.push(["Paused", `${ANNOTATIONS.nodePaused}=${paused}`]);
@@ -140,6 +151,11 @@ export function explainNode(input: ExplainInput): Explanation {
     const health = status?.conditions?.find((c) => c.type === HEALTH_CONDITION);
     if (health !== undefined) facts.push(["Health gates", `${health.reason}: ${health.message}`]);
     if (view !== undefined) facts.push(...describeHooksRecord(readHooksRecord(view)));
+    const completed = shadow.metadata.annotations?.[ANNOTATIONS.completedVersion];
+    const completedAt = parseTimestamp(shadow.metadata.annotations?.[ANNOTATIONS.completedAt]);
+    if (completed !== undefined && completedAt !== undefined) {
+      facts.push(["Last healthy update", `${completed}, finished ${when(completedAt, now)}`]);
+    }
     const rollbackTo = shadow.metadata.annotations?.[ANNOTATIONS.rollbackTo];
     if (rollbackTo !== undefined) facts.push(["Rolling back to", rollbackTo]);
     const specReason = shadow.metadata.annotations?.[ANNOTATIONS.specReason];

@@ -192,3 +192,49 @@ describe("shortReason", () => {
     );
   });
 });
+
+describe("canaries, soak and the version pin in brupop status", () => {
+  const CANARY = { "example.com/canary": "true" };
+  function fleet(canaryDone: boolean) {
+    const canary = canaryDone
+      ? brs("c1", {
+          status: { current_version: "1.26.0", target_version: "1.26.0" },
+          annotations: {
+            "brupop.bottlerocket.aws/completed-version": "1.26.0",
+            "brupop.bottlerocket.aws/completed-at": minutesBefore(10),
+          },
+        })
+      : brs("c1", { status: { target_version: "1.26.0" } });
+    return buildFleetReport(
+      snapshot({
+        shadows: [canary, brs("n1", { status: { target_version: "1.26.0" } })],
+        nodes: [k8sNode("c1", { labels: CANARY }), k8sNode("n1")],
+        policy: policy({
+          maxConcurrentUpdates: 3,
+          canary: { selector: { matchLabels: CANARY }, soak: "30m" },
+          maxVersion: "1.27.0",
+        }),
+      }),
+      NOW,
+    );
+  }
+
+  it("shows the group and each version's phase, the pin, and why the others wait", () => {
+    const pending = renderStatus(fleet(false), { wide: false, style: plain });
+    expect(pending).toContain(
+      "Canary    1 node (example.com/canary=true), soak 30m: 1.26.0 Pending (canaries updating)",
+    );
+    expect(pending).toContain("Pin       no node is started past 1.27.0 (spec.maxVersion)");
+    expect(pending.split("\n").find((l) => l.startsWith("n1"))).toMatch(/canary-pending \(1\.26\.0\)$/);
+
+    const soaking = fleet(true);
+    const text = renderStatus(soaking, { wide: false, style: plain });
+    expect(text).toMatch(/Canary {4}1 node \(example.com\/canary=true\), soak 30m: 1\.26\.0 Soaking until /);
+    expect(text.split("\n").find((l) => l.startsWith("n1"))).toMatch(/soaking \(1\.26\.0, ends in 20m\)$/);
+    const view = statusView(soaking);
+    expect(view.canary?.rollouts).toEqual([
+      expect.objectContaining({ version: "1.26.0", phase: "Soaking", soakEndsAt: expect.any(String) as string }),
+    ]);
+    expect(view.nodes.find((n) => n.node === "n1")?.reason).toMatchObject({ code: "soaking", version: "1.26.0" });
+  });
+});

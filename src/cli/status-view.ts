@@ -4,6 +4,7 @@ import { formatTimestamp } from "../api/timestamps.ts";
 import type { UpdatePolicyStatus } from "../api/update-policy.ts";
 import { NOT_STARTED } from "../core/reasons.ts";
 import { describeGroup } from "../core/topology-budget.ts";
+import { canaryStatus } from "../core/canary-status.ts";
 import type { FleetReport, NodeRow, RowReason } from "./fleet-report.ts";
 import { relative, table, when, type Style } from "./render.ts";
 
@@ -28,6 +29,11 @@ export interface StatusView {
     /** Failures before this (the last resume the controller handled) no longer count. */
     countingSince: string | null;
   } | null;
+  // ---- Canaries, soak and the version pin ----
+  /** The canary phase (policy spec.canary), as the policy status shows it; null when the policy sets none. */
+  canary: NonNullable<UpdatePolicyStatus["canary"]> | null;
+  /** spec.maxVersion; null when the policy sets none. */
+  maxVersion: string | null;
   window: { open: boolean; nextOpen: string | null; openUntil: string | null; message: string };
   nodesByState: Record<string, number>;
   versions: Record<string, number>;
@@ -64,6 +70,8 @@ export interface NodeStatusView {
     value?: string | null;
     /** node-too-young: when the node is old enough to start. */
     eligibleAt?: string;
+    /** canary-pending, canary-failed, soaking: the version the node waits to install. */
+    version?: string;
   };
 }
 
@@ -92,6 +100,8 @@ export function statusView(report: FleetReport): StatusView {
             versions: [...halt.versions],
             countingSince: halt.countingSince === null ? null : formatTimestamp(halt.countingSince),
           },
+    canary: selection?.canary == null ? null : canaryStatus(selection.canary),
+    maxVersion: resolution.ok ? resolution.policy.maxVersion : null,
     window: {
       open: gate?.open ?? false,
       nextOpen: gate !== undefined && !gate.open && gate.nextOpen !== null ? formatTimestamp(gate.nextOpen) : null,
@@ -145,6 +155,11 @@ function reasonView(reason: RowReason): NodeStatusView["reason"] {
       return { ...base, until: formatTimestamp(reason.until) };
     case "node-too-young":
       return { ...base, eligibleAt: formatTimestamp(reason.eligibleAt) };
+    case "soaking":
+      return { ...base, version: reason.version, until: formatTimestamp(reason.until) };
+    case "canary-pending":
+    case "canary-failed":
+      return { ...base, version: reason.version };
     case "outside-window":
       return { ...base, nextOpen: reason.nextOpen === null ? null : formatTimestamp(reason.nextOpen) };
     case "budget-full":
@@ -181,6 +196,11 @@ export function shortReason(reason: RowReason, now: Date): string {
       return `quarantined (${reason.failures} failures)`;
     case "halted":
       return "halted (brupop resume)";
+    case "soaking":
+      return `soaking (${reason.version}, ends ${relative(reason.until, now)})`;
+    case "canary-pending":
+    case "canary-failed":
+      return `${reason.code} (${reason.version})`;
     case "starting":
       return `starting (${reason.from} → ${reason.to})`;
     default:
@@ -206,6 +226,27 @@ function haltText(halt: NonNullable<StatusView["halt"]>, style: Style): string {
 }
 
 const MAX_FAILED_SHOWN = 10;
+
+/** The canary line: the group, then each version's phase (a failure in red, the soak's end when soaking). */
+function canaryText(canary: NonNullable<StatusView["canary"]>, now: Date, style: Style): string {
+  if (canary.canaryNodes === 0) return style.yellow(canary.message);
+  const group = `${canary.canaryNodes} node${canary.canaryNodes === 1 ? "" : "s"} (${canary.selector}), soak ${canary.soak}`;
+  if (canary.rollouts.length === 0) return `${group}; no other node waits for a version`;
+  const phases = canary.rollouts.map((r) => {
+    const ends = r.soakEndsAt === undefined ? undefined : new Date(r.soakEndsAt);
+    switch (r.phase) {
+      case "Failed":
+        return style.red(`${r.version} Failed: ${r.message}`);
+      case "Soaking":
+        return style.yellow(`${r.version} Soaking until ${ends === undefined ? "?" : when(ends, now)}`);
+      case "Pending":
+        return style.yellow(`${r.version} Pending (canaries updating)`);
+      case "Passed":
+        return `${r.version} Passed`;
+    }
+  });
+  return `${group}: ${phases.join("; ")}`;
+}
 
 /** One topology budget: `topology.kubernetes.io/zone at most 1: a 1/1, b 0/1` (a full group in yellow). */
 function topologyLine(t: StatusView["topology"][number], style: Style): string {
@@ -255,6 +296,9 @@ export function renderStatus(report: FleetReport, options: { wide: boolean; styl
     );
   }
   if (view.halt !== null && !view.halt.halted) lines.push(`${label("Halted")}${haltText(view.halt, style)}`);
+  if (view.canary !== null) lines.push(`${label("Canary")}${canaryText(view.canary, report.now, style)}`);
+  if (view.maxVersion !== null)
+    lines.push(`${label("Pin")}no node is started past ${view.maxVersion} (spec.maxVersion)`);
   const gate = report.selection?.gate;
   let windowText = view.window.message;
   if (gate !== undefined) {
