@@ -1,0 +1,162 @@
+// End to end: canaries and soak (policy spec.canary) and the version pin (spec.maxVersion). What the tests check is
+// what happened to the nodes, seen from outside the controller (tests/e2e/timeline.ts): each host's update steps and
+// reboots, each cordon. The invariant oracle (sim/oracle) watches throughout; while nodes are held on purpose (a
+// failed canary, a pinned version) it is told, as for a closed update window, that no update may start (I5).
+import { describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { UpdatePolicyStatus } from "../../src/api/update-policy.ts";
+import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
+import { BRUPOP, run, userEnv } from "./run-command.ts";
+import {
+  current,
+  expectConverged,
+  expectNoViolations,
+  policyStatus,
+  settled,
+  start,
+  stopClustersAfterEach,
+  TO,
+  until,
+  updated,
+  type Running,
+} from "./support.ts";
+import { Timeline } from "./timeline.ts";
+
+stopClustersAfterEach();
+
+const CANARY_LABEL = "example.com/canary";
+const CANARY = { [CANARY_LABEL]: "true" };
+
+async function brupop({ cluster }: Running, ...args: string[]): Promise<string> {
+  const done = await run(BRUPOP, [...args, "-n", cluster.namespace], {
+    env: userEnv({ KUBECONFIG: cluster.cp.kubeconfigPath, NO_COLOR: "1" }),
+    timeoutMs: 60_000,
+  });
+  expect(done.code, `brupop ${args.join(" ")}: ${done.stderr}`).toBe(0);
+  return done.stdout;
+}
+
+/** Starts a cluster whose `canaries` carry the canary label, with a Timeline fed from the hosts and the observer. */
+async function startWithCanaries(
+  nodes: number,
+  canaries: readonly string[],
+  options: { budget: number; controllerEnv?: Record<string, string> },
+): Promise<{ running: Running; timeline: Timeline }> {
+  const timeline = new Timeline();
+  const running = await start({
+    nodes,
+    budget: options.budget,
+    labelsOf: (node): Record<string, string> => (canaries.includes(node) ? CANARY : {}),
+    ...(options.controllerEnv === undefined ? {} : { env: { controller: options.controllerEnv } }),
+    onChange: () => {
+      const now = current();
+      if (now) timeline.observe(now);
+    },
+  });
+  timeline.watchHosts(running.cluster);
+  return { running, timeline };
+}
+
+async function applyPolicy(running: Running, spec: Parameters<typeof setUpdatePolicy>[2]): Promise<void> {
+  const { cluster } = running;
+  const generation = await setUpdatePolicy(cluster.kc, cluster.namespace, spec);
+  const acted = await policyStatus(cluster.kc, cluster.namespace, "the controller acted on the policy", (s) => {
+    return (s.observedGeneration ?? 0) >= generation;
+  });
+  expect(acted.errors ?? []).toEqual([]);
+}
+
+/** The time another replica than `killed` is first seen holding the lease (bounded: two minutes). */
+async function newLeader({ cluster }: Running, killed: string): Promise<number> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const leader = await cluster.controllerLeader().catch(() => undefined);
+    if (leader !== undefined && leader !== killed) return Date.now();
+    if (Date.now() > deadline) throw new Error(`no controller took over from ${killed} within 2 minutes`);
+    await sleep(100);
+  }
+}
+
+const phase = (s: UpdatePolicyStatus, version = TO) => s.canary?.rollouts.find((r) => r.version === version)?.phase;
+const policyEvent = (running: Running, reason: string) =>
+  running.observer.events().filter((e) => e.reason === reason && e.involvedObject.kind === "BottlerocketUpdatePolicy");
+
+describe("canaries and soak (spec.canary)", () => {
+  const SOAK_S = 30;
+
+  it("the canaries go first; the others wait for the soak, which a leader killed mid-soak neither restarts nor skips", async () => {
+    const canaries = ["bottlerocket-1", "bottlerocket-2"];
+    const { running, timeline } = await startWithCanaries(5, canaries, {
+      budget: 2,
+      // A new leader within seconds, so that it takes over well inside the soak.
+      controllerEnv: {
+        LEADER_ELECTION_LEASE_DURATION: "8s",
+        LEADER_ELECTION_RENEW_DEADLINE: "6s",
+        LEADER_ELECTION_RETRY_PERIOD: "1s",
+      },
+    });
+    const { cluster, observer } = running;
+    const others = cluster.nodeNames.filter((n) => !canaries.includes(n));
+    await applyPolicy(running, {
+      maxConcurrentUpdates: 2,
+      canary: { selector: { matchLabels: CANARY }, soak: `${SOAK_S}s` },
+    });
+
+    cluster.publish(TO);
+    // The soak has begun (the controller says so); the leader is killed at once and kept down, so that the other
+    // replica takes over and decides the end.
+    const soaking = await policyStatus(
+      cluster.kc,
+      cluster.namespace,
+      "the canaries soaking",
+      (s) => phase(s) === "Soaking",
+      300_000,
+    );
+    const killed = await cluster.controllerLeader();
+    if (killed === undefined || cluster.runners.controller.crash(killed, 120_000) === undefined) {
+      throw new Error(`no running controller leader to kill (${killed ?? "none"})`);
+    }
+    const killedAt = Date.now();
+    // When another replica is first seen holding the lease (polled from the API server, not asked of the controller).
+    const takeover = newLeader(running, killed);
+    for (const c of canaries) expect(settled(observer, c), c).toBe(true);
+    for (const n of others) expect(timeline.firstDisruption(n), n).toBeUndefined();
+    expect(soaking.canary).toMatchObject({ canaryNodes: 2, nodes: canaries, soak: `${SOAK_S}s` });
+
+    // Seen by a person meanwhile: brupop status's Canary line, a node's reason.
+    const status = await brupop(running, "status");
+    expect(status).toMatch(
+      new RegExp(
+        `Canary\\s+2 nodes \\(${CANARY_LABEL}=true\\), soak ${SOAK_S}s: ${TO.replaceAll(".", "\\.")} Soaking until`,
+      ),
+    );
+    expect(status.split("\n").find((l) => l.startsWith(others[0] ?? "?"))).toMatch(/soaking \(1\.26\.0, ends in /);
+
+    const takeoverAt = await takeover;
+    await until("every node updated", 600_000, () => cluster.nodeNames.every((n) => updated(observer, n)));
+
+    // What happened, from the hosts and Nodes: the canaries' last reboots, then nothing of the others for the soak.
+    const canariesRebooted = Math.max(...canaries.map((c) => timeline.lastReboot(c) ?? Infinity));
+    const othersFirst = Math.min(...others.map((n) => timeline.firstDisruption(n) ?? Infinity));
+    expect(Number.isFinite(canariesRebooted) && Number.isFinite(othersFirst)).toBe(true);
+    console.log(
+      `canaries rebooted by +0 s; leader killed at +${((killedAt - canariesRebooted) / 1000).toFixed(1)} s, ` +
+        `successor from +${((takeoverAt - canariesRebooted) / 1000).toFixed(1)} s; first other node disrupted at ` +
+        `+${((othersFirst - canariesRebooted) / 1000).toFixed(1)} s (soak ${SOAK_S} s)`,
+    );
+    // Not skipped: no other node was touched before the soak could have ended.
+    expect(othersFirst - canariesRebooted).toBeGreaterThanOrEqual(SOAK_S * 1000);
+    // The successor ended the soak (it led before any other node started) ...
+    expect(takeoverAt).toBeLessThan(othersFirst);
+    // ... and did not restart it: the others started before a soak counted from its takeover would have ended.
+    expect(othersFirst).toBeLessThan(takeoverAt + SOAK_S * 1000);
+
+    expect(policyEvent(running, "SoakStarted").length).toBeGreaterThan(0);
+    expect(policyEvent(running, "SoakPassed").length).toBeGreaterThan(0);
+    expect(observer.events().some((e) => e.reason === "Soaking" && e.message?.includes("soaking for"))).toBe(true);
+    const done = await policyStatus(cluster.kc, cluster.namespace, "the rollout passed", (s) => phase(s) !== "Soaking");
+    expect(done.canary?.canaryNodes).toBe(2);
+    await expectConverged(running);
+    await expectNoViolations(running);
+  }, 900_000);
+});
