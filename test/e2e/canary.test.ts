@@ -159,4 +159,110 @@ describe("canaries and soak (spec.canary)", () => {
     await expectConverged(running);
     await expectNoViolations(running);
   }, 900_000);
+
+  it("a canary that fails keeps the others from starting, until it runs the version healthy", async () => {
+    const canary = "bottlerocket-1";
+    const { running, timeline } = await startWithCanaries(4, [canary], {
+      budget: 2,
+      // The failed canary stays failed (quarantined) until a person looks; released, it retries after a short
+      // backoff (3 units after one failure), which holds the others too.
+      controllerEnv: { QUARANTINE_AFTER_FAILURES: "1", FAILURE_BACKOFF_UNIT: "2s" },
+    });
+    const { cluster, observer, oracle } = running;
+    const others = cluster.nodeNames.filter((n) => n !== canary);
+    await applyPolicy(running, {
+      maxConcurrentUpdates: 2,
+      canary: { selector: { matchLabels: CANARY }, soak: "5s" },
+    });
+    cluster.hosts.get(canary)?.inject("prepare"); // once: its first attempt fails at prepare
+
+    cluster.publish(TO);
+    const failed = await policyStatus(
+      cluster.kc,
+      cluster.namespace,
+      "the canary failed, the others held back by it",
+      (s) => phase(s) === "Failed" && s.updating === 0 && (s.blocked?.["canary-failed"] ?? 0) === others.length,
+      300_000,
+    );
+    // From here until the canary is released the oracle holds the fleet to "no update starts" (I5).
+    const hold = { closedFrom: Date.now(), closedUntil: Infinity };
+    oracle.oracle.schedule((t) => t < hold.closedFrom || t >= hold.closedUntil);
+    expect(failed.canary?.rollouts[0]?.message).toMatch(new RegExp(`^canary ${canary} failed updating to 1\\.26\\.0`));
+    expect(failed.blockedNodes?.filter((b) => b.reason === "canary-failed").map((b) => b.node)).toEqual(others);
+    await until("a CanaryFailed Event on the policy and on every other node", 30_000, () => {
+      const events = observer.events().filter((e) => e.reason === "CanaryFailed");
+      return (
+        events.some((e) => e.involvedObject.kind === "BottlerocketUpdatePolicy" && e.type === "Warning") &&
+        others.every((n) => events.some((e) => e.involvedObject.name === `brs-${n}`))
+      );
+    });
+    const explained = await brupop(running, "explain", others[0] ?? "");
+    expect(explained).toMatch(new RegExp(`canary ${canary} failed updating to 1\\.26\\.0`));
+    expect(explained).toContain("brupop unquarantine");
+    // Nothing of the others was touched: no host step, reboot or cordon.
+    await observer.settled();
+    for (const n of others) expect(timeline.firstDisruption(n), n).toBeUndefined();
+    expect(cluster.hosts.get(canary)?.runningVersion).not.toBe(TO);
+
+    // A person looks and lets the canary retry: it updates, soaks, and only then do the others go.
+    const releasedAt = Date.now();
+    hold.closedUntil = releasedAt;
+    await brupop(running, "unquarantine", canary);
+    await until("every node updated", 600_000, () => cluster.nodeNames.every((n) => updated(observer, n)));
+    const canaryRebooted = timeline.lastReboot(canary) ?? Infinity;
+    const othersFirst = Math.min(...others.map((n) => timeline.firstDisruption(n) ?? Infinity));
+    expect(canaryRebooted).toBeGreaterThan(releasedAt);
+    expect(othersFirst - canaryRebooted).toBeGreaterThanOrEqual(5_000);
+    await expectConverged(running);
+    await expectNoViolations(running);
+  }, 900_000);
+});
+
+describe("the version pin (spec.maxVersion)", () => {
+  const NEWER = "1.27.0";
+
+  it("no node goes past the pin while a newer version is offered; raising the pin lets them go", async () => {
+    const { running, timeline } = await startWithCanaries(3, [], { budget: 3 });
+    const { cluster, observer, oracle } = running;
+    await applyPolicy(running, { maxConcurrentUpdates: "unlimited", maxVersion: TO });
+
+    // The pin itself is installed.
+    cluster.publish(TO);
+    await until(`every node at ${TO}`, 600_000, () => cluster.nodeNames.every((n) => updated(observer, n)));
+
+    // A newer version, past the pin: every host offers it, no node installs it.
+    const offeredAt = Date.now();
+    cluster.publish(NEWER);
+    const hold = { closedFrom: offeredAt, closedUntil: Infinity };
+    oracle.oracle.schedule((t) => t < hold.closedFrom || t >= hold.closedUntil);
+    const pinned = await policyStatus(
+      cluster.kc,
+      cluster.namespace,
+      "every node held by the pin",
+      (s) => (s.blocked?.["version-pinned"] ?? 0) === cluster.nodeNames.length,
+      300_000,
+    );
+    expect(pinned.maxVersion).toBe(TO);
+    expect(pinned.blockedNodes?.[0]?.message).toMatch(
+      new RegExp(`^offered ${NEWER.replaceAll(".", "\\.")}, past spec.maxVersion`),
+    );
+    await until("a VersionPinned Event on every node", 30_000, () =>
+      cluster.nodeNames.every((n) =>
+        observer.events().some((e) => e.reason === "VersionPinned" && e.involvedObject.name === `brs-${n}`),
+      ),
+    );
+    const status = await brupop(running, "status");
+    expect(status).toContain(`Pin       no node is started past ${TO} (spec.maxVersion)`);
+    await observer.settled();
+    for (const [name, host] of cluster.hosts) expect(host.runningVersion, name).toBe(TO);
+    const raisedAt = Date.now();
+    expect(timeline.disruptedAfter(offeredAt, raisedAt)).toEqual([]);
+
+    // Raised: they update.
+    hold.closedUntil = raisedAt;
+    await applyPolicy(running, { maxConcurrentUpdates: "unlimited", maxVersion: NEWER });
+    await until(`every node at ${NEWER}`, 600_000, () => cluster.nodeNames.every((n) => settled(observer, n, NEWER)));
+    await expectConverged(running, () => NEWER);
+    await expectNoViolations(running);
+  }, 900_000);
 });
