@@ -355,6 +355,43 @@ describe("hooks at the API server", () => {
   });
 });
 
+describe("canaries and the version pin at the API server", () => {
+  const selector = { matchLabels: { "example.com/canary": "true" } };
+
+  it.each([
+    ["an empty selector", { canary: { selector: {}, soak: "30m" } }, /spec\.canary\.selector.*picks every node/],
+    [
+      "a selector key that is no label key",
+      { canary: { selector: { matchLabels: { "a b": "c" } }, soak: "30m" } },
+      /spec\.canary\.selector\.matchLabels.*label key/,
+    ],
+    [
+      "In without values",
+      { canary: { selector: { matchExpressions: [{ key: "canary", operator: "In" }] }, soak: "30m" } },
+      /spec\.canary\.selector\.matchExpressions.*need values/,
+    ],
+    ["a soak that is no duration", { canary: { selector, soak: "half an hour" } }, /spec\.canary\.soak/],
+    ["no soak", { canary: { selector } }, /spec\.canary\.soak: Required/],
+    ["a version that is none", { maxVersion: "v1.26" }, /spec\.maxVersion/],
+    ["a version of two parts", { maxVersion: "1.26" }, /spec\.maxVersion/],
+  ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, spec, field) => {
+    await expectRefused(createPolicy(spec), field);
+  });
+
+  it("accepts a canary group and a pin", async () => {
+    const created = (await createPolicy({
+      canary: {
+        selector: { ...selector, matchExpressions: [{ key: "zone", operator: "In", values: ["a"] }] },
+        soak: "1h30m",
+      },
+      maxVersion: "1.26.0",
+    })) as BottlerocketUpdatePolicy;
+    expect(created.spec?.canary?.soak).toBe("1h30m");
+    expect(created.spec?.maxVersion).toBe("1.26.0");
+    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+  });
+});
+
 describe("a controller following the policy resource", () => {
   let controller: Controller | undefined;
   let observer: ShadowTimeline | undefined;
