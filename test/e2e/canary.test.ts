@@ -109,7 +109,11 @@ describe("canaries and soak (spec.canary)", () => {
       cluster.kc,
       cluster.namespace,
       "the canaries soaking",
-      (s) => phase(s) === "Soaking",
+      (s) => {
+        const early = others.filter((n) => timeline.firstDisruption(n) !== undefined);
+        if (early.length > 0) throw new Error(`disrupted before the canaries' soak: ${early.join(", ")}`);
+        return phase(s) === "Soaking";
+      },
       300_000,
     );
     const killed = await cluster.controllerLeader();
