@@ -60,6 +60,19 @@ describe("waves under the fleet budget", () => {
     expect(withHooks.truncated).toBe(false);
   });
 
+  it("canaries go first; the others wait for them to finish and the soak to pass", () => {
+    const shadows = wanting("a", "b", "c", "d");
+    const nodes = shadows.map((s) =>
+      node(s.nodeName, { labels: s.nodeName === "c" ? { "brupop.example/canary": "true" } : {} }),
+    );
+    const canary = { selector: { matchLabels: { "brupop.example/canary": "true" } }, soak: "30m" };
+    const p = plan(fleet(shadows, nodes), { maxConcurrentUpdates: 2, canary });
+    // c updates alone (0–10 min), soaks 30 min, then the rest go two at a time.
+    expect(waves(p)).toEqual(["0m: c", "40m: a,b", "50m: d"]);
+    expect(p.starts.find((s) => s.nodeName === "a")?.waited?.code).toBe("soaking");
+    expect(p.notPlanned).toEqual([]);
+  });
+
   it("a percentage budget and unlimited", () => {
     expect(waves(plan(fleet(wanting("a", "b", "c", "d")), { maxConcurrentUpdates: "50%" }))).toEqual([
       "0m: a,b",
