@@ -11,12 +11,8 @@ import { kubeClientOf } from "../sim/cluster/kube-client.ts";
 import { parseArgs } from "node:util";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { API_GROUP } from "../src/api/constants.ts";
-import {
-  UPDATE_POLICY_PLURAL,
-  UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-  type UpdatePolicyResourceSpec,
-} from "../src/api/update-policy.ts";
+import type { BottlerocketUpdatePolicy, UpdatePolicyResourceSpec } from "../src/api/update-policy.ts";
+import { UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../src/api/update-policy-names.ts";
 import { SupervisedInformer } from "../src/kube/informer.ts";
 import { microTime } from "../src/kube/leader-election.ts";
 import { setUpdatePolicy } from "../sim/cluster/update-policy.ts";

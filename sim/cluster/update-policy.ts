@@ -2,15 +2,14 @@
 // and benchmarks that change it under a running controller.
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import { API_GROUP } from "../../src/api/constants.ts";
+import type { BottlerocketUpdatePolicy, UpdatePolicyResourceSpec } from "../../src/api/update-policy.ts";
 import {
   UPDATE_POLICY_API_VERSION,
   UPDATE_POLICY_KIND,
   UPDATE_POLICY_NAME,
   UPDATE_POLICY_PLURAL,
   UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-  type UpdatePolicyResourceSpec,
-} from "../../src/api/update-policy.ts";
+} from "../../src/api/update-policy-names.ts";
 
 /**
  * Sets the policy's spec, creating the object if there is none (a JSON patch of /spec: no resourceVersion, so the

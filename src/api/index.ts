@@ -10,3 +10,4 @@ export * from "./timestamps.ts";
 export * from "./validation.ts";
 export * from "./semver.ts";
 export * from "./update-policy.ts";
+export * from "./update-policy-names.ts";

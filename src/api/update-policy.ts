@@ -7,22 +7,25 @@
 // BottlerocketShadow. The spec's shape is src/core's `UpdatePolicySpec` (the controller checks that the two agree).
 import Type, { type Static } from "typebox";
 import { API_GROUP } from "./constants.ts";
+import {
+  BUILT_IN_GATE_NAMES,
+  MAX_HOOKS_PER_PHASE,
+  MAX_PLAN_ENTRIES,
+  UPDATE_POLICY_API_VERSION,
+  UPDATE_POLICY_CRD_NAME,
+  UPDATE_POLICY_KIND,
+  UPDATE_POLICY_NAME,
+  UPDATE_POLICY_PLURAL,
+  UPDATE_POLICY_SHORT_NAMES,
+  UPDATE_POLICY_SINGULAR,
+  UPDATE_POLICY_VERSION,
+} from "./update-policy-names.ts";
 import { mapOf, stringEnum, toKubernetesSchema, type K8sSchema } from "./k8s-schema.ts";
 import type { CustomResourceColumnDefinition, CustomResourceDefinition, ObjectMeta } from "./k8s-types.ts";
 import { BRS_STATES, TIMED_STATES } from "./state-machine.ts";
 import { compileValidator } from "./validation.ts";
 import { SEMVER_PATTERN } from "./semver.ts";
 import { ConditionSchema } from "./bottlerocket-shadow.ts";
-
-export const UPDATE_POLICY_KIND = "BottlerocketUpdatePolicy";
-export const UPDATE_POLICY_PLURAL = "bottlerocketupdatepolicies";
-export const UPDATE_POLICY_SINGULAR = "bottlerocketupdatepolicy";
-export const UPDATE_POLICY_SHORT_NAMES: readonly string[] = ["brupolicy"];
-export const UPDATE_POLICY_VERSION = "v1alpha1";
-export const UPDATE_POLICY_API_VERSION = `${API_GROUP}/${UPDATE_POLICY_VERSION}`;
-export const UPDATE_POLICY_CRD_NAME = `${UPDATE_POLICY_PLURAL}.${API_GROUP}`;
-/** The singleton's name; the CRD rejects any other (one policy per operator namespace). */
-export const UPDATE_POLICY_NAME = "default";
 
 const DURATION_DESCRIPTION = "A duration such as 12m, 1h30m or 90s.";
 
@@ -102,9 +105,6 @@ export const TopologyBudgetSchema = Type.Object(
 const DURATION_PATTERN = "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
 const gateDuration = (description: string) =>
   Type.String({ description: `${description} ${DURATION_DESCRIPTION}`, minLength: 2, pattern: DURATION_PATTERN });
-
-/** Built-in gate names; a user gate may not take one. */
-export const BUILT_IN_GATE_NAMES = ["node-ready", "daemonset-pods"] as const;
 
 const LABEL_VALUE_PATTERN = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
 
@@ -324,9 +324,6 @@ export const HookSchema = Type.Object(
   { description: "An HTTP webhook the controller calls (docs/design/hooks.md)." },
 );
 
-/** Hooks per phase: their record rides on every shadow, which 5,000 at a time must fit one conversion review. */
-export const MAX_HOOKS_PER_PHASE = 2;
-
 function hookList(description: string) {
   return Type.Unsafe<Static<typeof HookSchema>[]>({
     ...Type.Array(HookSchema, { maxItems: MAX_HOOKS_PER_PHASE, description }),
@@ -512,7 +509,6 @@ export const HaltStatusSchema = Type.Object(
 );
 
 // The plan (src/core/plan.ts), published in a dry run: bounded to MAX_PLAN_ENTRIES nodes, with the counts.
-export const MAX_PLAN_ENTRIES = 50;
 
 export const PlanStatusSchema = Type.Object(
   {

@@ -1,7 +1,7 @@
 // "Why is node X not updating, and what can I do?" in plain words: one sentence for each of the controller's reasons
 // (src/core/select.ts codes) and the next step a person can take, with the exact command where there is one.
 import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../api/constants.ts";
-import { UPDATE_POLICY_NAME } from "../api/update-policy.ts";
+import { UPDATE_POLICY_NAME } from "../api/update-policy-names.ts";
 import { KARPENTER_DISRUPTED_TAINT } from "../core/disruptors.ts";
 import { ANNOTATIONS } from "../core/model.ts";
 import type { HaltDecision } from "../core/halt.ts";

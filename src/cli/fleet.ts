@@ -13,13 +13,13 @@ import {
 import { API_GROUP, COMPONENT, CRD_NAME, LABEL_COMPONENT, PLURAL, VERSION_V2, brsName } from "../api/constants.ts";
 import { MANAGED_NODE_SELECTOR_ENV, managedNodeSelector } from "../core/model.ts";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
 import {
   UPDATE_POLICY_CRD_NAME,
   UPDATE_POLICY_NAME,
   UPDATE_POLICY_PLURAL,
   UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-} from "../api/update-policy.ts";
+} from "../api/update-policy-names.ts";
 import { NAMES } from "../deploy/names.ts";
 import { isNotFound, statusCode } from "../kube/errors.ts";
 import { CliError, crdMissing, describeKubeError } from "./kube.ts";

@@ -3,7 +3,7 @@
 // API server restarts) are restarted after a second; errors of the redraw itself are printed, not fatal.
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import { API_GROUP, LABEL_UPDATER_INTERFACE_VERSION, PLURAL, VERSION_V2 } from "../api/constants.ts";
-import { UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../api/update-policy.ts";
+import { UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../api/update-policy-names.ts";
 import { CliError } from "./kube.ts";
 
 const COALESCE_MS = 250;

@@ -9,12 +9,8 @@
 import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
 import { API_GROUP } from "../api/constants.ts";
 import { managedNodeSelector } from "../core/model.ts";
-import {
-  UPDATE_POLICY_NAME,
-  UPDATE_POLICY_PLURAL,
-  UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-} from "../api/update-policy.ts";
+import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import { UPDATE_POLICY_NAME, UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../api/update-policy-names.ts";
 import { SupervisedInformer, type ChangeKind } from "../kube/informer.ts";
 import { shadowInformer, type ShadowObject } from "../kube/shadow-informer.ts";
 import type { KubeClient } from "../kube/client.ts";

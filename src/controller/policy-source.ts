@@ -1,7 +1,8 @@
 // The fleet policy in force: brupop's environment variables overridden by the BottlerocketUpdatePolicy singleton
 // (src/core/policy.ts resolves them). An invalid policy starts nothing (fail safe) and says why once per change,
 // while nodes already moving go on with the last valid policy, or the defaults if there never was one.
-import { UPDATE_POLICY_API_VERSION, UPDATE_POLICY_KIND, type BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
+import { UPDATE_POLICY_API_VERSION, UPDATE_POLICY_KIND } from "../api/update-policy-names.ts";
 import { DEFAULT_HEALTH_GATES } from "../core/health-gates.ts";
 import { DEFAULT_BACKOFF_UNIT_MS } from "../core/failures.ts";
 import { NO_HOOKS } from "../core/hooks.ts";

@@ -5,12 +5,8 @@
 import type { KubeClient } from "../kube/client.ts";
 import { API_GROUP, PLURAL, VERSION_V2 } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
-import {
-  UPDATE_POLICY_PLURAL,
-  UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-  type UpdatePolicyStatus,
-} from "../api/update-policy.ts";
+import type { BottlerocketUpdatePolicy, UpdatePolicyStatus } from "../api/update-policy.ts";
+import { UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../api/update-policy-names.ts";
 import type { AnnotationPatch, ShadowSpec } from "../core/model.ts";
 import { isNotFound } from "../kube/errors.ts";
 import { trimForCache } from "../kube/informer.ts";

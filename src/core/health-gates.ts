@@ -6,7 +6,7 @@
 // controller asked for MonitoringUpdate; the first gate to fail fails the update. The update passes once every gate
 // passes in the same evaluation.
 import type { Condition } from "../api/bottlerocket-shadow.ts";
-import { BUILT_IN_GATE_NAMES } from "../api/update-policy.ts";
+import { BUILT_IN_GATE_NAMES } from "../api/update-policy-names.ts";
 import type { ConditionWanted } from "./conditions.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { labelKeyProblem } from "./topology-budget.ts";

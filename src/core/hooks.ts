@@ -4,7 +4,7 @@
 // which every decision is made again, so a controller that restarts mid-hook calls again (at least once) and never
 // skips a blocking hook. The controller makes the calls (src/controller/hook-caller.ts).
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
-import { MAX_HOOKS_PER_PHASE } from "../api/update-policy.ts";
+import { MAX_HOOKS_PER_PHASE } from "../api/update-policy-names.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { ANNOTATIONS, type ShadowView } from "./model.ts";
 

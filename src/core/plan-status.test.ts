@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_PLAN_ENTRIES, validateUpdatePolicyStatus } from "../api/update-policy.ts";
+import { validateUpdatePolicyStatus } from "../api/update-policy.ts";
+import { MAX_PLAN_ENTRIES } from "../api/update-policy-names.ts";
 import type { FleetView } from "./model.ts";
 import { buildPlan } from "./plan.ts";
 import { planMessage, planShape, planStatus, publishedPlan } from "./plan-status.ts";

@@ -1,7 +1,8 @@
 // The plan as the policy status shows it in a dry run (src/core/plan.ts): the first MAX_PLAN_ENTRIES nodes in plan
 // order with the counts. Times move with the clock; the published plan is replaced only when its substance changes
 // (planShape), so the status is not rewritten on every pass and one PlanPublished Event marks each change.
-import { MAX_PLAN_ENTRIES, type UpdatePolicyStatus } from "../api/update-policy.ts";
+import type { UpdatePolicyStatus } from "../api/update-policy.ts";
+import { MAX_PLAN_ENTRIES } from "../api/update-policy-names.ts";
 import { formatTimestamp } from "../api/timestamps.ts";
 import type { Plan } from "./plan.ts";
 

@@ -17,7 +17,7 @@ import {
 } from "@kubernetes/client-node";
 import { API_GROUP, PLURAL } from "../../src/api/constants.ts";
 import { NAMES } from "../../src/deploy/names.ts";
-import { UPDATE_POLICY_NAME, UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../../src/api/update-policy.ts";
+import { UPDATE_POLICY_NAME, UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../../src/api/update-policy-names.ts";
 import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
 import { BRUPOP, run, userEnv } from "./run-command.ts";
 import {

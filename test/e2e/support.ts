@@ -6,13 +6,8 @@ import { afterEach, expect } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { API_GROUP } from "../../src/api/constants.ts";
-import {
-  UPDATE_POLICY_NAME,
-  UPDATE_POLICY_PLURAL,
-  UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-  type UpdatePolicyStatus,
-} from "../../src/api/update-policy.ts";
+import type { BottlerocketUpdatePolicy, UpdatePolicyStatus } from "../../src/api/update-policy.ts";
+import { UPDATE_POLICY_NAME, UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../../src/api/update-policy-names.ts";
 import { nodeOf, observeCluster, type FleetObserver } from "../../sim/cluster/fleet-observer.ts";
 import {
   FAST_AGENT_ENV,

@@ -15,12 +15,8 @@ import { installOperatorCrds } from "../../sim/stand-ins/status-agents.ts";
 import { setOsImage } from "../../sim/cluster/nodes.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import type { BottlerocketShadowStatus } from "../../src/api/bottlerocket-shadow.ts";
-import {
-  UPDATE_POLICY_NAME,
-  UPDATE_POLICY_PLURAL,
-  UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-} from "../../src/api/update-policy.ts";
+import type { BottlerocketUpdatePolicy } from "../../src/api/update-policy.ts";
+import { UPDATE_POLICY_NAME, UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../../src/api/update-policy-names.ts";
 import { startAutoLabeller } from "../../src/controller/auto-label.ts";
 import { EventRecorder } from "../../src/controller/events.ts";
 import type { StatusView } from "../../src/cli/status-view.ts";

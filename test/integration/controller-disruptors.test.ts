@@ -10,13 +10,8 @@ import { installOperatorCrds, startAgents, type SimulatedAgent } from "../../sim
 import { testControllerConfig } from "../support/controller-config.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import { formatTimestamp } from "../../src/api/timestamps.ts";
-import {
-  UPDATE_POLICY_NAME,
-  UPDATE_POLICY_PLURAL,
-  UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-  type UpdatePolicyResourceSpec,
-} from "../../src/api/update-policy.ts";
+import type { BottlerocketUpdatePolicy, UpdatePolicyResourceSpec } from "../../src/api/update-policy.ts";
+import { UPDATE_POLICY_NAME, UPDATE_POLICY_PLURAL, UPDATE_POLICY_VERSION } from "../../src/api/update-policy-names.ts";
 import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
 import type { BottlerocketShadow } from "../../src/api/bottlerocket-shadow.ts";
 import { Controller } from "../../src/controller/controller.ts";

@@ -20,16 +20,18 @@ import {
 import { setUpdatePolicy } from "../../sim/cluster/update-policy.ts";
 import { testControllerConfig } from "../support/controller-config.ts";
 import { API_GROUP, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
+import type {
+  BottlerocketUpdatePolicy,
+  UpdatePolicyResourceSpec,
+  UpdatePolicyStatus,
+} from "../../src/api/update-policy.ts";
 import {
   UPDATE_POLICY_API_VERSION,
   UPDATE_POLICY_KIND,
   UPDATE_POLICY_NAME,
   UPDATE_POLICY_PLURAL,
   UPDATE_POLICY_VERSION,
-  type BottlerocketUpdatePolicy,
-  type UpdatePolicyResourceSpec,
-  type UpdatePolicyStatus,
-} from "../../src/api/update-policy.ts";
+} from "../../src/api/update-policy-names.ts";
 import type { BottlerocketShadow } from "../../src/api/bottlerocket-shadow.ts";
 import { Controller } from "../../src/controller/controller.ts";
 

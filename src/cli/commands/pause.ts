@@ -73,7 +73,7 @@ async function setNodePause(kc: KubeConfig, node: string, paused: boolean): Prom
 async function setFleetPause(kc: KubeConfig, namespace: string, paused: boolean): Promise<void> {
   const { CustomObjectsApi, PatchStrategy, setHeaderOptions } = await import("@kubernetes/client-node");
   const { API_GROUP } = await import("../../api/constants.ts");
-  const policyApi = await import("../../api/update-policy.ts");
+  const policyApi = await import("../../api/update-policy-names.ts");
   const { isNotFound, isConflict } = await import("../../kube/errors.ts");
   const { CliError, crdMissing, describeKubeError } = await import("../kube.ts");
   const custom = kc.makeApiClient(CustomObjectsApi);
