@@ -24,19 +24,21 @@ export interface ConversionLimits {
  * Body: the largest review kube-apiserver sends is a v1 LIST of every shadow, because it converts a list in ONE review
  * holding every object not yet in the desired version (apiextensions-apiserver webhook_converter.go). A cluster has at
  * most 5,000 nodes (Kubernetes' supported maximum), one shadow each, and a shadow as stored after an update, with
- * the controller's annotations and conditions (health gates) and the managedFields of its writers, is about 2.2 KB:
- * 10.4 MiB (measured by bench/footprint.ts; 1.6 KB before health gates). 14 MiB leaves room for labels and
- * annotations, and still refuses the 16 MB attacks.
+ * the controller's annotations and conditions and the managedFields of its writers, is about 2.6 KB: 12.2 MiB
+ * (measured by bench/footprint.ts, 2026-12-06: health gates, the canary soak's and the plan's annotations; 1.6 KB
+ * before all those). The hooks' record goes with a finish when they all passed; a failed advisory hook's stays
+ * (at most 773 bytes, docs/design/hooks.md). 15 MiB leaves room for labels, annotations and such records, and still
+ * refuses the 16 MB attacks (15.26 and 15.7 MiB).
  *
  * In flight: a review is held as its bytes while it is converted (conversion-review.ts builds one object at a time),
- * in one buffer of 14 MiB kept for all reviews (routes/conversion.ts says why). One review of the largest size at a
+ * in one buffer of 15 MiB kept for all reviews (routes/conversion.ts says why). One review of the largest size at a
  * time; others wait, unread (kube-apiserver
  * sends a review per request that needs one, so a few can arrive together), and beyond 4 waiting they are told to
  * retry (429): a waiting review still has to arrive within the request timeout, so a long queue would end in 408s.
  */
 export const CONVERSION_LIMITS: ConversionLimits = {
-  bodyLimitBytes: 14 * MiB,
-  bytesInFlight: 14 * MiB,
+  bodyLimitBytes: 15 * MiB,
+  bytesInFlight: 15 * MiB,
   maxWaiting: 4,
 };
 

@@ -6,6 +6,7 @@ import {
   hookVerdict,
   parseHooks,
   readHooksRecord,
+  recordAfterFinish,
   recordCall,
   type CallOutcome,
   type Hook,
@@ -262,6 +263,17 @@ describe("hookVerdict and recordCall", () => {
     const text = s.annotations?.[ANNOTATIONS.hooks] ?? "";
     expect(Object.keys(readHooksRecord(s))).toEqual(["preDrain", "postReboot"]);
     expect(text.length).toBeLessThan(800);
+  });
+
+  it("a finished update drops a record of passes, and keeps one with a failed advisory hook", () => {
+    let ok = monitoring();
+    ok = called(ok, PRE, hook("db"), OK, T0);
+    ok = called(ok, POST, hook("smoke"), OK, T0);
+    expect(recordAfterFinish(ok)).toEqual({ [ANNOTATIONS.hooks]: null });
+    const advisory = hook("notify", { mode: "Advisory", attempts: 1 });
+    const kept = called(ok, PRE, advisory, { kind: "failed", message: "HTTP 503" }, T0);
+    expect(recordAfterFinish(kept)).toEqual({});
+    expect(recordAfterFinish(monitoring())).toEqual({});
   });
 
   it("describes the record for brupop explain", () => {

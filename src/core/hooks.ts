@@ -6,7 +6,7 @@
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
 import { MAX_HOOKS_PER_PHASE } from "../api/update-policy-names.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
-import { ANNOTATIONS, type ShadowView } from "./model.ts";
+import { ANNOTATIONS, type AnnotationPatch, type ShadowView } from "./model.ts";
 
 export type HookPhase = "preDrain" | "postReboot";
 export const HOOK_PHASES: readonly HookPhase[] = ["preDrain", "postReboot"];
@@ -259,6 +259,18 @@ function readEntry(e: unknown): HookEntry | null {
     next: next ?? (state === "retrying" || state === "not-yet" ? at : null),
     message: typeof e.message === "string" ? e.message : null,
   };
+}
+
+/**
+ * What a finished update does to the record: removes it when every hook passed (the finish's reason says so, and the
+ * Events), keeping a failed advisory hook's for `brupop explain`. Shadows are listed 5,000 at a time through one
+ * conversion review (src/apiserver/limits.ts): a fleet after a rollout carries no record of hooks that went well.
+ */
+export function recordAfterFinish(shadow: ShadowView): AnnotationPatch {
+  if (shadow.annotations?.[ANNOTATIONS.hooks] === undefined) return {};
+  const record = readHooksRecord(shadow);
+  const entries = HOOK_PHASES.flatMap((phase) => Object.values(record[phase]?.hooks ?? {}));
+  return entries.every((e) => e.state === "passed") ? { [ANNOTATIONS.hooks]: null } : {};
 }
 
 /** The annotation's value: compact JSON, only the fields that say something. */

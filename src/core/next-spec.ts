@@ -39,7 +39,7 @@ import {
 import { compareSemver, parseSemver, sameVersion } from "../api/semver.ts";
 import { isTimedState, stepDeadline, type NodeTimeouts } from "./timeouts.ts";
 import type { GateVerdict, HealthGates } from "./health-gates.ts";
-import { hookVerdict, phaseWords, type HookCall, type HookPhase, type Hooks } from "./hooks.ts";
+import { hookVerdict, phaseWords, recordAfterFinish, type HookCall, type HookPhase, type Hooks } from "./hooks.ts";
 
 export const DEFAULT_QUARANTINE_AFTER_FAILURES = 5;
 
@@ -257,7 +257,12 @@ function afterMonitoring(
     kind: "advance",
     step: "finish",
     spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-    annotations: withReason(reason, { ...CLEARED_FAILURES, ...tookSeconds(shadow, now), ...completed }),
+    annotations: withReason(reason, {
+      ...CLEARED_FAILURES,
+      ...tookSeconds(shadow, now),
+      ...completed,
+      ...recordAfterFinish(shadow),
+    }),
     reason,
   };
 }

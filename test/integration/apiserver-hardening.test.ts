@@ -267,7 +267,16 @@ beforeAll(async () => {
       namespace: t.namespace,
       name: brsName(name),
       body: {
-        metadata: { annotations: { [ANNOTATIONS.specReason]: "update to 1.21.0 complete; health gates passed" } },
+        // What the controller's finish writes: its reason, the canary soak's record, the plan's estimate (a record
+        // of hooks that all passed goes with the finish).
+        metadata: {
+          annotations: {
+            [ANNOTATIONS.specReason]: "update to 1.21.0 complete; health gates passed; post-reboot hooks passed",
+            [ANNOTATIONS.completedVersion]: "1.21.0",
+            [ANNOTATIONS.completedAt]: "2024-06-21T11:56:12Z",
+            [ANNOTATIONS.lastUpdateSeconds]: "412",
+          },
+        },
         spec: { state: "Idle", state_transition_timestamp: "2024-06-21T11:55:48.896+00:00", version: "1.21.0" },
       },
       fieldManager: "brupop-controller",
@@ -293,6 +302,7 @@ beforeAll(async () => {
                 ],
               },
               "1.21.0",
+              2,
             ),
           ].map((c) => ({ ...c, lastTransitionTime: "2024-06-21T11:56:12Z" })),
         },
