@@ -253,13 +253,13 @@ describe("authentication and authorisation", () => {
     expect(`"${stored.metadata.resourceVersion ?? ""}"`).toBe(put.headers.get("etag"));
   });
 
-  it("refuses a report on a shadow an earlier Node of that name owns (409), changing nothing", async () => {
+  it("refuses a report on a shadow another Node owns (409), changing nothing", async () => {
     const custom = t.kc.makeApiClient(CustomObjectsApi);
     const ref = shadowRef();
     const owners = (await custom.getNamespacedCustomObject(ref)) as BottlerocketShadow;
-    const earlier = [
-      { apiVersion: "v1", kind: "Node", name: node0().name, uid: "0d1c1e4e-0000-4000-8000-000000000000" },
-    ];
+    // Another Node that exists: an owner kube-apiserver cannot find would have the garbage collector delete the
+    // shadow meanwhile.
+    const earlier = [{ apiVersion: "v1", kind: "Node", name: node1().name, uid: node1().uid }];
     const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
     await custom.patchNamespacedCustomObject({ ...ref, body: { metadata: { ownerReferences: earlier } } }, merge);
     try {
