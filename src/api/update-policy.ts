@@ -148,6 +148,66 @@ export const LabelSelectorSchema = Type.Object(
   { description: "A label selector, as in a Deployment or a PodDisruptionBudget." },
 );
 
+const strings = (description: string) =>
+  Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 64, description }));
+
+/** The job gate (src/core/gate-job.ts): what runs; the controller writes the rest of the Job. */
+export const JobGateSchema = Type.Object(
+  {
+    image: Type.String({
+      description: "The check's container image, e.g. registry.example.com/node-check:1.2.",
+      minLength: 1,
+      maxLength: 1024,
+      pattern: "^\\S+$",
+    }),
+    command: strings("The container's command (default: the image's entrypoint)."),
+    args: strings("Its arguments (default: the image's)."),
+    env: Type.Optional(
+      Type.Array(
+        Type.Object({
+          name: Type.String({
+            minLength: 1,
+            maxLength: 256,
+            pattern: "^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+            "x-kubernetes-validations": [
+              { rule: "!self.startsWith('BRUPOP_')", message: "BRUPOP_* is set by the controller" },
+            ],
+          }),
+          value: Type.String({ maxLength: 4096 }),
+        }),
+        {
+          maxItems: 32,
+          description: "Environment of the check, on top of BRUPOP_NODE_NAME and BRUPOP_VERSION (the new version).",
+        },
+      ),
+    ),
+    serviceAccountName: Type.Optional(
+      Type.String({
+        description:
+          "The pod's ServiceAccount, in the operator's namespace (default: none, and no token mounted). Not one " +
+          "of the operator's own (brupop-*).",
+        minLength: 1,
+        maxLength: 253,
+        pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        "x-kubernetes-validations": [
+          {
+            rule: "!self.startsWith('brupop-')",
+            message: "the operator's own ServiceAccounts (brupop-*) are not for gates",
+          },
+        ],
+      }),
+    ),
+    backoffLimit: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 3, description: "Pod retries before the Job fails (default 0)." }),
+    ),
+  },
+  {
+    description:
+      "A Job run on the node that must complete: one pod pinned to the node (every taint tolerated), in the " +
+      "operator's namespace, not past the gate's timeout. Failed fails the gate at once.",
+  },
+);
+
 export const HealthGateSchema = Type.Object(
   {
     name: Type.String({
@@ -195,13 +255,14 @@ export const HealthGateSchema = Type.Object(
         { description: "A Prometheus query that must hold, asked of healthGates.prometheusUrl." },
       ),
     ),
+    job: Type.Optional(JobGateSchema),
   },
   {
-    description: "A user health gate: exactly one of podsReady, nodeCondition, prometheus.",
+    description: "A user health gate: exactly one of podsReady, nodeCondition, prometheus, job.",
     "x-kubernetes-validations": [
       {
-        rule: "[has(self.podsReady), has(self.nodeCondition), has(self.prometheus)].filter(x, x).size() == 1",
-        message: "set exactly one of podsReady, nodeCondition, prometheus",
+        rule: "[has(self.podsReady), has(self.nodeCondition), has(self.prometheus), has(self.job)].filter(x, x).size() == 1",
+        message: "set exactly one of podsReady, nodeCondition, prometheus, job",
       },
       {
         rule: `!(self.name in [${BUILT_IN_GATE_NAMES.map((n) => `'${n}'`).join(", ")}])`,

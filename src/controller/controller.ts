@@ -133,7 +133,7 @@ export class Controller {
       }),
       shadowClient: new ShadowClient(fenced, ns),
       nodeClient: new NodeClient(fenced),
-      gateObserver: new GateObserver(fenced),
+      gateObserver: new GateObserver(fenced, ns),
       callHook,
       fleetState: new ConfigMapFleetState(fenced, ns),
       events: this.events,

@@ -1,8 +1,11 @@
 // What the health gates look at, read for one node in MonitoringUpdate (docs/design/health-gates.md): its Node (from
 // the cache), its pods (one list per pod gate: pods are not watched, the node reconcile polls while it monitors),
-// and Prometheus (its HTTP API). Reading only; src/core/health-gates.ts decides.
+// Prometheus (its HTTP API), and a job gate's Job (created on first look, src/controller/gate-jobs.ts). Reading,
+// and that one create; src/core/health-gates.ts decides.
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
+import type { GateJob } from "../core/gate-job.ts";
 import {
+  gateDeadline,
   promHeld,
   promQuery,
   promRange,
@@ -15,6 +18,7 @@ import {
 } from "../core/health-gates.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { apiMessage } from "../kube/errors.ts";
+import { GateJobs } from "./gate-jobs.ts";
 
 // Not ES imports: they would load Node's bundled undici (docs/design/footprint.md); fetch would too.
 const http = process.getBuiltinModule("node:http");
@@ -30,14 +34,22 @@ export interface GateSubject {
   node: V1Node | undefined;
   /** The version the node was updated to ($version in a query). */
   version: string;
+  /** The node's shadow (a gate Job's owner). */
+  shadow: { name: string; uid: string };
+  /** spec.state_transition_timestamp of MonitoringUpdate as written (the attempt a gate Job belongs to), parsed. */
+  attempt: string;
+  since: Date;
   now: Date;
 }
 
 export class GateObserver {
   readonly #client: KubeClient;
+  readonly #jobs: GateJobs;
 
-  constructor(client: KubeClient) {
+  /** `namespace`: where gate Jobs run (the operator's). */
+  constructor(client: KubeClient, namespace: string) {
     this.#client = client;
+    this.#jobs = new GateJobs(client, namespace);
   }
 
   async observe(gates: HealthGates, subject: GateSubject, signal: AbortSignal): Promise<GateObservations> {
@@ -46,7 +58,13 @@ export class GateObserver {
       pods?: Observed<readonly GatePod[]>;
       selected: Record<string, Observed<readonly GatePod[]>>;
       prometheus: Record<string, PromObservation>;
-    } = { node: subject.node === undefined ? null : gateNode(subject.node), selected: {}, prometheus: {} };
+      jobs: Record<string, Observed<GateJob>>;
+    } = {
+      node: subject.node === undefined ? null : gateNode(subject.node),
+      selected: {},
+      prometheus: {},
+      jobs: {},
+    };
     const reads: Promise<void>[] = [];
     const onNode = `spec.nodeName=${subject.nodeName}`;
     // From kube-apiserver's watch cache (resourceVersion 0), as fresh as an informer's view: a quorum read waits for
@@ -75,6 +93,17 @@ export class GateObserver {
             (p) => void (observed.prometheus[gate.name] = p),
           ),
         );
+      } else if (check.kind === "job") {
+        const request = {
+          gate: gate.name,
+          nodeName: subject.nodeName,
+          version: subject.version,
+          shadow: subject.shadow,
+          attempt: subject.attempt,
+          deadline: gateDeadline(gate, subject.since),
+          now: subject.now,
+        };
+        reads.push(this.#jobs.observe(check.job, request, signal).then((j) => void (observed.jobs[gate.name] = j)));
       }
     }
     await Promise.all(reads);

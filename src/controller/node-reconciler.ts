@@ -62,7 +62,7 @@ export class NodeReconciler {
     const generation = shadow.metadata.generation;
     // A pass already on the shadow (the previous reconcile's) finishes the update without reading the gates again.
     const recorded = inMonitoring(view) ? recordedPass(shadow.status?.conditions, generation) : null;
-    const gates = recorded ?? (await this.#checkGates(view, node, policy, now, signal));
+    const gates = recorded ?? (await this.#checkGates(shadow, view, node, policy, now, signal));
     const health =
       gates === undefined || recorded !== null
         ? null
@@ -109,6 +109,7 @@ export class NodeReconciler {
    * undefined for any other node, or when the policy has no gates (brupop's pass-through).
    */
   async #checkGates(
+    shadow: BottlerocketShadow,
     view: ShadowView,
     node: V1Node,
     policy: NodePolicy,
@@ -121,7 +122,15 @@ export class NodeReconciler {
     if (since === undefined) return undefined; // restamped first (next-spec.ts)
     const observed = await this.#ctx.gateObserver.observe(
       policy.healthGates,
-      { nodeName: view.nodeName, node, version: spec.version ?? view.status?.current_version ?? "", now },
+      {
+        nodeName: view.nodeName,
+        node,
+        version: spec.version ?? view.status?.current_version ?? "",
+        shadow: { name: shadow.metadata.name ?? view.name, uid: shadow.metadata.uid ?? "" },
+        attempt: spec.state_transition_timestamp ?? "",
+        since,
+        now,
+      },
       signal,
     );
     const started = parseTimestamp(view.annotations?.[ANNOTATIONS.updateStarted]) ?? null;

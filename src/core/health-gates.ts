@@ -9,6 +9,7 @@ import type { Condition } from "../api/bottlerocket-shadow.ts";
 import { BUILT_IN_GATE_NAMES } from "../api/update-policy-names.ts";
 import type { ConditionWanted } from "./conditions.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { jobCheck, parseJobGate, type GateJob, type JobGateSpec, type JobGateTemplate } from "./gate-job.ts";
 import { labelKeyProblem } from "./topology-budget.ts";
 
 /** How long the gates may take by default: the reboot is done, so this bounds DaemonSet pods coming back. */
@@ -25,7 +26,9 @@ export type GateCheck =
   | { kind: "pods-ready"; namespace: string | null; selector: string; minReady: number }
   | { kind: "node-condition"; type: string; status: "True" | "False" | "Unknown" }
   /** `query` holds (non-empty, every value non-zero) for `forSeconds` without a break. */
-  | { kind: "prometheus"; query: string; forSeconds: number };
+  | { kind: "prometheus"; query: string; forSeconds: number }
+  /** A Job run on the node (src/core/gate-job.ts) completes; its failure fails the gate at once. */
+  | { kind: "job"; job: JobGateTemplate };
 
 export interface HealthGate {
   readonly name: string;
@@ -65,6 +68,7 @@ export interface HealthGateSpec {
   podsReady?: { namespace?: string; selector: LabelSelectorSpec; minReady?: number };
   nodeCondition?: { type: string; status: "True" | "False" | "Unknown" };
   prometheus?: { query: string; for?: string };
+  job?: JobGateSpec;
 }
 
 export interface HealthGatesSpec {
@@ -119,9 +123,11 @@ export function parseHealthGates(raw: unknown, where: string, errors: string[]):
   return { gates, prometheusUrl };
 }
 
+const GATE_KINDS = ["podsReady", "nodeCondition", "prometheus", "job"] as const;
+
 function parseGate(raw: unknown, where: string, defaultTimeout: number, errors: string[]): HealthGate | null {
   if (!isObject(raw)) {
-    errors.push(`${where} must be an object with a name and one of podsReady, nodeCondition, prometheus`);
+    errors.push(`${where} must be an object with a name and one of ${GATE_KINDS.join(", ")}`);
     return null;
   }
   const before = errors.length;
@@ -130,9 +136,9 @@ function parseGate(raw: unknown, where: string, defaultTimeout: number, errors: 
     errors.push(`${where}.name must be a DNS label (lower-case letters, digits and '-', at most 63)`);
   }
   const timeout = durationField(raw.timeout, `${where}.timeout`, errors, { positive: true });
-  const kinds = (["podsReady", "nodeCondition", "prometheus"] as const).filter((k) => raw[k] !== undefined);
+  const kinds = GATE_KINDS.filter((k) => raw[k] !== undefined);
   if (kinds.length !== 1) {
-    errors.push(`${where}: set exactly one of podsReady, nodeCondition, prometheus`);
+    errors.push(`${where}: set exactly one of ${GATE_KINDS.join(", ")}`);
     return null;
   }
   const check = parseCheck(kinds[0] ?? "podsReady", raw, where, errors);
@@ -140,12 +146,7 @@ function parseGate(raw: unknown, where: string, defaultTimeout: number, errors: 
   return { name, timeoutSeconds: timeout ?? defaultTimeout, check };
 }
 
-function parseCheck(
-  kind: "podsReady" | "nodeCondition" | "prometheus",
-  raw: Raw,
-  where: string,
-  errors: string[],
-): GateCheck | null {
+function parseCheck(kind: (typeof GATE_KINDS)[number], raw: Raw, where: string, errors: string[]): GateCheck | null {
   const at = `${where}.${kind}`;
   const body = raw[kind];
   if (!isObject(body)) {
@@ -181,6 +182,10 @@ function parseCheck(
       const forSeconds = durationField(body.for, `${at}.for`, errors, { positive: false }) ?? 0;
       if (typeof query !== "string") return null;
       return { kind: "prometheus", query, forSeconds };
+    }
+    case "job": {
+      const job = parseJobGate(body, at, errors);
+      return job === null ? null : { kind: "job", job };
     }
   }
 }
@@ -313,6 +318,8 @@ export interface GateObservations {
   selected?: Readonly<Record<string, Observed<readonly GatePod[]>>>;
   /** Per prometheus gate. */
   prometheus?: Readonly<Record<string, PromObservation>>;
+  /** Per job gate: its Job, created when it was not there yet. */
+  jobs?: Readonly<Record<string, Observed<GateJob>>>;
 }
 
 // ---- Evaluation ----
@@ -339,20 +346,24 @@ export interface GateContext {
   now: Date;
 }
 
-type Check = { pass: true; message: string } | { pass: false; message: string };
+/** `final`: failed for good (a Job that failed), so the gate fails now rather than at its timeout. */
+type Check = { pass: true; message: string } | { pass: false; message: string; final?: boolean };
 
 export function evaluateGates(gates: HealthGates, observed: GateObservations, ctx: GateContext): GateVerdict {
   const results: GateResult[] = [];
   let recheckAt: Date | null = null;
   for (const gate of gates.gates) {
     const check = runCheck(gate, observed, ctx);
-    const deadline = new Date(ctx.since.getTime() + gate.timeoutSeconds * 1000);
+    const deadline = gateDeadline(gate, ctx.since);
     if (check.pass) {
       results.push({ gate: gate.name, state: "passed", message: check.message });
       continue;
     }
-    if (ctx.now >= deadline) {
-      const reason = `not passed within ${formatDuration(gate.timeoutSeconds)}: ${check.message}`;
+    if (check.final === true || ctx.now >= deadline) {
+      const reason =
+        check.final === true
+          ? check.message
+          : `not passed within ${formatDuration(gate.timeoutSeconds)}: ${check.message}`;
       results.push({ gate: gate.name, state: "failed", message: reason });
       return { kind: "failed", gate: gate.name, reason, results: [...results, ...rest(gates, gate)] };
     }
@@ -360,6 +371,11 @@ export function evaluateGates(gates: HealthGates, observed: GateObservations, ct
     if (recheckAt === null || deadline < recheckAt) recheckAt = deadline;
   }
   return recheckAt === null ? { kind: "passed", results } : { kind: "waiting", results, recheckAt };
+}
+
+/** When `gate` fails unless it passed: its timeout after MonitoringUpdate was asked for (`since`). */
+export function gateDeadline(gate: HealthGate, since: Date): Date {
+  return new Date(since.getTime() + gate.timeoutSeconds * 1000);
 }
 
 /** The gates after `gate`, not evaluated once it failed. */
@@ -382,6 +398,12 @@ function runCheck(gate: HealthGate, observed: GateObservations, ctx: GateContext
       return podsReady(observed.selected?.[gate.name], check.minReady);
     case "prometheus":
       return prometheusHolds(observed.prometheus?.[gate.name], check.forSeconds, ctx);
+    case "job": {
+      const job = observed.jobs?.[gate.name];
+      if (job === undefined) return { pass: false, message: "the Job was not read" };
+      if (!job.ok) return { pass: false, message: `the Job: ${job.error}` };
+      return jobCheck(job.value);
+    }
   }
 }
 

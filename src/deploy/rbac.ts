@@ -115,6 +115,9 @@ export function controllerRules(): ComponentRules {
         // the named object) instead of reading it every retry period.
         verbs: ["get", "update", "list", "watch"],
       },
+      // Job health gates: one Job per node and attempt, found by name or created (create cannot be narrowed by
+      // name). Kubernetes deletes them (ttlSecondsAfterFinished, and with their shadow): no delete here.
+      { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get"] },
       // What the fleet has used up (a one-shot schedule's consumed trigger), shared by every replica.
       { apiGroups: [""], resources: ["configmaps"], verbs: ["create"] },
       {

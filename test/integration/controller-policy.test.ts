@@ -269,6 +269,31 @@ describe("health gates at the API server", () => {
       /spec\.healthGates\.gates\[0\]\.podsReady\.selector\.matchExpressions.*need values/,
     ],
     ["a URL that is none", { prometheusUrl: "prometheus:9090" }, /spec\.healthGates\.prometheusUrl/],
+    [
+      "a job without an image",
+      { gates: [{ name: "j", job: {} }] },
+      /spec\.healthGates\.gates\[0\]\.job\.image: Required/,
+    ],
+    [
+      "a job retried more than 3 times",
+      { gates: [{ name: "j", job: { image: "c:1", backoffLimit: 4 } }] },
+      /spec\.healthGates\.gates\[0\]\.job\.backoffLimit/,
+    ],
+    [
+      "a job setting the controller's variables",
+      { gates: [{ name: "j", job: { image: "c:1", env: [{ name: "BRUPOP_VERSION", value: "x" }] } }] },
+      /spec\.healthGates\.gates\[0\]\.job\.env\[0\]\.name.*BRUPOP_\* is set by the controller/,
+    ],
+    [
+      "a job running as the operator",
+      { gates: [{ name: "j", job: { image: "c:1", serviceAccountName: "brupop-controller-service-account" } }] },
+      /spec\.healthGates\.gates\[0\]\.job\.serviceAccountName.*operator's own ServiceAccounts/,
+    ],
+    [
+      "a job and a query in one gate",
+      { gates: [{ name: "j", job: { image: "c:1" }, nodeCondition: condition }] },
+      /spec\.healthGates\.gates\[0\].*set exactly one of podsReady, nodeCondition, prometheus, job/,
+    ],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, healthGates, field) => {
     await expectRefused(create(healthGates), field);
   });
@@ -291,9 +316,20 @@ describe("health gates at the API server", () => {
           },
         },
         { name: "errors", prometheus: { query: 'sum(rate(errors{node="$node"}[5m])) < 1', for: "2m" } },
+        {
+          name: "smoke",
+          job: {
+            image: "registry.example.com/smoke:1",
+            command: ["/smoke"],
+            args: ["--quick"],
+            env: [{ name: "LEVEL", value: "1" }],
+            serviceAccountName: "node-checker",
+            backoffLimit: 3,
+          },
+        },
       ],
     })) as BottlerocketUpdatePolicy;
-    expect(created.spec?.healthGates?.gates).toHaveLength(3);
+    expect(created.spec?.healthGates?.gates).toHaveLength(4);
     await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
   });
 });

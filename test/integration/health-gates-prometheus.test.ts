@@ -86,9 +86,17 @@ const noKube = new Proxy({} as KubeClient, {
 
 /** The controller's reading and the gate's verdict for `node`, MonitoringUpdate asked for at `since`. */
 async function verdict(gates: HealthGates, node: string, since: Date, now = new Date()): Promise<GateVerdict> {
-  const observed = await new GateObserver(noKube).observe(
+  const observed = await new GateObserver(noKube, "brupop-bottlerocket-aws").observe(
     gates,
-    { nodeName: node, node: undefined, version: "1.26.0", now },
+    {
+      nodeName: node,
+      node: undefined,
+      version: "1.26.0",
+      shadow: { name: `brs-${node}`, uid: "" },
+      attempt: since.toISOString(),
+      since,
+      now,
+    },
     new AbortController().signal,
   );
   return evaluateGates(gates, observed, { since, updateStartedAt: null, now });

@@ -240,6 +240,9 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       status("patch"), // the Stuck condition
       // Health gates read the pods on a node in MonitoringUpdate (docs/design/health-gates.md).
       core("list", "pods"),
+      // A job gate's Job: created in the operator's namespace, read by name.
+      ["create", "jobs", { group: "batch", ns }],
+      ["get", "jobs", { group: "batch", ns, name: "brupop-gate-smoke-0123456789ab" }],
     ],
     denied: [
       core("update", "nodes"),
@@ -262,6 +265,12 @@ const TABLE: Record<string, { allowed: Check[]; denied: Check[] }> = {
       ["delete", "leases", { group: "coordination.k8s.io", ns, name: "brupop-controller-leader" }],
       ["create", "tokenreviews", { group: "authentication.k8s.io" }],
       core("delete", "events", { ns }),
+      // Gate Jobs only where the operator runs; Kubernetes deletes them, the controller never does.
+      ["create", "jobs", { group: "batch", ns: OTHER_NS }],
+      ["delete", "jobs", { group: "batch", ns }],
+      ["update", "jobs", { group: "batch", ns }],
+      ["create", "cronjobs", { group: "batch", ns }],
+      core("create", "pods", { ns }),
     ],
   },
 };
