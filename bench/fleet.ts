@@ -94,6 +94,12 @@ export interface FleetRollout {
   standInFailedWrites: number;
   /** kube-apiserver's apiserver_request_total over the rollout, by "VERB resource", largest first. */
   kubeApiserverRequests: Record<string, number>;
+  /**
+   * kube-apiserver's own time for the writes a step is made of, over the rollout (apiserver_request_duration_seconds,
+   * bucket resolution): the controller's spec PATCH and the API server's status PATCH. A reconcile that writes cannot
+   * be faster than the first.
+   */
+  kubeApiserverWriteMs: Record<"specPatch" | "statusPatch", { count: number; p50: number; p99: number }>;
   apiServer?: ProcessWindow & {
     peakSinceStartMiB: number;
     putStatusLatencyMs: RouteLatency;
@@ -107,6 +113,19 @@ function subtract(after: Sample[], before: Sample[]): Sample[] {
   const key = (s: Sample) => `${s.name}${JSON.stringify(s.labels)}`;
   const old = new Map(before.map((s) => [key(s), s.value]));
   return after.map((s) => ({ ...s, value: s.value - (old.get(key(s)) ?? 0) }));
+}
+
+/** kube-apiserver's PATCH latency of BottlerocketShadows (`subresource` "" or "status") from its histogram's delta. */
+function writeLatency(delta: readonly Sample[], subresource: string): { count: number; p50: number; p99: number } {
+  const patches = delta.filter(
+    (s) =>
+      s.labels.verb === "PATCH" &&
+      s.labels.resource === "bottlerocketshadows" &&
+      (s.labels.subresource ?? "") === subresource,
+  );
+  const q = (p: number) => round(histogramQuantile(patches, "apiserver_request_duration_seconds", p) * 1000, 1);
+  const count = patches.filter((s) => s.labels.le === "+Inf").reduce((a, s) => a + s.value, 0);
+  return { count, p50: q(0.5), p99: q(0.99) };
 }
 
 /** CPU and RSS of a process from now until the returned function is called. */
@@ -214,7 +233,7 @@ export class Fleet {
     const { routes, observer, agents, o } = this;
     const kc = this.cluster.kc;
     const metricsBefore = parsePrometheus(await leader.metrics());
-    const kubeBefore = requestCounts(await scrapeKubeApiserver(kc));
+    const kubeBefore = await scrapeKubeApiserver(kc);
     const apiMetricsBefore = routes ? await routes.metrics() : "";
     const apiServerWindow = routes ? await watchProcess(routes.pid, 250) : undefined;
     routes?.resetPutLatencies();
@@ -227,7 +246,9 @@ export class Fleet {
     const loadAtEnd = round(loadavg()[0] ?? NaN, 2);
     const controller = await controllerWindow();
     const apiServerUse = await apiServerWindow?.();
-    const kubeRequests = diffCounts(requestCounts(await scrapeKubeApiserver(kc)), kubeBefore);
+    const kubeAfter = await scrapeKubeApiserver(kc);
+    const kubeRequests = diffCounts(requestCounts(kubeAfter), requestCounts(kubeBefore));
+    const kubeWrites = subtract(kubeAfter, kubeBefore);
     const reconciles = subtract(parsePrometheus(await leader.metrics()), metricsBefore);
     const quantile = (metric: string) => (kind: string, p: number) =>
       round(histogramQuantile(reconciles, metric, p, { kind }) * 1000, 1);
@@ -277,6 +298,10 @@ export class Fleet {
       standInWrites: agents.writes,
       standInFailedWrites: agents.failedWrites,
       kubeApiserverRequests: kubeRequests,
+      kubeApiserverWriteMs: {
+        specPatch: writeLatency(kubeWrites, ""),
+        statusPatch: writeLatency(kubeWrites, "status"),
+      },
       ...(apiServer ? { apiServer } : {}),
     };
   }

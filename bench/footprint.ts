@@ -571,15 +571,23 @@ for (const n of [100, 1000] as const) {
     };
   });
 }
+/** kube-apiserver's own time for one write of the step, in the same rollout: the floor under a reconcile that writes. */
+const kubeWrite = (f: FleetFootprint, which: "specPatch" | "statusPatch", what: string) => {
+  const w = f.rollout.kubeApiserverWriteMs[which];
+  return `kube-apiserver's own time for ${what} in the same rollout: p50 / p99 ${w.p50} / ${w.p99} ms over ${w.count}`;
+};
 figures["reconcile-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.reconcileMs.node.p99,
   detail:
     `${f.rollout.reconcileMs.node.count} node reconciles, bucket-interpolated; before each, a p50 / p99 wait ` +
-    `for a worker of ${f.rollout.queueWaitMs.node.p50} / ${f.rollout.queueWaitMs.node.p99} ms`,
+    `for a worker of ${f.rollout.queueWaitMs.node.p50} / ${f.rollout.queueWaitMs.node.p99} ms; ` +
+    kubeWrite(f, "specPatch", "the spec PATCH a reconcile makes"),
 }));
 figures["status-to-spec-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.statusToSpecMs.p99,
-  detail: `over ${f.rollout.statusToSpecMs.n} steps`,
+  detail:
+    `over ${f.rollout.statusToSpecMs.n} steps (p50 ${f.rollout.statusToSpecMs.p50} ms); ` +
+    kubeWrite(f, "statusPatch", "the agent's status PATCH (through the API server)"),
 }));
 {
   const first = fleets.get(sizes[0] ?? 0);

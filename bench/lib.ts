@@ -482,13 +482,16 @@ export async function scrapeKubeApiserver(kc: KubeConfig): Promise<Sample[]> {
     req.on("error", fail);
     req.end();
   });
-  return parsePrometheus(text).filter((s) => s.name === "apiserver_request_total");
+  return parsePrometheus(text).filter(
+    (s) => s.name === "apiserver_request_total" || s.name === "apiserver_request_duration_seconds_bucket",
+  );
 }
 
 /** Requests counted by apiserver_request_total, by "VERB resource" (WATCH counted when a watch ends). */
 export function requestCounts(samples: readonly Sample[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const s of samples) {
+    if (s.name !== "apiserver_request_total") continue;
     const key = `${s.labels.verb ?? "?"} ${s.labels.resource ?? "?"}${s.labels.subresource ? `/${s.labels.subresource}` : ""}`;
     out.set(key, (out.get(key) ?? 0) + s.value);
   }

@@ -22,7 +22,6 @@ import { X509Certificate } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
 import type { KubeClient } from "../../kube/client.ts";
 import type { Logger } from "pino";
-import { createCertificateAuthority, loadCertificateAuthority } from "../../pki/certificates.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
 import { checkTlsMaterial, type TlsMaterial } from "./material.ts";
 import {
@@ -290,6 +289,12 @@ const CA_STEP_MESSAGES: Record<Exclude<CaDecision["kind"], "steady" | "publish-n
 };
 
 /** Makes sure the CA, the serving certificate and their publications exist and are current. */
+/**
+ * The code that makes certificates (@peculiar/x509 and its ASN.1 schemas: ~4 MiB once loaded), loaded only when a
+ * certificate must be made: a replica that finds valid ones in the Secrets, as nearly every start does, never holds it.
+ */
+const certificates = () => import("../../pki/certificates.ts");
+
 export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Date()): Promise<BuiltinTls> {
   const { client, namespace, log } = options;
   const delayMs = options.caPropagationDelayMs ?? DEFAULT_CA_PROPAGATION_DELAY_MS;
@@ -313,7 +318,7 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
     if (decision.kind !== "steady" && decision.kind !== "publish-next") {
       const fresh =
         decision.kind === "create" || decision.kind === "begin"
-          ? await createCertificateAuthority(caName(now), options.caValidityDays ?? 3650)
+          ? await (await certificates()).createCertificateAuthority(caName(now), options.caValidityDays ?? 3650)
           : undefined;
       const fresher = fresh && { cert: fresh.certPem, key: fresh.keyPem };
       const written = await writeCaSecret(options, applyCaDecision(stored, decision, now, fresher), caSecret);
@@ -340,7 +345,7 @@ export async function ensureBuiltinTls(options: BuiltinTlsOptions, now = new Dat
     const want = { dnsNames: options.requiredDnsNames ?? options.dnsNames, ipAddresses: options.ipAddresses ?? [] };
     const problem = servingProblem(serving, current.cert, want, now);
     if (problem !== undefined || serving === undefined) {
-      const ca = await loadCertificateAuthority(current.cert, current.key);
+      const ca = await (await certificates()).loadCertificateAuthority(current.cert, current.key);
       const leaf = await ca.issue({
         commonName: options.dnsNames[0] ?? "brupop-apiserver",
         dnsNames: options.dnsNames,

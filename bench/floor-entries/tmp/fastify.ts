@@ -1,0 +1,3 @@
+import * as m from "fastify";
+import { idleWith } from "../idle.ts";
+idleWith([m]);

@@ -1,0 +1,3 @@
+
+import { idleWith } from "../idle.ts";
+idleWith([]);

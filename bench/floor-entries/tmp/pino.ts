@@ -1,0 +1,3 @@
+import * as m from "pino";
+import { idleWith } from "../idle.ts";
+idleWith([m]);

@@ -1,0 +1,3 @@
+import * as m from "typebox"; import * as m2 from "typebox/compile";
+import { idleWith } from "../idle.ts";
+idleWith([m, m2]);

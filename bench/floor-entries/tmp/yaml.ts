@@ -1,0 +1,3 @@
+import * as m from "yaml";
+import { idleWith } from "../idle.ts";
+idleWith([m]);
