@@ -253,6 +253,11 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
         ],
       };
     }
+    case "controller-node-alone":
+      return {
+        why: "the controller runs on this node, so it updates alone, after the nodes updating now: drained, the controller needs another node that is neither cordoned nor rebooting.",
+        next: ["wait: it starts by itself once the other nodes have finished"],
+      };
     case "topology-budget-full": {
       const group = describeGroup(reason.topologyKey, reason.value);
       return {

@@ -51,6 +51,13 @@ export const NOT_STARTED = {
   paused: { blocks: true, attention: "policy", event: "Paused", title: "updates paused" },
   "outside-window": { blocks: true, attention: "policy", event: "OutsideWindow", title: "outside the update window" },
   "budget-full": { blocks: true, attention: "policy", event: "BudgetFull", title: "update budget full" },
+  // The controller runs on this node: it updates alone, once no other node is (src/core/select.ts).
+  "controller-node-alone": {
+    blocks: true,
+    attention: "none",
+    event: "ControllerNodeWaits",
+    title: "the controller's node updates alone, after the others",
+  },
   "topology-budget-full": {
     blocks: true,
     attention: "policy",

@@ -130,6 +130,23 @@ describe("order (state-machine.md#fleet-selection)", () => {
     expect(started(result)).toEqual(["z", "m", "a"]);
     expect(codes(result)).toEqual({ own: "budget-full" });
   });
+
+  it("the controller's own node only alone: not beside a start, nor while another node updates", () => {
+    const withRoom = { maxConcurrentUpdates: 5 };
+    const beside = select(fleet([shadow("own", UPDATE), shadow("z", UPDATE)], { controllerNodeName: "own" }), withRoom);
+    expect(started(beside)).toEqual(["z"]);
+    expect(codes(beside)).toEqual({ own: "controller-node-alone" });
+
+    const whileBusy = select(
+      fleet([shadow("own", UPDATE), shadow("z", IN_FLIGHT)], { controllerNodeName: "own" }),
+      withRoom,
+    );
+    expect(started(whileBusy)).toEqual([]);
+    expect(codes(whileBusy)).toEqual({ own: "controller-node-alone", z: "in-progress" });
+
+    const alone = select(fleet([shadow("own", UPDATE), shadow("z")], { controllerNodeName: "own" }), withRoom);
+    expect(started(alone)).toEqual(["own"]);
+  });
 });
 
 describe("gates: pause, window, opt-out, management", () => {
@@ -368,9 +385,16 @@ describe("invariants over random fleets (seeded)", () => {
       expect(inUse + result.start.length, context).toBeLessThanOrEqual(Math.max(limit, inUse));
       if (inUse >= limit) expect(result.start, context).toHaveLength(0);
 
-      // Work-conserving: with the gate open, ready nodes start up to the budget.
+      // Work-conserving: with the gate open, ready nodes start up to the budget, but for the controller's own
+      // node, which starts only alone: never beside another start or a node already updating.
       const room = Math.max(0, limit - inUse);
-      const expectedStarts = policy.paused || !result.gate.open ? 0 : Math.min(result.ready, room);
+      const heldAlone = result.notStarted.filter((n) => n.reason.code === "controller-node-alone");
+      expect(heldAlone.every((n) => n.nodeName === view.controllerNodeName)).toBe(true);
+      if (heldAlone.length > 0) expect(inUse + result.start.length, context).toBeGreaterThan(0);
+      if (result.start.some((g) => g.nodeName === view.controllerNodeName)) {
+        expect({ inUse, starts: result.start.length }, context).toEqual({ inUse: 0, starts: 1 });
+      }
+      const expectedStarts = policy.paused || !result.gate.open ? 0 : Math.min(result.ready - heldAlone.length, room);
       expect(result.start.length, context).toBe(expectedStarts);
 
       // One answer per shadow, plus one per labelled node without a shadow.

@@ -265,6 +265,14 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
         limit,
         message: `budget full: ${busy} of ${describeLimit(limit)} nodes are updating (budget ${describeBudget(policy.budget)})`,
       });
+    } else if (candidate.nodeName === fleet.controllerNodeName && inUse + start.length + dryRunHeld > 0) {
+      // Drained, the controller must move to another node, and with other nodes cordoned or rebooting at the
+      // same time there may be none to take it (nor its PodDisruptionBudget'd API server): then no node finishes.
+      const busy = inUse + start.length + dryRunHeld;
+      skip(candidate.shadow, {
+        code: "controller-node-alone",
+        message: `the controller runs on this node: it updates alone, once the ${busy} other updating node${busy === 1 ? " is" : "s are"} done`,
+      });
     } else {
       const full = ledger.blocking(candidate.node);
       if (full === null) {
