@@ -24,10 +24,13 @@ function boundaries() {
     folder("bench", "src/ is what ships: it never imports benchmarks"),
   ];
   const io = "src/core and src/api decide and describe; they do no I/O (docs/design/README.md)";
-  const lean = packages(
-    ["@kubernetes/client-node"],
-    "its generated models are most of a component's memory: use src/kube/client.ts (types may be imported)",
-  );
+  const lean = [
+    ...packages(
+      ["@kubernetes/client-node"],
+      "its generated models are most of a component's memory: use src/kube/client.ts (types may be imported)",
+    ),
+    ...packages(["prom-client"], "2.2 MiB per process: use src/metrics (src/metrics/README.md)"),
+  ];
   const httpModules = packages(
     ["node:http", "node:https"],
     "an ES import of node:http(s) evaluates its lazy exports and loads Node's bundled undici (~17 MiB RSS): " +
@@ -39,7 +42,7 @@ function boundaries() {
       ["src/core/**/*.ts"],
       [
         ...devOnly,
-        ...["agent", "apiserver", "controller", "cli", "kube", "host", "deploy", "pki"].map((d) =>
+        ...["agent", "apiserver", "controller", "cli", "kube", "host", "deploy", "pki", "metrics"].map((d) =>
           folder(d, `src/core is pure: it imports only src/api (not src/${d})`),
         ),
         { regex: "^node:", message: io },
@@ -50,7 +53,7 @@ function boundaries() {
       ["src/api/**/*.ts"],
       [
         ...devOnly,
-        ...["agent", "apiserver", "controller", "cli", "kube", "host", "deploy", "pki", "core"].map((d) =>
+        ...["agent", "apiserver", "controller", "cli", "kube", "host", "deploy", "pki", "core", "metrics"].map((d) =>
           folder(d, `src/api is the contract: it imports no other folder of src (not src/${d})`),
         ),
         { regex: "^node:(?!util$)", message: io },
@@ -61,7 +64,7 @@ function boundaries() {
       ["src/agent/**/*.ts"],
       [
         ...devOnly,
-        ...["apiserver", "controller", "cli", "kube", "deploy", "pki"].map((d) =>
+        ...["apiserver", "controller", "cli", "kube", "deploy", "pki", "metrics"].map((d) =>
           folder(d, `the agent runs on every node and talks to the cluster only through the API server (not src/${d})`),
         ),
       ],
@@ -90,6 +93,16 @@ function boundaries() {
       [...lean, ...httpModules],
     ),
     rule(["src/kube/**/*.ts"], devOnly, [...lean, ...httpModules]),
+    rule(
+      ["src/metrics/**/*.ts"],
+      [
+        ...devOnly,
+        ...["agent", "apiserver", "controller", "cli", "kube", "host", "deploy", "pki", "core", "api", "logging"].map(
+          (d) => folder(d, `src/metrics stands alone: the controller and the API server use it (not src/${d})`),
+        ),
+      ],
+      httpModules,
+    ),
     rule(
       ["src/cli/**/*.ts"],
       [

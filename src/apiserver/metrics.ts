@@ -1,6 +1,10 @@
 // The API server's Prometheus metrics, in a private registry served on its own plain-HTTP port (brupop's /metrics
 // sat behind the agent-token check, so no scraper could read it; docs/design/brupop-compatibility.md#metrics).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter } from "../metrics/counter.ts";
+import { Gauge } from "../metrics/gauge.ts";
+import { Histogram } from "../metrics/histogram.ts";
+import { registerProcessMetrics } from "../metrics/process.ts";
+import { Registry } from "../metrics/registry.ts";
 
 export class ApiServerMetrics {
   readonly registry = new Registry();
@@ -43,6 +47,6 @@ export class ApiServerMetrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? true) registerProcessMetrics(this.registry);
   }
 }

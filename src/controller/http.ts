@@ -1,7 +1,7 @@
 // The controller's plain-HTTP endpoints: /metrics (Prometheus text, like brupop's on :8080), /livez and /readyz.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Registry } from "prom-client";
+import type { Registry } from "../metrics/registry.ts";
 
 // Not `import { createServer } from "node:http"`: that ES import evaluates every lazy export of node:http and loads
 // Node's bundled undici, 17 MiB of RSS this process never uses (docs/design/footprint.md).

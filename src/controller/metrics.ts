@@ -1,6 +1,9 @@
 // The controller's Prometheus metrics, in a private registry (served on :8080/metrics like brupop's).
 // brupop's two gauges keep their names and labels; brupop left vanished label values at 0 for ever, we remove them.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter } from "../metrics/counter.ts";
+import { Gauge } from "../metrics/gauge.ts";
+import { Histogram } from "../metrics/histogram.ts";
+import { Registry } from "../metrics/registry.ts";
 import { hostsByState, hostsByVersion, notStartedByReason, staleSeries, type Series } from "../core/metrics.ts";
 import type { ShadowView } from "../core/model.ts";
 import type { CanarySelection, Selection } from "../core/select.ts";

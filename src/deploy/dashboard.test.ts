@@ -1,6 +1,6 @@
 // The Grafana dashboard: committed JSON equals the generator's output, its structure is one Grafana can import, and
 // every query names only metrics (and labels of those metrics) that the controller and the API server register.
-// The registered names come from the real prom-client registries: ControllerMetrics and ApiServerMetrics are built
+// The registered names come from the real registries (src/metrics): ControllerMetrics and ApiServerMetrics are built
 // here without a cluster, and their registries list each metric with its type and label names.
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -25,15 +25,11 @@ function registeredSeries(): Map<string, Registered> {
   const registries = [new ControllerMetrics().registry, new ApiServerMetrics({ defaultMetrics: false }).registry];
   const series = new Map<string, Registered>();
   for (const registry of registries) {
-    for (const metric of registry.getMetricsAsArray()) {
-      const labels = "labelNames" in metric && Array.isArray(metric.labelNames) ? (metric.labelNames as string[]) : [];
+    for (const metric of registry.list()) {
+      const labels = metric.labelNames;
       const family: Registered = { family: metric.name, labels };
-      if (String(metric.type) === "histogram") {
+      if (metric.type === "histogram") {
         series.set(`${metric.name}_bucket`, { family: metric.name, labels: [...labels, "le"] });
-        series.set(`${metric.name}_sum`, family);
-        series.set(`${metric.name}_count`, family);
-      } else if (String(metric.type) === "summary") {
-        series.set(metric.name, { family: metric.name, labels: [...labels, "quantile"] });
         series.set(`${metric.name}_sum`, family);
         series.set(`${metric.name}_count`, family);
       } else {

@@ -483,7 +483,7 @@ describe("Prometheus scraping the controller and the API server", () => {
       );
       return samples.some((s) => Number(s.value[1]) >= 4) ? true : undefined;
     });
-    // Default process metrics are exported too (prom-client's collectDefaultMetrics).
+    // Process metrics are exported too (prom-client's default names, src/metrics/process.ts).
     expect(await promQuery(`process_resident_memory_bytes{job="brupop-apiserver"}`)).toHaveLength(1);
   });
 
