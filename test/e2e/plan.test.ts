@@ -196,13 +196,15 @@ describe("brupop plan and a dry run: six nodes, three zones, budget 2, one node 
       (all[e.wave - 1] ??= []).push(e.node);
       return all;
     }, []);
-    // The waves keep both budgets: at most two nodes, never two of a zone; every node once, the controller's last.
+    // The waves keep both budgets: at most two nodes, never two of a zone; every node once, the controller's last
+    // and alone.
     for (const wave of waves) {
       expect(wave.length).toBeLessThanOrEqual(BUDGET);
       expect(new Set(wave.map((n) => ZONES[n])).size).toBe(wave.length);
     }
     expect(waves.flat().sort()).toEqual([...cluster.nodeNames].sort());
     expect(waves.flat().at(-1)).toBe(controllerNode);
+    expect(waves.at(-1), "the controller's node updates alone").toEqual([controllerNode]);
     expect(waves[0]).toHaveLength(2);
     expect(published.blocked).toMatchObject({ "dry-run": 2 });
     // One PlanPublished Event per change of the plan: this one names all six.
@@ -244,7 +246,11 @@ describe("brupop plan and a dry run: six nodes, three zones, budget 2, one node 
       waves.flat().map((n) => [n, ZONES[n], "1.25.0", TO]),
     );
     for (const n of planned.nodes.filter((p) => p.wave > 1)) {
-      expect(n.why).toMatch(/^(update budget full|topology budget full .*) until .* finish(es)? \(estimated\)$/);
+      const waitsFor =
+        n.node === controllerNode
+          ? "the controller's node updates alone, after the others"
+          : "update budget full|topology budget full .*";
+      expect(n.why).toMatch(new RegExp(`^(${waitsFor}) until .* finish(es)? \\(estimated\\)$`));
     }
     expect(planned.notPlanned).toEqual([]);
     expect(planned.assumptions[0]).toMatch(/^each update takes /);
