@@ -83,23 +83,9 @@ export async function kubeCall<T>(call: () => Promise<T>, what: string): Promise
   }
 }
 
-const FASTIFY_REASONS: Readonly<Record<string, string>> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: "BodyTooLarge",
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: "UnsupportedMediaType",
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "BadRequest",
-  FST_ERR_CTP_EMPTY_JSON_BODY: "InvalidJson",
-  FST_ERR_CTP_INVALID_JSON_BODY: "InvalidJson",
-  FST_ERR_VALIDATION: "Invalid",
-};
-
-/** Any error a route or fastify throws, as our answer: fastify's 4xx keep their status, anything else is ours (500). */
+/** Any error a route throws, as our answer: an HttpError as it is, anything else is ours (500). */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
-  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
-  if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
-    const code = typeof e.code === "string" ? e.code : "";
-    return new HttpError(e.statusCode, FASTIFY_REASONS[code] ?? "BadRequest", String(e.message));
-  }
   return new HttpError(500, "InternalError", "internal error (see the API server's log)");
 }
 

@@ -1,12 +1,13 @@
 // Wiring: the app with its Kubernetes-backed services (authentication caches, shadows, node actions, drains,
 // metrics), and an orderly shutdown. Used by main.ts and by the integration tests, which run it in-process.
-import type { FastifyServerFactory } from "fastify";
+import type { RequestListener, Server as HttpServer } from "node:http";
+import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { COMPONENT, LABEL_COMPONENT } from "../api/constants.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { buildApiServer, type ApiServerApp } from "./app.ts";
 import { AgentAuthenticator, type AgentDirectory, type TokenReviewer } from "./auth/authenticator.ts";
-import type { AgentRateLimit } from "./auth/plugin.ts";
+import type { AgentRateLimit } from "./auth/gate.ts";
 import { KubeAgentDirectory, kubeTokenReviewer } from "./auth/kube-directory.ts";
 import { ReviewCache, type ReviewCacheOptions } from "./auth/review-cache.ts";
 import { DEFAULT_DRAIN_OPTIONS, Drain, type DrainKube, type DrainOptions } from "./drain/executor.ts";
@@ -28,7 +29,7 @@ export interface ApiServerOptions {
   rateLimit?: AgentRateLimit;
   bodyLimitBytes?: number;
   conversionGroup?: string;
-  serverFactory?: FastifyServerFactory;
+  serverFactory?: (handler: RequestListener) => HttpServer | HttpsServer;
   /** Replace Kubernetes-backed parts (tests). */
   overrides?: { review?: TokenReviewer; directory?: AgentDirectory; drainKube?: DrainKube };
   defaultMetrics?: boolean;

@@ -1,6 +1,6 @@
 // The image holds one bundle per entry point; each process must load only what it needs. Checked on the static
 // import graph of the sources (dynamic `import()` included) and on the bundles the image is built from (esbuild's
-// account of what it put in each): no component loads a Kubernetes client library or prom-client, the agent no HTTP
+// account of what it put in each): no component loads a Kubernetes client library or prom-client, nor an HTTP
 // server framework, and the components never load each other. An entry point not written yet is reported as skipped.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -42,9 +42,17 @@ const RULES: [entry: string, forbiddenPackages: string[], forbiddenDirs: string[
   // No component loads @kubernetes/client-node: its generated models are most of a process's memory
   // (docs/design/footprint.md); src/kube/client.ts is their client. Its types may be imported (`import type`).
   // Nor prom-client: 2.2 MiB per process; src/metrics writes the exposition (src/metrics/README.md).
+  // Nor fastify the API server: its HTTP layer is src/apiserver/http on node:http (6.4 MiB less, its README).
   [
     "apiserver/main.ts",
-    ["@kubernetes/client-node", "prom-client"],
+    [
+      "@kubernetes/client-node",
+      "prom-client",
+      "fastify",
+      "@fastify/rate-limit",
+      "@fastify/type-provider-typebox",
+      "find-my-way",
+    ],
     ["agent/", "controller/", "../", "cli/", "deploy/"],
   ],
   // Nor TypeBox the controller: kube-apiserver validates its objects; the policy's names are in update-policy-names.ts.

@@ -10,6 +10,7 @@ import { pino } from "pino";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { CRDS, createWebhookCrd, startConversionServer, testTlsOptions } from "../support/webhook-crd.ts";
 import { PLURAL } from "../../src/api/index.ts";
+import { httpsCall } from "../../sim/cluster/https-call.ts";
 import type { ApiServer } from "../../src/apiserver/server.ts";
 import { bundleCertificates, ensureBuiltinTls, type BuiltinTlsOptions } from "../../src/apiserver/tls/builtin.ts";
 
@@ -140,13 +141,14 @@ describe("conversion webhook called by kube-apiserver", () => {
   });
 
   it("answers a malformed review with a Failure, not an HTTP error", async () => {
-    const response = await server.app.inject({
+    const response = await httpsCall(`https://127.0.0.1:${port}`, caBundle, {
       method: "POST",
-      url: "/crdconvert",
-      payload: { apiVersion: "apiextensions.k8s.io/v1", kind: "ConversionReview", request: { uid: "x" } },
+      path: "/crdconvert",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ apiVersion: "apiextensions.k8s.io/v1", kind: "ConversionReview", request: { uid: "x" } }),
     });
-    expect(response.statusCode).toBe(200);
-    expect(response.json()).toMatchObject({ response: { uid: "x", result: { status: "Failure" } } });
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({ response: { uid: "x", result: { status: "Failure" } } });
   });
 });
 

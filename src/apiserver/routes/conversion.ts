@@ -3,12 +3,12 @@
 // for conversion-review.ts, which never builds the whole review.
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import type { FastifyPluginCallback } from "fastify";
 import { CONVERSION_WEBHOOK_PATH } from "../../api/index.ts";
 import { answerReview } from "../conversion-review.ts";
 import { HttpError } from "../errors.ts";
 import type { JsonBounds } from "../json-bounds.ts";
 import type { ConversionLimits } from "../limits.ts";
+import type { HttpApp } from "../http/app.ts";
 
 export interface ConversionWebhookOptions {
   limits: ConversionLimits;
@@ -119,7 +119,7 @@ interface InFlight {
   closed: boolean;
 }
 
-export const conversionWebhook: FastifyPluginCallback<ConversionWebhookOptions> = (app, options, registered) => {
+export function conversionWebhook(app: HttpApp, options: ConversionWebhookOptions): void {
   const { limits } = options;
   const arena = new ReviewArena(limits.bytesInFlight, limits.maxWaiting);
   const inFlight = new WeakMap<IncomingMessage, InFlight>();
@@ -128,45 +128,38 @@ export const conversionWebhook: FastifyPluginCallback<ConversionWebhookOptions> 
     if (answer !== undefined && !answer.closed) answer.once("close", () => lease?.release());
     else lease?.release();
   };
-  // Here the body stays bytes (this plugin's scope only), read into the review's lease.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/json", (request, payload, done) => {
-    const lease = inFlight.get(request.raw)?.lease;
-    if (lease === undefined) {
-      done(new HttpError(413, "BodyTooLarge", `body: a ConversionReview may have ${limits.bodyLimitBytes} bytes`));
-      return;
-    }
-    readBody(payload, lease.bytes, request.headers["content-length"] !== undefined).then(
-      (body) => done(null, body),
-      (err: unknown) => done(err as Error),
-    );
-  });
-  app.post(
-    CONVERSION_WEBHOOK_PATH,
-    {
-      bodyLimit: limits.bodyLimitBytes,
-      // Before the body is read: wait for room beside the reviews in flight.
-      onRequest: async (request, reply) => {
-        const declared = Number(request.headers["content-length"] ?? Number.NaN);
-        const size = Number.isInteger(declared) && declared >= 0 ? declared : limits.bodyLimitBytes;
-        if (size > limits.bodyLimitBytes) return; // no lease: the parser answers 413
-        const waiting = arena.acquire(size);
-        if (waiting === undefined) {
-          throw new HttpError(429, "TooManyConversions", "too many ConversionReviews are waiting; retry", {
-            retryAfterSeconds: 1,
-          });
-        }
-        const review: InFlight = { closed: false };
-        inFlight.set(request.raw, review);
-        reply.raw.once("close", () => {
-          review.closed = true;
-          finish(review);
+  app.route({
+    method: "POST",
+    url: CONVERSION_WEBHOOK_PATH,
+    // Before the body is read: wait for room beside the reviews in flight.
+    onRequest: async (request, reply) => {
+      const declared = Number(request.headers["content-length"] ?? Number.NaN);
+      const size = Number.isInteger(declared) && declared >= 0 ? declared : limits.bodyLimitBytes;
+      if (size > limits.bodyLimitBytes) return; // no lease: the body rule answers 413
+      const waiting = arena.acquire(size);
+      if (waiting === undefined) {
+        throw new HttpError(429, "TooManyConversions", "too many ConversionReviews are waiting; retry", {
+          retryAfterSeconds: 1,
         });
-        review.lease = await waiting;
-        if (review.closed) finish(review); // the client left (or timed out) while it waited
-      },
+      }
+      const review: InFlight = { closed: false };
+      inFlight.set(request.raw, review);
+      reply.raw.once("close", () => {
+        review.closed = true;
+        finish(review);
+      });
+      review.lease = await waiting;
+      if (review.closed) finish(review); // the client left (or timed out) while it waited
     },
-    async (request, reply) => {
+    // Here the body stays bytes, read into the review's lease.
+    body: (request) => {
+      const lease = inFlight.get(request.raw)?.lease;
+      if (lease === undefined) {
+        throw new HttpError(413, "BodyTooLarge", `body: a ConversionReview may have ${limits.bodyLimitBytes} bytes`);
+      }
+      return readBody(request.raw, lease.bytes, request.headers["content-length"] !== undefined);
+    },
+    handler: async (request, reply) => {
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const answer = await answerReview(body, options.bounds, options.group);
       const review = inFlight.get(request.raw);
@@ -174,6 +167,5 @@ export const conversionWebhook: FastifyPluginCallback<ConversionWebhookOptions> 
       request.log.info(answer.summary, "conversion review");
       return reply.code(answer.statusCode).type("application/json").send(answer.body);
     },
-  );
-  registered();
-};
+  });
+}

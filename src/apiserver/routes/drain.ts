@@ -2,7 +2,7 @@
 // or joins it: 202; GET reports it). The drain itself is drain/registry.ts and drain/executor.ts.
 import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_ROUTES } from "../../api/index.ts";
-import type { AgentRouteModule } from "../auth/plugin.ts";
+import type { AgentRouteModule } from "../auth/gate.ts";
 import { blockersOf, type DrainStatus } from "../../api/drain.ts";
 import type { DrainRegistry } from "../drain/registry.ts";
 import { HttpError } from "../errors.ts";
@@ -66,7 +66,7 @@ export function drainRoutes({ drains, lifecycle, syncDrainTimeoutMs }: DrainRout
       method: "POST",
       url: AGENT_ROUTES.drain,
       body: "none",
-      handler: async ({ node }, reply) => {
+      handler: ({ node }, reply) => {
         const drain = startDrain(node.name);
         return reply
           .code(202)

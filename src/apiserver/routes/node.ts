@@ -1,6 +1,6 @@
 // The agent's Node routes: uncordon (which ends any drain of the node) and the load-balancer exclusion label.
 import { AGENT_ROUTES } from "../../api/index.ts";
-import type { AgentRouteModule } from "../auth/plugin.ts";
+import type { AgentRouteModule } from "../auth/gate.ts";
 import type { DrainRegistry } from "../drain/registry.ts";
 import { kubeCall } from "../errors.ts";
 import type { NodeActions } from "../node-actions.ts";

@@ -1,7 +1,7 @@
 // Probes, without a token: liveness, readiness (not ready until the caches are synced, or once shutting down), and
 // brupop's /ping.
-import type { FastifyPluginCallback } from "fastify";
 import { HttpError } from "../errors.ts";
+import type { HttpApp } from "../http/app.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 
 export interface ProbeOptions {
@@ -10,13 +10,22 @@ export interface ProbeOptions {
   notReadyReason: () => string | undefined;
 }
 
-export const probes: FastifyPluginCallback<ProbeOptions> = (app, { lifecycle, notReadyReason }, registered) => {
-  app.get("/ping", (_request, reply) => reply.type("text/plain").send("pong"));
-  app.get("/livez", (_request, reply) => reply.send({ status: "ok" }));
-  app.get("/readyz", (_request, reply) => {
-    const why = lifecycle.shuttingDown ? "shutting down" : notReadyReason();
-    if (why === undefined) return reply.send({ status: "ok" });
-    return reply.code(503).send(new HttpError(503, "NotReady", why).toBody());
+export function probes(app: HttpApp, { lifecycle, notReadyReason }: ProbeOptions): void {
+  app.route({
+    method: "GET",
+    url: "/ping",
+    body: "json",
+    handler: (_request, reply) => reply.type("text/plain").send("pong"),
   });
-  registered();
-};
+  app.route({ method: "GET", url: "/livez", body: "json", handler: (_request, reply) => reply.send({ status: "ok" }) });
+  app.route({
+    method: "GET",
+    url: "/readyz",
+    body: "json",
+    handler: (_request, reply) => {
+      const why = lifecycle.shuttingDown ? "shutting down" : notReadyReason();
+      if (why === undefined) return reply.send({ status: "ok" });
+      return reply.code(503).send(new HttpError(503, "NotReady", why).toBody());
+    },
+  });
+}

@@ -1,7 +1,7 @@
 // The agent's BottlerocketShadow routes: create its node's shadow, and replace its status (brupop 1.4's routes).
 import Type from "typebox";
 import { AGENT_ROUTES, BottlerocketShadowStatusSchema } from "../../api/index.ts";
-import type { AgentRouteModule } from "../auth/plugin.ts";
+import type { AgentRouteModule } from "../auth/gate.ts";
 import type { ShadowStore } from "../shadows.ts";
 
 /** `If-Match: "123"`, `W/"123"` or `123` → 123. */
