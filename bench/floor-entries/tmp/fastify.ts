@@ -1,3 +1,0 @@
-import * as m from "fastify";
-import { idleWith } from "../idle.ts";
-idleWith([m]);

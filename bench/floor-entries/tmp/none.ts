@@ -1,3 +1,0 @@
-
-import { idleWith } from "../idle.ts";
-idleWith([]);

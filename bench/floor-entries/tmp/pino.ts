@@ -1,3 +1,0 @@
-import * as m from "pino";
-import { idleWith } from "../idle.ts";
-idleWith([m]);

@@ -1,3 +1,0 @@
-import * as m from "yaml";
-import { idleWith } from "../idle.ts";
-idleWith([m]);
