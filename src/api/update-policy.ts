@@ -557,6 +557,12 @@ export const HaltStatusSchema = Type.Object(
         node: Type.String(),
         version: Type.String({ description: "The version the node failed to install." }),
         at: Type.String({ description: "When it failed.", format: "date-time" }),
+        reason: Type.Optional(
+          Type.String({
+            description: 'What failed, in a few words, e.g. "health gate daemonset-pods failed".',
+            maxLength: 200,
+          }),
+        ),
       }),
       {
         description:
