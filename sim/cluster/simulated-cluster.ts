@@ -147,6 +147,8 @@ export interface SimulatedCluster {
   logFiles(component: ComponentName): Promise<string[]>;
   /** The controller replica (pod name) holding the leader Lease now; undefined when none does. */
   controllerLeader(): Promise<string | undefined>;
+  /** The /metrics URL of a controller replica (pod name), as Prometheus scrapes it; undefined for an unknown pod. */
+  controllerMetricsUrl(pod: string): string | undefined;
   /** The tail of each node's agent log and the API server lines about it: what explains a node that is stuck. */
   logsAbout(nodes: readonly string[]): Promise<string>;
   stop(): Promise<void>;
@@ -399,17 +401,22 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
         },
       };
     });
-    runners.controller = podRunner("controller", (pod, files) => ({
-      command: process.execPath,
-      args: entry("controller"),
-      env: {
-        ...common(files),
-        KUBECONFIG: kubeconfigFor(files),
-        BRUPOP_NAMESPACE: namespace,
-        METRICS_PORT: String(portFor(pod)),
-        ...options.env?.controller,
-      },
-    }));
+    const controllerPorts = new Map<string, number>();
+    runners.controller = podRunner("controller", (pod, files) => {
+      const port = portFor(pod);
+      controllerPorts.set(pod.metadata?.name ?? "", port);
+      return {
+        command: process.execPath,
+        args: entry("controller"),
+        env: {
+          ...common(files),
+          KUBECONFIG: kubeconfigFor(files),
+          BRUPOP_NAMESPACE: namespace,
+          METRICS_PORT: String(port),
+          ...options.env?.controller,
+        },
+      };
+    });
     const tokenDir = AGENT_TOKEN_PATH.slice(0, AGENT_TOKEN_PATH.lastIndexOf("/"));
     const tokenFile = AGENT_TOKEN_PATH.slice(AGENT_TOKEN_PATH.lastIndexOf("/") + 1);
     runners.agent = podRunner("agent", (pod, files) => {
@@ -510,6 +517,10 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
           .makeApiClient(CoordinationV1Api)
           .readNamespacedLease({ name: DEFAULT_LEASE_NAME, namespace });
         return lease.spec?.holderIdentity ?? undefined;
+      },
+      controllerMetricsUrl(pod) {
+        const port = controllerPorts.get(pod);
+        return port === undefined ? undefined : `http://127.0.0.1:${port}/metrics`;
       },
       logsAbout: (nodes) => logsAbout(cluster, nodes),
       stop: stopAll,

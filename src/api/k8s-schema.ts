@@ -36,6 +36,8 @@ export interface K8sSchema {
   "x-kubernetes-list-map-keys"?: string[];
   "x-kubernetes-preserve-unknown-fields"?: boolean;
   "x-kubernetes-int-or-string"?: boolean;
+  /** CEL rules, which the API server evaluates on a write. */
+  "x-kubernetes-validations"?: { rule: string; message?: string }[];
 }
 
 /** A string restricted to `values`: `{type: string, enum}` (TypeBox's literal unions would emit `anyOf`/`const`). */

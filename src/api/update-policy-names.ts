@@ -20,3 +20,12 @@ export const MAX_HOOKS_PER_PHASE = 2;
 
 /** The plan published in a dry run holds at most this many nodes (with the counts of all). */
 export const MAX_PLAN_ENTRIES = 50;
+
+/** The longest soak (spec.canary.soak): a month. Longer would hold a fleet past the next release anyway. */
+export const MAX_SOAK = { seconds: 30 * 86_400, text: "30d" } as const;
+
+/**
+ * The longest spec.minNodeAge: a year. A longer minimum would keep every node from updating, and its dates would
+ * leave RFC 3339's range.
+ */
+export const MAX_MIN_NODE_AGE = { seconds: 365 * 86_400, text: "365d" } as const;

@@ -11,6 +11,8 @@ import {
   BUILT_IN_GATE_NAMES,
   MAX_HOOKS_PER_PHASE,
   MAX_PLAN_ENTRIES,
+  MAX_MIN_NODE_AGE,
+  MAX_SOAK,
   UPDATE_POLICY_API_VERSION,
   UPDATE_POLICY_CRD_NAME,
   UPDATE_POLICY_KIND,
@@ -410,6 +412,27 @@ export const HooksSchema = Type.Object(
 // ---- end of hooks ----
 // ---- Canaries, soak and the version pin (docs/design/canary.md) ----
 
+/**
+ * A duration that may have days, at most `max`: the pattern keeps it in src/core/duration.ts's grammar, the rule in
+ * its range, so that a value the controller would refuse is a 422 naming the field. CEL's duration() knows no days
+ * (hookDuration's rule uses it), so the rule adds up the parts itself; a part of 9 digits or more is over any bound
+ * here (100000000s is over 3 years) and is refused before the sum could overflow.
+ */
+function longDuration(description: string, max: { seconds: number; text: string }) {
+  const part = (unit: string, seconds: number) =>
+    `(self.find('[0-9]+${unit}') == '' ? 0 : int(self.find('[0-9]+${unit}').replace('${unit}', '')) * ${seconds})`;
+  const total = [part("d", 86_400), part("h", 3600), part("m", 60), part("s", 1)].join(" + ");
+  return Type.String({
+    description: `${description} ${DURATION_DESCRIPTION}`,
+    minLength: 2,
+    maxLength: 32,
+    pattern: DURATION_PATTERN,
+    "x-kubernetes-validations": [
+      { rule: `!self.matches('[0-9]{9,}') && ${total} <= ${max.seconds}`, message: `must be at most ${max.text}` },
+    ],
+  });
+}
+
 export const CanarySchema = Type.Object(
   {
     selector: Type.Unsafe<Static<typeof LabelSelectorSchema>>({
@@ -422,14 +445,11 @@ export const CanarySchema = Type.Object(
         },
       ],
     }),
-    soak: Type.String({
-      description:
-        "How long every canary must have run a version, healthy, before the other nodes may install it (at most " +
-        `30d). ${DURATION_DESCRIPTION}`,
-      minLength: 2,
-      maxLength: 32,
-      pattern: DURATION_PATTERN,
-    }),
+    soak: longDuration(
+      "How long every canary must have run a version, healthy, before the other nodes may install it (at most " +
+        `${MAX_SOAK.text}).`,
+      MAX_SOAK,
+    ),
   },
   {
     description:
@@ -491,13 +511,10 @@ export const UpdatePolicySpecSchema = Type.Object(
       }),
     ),
     minNodeAge: Type.Optional(
-      Type.String({
-        description: `Nodes younger than this do not start an update (none by default; at most 365d). ${DURATION_DESCRIPTION}`,
-        minLength: 2,
-        maxLength: 32,
-        // src/core/duration.ts: whole numbers of d, h, m, s, largest first, each once.
-        pattern: "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
-      }),
+      longDuration(
+        `Nodes younger than this do not start an update (none by default; at most ${MAX_MIN_NODE_AGE.text}).`,
+        MAX_MIN_NODE_AGE,
+      ),
     ),
     healthGates: Type.Optional(HealthGatesSchema),
     dryRun: Type.Optional(
@@ -557,6 +574,12 @@ export const HaltStatusSchema = Type.Object(
         node: Type.String(),
         version: Type.String({ description: "The version the node failed to install." }),
         at: Type.String({ description: "When it failed.", format: "date-time" }),
+        reason: Type.Optional(
+          Type.String({
+            description: 'What failed, in a few words, e.g. "health gate daemonset-pods failed".',
+            maxLength: 200,
+          }),
+        ),
       }),
       {
         description:

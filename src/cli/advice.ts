@@ -4,7 +4,7 @@ import { LABEL_UPDATER_INTERFACE_VERSION, UPDATER_INTERFACE_VERSION } from "../a
 import { UPDATE_POLICY_NAME } from "../api/update-policy-names.ts";
 import { KARPENTER_DISRUPTED_TAINT } from "../core/disruptors.ts";
 import { ANNOTATIONS } from "../core/model.ts";
-import type { HaltDecision } from "../core/halt.ts";
+import { describeFailedNodes, type HaltDecision } from "../core/halt.ts";
 import { ENV, type PolicySource } from "../core/policy.ts";
 import { describeGroup } from "../core/topology-budget.ts";
 import { NAMES } from "../deploy/names.ts";
@@ -198,7 +198,8 @@ export function advise(reason: RowReason, ctx: AdviceContext): Advice {
       };
     case "halted": {
       const failed = ctx.halt?.failedNodes ?? [];
-      const named = `${failed.slice(0, 5).join(", ")}${failed.length > 5 ? ", …" : ""}`;
+      // Each with what failed on it, as the policy's Halted condition names them.
+      const named = describeFailedNodes(failed, ctx.halt?.reasons ?? new Map<string, string>());
       const versions = ctx.halt === undefined || ctx.halt === null ? [] : ctx.halt.versions;
       const other = failed.find((n) => n !== node);
       return {

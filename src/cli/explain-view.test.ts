@@ -238,7 +238,7 @@ describe("explainNode", () => {
     );
   });
 
-  it("says a waiting node waits because the rollout halted itself, names the failed nodes and how to resume", () => {
+  it("says a waiting node waits because the rollout halted itself, names the failed nodes, why, and how to resume", () => {
     const failed = (node: string, minutes: number) =>
       brs(node, {
         spec: { state: "Idle", version: "1.26.0", state_transition_timestamp: minutesBefore(minutes) },
@@ -270,7 +270,7 @@ describe("explainNode", () => {
     expect(explanation.reason.code).toBe("halted");
     expect(explanation.advice.why).toBe(
       "the rollout halted itself: 2 nodes failed updating to 1.26.0, more than the policy's spec.maxFailedNodes " +
-        "allows (1): n1, n2. No new update starts until someone resumes.",
+        "allows (1): n1: crashed; n2: crashed. No new update starts until someone resumes.",
     );
     expect(explanation.advice.next).toEqual([
       "find out why they failed: brupop explain n1 -n ns",

@@ -53,16 +53,30 @@ describe("renderStatus", () => {
     expect(renderStatus(report(), { wide: false, style: makeStyle(true) })).toContain("\u001b[33mbudget-full (1/1)");
   });
 
-  it("puts a halted rollout first, in red, with the failed nodes and the way out; halted in each waiting row", () => {
-    const failed = (node: string) =>
-      brs(node, {
-        spec: { state: "Idle", version: "1.26.0", state_transition_timestamp: minutesBefore(2) },
-        status: { target_version: "1.26.0", crash_count: 1, state_transition_failure_timestamp: minutesBefore(2) },
-      });
+  it("puts a halted rollout first, in red, with the failed nodes, what failed and the way out; halted in each waiting row", () => {
+    // n1 crashed (the agent says why); n2's health gate failed (the controller's record names the gate).
+    const crashed = brs("n1", {
+      spec: { state: "Idle", version: "1.26.0", state_transition_timestamp: minutesBefore(2) },
+      status: {
+        target_version: "1.26.0",
+        crash_count: 1,
+        state_transition_failure_timestamp: minutesBefore(2),
+        failure_reason: "host API refused the update",
+      },
+    });
+    const gateFailed = brs("n2", {
+      spec: { state: "Idle", version: "1.26.0", state_transition_timestamp: minutesBefore(2) },
+      status: { target_version: "1.26.0" },
+      annotations: {
+        "brupop.bottlerocket.aws/gate-failures": "1",
+        "brupop.bottlerocket.aws/last-gate-failure": minutesBefore(2),
+        "brupop.bottlerocket.aws/last-failure-reason": "health gate daemonset-pods failed",
+      },
+    });
     const fleet = (maxFailedNodes: number) =>
       buildFleetReport(
         snapshot({
-          shadows: [failed("n1"), failed("n2"), brs("n3", { status: { target_version: "1.26.0" } })],
+          shadows: [crashed, gateFailed, brs("n3", { status: { target_version: "1.26.0" } })],
           nodes: [k8sNode("n1"), k8sNode("n2"), k8sNode("n3")],
           policy: policy({ maxConcurrentUpdates: 3, maxFailedNodes }),
         }),
@@ -71,13 +85,19 @@ describe("renderStatus", () => {
     const text = renderStatus(fleet(1), { wide: false, style: plain });
     const lines = text.split("\n");
     expect(lines[0]).toBe(
-      "HALTED    2 nodes failed updating to 1.26.0, more than 1 (spec.maxFailedNodes 1): n1, n2. No new update " +
+      "HALTED    2 nodes failed updating to 1.26.0, more than 1 (spec.maxFailedNodes 1): " +
+        "n1: crashed: host API refused the update; n2: health gate daemonset-pods failed. No new update " +
         "starts; find out why they failed (brupop explain <node>), then: brupop resume",
     );
     expect(lines.find((l) => l.startsWith("n3"))).toMatch(/halted \(brupop resume\)$/);
     const coloured = renderStatus(fleet(1), { wide: false, style: makeStyle(true) });
     expect(coloured.startsWith("\u001b[31m\u001b[1mHALTED")).toBe(true);
-    expect(statusView(fleet(1)).halt).toMatchObject({ halted: true, limit: 1, failedNodes: ["n1", "n2"] });
+    expect(statusView(fleet(1)).halt).toMatchObject({
+      halted: true,
+      limit: 1,
+      failedNodes: ["n1", "n2"],
+      failureReasons: { n1: "crashed: host API refused the update", n2: "health gate daemonset-pods failed" },
+    });
     // Within the limit: one line after Paused, and nodes start.
     const within = renderStatus(fleet(2), { wide: false, style: plain });
     expect(within.split("\n")[0]).toMatch(/^Fleet/);

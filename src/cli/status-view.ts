@@ -2,6 +2,7 @@
 // document with the same content for scripts. Pure: the caller decides colours and where the text goes.
 import { formatTimestamp } from "../api/timestamps.ts";
 import type { UpdatePolicyStatus } from "../api/update-policy.ts";
+import { describeFailedNodes } from "../core/halt.ts";
 import { NOT_STARTED } from "../core/reasons.ts";
 import { describeGroup } from "../core/topology-budget.ts";
 import { canaryStatus } from "../core/canary-status.ts";
@@ -25,6 +26,8 @@ export interface StatusView {
     maxFailedNodes: string;
     limit: number;
     failedNodes: string[];
+    /** What failed on each failed node whose failure is known ("health gate daemonset-pods failed"), by node. */
+    failureReasons: Record<string, string>;
     versions: string[];
     /** Failures before this (the last resume the controller handled) no longer count. */
     countingSince: string | null;
@@ -97,6 +100,7 @@ export function statusView(report: FleetReport): StatusView {
             maxFailedNodes: halt.maxFailedNodes,
             limit: halt.limit,
             failedNodes: [...halt.failedNodes],
+            failureReasons: Object.fromEntries(halt.reasons),
             versions: [...halt.versions],
             countingSince: halt.countingSince === null ? null : formatTimestamp(halt.countingSince),
           },
@@ -216,16 +220,12 @@ function haltText(halt: NonNullable<StatusView["halt"]>, style: Style): string {
     const since = halt.countingSince === null ? "" : ` since the resume at ${halt.countingSince}`;
     return `no: ${failed}${to}${since}; halts when more than ${halt.limit} have (spec.maxFailedNodes ${halt.maxFailedNodes})`;
   }
-  const shown = halt.failedNodes.slice(0, MAX_FAILED_SHOWN);
-  const more = halt.failedNodes.length - shown.length;
+  const named = describeFailedNodes(halt.failedNodes, new Map(Object.entries(halt.failureReasons)));
   return style.red(
-    `${failed}${to}, more than ${halt.limit} (spec.maxFailedNodes ${halt.maxFailedNodes}): ` +
-      `${shown.join(", ")}${more > 0 ? `, … ${more} more` : ""}. No new update starts; ` +
-      "find out why they failed (brupop explain <node>), then: brupop resume",
+    `${failed}${to}, more than ${halt.limit} (spec.maxFailedNodes ${halt.maxFailedNodes}): ${named}. ` +
+      "No new update starts; find out why they failed (brupop explain <node>), then: brupop resume",
   );
 }
-
-const MAX_FAILED_SHOWN = 10;
 
 /** The canary line: the group, then each version's phase (a failure in red, the soak's end when soaking). */
 function canaryText(canary: NonNullable<StatusView["canary"]>, now: Date, style: Style): string {

@@ -57,4 +57,34 @@ describe("BottlerocketUpdatePolicy schema", () => {
     expect(validateUpdatePolicyStatus(status).ok).toBe(true);
     expect(validateUpdatePolicyStatus({ ...status, updating: -1 }).ok).toBe(false);
   });
+
+  describe("durations with days the controller bounds are bounded by the CRD too (a 422 naming the field)", () => {
+    // The rule itself runs in kube-apiserver (test/integration/controller-policy.test.ts, controller-disruptors).
+    const properties = () => updatePolicyOpenApiSchema().properties?.spec?.properties;
+    const when = new Date("2024-06-03T10:00:00Z");
+    const selector = { matchLabels: { canary: "true" } };
+
+    it.each([
+      ["minNodeAge", () => properties()?.minNodeAge, 365 * 86_400, "must be at most 365d"],
+      ["canary.soak", () => properties()?.canary?.properties?.soak, 30 * 86_400, "must be at most 30d"],
+    ])("spec.%s carries the bound as a rule", (_field, schema, seconds, message) => {
+      const rules = schema()?.["x-kubernetes-validations"] ?? [];
+      expect(rules.map((r) => r.message)).toEqual([message]);
+      expect(rules[0]?.rule.endsWith(`<= ${seconds}`)).toBe(true);
+      expect(schema()?.pattern).toBe("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$");
+    });
+
+    it.each([
+      [{ minNodeAge: "365d" }, true],
+      [{ minNodeAge: "400d" }, false],
+      [{ canary: { selector, soak: "30d" } }, true],
+      [{ canary: { selector, soak: "31d" } }, false],
+    ])("the controller's own check of %j agrees (valid: %s)", (spec, valid) => {
+      expect(validateUpdatePolicySpec(spec).ok).toBe(true);
+      const resolved = resolveFleetPolicy({}, spec, when);
+      expect(resolved.ok).toBe(valid);
+      if (!resolved.ok)
+        expect(resolved.errors.join("; ")).toMatch(/spec\.(minNodeAge|canary\.soak): "\d+d" is longer than/);
+    });
+  });
 });

@@ -13,6 +13,7 @@
 // - Everything is read from the shadows and Nodes as they are, so a restarted controller or a new leader computes
 //   the same soak end.
 import { formatTimestamp, parseTimestamp } from "../api/timestamps.ts";
+import { MAX_SOAK } from "../api/update-policy-names.ts";
 import {
   LabelSelectorError,
   formatLabelSelector,
@@ -26,8 +27,8 @@ import { freshFailure, sameVersionText as same } from "./halt.ts";
 import type { LabelSelectorSpec } from "./health-gates.ts";
 import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "./model.ts";
 
-/** The longest soak: a month. Longer would hold a fleet past the next release anyway. */
-export const MAX_SOAK_SECONDS = 30 * 86_400;
+/** The longest soak (the API server refuses more; checked again here for a CRD installed before its rule). */
+export const MAX_SOAK_SECONDS = MAX_SOAK.seconds;
 /** Canary nodes named in a message; the rest are counted. */
 const NAMED = 5;
 

@@ -3,6 +3,7 @@
 // when the policy sets a minimum node age, a node younger than it. The policy's two settings for coordination are
 // read here; the annotations that keep the others off a node the operator disrupts are do-not-disrupt.ts's.
 import { formatTimestamp } from "../api/timestamps.ts";
+import { MAX_MIN_NODE_AGE } from "../api/update-policy-names.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import type { NodeView } from "./model.ts";
 
@@ -20,8 +21,8 @@ export interface DisruptorPolicy {
   minNodeAgeSeconds: number;
 }
 
-/** A year: a longer minimum would keep every node from updating, and its dates would leave RFC 3339's range. */
-const MAX_MIN_NODE_AGE_SECONDS = 365 * 86_400;
+/** The API server refuses more (the CRD's rule); checked again here for a CRD installed before the rule. */
+const MAX_MIN_NODE_AGE_SECONDS = MAX_MIN_NODE_AGE.seconds;
 
 export const DEFAULT_DISRUPTOR_POLICY: DisruptorPolicy = { annotateDoNotDisrupt: true, minNodeAgeSeconds: 0 };
 

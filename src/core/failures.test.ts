@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BACKOFF_MINUTES, backoffMinutes, backoffUntil, isQuarantined, readFailures } from "./failures.ts";
+import {
+  MAX_BACKOFF_MINUTES,
+  MAX_FAILURE_WORDS,
+  backoffMinutes,
+  backoffUntil,
+  isQuarantined,
+  readFailures,
+} from "./failures.ts";
 import { ANNOTATIONS } from "./model.ts";
 import { T0, after, iso, shadow } from "../../test/support/core-fixtures.ts";
 
@@ -22,6 +29,7 @@ describe("readFailures", () => {
       hookFailures: 0,
       failures: 3,
       lastFailureAt: after(-60),
+      lastFailure: "timed out",
       acknowledged: 2,
       unacknowledged: 1,
     });
@@ -51,6 +59,69 @@ describe("readFailures", () => {
       }),
     );
     expect(record.lastFailureAt).toEqual(after(-10));
+  });
+
+  describe("what the latest failure was", () => {
+    const controllerWords = {
+      [ANNOTATIONS.timeouts]: "1",
+      [ANNOTATIONS.lastTimeout]: iso(after(-60)),
+      [ANNOTATIONS.lastFailureReason]: "timed out in RebootedIntoUpdate",
+    };
+
+    it("the controller's words when its failure is the latest", () => {
+      const record = readFailures(
+        shadow("n", {
+          status: { crash_count: 1, state_transition_failure_timestamp: iso(after(-600)), failure_reason: "boom" },
+          annotations: controllerWords,
+        }),
+      );
+      expect(record.lastFailure).toBe("timed out in RebootedIntoUpdate");
+    });
+
+    it("a crash, with the agent's reason, when the crash is the latest", () => {
+      const record = readFailures(
+        shadow("n", {
+          status: {
+            crash_count: 1,
+            state_transition_failure_timestamp: iso(after(-10)),
+            failure_reason: "host API: update failed\n  (exit 1)",
+          },
+          annotations: controllerWords,
+        }),
+      );
+      expect(record.lastFailure).toBe("crashed: host API: update failed (exit 1)");
+    });
+
+    it("a crash without a reason from the agent", () => {
+      const record = readFailures(shadow("n", { status: { crash_count: 1 } }));
+      expect(record.lastFailure).toBe("crashed");
+    });
+
+    it("bounded: a long reason is cut", () => {
+      const record = readFailures(shadow("n", { status: { crash_count: 1, failure_reason: "x".repeat(5000) } }));
+      expect(record.lastFailure).toHaveLength(MAX_FAILURE_WORDS);
+      expect(record.lastFailure).toMatch(/^crashed: x+…$/);
+    });
+
+    it("without the controller's words, the kind of its latest failure", () => {
+      const record = readFailures(
+        shadow("n", {
+          annotations: {
+            [ANNOTATIONS.timeouts]: "1",
+            [ANNOTATIONS.lastTimeout]: iso(after(-300)),
+            [ANNOTATIONS.gateFailures]: "1",
+            [ANNOTATIONS.lastGateFailure]: iso(after(-30)),
+          },
+        }),
+      );
+      expect(record.lastFailure).toBe("a health gate failed");
+    });
+
+    it("none without failures", () => {
+      expect(readFailures(shadow("n", { annotations: { [ANNOTATIONS.lastFailureReason]: "old" } })).lastFailure).toBe(
+        null,
+      );
+    });
   });
 
   it.each(["-1", "1.5", "two", "", "1e3"])("treats the annotation %j as 0", (value) => {
@@ -92,6 +163,7 @@ describe("isQuarantined", () => {
     hookFailures: 0,
     failures,
     lastFailureAt: null,
+    lastFailure: "crashed",
     acknowledged,
     unacknowledged: failures - acknowledged,
   });

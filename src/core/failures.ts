@@ -4,7 +4,8 @@
 // gates and blocking hooks, which the controller detects and must record itself (annotations on the shadow), so a node that keeps timing
 // out or failing its gates backs off and is quarantined just like one that keeps crashing. All counts return to zero
 // after a successful update: the agent resets crash_count, and the controller removes its annotations when it writes
-// the finishing spec.
+// the finishing spec. What the latest failure was is read from the same record (the agent's failure_reason for a
+// crash, the controller's last-failure-reason annotation for its own), so that the halt can name it.
 import { ANNOTATIONS, type ShadowView } from "./model.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
 
@@ -37,6 +38,11 @@ export interface FailureRecord {
   failures: number;
   /** The latest of the agent's failure timestamp, the controller's last timeout, failed gate and failed hook. */
   lastFailureAt: Date | null;
+  /**
+   * What that latest failure was, in a few words ("crashed: …", "timed out in RebootedIntoUpdate", "health gate
+   * daemonset-pods failed"); null without failures.
+   */
+  lastFailure: string | null;
   /** The acknowledged count in effect (an acknowledgement above `failures` is stale and ignored). */
   acknowledged: number;
   /** failures − acknowledged: what the quarantine limit is compared with. */
@@ -61,6 +67,19 @@ export function readFailures(shadow: ShadowView): FailureRecord {
   const gateFailedAt = gateFailures > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastGateFailure]) ?? null) : null;
   const hookFailedAt = hookFailures > 0 ? (parseTimestamp(annotations[ANNOTATIONS.lastHookFailure]) ?? null) : null;
   const lastFailureAt = latest(latest(latest(crashedAt, timedOutAt), gateFailedAt), hookFailedAt);
+  const controllerAt = latest(latest(timedOutAt, gateFailedAt), hookFailedAt);
+  // The agent's crash when it is the latest (or the only) failure; otherwise what the controller recorded with its own.
+  const crashedLast = crashCount > 0 && (controllerAt === null || (crashedAt !== null && crashedAt >= controllerAt));
+  const lastFailure =
+    failures === 0
+      ? null
+      : crashedLast
+        ? crashed(shadow.status?.failure_reason)
+        : controllerFailure(annotations[ANNOTATIONS.lastFailureReason], [
+            { at: timedOutAt, count: timeouts, what: "timed out" },
+            { at: gateFailedAt, count: gateFailures, what: "a health gate failed" },
+            { at: hookFailedAt, count: hookFailures, what: "a blocking hook failed" },
+          ]);
   const ack = countAnnotation(annotations[ANNOTATIONS.acknowledgedFailures]);
   const acknowledged = ack <= failures ? ack : 0;
   return {
@@ -70,9 +89,36 @@ export function readFailures(shadow: ShadowView): FailureRecord {
     hookFailures,
     failures,
     lastFailureAt,
+    lastFailure,
     acknowledged,
     unacknowledged: failures - acknowledged,
   };
+}
+
+/** Words for a failure as a message names it; bounded, as an agent's reason or an annotation may be long. */
+export const MAX_FAILURE_WORDS = 100;
+
+function clip(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length <= MAX_FAILURE_WORDS ? line : `${line.slice(0, MAX_FAILURE_WORDS - 1)}…`;
+}
+
+function crashed(reason: string | null | undefined): string {
+  return clip(reason === null || reason === undefined || reason.trim() === "" ? "crashed" : `crashed: ${reason}`);
+}
+
+/** The controller's own words; without them (written by an older controller, or removed) the kind of the latest. */
+function controllerFailure(
+  words: string | undefined,
+  kinds: readonly { at: Date | null; count: number; what: string }[],
+): string {
+  if (words !== undefined && words.trim() !== "") return clip(words);
+  const counted = kinds.filter((k) => k.count > 0);
+  const last = counted.reduce<(typeof counted)[number] | undefined>(
+    (a, b) => (a === undefined || (b.at !== null && (a.at === null || b.at > a.at)) ? b : a),
+    undefined,
+  );
+  return last?.what ?? "failed";
 }
 
 function latest(a: Date | null, b: Date | null): Date | null {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { validateUpdatePolicyStatus, type UpdatePolicyStatus } from "../api/update-policy.ts";
+import { Compile } from "typebox/compile";
+import { HaltStatusSchema, validateUpdatePolicyStatus, type UpdatePolicyStatus } from "../api/update-policy.ts";
 import {
   decideHalt,
   failureLimit,
@@ -212,7 +213,7 @@ describe("decideHalt: which nodes failed in the current rollout", () => {
   it("an old failure stays attributed to its version when the node retries toward a newer one", () => {
     const old = decide([shadow("a", reset(after(-600), TO, NEXT)), shadow("b", WAITING)]);
     expect(old.failedNodes).toEqual([]);
-    expect(old.lastFailures).toEqual([{ node: "a", version: TO, at: after(-600) }]);
+    expect(old.lastFailures).toEqual([{ node: "a", version: TO, at: after(-600), reason: "crashed" }]);
     // a now retries toward NEXT, its record (the old crash) unchanged; then it fails again, toward NEXT.
     const retry: ShadowOptions = {
       spec: { state: "Idle", version: NEXT, state_transition_timestamp: iso(after(-1)) },
@@ -286,8 +287,84 @@ describe("decideHalt: the halt holds until a resume", () => {
     expect(remembered(tripped)).toMatchObject({ recorded: true, halted: true, failedNodes: ["a", "b"] });
     expect(haltCondition(tripped)).toMatchObject({ status: "True", reason: "TooManyFailedNodes" });
     expect(haltCondition(tripped).message).toMatch(
-      /^Updates halted: 2 nodes failed updating to 1\.20\.0, more than spec\.maxFailedNodes allows \(1\): a, b\. .*brupop resume/,
+      /^Updates halted: 2 nodes failed updating to 1\.20\.0, more than spec\.maxFailedNodes allows \(1\): a: crashed; b: crashed\. .*brupop resume/,
     );
+  });
+});
+
+describe("the halt names what failed on each node", () => {
+  /** The controller's record of a failure it counted, with its words (next-spec.ts writes them). */
+  const words = (options: ShadowOptions, reason: string): ShadowOptions => ({
+    ...options,
+    annotations: { ...options.annotations, [ANNOTATIONS.lastFailureReason]: reason },
+  });
+  const fleet = [
+    shadow("a", words(rollingBack(after(-5)), "health gate daemonset-pods failed")),
+    shadow("b", words(timedOut(after(-30)), "timed out in RebootedIntoUpdate")),
+    shadow("c", {
+      ...reset(after(-20)),
+      status: { ...reset(after(-20)).status, failure_reason: "host API: the update could not be staged" },
+    }),
+    shadow("d", words(timedOut(after(-40)), "post-reboot hook smoke-test failed")),
+    shadow("e", WAITING),
+  ];
+
+  it("in the Halted condition, and so in the UpdatesHalted Event, which carries the same message", () => {
+    const decision = decide(fleet, { limit: COUNT(1) });
+    expect(decision.reasons).toEqual(
+      new Map([
+        ["a", "health gate daemonset-pods failed"],
+        ["b", "timed out in RebootedIntoUpdate"],
+        ["c", "crashed: host API: the update could not be staged"],
+        ["d", "post-reboot hook smoke-test failed"],
+      ]),
+    );
+    expect(haltCondition(decision).message).toContain(
+      "(1): a: health gate daemonset-pods failed; b: timed out in RebootedIntoUpdate; " +
+        "c: crashed: host API: the update could not be staged; d: post-reboot hook smoke-test failed. ",
+    );
+  });
+
+  it("after the failed nodes' own records are cleared, from the policy status", () => {
+    const first = decide(fleet, { limit: COUNT(1) });
+    const status = haltStatus(first);
+    expect(status.lastFailures.find((f) => f.node === "a")).toMatchObject({
+      reason: "health gate daemonset-pods failed",
+    });
+    expect(Compile(HaltStatusSchema).Check(status)).toBe(true);
+    const later = decide([shadow("a", UPDATED), shadow("e", WAITING)], { memory: remembered(first), limit: COUNT(1) });
+    expect(later.halted).toBe(true);
+    expect(haltCondition(later).message).toContain(": a: health gate daemonset-pods failed; b: timed out in");
+  });
+
+  it("a failure recorded without words (an older controller's) is named by its node alone", () => {
+    const old = readHaltMemory({
+      status: {
+        halt: {
+          maxFailedNodes: "0",
+          limit: 0,
+          failed: 1,
+          failedNodes: ["a"],
+          lastFailures: [{ node: "a", version: TO, at: iso(after(-60)) }],
+        },
+        conditions: [
+          { type: "Halted", status: "True", reason: "TooManyFailedNodes", message: "", lastTransitionTime: iso(T0) },
+        ],
+      } as unknown as UpdatePolicyStatus,
+    });
+    const decision = decide([shadow("a", UPDATED)], { memory: old, limit: COUNT(0) });
+    expect(haltCondition(decision).message).toContain("allows (0): a. ");
+  });
+
+  it("names at most a few nodes, then how many more: the message stays short however many fail", () => {
+    const many = Array.from({ length: 40 }, (_, i) =>
+      shadow(`node-${String(i).padStart(2, "0")}`, words(timedOut(after(-i - 1)), `health gate ${"g".repeat(300)}`)),
+    );
+    const { message } = haltCondition(decide(many, { limit: COUNT(0) }));
+    expect(message).toContain("node-04: health gate ggg");
+    expect(message).not.toContain("node-05");
+    expect(message).toContain(" and 35 more. ");
+    expect(message.length).toBeLessThan(1000);
   });
 });
 

@@ -4,7 +4,8 @@
 // - A failure is whatever failures.ts counts (agent-reported failures, step timeouts, failed health gates): a node's
 //   failure is seen when its failure record shows one newer than the last one seen of it, while the record is fresh
 //   (the spec back at Idle after the reset, the agent reporting ErrorReset, or a failed health gate being rolled back,
-//   its rollback-from annotation naming the version), so that the version it failed to install is known.
+//   its rollback-from annotation naming the version), so that the version it failed to install is known, and what
+//   failed (the record's words: "health gate daemonset-pods failed", "timed out in RebootedIntoUpdate", "crashed").
 // - A node has failed in the current rollout when the last failure seen of it was an attempt to install the version
 //   it is offered now (status.target_version) and happened after the last resume.
 // - The last failure seen of each node lives in the policy status (lastFailures): a later success clears the node's
@@ -25,9 +26,10 @@ export const HALTED_CONDITION = "Halted";
 const FIELD = "spec.maxFailedNodes";
 /** Failures kept in the policy status; one per node, so only a fleet larger than this forgets any. */
 export const MAX_FAILURES_RECORDED = 1000;
-/** Failed nodes listed in the status (their count is always there) and named in a message. */
+/** Failed nodes listed in the status (their count is always there). */
 export const MAX_FAILED_NODES_LISTED = 100;
-const MAX_FAILED_NODES_NAMED = 20;
+/** Failed nodes named, each with what failed, in the condition and the Event (short: the rest are counted). */
+export const MAX_FAILED_NODES_NAMED = 5;
 
 /** How many failed nodes the rollout tolerates: a count, or a percentage of the managed nodes. */
 export type FailureLimit = Exclude<UpdateBudget, { kind: "unlimited" }>;
@@ -38,6 +40,8 @@ export interface FailureSeen {
   /** The version it failed to install. */
   readonly version: string;
   readonly at: Date;
+  /** What failed, in a few words (failures.ts); null when not known (recorded by an older controller). */
+  readonly reason: string | null;
 }
 
 /** What earlier passes left in the cluster (the policy's status and its resume annotation). */
@@ -74,6 +78,8 @@ export interface HaltDecision {
   readonly failedNodes: readonly string[];
   /** The versions they failed to install. */
   readonly versions: readonly string[];
+  /** What failed on each of the failed nodes whose failure is known, by node name. */
+  readonly reasons: ReadonlyMap<string, string>;
   readonly halted: boolean;
   /** The halt began in this decision. */
   readonly tripped: boolean;
@@ -122,7 +128,8 @@ export function readHaltMemory(
   const lastFailures: FailureSeen[] = [];
   for (const entry of halt.lastFailures) {
     const at = parseTimestamp(entry.at);
-    if (at !== undefined) lastFailures.push({ node: entry.node, version: entry.version, at });
+    const reason = typeof entry.reason === "string" && entry.reason !== "" ? entry.reason : null;
+    if (at !== undefined) lastFailures.push({ node: entry.node, version: entry.version, at, reason });
   }
   const condition = policy?.status?.conditions?.find((c) => c.type === HALTED_CONDITION);
   return {
@@ -148,16 +155,17 @@ export function sameVersionText(a: string, b: string): boolean {
  * back at Idle (after the reset, still naming that version) or the agent reports ErrorReset. A record seen only
  * during a later attempt is an older failure, whose version that attempt no longer names.
  */
-export function freshFailure(shadow: ShadowView): { version: string; at: Date | null } | null {
+export function freshFailure(shadow: ShadowView): { version: string; at: Date | null; reason: string | null } | null {
   const status = shadow.status;
   if (status === undefined || status === null) return null;
   const record = readFailures(shadow);
   if (record.failures === 0) return null;
   // A failed health gate being rolled back: the spec names the older version, the annotation the one that failed.
   const rolledBackFrom = shadow.annotations?.[ANNOTATIONS.rollbackFrom];
-  if (rolledBackFrom !== undefined) return { version: rolledBackFrom, at: record.lastFailureAt };
+  const { lastFailureAt: at, lastFailure: reason } = record;
+  if (rolledBackFrom !== undefined) return { version: rolledBackFrom, at, reason };
   if (shadow.spec.state !== "Idle" && status.current_state !== "ErrorReset") return null;
-  return { version: shadow.spec.version ?? status.target_version, at: record.lastFailureAt };
+  return { version: shadow.spec.version ?? status.target_version, at, reason };
 }
 
 function byName(a: string, b: string): number {
@@ -190,7 +198,12 @@ export function decideHalt(
     const previous = seen.get(shadow.nodeName);
     if (previous !== undefined && (failure.at === null || failure.at <= previous.at)) continue; // seen already
     if (countingSince !== null && (failure.at === null || failure.at <= countingSince)) continue; // before the resume
-    seen.set(shadow.nodeName, { node: shadow.nodeName, version: failure.version, at: failure.at ?? now });
+    seen.set(shadow.nodeName, {
+      node: shadow.nodeName,
+      version: failure.version,
+      at: failure.at ?? now,
+      reason: failure.reason,
+    });
   }
 
   const counts = (f: FailureSeen): boolean => {
@@ -216,11 +229,17 @@ export function decideHalt(
   if (wasHalted) for (const node of memory.failedNodes) names.add(node);
   const failedNodes = [...names].sort(byName);
   const versions = [...new Set(failedNodes.flatMap((node) => seen.get(node)?.version ?? []))].sort(byName);
+  const reasons = new Map<string, string>();
+  for (const node of failedNodes) {
+    const reason = seen.get(node)?.reason ?? null;
+    if (reason !== null) reasons.set(node, reason);
+  }
   return {
     maxFailedNodes: describeBudget(limitSpec),
     limit,
     failedNodes,
     versions,
+    reasons,
     halted,
     tripped: halted && !wasHalted,
     resumed,
@@ -234,10 +253,25 @@ function nodes(count: number): string {
   return `${count} node${count === 1 ? "" : "s"}`;
 }
 
+/**
+ * The failed nodes, each with what failed ("bottlerocket-2: health gate daemonset-pods failed; bottlerocket-3: timed
+ * out in RebootedIntoUpdate"), at most `max` of them, then how many more. Shared with `brupop status`.
+ */
+export function describeFailedNodes(
+  failedNodes: readonly string[],
+  reasons: ReadonlyMap<string, string>,
+  max: number = MAX_FAILED_NODES_NAMED,
+): string {
+  const shown = failedNodes.slice(0, max).map((node) => {
+    const reason = reasons.get(node);
+    return reason === undefined ? node : `${node}: ${reason}`;
+  });
+  const more = failedNodes.length - shown.length;
+  return `${shown.join("; ")}${more > 0 ? ` and ${more} more` : ""}`;
+}
+
 function namesOf(decision: HaltDecision): string {
-  const shown = decision.failedNodes.slice(0, MAX_FAILED_NODES_NAMED);
-  const more = decision.failedNodes.length - shown.length;
-  return `${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}`;
+  return describeFailedNodes(decision.failedNodes, decision.reasons);
 }
 
 function failedUpdating(decision: HaltDecision): string {
@@ -285,6 +319,11 @@ export function haltStatus(decision: HaltDecision): NonNullable<UpdatePolicyStat
     failedNodes: decision.failedNodes.slice(0, MAX_FAILED_NODES_LISTED),
     ...(decision.countingSince === null ? {} : { countingSince: formatTimestamp(decision.countingSince) }),
     ...(decision.resumeHandled === null ? {} : { resumeRequest: decision.resumeHandled }),
-    lastFailures: decision.lastFailures.map((f) => ({ node: f.node, version: f.version, at: formatTimestamp(f.at) })),
+    lastFailures: decision.lastFailures.map((f) => ({
+      node: f.node,
+      version: f.version,
+      at: formatTimestamp(f.at),
+      ...(f.reason === null ? {} : { reason: f.reason }),
+    })),
   };
 }

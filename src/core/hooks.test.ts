@@ -320,7 +320,11 @@ describe("decideNextSpec with hooks", () => {
       kind: "reset",
       cause: "hook-failed",
       spec: { state: "Idle", version: "1.20.0", state_transition_timestamp: formatTimestamp(after(1)) },
-      annotations: { [ANNOTATIONS.hookFailures]: "1", [ANNOTATIONS.lastHookFailure]: formatTimestamp(after(1)) },
+      annotations: {
+        [ANNOTATIONS.hookFailures]: "1",
+        [ANNOTATIONS.lastHookFailure]: formatTimestamp(after(1)),
+        [ANNOTATIONS.lastFailureReason]: "pre-drain hook db failed",
+      },
     });
     expect(decision.kind === "reset" && decision.reason).toBe(
       "pre-drain hook db failed before the update to 1.20.0: HTTP 500: database busy; not drained, back to Idle",
@@ -329,7 +333,12 @@ describe("decideNextSpec with hooks", () => {
       ...failed,
       annotations: { ...failed.annotations, ...(decision.kind === "reset" ? decision.annotations : {}) },
     } as ShadowView;
-    expect(readFailures(reset)).toMatchObject({ hookFailures: 1, failures: 1, lastFailureAt: after(1) });
+    expect(readFailures(reset)).toMatchObject({
+      hookFailures: 1,
+      failures: 1,
+      lastFailureAt: after(1),
+      lastFailure: "pre-drain hook db failed",
+    });
   });
 
   it("pre-drain: hooks wait for their next call without a write", () => {
@@ -366,6 +375,7 @@ describe("decideNextSpec with hooks", () => {
       spec: { state: "StagedAndPerformedUpdate", version: "1.19.0" },
       annotations: {
         [ANNOTATIONS.hookFailures]: "1",
+        [ANNOTATIONS.lastFailureReason]: "post-reboot hook db failed",
         [ANNOTATIONS.rollbackTo]: "1.19.0",
         [ANNOTATIONS.rollbackFrom]: "1.20.0",
       },

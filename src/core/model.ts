@@ -85,6 +85,11 @@ export const ANNOTATIONS = {
   /** Shadow, controller: RFC 3339 time of the last timeout; backoff counts from it like from a crash. */
   lastTimeout: "brupop.bottlerocket.aws/last-timeout",
   /**
+   * Shadow, controller, written with each failure it counts (timeout, failed gate, failed blocking hook): what failed,
+   * in a few words ("health gate daemonset-pods failed"), for the automatic halt to name (src/core/halt.ts).
+   */
+  lastFailureReason: "brupop.bottlerocket.aws/last-failure-reason",
+  /**
    * Shadow, set by a person (or `brupop unquarantine`): the failure count already looked at. A node is quarantined
    * once its failures beyond this number reach the policy's limit; writing the current count releases it.
    */

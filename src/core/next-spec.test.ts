@@ -226,7 +226,11 @@ describe("per-state timeouts (state-machine.md#timeouts)", () => {
         cause: "timed-out",
         spec: { state: "Idle", state_transition_timestamp: NOW, version: "1.20.0" },
         reason: "timed out in StagedAndPerformedUpdate after 15m (agent still reports Idle); back to Idle",
-        annotations: { [ANNOTATIONS.timeouts]: "1", [ANNOTATIONS.lastTimeout]: NOW },
+        annotations: {
+          [ANNOTATIONS.timeouts]: "1",
+          [ANNOTATIONS.lastTimeout]: NOW,
+          [ANNOTATIONS.lastFailureReason]: "timed out in StagedAndPerformedUpdate",
+        },
       },
     },
     {
@@ -324,6 +328,7 @@ const CLEARED = {
   [ANNOTATIONS.lastGateFailure]: null,
   [ANNOTATIONS.hookFailures]: null,
   [ANNOTATIONS.lastHookFailure]: null,
+  [ANNOTATIONS.lastFailureReason]: null,
   [ANNOTATIONS.acknowledgedFailures]: null,
   [ANNOTATIONS.previousVersion]: null,
   [ANNOTATIONS.updateStarted]: null,
@@ -584,6 +589,7 @@ describe("health gates after the reboot", () => {
       annotations: {
         [ANNOTATIONS.gateFailures]: "2",
         [ANNOTATIONS.lastGateFailure]: NOW,
+        [ANNOTATIONS.lastFailureReason]: "health gate daemonset-pods failed",
         [ANNOTATIONS.rollbackTo]: "1.19.0",
         [ANNOTATIONS.rollbackFrom]: "1.20.0",
       },

@@ -123,6 +123,7 @@ const CLEARED_FAILURES: AnnotationPatch = {
   [ANNOTATIONS.lastGateFailure]: null,
   [ANNOTATIONS.hookFailures]: null,
   [ANNOTATIONS.lastHookFailure]: null,
+  [ANNOTATIONS.lastFailureReason]: null,
   [ANNOTATIONS.acknowledgedFailures]: null,
   [ANNOTATIONS.rollbackFrom]: null,
   ...ATTEMPT_DONE,
@@ -292,9 +293,18 @@ function hookPhase(phase: HookPhase, shadow: ShadowView, policy: NodePolicy, now
   }
 }
 
-function countedHookFailure(shadow: ShadowView, now: Date): AnnotationPatch {
+/** A failure the controller counts: `what` failed, in a few words, for the halt to name (failures.ts). */
+function failureWords(what: string): AnnotationPatch {
+  return { [ANNOTATIONS.lastFailureReason]: clip(what, 200) };
+}
+
+function countedHookFailure(shadow: ShadowView, what: string, now: Date): AnnotationPatch {
   const failures = readFailures(shadow).hookFailures + 1;
-  return { [ANNOTATIONS.hookFailures]: String(failures), [ANNOTATIONS.lastHookFailure]: at(now) };
+  return {
+    [ANNOTATIONS.hookFailures]: String(failures),
+    [ANNOTATIONS.lastHookFailure]: at(now),
+    ...failureWords(`${what} failed`),
+  };
 }
 
 /** A blocking pre-drain hook failed: the node is not drained; back to Idle, counted like a crash. */
@@ -306,7 +316,7 @@ function hookFailedBeforeDrain(shadow: ShadowView, hook: string, why: string, no
     kind: "reset",
     cause: "hook-failed",
     spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-    annotations: withReason(reason, countedHookFailure(shadow, now)),
+    annotations: withReason(reason, countedHookFailure(shadow, `pre-drain hook ${hook}`, now)),
     reason,
   };
 }
@@ -329,8 +339,9 @@ function failedAfterReboot(
       ? {
           [ANNOTATIONS.gateFailures]: String(readFailures(shadow).gateFailures + 1),
           [ANNOTATIONS.lastGateFailure]: at(now),
+          ...failureWords(`${what} failed`),
         }
-      : countedHookFailure(shadow, now);
+      : countedHookFailure(shadow, what, now);
   const failed = `${what} failed after the update to ${spec.version ?? "(unknown version)"}: ${clip(why, 400)}`;
   const previous = shadow.annotations?.[ANNOTATIONS.previousVersion];
   const current = shadow.status?.current_version;
@@ -424,7 +435,11 @@ function inProgress(
     kind: "reset",
     cause: "timed-out",
     spec: { state: "Idle", state_transition_timestamp: at(now), version: spec.version },
-    annotations: withReason(reason, { [ANNOTATIONS.timeouts]: String(timeouts), [ANNOTATIONS.lastTimeout]: at(now) }),
+    annotations: withReason(reason, {
+      [ANNOTATIONS.timeouts]: String(timeouts),
+      [ANNOTATIONS.lastTimeout]: at(now),
+      ...failureWords(`timed out in ${step}`),
+    }),
     reason,
   };
 }

@@ -73,6 +73,13 @@ describe("waves under the fleet budget", () => {
     expect(p.notPlanned).toEqual([]);
   });
 
+  it("the version pin: a node offered a version past spec.maxVersion is not planned, with its reason", () => {
+    const pastPin = shadow("c", { status: { current_version: "1.19.0", target_version: "1.21.0" } });
+    const p = plan(fleet([...wanting("a", "b"), pastPin]), { maxConcurrentUpdates: 1, maxVersion: "1.20.0" });
+    expect(waves(p)).toEqual(["0m: a", "10m: b"]);
+    expect(p.notPlanned.map((n) => [n.nodeName, n.reason.code])).toEqual([["c", "version-pinned"]]);
+  });
+
   it("a percentage budget and unlimited", () => {
     expect(waves(plan(fleet(wanting("a", "b", "c", "d")), { maxConcurrentUpdates: "50%" }))).toEqual([
       "0m: a,b",

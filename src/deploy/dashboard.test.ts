@@ -118,7 +118,7 @@ describe("Grafana dashboard", () => {
     expect(problems).toEqual([]);
   });
 
-  it("shows hosts by state and version, failures, blocked reasons and time per state", () => {
+  it("shows hosts by state and version, failures, blocked reasons, time per state, halts, canaries and hooks", () => {
     const used = new Set(dashboardQueries(dashboard).flatMap((q) => metricNames(q.expr)));
     for (const name of [
       "brupop_hosts_state",
@@ -126,6 +126,11 @@ describe("Grafana dashboard", () => {
       "brupop_update_failures_total",
       "brupop_nodes_not_started",
       "brupop_state_duration_seconds_bucket",
+      "brupop_fleet_halted",
+      "brupop_rollout_failed_nodes",
+      "brupop_canary_phase",
+      "brupop_canary_soak_end_timestamp_seconds",
+      "brupop_hook_calls_total",
     ]) {
       expect(used, name).toContain(name);
     }

@@ -304,6 +304,22 @@ const ROWS: readonly Row[] = [
         h: 6,
         unit: "dateTimeAsIso",
       },
+      {
+        type: "timeseries",
+        title: "Hook calls",
+        description:
+          "brupop_hook_calls_total{phase, hook, result}: calls of the policy's pre-drain and post-reboot hooks: " +
+          "passed, not-yet (429 or 503 with Retry-After), retrying (a failed call with attempts left), failed (the " +
+          "hook failed: a blocking one fails the update, hook-failed under Update failures).",
+        queries: [
+          {
+            expr: "sum by (phase, hook, result) (increase(brupop_hook_calls_total[$__rate_interval]))",
+            legend: "{{phase}} {{hook}} {{result}}",
+          },
+        ],
+        w: 24,
+        h: 6,
+      },
     ],
   },
   {

@@ -11,6 +11,8 @@ import {
   current,
   expectConverged,
   expectNoViolations,
+  leaderMetrics,
+  metricSamples,
   policyStatus,
   settled,
   start,
@@ -78,6 +80,12 @@ async function newLeader({ cluster }: Running, killed: string): Promise<number> 
 }
 
 const phase = (s: UpdatePolicyStatus, version = TO) => s.canary?.rollouts.find((r) => r.version === version)?.phase;
+/** The phase brupop_canary_phase{version} says (the one series at 1) on a /metrics text. */
+const phaseOnMetrics = (text: string, version = TO) =>
+  metricSamples(text, "brupop_canary_phase")
+    .filter((s) => s.labels.version === version && s.value === 1)
+    .map((s) => s.labels.phase)
+    .join(",");
 const policyEvent = (running: Running, reason: string) =>
   running.observer.events().filter((e) => e.reason === reason && e.involvedObject.kind === "BottlerocketUpdatePolicy");
 
@@ -116,6 +124,16 @@ describe("canaries and soak (spec.canary)", () => {
       },
       300_000,
     );
+    // As Prometheus scrapes it: the leader's gauges (set in the pass that wrote this status) say Soaking, and the
+    // soak's end the status shows.
+    const soakEndsAt = Date.parse(soaking.canary?.rollouts.find((r) => r.version === TO)?.soakEndsAt ?? "");
+    expect(soakEndsAt).toBeGreaterThan(Date.now());
+    await leaderMetrics(running, "the leader's /metrics shows the soak", (text) => {
+      const [end] = metricSamples(text, "brupop_canary_soak_end_timestamp_seconds").filter(
+        (s) => s.labels.version === TO,
+      );
+      return phaseOnMetrics(text) === "Soaking" && end !== undefined && Math.abs(end.value * 1000 - soakEndsAt) < 1000;
+    });
     const killed = await cluster.controllerLeader();
     if (killed === undefined || cluster.runners.controller.crash(killed, 120_000) === undefined) {
       throw new Error(`no running controller leader to kill (${killed ?? "none"})`);
@@ -193,6 +211,10 @@ describe("canaries and soak (spec.canary)", () => {
     oracle.oracle.schedule((t) => t < hold.closedFrom || t >= hold.closedUntil);
     expect(failed.canary?.rollouts[0]?.message).toMatch(new RegExp(`^canary ${canary} failed updating to 1\\.26\\.0`));
     expect(failed.blockedNodes?.filter((b) => b.reason === "canary-failed").map((b) => b.node)).toEqual(others);
+    await leaderMetrics(running, "the leader's /metrics shows the canary failed", (text) => {
+      const soakEnds = metricSamples(text, "brupop_canary_soak_end_timestamp_seconds");
+      return phaseOnMetrics(text) === "Failed" && soakEnds.length === 0;
+    });
     await until("a CanaryFailed Event on the policy and on every other node", 30_000, () => {
       const events = observer.events().filter((e) => e.reason === "CanaryFailed");
       return (

@@ -19,6 +19,8 @@ import {
   expectConverged,
   expectNoViolations,
   FROM,
+  leaderMetrics,
+  metricSamples,
   policyStatus,
   start,
   stopClustersAfterEach,
@@ -36,6 +38,18 @@ const MAX_FAILED_NODES = 1;
 
 const halted = (s: UpdatePolicyStatus): boolean =>
   s.conditions?.some((c) => c.type === "Halted" && c.status === "True") === true;
+
+/** The halt's gauges on /metrics: brupop_fleet_halted 1, and 2 failed nodes against the limit. */
+const haltedMetrics = (text: string): boolean => {
+  const fleetHalted = metricSamples(text, "brupop_fleet_halted");
+  const failed = new Map(metricSamples(text, "brupop_rollout_failed_nodes").map((s) => [s.labels.kind, s.value]));
+  return (
+    fleetHalted.length === 1 &&
+    fleetHalted[0]?.value === 1 &&
+    failed.get("failed") === 2 &&
+    failed.get("limit") === MAX_FAILED_NODES
+  );
+};
 
 /** `bin/brupop <args>` as a user runs it, against the simulated cluster. */
 async function brupop({ cluster }: Running, ...args: string[]): Promise<string> {
@@ -135,10 +149,13 @@ describe(`more than ${MAX_FAILED_NODES} failed node (spec.maxFailedNodes ${MAX_F
     expect(status.split("\n")[0]).toMatch(
       new RegExp(`^HALTED\\s+2 nodes failed updating to ${TO.replaceAll(".", "\\.")}`),
     );
-    expect(status.split("\n")[0]).toContain([...failing].sort().join(", "));
+    // Each failed node is named with what failed on it ("<node>: crashed: …", "<node>: timed out in …").
+    for (const node of failing) expect(status.split("\n")[0]).toMatch(new RegExp(`[:;] ${node}: \\S`));
     const explained = await brupop(running, "explain", waiting[0] ?? "");
     expect(explained).toMatch(/the rollout halted itself: 2 nodes failed/);
     expect(explained).toContain("brupop resume");
+    // And as Prometheus scrapes it: the leader's gauges say halted, 2 failed nodes against a limit of 1.
+    await leaderMetrics(running, "the leader's /metrics shows the halt", haltedMetrics);
 
     // The leading controller crashes while halted. Its successor decides about the fleet afresh (its Events are its
     // own: a new Halted Event for a waiting node means it held that node back), and starts nobody either.
@@ -151,6 +168,8 @@ describe(`more than ${MAX_FAILED_NODES} failed node (spec.maxFailedNodes ${MAX_F
       noStartSinceHalt();
       return waiting.some((n) => haltedEvents(n) > (before.get(n) ?? 0));
     });
+    // The successor's own gauges show the halt it read back from the policy status.
+    await leaderMetrics(running, "the new leader's /metrics shows the halt", haltedMetrics);
     // Nothing that had not already started was prepared, cordoned or rebooted while halted (judged once the
     // observer has seen what the API server holds now).
     await observer.settled();
@@ -173,6 +192,10 @@ describe(`more than ${MAX_FAILED_NODES} failed node (spec.maxFailedNodes ${MAX_F
     await until("every other node updated", 480_000, () => others.every((n) => updated(observer, n)));
     const after = await policyStatus(cluster.kc, cluster.namespace, "the halt lifted", (s) => !halted(s));
     expect(after.conditions?.find((c) => c.type === "Halted")).toMatchObject({ status: "False" });
+    await leaderMetrics(running, "the leader's /metrics shows the halt lifted", (text) => {
+      const fleetHalted = metricSamples(text, "brupop_fleet_halted");
+      return fleetHalted.length === 1 && fleetHalted[0]?.value === 0;
+    });
     expect(after.halt?.failedNodes).toEqual([]);
     expect(after.halt?.countingSince).toBeDefined();
     expect(observer.events().some((e) => e.reason === "UpdatesResumed")).toBe(true);

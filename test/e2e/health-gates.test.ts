@@ -180,7 +180,29 @@ describe("a failed health gate and the automatic halt (spec.maxFailedNodes 0)", 
     );
     const node = await failed;
     expect(haltedStatus.halt).toMatchObject({ failed: 1, failedNodes: [node] });
-    expect(haltedStatus.conditions?.find((c) => c.type === "Halted")?.message).toContain(node);
+    // The halt says why: the node and the gate that failed on it, in the condition, the Event and brupop status.
+    const why = `${node}: health gate daemonset-pods failed`;
+    expect(haltedStatus.conditions?.find((c) => c.type === "Halted")?.message).toContain(why);
+    expect(haltedStatus.halt?.lastFailures).toContainEqual(
+      expect.objectContaining({ node, reason: "health gate daemonset-pods failed" }),
+    );
+    await until("the UpdatesHalted Event naming the gate", 30_000, () =>
+      observer
+        .events()
+        .some(
+          (e) =>
+            e.reason === "UpdatesHalted" &&
+            e.involvedObject.kind === "BottlerocketUpdatePolicy" &&
+            e.message?.includes(why) === true,
+        ),
+    );
+    const status = await run(BRUPOP, ["status", "-n", cluster.namespace], {
+      env: userEnv({ KUBECONFIG: cluster.cp.kubeconfigPath, NO_COLOR: "1" }),
+      timeoutMs: 60_000,
+    });
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout.split("\n")[0]).toMatch(/^HALTED\s/);
+    expect(status.stdout.split("\n")[0]).toContain(why);
     // The failure the halt counted is the gate's, named on the node.
     const gateFailed = eventsOf(observer, node).find((e) => e.reason === "HealthGateFailed");
     expect(gateFailed?.message).toMatch(/health gate daemonset-pods failed/);

@@ -233,3 +233,52 @@ export async function policyStatus(
     await sleep(200);
   }
 }
+
+/** One sample of a metric in Prometheus's text format (as prom-client writes it: `name{a="x",b="y"} value`). */
+export interface MetricSample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The samples of metric `name` in a /metrics text. */
+export function metricSamples(text: string, name: string): MetricSample[] {
+  const samples: MetricSample[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m?.[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key = "", value = ""] of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value;
+    samples.push({ labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/**
+ * The leading controller's /metrics, as Prometheus scrapes it, once `holds` says so: its gauges follow its fleet
+ * passes, so the test waits on the text rather than for a time.
+ */
+export async function leaderMetrics(
+  { cluster }: Running,
+  what: string,
+  holds: (text: string) => boolean,
+  timeoutMs = 60_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const leader = await cluster.controllerLeader();
+    const url = leader === undefined ? undefined : cluster.controllerMetricsUrl(leader);
+    const text =
+      url === undefined
+        ? ""
+        : await fetch(url).then(
+            (r) => r.text(),
+            () => "",
+          );
+    if (holds(text)) return text;
+    if (Date.now() > deadline) {
+      const brupop = text.split("\n").filter((l) => l.startsWith("brupop_") && !l.includes("_bucket"));
+      throw new Error(`timed out: ${what}; /metrics of the leader ${leader ?? "(none)"}:\n${brupop.join("\n")}`);
+    }
+    await sleep(200);
+  }
+}

@@ -45,6 +45,10 @@ describe("the coordination fields at the API server", () => {
     ["minNodeAge that is no duration", { minNodeAge: "an hour" }, /spec\.minNodeAge/],
     ["minNodeAge with units out of order", { minNodeAge: "30m1h" }, /spec\.minNodeAge/],
     ["minNodeAge as a number", { minNodeAge: 3600 }, /spec\.minNodeAge/],
+    // The controller would refuse these (and start nothing); the CRD's rule refuses them first.
+    ["minNodeAge over a year", { minNodeAge: "400d" }, /spec\.minNodeAge.*must be at most 365d/],
+    ["minNodeAge a second over a year", { minNodeAge: "8760h1s" }, /spec\.minNodeAge.*must be at most 365d/],
+    ["minNodeAge in too many seconds", { minNodeAge: "99999999999999999999s" }, /spec\.minNodeAge.*365d/],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, spec, field) => {
     const attempt = setUpdatePolicy(t.kc, t.namespace, spec as unknown as UpdatePolicyResourceSpec);
     await expect(attempt).rejects.toMatchObject({ code: 422 });
@@ -55,6 +59,11 @@ describe("the coordination fields at the API server", () => {
   it("accepts them", async () => {
     await setUpdatePolicy(t.kc, t.namespace, { annotateDoNotDisrupt: false, minNodeAge: "1d12h" });
     expect((await stored()).spec).toEqual({ annotateDoNotDisrupt: false, minNodeAge: "1d12h" });
+  });
+
+  it.each(["365d", "8760h", "364d23h59m60s", "0s"])("accepts minNodeAge %s (at most a year)", async (age) => {
+    await setUpdatePolicy(t.kc, t.namespace, { minNodeAge: age });
+    expect((await stored()).spec).toEqual({ minNodeAge: age });
   });
 });
 

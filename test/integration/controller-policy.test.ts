@@ -410,6 +410,9 @@ describe("canaries and the version pin at the API server", () => {
     ],
     ["a soak that is no duration", { canary: { selector, soak: "half an hour" } }, /spec\.canary\.soak/],
     ["no soak", { canary: { selector } }, /spec\.canary\.soak: Required/],
+    // The controller would refuse these (and start nothing); the CRD's rule refuses them first.
+    ["a soak over a month", { canary: { selector, soak: "31d" } }, /spec\.canary\.soak.*must be at most 30d/],
+    ["a soak a second over a month", { canary: { selector, soak: "720h1s" } }, /spec\.canary\.soak.*at most 30d/],
     ["a version that is none", { maxVersion: "v1.26" }, /spec\.maxVersion/],
     ["a version of two parts", { maxVersion: "1.26" }, /spec\.maxVersion/],
   ])("refuses %s with a 422 naming the field, and stores nothing", async (_what, spec, field) => {
@@ -426,6 +429,12 @@ describe("canaries and the version pin at the API server", () => {
     })) as BottlerocketUpdatePolicy;
     expect(created.spec?.canary?.soak).toBe("1h30m");
     expect(created.spec?.maxVersion).toBe("1.26.0");
+    await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
+  });
+
+  it.each(["30d", "720h", "29d23h59m60s"])("accepts a soak of %s (at most a month)", async (soak) => {
+    const created = (await createPolicy({ canary: { selector, soak } })) as BottlerocketUpdatePolicy;
+    expect(created.spec?.canary?.soak).toBe(soak);
     await custom.deleteNamespacedCustomObject({ ...policyApi(), name: UPDATE_POLICY_NAME });
   });
 });

@@ -538,6 +538,8 @@ describe("Prometheus scraping the controller and the API server", () => {
         exactly(),
       "max by (version) ((brupop_canary_soak_end_timestamp_seconds and on (instance) (brupop_controller_leader == 1))) * 1000":
         exactly(),
+      // No hooks in the policy here: no call, no series.
+      "sum by (phase, hook, result) (increase(brupop_hook_calls_total[10m]))": exactly(),
       "sum(brupop_controller_leader)": one(1),
       "max by (state) ((brupop_hosts_state and on (instance) (brupop_controller_leader == 1)))": exactly(
         ...BRS_STATES.map((state): [Labels, Check] => [{ state }, finalStates[state] ?? 0]),
