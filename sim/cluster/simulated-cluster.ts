@@ -11,8 +11,8 @@
 // - A round-robin TCP proxy plays the `brupop-apiserver` Service (Service IPs are not routable here); the CRD's
 //   conversion webhook is pointed at it by URL.
 // - One simulated host per node. Its reboot stops the node's processes (the agent; any operator pod still there) as a
-//   real reboot would; when the host is up again, the kubelet would report the booted OS image, and the processes
-//   start again.
+//   real reboot would (past the node monitor's grace period the Node is NotReady); when the host is up again, the
+//   kubelet would report the booted OS image, and the processes start again.
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -164,6 +164,13 @@ export const FAST_AGENT_ENV: Readonly<Record<string, string>> = {
   DRAIN_POLL_INTERVAL_SECONDS: "1",
 };
 
+/**
+ * A host down this long has its Node marked NotReady, as kube-controller-manager does once the kubelet's heartbeats
+ * stop for its --node-monitor-grace-period (50 s since Kubernetes 1.32, 40 s before): a boot that hangs leaves a
+ * NotReady Node, not a Ready one.
+ */
+const REBOOT_NOT_READY_AFTER_MS = 40_000;
+
 const componentSelector = (c: string) => `${LABEL_COMPONENT}=${c}`;
 
 export async function startSimulatedCluster(options: SimulatedClusterOptions = {}): Promise<SimulatedCluster> {
@@ -244,6 +251,13 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
     const hosts = new Map<string, SimulatedHost>();
     const down = new Set<string>();
     const offline = new Set<string>();
+    // Hosts down past the node monitor's grace period: their Node is NotReady until the host is up again.
+    const notReadyTimers = new Map<string, NodeJS.Timeout>();
+    const notReadyByReboot = new Set<string>();
+    stops.push(() => {
+      notReadyTimers.forEach((timer) => clearTimeout(timer));
+      return Promise.resolve();
+    });
     const syncRunners = () => Object.values(runners).forEach((r) => r.sync());
     log(`starting ${count} simulated hosts at ${fromVersion}`);
     for (const name of nodeNames) {
@@ -261,13 +275,36 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
         down.add(name);
         log(`${name}: host going down (reboot)`);
         syncRunners();
+        // Its kubelet went down with it: past the node monitor's grace period the Node is NotReady.
+        clearTimeout(notReadyTimers.get(name));
+        const timer = setTimeout(() => {
+          notReadyTimers.delete(name);
+          if (!down.has(name) || offline.has(name)) return;
+          notReadyByReboot.add(name);
+          stopKubelet(core, name).then(
+            () => log(`${name}: NotReady (host down for ${REBOOT_NOT_READY_AFTER_MS / 1000} s)`),
+            (err: unknown) => log(`${name}: could not mark NotReady: ${String(err)}`),
+          );
+        }, REBOOT_NOT_READY_AFTER_MS);
+        timer.unref();
+        notReadyTimers.set(name, timer);
       });
       host.on("boot-failed", (e) => log(`${name}: boot of ${e.version ?? "?"} failed (${e.mode})`));
       host.on("api-up", (e) => {
         log(`${name}: host up, running ${e.version}${e.rolledBack ? " (rolled back)" : ""}`);
         // The kubelet reports the booted image; then the node's pods run again.
+        clearTimeout(notReadyTimers.get(name));
+        notReadyTimers.delete(name);
         void setOsImage(core, name, bottlerocketOsImage(e.version))
           .catch((err: unknown) => log(`${name}: could not set osImage: ${String(err)}`))
+          .then(async () => {
+            if (notReadyByReboot.delete(name) && !offline.has(name)) {
+              await startKubelet(core, name).then(
+                () => log(`${name}: Ready again (host up)`),
+                (err: unknown) => log(`${name}: could not mark Ready: ${String(err)}`),
+              );
+            }
+          })
           .finally(() => {
             down.delete(name);
             syncRunners();
