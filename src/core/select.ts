@@ -20,7 +20,7 @@ import { decideNextSpec, type NodeDecision } from "./next-spec.ts";
 import { orderCandidates } from "./order.ts";
 import type { FleetPolicy } from "./policy.ts";
 import type { NotStartedCode } from "./reasons.ts";
-import { countUsingBudget } from "./standing.ts";
+import { countInProgress, countUsingBudget } from "./standing.ts";
 import {
   describeGroup,
   describeGroupBudget,
@@ -156,6 +156,7 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const managed = fleet.nodes.filter(isManaged).length;
   const limit = budgetLimit(policy.budget, managed);
   const inUse = countUsingBudget(fleet.shadows, nodes, policy.stateTimeouts, now);
+  const inProgress = countInProgress(fleet.shadows, nodes, policy.stateTimeouts, now);
   const gate = evaluateSchedule(policy.schedule, now, fleet.triggerConsumedAt ?? now);
   const halt =
     policy.maxFailedNodes === null
@@ -265,10 +266,11 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
         limit,
         message: `budget full: ${busy} of ${describeLimit(limit)} nodes are updating (budget ${describeBudget(policy.budget)})`,
       });
-    } else if (candidate.nodeName === fleet.controllerNodeName && inUse + start.length + dryRunHeld > 0) {
+    } else if (candidate.nodeName === fleet.controllerNodeName && inProgress + start.length + dryRunHeld > 0) {
       // Drained, the controller must move to another node, and with other nodes cordoned or rebooting at the
       // same time there may be none to take it (nor its PodDisruptionBudget'd API server): then no node finishes.
-      const busy = inUse + start.length + dryRunHeld;
+      // A stuck node is not waited for: it may never come back, and the fleet must go on without it.
+      const busy = inProgress + start.length + dryRunHeld;
       skip(candidate.shadow, {
         code: "controller-node-alone",
         message: `the controller runs on this node: it updates alone, once the ${busy} other updating node${busy === 1 ? " is" : "s are"} done`,

@@ -46,3 +46,19 @@ export function countUsingBudget(
 ): number {
   return shadows.filter((shadow) => occupiesBudget(standing(shadow, nodes.get(shadow.nodeName), timeouts, now))).length;
 }
+
+/**
+ * How many of `shadows` are on their way through an update: asked to move, or back to Idle within its timeout. A
+ * stuck node is not, even while it still uses up budget: waiting for it to finish would wait for ever.
+ */
+export function countInProgress(
+  shadows: readonly ShadowView[],
+  nodes: ReadonlyMap<string, NodeView>,
+  timeouts: NodeTimeouts,
+  now: Date,
+): number {
+  return shadows.filter((shadow) => {
+    const kind = standing(shadow, nodes.get(shadow.nodeName), timeouts, now).kind;
+    return kind === "updating" || kind === "returning";
+  }).length;
+}
