@@ -94,6 +94,8 @@ export interface FleetRollout {
   standInFailedWrites: number;
   /** kube-apiserver's apiserver_request_total over the rollout, by "VERB resource", largest first. */
   kubeApiserverRequests: Record<string, number>;
+  /** The Events the operator wrote in the rollout, by reason: objects created, and occurrences (their counts). */
+  eventsByReason: Record<string, { objects: number; occurrences: number }>;
   /**
    * kube-apiserver's own time for the writes a step is made of, over the rollout (apiserver_request_duration_seconds,
    * bucket resolution): the controller's spec PATCH and the API server's status PATCH. A reconcile that writes cannot
@@ -143,6 +145,26 @@ async function watchProcess(pid: number, everyMs: number): Promise<() => Promise
       rssMiB: mem,
     };
   };
+}
+
+/** The operator's Events (every namespace) first seen at or after `since`, by reason, most frequent first. */
+async function eventsSince(
+  core: BenchCluster["core"],
+  since: number,
+): Promise<Record<string, { objects: number; occurrences: number }>> {
+  const tally = new Map<string, { objects: number; occurrences: number }>();
+  for (const event of (await core.listEventForAllNamespaces()).items) {
+    const first = event.firstTimestamp ?? event.eventTime ?? event.metadata.creationTimestamp;
+    if (first === undefined || new Date(first).getTime() < since - 1000) continue;
+    const component = event.reportingComponent || event.source?.component || "";
+    if (!component.includes("brupop")) continue;
+    const key = event.reason ?? "";
+    const entry = tally.get(key) ?? { objects: 0, occurrences: 0 };
+    entry.objects += 1;
+    entry.occurrences += event.count ?? 1;
+    tally.set(key, entry);
+  }
+  return Object.fromEntries([...tally].sort(([, a], [, b]) => b.occurrences - a.occurrences));
 }
 
 export const tokenReviews = (counts: Record<string, number>): number =>
@@ -298,6 +320,7 @@ export class Fleet {
       standInWrites: agents.writes,
       standInFailedWrites: agents.failedWrites,
       kubeApiserverRequests: kubeRequests,
+      eventsByReason: await eventsSince(this.cluster.core, began),
       kubeApiserverWriteMs: {
         specPatch: writeLatency(kubeWrites, ""),
         statusPatch: writeLatency(kubeWrites, "status"),
