@@ -22,6 +22,19 @@ describe("parseSemver", () => {
     "rejects %j",
     (text) => expect(parseSemver(text)).toBeNull(),
   );
+
+  it("shares one frozen answer per text, also for a text that is not a version", () => {
+    const first = v("1.20.3-rc.1");
+    expect(v("1.20.3-rc.1")).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first.prerelease)).toBe(true);
+    expect(parseSemver("1.20")).toBeNull();
+    expect(parseSemver("1.20")).toBeNull();
+  });
+
+  it("stays right past the texts it keeps", () => {
+    for (let i = 0; i < 1500; i++) expect(v(`1.${i}.0`).minor).toBe(i);
+    expect(compareSemver(v("1.1499.0"), v("1.2.0"))).toBe(1);
+  });
 });
 
 describe("compareSemver: semver.org §11 precedence", () => {

@@ -26,20 +26,42 @@ export const SEMVER_PATTERN =
 
 const SEMVER = new RegExp(SEMVER_PATTERN);
 
-/** The parsed version, or null when `text` is not a semantic version (status fields are user-editable). */
+/**
+ * Versions parsed so far, by text, and npm's object for each. A fleet has a handful of versions, and the controller
+ * compares them for every node on every pass; parsing them again each time was a tenth of its work at 1,000 nodes.
+ * Bounded: status fields are user-editable, so the texts are not a closed set.
+ */
+const parsedTexts = new Map<string, SemVer | null>();
+const PARSED_TEXTS_KEPT = 512;
+const npmVersions = new WeakMap<SemVer, NpmSemVer>();
+
+/** The parsed version (frozen: it is shared), or null when `text` is not a semantic version. */
 export function parseSemver(text: string): SemVer | null {
+  const known = parsedTexts.get(text);
+  if (known !== undefined) return known;
+  const version = parseOnce(text);
+  if (parsedTexts.size >= PARSED_TEXTS_KEPT) parsedTexts.clear();
+  parsedTexts.set(text, version);
+  return version;
+}
+
+function parseOnce(text: string): SemVer | null {
   if (!SEMVER.test(text)) return null;
   // null also when a number is beyond 2^53, where comparisons would silently lose precision.
   const parsed = parse(text);
   if (parsed === null) return null;
   const { major, minor, patch, prerelease, build } = parsed;
-  return { major, minor, patch, prerelease: [...prerelease], build: build.join(".") };
+  return Object.freeze({ major, minor, patch, prerelease: Object.freeze([...prerelease]), build: build.join(".") });
 }
 
 /** npm's object for a parsed version; precedence does not read build metadata, so it is left out. */
 function npm(version: SemVer): NpmSemVer {
+  const known = npmVersions.get(version);
+  if (known !== undefined) return known;
   const pre = version.prerelease.length > 0 ? `-${version.prerelease.join(".")}` : "";
-  return new NpmSemVer(`${version.major}.${version.minor}.${version.patch}${pre}`);
+  const made = new NpmSemVer(`${version.major}.${version.minor}.${version.patch}${pre}`);
+  npmVersions.set(version, made);
+  return made;
 }
 
 /** Precedence per semver.org §11: -1, 0 or 1. Build metadata does not count. */

@@ -9,6 +9,7 @@
 // It also keeps the do-not-disrupt annotations (src/core/do-not-disrupt.ts): a node gets them before its start is
 // written, and they are put right for every node on each pass (restart-safe). Only here, where nodes start, and only
 // from a consistent read of the shadows, so that no start slips in between a "finished" and the removal.
+import type { V1Node } from "@kubernetes/client-node";
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 import type { BottlerocketUpdatePolicy } from "../api/update-policy.ts";
 import { DEFAULT_DISRUPTOR_POLICY } from "../core/disruptors.ts";
@@ -30,9 +31,10 @@ import {
   type StartGrant,
 } from "../core/select.ts";
 import { countUsingBudget, standing } from "../core/standing.ts";
-import { toNodeView, toShadowView } from "../core/views.ts";
+import { toNodeView } from "../core/views.ts";
 import { apiMessage, isConflict, isNotFound } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
+import { nodeViewOf, shadowViewOf } from "./cached-views.ts";
 import { canonicalJson } from "./canonical-json.ts";
 import type { EventSubject } from "./events.ts";
 import { subjectsOf, waitNote } from "./notes.ts";
@@ -107,7 +109,7 @@ export class FleetReconciler {
       // Grant budget from a consistent read only.
       const fresh = selection.start.length > 0 ? await this.#consistentRead() : null;
       if (fresh !== null) {
-        shadows = fresh.map(toShadowView).filter(isDefined);
+        shadows = fresh.map(shadowViewOf).filter(isDefined);
         nodes = await this.#confirmReleased(shadows, nodes, policy, now);
         selection = select();
         startRead = { shadows: fresh, started: new Set(selection.start.map((grant) => grant.nodeName)) };
@@ -479,14 +481,14 @@ function recheckAfter(selection: Selection | null, now: Date): number {
   return Math.max(0, at - now.getTime());
 }
 
-function managedNodes(nodes: readonly Parameters<typeof toNodeView>[0][]): NodeView[] {
-  return nodes.map(toNodeView).filter(isDefined);
+function managedNodes(nodes: readonly V1Node[]): NodeView[] {
+  return nodes.map(nodeViewOf).filter(isDefined);
 }
 
 function cachedShadows(shadows: readonly BottlerocketShadow[]): ShadowView[] {
   return shadows
     .filter((s) => !isBeingDeleted(s))
-    .map(toShadowView)
+    .map(shadowViewOf)
     .filter(isDefined);
 }
 
