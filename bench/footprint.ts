@@ -21,7 +21,9 @@
 //
 //   node bench/footprint.ts [--nodes 100,1000] [--budget 100] [--idle-window 300] [--settle 60] [--serial-nodes 20]
 //                           [--failovers 3] [--agent-seconds 20] [--entry bundle|source]
-//                           [--parts fleet,conversion,serial,failover,agent]
+//                           [--parts fleet,conversion,serial,failover,agent] [--cpu-prof DIR]
+// --cpu-prof: the controller and the API server write V8 CPU profiles into DIR when they stop (node --cpu-prof); the
+// figures then include the profiler's cost, so keep such runs out of bench/results (copy the results first).
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -82,6 +84,7 @@ const { values } = parseArgs({
     "agent-seconds": { type: "string", default: "20" },
     entry: { type: "string", default: "bundle" },
     parts: { type: "string", default: PARTS.join(",") },
+    "cpu-prof": { type: "string" },
   },
 });
 const positive = (name: string, value: string): number => {
@@ -118,8 +121,12 @@ const limitBytes = {
   agent: manifestMemoryLimitBytes("agent"),
 };
 const mib = (bytes: number | null): number | null => (bytes === null ? null : round(bytes / MiB, 1));
-/** A container's V8 heap under its component's limit (no flags when the manifest sets none). */
-const heapFlags = (bytes: number | null): string[] => (bytes === null ? [] : containerHeapFlags(bytes));
+const profileFlags = values["cpu-prof"] === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`];
+/** A container's V8 heap under its component's limit (none when the manifest sets none), and --cpu-prof's flags. */
+const heapFlags = (bytes: number | null): string[] => [
+  ...(bytes === null ? [] : containerHeapFlags(bytes)),
+  ...profileFlags,
+];
 const controllerEntry = await componentEntry("controller", entry, heapFlags(limitBytes.controller));
 const apiServerEntry = await componentEntry("apiserver", entry, heapFlags(limitBytes.apiserver));
 
