@@ -14,8 +14,9 @@ import { decideNextSpec, type NodeDecision, type NodePolicy } from "../core/next
 import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "../core/model.ts";
 import { standing } from "../core/standing.ts";
 import { withStuckCondition, type StuckReport } from "../core/stuck-condition.ts";
-import { toNodeView, toShadowView } from "../core/views.ts";
+import { toShadowView } from "../core/views.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
+import { nodeViewOf, shadowViewOf } from "./cached-views.ts";
 import { hookNote, nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
 import { CONFLICT_RETRY_MS, isBeingDeleted, type ControllerContext } from "./reconcile.ts";
 
@@ -39,7 +40,7 @@ export class NodeReconciler {
     }
     const shadow = ctx.shadows.get(name, ctx.namespace);
     if (shadow === undefined || isBeingDeleted(shadow)) return undefined;
-    const view = toShadowView(shadow);
+    const view = shadowViewOf(shadow);
     if (view === undefined) return undefined;
 
     // The managed-node cache cannot tell "lost its label" from "deleted", "outside MANAGED_NODE_SELECTOR" or "not
@@ -47,7 +48,7 @@ export class NodeReconciler {
     const cached = ctx.nodes.get(nodeName);
     const node = cached ?? (await ctx.nodeClient.read(nodeName));
     if (node === undefined) return undefined; // deleted: owner-reference garbage collection takes the shadow
-    const nodeView = toNodeView(node);
+    const nodeView = nodeViewOf(node);
     if (nodeView === undefined) return undefined;
     if (!isManaged(nodeView)) {
       await this.#collect(shadow, nodeName, node, signal);

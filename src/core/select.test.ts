@@ -375,11 +375,9 @@ describe("invariants over random fleets (seeded)", () => {
    * timeout (or without a timestamp to measure it), and after that only while the Node is cordoned or not Ready.
    */
   function usesBudget(s: ShadowView, n: NodeView | undefined): boolean {
-    if (s.spec.state !== "Idle") return true;
-    if (s.status == null || s.status.current_state === "Idle") return false;
-    const since = Date.parse(s.spec.state_transition_timestamp ?? "");
-    if (Number.isNaN(since) || T0.getTime() - since < 120_000) return true;
-    return n !== undefined && (n.unschedulable || n.ready !== true);
+    if (inProgress(s)) return true;
+    const stuck = s.status != null && s.status.current_state !== "Idle";
+    return stuck && n !== undefined && (n.unschedulable || n.ready !== true);
   }
 
   /** Still on its way through an update: uses budget, and not yet past the Idle timeout (not stuck). */

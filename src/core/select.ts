@@ -20,7 +20,7 @@ import { decideNextSpec, type NodeDecision } from "./next-spec.ts";
 import { orderCandidates } from "./order.ts";
 import type { FleetPolicy } from "./policy.ts";
 import type { NotStartedCode } from "./reasons.ts";
-import { countInProgress, countUsingBudget } from "./standing.ts";
+import { inProgress, occupiesBudget, standing } from "./standing.ts";
 import {
   describeGroup,
   describeGroupBudget,
@@ -155,8 +155,11 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const nodes = new Map(fleet.nodes.map((node) => [node.name, node]));
   const managed = fleet.nodes.filter(isManaged).length;
   const limit = budgetLimit(policy.budget, managed);
-  const inUse = countUsingBudget(fleet.shadows, nodes, policy.stateTimeouts, now);
-  const inProgress = countInProgress(fleet.shadows, nodes, policy.stateTimeouts, now);
+  const standings = fleet.shadows.map((shadow) =>
+    standing(shadow, nodes.get(shadow.nodeName), policy.stateTimeouts, now),
+  );
+  const inUse = standings.filter(occupiesBudget).length;
+  const moving = standings.filter(inProgress).length;
   const gate = evaluateSchedule(policy.schedule, now, fleet.triggerConsumedAt ?? now);
   const halt =
     policy.maxFailedNodes === null
@@ -266,11 +269,11 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
         limit,
         message: `budget full: ${busy} of ${describeLimit(limit)} nodes are updating (budget ${describeBudget(policy.budget)})`,
       });
-    } else if (candidate.nodeName === fleet.controllerNodeName && inProgress + start.length + dryRunHeld > 0) {
+    } else if (candidate.nodeName === fleet.controllerNodeName && moving + start.length + dryRunHeld > 0) {
       // Drained, the controller must move to another node, and with other nodes cordoned or rebooting at the
       // same time there may be none to take it (nor its PodDisruptionBudget'd API server): then no node finishes.
       // A stuck node is not waited for: it may never come back, and the fleet must go on without it.
-      const busy = inProgress + start.length + dryRunHeld;
+      const busy = moving + start.length + dryRunHeld;
       skip(candidate.shadow, {
         code: "controller-node-alone",
         message: `the controller runs on this node: it updates alone, once the ${busy} other updating node${busy === 1 ? " is" : "s are"} done`,

@@ -32,9 +32,17 @@ export function standing(shadow: ShadowView, node: NodeView | undefined, timeout
   return { kind: "stuck", since: stuckAt, disrupted, release };
 }
 
-/** Whether the node uses up budget: updating, returning, or stuck and still disrupted. */
+/**
+ * Whether the node is on its way through an update: asked to move, or back to Idle within its timeout. A stuck node
+ * is not, even while it still uses up budget: waiting for it to finish would wait for ever.
+ */
+export function inProgress(s: Standing): boolean {
+  return s.kind === "updating" || s.kind === "returning";
+}
+
+/** Whether the node uses up budget: in progress, or stuck and still disrupted. */
 export function occupiesBudget(s: Standing): boolean {
-  return s.kind === "updating" || s.kind === "returning" || (s.kind === "stuck" && s.disrupted);
+  return inProgress(s) || (s.kind === "stuck" && s.disrupted);
 }
 
 /** How many of `shadows` use up budget, their Nodes looked up in `nodes` (managed nodes, by name). */
@@ -45,20 +53,4 @@ export function countUsingBudget(
   now: Date,
 ): number {
   return shadows.filter((shadow) => occupiesBudget(standing(shadow, nodes.get(shadow.nodeName), timeouts, now))).length;
-}
-
-/**
- * How many of `shadows` are on their way through an update: asked to move, or back to Idle within its timeout. A
- * stuck node is not, even while it still uses up budget: waiting for it to finish would wait for ever.
- */
-export function countInProgress(
-  shadows: readonly ShadowView[],
-  nodes: ReadonlyMap<string, NodeView>,
-  timeouts: NodeTimeouts,
-  now: Date,
-): number {
-  return shadows.filter((shadow) => {
-    const kind = standing(shadow, nodes.get(shadow.nodeName), timeouts, now).kind;
-    return kind === "updating" || kind === "returning";
-  }).length;
 }
