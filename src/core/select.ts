@@ -155,11 +155,13 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
   const nodes = new Map(fleet.nodes.map((node) => [node.name, node]));
   const managed = fleet.nodes.filter(isManaged).length;
   const limit = budgetLimit(policy.budget, managed);
-  const standings = fleet.shadows.map((shadow) =>
-    standing(shadow, nodes.get(shadow.nodeName), policy.stateTimeouts, now),
-  );
-  const inUse = standings.filter(occupiesBudget).length;
-  const moving = standings.filter(inProgress).length;
+  const standings = fleet.shadows.map((shadow) => ({
+    nodeName: shadow.nodeName,
+    standing: standing(shadow, nodes.get(shadow.nodeName), policy.stateTimeouts, now),
+  }));
+  const usingBudget = standings.filter((s) => occupiesBudget(s.standing)).map((s) => s.nodeName);
+  const inUse = usingBudget.length;
+  const moving = standings.filter((s) => inProgress(s.standing)).length;
   const gate = evaluateSchedule(policy.schedule, now, fleet.triggerConsumedAt ?? now);
   const halt =
     policy.maxFailedNodes === null
@@ -247,7 +249,7 @@ export function selectNodesToStart(fleet: FleetView, policy: FleetPolicy, now: D
     }
   }
 
-  const topology = topologyGroups(policy.topologyBudgets, fleet.nodes, fleet.shadows, policy.stateTimeouts, now);
+  const topology = topologyGroups(policy.topologyBudgets, fleet.nodes, usingBudget);
   const ledger = new TopologyLedger(policy.topologyBudgets, topology);
   const start: StartGrant[] = [];
   // Policy spec.dryRun: the nodes that would start now, held; they count against the budgets like starts, so that

@@ -10,9 +10,7 @@
 //   Node the controller does not see belongs to no group.
 import { DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX_LENGTH } from "../api/constants.ts";
 import { budgetLimit, describeBudget, parseBudget, BudgetError, type UpdateBudget } from "./budget.ts";
-import { isManaged, type NodeView, type ShadowView } from "./model.ts";
-import { occupiesBudget, standing } from "./standing.ts";
-import type { NodeTimeouts } from "./timeouts.ts";
+import { isManaged, type NodeView } from "./model.ts";
 
 export interface TopologyBudget {
   /** The node label whose values make the groups, e.g. `topology.kubernetes.io/zone`. */
@@ -131,20 +129,17 @@ function parseGroupBudget(raw: unknown, where: string, errors: string[]): Topolo
 
 /**
  * The groups of every topology budget as the fleet stands now: their sizes, limits and nodes in use. `nodes` are the
- * Nodes the controller knows; only managed ones form groups.
+ * Nodes the controller knows; only managed ones form groups. `usingBudget` names the nodes whose standing occupies
+ * budget (src/core/standing.ts), as the fleet's selection found them.
  */
 export function topologyGroups(
   budgets: readonly TopologyBudget[],
   nodes: readonly NodeView[],
-  shadows: readonly ShadowView[],
-  timeouts: NodeTimeouts,
-  now: Date,
+  usingBudget: readonly string[],
 ): TopologyGroup[] {
   if (budgets.length === 0) return [];
   const managed = new Map(nodes.filter(isManaged).map((n) => [n.name, n]));
-  const using = shadows
-    .filter((s) => occupiesBudget(standing(s, managed.get(s.nodeName), timeouts, now)))
-    .flatMap((s) => managed.get(s.nodeName) ?? []);
+  const using = usingBudget.flatMap((name) => managed.get(name) ?? []);
   const groups: TopologyGroup[] = [];
   for (const { topologyKey, budget } of budgets) {
     const sizes = countBy([...managed.values()], topologyKey);
