@@ -60,6 +60,19 @@ describe("formatTimestamp", () => {
     expect(formatTimestamp(new Date("2024-06-21T11:55:48.100Z"))).toBe("2024-06-21T11:55:48.100+00:00");
   });
 
+  it("formats each instant as itself, one after another and again (the last one is remembered)", () => {
+    const a = new Date("2024-06-21T11:55:48.896Z");
+    const b = new Date("2024-06-21T11:55:49.000Z");
+    const texts = [a, a, b, a, new Date(b.getTime())].map(formatTimestamp);
+    expect(texts).toEqual([
+      "2024-06-21T11:55:48.896+00:00",
+      "2024-06-21T11:55:48.896+00:00",
+      "2024-06-21T11:55:49+00:00",
+      "2024-06-21T11:55:48.896+00:00",
+      "2024-06-21T11:55:49+00:00",
+    ]);
+  });
+
   it("round-trips through parseTimestamp", () => {
     for (const ms of [0, 1, 999, 1718970948896, 253402300799999]) {
       expect(parseTimestamp(formatTimestamp(new Date(ms)))?.getTime()).toBe(ms);

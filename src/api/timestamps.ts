@@ -60,16 +60,23 @@ export function parseTimestamp(text: unknown): Date | undefined {
   return new Date(instant.getTime() - offset * 60_000);
 }
 
+/** The last instant formatted: a fleet pass formats its `now` once for every node it decides about. */
+let lastFormatted: { ms: number; text: string } = { ms: Number.NaN, text: "" };
+
 /**
  * Formats an instant the way brupop (chrono) does for millisecond precision: `2024-06-21T11:55:48.896+00:00`, or
  * without the fraction when it is zero. Throws a RangeError for an invalid Date or a year outside 0000-9999,
  * which RFC 3339 cannot represent.
  */
 export function formatTimestamp(instant: Date): string {
-  if (Number.isNaN(instant.getTime())) throw new RangeError("cannot format an invalid Date as an RFC 3339 timestamp");
+  const ms = instant.getTime();
+  if (ms === lastFormatted.ms) return lastFormatted.text;
+  if (Number.isNaN(ms)) throw new RangeError("cannot format an invalid Date as an RFC 3339 timestamp");
   const year = instant.getUTCFullYear();
   if (year < 0 || year > 9999) throw new RangeError(`cannot format year ${year} as an RFC 3339 timestamp`);
   const iso = instant.toISOString(); // 2024-06-21T11:55:48.896Z
   const withoutZone = iso.slice(0, -1);
-  return `${withoutZone.endsWith(".000") ? withoutZone.slice(0, -4) : withoutZone}+00:00`;
+  const text = `${withoutZone.endsWith(".000") ? withoutZone.slice(0, -4) : withoutZone}+00:00`;
+  lastFormatted = { ms, text };
+  return text;
 }

@@ -17,6 +17,21 @@ const node = { kind: "Node" as const, apiVersion: "v1", name: "n1" };
 const note = (i: number) => ({ type: "Normal" as const, reason: `R${i}`, message: "m", action: "A" });
 
 describe("EventRecorder", () => {
+  it("records a blocking reason once until it changes or is forgotten, and says what it recorded", () => {
+    const { client, calls } = slowClient();
+    const events = new EventRecorder({ client, instance: "test" });
+    expect(events.hasRecorded("n1", "budget-full")).toBe(false);
+    expect(events.recordOnChange("n1", "budget-full", [node], note(1))).toBe(true);
+    expect(events.hasRecorded("n1", "budget-full")).toBe(true);
+    expect(events.hasRecorded("n1", "paused")).toBe(false);
+    expect(events.recordOnChange("n1", "budget-full", [node], note(2))).toBe(false);
+    expect(events.recordOnChange("n1", "paused", [node], note(3))).toBe(true);
+    events.forget("n1");
+    expect(events.hasRecorded("n1", "paused")).toBe(false);
+    expect(events.recordOnChange("n1", "paused", [node], note(4))).toBe(true);
+    expect(calls.map((c) => c.reason)).toEqual(["R1", "R3", "R4"]);
+  });
+
   it("sends a burst a few at a time, in the order recorded, and flush waits for all of it", async () => {
     const { client, calls } = slowClient();
     const events = new EventRecorder({ client, instance: "test" });

@@ -73,6 +73,11 @@ export class EventRecorder {
     return true;
   }
 
+  /** Whether the last note recorded for `key` had `state`: recordOnChange would record nothing. */
+  hasRecorded(key: string, state: string): boolean {
+    return this.#lastReason.get(key) === state;
+  }
+
   /** Forgets the blocking reason of `key` (it started, or went away), so the next block is reported again. */
   forget(key: string): void {
     this.#lastReason.delete(key);

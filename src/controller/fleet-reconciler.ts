@@ -420,6 +420,8 @@ export class FleetReconciler {
     const ctx = this.#ctx;
     for (const entry of notStarted) {
       const { code } = entry.reason;
+      // Most of a large fleet waits for the same reason pass after pass: nothing to build for them.
+      if (isBlocking(code) && ctx.events.hasRecorded(entry.nodeName, code)) continue;
       const note = waitNote(entry.reason);
       if (!isBlocking(code) || note === null) {
         ctx.events.forget(entry.nodeName);

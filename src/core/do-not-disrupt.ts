@@ -51,6 +51,8 @@ export function addedByOperator(node: NodeView): string[] {
  * there with any other owner is left as it is. Unguarding removes only what the operator added.
  */
 export function guardPatch(node: NodeView, guard: boolean): AnnotationPatch | null {
+  // Most nodes, most of the time: nothing of the operator's on a node it does not disrupt.
+  if (!guard && node.annotations[ANNOTATION_ADDED] === undefined) return null;
   const ours = new Set(addedByOperator(node));
   const patch: Record<string, string | null> = {};
   const added: string[] = [];
