@@ -60,8 +60,9 @@ export const NODE_FLAGS: Readonly<Record<ComponentName, readonly string[]>> = {
  * Environment the runtime reads, per component (docs/adr/0009-runtime-flags.md). glibc gives each thread that
  * allocates its own malloc arena (up to 8 per core); Node's V8 and libuv threads each keep one, partly touched: two
  * arenas save 1–2.5 MiB at rest. A fixed mmap threshold keeps blocks of 64 KiB and more (V8's compiler and parser
- * zones, TLS buffers) out of the heap and gives them back when freed; by default glibc raises the threshold to the
- * largest block freed so far, and such blocks then stay as holes in the heap: 0.5–1.3 MiB less at rest.
+ * zones, large response buffers) out of the heap and gives them back when freed; by default glibc raises the
+ * threshold to the largest block freed so far, and such blocks then stay as holes in the heap: 0.6–0.8 MiB less at
+ * rest.
  */
 const MALLOC_ENV = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536" } as const;
 export const RUNTIME_ENV: Readonly<Record<ComponentName, Readonly<Record<string, string>>>> = {
