@@ -519,6 +519,15 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
       offline,
       links,
       async setKubelet(node, up) {
+        if (up && down.has(node)) {
+          // A kubelet runs on its host: on one that is down (a reboot, or a boot that hangs) it comes back when the
+          // host does, not before. A Ready Node on a hung host is a state no real cluster shows.
+          offline.delete(node);
+          notReadyByReboot.add(node);
+          syncRunners();
+          log(`${node}: kubelet back when its host is up`);
+          return;
+        }
         if (up) {
           await startKubelet(core, node);
           offline.delete(node);

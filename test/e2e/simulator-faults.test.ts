@@ -1,12 +1,13 @@
 // The simulated cluster's own fault capabilities, used by `npm run chaos -- --faults all`: a chaos run that passes
 // means something only if its faults really happen. A kubelet taken down leaves the Node NotReady (kwok no longer
 // restores it) and the node's agent stopped; a node's network cut is a black hole until restored; a deleted node's
-// host is off. Checked against the real control plane, one small cluster.
+// host is off; a kubelet whose host hangs at boot comes back only with its host. Checked against the real control
+// plane, one small cluster each.
 import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { request } from "node:https";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { start, stopClustersAfterEach, until } from "./support.ts";
+import { start, stopClustersAfterEach, TO, until } from "./support.ts";
 
 stopClustersAfterEach();
 
@@ -66,5 +67,34 @@ describe("the simulated cluster's faults", () => {
     await until("bottlerocket-2 gone", 10_000, () => observer.node("bottlerocket-2") === undefined);
     expect(existsSync(cluster.hosts.get("bottlerocket-2")?.socketPath ?? "")).toBe(false); // its host is off
     await until("its agent stopped", 10_000, () => !cluster.runners.agent.podOn("bottlerocket-2"));
+  }, 300_000);
+
+  it("a kubelet brought back while its host hangs at boot stays down until the host is reset", async () => {
+    const node = "bottlerocket-1";
+    // Two nodes: the operator's own pods need somewhere to go when bottlerocket-1 drains.
+    const running = await start({ nodes: 2, budget: 1, workloads: false, faults: { [node]: ["boot-hang"] } });
+    const { cluster, observer } = running;
+    const host = cluster.hosts.get(node);
+    if (!host) throw new Error(`no host for ${node}`);
+    const ready = () => observer.node(node)?.status?.conditions?.find((c) => c.type === "Ready")?.status;
+    let hung = false;
+    host.on("boot-failed", (e) => {
+      if (e.mode === "hang") hung = true;
+    });
+    cluster.publish(TO);
+    await until(`${node}'s boot hung`, 240_000, () => hung);
+
+    // The chaos run's kubelet fault, on a host that never came back: its end must not make the Node Ready.
+    await cluster.setKubelet(node, false);
+    await until(`${node} NotReady`, 10_000, () => ready() === "False");
+    await cluster.setKubelet(node, true);
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(ready()).toBe("False");
+    expect(host.apiUp).toBe(false);
+    expect(cluster.runners.agent.podOn(node)).toBeUndefined();
+
+    host.reset();
+    await until(`${node} Ready once its host is up`, 60_000, () => ready() === "True");
+    await until("its agent running again", 30_000, () => cluster.runners.agent.podOn(node) !== undefined);
   }, 300_000);
 });
