@@ -519,16 +519,13 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
       offline,
       links,
       async setKubelet(node, up) {
-        if (up && down.has(node)) {
-          // A kubelet runs on its host: on one that is down (a reboot, or a boot that hangs) it comes back when the
-          // host does, not before. A Ready Node on a hung host is a state no real cluster shows.
-          offline.delete(node);
+        // A kubelet runs on its host: on one that is down (a reboot, or a boot that hangs) it comes back when the
+        // host does, as after a long reboot. A Ready Node on a hung host is a state no real cluster shows.
+        const withHost = up && down.has(node);
+        if (withHost) {
           notReadyByReboot.add(node);
-          syncRunners();
-          log(`${node}: kubelet back when its host is up`);
-          return;
-        }
-        if (up) {
+          offline.delete(node);
+        } else if (up) {
           await startKubelet(core, node);
           offline.delete(node);
         } else {
@@ -537,7 +534,7 @@ export async function startSimulatedCluster(options: SimulatedClusterOptions = {
           await stopKubelet(core, node);
         }
         syncRunners();
-        log(`${node}: kubelet ${up ? "back" : "down (NotReady)"}`);
+        log(`${node}: kubelet ${withHost ? "back when its host is up" : up ? "back" : "down (NotReady)"}`);
       },
       async deleteNode(node) {
         offline.add(node);
