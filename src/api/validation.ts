@@ -1,8 +1,8 @@
 // Runtime validation from the same TypeBox schemas that produce the CRD, with messages a Kubernetes user can act
 // on: `spec.state: must be one of Idle, … (got "Foo")` rather than a JSON pointer and a bare keyword.
 import type { Static, TSchema } from "typebox";
-import { Compile } from "typebox/compile";
 import { toValidationSchema } from "./k8s-schema.ts";
+import { schemaChecker, type SchemaError } from "./schema-check.ts";
 
 export interface ValidationIssue {
   /** Where the problem is, in kubectl's notation: `status.conditions[0].type`; `(root)` for the value itself. */
@@ -79,14 +79,7 @@ function describeValue(value: unknown): string {
   return text.length > PREVIEW_LENGTH ? `${text.slice(0, PREVIEW_LENGTH - 3)}...` : text;
 }
 
-interface RawError {
-  keyword: string;
-  instancePath: string;
-  params: Record<string, unknown>;
-  message: string;
-}
-
-function toIssues(error: RawError, root: unknown, options: ValidatorOptions): ValidationIssue[] {
+function toIssues(error: SchemaError, root: unknown, options: ValidatorOptions): ValidationIssue[] {
   const path = pointerToPath(error.instancePath);
   const got = ` (got ${describeValue(valueAt(root, error.instancePath))})`;
   switch (error.keyword) {
@@ -130,16 +123,16 @@ export function compileValidator<T extends TSchema>(
   schema: T,
   options: ValidatorOptions = {},
 ): SchemaValidator<Static<T>> {
-  // Compiled at first use: a program that never validates (the controller: kube-apiserver validates its objects)
-  // does not carry the generated code.
-  let compiled: ReturnType<typeof Compile> | undefined;
-  const validator = () => (compiled ??= Compile(toValidationSchema(schema)));
-  const check = (value: unknown): value is Static<T> => validator().Check(value);
+  // Made at first use: a program that never validates (the controller: kube-apiserver validates its objects) does
+  // not carry the schema's copy and its patterns.
+  let checker: ReturnType<typeof schemaChecker> | undefined;
+  const validator = () => (checker ??= schemaChecker(toValidationSchema(schema)));
+  const check = (value: unknown): value is Static<T> => validator().check(value);
   return {
     check,
     validate: (value) => {
       if (check(value)) return { ok: true, value };
-      const errors = validator().Errors(value) as RawError[];
+      const errors = validator().errors(value);
       // A value that misses its pattern misses its format too; the pattern's message says enough.
       const patterned = new Set(errors.filter((e) => e.keyword === "pattern").map((e) => e.instancePath));
       const issues = errors
