@@ -1,6 +1,6 @@
 // The per-node rate limit: a token bucket per node (`burst` tokens, refilled at `perMinute`), the least recently seen
 // nodes forgotten beyond a bound (they start afresh). Pure but for the clock, which the caller passes.
-import { LRUCache } from "lru-cache";
+import { LruMap } from "./lru-map.ts";
 
 export interface RateLimit {
   /** Requests a node may send at once. */
@@ -21,13 +21,13 @@ export class NodeRateLimiter {
   readonly #burst: number;
   /** Tokens per millisecond. */
   readonly #rate: number;
-  readonly #buckets: LRUCache<string, Bucket>;
+  readonly #buckets: LruMap<string, Bucket>;
 
   constructor({ burst, perMinute }: RateLimit, maxNodes: number) {
     if (!(burst >= 1) || !(perMinute > 0)) throw new RangeError("rate limit needs burst >= 1 and perMinute > 0");
     this.#burst = burst;
     this.#rate = perMinute / 60_000;
-    this.#buckets = new LRUCache({ max: maxNodes });
+    this.#buckets = new LruMap(maxNodes);
   }
 
   /** Takes a token of `node`'s bucket at `nowMs`, or says how long until the next one (whole seconds, at least 1). */

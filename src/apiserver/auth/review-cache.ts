@@ -5,8 +5,8 @@
 // Only the token's verdict is cached. Whether its pod and node are still live is checked on every request against
 // the informer caches, so a deleted pod or node revokes access at once.
 import { createHash } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import type { IdentityResult } from "./authorize.ts";
+import { LruMap } from "./lru-map.ts";
 
 export interface ReviewCacheOptions {
   /** Default 10 000. */
@@ -25,13 +25,13 @@ interface Entry {
 }
 
 export class ReviewCache {
-  readonly #entries: LRUCache<string, Entry>;
+  readonly #entries: LruMap<string, Entry>;
   readonly #positiveTtlMs: number;
   readonly #negativeTtlMs: number;
   readonly #now: () => number;
 
   constructor(options: ReviewCacheOptions = {}) {
-    this.#entries = new LRUCache({ max: options.maxEntries ?? 10_000 });
+    this.#entries = new LruMap(options.maxEntries ?? 10_000);
     this.#positiveTtlMs = options.positiveTtlMs ?? 5 * 60_000;
     this.#negativeTtlMs = options.negativeTtlMs ?? 10_000;
     this.#now = options.now ?? Date.now;
