@@ -10,15 +10,15 @@
 // apiVersion, so the objects are mapped to brupop's group and back around src/api's conversion.
 import { Readable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { API_GROUP } from "../api/constants.ts";
 import {
-  API_GROUP,
   convertShadow,
   objectFailure,
   openReview,
   reviewFailure,
   reviewSuccess,
   type OpenReview,
-} from "../api/index.ts";
+} from "../api/conversion.ts";
 import { HttpError, jsonBoundsError } from "./errors.ts";
 import { scanJsonPausing, type JsonBounds, type ListToFind } from "./json-bounds.ts";
 

@@ -6,16 +6,8 @@
 // conditional on what it last read (409 otherwise); without it the server re-reads and retries on a conflict, so a
 // concurrent metadata or spec change never fails an agent's report, while the status it sends is written whole, as
 // brupop did.
-import {
-  API_GROUP,
-  API_VERSION_V2,
-  KIND,
-  PLURAL,
-  VERSION_V2,
-  brsName,
-  type BottlerocketShadow,
-  type BottlerocketShadowStatus,
-} from "../api/index.ts";
+import type { BottlerocketShadow, BottlerocketShadowStatus } from "../api/bottlerocket-shadow.ts";
+import { API_GROUP, API_VERSION_V2, KIND, PLURAL, VERSION_V2, brsName } from "../api/constants.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isConflict, statusCode } from "../kube/errors.ts";
 import type { NodeIdentity } from "./auth/authenticator.ts";

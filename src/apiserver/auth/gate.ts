@@ -4,7 +4,8 @@
 // has no way to get one.
 import type { IncomingHttpHeaders } from "node:http";
 import type { Static, TSchema } from "typebox";
-import { SHADOW_VALIDATOR_OPTIONS, compileValidator } from "../../api/index.ts";
+import { SHADOW_VALIDATOR_OPTIONS } from "../../api/bottlerocket-shadow.ts";
+import { compileValidator } from "../../api/validation.ts";
 import { HttpError } from "../errors.ts";
 import type { HttpApp } from "../http/app.ts";
 import type { Reply } from "../http/reply.ts";

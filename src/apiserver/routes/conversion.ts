@@ -3,7 +3,7 @@
 // for conversion-review.ts, which never builds the whole review.
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import { CONVERSION_WEBHOOK_PATH } from "../../api/index.ts";
+import { CONVERSION_WEBHOOK_PATH } from "../../api/constants.ts";
 import { answerReview } from "../conversion-review.ts";
 import { HttpError } from "../errors.ts";
 import type { JsonBounds } from "../json-bounds.ts";

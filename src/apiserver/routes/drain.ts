@@ -1,7 +1,7 @@
 // The agent's drain routes: brupop's synchronous cordon-and-drain (bounded), and our asynchronous drain (POST starts
 // or joins it: 202; GET reports it). The drain itself is drain/registry.ts and drain/executor.ts.
 import { setTimeout as sleep } from "node:timers/promises";
-import { AGENT_ROUTES } from "../../api/index.ts";
+import { AGENT_ROUTES } from "../../api/constants.ts";
 import type { AgentRouteModule } from "../auth/gate.ts";
 import { blockersOf, type DrainStatus } from "../../api/drain.ts";
 import type { DrainRegistry } from "../drain/registry.ts";

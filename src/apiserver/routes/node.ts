@@ -1,5 +1,5 @@
 // The agent's Node routes: uncordon (which ends any drain of the node) and the load-balancer exclusion label.
-import { AGENT_ROUTES } from "../../api/index.ts";
+import { AGENT_ROUTES } from "../../api/constants.ts";
 import type { AgentRouteModule } from "../auth/gate.ts";
 import type { DrainRegistry } from "../drain/registry.ts";
 import { kubeCall } from "../errors.ts";

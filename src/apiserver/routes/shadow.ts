@@ -1,6 +1,7 @@
 // The agent's BottlerocketShadow routes: create its node's shadow, and replace its status (brupop 1.4's routes).
 import Type from "typebox";
-import { AGENT_ROUTES, BottlerocketShadowStatusSchema } from "../../api/index.ts";
+import { BottlerocketShadowStatusSchema } from "../../api/bottlerocket-shadow.ts";
+import { AGENT_ROUTES } from "../../api/constants.ts";
 import type { AgentRouteModule } from "../auth/gate.ts";
 import type { ShadowStore } from "../shadows.ts";
 
