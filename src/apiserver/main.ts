@@ -1,7 +1,6 @@
 // Entry point of the API server process: configuration from the environment (config.ts), TLS from files or the
 // built-in CA, the HTTPS app, /metrics on its own plain port, certificate reload without restart, and a graceful
 // shutdown on SIGTERM (agents are told to retry elsewhere; running drains are cancelled, nodes stay cordoned).
-import { setFlagsFromString } from "node:v8";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
@@ -128,10 +127,6 @@ function startMetricsServer(metrics: ApiServerMetrics, host: string, port: numbe
   server.listen(port, host);
   return server;
 }
-
-// V8 sizes its heap for memory rather than speed: 2 MiB less at rest. Set here because the image's `#!` launchers
-// carry one node flag only, --max-opt=1 (docs/adr/0009-runtime-flags.md).
-setFlagsFromString("--optimize-for-size");
 
 async function main(): Promise<void> {
   const parsed = parseApiServerConfig(process.env, readOptional(SERVICE_ACCOUNT_NAMESPACE_FILE));
