@@ -52,9 +52,10 @@ function appDir(): Promise<string> {
  */
 export async function bundleAsImage(entry: string, file: string): Promise<{ path: string; bytes: number }> {
   const path = join(await appDir(), file);
-  const b = await bundle(entry, { target: "node24", format: "esm" });
+  const b = await bundle(entry, { target: "node24", format: "esm", split: true });
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, b.code);
+  for (const [name, code] of b.chunks) await writeFile(join(dirname(path), name), code);
   return { path, bytes: b.code.length };
 }
 

@@ -109,7 +109,10 @@ export async function buildImage(options: BuildOptions = {}): Promise<BuildRepor
   ]);
   log(
     `bundled ${Object.entries(app.bundles)
-      .map(([c, b]) => `${c} ${mib(b.code.length)}`)
+      .map(([c, b]) => {
+        const later = [...b.chunks.values()].reduce((sum, chunk) => sum + chunk.length, 0);
+        return `${c} ${mib(b.code.length)}${later > 0 ? ` (+ ${mib(later)} loaded when first needed)` : ""}`;
+      })
       .join(", ")} (${app.packages.length} npm packages)`,
   );
   const annotations = {

@@ -1,9 +1,9 @@
-// One file per program, bundled by esbuild from src/: each holds only the code its entry point reaches (no
-// node_modules in the image), which esbuild's metafile lists; the npm packages it names are what the licences and
-// the SBOM cover.
+// One file per program, bundled by esbuild from src/, and with `split` one more per module it imports lazily: each
+// holds only the code its entry point reaches (no node_modules in the image), which esbuild's metafile lists; the
+// npm packages it names are what the licences and the SBOM cover.
 import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { build, type Metafile } from "esbuild";
 import { ROOT } from "./inputs.ts";
 
@@ -22,7 +22,12 @@ export interface BundledPackage {
 }
 
 export interface Bundle {
+  /** The entry point. */
   readonly code: Buffer;
+  /**
+   * With `split`: the modules the entry point imports only when it first needs them, by file name, to sit beside it.
+   */
+  readonly chunks: ReadonlyMap<string, Buffer>;
   readonly packages: readonly BundledPackage[];
   /** Source files of this repository in the bundle (relative paths). */
   readonly sources: readonly string[];
@@ -39,6 +44,11 @@ export interface BundleOptions {
   readonly define?: Readonly<Record<string, string>>;
   /** First line of the file (`#!...`). */
   readonly hashbang?: string;
+  /**
+   * ES modules only: what the code imports with `import()` goes to files of its own, loaded when first imported,
+   * rather than into the entry point, where its source would sit in the heap unused (docs/design/footprint.md).
+   */
+  readonly split?: boolean;
 }
 
 export async function bundle(entry: string, options: BundleOptions): Promise<Bundle> {
@@ -51,7 +61,8 @@ export async function bundle(entry: string, options: BundleOptions): Promise<Bun
     target: options.target,
     write: false,
     metafile: true,
-    outfile: "out.js",
+    ...(options.split ? { splitting: true, outdir: "out", entryNames: "[name]", chunkNames: "[name]-[hash]" } : {}),
+    ...(options.split ? {} : { outfile: "out.js" }),
     // Whitespace and syntax only: stack traces keep the source's names. Licences go to their own files.
     minifyWhitespace: true,
     minifySyntax: true,
@@ -62,9 +73,14 @@ export async function bundle(entry: string, options: BundleOptions): Promise<Bun
       js: [options.hashbang, options.format === "esm" ? REQUIRE_SHIM : undefined].filter(Boolean).join("\n"),
     },
   });
-  const output = result.outputFiles[0];
+  const entryOutput = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint !== undefined)?.[0];
+  const isEntry = (path: string) => entryOutput !== undefined && path.endsWith(`/${entryOutput}`);
+  const output = result.outputFiles.find((f) => isEntry(f.path));
   if (!output) throw new Error(`esbuild wrote nothing for ${entry}`);
-  return { code: Buffer.from(output.contents), ...(await contents(result.metafile)) };
+  const chunks = new Map(
+    result.outputFiles.filter((f) => !isEntry(f.path)).map((f) => [basename(f.path), Buffer.from(f.contents)]),
+  );
+  return { code: Buffer.from(output.contents), chunks, ...(await contents(result.metafile)) };
 }
 
 async function contents(meta: Metafile): Promise<{ packages: BundledPackage[]; sources: string[] }> {

@@ -45,7 +45,7 @@ export interface AppContents {
 export async function bundleComponents(): Promise<AppContents> {
   const entries = await Promise.all(
     COMPONENT_NAMES.map(
-      async (c) => [c, await bundle(`src/${c}/main.ts`, { target: "node24", format: "esm" })] as const,
+      async (c) => [c, await bundle(`src/${c}/main.ts`, { target: "node24", format: "esm", split: true })] as const,
     ),
   );
   const bundles = Object.fromEntries(entries) as Record<ComponentName, Bundle>;
@@ -69,6 +69,7 @@ export async function appEntries(app: AppContents): Promise<Entry[]> {
     file(`${APP_DIR}/package.json`, `${JSON.stringify({ type: "module" })}\n`),
     ...COMPONENT_NAMES.flatMap((c) => [
       file(entryPoint(c), app.bundles[c].code),
+      ...[...app.bundles[c].chunks].map(([name, code]) => file(posix.join(posix.dirname(entryPoint(c)), name), code)),
       file(brupopExecutable(c), brupopLauncher(c), 0o755),
     ]),
     file(`/licenses/${PROJECT}/LICENSE`, await readFile(join(ROOT, "LICENSE"))),

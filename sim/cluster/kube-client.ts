@@ -3,7 +3,7 @@
 // client per KubeConfig, so a harness shares kept-alive connections as a component does.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../src/kube/client.ts";
-import { connectionFromKubeconfig } from "../../src/kube/connection.ts";
+import { connectionFromKubeconfig } from "../../src/kube/kubeconfig.ts";
 
 const clients = new WeakMap<KubeConfig, KubeClient>();
 

@@ -134,7 +134,7 @@ async function main(): Promise<void> {
   const { config } = parsed;
   const { level, formatter, ansi } = config.logging;
   const log = pino({ level, base: { component: "apiserver" } }, formattedDestination(formatter, ansi));
-  const client = new KubeClient(loadConnection(), { userAgent: "brupop-apiserver" });
+  const client = new KubeClient(await loadConnection(), { userAgent: "brupop-apiserver" });
 
   let tls: Awaited<ReturnType<typeof startTls>>;
   try {

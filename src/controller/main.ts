@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     );
   }
 
-  const client = new KubeClient(loadConnection(), { userAgent: "brupop-controller" });
+  const client = new KubeClient(await loadConnection(), { userAgent: "brupop-controller" });
   const controller = new Controller({
     client,
     config,

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { connectionFromKubeconfig, inClusterConnection, loadConnection, tokenFile } from "./connection.ts";
+import { inClusterConnection, loadConnection, tokenFile } from "./connection.ts";
+import { connectionFromKubeconfig } from "./kubeconfig.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -96,13 +97,13 @@ describe("inClusterConnection and loadConnection", () => {
     expect(c.ca).toBe("SA CA");
     expect(await c.token?.()).toBe("sa-token");
     // Neither a kubeconfig nor a cluster: kubectl's last resort, so the component starts and says what fails.
-    expect(loadConnection({ HOME: dir })).toEqual({ server: "http://localhost:8080" });
+    expect(await loadConnection({ HOME: dir })).toEqual({ server: "http://localhost:8080" });
   });
 
-  it("prefer $KUBECONFIG", () => {
+  it("prefer $KUBECONFIG", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kc-"));
     writeFileSync(join(dir, "config"), kubeconfig({ token: "x" }));
-    const c = loadConnection({ KUBECONFIG: join(dir, "config"), KUBERNETES_SERVICE_HOST: "10.0.0.9", HOME: dir });
+    const c = await loadConnection({ KUBECONFIG: join(dir, "config"), KUBERNETES_SERVICE_HOST: "10.0.0.9", HOME: dir });
     expect(c.server).toBe("https://10.0.0.1:6443");
   });
 });

@@ -103,7 +103,8 @@ const isElf = (file: string) => {
   return head.toString("latin1") === "\x7fELF";
 };
 
-function statusOf(url: string, ca?: string): Promise<{ status: number; body: string }> {
+/** GET `url`; over HTTPS trusting `ca`, and checking the certificate names `servername` when given. */
+function statusOf(url: string, ca?: string, servername?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const done = (res: import("node:http").IncomingMessage) => {
       let body = "";
@@ -111,7 +112,9 @@ function statusOf(url: string, ca?: string): Promise<{ status: number; body: str
       res.on("data", (chunk: string) => (body += chunk));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
     };
-    const req = url.startsWith("https:") ? httpsGet(url, { ca }, done) : httpGet(url, done);
+    const req = url.startsWith("https:")
+      ? httpsGet(url, { ca, ...(servername === undefined ? {} : { servername }) }, done)
+      : httpGet(url, done);
     req.on("error", reject);
     req.setTimeout(5_000, () => req.destroy(new Error(`GET ${url} timed out`)));
   });
@@ -393,27 +396,7 @@ describe("the amd64 image's entry points, started as containers", () => {
 
   it("controller: in-cluster on the real control plane, leader and standby become ready; each stops with 0 on SIGTERM, the leader releasing its lease", async () => {
     await installOperatorCrds(t.kc);
-    // Its service account, bound to cluster-admin (its own RBAC is tested with the manifests), and the files the
-    // kubelet mounts for it.
-    const core = t.kc.makeApiClient(CoreV1Api);
-    const sa = "image-test-controller";
-    await core.createNamespacedServiceAccount({ namespace: t.namespace, body: { metadata: { name: sa } } });
-    await t.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-      body: {
-        metadata: { name: `${t.namespace}-image-controller` },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
-        subjects: [{ kind: "ServiceAccount", name: sa, namespace: t.namespace }],
-      },
-    });
-    const token = await core.createNamespacedServiceAccountToken({
-      name: sa,
-      namespace: t.namespace,
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    const secrets = volumeDir("serviceaccount", 0);
-    writeFileSync(join(secrets, "token"), token.status?.token ?? "");
-    writeFileSync(join(secrets, "ca.crt"), t.info.caPem);
-    writeFileSync(join(secrets, "namespace"), t.namespace);
+    const secrets = await serviceAccountVolume("controller");
     const server = new URL(t.info.server);
     const controller = async (pod?: string) => {
       const port = await freePort();
@@ -466,7 +449,72 @@ describe("the amd64 image's entry points, started as containers", () => {
     expect(p.output()).toMatch(/releasing the lease/);
     expect((await coordination.readNamespacedLease(lease)).spec?.holderIdentity).toBe("");
   });
+
+  it("apiserver: in-cluster with its built-in CA, makes its certificate (code the image loads only for that) and serves with it", async () => {
+    await installOperatorCrds(t.kc);
+    const secrets = await serviceAccountVolume("apiserver");
+    const server = new URL(t.info.server);
+    const port = await freePort();
+    const p = startContainer("apiserver", {
+      env: {
+        KUBERNETES_SERVICE_HOST: server.hostname,
+        KUBERNETES_SERVICE_PORT: server.port,
+        APISERVER_TLS_MODE: "builtin",
+        APISERVER_INTERNAL_PORT: String(port),
+        APISERVER_METRICS_PORT: String(await freePort()),
+        APISERVER_BIND_ADDRESS: "127.0.0.1",
+      },
+      volumes: [{ host: secrets, path: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true }],
+    });
+    const core = t.kc.makeApiClient(CoreV1Api);
+    const caSecret = await eventually(
+      "the CA Secret the API server made",
+      async () => {
+        const secret = await core.readNamespacedSecret({ name: "brupop-apiserver-ca", namespace: t.namespace });
+        return secret.data?.["ca.crt"] === undefined ? undefined : secret;
+      },
+      60_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${p.output()}`);
+    });
+    const caPem = Buffer.from(caSecret.data?.["ca.crt"] ?? "", "base64").toString("utf8");
+    const live = await eventually("API server /livez with its own certificate", async () =>
+      // Its certificate names its Service, as the agents and kube-apiserver reach it.
+      statusOf(`https://127.0.0.1:${port}/livez`, caPem, `brupop-apiserver.${t.namespace}.svc`).catch(() => undefined),
+    );
+    expect(live.status, p.output()).toBe(200);
+    expect(p.output()).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find module/);
+    p.child.kill("SIGTERM");
+    expect(await p.exited, p.output()).toBe(0);
+  });
 });
+
+/**
+ * A service account of the test's namespace bound to cluster-admin (each component's own RBAC is tested with the
+ * manifests), and the directory of the files the kubelet mounts for it.
+ */
+async function serviceAccountVolume(component: ComponentName): Promise<string> {
+  const core = t.kc.makeApiClient(CoreV1Api);
+  const sa = `image-test-${component}`;
+  await core.createNamespacedServiceAccount({ namespace: t.namespace, body: { metadata: { name: sa } } });
+  await t.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+    body: {
+      metadata: { name: `${t.namespace}-image-${component}` },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+      subjects: [{ kind: "ServiceAccount", name: sa, namespace: t.namespace }],
+    },
+  });
+  const token = await core.createNamespacedServiceAccountToken({
+    name: sa,
+    namespace: t.namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const secrets = volumeDir(`serviceaccount-${component}`, 0);
+  writeFileSync(join(secrets, "token"), token.status?.token ?? "");
+  writeFileSync(join(secrets, "ca.crt"), t.info.caPem);
+  writeFileSync(join(secrets, "namespace"), t.namespace);
+  return secrets;
+}
 
 // ---- the arm64 image ----
 

@@ -7,7 +7,7 @@ import { useCluster, eventually, type TestCluster } from "../support/cluster.ts"
 import { SupervisedInformer, type ChangeKind } from "../../src/kube/informer.ts";
 import { acquireLeadership, microTime } from "../../src/kube/leader-election.ts";
 import { KubeClient } from "../../src/kube/client.ts";
-import { connectionFromKubeconfig } from "../../src/kube/connection.ts";
+import { connectionFromKubeconfig } from "../../src/kube/kubeconfig.ts";
 import { apiMessage, isNotFound } from "../../src/kube/errors.ts";
 import { kubeClientOf } from "../../sim/cluster/kube-client.ts";
 import type { FaultProxy } from "../../sim/cluster/fault-proxy.ts";
