@@ -52,6 +52,9 @@ describe("schemaChecker", () => {
   it("counts a string's length in code points", () => {
     expect(thing.check({ name: "😀😀😀", colour: "red" })).toBe(true);
     expect(thing.check({ name: "😀😀😀😀", colour: "red" })).toBe(false);
+    expect(thing.check({ name: "😀", colour: "red" })).toBe(false); // two UTF-16 units, one code point
+    expect(thing.check({ name: "a😀", colour: "red" })).toBe(true);
+    expect(thing.check({ name: "😀".repeat(1_000_000), colour: "red" })).toBe(false);
   });
 
   it("takes an optional property set to undefined as absent", () => {

@@ -81,16 +81,17 @@ function isNode(value: unknown): value is Node {
 /** Refuses what the checker would not enforce, so that a schema cannot mean more than it checks. */
 function vet(node: unknown, at: string, patterns: Map<string, RegExp>): void {
   if (node === true || (isNode(node) && Object.keys(node).length === 0)) return;
-  if (!isNode(node)) throw new Error(`schema at ${at || "(root)"}: not a schema`);
+  const where = `schema at ${at || "(root)"}`;
+  if (!isNode(node)) throw new Error(`${where}: not a schema`);
   for (const [key, value] of Object.entries(node)) {
     if (ANNOTATIONS.has(key)) continue;
-    if (!KEYWORDS.has(key)) throw new Error(`schema at ${at || "(root)"}: keyword ${key} is not supported`);
+    if (!KEYWORDS.has(key)) throw new Error(`${where}: keyword ${key} is not supported`);
     if (key === "type") {
       const types = Array.isArray(value) ? value : [value];
-      for (const t of types) if (typeof t !== "string" || !(t in TYPES)) throw new Error(`schema at ${at}: type ${t}`);
+      for (const t of types) if (typeof t !== "string" || !(t in TYPES)) throw new Error(`${where}: type ${t}`);
     } else if (key === "format" && typeof value === "string") {
       if (!(value in STRING_FORMATS) && !DESCRIPTIVE_FORMATS.has(value))
-        throw new Error(`schema at ${at || "(root)"}: format ${value} is not supported`);
+        throw new Error(`${where}: format ${value} is not supported`);
     } else if (key === "pattern" && typeof value === "string") {
       patterns.set(value, new RegExp(value, "u"));
     } else if (key === "properties" && isNode(value)) {
@@ -107,12 +108,19 @@ function escapePointer(segment: string): string {
   return segment.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 
-/** Unicode code points, as JSON Schema counts a string's length. */
-function length(value: string): number {
+/** The string's length in Unicode code points, as JSON Schema counts it. */
+function codePoints(value: string): number {
   let n = 0;
   for (const _ of value) n++;
   return n;
 }
+
+// A code point is one or two UTF-16 units, so most strings are measured without walking them: a 16 MB string
+// against a `maxLength` of 63 is refused at once.
+const longerThan = (value: string, max: number): boolean =>
+  value.length > max && (value.length > 2 * max || codePoints(value) > max);
+const shorterThan = (value: string, min: number): boolean =>
+  value.length < 2 * min && (value.length < min || codePoints(value) < min);
 
 function evaluate(node: unknown, value: unknown, path: string, patterns: Map<string, RegExp>, report: Report): boolean {
   if (!isNode(node)) return true;
@@ -132,9 +140,12 @@ function evaluate(node: unknown, value: unknown, path: string, patterns: Map<str
     ok = fail("anyOf");
   }
   if (typeof value === "string") {
-    const n = typeof node.minLength === "number" || typeof node.maxLength === "number" ? length(value) : 0;
-    if (typeof node.maxLength === "number" && n > node.maxLength) ok = fail("maxLength", { limit: node.maxLength });
-    if (typeof node.minLength === "number" && n < node.minLength) ok = fail("minLength", { limit: node.minLength });
+    if (typeof node.maxLength === "number" && longerThan(value, node.maxLength)) {
+      ok = fail("maxLength", { limit: node.maxLength });
+    }
+    if (typeof node.minLength === "number" && shorterThan(value, node.minLength)) {
+      ok = fail("minLength", { limit: node.minLength });
+    }
     if (typeof node.pattern === "string" && !patterns.get(node.pattern)?.test(value)) {
       ok = fail("pattern", { pattern: node.pattern });
     }
