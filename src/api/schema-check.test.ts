@@ -1,6 +1,7 @@
 import Type, { type TSchema } from "typebox";
 import { Compile } from "typebox/compile";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../../sim/seeded-random.ts";
 import * as shadow from "./bottlerocket-shadow.ts";
 import * as conversion from "./conversion.ts";
 import { nullable, stringEnum, toValidationSchema } from "./k8s-schema.ts";
@@ -116,7 +117,7 @@ describe("schemaChecker against TypeBox, on the operator's schemas", () => {
     const schema = toValidationSchema(schemas[name] as TSchema);
     const ours = schemaChecker(schema);
     const reference = Compile(schema);
-    const random = seeded(name.length * 7919);
+    const random = seededRandom(name.length * 7919); // seeded, so that a failure repeats
     let valid = 0;
     for (let i = 0; i < 2_000; i++) {
       const value = sample(schema, random, 0, i % 2 === 0);
@@ -132,18 +133,6 @@ describe("schemaChecker against TypeBox, on the operator's schemas", () => {
     expect(valid).toBeLessThan(1_980);
   });
 });
-
-/** mulberry32: a small seeded generator, so that a failure repeats. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = [
   "",
