@@ -61,8 +61,9 @@ export async function bundle(entry: string, options: BundleOptions): Promise<Bun
     target: options.target,
     write: false,
     metafile: true,
-    ...(options.split ? { splitting: true, outdir: "out", entryNames: "[name]", chunkNames: "[name]-[hash]" } : {}),
-    ...(options.split ? {} : { outfile: "out.js" }),
+    ...(options.split
+      ? { splitting: true, outdir: "out", entryNames: "[name]", chunkNames: "[name]-[hash]" }
+      : { outfile: "out.js" }),
     // Whitespace and syntax only: stack traces keep the source's names. Licences go to their own files.
     minifyWhitespace: true,
     minifySyntax: true,

@@ -78,7 +78,7 @@ export function uint32(options: K8sSchemaOptions = {}): TUnsafe<number> {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

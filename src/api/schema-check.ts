@@ -1,6 +1,8 @@
 // Checks a value against a schema of the subset of JSON Schema that CRD schemas are made of (README.md: why not
 // TypeBox's compiler). Keywords apply only to values of their type, as in JSON Schema; a value of the wrong type
 // reports that alone. A keyword outside the subset is refused when the checker is made, never ignored.
+import { isRecord } from "./k8s-schema.ts";
+import { isDateTime } from "./timestamps.ts";
 
 /** One finding, in the shape and wording of TypeBox's errors (`validation.ts` turns them into messages). */
 export interface SchemaError {
@@ -17,7 +19,6 @@ export interface SchemaChecker {
   errors(value: unknown): SchemaError[];
 }
 
-type Node = Readonly<Record<string, unknown>>;
 type Report = (error: Omit<SchemaError, "message">) => void;
 
 // Keywords that describe and do not constrain, and those kube-apiserver enforces (x-kubernetes-*).
@@ -65,7 +66,7 @@ const STRING_FORMATS: Readonly<Record<string, (value: string) => boolean>> = { "
 const DESCRIPTIVE_FORMATS = new Set(["int64", "int32", "uint32", "double", "float"]);
 
 const TYPES: Readonly<Record<string, (value: unknown) => boolean>> = {
-  object: (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  object: isRecord,
   array: Array.isArray,
   string: (v) => typeof v === "string",
   integer: Number.isInteger,
@@ -74,15 +75,11 @@ const TYPES: Readonly<Record<string, (value: unknown) => boolean>> = {
   null: (v) => v === null,
 };
 
-function isNode(value: unknown): value is Node {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Refuses what the checker would not enforce, so that a schema cannot mean more than it checks. */
 function vet(node: unknown, at: string, patterns: Map<string, RegExp>): void {
-  if (node === true || (isNode(node) && Object.keys(node).length === 0)) return;
+  if (node === true || (isRecord(node) && Object.keys(node).length === 0)) return;
   const where = `schema at ${at || "(root)"}`;
-  if (!isNode(node)) throw new Error(`${where}: not a schema`);
+  if (!isRecord(node)) throw new Error(`${where}: not a schema`);
   for (const [key, value] of Object.entries(node)) {
     if (ANNOTATIONS.has(key)) continue;
     if (!KEYWORDS.has(key)) throw new Error(`${where}: keyword ${key} is not supported`);
@@ -94,7 +91,7 @@ function vet(node: unknown, at: string, patterns: Map<string, RegExp>): void {
         throw new Error(`${where}: format ${value} is not supported`);
     } else if (key === "pattern" && typeof value === "string") {
       patterns.set(value, new RegExp(value, "u"));
-    } else if (key === "properties" && isNode(value)) {
+    } else if (key === "properties" && isRecord(value)) {
       for (const [name, child] of Object.entries(value)) vet(child, `${at}/${name}`, patterns);
     } else if ((key === "items" || key === "additionalProperties") && typeof value !== "boolean") {
       vet(value, `${at}/${key}`, patterns);
@@ -123,7 +120,7 @@ const shorterThan = (value: string, min: number): boolean =>
   value.length < 2 * min && (value.length < min || codePoints(value) < min);
 
 function evaluate(node: unknown, value: unknown, path: string, patterns: Map<string, RegExp>, report: Report): boolean {
-  if (!isNode(node)) return true;
+  if (!isRecord(node)) return true;
   const fail = (keyword: string, params: Record<string, unknown> = {}) => {
     report({ keyword, instancePath: path, params });
     return false;
@@ -172,7 +169,7 @@ function evaluate(node: unknown, value: unknown, path: string, patterns: Map<str
         if (!evaluate(node.items, item, `${path}/${i}`, patterns, report)) ok = false;
       });
     }
-  } else if (isNode(value)) {
+  } else if (isRecord(value)) {
     const keys = Object.keys(value);
     if (typeof node.maxProperties === "number" && keys.length > node.maxProperties) {
       ok = fail("maxProperties", { limit: node.maxProperties });
@@ -180,10 +177,10 @@ function evaluate(node: unknown, value: unknown, path: string, patterns: Map<str
     if (typeof node.minProperties === "number" && keys.length < node.minProperties) {
       ok = fail("minProperties", { limit: node.minProperties });
     }
-    const missing = Array.isArray(node.required) ? node.required.filter((name) => !(name in value)) : [];
-    if (missing.length > 0) ok = fail("required", { requiredProperties: missing });
-    const properties = isNode(node.properties) ? node.properties : {};
     const required = Array.isArray(node.required) ? (node.required as string[]) : [];
+    const missing = required.filter((name) => !(name in value));
+    if (missing.length > 0) ok = fail("required", { requiredProperties: missing });
+    const properties = isRecord(node.properties) ? node.properties : {};
     for (const [name, child] of Object.entries(properties)) {
       // An optional property set to undefined is absent (TypeBox's default, exactOptionalPropertyTypes off).
       if (!Object.hasOwn(value, name) || (value[name] === undefined && !required.includes(name))) continue;
@@ -236,8 +233,10 @@ function describe(error: Omit<SchemaError, "message">): string {
       return `must not have fewer than ${String(params.limit)} items`;
     case "maxProperties":
       return `must not have more than ${String(params.limit)} properties`;
-    default:
+    case "minProperties":
       return `must not have fewer than ${String(params.limit)} properties`;
+    default:
+      return "an unknown validation error occurred";
   }
 }
 
@@ -253,30 +252,4 @@ export function schemaChecker(schema: unknown): SchemaChecker {
       return found;
     },
   };
-}
-
-// RFC 3339 date-time, as TypeBox's `date-time` format reads it: a real calendar day, hours to 23, minutes to 59,
-// and second 60 only where it is 23:59:60 in UTC (a leap second). RFC 9557's `[...]` suffix is not taken.
-const DATE_TIME = /^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:[Zz]|([+-])(\d\d):(\d\d))$/;
-const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-function isDateTime(value: string): boolean {
-  const m = DATE_TIME.exec(value);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  if (month < 1 || month > 12 || day < 1 || day > (month === 2 && leap ? 29 : (DAYS[month] ?? 0))) return false;
-  const offsetHours = Number(m[8] ?? 0);
-  const offsetMinutes = Number(m[9] ?? 0);
-  if (hour > 23 || minute > 59 || second > 60 || offsetHours > 23 || offsetMinutes > 59) return false;
-  if (second < 60) return true;
-  const utcMinutes = hour * 60 + minute - (m[7] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
-  return ((utcMinutes % 1440) + 1440) % 1440 === 1439;
 }

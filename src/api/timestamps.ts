@@ -28,6 +28,24 @@ function daysInMonth(year: number, month: number): number {
   return month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
 }
 
+// `format: date-time` as TypeBox reads it, which schema-check.ts keeps: `T` or `t` only, and second 60 only where it
+// is 23:59:60 in UTC (a leap second); only RFC 9557's `[...]` suffix, which TypeBox also takes, is not.
+const DATE_TIME = /^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:[Zz]|([+-])(\d\d):(\d\d))$/;
+
+/** Whether `value` is an RFC 3339 date-time as JSON Schema's `format: date-time` (TypeBox's reading) takes it. */
+export function isDateTime(value: string): boolean {
+  const m = DATE_TIME.exec(value);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [1, 2, 3, 4, 5, 6, 8, 9].map((i) =>
+    Number(m[i] ?? 0),
+  ) as [number, number, number, number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
+  if (hour > 23 || minute > 59 || second > 60 || offsetHours > 23 || offsetMinutes > 59) return false;
+  if (second < 60) return true;
+  const utcMinutes = hour * 60 + minute - (m[7] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
+  return ((utcMinutes % 1440) + 1440) % 1440 === 1439;
+}
+
 /**
  * Parses an RFC 3339 timestamp. Returns undefined for null, undefined, non-strings and anything that is not a
  * real instant (e.g. month 13, February 30th, offset +24:00). Sub-millisecond digits are truncated.
