@@ -1,7 +1,7 @@
 // The process metrics: the families prom-client's collectDefaultMetrics served that we keep (names, help texts and
 // types copied by hand from its output), read back with a small parser of the text format written here, and values
 // checked against what the process knows of itself by other means.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { registerProcessMetrics } from "./process.ts";
 import { Registry } from "./registry.ts";
 
@@ -83,6 +83,27 @@ describe("process metrics (Linux: /proc)", () => {
     registerProcessMetrics(registry);
     const families = parse(await registry.metrics());
     expect([...families].map(([name, f]) => [name, f.type, f.help])).toEqual(KEPT);
+  });
+
+  it("reports the CPU totals process.cpuUsage() gives, not a sum of differences that drifts from them", async () => {
+    // Two readings whose differences, in seconds, add up to less than the second total in floating point
+    // (0.100002 + 0.000007 < 0.100009): a counter summing them read lower than the process's own figure.
+    const readings = [
+      { user: 100_002, system: 100_002 },
+      { user: 100_009, system: 100_009 },
+    ];
+    const cpuUsage = vi.spyOn(process, "cpuUsage").mockImplementation(() => readings.shift() ?? { user: 0, system: 0 });
+    try {
+      const registry = new Registry();
+      registerProcessMetrics(registry);
+      await registry.metrics();
+      const families = parse(await registry.metrics());
+      expect(value(families, "process_cpu_user_seconds_total")).toBe(100_009 / 1e6);
+      expect(value(families, "process_cpu_system_seconds_total")).toBe(100_009 / 1e6);
+      expect(value(families, "process_cpu_seconds_total")).toBe(200_018 / 1e6);
+    } finally {
+      cpuUsage.mockRestore();
+    }
   });
 
   it("reports values the process knows by other means", async () => {

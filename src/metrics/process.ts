@@ -16,20 +16,23 @@ export function registerProcessMetrics(registry: Registry): void {
   const registers = [registry];
   const linux = process.platform === "linux";
 
-  // CPU: the process' totals, all three from one reading.
-  let last = { user: 0, system: 0 };
+  // CPU: the process' totals, all three from one reading. Each is set to its total rather than increased by the
+  // difference: a sum of rounded differences drifts below the total (a counter that read less than
+  // process.cpuUsage() had said a moment before).
   new Counter({
     name: "process_cpu_user_seconds_total",
     help: "Total user CPU time spent in seconds.",
     registers,
     collect() {
       const now = process.cpuUsage();
-      const user = (now.user - last.user) / 1e6;
-      const system = (now.system - last.system) / 1e6;
-      last = now;
-      this.inc(user);
-      cpuSystem.inc(system);
-      cpuTotal.inc(user + system);
+      for (const [counter, micros] of [
+        [this, now.user],
+        [cpuSystem, now.system],
+        [cpuTotal, now.user + now.system],
+      ] as const) {
+        counter.reset();
+        counter.inc(micros / 1e6);
+      }
     },
   });
   const cpuSystem = new Counter({
