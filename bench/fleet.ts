@@ -88,6 +88,8 @@ export interface FleetRollout {
   queueWaitMs: Record<"node" | "fleet", { p50: number; p99: number }>;
   /** Status reached spec.state → the controller's next spec write, as a separate watch saw them. */
   statusToSpecMs: { n: number; p50: number; p99: number; max: number };
+  /** The same, by the state the status reached (which step's reconcile the latency is). */
+  statusToSpecMsByState: Record<string, { n: number; p50: number; p99: number; max: number }>;
   maxActive: number;
   budgetViolations: number;
   standInWrites: number;
@@ -309,12 +311,10 @@ export class Fleet {
         node: { p50: wait("node", 0.5), p99: wait("node", 0.99) },
         fleet: { p50: wait("fleet", 0.5), p99: wait("fleet", 0.99) },
       },
-      statusToSpecMs: {
-        n: lat.length,
-        p50: percentile(lat, 0.5),
-        p99: percentile(lat, 0.99),
-        max: lat.length === 0 ? NaN : Math.max(...lat),
-      },
+      statusToSpecMs: latencySummary(lat),
+      statusToSpecMsByState: Object.fromEntries(
+        [...observer.stepLatenciesByState].map(([state, l]) => [state, latencySummary(l)]),
+      ),
       maxActive: observer.maxActive,
       budgetViolations: observer.violations.length,
       standInWrites: agents.writes,
@@ -335,4 +335,8 @@ export class Fleet {
     await this.routes?.stop();
     await this.observer.stop();
   }
+}
+
+function latencySummary(l: readonly number[]): { n: number; p50: number; p99: number; max: number } {
+  return { n: l.length, p50: percentile(l, 0.5), p99: percentile(l, 0.99), max: l.length === 0 ? NaN : Math.max(...l) };
 }

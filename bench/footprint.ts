@@ -593,7 +593,10 @@ figures["reconcile-p99-ms-1000"] = fromFleet(1000, (f) => ({
 figures["status-to-spec-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.statusToSpecMs.p99,
   detail:
-    `over ${f.rollout.statusToSpecMs.n} steps (p50 ${f.rollout.statusToSpecMs.p50} ms); ` +
+    `over ${f.rollout.statusToSpecMs.n} steps (p50 ${f.rollout.statusToSpecMs.p50} ms; p50 / p99 by the state ` +
+    `reached: ${Object.entries(f.rollout.statusToSpecMsByState)
+      .map(([state, l]) => `${state} ${l.p50} / ${l.p99}`)
+      .join(", ")} ms); ` +
     kubeWrite(f, "statusPatch", "the agent's status PATCH (through the API server)"),
 }));
 {

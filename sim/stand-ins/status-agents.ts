@@ -215,8 +215,10 @@ export class ShadowTimeline {
   readonly starts: ObservedStart[] = [];
   /** ms from "status reached spec.state" to "spec moved on", per step. */
   readonly stepLatencies: number[] = [];
+  /** The same latencies by the state the status reached. */
+  readonly stepLatenciesByState = new Map<BrsState, number[]>();
   readonly #informer: SupervisedInformer<ShadowObject>;
-  readonly #reachedAt = new Map<string, number>();
+  readonly #reachedAt = new Map<string, { at: number; state: BrsState }>();
   readonly #lastSpec = new Map<string, string>();
   #budget: number;
 
@@ -269,13 +271,18 @@ export class ShadowTimeline {
       if (shadow.spec.state === "StagedAndPerformedUpdate")
         this.starts.push({ shadow: name, at: now, decidedAt: shadow.spec.state_transition_timestamp ?? null });
       const reached = this.#reachedAt.get(name);
-      if (reached !== undefined) this.stepLatencies.push(now - reached);
+      if (reached !== undefined) {
+        this.stepLatencies.push(now - reached.at);
+        let byState = this.stepLatenciesByState.get(reached.state);
+        if (byState === undefined) this.stepLatenciesByState.set(reached.state, (byState = []));
+        byState.push(now - reached.at);
+      }
       this.#reachedAt.delete(name);
     }
     this.#lastSpec.set(name, specKey);
     const status = shadow.status;
     if (status != null && status.current_state === shadow.spec.state && shadow.spec.state !== "Idle") {
-      if (!this.#reachedAt.has(name)) this.#reachedAt.set(name, now);
+      if (!this.#reachedAt.has(name)) this.#reachedAt.set(name, { at: now, state: shadow.spec.state });
     }
   }
 }
