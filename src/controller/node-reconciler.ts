@@ -17,6 +17,7 @@ import { withStuckCondition, type StuckReport } from "../core/stuck-condition.ts
 import { toShadowView } from "../core/views.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { nodeViewOf, shadowViewOf } from "./cached-views.ts";
+import { OwnWrites } from "./own-writes.ts";
 import { hookNote, nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
 import { CONFLICT_RETRY_MS, isBeingDeleted, type ControllerContext } from "./reconcile.ts";
 
@@ -25,6 +26,7 @@ export const GATE_POLL_MS = 5_000;
 
 export class NodeReconciler {
   readonly #ctx: ControllerContext;
+  readonly #ownWrites = new OwnWrites();
 
   constructor(ctx: ControllerContext) {
     this.#ctx = ctx;
@@ -38,8 +40,12 @@ export class NodeReconciler {
     } catch {
       return undefined; // a node whose name cannot have a shadow has none to reconcile
     }
-    const shadow = ctx.shadows.get(name, ctx.namespace);
-    if (shadow === undefined || isBeingDeleted(shadow)) return undefined;
+    const cachedShadow = ctx.shadows.get(name, ctx.namespace);
+    if (cachedShadow === undefined) this.#ownWrites.forget(name);
+    if (cachedShadow === undefined || isBeingDeleted(cachedShadow)) return undefined;
+    // Our last spec write is not in the cache yet: its watch event brings the node back.
+    if (this.#ownWrites.behind(cachedShadow)) return undefined;
+    let shadow = cachedShadow;
     const view = shadowViewOf(shadow);
     if (view === undefined) return undefined;
 
@@ -64,15 +70,15 @@ export class NodeReconciler {
     // A pass already on the shadow (the previous reconcile's) finishes the update without reading the gates again.
     const recorded = inMonitoring(view) ? recordedPass(shadow.status?.conditions, generation) : null;
     const gates = recorded ?? (await this.#checkGates(shadow, view, node, policy, now, signal));
-    const health =
+    let health =
       gates === undefined || recorded !== null
         ? null
         : healthCondition(gates, view.spec.version ?? "(unknown version)", generation);
     if (gates?.kind === "passed" && recorded === null && generation !== undefined) {
-      // The pass goes on the shadow first, alone: one write per reconcile. Its watch event brings the node back,
-      // and that reconcile finishes the update from it (recordedPass), also after a crash in between.
-      await this.#report(shadow, null, now, signal, health);
-      return undefined;
+      // The pass goes on the shadow first; the update is finished on top of it (at the resourceVersion it left).
+      // A crash or a conflict in between leaves the pass recorded: the next reconcile finishes from it.
+      shadow = (await this.#report(shadow, null, now, signal, health)) ?? shadow;
+      health = null;
     }
     const decision = decideNextSpec(view, policy, now, gates);
     switch (decision.kind) {
@@ -192,6 +198,7 @@ export class NodeReconciler {
       spec: decision.spec,
       annotations: decision.annotations,
     });
+    this.#ownWrites.wrote(written);
     const since = parseTimestamp(view.spec.state_transition_timestamp);
     const seconds = since === undefined ? null : (now.getTime() - since.getTime()) / 1000;
     if (decision.kind === "reset" || decision.step !== "restamp") {
@@ -212,7 +219,8 @@ export class NodeReconciler {
 
   /**
    * The shadow's conditions, written when they change: Stuck, and UpdateHealthy when the gates were looked at. (After
-   * a spec write the next reconcile writes Stuck: both writes carry the same resourceVersion.)
+   * a spec write the next reconcile writes Stuck: both writes carry the same resourceVersion.) The shadow as written,
+   * or undefined when nothing changed.
    */
   async #report(
     shadow: BottlerocketShadow,
@@ -220,13 +228,13 @@ export class NodeReconciler {
     now: Date,
     signal: AbortSignal,
     health: ReturnType<typeof healthCondition> | null = null,
-  ): Promise<void> {
+  ): Promise<BottlerocketShadow | undefined> {
     const report: StuckReport = stuck === null ? null : { reason: "AgentUnresponsive", message: stuck };
     let conditions: Condition[] | null = withStuckCondition(shadow.status?.conditions, report, now);
     if (health !== null) conditions = withCondition(conditions ?? shadow.status?.conditions, health, now) ?? conditions;
-    if (conditions === null) return;
+    if (conditions === null) return undefined;
     signal.throwIfAborted();
-    await this.#ctx.shadowClient.writeConditions(
+    return this.#ctx.shadowClient.writeConditions(
       shadow.metadata.name ?? "",
       shadow.metadata.resourceVersion ?? "",
       conditions,

@@ -100,7 +100,7 @@ function setup(options: {
 }) {
   const writes: ShadowWrite[] = [];
   let lists = 0;
-  /** Every write, shadow spec or Node annotation, in order: `spec brs-a`, `annotate a`. */
+  /** Every write, shadow spec, shadow conditions or Node annotation, in order: `spec brs-a`, `conditions brs-a`, `annotate a`. */
   const order: string[] = [];
   const annotated: [string, string, AnnotationPatch][] = [];
   const deleted: string[] = [];
@@ -120,7 +120,9 @@ function setup(options: {
       writes.push(write);
       order.push(`spec ${write.name}`);
       const before = [...(options.fresh ?? []), ...options.cached].find((c) => c.metadata.name === write.name);
-      return { ...before, metadata: { ...before?.metadata, resourceVersion: "written" }, spec: write.spec };
+      // A spec change raises the generation, as kube-apiserver does.
+      const generation = (before?.metadata.generation ?? 0) + 1;
+      return { ...before, metadata: { ...before?.metadata, resourceVersion: "written", generation }, spec: write.spec };
     },
     delete: async (name: string) => {
       deleted.push(name);
@@ -130,6 +132,13 @@ function setup(options: {
     },
     writeConditions: async (name: string, _resourceVersion: string, written: Condition[]) => {
       conditions.push([name, written]);
+      order.push(`conditions ${name}`);
+      const before = [...(options.fresh ?? []), ...options.cached].find((c) => c.metadata.name === name);
+      return {
+        ...before,
+        metadata: { ...before?.metadata, resourceVersion: "conditions-written" },
+        status: { ...before?.status, conditions: written },
+      };
     },
   } as unknown as ShadowClient;
   const kube = {
@@ -343,6 +352,40 @@ describe("Reconciler: one node", () => {
     await reconciler.node("b");
     expect(writes).toHaveLength(1); // b wants to start: that is the fleet's decision
     expect(fleetEnqueued()).toBe(2);
+  });
+
+  it("decides nothing from a cache that does not hold its last spec write yet; a shadow made again is its own", async () => {
+    const reached = { ...brs("a", "StagedAndPerformedUpdate", "5") };
+    reached.metadata = { ...reached.metadata, generation: 3 };
+    const cached = [reached];
+    const { reconciler, writes } = setup({ cached });
+    await reconciler.node("a");
+    // Another event of the node (its Node, a status) before the watch brings the write back: nothing to decide.
+    await reconciler.node("a");
+    expect(writes.map((w) => w.spec.state)).toEqual(["RebootedIntoUpdate"]);
+    // The write arrives (generation 4), and the agent reaches it: the next step.
+    const rebooted: BottlerocketShadow = {
+      ...reached,
+      metadata: { ...reached.metadata, resourceVersion: "6", generation: 4 },
+      spec: { ...reached.spec, state: "RebootedIntoUpdate" },
+      status: {
+        current_version: "1.0.0",
+        target_version: "1.1.0",
+        current_state: "RebootedIntoUpdate",
+        crash_count: 0,
+      },
+    };
+    cached[0] = rebooted;
+    await reconciler.node("a");
+    expect(writes.map((w) => [w.spec.state, w.resourceVersion])).toEqual([
+      ["RebootedIntoUpdate", "5"],
+      ["MonitoringUpdate", "6"],
+    ]);
+    // Deleted and made again (a new uid, generation 1), caught mid-update: decided at once.
+    cached[0] = { ...reached, metadata: { ...reached.metadata, uid: "uid-a-2", resourceVersion: "9", generation: 1 } };
+    await reconciler.node("a");
+    expect(writes.map((w) => [w.spec.state, w.resourceVersion])).toHaveLength(3);
+    expect(writes[2]).toMatchObject({ resourceVersion: "9", spec: { state: "RebootedIntoUpdate" } });
   });
 
   it("asks to be requeued at the step's timeout", async () => {
@@ -610,14 +653,28 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     ]);
   });
 
-  it("once they pass: True on the shadow, alone, for this generation of the spec", async () => {
+  it("once they pass: True on the shadow for this generation of the spec, then Idle on top of it", async () => {
     const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
-    const { reconciler, writes, conditions } = setup({ cached: [shadow], pods: [daemonSetPod(true)] });
+    const { reconciler, writes, conditions, order } = setup({ cached: [shadow], pods: [daemonSetPod(true)] });
     await reconciler.node("a");
-    expect(writes).toEqual([]);
-    expect(conditions[0]?.[1]).toEqual([
-      expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 }),
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
     ]);
+    // The pass first (a crash after it is finished from it, below), the spec at the resourceVersion it left.
+    expect(order).toEqual(["conditions brs-a", "spec brs-a"]);
+    expect(writes.map((w) => [w.spec.state, w.resourceVersion])).toEqual([["Idle", "conditions-written"]]);
+  });
+
+  it("a pass whose spec write conflicts stays recorded, and nothing else is written", async () => {
+    const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
+    const { reconciler, writes, conditions } = setup({
+      cached: [shadow],
+      pods: [daemonSetPod(true)],
+      conflictOn: "brs-a",
+    });
+    await expect(reconciler.node("a")).rejects.toMatchObject({ code: 409 });
+    expect(conditions).toEqual([["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True" })]]]);
+    expect(writes).toEqual([]);
   });
 
   const recorded = (generation: number, observedGeneration: number): BottlerocketShadow => {

@@ -97,8 +97,8 @@ export class ShadowClient {
    * Writes the shadow's status.conditions (a merge patch of the status subresource: the agent's fields stay as they
    * are), conditional on `resourceVersion`.
    */
-  async writeConditions(name: string, resourceVersion: string, conditions: Condition[]): Promise<void> {
-    await this.#client.patch(
+  async writeConditions(name: string, resourceVersion: string, conditions: Condition[]): Promise<BottlerocketShadow> {
+    return this.#client.patch<BottlerocketShadow>(
       `${this.#shadows}/${name}/status`,
       "merge",
       { metadata: { resourceVersion }, status: { conditions } },

@@ -1,0 +1,32 @@
+// The spec writes this controller made that its cache may not hold yet. A reconcile runs on any event of its node
+// (the Node's, or the shadow's status written just before the spec): before the watch brings back the spec we
+// wrote, it would decide again from the spec we replaced, and its write would only meet a conflict. The write's own
+// watch event brings the node back. metadata.generation, which only spec changes raise, tells the two apart; the
+// uid keeps a shadow deleted and made again from waiting for a generation it will not reach.
+import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
+
+export class OwnWrites {
+  readonly #written = new Map<string, { uid: string; generation: number }>();
+
+  /** After a write: the shadow as the API server returned it. */
+  wrote(shadow: BottlerocketShadow): void {
+    const { name, uid, generation } = shadow.metadata;
+    if (name === undefined || uid === undefined || generation === undefined) return;
+    this.#written.set(name, { uid, generation });
+  }
+
+  /** True while `cached` is older than the last spec written to it; forgets the write once the cache holds it. */
+  behind(cached: BottlerocketShadow): boolean {
+    const name = cached.metadata.name ?? "";
+    const written = this.#written.get(name);
+    if (written === undefined) return false;
+    if (written.uid === cached.metadata.uid && (cached.metadata.generation ?? 0) < written.generation) return true;
+    this.#written.delete(name);
+    return false;
+  }
+
+  /** The shadow is gone: nothing to wait for. */
+  forget(name: string): void {
+    this.#written.delete(name);
+  }
+}
