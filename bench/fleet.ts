@@ -55,9 +55,9 @@ export interface FleetOptions {
   maxSockets: number;
   durations: StepDurations;
   /** How the controller runs (default from TypeScript source, the admin kubeconfig). */
-  controller?: Pick<ControllerProcessOptions, "entry" | "kubeconfigPath">;
+  controller?: Pick<ControllerProcessOptions, "entry" | "kubeconfigPath" | "inCluster">;
   /** How the API server runs (routes; default from TypeScript source, the admin kubeconfig). */
-  apiServer?: Pick<RouteStandInsOptions, "entry" | "kubeconfigPath">;
+  apiServer?: Pick<RouteStandInsOptions, "entry" | "kubeconfigPath" | "inCluster">;
   /** The stand-ins' client (their watch, and their writes in admin mode); default the cluster's admin client. */
   standInsKc?: KubeConfig;
 }

@@ -69,6 +69,7 @@ import {
   type RolloutMeasurement,
   type RssSamples,
 } from "./lib.ts";
+import { inClusterAvailable, type InClusterAccess } from "./in-cluster.ts";
 
 const PARTS = ["fleet", "conversion", "serial", "failover", "agent", "floor"] as const;
 type Part = (typeof PARTS)[number];
@@ -348,6 +349,17 @@ interface FleetFootprint {
   conversion?: ConversionFootprint | { failed: string };
 }
 
+/** In-cluster through its proxy, as its pod runs, where this machine allows it; else its kubeconfig. */
+function connection(
+  proxies: CountingProxies,
+  component: "controller" | "apiserver",
+  caPem: string,
+): { inCluster: InClusterAccess } | { kubeconfigPath: string } {
+  return inClusterAvailable()
+    ? { inCluster: { url: proxies.access[component].proxy.url, caPem } }
+    : { kubeconfigPath: proxies.paths[component] };
+}
+
 async function measureFleet(nodes: number, withConversion: boolean): Promise<FleetFootprint> {
   const cluster = await startBenchCluster();
   let proxies: CountingProxies | undefined;
@@ -363,8 +375,8 @@ async function measureFleet(nodes: number, withConversion: boolean): Promise<Fle
       standIns: "routes",
       maxSockets: 16,
       durations: FLEET_STEPS,
-      controller: { entry: controllerEntry, kubeconfigPath: proxies.paths.controller },
-      apiServer: { entry: apiServerEntry, kubeconfigPath: proxies.paths.apiserver },
+      controller: { entry: controllerEntry, ...connection(proxies, "controller", cluster.cp.caPem) },
+      apiServer: { entry: apiServerEntry, ...connection(proxies, "apiserver", cluster.cp.caPem) },
       standInsKc: proxies.access["stand-ins"].kc,
     });
     agentWatches = await startAgentWatches(proxies.access.agents, cluster.namespace, fleet.names);
@@ -711,6 +723,9 @@ await report({
     "Requests are counted at the wire: each component (controller, API server, stand-ins, agents) talks to kube-apiserver through a TLS proxy of its own (sim/cluster/fault-proxy.ts, upstream connections kept alive), which counts a request when it arrives, a watch when it is opened; kwok's heartbeats and the bench's own observer do not go through them. Requests per hour at rest = the idle window's requests scaled to an hour, except that a watch held across the window's end counts 3600 / the timeoutSeconds it asked for (the server's default, 2,700 s on average, if none): it is re-opened that often at rest, which a window shorter than its timeout would not see.",
     "The stand-ins stand for the agents' writes (through the API server's routes) and share one watch of every shadow; the agents' own reads are counted apart ('agents'): two watches per node (its shadow, its Node), the agent's SingleObjectWatch with the agent's default timing (bench/agent-watches.ts).",
     "The counting proxies run in the bench process, in the path of every request of the operator's components, through the rollout too: reconcile and status → spec latencies include that hop.",
+    inClusterAvailable()
+      ? "The fleets' controller and API server run in-cluster, as their pods do (the service account's files in a mount namespace of their own, bench/in-cluster.ts), so they load what a pod loads."
+      : "The fleets' controller and API server run from a kubeconfig (this machine does not let the benchmark make mount namespaces): their memory includes the YAML parser (0.6 MiB) that a pod, in-cluster, never loads.",
     "Memory: RSS of the process (/proc VmRSS), sampled; the controller and API server run with a V8 heap sized to their manifest limit (the flags Node's cgroup-aware sizing amounts to), not in a cgroup. The agent runs under a cgroup limit (bench/agent-memory.ts) and its goal is the kubelet's working set.",
     "Conversion webhook: on the first fleet's API server after its rollout (its idle RSS taken then, over 10 s), 8 concurrent reviews of the largest list kube-apiserver can send (5,000 stored shadows, each a real stored shadow with its managedFields), then 8 concurrent 15.7 MiB reviews and a 16 MB nested array (the attacks test/integration/apiserver-hardening.test.ts refuses); peak RSS per case from VmHWM reset before it (clear_refs), RSS after read until back within a quarter of the limit of idle (the hardening test's bound) or 60 s.",
     "Failover: a leader and a standby with the manifest's lease timings (the controller's defaults); the leader is killed with SIGKILL (its Lease is not released) and a new version offered at once, so the first start after the kill is the standby's.",

@@ -18,6 +18,7 @@ import { createBottlerocketNodes } from "../sim/cluster/nodes.ts";
 import { installOperatorCrds } from "../sim/stand-ins/status-agents.ts";
 import { footprintGoalCells, type FootprintGoal } from "../sim/measure/footprint-goals.ts";
 import type { ComponentEntry } from "./entry-points.ts";
+import { inClusterLaunch, type InClusterAccess, type Launch } from "./in-cluster.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const RESULTS_DIR = join(ROOT, "bench", "results");
@@ -295,6 +296,14 @@ export interface ControllerProcessOptions {
   entry?: ComponentEntry;
   /** Its kubeconfig (e.g. one through a counting proxy); default the control plane's admin kubeconfig. */
   kubeconfigPath?: string;
+  /** Started in-cluster through this instead of a kubeconfig, as its pod (bench/in-cluster.ts). */
+  inCluster?: InClusterAccess;
+}
+
+/** `node args` with `env`, or the same in-cluster through `inCluster` (then without the kubeconfig). */
+export function launchOf(args: string[], env: Record<string, string>, inCluster?: InClusterAccess): Promise<Launch> {
+  if (inCluster === undefined) return Promise.resolve({ command: process.execPath, args, env });
+  return inClusterLaunch(process.execPath, args, env, inCluster);
 }
 
 export async function startControllerProcess(
@@ -304,8 +313,9 @@ export async function startControllerProcess(
   options: ControllerProcessOptions = {},
 ): Promise<ControllerProcess> {
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, options.entry?.args ?? [join(ROOT, "src/controller/main.ts")], {
-    env: {
+  const launch = await launchOf(
+    options.entry?.args ?? [join(ROOT, "src/controller/main.ts")],
+    {
       PATH: process.env.PATH ?? "",
       KUBECONFIG: options.kubeconfigPath ?? cluster.cp.kubeconfigPath,
       BRUPOP_NAMESPACE: cluster.namespace,
@@ -316,8 +326,9 @@ export async function startControllerProcess(
       ...options.entry?.env,
       ...env,
     },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+    options.inCluster,
+  );
+  const child = spawn(launch.command, launch.args, { env: launch.env, stdio: ["ignore", "ignore", "inherit"] });
   const pid = child.pid;
   if (pid === undefined) throw new Error("could not start the controller");
   const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));

@@ -29,7 +29,8 @@ import { apiServerProcessEnv, writeApiServerTlsFiles } from "../sim/cluster/apis
 import { freePort } from "../sim/control-plane/ports.ts";
 import { requestPodToken } from "../sim/cluster/tokens.ts";
 import type { ComponentEntry } from "./entry-points.ts";
-import { log, percentile, pool, ROOT, round, type BenchCluster, type ShadowWriter } from "./lib.ts";
+import { launchOf, log, percentile, pool, ROOT, round, type BenchCluster, type ShadowWriter } from "./lib.ts";
+import type { InClusterAccess } from "./in-cluster.ts";
 
 interface Identity {
   nodeUid: string;
@@ -62,6 +63,8 @@ export interface RouteStandInsOptions {
   entry?: ComponentEntry;
   /** The API server's kubeconfig (e.g. through a counting proxy); default the control plane's admin kubeconfig. */
   kubeconfigPath?: string;
+  /** Started in-cluster through this instead of a kubeconfig, as its pod (bench/in-cluster.ts). */
+  inCluster?: InClusterAccess;
 }
 
 const summarise = (xs: readonly number[]): RouteLatency => ({
@@ -164,8 +167,9 @@ export class RouteStandIns implements ShadowWriter {
     const dir = await mkdtemp(join(tmpdir(), "brupop-bench-apiserver-"));
     const tls = await writeApiServerTlsFiles(cluster.cp, { dir, namespace, clusterDomain: "cluster.local" });
     const [port, metricsPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, o.entry?.args ?? [join(ROOT, "src/apiserver/main.ts")], {
-      env: {
+    const launch = await launchOf(
+      o.entry?.args ?? [join(ROOT, "src/apiserver/main.ts")],
+      {
         ...apiServerProcessEnv({
           kubeconfigPath: o.kubeconfigPath ?? cluster.cp.kubeconfigPath,
           namespace,
@@ -177,8 +181,9 @@ export class RouteStandIns implements ShadowWriter {
         ...o.entry?.env,
         ...o.env,
       },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+      o.inCluster,
+    );
+    const child = spawn(launch.command, launch.args, { env: launch.env, stdio: ["ignore", "ignore", "inherit"] });
     const self = new RouteStandIns(
       child,
       `https://127.0.0.1:${port}`,
