@@ -357,7 +357,7 @@ describe("Reconciler: one node", () => {
   it("decides nothing from a cache that does not hold its last spec write yet; a shadow made again is its own", async () => {
     const base = brs("a", "StagedAndPerformedUpdate", "5");
     const reached = { ...base, metadata: { ...base.metadata, generation: 3 } };
-    const cached = [reached];
+    const cached: BottlerocketShadow[] = [reached];
     const { reconciler, writes } = setup({ cached });
     await reconciler.node("a");
     // Another event of the node (its Node, a status) before the watch brings the write back: nothing to decide.
