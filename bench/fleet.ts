@@ -9,14 +9,14 @@ import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { ShadowTimeline } from "../sim/stand-ins/status-agents.ts";
-import { counterSum, RouteStandIns, type RouteLatency, type RouteStandInsOptions } from "./route-stand-ins.ts";
+import { counterSum, RouteStandIns, type RouteStandInsOptions } from "./route-stand-ins.ts";
 import {
   allUpdated,
   createNodes,
   diffCounts,
   histogramQuantile,
   parsePrometheus,
-  percentile,
+  latencySummary,
   processCpuSeconds,
   processMemoryMiB,
   requestCounts,
@@ -29,6 +29,7 @@ import {
   type BenchCluster,
   type ControllerProcess,
   type ControllerProcessOptions,
+  type LatencySummary,
   type Sample,
   type StepDurations,
   type RssSamples,
@@ -87,9 +88,9 @@ export interface FleetRollout {
   /** From brupop_workqueue_wait_seconds: how long keys waited ready for a worker (absent from older controllers). */
   queueWaitMs: Record<"node" | "fleet", { p50: number; p99: number }>;
   /** Status reached spec.state → the controller's next spec write, as a separate watch saw them. */
-  statusToSpecMs: { n: number; p50: number; p99: number; max: number };
+  statusToSpecMs: LatencySummary;
   /** The same, by the state the status reached (which step's reconcile the latency is). */
-  statusToSpecMsByState: Record<string, { n: number; p50: number; p99: number; max: number }>;
+  statusToSpecMsByState: Record<string, LatencySummary>;
   maxActive: number;
   budgetViolations: number;
   standInWrites: number;
@@ -106,7 +107,7 @@ export interface FleetRollout {
   kubeApiserverWriteMs: Record<"specPatch" | "statusPatch", { count: number; p50: number; p99: number }>;
   apiServer?: ProcessWindow & {
     peakSinceStartMiB: number;
-    putStatusLatencyMs: RouteLatency;
+    putStatusLatencyMs: LatencySummary;
     tokenReviewsByApiServer: number;
     tokenReviewsAtKubeApiserver: number;
   };
@@ -335,8 +336,4 @@ export class Fleet {
     await this.routes?.stop();
     await this.observer.stop();
   }
-}
-
-function latencySummary(l: readonly number[]): { n: number; p50: number; p99: number; max: number } {
-  return { n: l.length, p50: percentile(l, 0.5), p99: percentile(l, 0.99), max: l.length === 0 ? NaN : Math.max(...l) };
 }

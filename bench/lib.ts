@@ -531,6 +531,23 @@ export function percentile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
 
+/** Count, nearest-rank p50 and p99, and maximum of latencies in ms (to 2 decimals); NaN where there are none. */
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export function latencySummary(xs: readonly number[]): LatencySummary {
+  return {
+    n: xs.length,
+    p50: round(percentile(xs, 0.5), 2),
+    p99: round(percentile(xs, 0.99), 2),
+    max: xs.length === 0 ? NaN : round(Math.max(...xs), 2),
+  };
+}
+
 // ---- Results ----
 
 export interface Goal {

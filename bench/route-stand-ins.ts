@@ -29,7 +29,17 @@ import { apiServerProcessEnv, writeApiServerTlsFiles } from "../sim/cluster/apis
 import { freePort } from "../sim/control-plane/ports.ts";
 import { requestPodToken } from "../sim/cluster/tokens.ts";
 import type { ComponentEntry } from "./entry-points.ts";
-import { launchOf, log, percentile, pool, ROOT, round, type BenchCluster, type ShadowWriter } from "./lib.ts";
+import {
+  latencySummary,
+  launchOf,
+  log,
+  pool,
+  ROOT,
+  round,
+  type BenchCluster,
+  type LatencySummary,
+  type ShadowWriter,
+} from "./lib.ts";
 import type { InClusterAccess } from "./in-cluster.ts";
 
 interface Identity {
@@ -37,16 +47,9 @@ interface Identity {
   token: string;
 }
 
-export interface RouteLatency {
-  n: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
 export interface RouteStandInStats {
   /** Per HTTP exchange (each attempt), from asking the keep-alive agent for a socket to the end of the answer. */
-  latencyMs: { create: RouteLatency; putStatus: RouteLatency };
+  latencyMs: { create: LatencySummary; putStatus: LatencySummary };
   statusCodes: Record<string, number>;
   retries: number;
   failures: number;
@@ -66,13 +69,6 @@ export interface RouteStandInsOptions {
   /** Started in-cluster through this instead of a kubeconfig, as its pod (bench/in-cluster.ts). */
   inCluster?: InClusterAccess;
 }
-
-const summarise = (xs: readonly number[]): RouteLatency => ({
-  n: xs.length,
-  p50: round(percentile(xs, 0.5), 2),
-  p99: round(percentile(xs, 0.99), 2),
-  max: xs.length === 0 ? NaN : round(Math.max(...xs), 2),
-});
 
 /** The API server process plus the per-node identities; `writer` plugs into StandInAgents. */
 export class RouteStandIns implements ShadowWriter {
@@ -229,7 +225,7 @@ export class RouteStandIns implements ShadowWriter {
 
   stats(): RouteStandInStats {
     return {
-      latencyMs: { create: summarise(this.#latency.create), putStatus: summarise(this.#latency.putStatus) },
+      latencyMs: { create: latencySummary(this.#latency.create), putStatus: latencySummary(this.#latency.putStatus) },
       statusCodes: { ...this.#codes },
       retries: this.#retries,
       failures: this.#failures,
