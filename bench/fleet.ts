@@ -5,7 +5,11 @@
 //     shadow create (POST) and status write (PUT) goes over HTTPS with brupop's headers through a real brupop API
 //     server process (bench/route-stand-ins.ts), which authenticates it and writes the shadow;
 //   admin: status written directly with the admin client (no API server).
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { loadavg } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { ShadowTimeline } from "../sim/stand-ins/status-agents.ts";
@@ -17,9 +21,11 @@ import {
   histogramQuantile,
   parsePrometheus,
   latencySummary,
+  launchOf,
   processCpuSeconds,
   processMemoryMiB,
   requestCounts,
+  ROOT,
   round,
   sampleRss,
   scrapeKubeApiserver,
@@ -111,6 +117,22 @@ export interface FleetRollout {
     tokenReviewsByApiServer: number;
     tokenReviewsAtKubeApiserver: number;
   };
+}
+
+/** A rollout driven by bench/latency-floor-reactor.ts instead of the controller: the floor under status → spec. */
+export interface LatencyFloor {
+  seconds: number;
+  machineLoad1m: { rolloutStart: number; rolloutEnd: number };
+  statusToSpecMs: LatencySummary;
+  statusToSpecMsByState: Record<string, LatencySummary>;
+  /** Per watch event, its arrival to the end of the write it caused (0 without one): the reactor's "reconcile". */
+  handledMs: LatencySummary;
+  writes: number;
+  conflicts: number;
+  failures: number;
+  maxActive: number;
+  budgetViolations: number;
+  kubeApiserverWriteMs: FleetRollout["kubeApiserverWriteMs"];
 }
 
 /** Histogram samples after minus before (same name and labels). */
@@ -328,6 +350,71 @@ export class Fleet {
       },
       ...(apiServer ? { apiServer } : {}),
     };
+  }
+
+  /**
+   * Stops the controller and rolls `target` out with the latency floor's reactor in its place, connected as the
+   * controller was: the same nodes, stand-ins, watches and kube-apiserver, with the least a controller can do.
+   */
+  async floorRollout(target: string, timeoutMs: number): Promise<LatencyFloor> {
+    const { observer, agents, o } = this;
+    await this.controller?.stop();
+    this.controller = undefined;
+    const launch = await launchOf(
+      [join(ROOT, "bench/latency-floor-reactor.ts")],
+      {
+        PATH: process.env.PATH ?? "",
+        KUBECONFIG: o.controller?.kubeconfigPath ?? this.cluster.cp.kubeconfigPath,
+        BRUPOP_NAMESPACE: this.cluster.namespace,
+        BUDGET: String(o.budget),
+      },
+      o.controller?.inCluster,
+    );
+    const reactor = spawn(launch.command, launch.args, { env: launch.env, stdio: ["ignore", "pipe", "inherit"] });
+    const lines = createInterface({ input: reactor.stdout })[Symbol.asyncIterator]();
+    const exited = once(reactor, "exit");
+    try {
+      const ready = await lines.next();
+      if (ready.value !== "ready") throw new Error("the latency floor's reactor did not start");
+      observer.resetLatencies();
+      const kubeBefore = await scrapeKubeApiserver(this.cluster.kc);
+      const loadAtStart = round(loadavg()[0] ?? NaN, 2);
+      const began = Date.now();
+      await agents.offer(target);
+      await waitUntil("floor rollout done", () => allUpdated(observer.shadows(), o.nodes, target), timeoutMs, 100);
+      const ms = Date.now() - began;
+      const loadAtEnd = round(loadavg()[0] ?? NaN, 2);
+      const kubeWrites = subtract(await scrapeKubeApiserver(this.cluster.kc), kubeBefore);
+      reactor.kill("SIGTERM");
+      const report = await lines.next();
+      const r = JSON.parse(String(report.value)) as {
+        handledMs: number[];
+        writes: number;
+        conflicts: number;
+        failures: number;
+      };
+      return {
+        seconds: round(ms / 1000, 1),
+        machineLoad1m: { rolloutStart: loadAtStart, rolloutEnd: loadAtEnd },
+        statusToSpecMs: latencySummary(observer.stepLatencies),
+        statusToSpecMsByState: Object.fromEntries(
+          [...observer.stepLatenciesByState].map(([state, l]) => [state, latencySummary(l)]),
+        ),
+        handledMs: latencySummary(r.handledMs),
+        writes: r.writes,
+        conflicts: r.conflicts,
+        failures: r.failures,
+        maxActive: observer.maxActive,
+        budgetViolations: observer.violations.length,
+        kubeApiserverWriteMs: {
+          specPatch: writeLatency(kubeWrites, ""),
+          statusPatch: writeLatency(kubeWrites, "status"),
+        },
+      };
+    } finally {
+      if (reactor.exitCode === null && reactor.signalCode === null) reactor.kill("SIGKILL");
+      await exited;
+    }
   }
 
   async stop(): Promise<void> {

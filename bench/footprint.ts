@@ -17,11 +17,15 @@
 //     is offered at once: seconds until the first start the standby decides.
 //   agent: bench/agent-memory.ts --mode bundle under the manifest's agent memory limit: the cgroup working set
 //     through an update.
+//   floor: processes that load what a component loads and idle (bench/floor.ts): the floor under the idle RSS.
+//   latency-floor (on the largest fleet, after its rollout): the controller stopped, a reactor that only writes each
+//     next spec (bench/latency-floor-reactor.ts) rolls a new version out: the floor under status → spec and the
+//     reconcile, with the same nodes, stand-ins, watches and kube-apiserver.
 // A part that fails is reported as not measured, with its error; the others still run.
 //
 //   node bench/footprint.ts [--nodes 100,1000] [--budget 100] [--idle-window 300] [--settle 60] [--serial-nodes 20]
 //                           [--failovers 3] [--agent-seconds 20] [--entry bundle|source]
-//                           [--parts fleet,conversion,serial,failover,agent] [--cpu-prof DIR]
+//                           [--parts fleet,conversion,serial,failover,agent,floor,latency-floor] [--cpu-prof DIR]
 // --cpu-prof: the controller and the API server write V8 CPU profiles into DIR when they stop (node --cpu-prof); the
 // figures then include the profiler's cost, so keep such runs out of bench/results (copy the results first).
 import { writeFile } from "node:fs/promises";
@@ -48,7 +52,14 @@ import { runAgentMemory, type AgentMemory } from "./agent-memory-result.ts";
 import { startAgentWatches, type AgentWatches } from "./agent-watches.ts";
 import { measureFloors } from "./floor.ts";
 import { componentEntry, entryMode } from "./entry-points.ts";
-import { Fleet, FLEET_STEPS, FLEET_STEPS_TEXT, type FleetRollout, type IdleWindow } from "./fleet.ts";
+import {
+  Fleet,
+  FLEET_STEPS,
+  FLEET_STEPS_TEXT,
+  type FleetRollout,
+  type IdleWindow,
+  type LatencyFloor,
+} from "./fleet.ts";
 import type { RouteStandIns } from "./route-stand-ins.ts";
 import {
   allUpdated,
@@ -71,7 +82,7 @@ import {
 } from "./lib.ts";
 import { inClusterAvailable, type InClusterAccess } from "./in-cluster.ts";
 
-const PARTS = ["fleet", "conversion", "serial", "failover", "agent", "floor"] as const;
+const PARTS = ["fleet", "conversion", "serial", "failover", "agent", "floor", "latency-floor"] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -347,6 +358,7 @@ interface FleetFootprint {
   idle: IdleWindow & { requests: WindowRequests };
   rollout: FleetRollout & { requests: WindowRequests };
   conversion?: ConversionFootprint | { failed: string };
+  latencyFloor?: LatencyFloor | { failed: string };
 }
 
 /** In-cluster through its proxy, as its pod runs, where this machine allows it; else its kubeconfig. */
@@ -360,7 +372,11 @@ function connection(
     : { kubeconfigPath: proxies.paths[component] };
 }
 
-async function measureFleet(nodes: number, withConversion: boolean): Promise<FleetFootprint> {
+async function measureFleet(
+  nodes: number,
+  withConversion: boolean,
+  withLatencyFloor: boolean,
+): Promise<FleetFootprint> {
   const cluster = await startBenchCluster();
   let proxies: CountingProxies | undefined;
   let fleet: Fleet | undefined;
@@ -398,11 +414,16 @@ async function measureFleet(nodes: number, withConversion: boolean): Promise<Fle
     if (withConversion && routes && first !== undefined) {
       conversion = await attempt("conversion", () => measureConversion(cluster, routes, first));
     }
+    const ready = fleet;
+    const latencyFloor = withLatencyFloor
+      ? await attempt("latency floor", () => ready.floorRollout("3.0.0", 30 * 60_000))
+      : undefined;
     return {
       nodes,
       idle: { ...idle, requests: idleRequests },
       rollout: { ...rollout, requests: rolloutRequests },
       ...(conversion ? { conversion } : {}),
+      ...(latencyFloor ? { latencyFloor } : {}),
     };
   } finally {
     await agentWatches?.stop();
@@ -511,7 +532,13 @@ async function measureSerial(cluster: BenchCluster): Promise<RolloutMeasurement 
 const fleets = new Map<number, FleetFootprint | { failed: string }>();
 if (parts.has("fleet")) {
   for (const [i, n] of sizes.entries()) {
-    fleets.set(n, await attempt(`fleet of ${n}`, () => measureFleet(n, i === 0 && parts.has("conversion"))));
+    const largest = n === Math.max(...sizes);
+    fleets.set(
+      n,
+      await attempt(`fleet of ${n}`, () =>
+        measureFleet(n, i === 0 && parts.has("conversion"), largest && parts.has("latency-floor")),
+      ),
+    );
   }
 }
 const serial = parts.has("serial") ? await attempt("serial", () => onOwnCluster(measureSerial)) : undefined;
@@ -595,12 +622,29 @@ const kubeWrite = (f: FleetFootprint, which: "specPatch" | "statusPatch", what: 
   const w = f.rollout.kubeApiserverWriteMs[which];
   return `kube-apiserver's own time for ${what} in the same rollout: p50 / p99 ${w.p50} / ${w.p99} ms over ${w.count}`;
 };
+/** What the latency floor's reactor measured in the same fleet (its rollout followed the controller's). */
+const latencyFloorText = (f: FleetFootprint, figure: (l: LatencyFloor) => string): string => {
+  const l = f.latencyFloor;
+  if (l === undefined) return "";
+  if (failed(l)) return `; the latency floor failed: ${l.failed}`;
+  return (
+    `; the floor, a reactor that only writes each next spec (no queue, no decision but a count, ` +
+    `bench/latency-floor-reactor.ts), in the same fleet right after: ${figure(l)} in a ${l.seconds} s rollout ` +
+    `(kube-apiserver's spec PATCH p50 / p99 ${l.kubeApiserverWriteMs.specPatch.p50} / ` +
+    `${l.kubeApiserverWriteMs.specPatch.p99} ms, ${l.conflicts} conflicts, ${l.failures} failures, ` +
+    `at most ${l.maxActive} in flight)`
+  );
+};
 figures["reconcile-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.reconcileMs.node.p99,
   detail:
     `${f.rollout.reconcileMs.node.count} node reconciles, bucket-interpolated; before each, a p50 / p99 wait ` +
     `for a worker of ${f.rollout.queueWaitMs.node.p50} / ${f.rollout.queueWaitMs.node.p99} ms; ` +
-    kubeWrite(f, "specPatch", "the spec PATCH a reconcile makes"),
+    kubeWrite(f, "specPatch", "the spec PATCH a reconcile makes") +
+    latencyFloorText(
+      f,
+      (l) => `per watch event (to the end of its write, if any) p50 / p99 ${l.handledMs.p50} / ${l.handledMs.p99} ms`,
+    ),
 }));
 figures["status-to-spec-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.statusToSpecMs.p99,
@@ -609,7 +653,16 @@ figures["status-to-spec-p99-ms-1000"] = fromFleet(1000, (f) => ({
     `reached: ${Object.entries(f.rollout.statusToSpecMsByState)
       .map(([state, l]) => `${state} ${l.p50} / ${l.p99}`)
       .join(", ")} ms); ` +
-    kubeWrite(f, "statusPatch", "the agent's status PATCH (through the API server)"),
+    kubeWrite(f, "statusPatch", "the agent's status PATCH (through the API server)") +
+    latencyFloorText(
+      f,
+      (l) =>
+        `status → spec p50 / p99 ${l.statusToSpecMs.p50} / ${l.statusToSpecMs.p99} ms (` +
+        Object.entries(l.statusToSpecMsByState)
+          .map(([state, s]) => `${state} ${s.p50} / ${s.p99}`)
+          .join(", ") +
+        ")",
+    ),
 }));
 {
   const first = fleets.get(sizes[0] ?? 0);

@@ -230,6 +230,14 @@ export class ShadowTimeline {
     });
   }
 
+  /** Forgets the latencies, the largest count in flight and the violations seen so far (a new rollout). */
+  resetLatencies(): void {
+    this.stepLatencies.length = 0;
+    this.stepLatenciesByState.clear();
+    this.violations.length = 0;
+    this.maxActive = 0;
+  }
+
   set budget(value: number) {
     this.#budget = value;
   }
