@@ -1,9 +1,10 @@
 // The latency floor's reactor (`Fleet.floorRollout` in bench/fleet.ts starts it): the least a controller can do in a
-// rollout, as a process of its own. It watches the shadows and, on the event of a status that reached its spec, writes the next
-// spec at once (the same merge patch, resourceVersion precondition and field manager as the controller's), with no
-// queue, no worker limit, no consistent read, no Events, no Node annotations and no health gate; it starts a node
-// when fewer than BUDGET are in flight, by its own count. Whatever status → spec latency the fleet measures with it
-// is what the machine gives any controller, with the same agents, watches and kube-apiserver.
+// rollout, as a process of its own. It watches the shadows and, on the event of a status that reached its spec,
+// writes the next spec at once (the same merge patch, resourceVersion precondition and field manager as the
+// controller's), with no queue, no worker or connection limit, no consistent read, no Events, no Node annotations
+// and no health gate; it starts a node when fewer than BUDGET are in flight, by its own count. Whatever status → spec
+// latency the fleet measures with it is what the machine gives any controller, with the same agents, watches and
+// kube-apiserver.
 //
 // Environment: BRUPOP_NAMESPACE, BUDGET, and the connection (KUBECONFIG, or in-cluster). It prints `ready` once its
 // cache is filled and, on SIGTERM, one JSON line, `{ handledMs, writes, conflicts, failures }` (handledMs: for every
@@ -25,7 +26,11 @@ const namespace = process.env.BRUPOP_NAMESPACE ?? "";
 const budget = Number(process.env.BUDGET);
 if (namespace === "" || !Number.isInteger(budget) || budget < 1) throw new Error("BRUPOP_NAMESPACE and BUDGET");
 
-const client = new KubeClient(await loadConnection(), { userAgent: "brupop-bench-latency-floor" });
+// More connections than writes can be in flight (the budget's worth): no write waits for one.
+const client = new KubeClient(await loadConnection(), {
+  userAgent: "brupop-bench-latency-floor",
+  maxConnections: 4 * budget,
+});
 const path = `/apis/${API_GROUP}/${VERSION_V2}/namespaces/${namespace}/${PLURAL}`;
 const handledMs: number[] = [];
 /** Nodes started and not yet back at Idle with their target. */

@@ -15,9 +15,9 @@ const https = process.getBuiltinModule("node:https");
 const tls = process.getBuiltinModule("node:tls");
 
 /**
- * Connections to kube-apiserver at once (watches included); more requests wait for one. HTTP/1.1 carries one
- * request per connection: without a bound a burst of writes (a fleet pass's starts, a drain's evictions) opens as
- * many TLS connections as it has requests.
+ * Connections to kube-apiserver at once, by default (watches have a pool of their own); more requests wait for one.
+ * HTTP/1.1 carries one request per connection: without a bound a burst of writes (a fleet pass's starts, a drain's
+ * evictions) opens as many TLS connections as it has requests.
  */
 const MAX_CONNECTIONS = 32;
 /** Connections kept open between bursts. */
@@ -98,10 +98,10 @@ interface Shared {
   readonly fence: () => AbortSignal;
 }
 
-function transport(connection: Connection, userAgent: string): Transport {
+function transport(connection: Connection, userAgent: string, maxConnections: number): Transport {
   const base = new URL(connection.server);
   const secure = base.protocol === "https:";
-  const pool = { keepAlive: true, maxSockets: MAX_CONNECTIONS, maxFreeSockets: MAX_IDLE_CONNECTIONS };
+  const pool = { keepAlive: true, maxSockets: maxConnections, maxFreeSockets: MAX_IDLE_CONNECTIONS };
   if (!secure) {
     const agent = new http.Agent(pool);
     return { connection, userAgent, base, secure, agent, watchAgent: new http.Agent({ keepAlive: true }) };
@@ -138,11 +138,16 @@ export class KubeClient {
    * `userAgent` names the component in kube-apiserver's audit log and, for writes without a fieldManager, in the
    * objects' managedFields (e.g. who cordoned a Node).
    */
-  constructor(connection: Connection, options: { timeoutMs?: number; userAgent?: string; [SHARE]?: Shared } = {}) {
+  constructor(
+    connection: Connection,
+    options: { timeoutMs?: number; userAgent?: string; maxConnections?: number; [SHARE]?: Shared } = {},
+  ) {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const shared = options[SHARE];
     this.#fence = shared?.fence;
-    this.#transport = shared?.transport ?? transport(connection, options.userAgent ?? DEFAULT_USER_AGENT);
+    this.#transport =
+      shared?.transport ??
+      transport(connection, options.userAgent ?? DEFAULT_USER_AGENT, options.maxConnections ?? MAX_CONNECTIONS);
   }
 
   /**

@@ -71,6 +71,24 @@ describe("KubeClient", () => {
     }
   });
 
+  it("holds to the connection bound it is given", async () => {
+    const { proxy, kc } = await proxyToApiServer(t, { asAdmin: true });
+    const client = new KubeClient(connectionFromKubeconfig(kc.exportConfig()), { maxConnections: 3 });
+    const path = `/api/v1/namespaces/${t.namespace}/configmaps`;
+    try {
+      const before = proxy.connections;
+      const created = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => client.create<V1ConfigMap>(path, { metadata: { name: `bound-${i}` } })),
+      );
+      expect(created).toHaveLength(30);
+      expect(proxy.connections - before).toBeGreaterThan(0);
+      expect(proxy.connections - before).toBeLessThanOrEqual(3);
+    } finally {
+      client.close();
+      await proxy.stop();
+    }
+  });
+
   it("decodes a watched object whose characters are split across chunks", async () => {
     const path = `/api/v1/namespaces/${t.namespace}/configmaps`;
     const text = "é€😀".repeat(40_000); // 360 KB of 2-, 3- and 4-byte characters: many chunk boundaries fall inside one
