@@ -381,7 +381,11 @@ export class Fleet {
       const loadAtStart = round(loadavg()[0] ?? NaN, 2);
       const began = Date.now();
       await agents.offer(target);
-      await waitUntil("floor rollout done", () => allUpdated(observer.shadows(), o.nodes, target), timeoutMs, 100);
+      const done = (): boolean => {
+        if (reactor.exitCode !== null) throw new Error(`the latency floor's reactor exited (${reactor.exitCode})`);
+        return allUpdated(observer.shadows(), o.nodes, target);
+      };
+      await waitUntil("floor rollout done", done, timeoutMs, 100);
       const ms = Date.now() - began;
       const loadAtEnd = round(loadavg()[0] ?? NaN, 2);
       const kubeWrites = subtract(await scrapeKubeApiserver(this.cluster.kc), kubeBefore);
