@@ -155,6 +155,16 @@ function writeLatency(delta: readonly Sample[], subresource: string): { count: n
   return { count, p50: q(0.5), p99: q(0.99) };
 }
 
+/** kube-apiserver's own time for the two writes a step is made of, from its histogram's delta. */
+function writeLatencies(delta: readonly Sample[]): FleetRollout["kubeApiserverWriteMs"] {
+  return { specPatch: writeLatency(delta, ""), statusPatch: writeLatency(delta, "status") };
+}
+
+/** The observer's status → spec latencies by the state reached, summarised. */
+function latenciesByState(observer: ShadowTimeline): Record<string, LatencySummary> {
+  return Object.fromEntries([...observer.stepLatenciesByState].map(([state, l]) => [state, latencySummary(l)]));
+}
+
 /** CPU and RSS of a process from now until the returned function is called. */
 async function watchProcess(pid: number, everyMs: number): Promise<() => Promise<ProcessWindow>> {
   const began = Date.now();
@@ -335,19 +345,14 @@ export class Fleet {
         fleet: { p50: wait("fleet", 0.5), p99: wait("fleet", 0.99) },
       },
       statusToSpecMs: latencySummary(lat),
-      statusToSpecMsByState: Object.fromEntries(
-        [...observer.stepLatenciesByState].map(([state, l]) => [state, latencySummary(l)]),
-      ),
+      statusToSpecMsByState: latenciesByState(observer),
       maxActive: observer.maxActive,
       budgetViolations: observer.violations.length,
       standInWrites: agents.writes,
       standInFailedWrites: agents.failedWrites,
       kubeApiserverRequests: kubeRequests,
       eventsByReason: await eventsSince(this.cluster.core, began),
-      kubeApiserverWriteMs: {
-        specPatch: writeLatency(kubeWrites, ""),
-        statusPatch: writeLatency(kubeWrites, "status"),
-      },
+      kubeApiserverWriteMs: writeLatencies(kubeWrites),
       ...(apiServer ? { apiServer } : {}),
     };
   }
@@ -401,19 +406,14 @@ export class Fleet {
         seconds: round(ms / 1000, 1),
         machineLoad1m: { rolloutStart: loadAtStart, rolloutEnd: loadAtEnd },
         statusToSpecMs: latencySummary(observer.stepLatencies),
-        statusToSpecMsByState: Object.fromEntries(
-          [...observer.stepLatenciesByState].map(([state, l]) => [state, latencySummary(l)]),
-        ),
+        statusToSpecMsByState: latenciesByState(observer),
         handledMs: latencySummary(r.handledMs),
         writes: r.writes,
         conflicts: r.conflicts,
         failures: r.failures,
         maxActive: observer.maxActive,
         budgetViolations: observer.violations.length,
-        kubeApiserverWriteMs: {
-          specPatch: writeLatency(kubeWrites, ""),
-          statusPatch: writeLatency(kubeWrites, "status"),
-        },
+        kubeApiserverWriteMs: writeLatencies(kubeWrites),
       };
     } finally {
       if (reactor.exitCode === null && reactor.signalCode === null) reactor.kill("SIGKILL");

@@ -77,6 +77,7 @@ import {
   waitUntil,
   type BenchCluster,
   type ControllerProcess,
+  type LatencySummary,
   type RolloutMeasurement,
   type RssSamples,
 } from "./lib.ts";
@@ -622,6 +623,11 @@ const kubeWrite = (f: FleetFootprint, which: "specPatch" | "statusPatch", what: 
   const w = f.rollout.kubeApiserverWriteMs[which];
   return `kube-apiserver's own time for ${what} in the same rollout: p50 / p99 ${w.p50} / ${w.p99} ms over ${w.count}`;
 };
+/** p50 / p99 by the state the status reached, as "State p50 / p99, …". */
+const byStateText = (byState: Record<string, LatencySummary>): string =>
+  Object.entries(byState)
+    .map(([state, l]) => `${state} ${l.p50} / ${l.p99}`)
+    .join(", ");
 /** What the latency floor's reactor measured in the same fleet (its rollout followed the controller's). */
 const latencyFloorText = (f: FleetFootprint, figure: (l: LatencyFloor) => string): string => {
   const l = f.latencyFloor;
@@ -650,18 +656,13 @@ figures["status-to-spec-p99-ms-1000"] = fromFleet(1000, (f) => ({
   value: f.rollout.statusToSpecMs.p99,
   detail:
     `over ${f.rollout.statusToSpecMs.n} steps (p50 ${f.rollout.statusToSpecMs.p50} ms; p50 / p99 by the state ` +
-    `reached: ${Object.entries(f.rollout.statusToSpecMsByState)
-      .map(([state, l]) => `${state} ${l.p50} / ${l.p99}`)
-      .join(", ")} ms); ` +
+    `reached: ${byStateText(f.rollout.statusToSpecMsByState)} ms); ` +
     kubeWrite(f, "statusPatch", "the agent's status PATCH (through the API server)") +
     latencyFloorText(
       f,
       (l) =>
-        `status → spec p50 / p99 ${l.statusToSpecMs.p50} / ${l.statusToSpecMs.p99} ms (` +
-        Object.entries(l.statusToSpecMsByState)
-          .map(([state, s]) => `${state} ${s.p50} / ${s.p99}`)
-          .join(", ") +
-        ")",
+        `status → spec p50 / p99 ${l.statusToSpecMs.p50} / ${l.statusToSpecMs.p99} ms ` +
+        `(${byStateText(l.statusToSpecMsByState)})`,
     ),
 }));
 {
