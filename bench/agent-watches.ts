@@ -11,6 +11,7 @@ import { DEFAULT_TIMING } from "../src/agent/config.ts";
 import { SingleObjectWatch } from "../src/agent/kube-watch.ts";
 import { parseNode, parseShadow } from "../src/agent/observed.ts";
 import type { ProxiedAccess } from "../sim/cluster/fault-proxy.ts";
+import { PROXIED_TOKEN } from "./in-cluster.ts";
 import { log, waitUntil } from "./lib.ts";
 
 export interface AgentWatches {
@@ -26,7 +27,7 @@ export async function startAgentWatches(
 ): Promise<AgentWatches> {
   const dir = await mkdtemp(join(tmpdir(), "brupop-agent-watches-"));
   const tokenFile = join(dir, "token");
-  await writeFile(tokenFile, "counted-not-authenticated\n", { mode: 0o600 });
+  await writeFile(tokenFile, PROXIED_TOKEN, { mode: 0o600 });
   const kube = { url: access.proxy.url, tokenFile, caFile: access.caFile };
   const common = {
     kube,

@@ -21,6 +21,12 @@ export interface Launch {
   readonly env: Record<string, string>;
 }
 
+/**
+ * The token of a component behind a counting proxy: the proxy presents the admin identity upstream, so kube-apiserver
+ * never sees it (the count, not RBAC, is measured).
+ */
+export const PROXIED_TOKEN = "counted-not-authenticated\n";
+
 const SERVICE_ACCOUNT_DIR = "/run/secrets/kubernetes.io/serviceaccount"; // /var/run is /run
 const MOUNT_AND_EXEC = `mount -t tmpfs tmpfs /run && mkdir -p ${SERVICE_ACCOUNT_DIR} && cp "$0"/* ${SERVICE_ACCOUNT_DIR}/ && exec "$@"`;
 
@@ -33,8 +39,7 @@ export function inClusterAvailable(): boolean {
 }
 
 /**
- * How to start `command args` in-cluster through `access`. The token is not one kube-apiserver would accept: the
- * counting proxies present the admin identity upstream (bench/footprint.ts), and the count, not RBAC, is measured.
+ * How to start `command args` in-cluster through `access` (a counting proxy: the token is `PROXIED_TOKEN`).
  */
 export async function inClusterLaunch(
   command: string,
@@ -45,7 +50,7 @@ export async function inClusterLaunch(
   const dir = await mkdtemp(join(tmpdir(), "brupop-bench-in-cluster-"));
   const files = join(dir, "serviceaccount");
   await mkdir(files, { mode: 0o700 });
-  await writeFile(join(files, "token"), "counted-not-authenticated\n", { mode: 0o600 });
+  await writeFile(join(files, "token"), PROXIED_TOKEN, { mode: 0o600 });
   await writeFile(join(files, "ca.crt"), access.caPem);
   const { KUBECONFIG: _kubeconfig, ...rest } = env;
   const url = new URL(access.url);
