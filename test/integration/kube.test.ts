@@ -290,8 +290,20 @@ describe("acquireLeadership", () => {
       // a: a read and a create, then PUTs of the lease it wrote, no reads; b: reads until its watch has listed
       // (a retry period apart), then none while a renews. Polling, b alone would have read 15 times by now.
       expect(leaseRequests(proxy, "quiet", "GET").length).toBeLessThanOrEqual(4);
-      crash.abort(); // a dies without releasing
-      const lastRenewal = Math.max(...leaseRequests(proxy, "quiet", "PUT").map((r) => r.at));
+      // a dies without releasing, in the middle of a renewal that never reaches kube-apiserver.
+      proxy.hold();
+      await eventually("a sent its next renewal", async () =>
+        leaseRequests(proxy, "quiet", "PUT").length >= 5 ? true : undefined,
+      );
+      crash.abort();
+      proxy.heal();
+      await eventually("a's last PUT ended", async () =>
+        leaseRequests(proxy, "quiet", "PUT").every((r) => r.closedAt !== undefined) ? true : undefined,
+      );
+      // Its last renewal is the one kube-apiserver kept.
+      const lastWritten = await direct().readNamespacedLease({ name: "quiet", namespace: t.namespace });
+      expect(lastWritten.spec?.holderIdentity).toBe("a");
+      const lastRenewal = Date.parse(String(lastWritten.spec?.renewTime));
       const leadershipB = await b;
       const tookOverAfter = Date.now() - lastRenewal;
       expect(await holder("quiet")).toBe("b");
