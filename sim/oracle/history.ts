@@ -5,7 +5,7 @@
 import type { CoreV1Event, V1Node, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import type { HostEffect } from "../host/host-state.ts";
 import type { HostSignal, InvariantOracle } from "./invariants.ts";
-import { nodeView, operatorEventView, pdbView, podView, shadowReason } from "./views.ts";
+import { nodeView, operatorEventView, pdbView, podView, shadowReason, shadowSpecState } from "./views.ts";
 
 export type Observation =
   | { readonly at: number; readonly kind: "node"; readonly object: V1Node }
@@ -77,6 +77,7 @@ export function replay(oracle: InvariantOracle, o: Observation): void {
       return;
     }
     case "shadow":
+      oracle.shadowSpec(o.at, o.node, o.object === undefined ? undefined : shadowSpecState(o.object));
       return oracle.shadowReason(o.at, o.node, o.object === undefined ? undefined : shadowReason(o.object));
     case "host-initially":
       return oracle.hostInitially(o.node, o.up, o.version);

@@ -460,6 +460,24 @@ describe("I5: updates start only while the schedule allows", () => {
     expect(o.violations.map((v) => [v.invariant, v.nodes])).toEqual([["I5", ["n2"]]]);
     expect(o.starts).toBe(3);
   });
+
+  test("a start is dated from when the spec asked to stage, however late the host prepares", () => {
+    const o = oracle({ scheduleOpen: open, startSlackMs: 5 * S });
+    fleet(o, 3);
+    o.shadowSpec(T0 + 43 * S, "n1", "StagedAndPerformedUpdate"); // asked inside the window
+    o.shadowSpec(T0 + 50 * S, "n1", "StagedAndPerformedUpdate"); // the same ask, rewritten
+    o.host(T0 + 56 * S, "n1", { kind: "command", command: "prepare" }); // the host API was down until now
+    expect(o.violations).toEqual([]);
+    o.shadowSpec(T0 + 52 * S, "n2", "StagedAndPerformedUpdate"); // asked outside it
+    o.host(T0 + 53 * S, "n2", { kind: "command", command: "prepare" });
+    o.shadowSpec(T0 + 40 * S, "n3", "StagedAndPerformedUpdate");
+    o.shadowSpec(T0 + 41 * S, "n3", "Idle"); // withdrawn: a later prepare is dated by itself
+    o.host(T0 + 56 * S, "n3", { kind: "command", command: "prepare" });
+    expect(o.violations.map((v) => [v.invariant, v.nodes, v.message])).toEqual([
+      ["I5", ["n2"], expect.stringContaining("asked for 1.0 s earlier")],
+      ["I5", ["n3"], expect.not.stringContaining("asked")],
+    ]);
+  });
 });
 
 describe("I5 after a one-shot trigger whose session found nothing to start", () => {

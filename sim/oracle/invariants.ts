@@ -148,6 +148,8 @@ interface Track {
   lastProgressAt: number;
   lastActivityAt: number | undefined;
   attemptStartAt: number;
+  /** I5: since when the shadow's spec asks the node to stage an update (undefined: it does not). */
+  stageAskedAt: number | undefined;
   reasonMissingSince: number | undefined;
   i3Reported: boolean;
   /** When the Node was last observed (a reboot is judged for I6 only on a view newer than it). */
@@ -168,6 +170,8 @@ interface PdbTrack {
   lowest: number | undefined;
 }
 
+/** The spec state that asks a node to stage an update (the wire's name). */
+const STAGE = "StagedAndPerformedUpdate";
 const NOTES_KEPT = 14;
 const EVENTS_KEPT = 60;
 // Event timestamps have a second's precision; an Event may carry a time up to this much before what it reports.
@@ -391,6 +395,17 @@ export class InvariantOracle {
     this.#checkCordons(at);
   }
 
+  /**
+   * The state the node's shadow asks for now (spec.state; undefined: no shadow). A start is the operator's decision:
+   * I5 dates a prepare that begins an attempt from when the spec first asked to stage, if it still does, since the
+   * host may act on the request late (its API down, the agent restarting).
+   */
+  shadowSpec(at: number, node: string, state: string | undefined): void {
+    const t = this.#track(node);
+    if (state !== STAGE) t.stageAskedAt = undefined;
+    else t.stageAskedAt ??= at;
+  }
+
   event(at: number, e: EventView): void {
     this.checks.event++;
     const t = this.#track(e.node);
@@ -490,6 +505,7 @@ export class InvariantOracle {
         lastProgressAt: this.#o.startedAt,
         lastActivityAt: undefined,
         attemptStartAt: this.#o.startedAt,
+        stageAskedAt: undefined,
         reasonMissingSince: undefined,
         i3Reported: false,
         viewAt: undefined,
@@ -760,8 +776,10 @@ export class InvariantOracle {
     const open = this.#scheduleOpen;
     if (open === undefined) return;
     const slack = this.#o.startSlackMs ?? 10_000;
-    for (let s = at; s >= at - slack; s -= 250) if (open(s)) return;
-    this.#violate("I5", at, [t.name], `${t.name} started an update (host prepare) outside the schedule`);
+    const decided = t.stageAskedAt ?? at;
+    for (let s = decided; s >= decided - slack; s -= 250) if (open(s)) return;
+    const asked = t.stageAskedAt === undefined ? "" : `, asked for ${secs(at - decided)} earlier`;
+    this.#violate("I5", at, [t.name], `${t.name} started an update (host prepare${asked}) outside the schedule`);
   }
 
   #nodeGone(name: string | undefined): boolean {

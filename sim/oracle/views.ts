@@ -227,3 +227,9 @@ export function shadowReason(shadow: unknown): string | undefined {
   if (condition) return `${condition.type ?? "condition"}: ${condition.message?.trim() || condition.reason?.trim()}`;
   return undefined;
 }
+
+/** The state a BottlerocketShadow's spec asks for; undefined when it has none. */
+export function shadowSpecState(shadow: unknown): string | undefined {
+  const state = (shadow as { spec?: { state?: unknown } | null }).spec?.state;
+  return typeof state === "string" ? state : undefined;
+}

@@ -506,6 +506,7 @@ describe("deep and large agent bodies", () => {
 describe("routes that take no body", () => {
   it("refuse one of any type and do nothing; an empty one (brupop's) is still fine", async () => {
     await t.core.patchNode({ name: node.name, body: [{ op: "add", path: "/spec/unschedulable", value: true }] });
+    await taintFollows(true);
     const post = (path: string, headers: Record<string, string>, body?: string) =>
       server.call({
         method: "POST",
@@ -536,8 +537,22 @@ describe("routes that take no body", () => {
     const uncordoned = await post(AGENT_ROUTES.uncordon, { ...json, "content-length": "0" });
     expect(uncordoned.status, uncordoned.text).toBe(200);
     expect((await t.core.readNode({ name: node.name })).spec?.unschedulable ?? false).toBe(false);
+    await taintFollows(false);
   });
 });
+
+/**
+ * Waits until kube-controller-manager's taint follows the Node's unschedulable field (it adds and removes
+ * `node.kubernetes.io/unschedulable` a moment later), so that a snapshot of the Node does not change under a test.
+ */
+async function taintFollows(unschedulable: boolean): Promise<void> {
+  await eventually(`the unschedulable taint ${unschedulable ? "added" : "removed"}`, async () => {
+    const taints = (await t.core.readNode({ name: node.name })).spec?.taints ?? [];
+    return taints.some((taint) => taint.key === "node.kubernetes.io/unschedulable") === unschedulable
+      ? true
+      : undefined;
+  });
+}
 
 describe("the conversion webhook (no token, as kube-apiserver calls it)", () => {
   it("refuses an unknown desiredAPIVersion even with no objects", async () => {
