@@ -88,7 +88,15 @@ export interface FleetRollout {
   seconds: number;
   /** 1-minute load average of the machine at the rollout's start and end. */
   machineLoad1m: { rolloutStart: number; rolloutEnd: number };
-  controller: ProcessWindow & { peakSinceStartMiB: number };
+  controller: ProcessWindow & {
+    peakSinceStartMiB: number;
+    /**
+     * Its event loop's delay over the rollout: the nodejs_eventloop_lag_* gauges read at the end, which cover the
+     * time since the scrape at its start (absent from controllers without process metrics). perf_hooks counts its
+     * 10 ms sampling interval in: an idle loop reads about 10 ms.
+     */
+    eventLoopDelayMs?: { p50: number; p99: number; max: number };
+  };
   /** From the controller's brupop_reconcile_duration_seconds histogram, delta over the rollout (bucket resolution). */
   reconcileMs: Record<"node" | "fleet", { count: number; p50: number; p99: number }>;
   /** From brupop_workqueue_wait_seconds: how long keys waited ready for a worker (absent from older controllers). */
@@ -306,7 +314,13 @@ export class Fleet {
     const kubeAfter = await scrapeKubeApiserver(kc);
     const kubeRequests = diffCounts(requestCounts(kubeAfter), requestCounts(kubeBefore));
     const kubeWrites = subtract(kubeAfter, kubeBefore);
-    const reconciles = subtract(parsePrometheus(await leader.metrics()), metricsBefore);
+    const metricsAfter = parsePrometheus(await leader.metrics());
+    const reconciles = subtract(metricsAfter, metricsBefore);
+    const lagMs = (quantile: string) => {
+      const seconds = metricsAfter.find((s) => s.name === `nodejs_eventloop_lag_${quantile}_seconds`)?.value;
+      return seconds === undefined ? undefined : round(seconds * 1000, 1);
+    };
+    const [lagP50, lagP99, lagMax] = [lagMs("p50"), lagMs("p99"), lagMs("max")];
     const quantile = (metric: string) => (kind: string, p: number) =>
       round(histogramQuantile(reconciles, metric, p, { kind }) * 1000, 1);
     const q = quantile("brupop_reconcile_duration_seconds");
@@ -335,6 +349,9 @@ export class Fleet {
         ...controller,
         cpuPercentOfOneCore: round((controller.cpuSeconds / (ms / 1000)) * 100, 1),
         peakSinceStartMiB: (await processMemoryMiB(leader.pid)).peak,
+        ...(lagP50 === undefined || lagP99 === undefined || lagMax === undefined
+          ? {}
+          : { eventLoopDelayMs: { p50: lagP50, p99: lagP99, max: lagMax } }),
       },
       reconcileMs: {
         node: { count: count("node"), p50: q("node", 0.5), p99: q("node", 0.99) },

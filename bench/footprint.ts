@@ -628,6 +628,13 @@ const byStateText = (byState: Record<string, LatencySummary>): string =>
   Object.entries(byState)
     .map(([state, l]) => `${state} ${l.p50} / ${l.p99}`)
     .join(", ");
+/** The controller's event loop delay over the rollout, when it exports it. */
+const eventLoopText = (f: FleetFootprint): string => {
+  const d = f.rollout.controller.eventLoopDelayMs;
+  return d === undefined
+    ? ""
+    : `the controller's event loop delay p50 / p99 / max ${d.p50} / ${d.p99} / ${d.max} ms (10 ms sampling included); `;
+};
 /** What the latency floor's reactor measured in the same fleet (its rollout followed the controller's). */
 const latencyFloorText = (f: FleetFootprint, figure: (l: LatencyFloor) => string): string => {
   const l = f.latencyFloor;
@@ -646,6 +653,7 @@ figures["reconcile-p99-ms-1000"] = fromFleet(1000, (f) => ({
   detail:
     `${f.rollout.reconcileMs.node.count} node reconciles, bucket-interpolated; before each, a p50 / p99 wait ` +
     `for a worker of ${f.rollout.queueWaitMs.node.p50} / ${f.rollout.queueWaitMs.node.p99} ms; ` +
+    eventLoopText(f) +
     kubeWrite(f, "specPatch", "the spec PATCH a reconcile makes") +
     latencyFloorText(
       f,

@@ -10,6 +10,7 @@ import { pino } from "pino";
 import { formattedDestination } from "../logging/format.ts";
 import { parseLogSettings } from "../logging/settings.ts";
 import { resolveFleetPolicy } from "../core/policy.ts";
+import { registerProcessMetrics } from "../metrics/process.ts";
 import { ConfigError, parseControllerConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
 import { autoLabellerFromEnv } from "./auto-label.ts";
@@ -76,6 +77,9 @@ async function main(): Promise<void> {
       process.exit(1);
     },
   });
+
+  // The process's own metrics (memory, CPU, event loop delay) beside the controller's, as the API server has them.
+  registerProcessMetrics(controller.metrics.registry);
 
   // Off unless AUTO_LABEL_NODES=true; a bad value is a startup error naming the variable.
   const labeller = autoLabellerFromEnv(process.env, {

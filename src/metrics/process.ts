@@ -1,4 +1,4 @@
-// The process and Node.js metrics the API server exposes, with prom-client's collectDefaultMetrics names, help texts
+// The process and Node.js metrics the controller and the API server expose, with prom-client's collectDefaultMetrics names, help texts
 // and types (docs/operations.md). Those of its defaults left out, and why, are listed in README.md.
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Counter } from "./counter.ts";

@@ -155,7 +155,10 @@ describe(`more than ${MAX_FAILED_NODES} failed node (spec.maxFailedNodes ${MAX_F
     expect(explained).toMatch(/the rollout halted itself: 2 nodes failed/);
     expect(explained).toContain("brupop resume");
     // And as Prometheus scrapes it: the leader's gauges say halted, 2 failed nodes against a limit of 1.
-    await leaderMetrics(running, "the leader's /metrics shows the halt", haltedMetrics);
+    const scraped = await leaderMetrics(running, "the leader's /metrics shows the halt", haltedMetrics);
+    // Beside them the process's own, as the API server has them: what a memory or event-loop alert reads.
+    expect(metricSamples(scraped, "process_resident_memory_bytes")[0]?.value).toBeGreaterThan(0);
+    expect(metricSamples(scraped, "nodejs_eventloop_lag_seconds")).toHaveLength(1);
 
     // The leading controller crashes while halted. Its successor decides about the fleet afresh (its Events are its
     // own: a new Halted Event for a waiting node means it held that node back), and starts nobody either.
