@@ -207,8 +207,16 @@ describe("a job gate", () => {
     );
     // Well before the gate's 10 minutes: a failed Job is final.
     expect(Date.now() - new Date(a.attempt).getTime()).toBeLessThan(600_000);
-    const stored = await batch().readNamespacedJob({ name, namespace: t.namespace });
-    expect(stored.status?.conditions?.find((c) => c.type === "Failed")?.status).toBe("True");
+    // What happened: the Job controller decided the Job failed (FailureTarget, on which the gate already acts), and
+    // says Failed once it has seen its pods end, a moment later.
+    await eventually(
+      "the Job controller says Failed",
+      async () => {
+        const stored = await batch().readNamespacedJob({ name, namespace: t.namespace });
+        return stored.status?.conditions?.find((c) => c.type === "Failed")?.status === "True" ? true : undefined;
+      },
+      30_000,
+    );
   });
 
   it("is one Job per attempt, however many controllers look; a new attempt gets its own", async () => {
