@@ -357,9 +357,30 @@ async function measureConversion(cluster: BenchCluster, routes: RouteStandIns, n
 interface FleetFootprint {
   nodes: number;
   idle: IdleWindow & { requests: WindowRequests };
-  rollout: FleetRollout & { requests: WindowRequests };
+  rollout: FleetRollout & { requests: WindowRequests; connectionsOpened: Record<Counted, number> };
   conversion?: ConversionFootprint | { failed: string };
-  latencyFloor?: LatencyFloor | { failed: string };
+  latencyFloor?: (LatencyFloor & { connectionsOpened: Record<Counted, number> }) | { failed: string };
+}
+
+/**
+ * TLS connections each component opened to its proxy during `run`: a client whose kept-alive connections serve its
+ * bursts opens few; one that closes them between bursts pays a handshake for each new one.
+ */
+async function countingConnections<T>(
+  proxies: CountingProxies,
+  run: () => Promise<T>,
+): Promise<{ result: T; connectionsOpened: Record<Counted, number> }> {
+  const counts = () => Object.fromEntries(COMPONENTS.map((c) => [c, proxies.access[c].proxy.connections]));
+  const before = counts();
+  const result = await run();
+  const after = counts();
+  return {
+    result,
+    connectionsOpened: Object.fromEntries(COMPONENTS.map((c) => [c, (after[c] ?? 0) - (before[c] ?? 0)])) as Record<
+      Counted,
+      number
+    >,
+  };
 }
 
 /** In-cluster through its proxy, as its pod runs, where this machine allows it; else its kubeconfig. */
@@ -407,7 +428,10 @@ async function measureFleet(
         `(${idleRequests.perHour} in the window), rollout next`,
     );
     const from = Date.now();
-    const rollout = await fleet.rollout("2.0.0", 30 * 60_000);
+    const ready = fleet;
+    const { result: rollout, connectionsOpened } = await countingConnections(proxies, () =>
+      ready.rollout("2.0.0", 30 * 60_000),
+    );
     const rolloutRequests = windowRequests(proxies.logs, { from, to: Date.now() });
     const routes = fleet.routes;
     const first = fleet.names[0];
@@ -415,14 +439,17 @@ async function measureFleet(
     if (withConversion && routes && first !== undefined) {
       conversion = await attempt("conversion", () => measureConversion(cluster, routes, first));
     }
-    const ready = fleet;
+    const counted = proxies;
     const latencyFloor = withLatencyFloor
-      ? await attempt("latency floor", () => ready.floorRollout("3.0.0", 30 * 60_000))
+      ? await attempt("latency floor", async () => {
+          const floor = await countingConnections(counted, () => ready.floorRollout("3.0.0", 30 * 60_000));
+          return { ...floor.result, connectionsOpened: floor.connectionsOpened };
+        })
       : undefined;
     return {
       nodes,
       idle: { ...idle, requests: idleRequests },
-      rollout: { ...rollout, requests: rolloutRequests },
+      rollout: { ...rollout, requests: rolloutRequests, connectionsOpened },
       ...(conversion ? { conversion } : {}),
       ...(latencyFloor ? { latencyFloor } : {}),
     };
@@ -628,12 +655,14 @@ const byStateText = (byState: Record<string, LatencySummary>): string =>
   Object.entries(byState)
     .map(([state, l]) => `${state} ${l.p50} / ${l.p99}`)
     .join(", ");
-/** The controller's event loop delay over the rollout, when it exports it. */
-const eventLoopText = (f: FleetFootprint): string => {
+/** The controller's side of its requests over the rollout: its event loop delay, when exported, and new connections. */
+const controllerSideText = (f: FleetFootprint): string => {
   const d = f.rollout.controller.eventLoopDelayMs;
-  return d === undefined
-    ? ""
-    : `the controller's event loop delay p50 / p99 / max ${d.p50} / ${d.p99} / ${d.max} ms (10 ms sampling included); `;
+  const loop =
+    d === undefined
+      ? ""
+      : `the controller's event loop delay p50 / p99 / max ${d.p50} / ${d.p99} / ${d.max} ms (10 ms sampling included), `;
+  return `${loop}${f.rollout.connectionsOpened.controller} TLS connections opened by it; `;
 };
 /** What the latency floor's reactor measured in the same fleet (its rollout followed the controller's). */
 const latencyFloorText = (f: FleetFootprint, figure: (l: LatencyFloor) => string): string => {
@@ -645,7 +674,7 @@ const latencyFloorText = (f: FleetFootprint, figure: (l: LatencyFloor) => string
     `bench/latency-floor-reactor.ts), in the same fleet right after: ${figure(l)} in a ${l.seconds} s rollout ` +
     `(kube-apiserver's spec PATCH p50 / p99 ${l.kubeApiserverWriteMs.specPatch.p50} / ` +
     `${l.kubeApiserverWriteMs.specPatch.p99} ms, ${l.conflicts} conflicts, ${l.failures} failures, ` +
-    `at most ${l.maxActive} in flight)`
+    `at most ${l.maxActive} in flight, ${l.connectionsOpened.controller} TLS connections opened)`
   );
 };
 figures["reconcile-p99-ms-1000"] = fromFleet(1000, (f) => ({
@@ -653,7 +682,7 @@ figures["reconcile-p99-ms-1000"] = fromFleet(1000, (f) => ({
   detail:
     `${f.rollout.reconcileMs.node.count} node reconciles, bucket-interpolated; before each, a p50 / p99 wait ` +
     `for a worker of ${f.rollout.queueWaitMs.node.p50} / ${f.rollout.queueWaitMs.node.p99} ms; ` +
-    eventLoopText(f) +
+    controllerSideText(f) +
     kubeWrite(f, "specPatch", "the spec PATCH a reconcile makes") +
     latencyFloorText(
       f,
