@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { inClusterConnection, loadConnection, tokenFile } from "./connection.ts";
+import { inClusterConnection, loadConnection, TOKEN_REREAD_MS, tokenFile } from "./connection.ts";
 import { connectionFromKubeconfig } from "./kubeconfig.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -71,18 +71,23 @@ describe("connectionFromKubeconfig", () => {
 });
 
 describe("tokenFile", () => {
-  it("re-reads the token when the file is replaced (bound tokens rotate), not on every call", async () => {
+  it("re-reads the token once the last read is a minute old (bound tokens rotate), not on every call", async () => {
     const dir = mkdtempSync(join(tmpdir(), "token-"));
     const path = join(dir, "token");
     writeFileSync(path, "first");
-    const token = tokenFile(path);
+    let now = 1_000_000;
+    const token = tokenFile(path, () => now);
     expect(await token()).toBe("first");
     // As the kubelet rotates a projected token: a new file renamed over the old one.
     writeFileSync(join(dir, "next"), "second");
     renameSync(join(dir, "next"), path);
+    now += TOKEN_REREAD_MS - 1;
+    expect(await token()).toBe("first");
+    now += 1;
     expect(await token()).toBe("second");
     writeFileSync(join(dir, "empty"), "");
     renameSync(join(dir, "empty"), path);
+    now += TOKEN_REREAD_MS;
     await expect(token()).rejects.toThrow(/is empty/);
   });
 });
