@@ -63,11 +63,22 @@ const WRITE_CONCURRENCY = 16;
  * (docs/design/footprint.md#latency).
  */
 const LIST_DUTY_CYCLE = 4;
+/**
+ * Passes take at most one part in this many of the time, too, and wait at most MAX_PASS_PAUSE_MS. Every shadow and
+ * Node change asks for a pass; at 1,000 nodes a pass is tens of milliseconds of the event loop, and run back to back
+ * they held it for 0.2–0.7 s at a time, every node's reconcile waiting behind them (docs/design/footprint.md#latency).
+ * A small fleet's pass takes a millisecond, so its next one still runs at once.
+ */
+const PASS_DUTY_CYCLE = 4;
+/** A pass that waited on many writes (a wave of starts) is not followed by a long pause: nodes finish meanwhile. */
+const MAX_PASS_PAUSE_MS = 1_000;
 
 export class FleetReconciler {
   readonly #ctx: ControllerContext;
   /** No consistent read starts before this time (ms since the epoch): LIST_DUTY_CYCLE. */
   #nextListAt = 0;
+  /** No pass starts before this time (ms since the epoch): PASS_DUTY_CYCLE. */
+  #nextPassAt = 0;
   /** How long this pass waits for its next consistent read; 0 when it needed none or had it. */
   #pacedMs = 0;
   /** Dry run: the last plan and what it was computed from. */
@@ -78,6 +89,17 @@ export class FleetReconciler {
   }
 
   async reconcile(signal: AbortSignal): Promise<ReconcileResult | undefined> {
+    const began = this.#ctx.clock().getTime();
+    if (began < this.#nextPassAt) return { requeueAfterMs: this.#nextPassAt - began };
+    try {
+      return await this.#pass(signal);
+    } finally {
+      const ended = this.#ctx.clock().getTime();
+      this.#nextPassAt = ended + Math.min(MAX_PASS_PAUSE_MS, (ended - began) * (PASS_DUTY_CYCLE - 1));
+    }
+  }
+
+  async #pass(signal: AbortSignal): Promise<ReconcileResult | undefined> {
     const ctx = this.#ctx;
     const now = ctx.clock();
     const resolution = ctx.policy.resolve(now);

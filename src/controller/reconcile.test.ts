@@ -95,6 +95,8 @@ function setup(options: {
   clock?: () => Date;
   /** Runs at each consistent read (e.g. moves the clock on, as a read takes time). */
   onList?: () => void;
+  /** Runs at each spec write (e.g. moves the clock on, as a write takes time). */
+  onWrite?: () => void;
   /** Pods on every node, for the health gates. */
   pods?: V1Pod[];
 }) {
@@ -117,6 +119,7 @@ function setup(options: {
     },
     writeSpec: async (write: ShadowWrite) => {
       if (write.name === options.conflictOn) throw Object.assign(new Error("conflict"), { code: 409 });
+      options.onWrite?.();
       writes.push(write);
       order.push(`spec ${write.name}`);
       const before = [...(options.fresh ?? []), ...options.cached].find((c) => c.metadata.name === write.name);
@@ -273,18 +276,50 @@ describe("Reconciler: the fleet", () => {
     const { reconciler, writes, lists } = setup({
       cached,
       clock: () => new Date(now),
-      onList: () => (now += 40), // each read takes 40 ms
+      onList: () => (now += 400), // each read takes 400 ms
       env: { MAX_CONCURRENT_UPDATE: "1" },
     });
     await reconciler.fleet();
     expect([lists(), writes.length]).toEqual([1, 1]);
-    // b still wants to start (the cache has not seen a's start): 50 ms after the read, none is due before 120 ms.
-    now += 50;
-    expect(await reconciler.fleet()).toEqual({ requeueAfterMs: 70 });
+    // b still wants to start (the cache has not seen a's start): the next pass may run a second after this one (its
+    // own pacing stops there), but no read is due before 1.2 s after the last.
+    now += 1_000;
+    expect(await reconciler.fleet()).toEqual({ requeueAfterMs: 200 });
     expect([lists(), writes.length]).toEqual([1, 1]);
-    now += 70;
+    now += 200;
     await reconciler.fleet();
     expect(lists()).toBe(2);
+  });
+
+  it("paces its passes: the next pass waits three times as long as the last took, at most a second", async () => {
+    let now = NOW.getTime();
+    const { reconciler, writes, lists } = setup({
+      cached: ["a", "b"].map((n) => brs(n, "Idle")),
+      clock: () => new Date(now),
+      onList: () => (now += 10),
+      onWrite: () => (now += 90), // the pass took 100 ms: a read and a start
+      env: { MAX_CONCURRENT_UPDATE: "1" },
+    });
+    await reconciler.fleet();
+    expect([lists(), writes.length]).toEqual([1, 1]);
+    // A read would be due 30 ms after the last one ended; the pass waits 300 ms after the last pass ended.
+    now += 50;
+    expect(await reconciler.fleet()).toEqual({ requeueAfterMs: 250 });
+    expect([lists(), writes.length]).toEqual([1, 1]);
+    now += 250;
+    await reconciler.fleet();
+    expect(lists()).toBe(2);
+
+    // A pass that waited on writes for long is followed by a pause of a second, not three times as long.
+    const slow = setup({
+      cached: ["a", "b"].map((n) => brs(n, "Idle")),
+      clock: () => new Date(now),
+      onWrite: () => (now += 5_000),
+      env: { MAX_CONCURRENT_UPDATE: "1" },
+    });
+    await slow.reconciler.fleet();
+    now += 400;
+    expect(await slow.reconciler.fleet()).toEqual({ requeueAfterMs: 600 });
   });
 
   it("starts nothing while the policy is invalid", async () => {
