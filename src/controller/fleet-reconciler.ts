@@ -36,6 +36,7 @@ import { apiMessage, isConflict, isNotFound } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { nodeViewOf, shadowViewOf } from "./cached-views.ts";
 import { canonicalJson } from "./canonical-json.ts";
+import { DutyCycle } from "./duty-cycle.ts";
 import type { EventSubject } from "./events.ts";
 import { subjectsOf, waitNote } from "./notes.ts";
 import { policySubject } from "./policy-source.ts";
@@ -75,10 +76,8 @@ const MAX_PASS_PAUSE_MS = 1_000;
 
 export class FleetReconciler {
   readonly #ctx: ControllerContext;
-  /** No consistent read starts before this time (ms since the epoch): LIST_DUTY_CYCLE. */
-  #nextListAt = 0;
-  /** No pass starts before this time (ms since the epoch): PASS_DUTY_CYCLE. */
-  #nextPassAt = 0;
+  readonly #reads = new DutyCycle(LIST_DUTY_CYCLE, Infinity);
+  readonly #passes = new DutyCycle(PASS_DUTY_CYCLE, MAX_PASS_PAUSE_MS);
   /** How long this pass waits for its next consistent read; 0 when it needed none or had it. */
   #pacedMs = 0;
   /** Dry run: the last plan and what it was computed from. */
@@ -90,12 +89,12 @@ export class FleetReconciler {
 
   async reconcile(signal: AbortSignal): Promise<ReconcileResult | undefined> {
     const began = this.#ctx.clock().getTime();
-    if (began < this.#nextPassAt) return { requeueAfterMs: this.#nextPassAt - began };
+    const pause = this.#passes.pause(began);
+    if (pause > 0) return { requeueAfterMs: pause };
     try {
       return await this.#pass(signal);
     } finally {
-      const ended = this.#ctx.clock().getTime();
-      this.#nextPassAt = ended + Math.min(MAX_PASS_PAUSE_MS, (ended - began) * (PASS_DUTY_CYCLE - 1));
+      this.#passes.took(began, this.#ctx.clock().getTime());
     }
   }
 
@@ -406,13 +405,13 @@ export class FleetReconciler {
   async #consistentRead(): Promise<BottlerocketShadow[] | null> {
     const clock = () => this.#ctx.clock().getTime();
     const began = clock();
-    if (began < this.#nextListAt) {
-      this.#pacedMs = this.#nextListAt - began;
+    const pause = this.#reads.pause(began);
+    if (pause > 0) {
+      this.#pacedMs = pause;
       return null;
     }
     const shadows = (await this.#ctx.shadowClient.list()).filter((s) => !isBeingDeleted(s));
-    const ended = clock();
-    this.#nextListAt = ended + (ended - began) * (LIST_DUTY_CYCLE - 1);
+    this.#reads.took(began, clock());
     return shadows;
   }
 

@@ -320,6 +320,12 @@ describe("Reconciler: the fleet", () => {
     await slow.reconciler.fleet();
     now += 400;
     expect(await slow.reconciler.fleet()).toEqual({ requeueAfterMs: 600 });
+
+    // The clock set back an hour: the pass and its read run at once (a starts again: this API server never took
+    // the first start).
+    now -= 3_600_000;
+    await slow.reconciler.fleet();
+    expect(slow.writes.map((w) => w.name)).toEqual(["brs-a", "brs-a"]);
   });
 
   it("starts nothing while the policy is invalid", async () => {
