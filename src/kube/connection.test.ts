@@ -89,6 +89,14 @@ describe("tokenFile", () => {
     renameSync(join(dir, "empty"), path);
     now += TOKEN_REREAD_MS;
     await expect(token()).rejects.toThrow(/is empty/);
+    // The clock set back: read again at once, not an hour later.
+    writeFileSync(join(dir, "third"), "third");
+    renameSync(join(dir, "third"), path);
+    expect(await token()).toBe("third");
+    now -= 3_600_000;
+    writeFileSync(join(dir, "fourth"), "fourth");
+    renameSync(join(dir, "fourth"), path);
+    expect(await token()).toBe("fourth");
   });
 });
 

@@ -73,8 +73,8 @@ export function inClusterConnection(
 /**
  * How long a token read from its file is used before the file is read again. client-go's file token source reads it
  * once a minute too; the kubelet replaces a bound token at 80 % of its life and the old one stays valid until it
- * expires, so a minute late is never too late. Looking at the file on every request (a stat each) took a tenth of
- * the controller's and the API server's CPU in a 1,000-node rollout (docs/design/footprint.md#latency).
+ * expires, so a minute late is never too late. Looking at the file on every request (a stat each) was a tenth of the
+ * controller's and the API server's CPU profiles in a 1,000-node rollout (docs/design/footprint.md#latency).
  */
 export const TOKEN_REREAD_MS = 60_000;
 
@@ -82,7 +82,9 @@ export const TOKEN_REREAD_MS = 60_000;
 export function tokenFile(path: string, now: () => number = Date.now): () => Promise<string> {
   let cached: { readAt: number; token: string } | undefined;
   return async () => {
-    if (cached !== undefined && now() - cached.readAt < TOKEN_REREAD_MS) return cached.token;
+    const age = cached === undefined ? -1 : now() - cached.readAt;
+    // A negative age: none yet, or the clock was set back (read again rather than trusted for as long).
+    if (cached !== undefined && age >= 0 && age < TOKEN_REREAD_MS) return cached.token;
     const readAt = now();
     const token = (await readFile(path, "utf8")).trim();
     if (token === "") throw new Error(`token file ${path} is empty`);
