@@ -281,7 +281,7 @@ describe("Reconciler: the fleet", () => {
     });
     await reconciler.fleet();
     expect([lists(), writes.length]).toEqual([1, 1]);
-    // b still wants to start (the cache has not seen a's start): the next pass may run a second after this one (its
+    // A start is still wanted (the cache has not seen a's): the next pass may run a second after this one (its
     // own pacing stops there), but no read is due before 1.2 s after the last.
     now += 1_000;
     expect(await reconciler.fleet()).toEqual({ requeueAfterMs: 200 });
