@@ -82,13 +82,12 @@ export const TOKEN_REREAD_MS = 60_000;
 export function tokenFile(path: string, now: () => number = Date.now): () => Promise<string> {
   let cached: { readAt: number; token: string } | undefined;
   return async () => {
-    const age = cached === undefined ? -1 : now() - cached.readAt;
-    // A negative age: none yet, or the clock was set back (read again rather than trusted for as long).
-    if (cached !== undefined && age >= 0 && age < TOKEN_REREAD_MS) return cached.token;
-    const readAt = now();
+    const at = now();
+    // A read stamped later than `at` means the clock was set back: read again rather than trust it for as long.
+    if (cached !== undefined && cached.readAt <= at && at - cached.readAt < TOKEN_REREAD_MS) return cached.token;
     const token = (await readFile(path, "utf8")).trim();
     if (token === "") throw new Error(`token file ${path} is empty`);
-    cached = { readAt, token };
+    cached = { readAt: at, token };
     return token;
   };
 }
