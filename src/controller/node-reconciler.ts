@@ -7,8 +7,15 @@ import type { V1Node } from "@kubernetes/client-node";
 import { brsName } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
 import { parseTimestamp } from "../api/timestamps.ts";
-import { withCondition } from "../core/conditions.ts";
-import { evaluateGates, healthCondition, recordedPass, type GateVerdict } from "../core/health-gates.ts";
+import { withCondition, type ConditionWanted } from "../core/conditions.ts";
+import {
+  evaluateGates,
+  formatOutcome,
+  healthCondition,
+  recordedPass,
+  unreportedOutcome,
+  type GateVerdict,
+} from "../core/health-gates.ts";
 import { classifyCall, formatHooksRecord, recordCall } from "../core/hooks.ts";
 import { decideNextSpec, type NodeDecision, type NodePolicy } from "../core/next-spec.ts";
 import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "../core/model.ts";
@@ -45,7 +52,7 @@ export class NodeReconciler {
     if (cachedShadow === undefined || isBeingDeleted(cachedShadow)) return undefined;
     // Our last spec write is not in the cache yet: its watch event brings the node back.
     if (this.#ownWrites.behind(cachedShadow)) return undefined;
-    let shadow = cachedShadow;
+    const shadow = cachedShadow;
     const view = shadowViewOf(shadow);
     if (view === undefined) return undefined;
 
@@ -60,37 +67,51 @@ export class NodeReconciler {
       await this.#collect(shadow, nodeName, node, signal);
       return undefined;
     }
+    const unreported = this.#unreported(shadow);
+    const now = ctx.clock();
     // Labelled but outside MANAGED_NODE_SELECTOR: an update this controller started is seen through (advanced,
     // timed out, released), so it neither hangs nor holds budget; an idle node is not this controller's.
-    if (cached === undefined && isIdle(view)) return undefined;
+    if (cached === undefined && isIdle(view)) {
+      if (unreported !== null) await this.#report(shadow, null, now, signal, unreported);
+      return undefined;
+    }
 
-    const now = ctx.clock();
     const policy = ctx.policy.nodePolicy(now);
     const generation = shadow.metadata.generation;
-    // A pass already on the shadow (the previous reconcile's) finishes the update without reading the gates again.
+    const version = view.spec.version ?? "(unknown version)";
+    // A pass already on the shadow (recorded while post-reboot hooks are called) stands: the gates are not read again.
     const recorded = inMonitoring(view) ? recordedPass(shadow.status?.conditions, generation) : null;
     const gates = recorded ?? (await this.#checkGates(shadow, view, node, policy, now, signal));
-    let health =
-      gates === undefined || recorded !== null
-        ? null
-        : healthCondition(gates, view.spec.version ?? "(unknown version)", generation);
-    if (gates?.kind === "passed" && recorded === null && generation !== undefined) {
-      // The pass goes on the shadow first; the update is finished on top of it (at the resourceVersion it left).
-      // A crash or a conflict in between leaves the pass recorded: the next reconcile finishes from it.
-      shadow = (await this.#report(shadow, null, now, signal, health)) ?? shadow;
-      health = null;
-    }
+    const outcome = gates === undefined || recorded !== null ? null : healthCondition(gates, version, generation);
     const decision = decideNextSpec(view, policy, now, gates);
     switch (decision.kind) {
       case "advance":
       case "reset": {
-        const written = await this.#writeStep(shadow, view, node, decision, now, signal);
-        // The gates' outcome on the shadow too, at the resourceVersion the spec write left.
-        if (health !== null) await this.#report(written, null, now, signal, health);
+        // The spec that acts on the gates' outcome carries it, and status.conditions get it just after: the finish
+        // waits for one write, not two, and a crash in between is made good from the annotation (health-gates.md).
+        const step =
+          gates === undefined || generation === undefined
+            ? decision
+            : {
+                ...decision,
+                annotations: {
+                  ...decision.annotations,
+                  [ANNOTATIONS.updateHealthy]: formatOutcome(gates, version, generation),
+                },
+              };
+        const written = await this.#writeStep(shadow, view, node, step, now, signal);
+        const health = outcome ?? unreported;
+        if (health !== null) await this.#reportOutcome(written, health, now, signal);
         return undefined;
       }
       case "keep": {
-        await this.#report(shadow, decision.why === "stuck" ? decision.reason : null, now, signal, health);
+        await this.#report(
+          shadow,
+          decision.why === "stuck" ? decision.reason : null,
+          now,
+          signal,
+          outcome ?? unreported,
+        );
         if (decision.hook !== undefined) return this.#callHook(view, node, policy, gates, signal);
         if (decision.why === "stuck") {
           const s = standing(view, nodeView, policy.stateTimeouts, now);
@@ -104,7 +125,7 @@ export class NodeReconciler {
       case "start":
       case "wait":
       case "quarantined":
-        await this.#report(shadow, null, now, signal);
+        await this.#report(shadow, null, now, signal, unreported);
         // Starting is the fleet's decision (budget, window, pause, order).
         ctx.enqueueFleet();
         return undefined;
@@ -218,27 +239,58 @@ export class NodeReconciler {
   }
 
   /**
+   * The gates' outcome the shadow's last finishing or rollback spec carried and its conditions do not say yet (a crash
+   * or a failed write after the spec), unless this controller wrote it already and the cache is behind.
+   */
+  #unreported(shadow: BottlerocketShadow): ConditionWanted | null {
+    const recorded = shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy];
+    if (recorded === undefined || this.#ownWrites.hasReported(shadow.metadata.name ?? "", recorded)) return null;
+    return unreportedOutcome(recorded, shadow.status?.conditions);
+  }
+
+  /** The gates' outcome on status.conditions, just after the spec write that carried it. */
+  async #reportOutcome(
+    written: BottlerocketShadow,
+    health: ConditionWanted,
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const conditions = withCondition(written.status?.conditions, health, now);
+    if (conditions !== null) {
+      signal.throwIfAborted();
+      await this.#ctx.shadowClient.writeConditionsAfter(written, conditions);
+    }
+    this.#noteReported(written);
+  }
+
+  #noteReported(shadow: BottlerocketShadow): void {
+    const recorded = shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy];
+    if (recorded !== undefined) this.#ownWrites.reported(shadow.metadata.name ?? "", recorded);
+  }
+
+  /**
    * The shadow's conditions, written when they change: Stuck, and UpdateHealthy when the gates were looked at. (After
-   * a spec write the next reconcile writes Stuck: both writes carry the same resourceVersion.) The shadow as written,
-   * or undefined when nothing changed.
+   * a spec write the next reconcile writes Stuck: both writes carry the same resourceVersion.)
    */
   async #report(
     shadow: BottlerocketShadow,
     stuck: string | null,
     now: Date,
     signal: AbortSignal,
-    health: ReturnType<typeof healthCondition> | null = null,
-  ): Promise<BottlerocketShadow | undefined> {
+    health: ConditionWanted | null = null,
+  ): Promise<void> {
     const report: StuckReport = stuck === null ? null : { reason: "AgentUnresponsive", message: stuck };
     let conditions: Condition[] | null = withStuckCondition(shadow.status?.conditions, report, now);
     if (health !== null) conditions = withCondition(conditions ?? shadow.status?.conditions, health, now) ?? conditions;
-    if (conditions === null) return undefined;
-    signal.throwIfAborted();
-    return this.#ctx.shadowClient.writeConditions(
-      shadow.metadata.name ?? "",
-      shadow.metadata.resourceVersion ?? "",
-      conditions,
-    );
+    if (conditions !== null) {
+      signal.throwIfAborted();
+      await this.#ctx.shadowClient.writeConditions(
+        shadow.metadata.name ?? "",
+        shadow.metadata.resourceVersion ?? "",
+        conditions,
+      );
+    }
+    if (health !== null) this.#noteReported(shadow);
   }
 
   /** A stuck node, Ready and still cordoned by the operator's drain: uncordon it, since its agent does not. */

@@ -3,10 +3,15 @@
 // wrote, it would decide again from the spec we replaced, and its write would only meet a conflict. The write's own
 // watch event brings the node back. metadata.generation, which only spec changes raise, tells the two apart; the
 // uid keeps a shadow deleted and made again from waiting for a generation it will not reach.
+//
+// Also the gates' outcomes written to status.conditions after the spec that carried them: until the cache shows one,
+// a reconcile would find it unreported and write it again.
 import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 
 export class OwnWrites {
   readonly #written = new Map<string, { uid: string; generation: number }>();
+  /** Shadow name → the outcome (ANNOTATIONS.updateHealthy) last written to its conditions. */
+  readonly #reported = new Map<string, string>();
 
   /** After a write: the shadow as the API server returned it. */
   wrote(shadow: BottlerocketShadow): void {
@@ -25,8 +30,19 @@ export class OwnWrites {
     return false;
   }
 
+  /** After writing to the shadow's conditions the outcome its annotation `recorded` carries. */
+  reported(name: string, recorded: string): void {
+    this.#reported.set(name, recorded);
+  }
+
+  /** True when the outcome `recorded` is one this controller wrote to the shadow's conditions already. */
+  hasReported(name: string, recorded: string): boolean {
+    return this.#reported.get(name) === recorded;
+  }
+
   /** The shadow is gone: nothing to wait for. */
   forget(name: string): void {
     this.#written.delete(name);
+    this.#reported.delete(name);
   }
 }

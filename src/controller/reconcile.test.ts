@@ -125,13 +125,28 @@ function setup(options: {
       const before = [...(options.fresh ?? []), ...options.cached].find((c) => c.metadata.name === write.name);
       // A spec change raises the generation, as kube-apiserver does.
       const generation = (before?.metadata.generation ?? 0) + 1;
-      return { ...before, metadata: { ...before?.metadata, resourceVersion: "written", generation }, spec: write.spec };
+      const annotations = Object.fromEntries(
+        Object.entries({ ...before?.metadata.annotations, ...write.annotations }).filter(
+          (entry): entry is [string, string] => entry[1] !== null,
+        ),
+      );
+      return {
+        ...before,
+        metadata: { ...before?.metadata, resourceVersion: "written", generation, annotations },
+        spec: write.spec,
+      };
     },
     delete: async (name: string) => {
       deleted.push(name);
     },
     writePolicyStatus: async (_policy: BottlerocketUpdatePolicy, status: UpdatePolicyStatus) => {
       statuses.push(status);
+    },
+    writeConditionsAfter: async (shadow: BottlerocketShadow, written: Condition[]) => {
+      const name = shadow.metadata.name ?? "";
+      conditions.push([name, written]);
+      order.push(`conditions after ${name}`);
+      return { ...shadow, status: { ...shadow.status, conditions: written } };
     },
     writeConditions: async (name: string, _resourceVersion: string, written: Condition[]) => {
       conditions.push([name, written]);
@@ -677,7 +692,7 @@ describe("a node in MonitoringUpdate: the health gates", () => {
 
   it("past the timeout: the update failed, the node rolled back, the gate named on the shadow and in an Event", async () => {
     const { reconciler, writes, conditions, events, recorder } = setup({
-      cached: [monitoring(601)],
+      cached: [{ ...monitoring(601), metadata: { ...monitoring(601).metadata, generation: 7 } }],
       pods: [daemonSetPod(false)],
     });
     await reconciler.node("a");
@@ -687,6 +702,11 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     expect(conditions).toEqual([
       ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "False", reason: "GateFailed" })]],
     ]);
+    // The rollback spec carried the outcome, for a crash before the condition.
+    expect(JSON.parse(writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"] ?? "null")).toMatchObject({
+      status: "False",
+      message: "health gate daemonset-pods failed after the update to 1.1.0",
+    });
     await recorder.flush();
     expect(events.map((e) => [e.reason, e.name])).toEqual([
       ["HealthGateFailed", "brs-a"],
@@ -694,19 +714,25 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     ]);
   });
 
-  it("once they pass: True on the shadow for this generation of the spec, then Idle on top of it", async () => {
+  it("once they pass: Idle carrying the pass, then True on the shadow for this generation of the spec", async () => {
     const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
     const { reconciler, writes, conditions, order } = setup({ cached: [shadow], pods: [daemonSetPod(true)] });
     await reconciler.node("a");
+    // The finish first (the step's one round trip), the condition on the shadow that write returned.
+    expect(order).toEqual(["spec brs-a", "conditions after brs-a"]);
+    expect(writes.map((w) => [w.spec.state, w.resourceVersion])).toEqual([["Idle", "1"]]);
+    const carried: unknown = JSON.parse(writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"] ?? "null");
+    expect(carried).toEqual({
+      status: "True",
+      message: "health gates passed after the update to 1.1.0",
+      observedGeneration: 7,
+    });
     expect(conditions).toEqual([
       ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
     ]);
-    // The pass first (a crash after it is finished from it, below), the spec at the resourceVersion it left.
-    expect(order).toEqual(["conditions brs-a", "spec brs-a"]);
-    expect(writes.map((w) => [w.spec.state, w.resourceVersion])).toEqual([["Idle", "conditions-written"]]);
   });
 
-  it("a pass whose spec write conflicts stays recorded, and nothing else is written", async () => {
+  it("a pass whose spec write conflicts writes nothing: the next reconcile looks at the gates again", async () => {
     const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
     const { reconciler, writes, conditions } = setup({
       cached: [shadow],
@@ -714,17 +740,112 @@ describe("a node in MonitoringUpdate: the health gates", () => {
       conflictOn: "brs-a",
     });
     await expect(reconciler.node("a")).rejects.toMatchObject({ code: 409 });
-    expect(conditions).toEqual([["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True" })]]]);
     expect(writes).toEqual([]);
+    expect(conditions).toEqual([]);
   });
 
+  /** The finishing spec written (generation 8, carrying the pass of generation 7), the condition not: a crash between. */
+  const pass = JSON.stringify({
+    status: "True",
+    message: "health gates passed after the update to 1.1.0",
+    observedGeneration: 7,
+  });
+  const finished = (
+    agentState: "MonitoringUpdate" | "Idle",
+    condition: Condition | null,
+    carried = pass,
+  ): BottlerocketShadow => {
+    const shadow = monitoring(60);
+    return {
+      ...shadow,
+      metadata: {
+        ...shadow.metadata,
+        generation: 8,
+        annotations: { ...shadow.metadata.annotations, "brupop.bottlerocket.aws/update-healthy": carried },
+      },
+      spec: { state: "Idle", version: "1.1.0", state_transition_timestamp: formatTimestamp(NOW) },
+      status: {
+        current_version: "1.1.0",
+        target_version: "1.1.0",
+        current_state: agentState,
+        crash_count: 0,
+        ...(condition === null ? {} : { conditions: [condition] }),
+      },
+    };
+  };
+  const pending: Condition = {
+    type: "UpdateHealthy",
+    status: "Unknown",
+    reason: "GatesPending",
+    message: "checking the health gates after the update to 1.1.0",
+    lastTransitionTime: formatTimestamp(NOW),
+    observedGeneration: 7,
+  };
+
+  it("a crash after the finishing spec: the next reconcile writes the pass it carried, without the gates", async () => {
+    // A pod not Ready now: the pass is not looked at again, only reported.
+    const { reconciler, writes, conditions } = setup({
+      cached: [finished("MonitoringUpdate", pending)],
+      pods: [daemonSetPod(false)],
+    });
+    await reconciler.node("a");
+    expect(writes).toEqual([]);
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
+    ]);
+  });
+
+  it("…and when the agent already reported Idle: the spec cleared, then the pass on the shadow", async () => {
+    const { reconciler, writes, conditions, order } = setup({ cached: [finished("Idle", null)] });
+    await reconciler.node("a");
+    expect(order).toEqual(["spec brs-a", "conditions after brs-a"]);
+    expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
+    ]);
+  });
+
+  it("a pass this controller wrote is not written again while the cache is behind", async () => {
+    const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
+    const cached: BottlerocketShadow[] = [shadow];
+    const { reconciler, conditions, writes } = setup({ cached, pods: [daemonSetPod(true)] });
+    await reconciler.node("a");
+    expect(conditions).toHaveLength(1);
+    // The cache now holds the finishing spec (its watch event) but not yet the condition written after it.
+    const carried = writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"] ?? "";
+    cached[0] = finished("MonitoringUpdate", pending, carried);
+    await reconciler.node("a");
+    expect(conditions).toHaveLength(1);
+  });
+
+  it("…and when the node has left MANAGED_NODE_SELECTOR since: the pass still goes on its shadow", async () => {
+    const { reconciler, writes, conditions } = setup({
+      cached: [finished("Idle", pending)],
+      nodes: [], // not in the managed-node cache: read from the API server
+      readNode: managedNode("a"),
+    });
+    await reconciler.node("a");
+    expect(writes).toEqual([]);
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
+    ]);
+  });
+
+  it("an outcome a later look at the gates replaced is not written back", async () => {
+    const later: Condition = { ...pending, observedGeneration: 9 };
+    const { reconciler, conditions } = setup({ cached: [finished("MonitoringUpdate", later)] });
+    await reconciler.node("a");
+    expect(conditions).toEqual([]);
+  });
+
+  /** A pass recorded on the shadow while the spec is still MonitoringUpdate: post-reboot hooks came between. */
   const recorded = (generation: number, observedGeneration: number): BottlerocketShadow => {
     const shadow = monitoring(60);
-    const pass: Condition = {
+    const passed: Condition = {
       type: "UpdateHealthy",
       status: "True",
       reason: "GatesPassed",
-      message: "health gates passed after the update to 1.1.0",
+      message: "health gates passed after the update to 1.1.0: daemonset-pods passed: 1 DaemonSet pod Ready",
       lastTransitionTime: formatTimestamp(NOW),
       observedGeneration,
     };
@@ -734,17 +855,18 @@ describe("a node in MonitoringUpdate: the health gates", () => {
       status: {
         ...(shadow.status ?? { current_version: "", target_version: "", current_state: "Idle" }),
         crash_count: 0,
-        conditions: [pass],
+        conditions: [passed],
       },
     };
   };
 
-  it("then finished from the pass on the shadow, without looking at the gates again", async () => {
-    // A pod not Ready now: read again, the gates would wait.
+  it("a recorded pass stands: finished from it without looking at the gates again", async () => {
+    // A pod not Ready now: read again, the gates would wait (and past their timeout, fail).
     const { reconciler, writes, conditions } = setup({ cached: [recorded(7, 7)], pods: [daemonSetPod(false)] });
     await reconciler.node("a");
     expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
-    expect(conditions).toEqual([]);
+    expect(writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"]).toBe(pass);
+    expect(conditions).toEqual([]); // they say it already, with the gates' details
   });
 
   it("a pass recorded for an earlier spec (another generation) counts for nothing", async () => {

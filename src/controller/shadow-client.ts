@@ -106,6 +106,24 @@ export class ShadowClient {
     );
   }
 
+  /**
+   * Writes status.conditions just after a spec write, onto the shadow that write returned: a JSON patch conditional on
+   * that very spec (the object's uid and generation), not on the resourceVersion, so the agent's report of the spec,
+   * which may land in between and touches no condition, does not make it fail. 422 when the spec moved on or
+   * the shadow has no status.
+   */
+  async writeConditionsAfter(written: BottlerocketShadow, conditions: Condition[]): Promise<BottlerocketShadow> {
+    const { name, uid, generation } = written.metadata;
+    const operations = [
+      { op: "test", path: "/metadata/uid", value: uid },
+      { op: "test", path: "/metadata/generation", value: generation },
+      { op: "add", path: "/status/conditions", value: conditions },
+    ];
+    return this.#client.patch<BottlerocketShadow>(`${this.#shadows}/${name ?? ""}/status`, "json", operations, {
+      query: FIELD_MANAGER,
+    });
+  }
+
   /** Deletes a shadow, only if it is still the object `uid` (not one recreated meanwhile). */
   async delete(name: string, uid: string): Promise<void> {
     await this.#client.delete(`${this.#shadows}/${name}`, { preconditions: { uid } });

@@ -3,11 +3,13 @@ import {
   DEFAULT_GATE_TIMEOUT_SECONDS,
   DEFAULT_HEALTH_GATES,
   evaluateGates,
+  formatOutcome,
   parseHealthGates,
   promHeld,
   promQuery,
   promRange,
   selectorString,
+  unreportedOutcome,
   type GateObservations,
   type GatePod,
   type HealthGates,
@@ -364,5 +366,70 @@ describe("Prometheus answers", () => {
     expect(promQuery('up{node="$node",v="$version"}', "n1", "1.26.0")).toBe('up{node="n1",v="1.26.0"}');
     expect(promRange(120, new Date(1_000_000))).toEqual({ start: 880, end: 1000, stepSeconds: 2 });
     expect(promRange(10, new Date(1_000_000))).toEqual({ start: 990, end: 1000, stepSeconds: 1 });
+  });
+});
+
+describe("the outcome carried by the spec write that acts on it", () => {
+  const verdict = {
+    kind: "passed" as const,
+    results: [{ gate: "node-ready", state: "passed" as const, message: "Ready" }],
+  };
+  const carried = formatOutcome(verdict, "1.20.0", 7);
+  const condition = (status: "True" | "False" | "Unknown", observedGeneration?: number) => ({
+    type: "UpdateHealthy",
+    status,
+    reason: status === "True" ? "GatesPassed" : status === "False" ? "GateFailed" : "GatesPending",
+    message: "…",
+    lastTransitionTime: "2026-12-07T00:00:00Z",
+    ...(observedGeneration === undefined ? {} : { observedGeneration }),
+  });
+  const restored = {
+    type: "UpdateHealthy",
+    status: "True",
+    reason: "GatesPassed",
+    message: "health gates passed after the update to 1.20.0",
+    observedGeneration: 7,
+  };
+
+  it("carries the condition without the gates' details: small enough for every shadow", () => {
+    expect(JSON.parse(carried)).toEqual({ status: "True", message: restored.message, observedGeneration: 7 });
+    const failed = formatOutcome(
+      { kind: "failed", gate: "daemonset-pods", reason: "x".repeat(3000), results: [] },
+      "1.20.0",
+      7,
+    );
+    expect(failed.length).toBeLessThan(120);
+    expect(unreportedOutcome(failed, [])).toMatchObject({
+      status: "False",
+      reason: "GateFailed",
+      message: "health gate daemonset-pods failed after the update to 1.20.0",
+    });
+  });
+
+  it("is unreported until the conditions say it for its generation", () => {
+    expect(unreportedOutcome(carried, undefined)).toEqual(restored);
+    expect(unreportedOutcome(carried, [])).toEqual(restored);
+    expect(unreportedOutcome(carried, [condition("Unknown", 7)])).toEqual(restored);
+    expect(unreportedOutcome(carried, [condition("True", 4)])).toEqual(restored); // an earlier update's
+    expect(unreportedOutcome(carried, [condition("True")])).toEqual(restored);
+    expect(unreportedOutcome(carried, [condition("True", 7)])).toBeNull();
+  });
+
+  it("a later look at the gates replaces it", () => {
+    expect(unreportedOutcome(carried, [condition("Unknown", 9)])).toBeNull();
+  });
+
+  it("an annotation the controller did not write is no outcome", () => {
+    expect(unreportedOutcome(undefined, [])).toBeNull();
+    const texts = [
+      "",
+      "yes",
+      "[]",
+      "null",
+      JSON.stringify({ status: "Maybe", message: "m", observedGeneration: 1 }),
+      JSON.stringify({ status: "True", message: "m", observedGeneration: "7" }),
+      JSON.stringify({ status: "True", observedGeneration: 7 }),
+    ];
+    for (const text of texts) expect(unreportedOutcome(text, []), text).toBeNull();
   });
 });

@@ -562,44 +562,44 @@ export function describeResults(results: readonly GateResult[]): string {
 /** The shadow's condition for the last update's gates, written by the controller. */
 export const HEALTH_CONDITION = "UpdateHealthy";
 
+/** The condition's status and reason for each kind of verdict. */
+const OUTCOMES = {
+  passed: { status: "True", reason: "GatesPassed" },
+  waiting: { status: "Unknown", reason: "GatesPending" },
+  failed: { status: "False", reason: "GateFailed" },
+} as const;
+
+/** The first words of the condition's message: the verdict without the gates' details. */
+function headline(verdict: GateVerdict, version: string): string {
+  switch (verdict.kind) {
+    case "passed":
+      return `health gates passed after the update to ${version}`;
+    case "waiting":
+      return `checking the health gates after the update to ${version}`;
+    case "failed":
+      return `health gate ${verdict.gate} failed after the update to ${version}`;
+  }
+}
+
 /**
  * The UpdateHealthy condition a verdict gives: Unknown while waiting, True once passed, False naming the gate.
  * `generation`: the shadow's metadata.generation the verdict is about (its MonitoringUpdate spec).
  */
 export function healthCondition(verdict: GateVerdict, version: string, generation?: number): ConditionWanted {
   const clip = (text: string) => (text.length <= 4000 ? text : `${text.slice(0, 3999)}…`);
-  const observed = generation === undefined ? {} : { observedGeneration: generation };
-  switch (verdict.kind) {
-    case "passed":
-      return {
-        type: HEALTH_CONDITION,
-        status: "True",
-        reason: "GatesPassed",
-        message: clip(`health gates passed after the update to ${version}: ${describeResults(verdict.results)}`),
-        ...observed,
-      };
-    case "waiting":
-      return {
-        type: HEALTH_CONDITION,
-        status: "Unknown",
-        reason: "GatesPending",
-        message: clip(`checking the health gates after the update to ${version}: ${describeResults(verdict.results)}`),
-        ...observed,
-      };
-    case "failed":
-      return {
-        type: HEALTH_CONDITION,
-        status: "False",
-        reason: "GateFailed",
-        message: clip(`health gate ${verdict.gate} failed after the update to ${version}: ${verdict.reason}`),
-        ...observed,
-      };
-  }
+  const details = verdict.kind === "failed" ? verdict.reason : describeResults(verdict.results);
+  return {
+    type: HEALTH_CONDITION,
+    ...OUTCOMES[verdict.kind],
+    message: clip(`${headline(verdict, version)}: ${details}`),
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
 }
 
 /**
  * The gates' pass as the shadow records it: UpdateHealthy True, observed at the shadow's current generation (so for
- * this MonitoringUpdate spec, not an earlier update's, nor one restamped since). Null when it records none.
+ * this MonitoringUpdate spec, not an earlier update's, nor one restamped since). Null when it records none. A pass
+ * is recorded before the update finishes only when post-reboot hooks come between: it stands while they are called.
  */
 export function recordedPass(
   conditions: readonly Condition[] | undefined,
@@ -608,4 +608,52 @@ export function recordedPass(
   const health = conditions?.find((c) => c.type === HEALTH_CONDITION);
   if (generation === undefined || health?.status !== "True" || health.observedGeneration !== generation) return null;
   return { kind: "passed", results: [] };
+}
+
+/**
+ * The outcome as the spec write that acts on it carries it (ANNOTATIONS.updateHealthy), for a crash before the
+ * condition is written: its status and the message's first words, without the gates' details, so that every shadow
+ * of a 5,000-node fleet can carry it within the conversion webhook's limit (src/apiserver/limits.ts).
+ */
+export function formatOutcome(verdict: GateVerdict, version: string, generation: number): string {
+  return JSON.stringify({
+    status: OUTCOMES[verdict.kind].status,
+    message: headline(verdict, version),
+    observedGeneration: generation,
+  });
+}
+
+/**
+ * The condition for an outcome a spec write carried (`recorded`, ANNOTATIONS.updateHealthy) that status.conditions
+ * does not say yet: a crash or a failed write came between the two. Null when the conditions say it, or a later look
+ * at the gates (a higher observedGeneration) replaced it, or the annotation is not one the controller wrote.
+ */
+export function unreportedOutcome(
+  recorded: string | undefined,
+  conditions: readonly Condition[] | undefined,
+): ConditionWanted | null {
+  const outcome = parseOutcome(recorded);
+  if (outcome === null) return null;
+  const current = conditions?.find((c) => c.type === HEALTH_CONDITION);
+  const seen = current?.observedGeneration ?? -1;
+  if (seen > outcome.observedGeneration) return null;
+  if (seen === outcome.observedGeneration && current?.status === outcome.status && current.reason === outcome.reason) {
+    return null;
+  }
+  return outcome;
+}
+
+function parseOutcome(text: string | undefined): (ConditionWanted & { observedGeneration: number }) | null {
+  if (text === undefined) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const { status, message, observedGeneration } = value as Record<string, unknown>;
+  const kind = Object.values(OUTCOMES).find((o) => o.status === status);
+  if (kind === undefined || typeof message !== "string" || !Number.isSafeInteger(observedGeneration)) return null;
+  return { type: HEALTH_CONDITION, ...kind, message, observedGeneration: observedGeneration as number };
 }

@@ -110,6 +110,11 @@ export const ANNOTATIONS = {
   /** Shadow, controller: RFC 3339 time of the last failed health gate; backoff counts from it. */
   lastGateFailure: "brupop.bottlerocket.aws/last-gate-failure",
   /**
+   * Shadow, controller, written with the spec that acts on the health gates' outcome (the finish or the rollback): the
+   * UpdateHealthy condition (JSON) then written to status.conditions; a crash between the two is made good from it.
+   */
+  updateHealthy: "brupop.bottlerocket.aws/update-healthy",
+  /**
    * Shadow, controller, read by the agent: the spec installs this older version to roll back a failed update, so the
    * agent may pin the host's version-lock to it while it stages it (docs/design/health-gates.md#rollback).
    */

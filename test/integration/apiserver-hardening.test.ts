@@ -11,7 +11,7 @@ import { connect as tlsConnect } from "node:tls";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { ANNOTATIONS } from "../../src/core/model.ts";
-import { healthCondition } from "../../src/core/health-gates.ts";
+import { formatOutcome, healthCondition } from "../../src/core/health-gates.ts";
 import { ensureShadowCrd } from "../support/shadow-crd.ts";
 import { eventually, useCluster, type TestCluster } from "../support/cluster.ts";
 import { startApiServerProcess, type Answer, type ApiServerProcess } from "../support/apiserver-process.ts";
@@ -267,14 +267,15 @@ beforeAll(async () => {
       namespace: t.namespace,
       name: brsName(name),
       body: {
-        // What the controller's finish writes: its reason, the canary soak's record, the plan's estimate (a record
-        // of hooks that all passed goes with the finish).
+        // What the controller's finish writes: its reason, the canary soak's record, the plan's estimate, the
+        // gates' outcome (a record of hooks that all passed goes with the finish).
         metadata: {
           annotations: {
             [ANNOTATIONS.specReason]: "update to 1.21.0 complete; health gates passed; post-reboot hooks passed",
             [ANNOTATIONS.completedVersion]: "1.21.0",
             [ANNOTATIONS.completedAt]: "2024-06-21T11:56:12Z",
             [ANNOTATIONS.lastUpdateSeconds]: "412",
+            [ANNOTATIONS.updateHealthy]: formatOutcome({ kind: "passed", results: [] }, "1.21.0", 2),
           },
         },
         spec: { state: "Idle", state_transition_timestamp: "2024-06-21T11:55:48.896+00:00", version: "1.21.0" },
