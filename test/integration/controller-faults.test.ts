@@ -3,7 +3,8 @@
 //   uncordoned by the controller and stops holding the budget, so the others update;
 // - a standby that takes over after the leader used a one-shot trigger does not open that trigger again, and a
 //   trigger that finds nothing to start ends its session at its firing;
-// - a node taken out of MANAGED_NODE_SELECTOR mid-update is seen through instead of hanging.
+// - a node taken out of MANAGED_NODE_SELECTOR mid-update is seen through instead of hanging;
+// - a crash between the spec that finishes an update and the health gates' condition loses no outcome.
 // Nodes, Events, the ConfigMap and the shadows are read from the API server; the agents are stand-ins.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Event } from "@kubernetes/client-node";
@@ -13,6 +14,8 @@ import { testControllerConfig } from "../support/controller-config.ts";
 import { API_GROUP, ANNOTATION_DRAIN, PLURAL, VERSION_V2, brsName } from "../../src/api/constants.ts";
 import type { BottlerocketShadow } from "../../src/api/bottlerocket-shadow.ts";
 import { formatTimestamp } from "../../src/api/timestamps.ts";
+import { formatOutcome } from "../../src/core/health-gates.ts";
+import { ANNOTATIONS } from "../../src/core/model.ts";
 import { Controller } from "../../src/controller/controller.ts";
 import { FLEET_STATE_CONFIGMAP } from "../../src/controller/fleet-state.ts";
 
@@ -259,5 +262,48 @@ describe("a node taken out of MANAGED_NODE_SELECTOR mid-update", () => {
       60_000,
     );
     expect(agent?.reported).toEqual(expect.arrayContaining(["RebootedIntoUpdate", "MonitoringUpdate", "Idle"]));
+  });
+});
+
+describe("a controller that crashed between the finishing spec and the gates' condition", () => {
+  it("writes the outcome the spec carried, when it or the next leader starts", async () => {
+    const [node = ""] = await createNodes(1, { from: 5 });
+    // The shadow as the crash left it: MonitoringUpdate (generation 2) checked, Unknown on the shadow; the finishing
+    // spec written (generation 3) with the pass it carries; the agent answered it; the condition never written.
+    const [agent] = await agents([node], "1.1.0", "1.1.0");
+    await agent?.stop();
+    const at = formatTimestamp(new Date());
+    await patchShadow(node, { spec: { state: "MonitoringUpdate", version: "1.1.0", state_transition_timestamp: at } });
+    expect((await shadow(node)).metadata.generation).toBe(2);
+    const pending = {
+      type: "UpdateHealthy",
+      status: "Unknown",
+      reason: "GatesPending",
+      message: "checking the health gates after the update to 1.1.0: daemonset-pods waiting",
+      lastTransitionTime: at,
+      observedGeneration: 2,
+    };
+    await patchShadow(node, { status: { current_state: "MonitoringUpdate", conditions: [pending] } }, true);
+    const carried = formatOutcome({ kind: "passed", results: [] }, "1.1.0", 2);
+    await patchShadow(node, {
+      metadata: { annotations: { [ANNOTATIONS.updateHealthy]: carried } },
+      spec: { state: "Idle", version: "1.1.0", state_transition_timestamp: at },
+    });
+    await patchShadow(node, { status: { current_state: "Idle" } }, true);
+
+    const c = controller("outcome-a", { MAX_CONCURRENT_UPDATE: "1" });
+    await c.start();
+    await c.whenLeading();
+    const healed = await eventually("UpdateHealthy=True on the shadow", async () => {
+      const current = await shadow(node);
+      const healthy = current.status?.conditions?.find((c) => c.type === "UpdateHealthy" && c.status === "True");
+      return healthy === undefined ? undefined : { current, healthy };
+    });
+    expect(healed.healthy).toMatchObject({
+      reason: "GatesPassed",
+      message: "health gates passed after the update to 1.1.0",
+      observedGeneration: 2,
+    });
+    expect(healed.current.status?.current_state).toBe("Idle"); // the agent's report kept
   });
 });
