@@ -255,7 +255,12 @@ export class NodeReconciler {
     now: Date,
     signal: AbortSignal,
   ): Promise<void> {
-    const conditions = withCondition(written.status?.conditions, health, now);
+    if (written.status == null) {
+      // No status to add conditions to (no agent ever reported): a merge patch makes it, at this resourceVersion.
+      await this.#report(written, null, now, signal, health);
+      return;
+    }
+    const conditions = withCondition(written.status.conditions, health, now);
     if (conditions !== null) {
       signal.throwIfAborted();
       await this.#ctx.shadowClient.writeConditionsAfter(written, conditions);

@@ -831,6 +831,14 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     ]);
   });
 
+  it("…and on a shadow with no status: a merge patch makes one, at the resourceVersion of the spec write", async () => {
+    const { status: _none, ...noStatus } = finished("Idle", null);
+    const { reconciler, writes, order } = setup({ cached: [noStatus] });
+    await reconciler.node("a");
+    expect(order).toEqual(["spec brs-a", "conditions brs-a"]);
+    expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
+  });
+
   it("an outcome a later look at the gates replaced is not written back", async () => {
     const later: Condition = { ...pending, observedGeneration: 9 };
     const { reconciler, conditions } = setup({ cached: [finished("MonitoringUpdate", later)] });

@@ -110,7 +110,7 @@ export class ShadowClient {
    * Writes status.conditions just after a spec write, onto the shadow that write returned: a JSON patch conditional on
    * that very spec (the object's uid and generation), not on the resourceVersion, so the agent's report of the spec,
    * which may land in between and touches no condition, does not make it fail. 422 when the spec moved on or
-   * the shadow has no status.
+   * the shadow has no status yet (writeConditions makes one).
    */
   async writeConditionsAfter(written: BottlerocketShadow, conditions: Condition[]): Promise<BottlerocketShadow> {
     const { name, uid, generation } = written.metadata;
