@@ -111,7 +111,8 @@ export const ANNOTATIONS = {
   lastGateFailure: "brupop.bottlerocket.aws/last-gate-failure",
   /**
    * Shadow, controller, written with the spec that acts on the health gates' outcome (the finish or the rollback): the
-   * UpdateHealthy condition (JSON) then written to status.conditions; a crash between the two is made good from it.
+   * outcome (JSON: status, the message's first words, observedGeneration), then written whole as the UpdateHealthy
+   * condition; a crash between the two is made good from it (health-gates.ts formatOutcome).
    */
   updateHealthy: "brupop.bottlerocket.aws/update-healthy",
   /**

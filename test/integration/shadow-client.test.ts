@@ -80,17 +80,22 @@ describe("ShadowClient.writeConditionsAfter", () => {
       },
     });
     const shadow = (await custom().patchNamespacedCustomObjectStatus(
-      { ...ref(name), body: { status: { ...agentStatus("MonitoringUpdate"), conditions: [] } } },
+      {
+        ...ref(name),
+        body: {
+          status: {
+            current_version: "1.1.0",
+            target_version: "1.1.0",
+            current_state: "MonitoringUpdate",
+            crash_count: 0,
+            conditions: [],
+          },
+        },
+      },
       MERGE_PATCH,
     )) as BottlerocketShadow;
     return { client: new ShadowClient(kubeClientOf(t.kc), t.namespace), shadow };
   }
-  const agentStatus = (state: string) => ({
-    current_version: "1.1.0",
-    target_version: "1.1.0",
-    current_state: state,
-    crash_count: 0,
-  });
 
   it("lands after the agent's report of the spec it follows, and keeps that report", async () => {
     const { client, shadow } = await monitoringShadow("brs-after");
