@@ -26,11 +26,11 @@ export interface ConversionLimits {
  * most 5,000 nodes (Kubernetes' supported maximum), one shadow each, and a shadow as stored after an update, with
  * the controller's annotations and conditions and the managedFields of its writers, is about 2.6 KB: 12.2 MiB
  * (measured by bench/footprint.ts, 2026-12-06: health gates, the canary soak's and the plan's annotations; 1.6 KB
- * before all those; the gates' outcome carried with the finish, `update-healthy`, adds 0.2 KB: the hardening test's
- * review of 5,000 measured 14.1 MiB on 2026-12-07). The hooks' record goes with a finish when they all passed; a
- * failed advisory hook's stays
- * (at most 773 bytes, docs/design/hooks.md). 15 MiB leaves room for labels, annotations and such records, and still
- * refuses the 16 MB attacks (15.26 and 15.7 MiB).
+ * before all those). The gates' outcome goes with a finish and stays until the finished spec is cleared
+ * (`update-healthy`, about 100 bytes and its managedFields entry): the hardening test's review of 5,000 shadows that
+ * all carry it measured 14.1 MiB on 2026-12-07. The hooks' record goes with a finish when they all passed; a failed
+ * advisory hook's stays (at most 773 bytes, docs/design/hooks.md). 15 MiB leaves room for labels, annotations and
+ * such records, and still refuses the 16 MB attacks (15.26 and 15.7 MiB).
  *
  * In flight: a review is held as its bytes while it is converted (conversion-review.ts builds one object at a time),
  * in one buffer of 15 MiB kept for all reviews (routes/conversion.ts says why). One review of the largest size at a

@@ -22,6 +22,7 @@ import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "../core/
 import { standing } from "../core/standing.ts";
 import { withStuckCondition, type StuckReport } from "../core/stuck-condition.ts";
 import { toShadowView } from "../core/views.ts";
+import { statusCode } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { nodeViewOf, shadowViewOf } from "./cached-views.ts";
 import { OwnWrites } from "./own-writes.ts";
@@ -89,16 +90,14 @@ export class NodeReconciler {
       case "reset": {
         // The spec that acts on the gates' outcome carries it, and status.conditions get it just after: the finish
         // waits for one write, not two, and a crash in between is made good from the annotation (health-gates.md).
+        // brupop's clear of a finished spec drops it once the conditions say it: every shadow at rest would carry it.
+        const carried =
+          gates === undefined || generation === undefined ? undefined : formatOutcome(gates, version, generation);
+        const settled = decision.kind === "advance" && decision.step === "clear" && outcomeSettled(shadow);
         const step =
-          gates === undefined || generation === undefined
+          carried === undefined && !settled
             ? decision
-            : {
-                ...decision,
-                annotations: {
-                  ...decision.annotations,
-                  [ANNOTATIONS.updateHealthy]: formatOutcome(gates, version, generation),
-                },
-              };
+            : { ...decision, annotations: { ...decision.annotations, [ANNOTATIONS.updateHealthy]: carried ?? null } };
         const written = await this.#writeStep(shadow, view, node, step, now, signal);
         const health = outcome ?? unreported;
         if (health !== null) await this.#reportOutcome(written, health, now, signal);
@@ -244,38 +243,47 @@ export class NodeReconciler {
    */
   #unreported(shadow: BottlerocketShadow): ConditionWanted | null {
     const recorded = shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy];
-    if (recorded === undefined || this.#ownWrites.hasReported(shadow.metadata.name ?? "", recorded)) return null;
-    return unreportedOutcome(recorded, shadow.status?.conditions);
+    // Without a status there is nowhere to write it (the CRD requires the agent's fields): its first report makes one.
+    if (recorded === undefined || shadow.status == null || this.#ownWrites.hasReported(shadow, recorded)) return null;
+    return unreportedOutcome(recorded, shadow.status.conditions);
   }
 
-  /** The gates' outcome on status.conditions, just after the spec write that carried it. */
+  /**
+   * The gates' outcome on status.conditions, just after the spec write that carried it. Left to the annotation when
+   * the shadow has no status yet (the CRD requires the agent's fields) or the spec moved on meanwhile (422: a start,
+   * say); the next reconcile writes it from there.
+   */
   async #reportOutcome(
     written: BottlerocketShadow,
     health: ConditionWanted,
     now: Date,
     signal: AbortSignal,
   ): Promise<void> {
-    if (written.status == null) {
-      // No status to add conditions to (no agent ever reported): a merge patch makes it, at this resourceVersion.
-      await this.#report(written, null, now, signal, health);
-      return;
-    }
+    if (written.status == null) return;
     const conditions = withCondition(written.status.conditions, health, now);
     if (conditions !== null) {
       signal.throwIfAborted();
-      await this.#ctx.shadowClient.writeConditionsAfter(written, conditions);
+      try {
+        await this.#ctx.shadowClient.writeConditionsAfter(written, conditions);
+      } catch (error) {
+        if (statusCode(error) !== 422) throw error;
+        this.#ctx.log.info(
+          `${written.metadata.name ?? ""}: the spec moved on; the gates' outcome is left to its annotation`,
+        );
+        return;
+      }
     }
     this.#noteReported(written);
   }
 
   #noteReported(shadow: BottlerocketShadow): void {
     const recorded = shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy];
-    if (recorded !== undefined) this.#ownWrites.reported(shadow.metadata.name ?? "", recorded);
+    if (recorded !== undefined) this.#ownWrites.reported(shadow, recorded);
   }
 
   /**
-   * The shadow's conditions, written when they change: Stuck, and UpdateHealthy when the gates were looked at. (After
-   * a spec write the next reconcile writes Stuck: both writes carry the same resourceVersion.)
+   * The shadow's conditions, written when they change: Stuck, and UpdateHealthy when the gates were looked at or an
+   * outcome is to be made good; conditional on the resourceVersion of the shadow they were decided from.
    */
   async #report(
     shadow: BottlerocketShadow,
@@ -331,6 +339,12 @@ export class NodeReconciler {
       message: `node is no longer labelled bottlerocket.aws/updater-interface-version=2.0.0; deleted ${ctx.namespace}/${name}`,
     });
   }
+}
+
+/** The shadow carries a gates' outcome that its conditions say already (or a later one replaced). */
+function outcomeSettled(shadow: BottlerocketShadow): boolean {
+  const recorded = shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy];
+  return recorded !== undefined && unreportedOutcome(recorded, shadow.status?.conditions) === null;
 }
 
 function isIdle(view: ShadowView): boolean {

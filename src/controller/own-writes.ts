@@ -10,8 +10,8 @@ import type { BottlerocketShadow } from "../api/bottlerocket-shadow.ts";
 
 export class OwnWrites {
   readonly #written = new Map<string, { uid: string; generation: number }>();
-  /** Shadow name → the outcome (ANNOTATIONS.updateHealthy) last written to its conditions. */
-  readonly #reported = new Map<string, string>();
+  /** Shadow name → the outcome (ANNOTATIONS.updateHealthy) last written to its conditions, and the shadow's uid. */
+  readonly #reported = new Map<string, { uid: string; recorded: string }>();
 
   /** After a write: the shadow as the API server returned it. */
   wrote(shadow: BottlerocketShadow): void {
@@ -30,14 +30,16 @@ export class OwnWrites {
     return false;
   }
 
-  /** After writing to the shadow's conditions the outcome its annotation `recorded` carries. */
-  reported(name: string, recorded: string): void {
-    this.#reported.set(name, recorded);
+  /** After writing to the shadow's conditions the outcome its annotation carries. */
+  reported(shadow: BottlerocketShadow, recorded: string): void {
+    const { name, uid } = shadow.metadata;
+    if (name !== undefined && uid !== undefined) this.#reported.set(name, { uid, recorded });
   }
 
-  /** True when the outcome `recorded` is one this controller wrote to the shadow's conditions already. */
-  hasReported(name: string, recorded: string): boolean {
-    return this.#reported.get(name) === recorded;
+  /** True when the outcome `recorded` is one this controller wrote to this shadow's conditions already. */
+  hasReported(shadow: BottlerocketShadow, recorded: string): boolean {
+    const reported = this.#reported.get(shadow.metadata.name ?? "");
+    return reported?.uid === shadow.metadata.uid && reported?.recorded === recorded;
   }
 
   /** The shadow is gone: nothing to wait for. */

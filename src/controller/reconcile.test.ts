@@ -99,6 +99,8 @@ function setup(options: {
   onWrite?: () => void;
   /** Pods on every node, for the health gates. */
   pods?: V1Pod[];
+  /** The HTTP code the conditions written after a spec answer with (a failed JSON patch test is 422). */
+  conditionsAfterFail?: number;
 }) {
   const writes: ShadowWrite[] = [];
   let lists = 0;
@@ -144,6 +146,9 @@ function setup(options: {
     },
     writeConditionsAfter: async (shadow: BottlerocketShadow, written: Condition[]) => {
       const name = shadow.metadata.name ?? "";
+      if (options.conditionsAfterFail !== undefined) {
+        throw Object.assign(new Error("refused"), { code: options.conditionsAfterFail });
+      }
       conditions.push([name, written]);
       order.push(`conditions after ${name}`);
       return { ...shadow, status: { ...shadow.status, conditions: written } };
@@ -782,8 +787,7 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     observedGeneration: 7,
   };
 
-  it("a crash after the finishing spec: the next reconcile writes the pass it carried, without the gates", async () => {
-    // A pod not Ready now: the pass is not looked at again, only reported.
+  it("a crash after the finishing spec: the next reconcile writes the pass it carried", async () => {
     const { reconciler, writes, conditions } = setup({
       cached: [finished("MonitoringUpdate", pending)],
       pods: [daemonSetPod(false)],
@@ -831,12 +835,39 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     ]);
   });
 
-  it("…and on a shadow with no status: a merge patch makes one, at the resourceVersion of the spec write", async () => {
+  it("…and on a shadow with no status: left to the annotation until the agent reports", async () => {
     const { status: _none, ...noStatus } = finished("Idle", null);
     const { reconciler, writes, order } = setup({ cached: [noStatus] });
     await reconciler.node("a");
-    expect(order).toEqual(["spec brs-a", "conditions brs-a"]);
+    // The CRD requires the agent's fields of a status: a condition alone cannot make one.
+    expect(order).toEqual(["spec brs-a"]);
+    expect(writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"]).toBeUndefined(); // kept as it is
+  });
+
+  it("the spec moved on before the condition (422): left to the annotation, for the next reconcile", async () => {
+    const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
+    const cached: BottlerocketShadow[] = [shadow];
+    const { reconciler, writes, conditions } = setup({ cached, pods: [daemonSetPod(true)], conditionsAfterFail: 422 });
+    await reconciler.node("a"); // no error: nothing to retry that the annotation does not cover
     expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
+    expect(conditions).toEqual([]);
+    // The next reconcile, from the cache with the finishing spec: not taken for written.
+    const carried = writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"] ?? "";
+    cached[0] = finished("MonitoringUpdate", pending, carried);
+    await reconciler.node("a");
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
+    ]);
+  });
+
+  it("brupop's clear of the finished spec drops the outcome once the conditions say it", async () => {
+    const said: Condition = { ...pending, status: "True", reason: "GatesPassed", message: "health gates passed" };
+    const { reconciler, writes, conditions } = setup({ cached: [finished("Idle", said)] });
+    await reconciler.node("a");
+    expect(writes.map((w) => [w.spec.version, w.annotations["brupop.bottlerocket.aws/update-healthy"]])).toEqual([
+      [null, null],
+    ]);
+    expect(conditions).toEqual([]);
   });
 
   it("an outcome a later look at the gates replaced is not written back", async () => {
