@@ -90,7 +90,7 @@ export class NodeReconciler {
       case "reset": {
         // The spec that acts on the gates' outcome carries it, and status.conditions get it just after: the finish
         // waits for one write, not two, and a crash in between is made good from the annotation (health-gates.md).
-        // brupop's clear of a finished spec drops it once the conditions say it: every shadow at rest would carry it.
+        // brupop's clear of a finished spec drops it once the conditions say it, or every shadow at rest would carry it.
         const carried =
           gates === undefined || generation === undefined ? undefined : formatOutcome(gates, version, generation);
         const settled = decision.kind === "advance" && decision.step === "clear" && outcomeSettled(shadow);
