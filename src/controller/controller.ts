@@ -141,6 +141,7 @@ export class Controller {
       log: this.#log,
       clock: () => new Date(),
       enqueueFleet: () => this.#queue.add(FLEET_KEY),
+      enqueueNode: (nodeName: string) => this.#queue.add(nodeKey(nodeName)),
     };
     this.#nodeReconciler = new NodeReconciler(context);
     this.#fleetReconciler = new FleetReconciler(context);
@@ -281,6 +282,7 @@ export class Controller {
     this.metrics.leading(false);
     if (release) {
       await this.#workers; // in-flight reconciles finish their writes before the lease goes
+      await this.#nodeReconciler.outcomesWritten(); // and so do the writes they left running
       await this.#leadership?.release();
       await this.events.flush();
     }

@@ -22,9 +22,10 @@ import { ANNOTATIONS, isManaged, type NodeView, type ShadowView } from "../core/
 import { standing } from "../core/standing.ts";
 import { withStuckCondition, type StuckReport } from "../core/stuck-condition.ts";
 import { toShadowView } from "../core/views.ts";
-import { statusCode } from "../kube/errors.ts";
+import { apiMessage, statusCode } from "../kube/errors.ts";
 import type { ReconcileResult } from "../kube/work-queue.ts";
 import { nodeViewOf, shadowViewOf } from "./cached-views.ts";
+import { BackgroundWrites } from "./background-writes.ts";
 import { OwnWrites } from "./own-writes.ts";
 import { hookNote, nodeSubject, releasedNote, stepNote, subjectsOf } from "./notes.ts";
 import { CONFLICT_RETRY_MS, isBeingDeleted, type ControllerContext } from "./reconcile.ts";
@@ -32,12 +33,30 @@ import { CONFLICT_RETRY_MS, isBeingDeleted, type ControllerContext } from "./rec
 /** How often the gates of a node in MonitoringUpdate are looked at again: its pods and Prometheus are not watched. */
 export const GATE_POLL_MS = 5_000;
 
+/** The gates' outcomes written at once after the specs that carried them, beside the workers' own writes. */
+const OUTCOME_WRITES_IN_FLIGHT = 8;
+
 export class NodeReconciler {
   readonly #ctx: ControllerContext;
   readonly #ownWrites = new OwnWrites();
+  /** The gates' outcomes on status.conditions, written off the workers, keyed by node name. */
+  readonly #outcomes: BackgroundWrites;
+  /** Nodes to look at again once their outcome write has ended: a reconcile waited for it, or it failed. */
+  readonly #lookAgain = new Set<string>();
 
   constructor(ctx: ControllerContext) {
     this.#ctx = ctx;
+    this.#outcomes = new BackgroundWrites({
+      inFlight: OUTCOME_WRITES_IN_FLIGHT,
+      onSettled: (nodeName) => {
+        if (this.#lookAgain.delete(nodeName)) ctx.enqueueNode(nodeName);
+      },
+    });
+  }
+
+  /** Resolves once the outcome writes under way have ended (graceful shutdown: before the lease goes). */
+  outcomesWritten(): Promise<void> {
+    return this.#outcomes.settled();
   }
 
   async reconcile(nodeName: string, signal: AbortSignal): Promise<ReconcileResult | undefined> {
@@ -47,6 +66,11 @@ export class NodeReconciler {
       name = brsName(nodeName);
     } catch {
       return undefined; // a node whose name cannot have a shadow has none to reconcile
+    }
+    // Its gates' outcome is still being written after the spec that carried it: one writer per shadow at a time.
+    if (this.#outcomes.pending(nodeName)) {
+      this.#lookAgain.add(nodeName);
+      return undefined;
     }
     const cachedShadow = ctx.shadows.get(name, ctx.namespace);
     if (cachedShadow === undefined) this.#ownWrites.forget(name);
@@ -88,8 +112,9 @@ export class NodeReconciler {
     switch (decision.kind) {
       case "advance":
       case "reset": {
-        // The spec that acts on the gates' outcome carries it, and status.conditions get it just after: the finish
-        // waits for one write, not two, and a crash in between is made good from the annotation (health-gates.md).
+        // The spec that acts on the gates' outcome carries it, and status.conditions get it just after, off the
+        // worker: the finish waits for one write, not two, and a crash in between is made good from the annotation
+        // (health-gates.md).
         // brupop's clear of a finished spec drops it once the conditions say it, or every shadow at rest would carry it.
         const carried =
           gates === undefined || generation === undefined ? undefined : formatOutcome(gates, version, generation);
@@ -100,7 +125,7 @@ export class NodeReconciler {
             : { ...decision, annotations: { ...decision.annotations, [ANNOTATIONS.updateHealthy]: carried ?? null } };
         const written = await this.#writeStep(shadow, view, node, step, now, signal);
         const health = outcome ?? unreported;
-        if (health !== null) await this.#reportOutcome(written, health, now, signal);
+        if (health !== null) this.#reportOutcomeLater(nodeName, written, health, now, signal);
         return undefined;
       }
       case "keep": {
@@ -249,31 +274,39 @@ export class NodeReconciler {
   }
 
   /**
-   * The gates' outcome on status.conditions, just after the spec write that carried it. Left to the annotation when
-   * the shadow has no status yet (the CRD requires the agent's fields) or the spec moved on meanwhile (422: a start,
-   * say); the next reconcile writes it from there.
+   * The gates' outcome on status.conditions, just after the spec write that carried it, in the background: the
+   * node's reconciles wait for it (one writer per shadow). Left to the annotation when the shadow has no status yet
+   * (the CRD requires the agent's fields: its first report brings the node back). When the write fails, or the spec
+   * moved on meanwhile (422: a start, say), the node is looked at again and its reconcile writes it from the
+   * annotation; when the lease is lost, whoever leads next does.
    */
-  async #reportOutcome(
+  #reportOutcomeLater(
+    nodeName: string,
     written: BottlerocketShadow,
     health: ConditionWanted,
     now: Date,
     signal: AbortSignal,
-  ): Promise<void> {
-    if (written.status == null) return;
-    const conditions = withCondition(written.status.conditions, health, now);
-    if (conditions !== null) {
-      signal.throwIfAborted();
+  ): void {
+    const status = written.status;
+    if (status == null) return;
+    const name = written.metadata.name ?? "";
+    const log = this.#ctx.log;
+    this.#outcomes.add(nodeName, async () => {
       try {
-        await this.#ctx.shadowClient.writeConditionsAfter(written, conditions);
+        const conditions = withCondition(status.conditions, health, now);
+        if (conditions !== null) {
+          signal.throwIfAborted();
+          await this.#ctx.shadowClient.writeConditionsAfter(written, conditions);
+        }
+        this.#noteReported(written);
       } catch (error) {
-        if (statusCode(error) !== 422) throw error;
-        this.#ctx.log.info(
-          `${written.metadata.name ?? ""}: the spec moved on; the gates' outcome is left to its annotation`,
-        );
-        return;
+        if (signal.aborted) return;
+        this.#lookAgain.add(nodeName);
+        if (statusCode(error) === 422)
+          log.info(`${name}: the spec moved on; the gates' outcome is left to its annotation`);
+        else log.warn(`${name}: the gates' outcome not written (${apiMessage(error)}); looked at again`);
       }
-    }
-    this.#noteReported(written);
+    });
   }
 
   #noteReported(shadow: BottlerocketShadow): void {

@@ -101,6 +101,10 @@ function setup(options: {
   pods?: V1Pod[];
   /** The HTTP code the conditions written after a spec answer with (a failed JSON patch test is 422). */
   conditionsAfterFail?: number;
+  /** Holds each write of the conditions after a spec until it resolves (or rejects with what it rejects with). */
+  conditionsAfterHeld?: Promise<void>;
+  /** The reconciles' signal (aborted: the lease was lost). */
+  signal?: AbortSignal;
 }) {
   const writes: ShadowWrite[] = [];
   let lists = 0;
@@ -146,6 +150,7 @@ function setup(options: {
     },
     writeConditionsAfter: async (shadow: BottlerocketShadow, written: Condition[]) => {
       const name = shadow.metadata.name ?? "";
+      await options.conditionsAfterHeld;
       if (options.conditionsAfterFail !== undefined) {
         throw Object.assign(new Error("refused"), { code: options.conditionsAfterFail });
       }
@@ -192,6 +197,7 @@ function setup(options: {
     },
   };
   let fleetEnqueued = 0;
+  const enqueuedNodes: string[] = [];
   const context = {
     namespace: NS,
     controllerNodeName: null,
@@ -221,13 +227,22 @@ function setup(options: {
     log,
     clock: options.clock ?? (() => NOW),
     enqueueFleet: () => fleetEnqueued++,
+    enqueueNode: (name: string) => enqueuedNodes.push(name),
   };
-  const signal = new AbortController().signal;
+  const signal = options.signal ?? new AbortController().signal;
   const fleet = new FleetReconciler(context);
   const node = new NodeReconciler(context);
   const reconciler = {
     fleet: () => fleet.reconcile(signal),
-    node: (name: string) => node.reconcile(name, signal),
+    /** One node reconcile, and the writes it left running in the background. */
+    node: async (name: string) => {
+      const result = await node.reconcile(name, signal);
+      await node.outcomesWritten();
+      return result;
+    },
+    /** One node reconcile alone: what the worker waits for. */
+    nodeOnly: (name: string) => node.reconcile(name, signal),
+    outcomesWritten: () => node.outcomesWritten(),
   };
   return {
     reconciler,
@@ -242,6 +257,7 @@ function setup(options: {
     statuses,
     recorder,
     fleetEnqueued: () => fleetEnqueued,
+    enqueuedNodes,
     lists: () => lists,
   };
 }
@@ -847,10 +863,15 @@ describe("a node in MonitoringUpdate: the health gates", () => {
   it("the spec moved on before the condition (422): left to the annotation, for the next reconcile", async () => {
     const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
     const cached: BottlerocketShadow[] = [shadow];
-    const { reconciler, writes, conditions } = setup({ cached, pods: [daemonSetPod(true)], conditionsAfterFail: 422 });
+    const { reconciler, writes, conditions, enqueuedNodes } = setup({
+      cached,
+      pods: [daemonSetPod(true)],
+      conditionsAfterFail: 422,
+    });
     await reconciler.node("a"); // no error: nothing to retry that the annotation does not cover
     expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
     expect(conditions).toEqual([]);
+    expect(enqueuedNodes).toEqual(["a"]);
     // The next reconcile, from the cache with the finishing spec: not taken for written.
     const carried = writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"] ?? "";
     cached[0] = finished("MonitoringUpdate", pending, carried);
@@ -858,6 +879,70 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     expect(conditions).toEqual([
       ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
     ]);
+  });
+
+  it("the worker does not wait for the condition; the node's reconciles do, and its end brings the node back", async () => {
+    const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
+    const cached: BottlerocketShadow[] = [shadow];
+    const held = Promise.withResolvers<undefined>();
+    const { reconciler, writes, conditions, enqueuedNodes } = setup({
+      cached,
+      pods: [daemonSetPod(true)],
+      conditionsAfterHeld: held.promise,
+    });
+    await reconciler.nodeOnly("a");
+    expect(writes.map((w) => w.spec.state)).toEqual(["Idle"]);
+    expect(conditions).toEqual([]); // still being written
+    // The agent reports the finishing spec: nothing is decided (nor written) while the condition is under way.
+    const carried = writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"] ?? "";
+    cached[0] = finished("Idle", pending, carried);
+    expect(await reconciler.nodeOnly("a")).toBeUndefined();
+    expect(writes).toHaveLength(1);
+    expect(enqueuedNodes).toEqual([]);
+    held.resolve(undefined);
+    await reconciler.outcomesWritten();
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
+    ]);
+    expect(enqueuedNodes).toEqual(["a"]);
+  });
+
+  it("a condition that could not be written is written by the node's next reconcile, from the annotation", async () => {
+    const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
+    const cached: BottlerocketShadow[] = [shadow];
+    const { reconciler, writes, conditions, order, enqueuedNodes } = setup({
+      cached,
+      pods: [daemonSetPod(true)],
+      conditionsAfterFail: 503,
+    });
+    await reconciler.node("a");
+    expect(conditions).toEqual([]);
+    expect(enqueuedNodes).toEqual(["a"]);
+    const carried = writes[0]?.annotations["brupop.bottlerocket.aws/update-healthy"] ?? "";
+    cached[0] = finished("MonitoringUpdate", pending, carried);
+    await reconciler.node("a");
+    expect(order).toEqual(["spec brs-a", "conditions brs-a"]);
+    expect(conditions).toEqual([
+      ["brs-a", [expect.objectContaining({ type: "UpdateHealthy", status: "True", observedGeneration: 7 })]],
+    ]);
+  });
+
+  it("a condition refused once the lease is lost is left to whoever leads next", async () => {
+    const shadow = { ...monitoring(60), metadata: { ...monitoring(60).metadata, generation: 7 } };
+    const lease = new AbortController();
+    const held = Promise.withResolvers<undefined>();
+    const { reconciler, conditions, enqueuedNodes } = setup({
+      cached: [shadow],
+      pods: [daemonSetPod(true)],
+      conditionsAfterHeld: held.promise,
+      signal: lease.signal,
+    });
+    await reconciler.nodeOnly("a");
+    lease.abort(new Error("lease lost"));
+    held.reject(new Error("not leading: request refused")); // as the fenced client answers
+    await reconciler.outcomesWritten();
+    expect(conditions).toEqual([]);
+    expect(enqueuedNodes).toEqual([]);
   });
 
   it("brupop's clear of the finished spec drops the outcome once the conditions say it", async () => {

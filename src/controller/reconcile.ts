@@ -57,6 +57,8 @@ export interface ControllerContext {
   clock: () => Date;
   /** Called when a node decision may have changed what the fleet can do (a node freed budget). */
   enqueueFleet: () => void;
+  /** Has the node reconciled again (after work it did in the background). */
+  enqueueNode: (nodeName: string) => void;
 }
 
 /** A 409 on a write: someone changed the object; decide again once the cache has the newer version. */
