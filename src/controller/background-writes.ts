@@ -7,7 +7,7 @@
 export interface BackgroundWritesOptions {
   /** Writes running at once; the others wait, first come first served. */
   readonly inFlight: number;
-  /** Called once a key's write has ended (so its key can be looked at again). */
+  /** Called once a key's write has ended (so its key can be looked at again); must not throw. */
   readonly onSettled: (key: string) => void;
 }
 
@@ -50,8 +50,11 @@ export class BackgroundWrites {
         .catch(() => undefined) // a write handles its own errors; one that throws must not stop the others
         .then(() => {
           this.#running.delete(key);
-          this.#onSettled(key);
-          this.#pump();
+          try {
+            this.#onSettled(key);
+          } finally {
+            this.#pump(); // the writes waiting go on whatever happened
+          }
         });
       this.#running.set(key, running);
     }

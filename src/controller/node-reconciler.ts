@@ -41,7 +41,7 @@ export class NodeReconciler {
   readonly #ownWrites = new OwnWrites();
   /** The gates' outcomes on status.conditions, written off the workers, keyed by node name. */
   readonly #outcomes: BackgroundWrites;
-  /** Nodes to look at again once their outcome write has ended: a reconcile waited for it, or it failed. */
+  /** Nodes to look at again once their outcome write has ended: a reconcile was put off, or the write failed. */
   readonly #lookAgain = new Set<string>();
 
   constructor(ctx: ControllerContext) {
@@ -67,7 +67,8 @@ export class NodeReconciler {
     } catch {
       return undefined; // a node whose name cannot have a shadow has none to reconcile
     }
-    // Its gates' outcome is still being written after the spec that carried it: one writer per shadow at a time.
+    // Its gates' outcome is still being written after the spec that carried it: one writer per shadow at a time, so
+    // the node is put off until the write ends.
     if (this.#outcomes.pending(nodeName)) {
       this.#lookAgain.add(nodeName);
       return undefined;
@@ -275,7 +276,7 @@ export class NodeReconciler {
 
   /**
    * The gates' outcome on status.conditions, just after the spec write that carried it, in the background: the
-   * node's reconciles wait for it (one writer per shadow). Left to the annotation when the shadow has no status yet
+   * node's reconciles are put off until it ends (one writer per shadow). Left to the annotation when the shadow has no status yet
    * (the CRD requires the agent's fields: its first report brings the node back). When the write fails, or the spec
    * moved on meanwhile (422: a start, say), the node is looked at again and its reconcile writes it from the
    * annotation; when the lease is lost, whoever leads next does.
@@ -287,18 +288,19 @@ export class NodeReconciler {
     now: Date,
     signal: AbortSignal,
   ): void {
-    const status = written.status;
-    if (status == null) return;
-    const name = written.metadata.name ?? "";
+    if (written.status == null) return;
+    const conditions = withCondition(written.status.conditions, health, now);
+    // Only what the write needs waits with it, not the whole shadow (a burst of finishes queues up to a budget's worth).
+    const { name = "", uid = "", generation } = written.metadata;
+    const recorded = written.metadata.annotations?.[ANNOTATIONS.updateHealthy];
     const log = this.#ctx.log;
-    this.#outcomes.add(nodeName, async () => {
+    const added = this.#outcomes.add(nodeName, async () => {
       try {
-        const conditions = withCondition(status.conditions, health, now);
         if (conditions !== null) {
           signal.throwIfAborted();
-          await this.#ctx.shadowClient.writeConditionsAfter(written, conditions);
+          await this.#ctx.shadowClient.writeConditionsAfter({ metadata: { name, uid, generation } }, conditions);
         }
-        this.#noteReported(written);
+        if (recorded !== undefined) this.#ownWrites.reported(name, uid, recorded);
       } catch (error) {
         if (signal.aborted) return;
         this.#lookAgain.add(nodeName);
@@ -307,11 +309,15 @@ export class NodeReconciler {
         else log.warn(`${name}: the gates' outcome not written (${apiMessage(error)}); looked at again`);
       }
     });
+    // Not while one is pending (its reconciles are put off): should it happen, the annotation's path writes it.
+    if (!added) this.#lookAgain.add(nodeName);
   }
 
   #noteReported(shadow: BottlerocketShadow): void {
     const recorded = shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy];
-    if (recorded !== undefined) this.#ownWrites.reported(shadow, recorded);
+    const { name, uid } = shadow.metadata;
+    if (recorded !== undefined && name !== undefined && uid !== undefined)
+      this.#ownWrites.reported(name, uid, recorded);
   }
 
   /**

@@ -30,10 +30,9 @@ export class OwnWrites {
     return false;
   }
 
-  /** After writing to the shadow's conditions the outcome its annotation carries. */
-  reported(shadow: BottlerocketShadow, recorded: string): void {
-    const { name, uid } = shadow.metadata;
-    if (name !== undefined && uid !== undefined) this.#reported.set(name, { uid, recorded });
+  /** After writing to the conditions of shadow `name` (`uid`) the outcome its annotation carries. */
+  reported(name: string, uid: string, recorded: string): void {
+    this.#reported.set(name, { uid, recorded });
   }
 
   /** True when the outcome `recorded` is one this controller wrote to this shadow's conditions already. */

@@ -945,6 +945,33 @@ describe("a node in MonitoringUpdate: the health gates", () => {
     expect(enqueuedNodes).toEqual([]);
   });
 
+  it("a write waiting for a place puts its node off too, and is not sent once the lease is lost", async () => {
+    const on = (node: string): BottlerocketShadow => {
+      const { metadata } = brs(node, "Idle");
+      const shadow = monitoring(60);
+      return { ...shadow, metadata: { ...shadow.metadata, ...metadata, generation: 7 } };
+    };
+    const names = ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"];
+    const lease = new AbortController();
+    const held = Promise.withResolvers<undefined>();
+    const { reconciler, writes, conditions, enqueuedNodes } = setup({
+      cached: names.map(on),
+      pods: [daemonSetPod(true)],
+      conditionsAfterHeld: held.promise,
+      signal: lease.signal,
+    });
+    for (const name of names) await reconciler.nodeOnly(name);
+    expect(writes).toHaveLength(9);
+    // Eight writes are under way, the ninth waits for a place: its node is put off all the same.
+    expect(await reconciler.nodeOnly("n9")).toBeUndefined();
+    expect(writes).toHaveLength(9);
+    lease.abort(new Error("lease lost"));
+    held.resolve(undefined); // the eight were sent before the lease was lost
+    await reconciler.outcomesWritten();
+    expect(conditions.map(([name]) => name)).toEqual(names.slice(0, 8).map((n) => `brs-${n}`));
+    expect(enqueuedNodes).toEqual(["n9"]); // brought back as it was put off (a queue shut down takes nothing)
+  });
+
   it("brupop's clear of the finished spec drops the outcome once the conditions say it", async () => {
     const said: Condition = { ...pending, status: "True", reason: "GatesPassed", message: "health gates passed" };
     const { reconciler, writes, conditions } = setup({ cached: [finished("Idle", said)] });

@@ -2,6 +2,7 @@
 // resourceVersion the decision was made from: a JSON merge patch with metadata.resourceVersion is a precondition, so
 // the API server answers 409 if anyone (an agent, another replica) changed the object since, and the caller requeues
 // and decides again from the newer state.
+import type { V1ObjectMeta } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/client.ts";
 import { API_GROUP, PLURAL, VERSION_V2 } from "../api/constants.ts";
 import type { BottlerocketShadow, Condition } from "../api/bottlerocket-shadow.ts";
@@ -112,7 +113,10 @@ export class ShadowClient {
    * which may land in between and touches no condition, does not make it fail. 422 when the spec moved on or
    * the shadow has no status yet (writeConditions makes one).
    */
-  async writeConditionsAfter(written: BottlerocketShadow, conditions: Condition[]): Promise<BottlerocketShadow> {
+  async writeConditionsAfter(
+    written: { metadata: Pick<V1ObjectMeta, "name" | "uid" | "generation"> },
+    conditions: Condition[],
+  ): Promise<BottlerocketShadow> {
     const { name, uid, generation } = written.metadata;
     const operations = [
       { op: "test", path: "/metadata/uid", value: uid },
