@@ -12,6 +12,7 @@ import {
   evaluateGates,
   formatOutcome,
   healthCondition,
+  outcomeSettled,
   recordedPass,
   unreportedOutcome,
   type GateVerdict,
@@ -119,7 +120,10 @@ export class NodeReconciler {
         // brupop's clear of a finished spec drops it once the conditions say it, or every shadow at rest would carry it.
         const carried =
           gates === undefined || generation === undefined ? undefined : formatOutcome(gates, version, generation);
-        const settled = decision.kind === "advance" && decision.step === "clear" && outcomeSettled(shadow);
+        const settled =
+          decision.kind === "advance" &&
+          decision.step === "clear" &&
+          outcomeSettled(shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy], shadow.status?.conditions);
         const step =
           carried === undefined && !settled
             ? decision
@@ -378,12 +382,6 @@ export class NodeReconciler {
       message: `node is no longer labelled bottlerocket.aws/updater-interface-version=2.0.0; deleted ${ctx.namespace}/${name}`,
     });
   }
-}
-
-/** The shadow carries a gates' outcome that its conditions say already (or a later one replaced). */
-function outcomeSettled(shadow: BottlerocketShadow): boolean {
-  const recorded = shadow.metadata.annotations?.[ANNOTATIONS.updateHealthy];
-  return recorded !== undefined && unreportedOutcome(recorded, shadow.status?.conditions) === null;
 }
 
 function isIdle(view: ShadowView): boolean {

@@ -9,6 +9,7 @@ import {
   promQuery,
   promRange,
   selectorString,
+  outcomeSettled,
   unreportedOutcome,
   type GateObservations,
   type GatePod,
@@ -417,6 +418,13 @@ describe("the outcome carried by the spec write that acts on it", () => {
 
   it("a later look at the gates replaces it", () => {
     expect(unreportedOutcome(carried, [condition("Unknown", 9)])).toBeNull();
+  });
+
+  it("is settled once the conditions say it or a later look replaced it: the clear may drop it", () => {
+    expect(outcomeSettled(carried, [condition("True", 7)])).toBe(true);
+    expect(outcomeSettled(carried, [condition("Unknown", 9)])).toBe(true);
+    expect(outcomeSettled(carried, [condition("Unknown", 7)])).toBe(false);
+    expect(outcomeSettled(undefined, [condition("True", 7)])).toBe(false); // nothing to drop
   });
 
   it("an annotation the controller did not write is no outcome", () => {

@@ -643,6 +643,14 @@ export function unreportedOutcome(
   return outcome;
 }
 
+/**
+ * The shadow's recorded outcome (`recorded`) is one its conditions say already, or one a later look at the gates
+ * replaced (or not one the controller wrote): brupop's clear of the finished spec may drop the annotation.
+ */
+export function outcomeSettled(recorded: string | undefined, conditions: readonly Condition[] | undefined): boolean {
+  return recorded !== undefined && unreportedOutcome(recorded, conditions) === null;
+}
+
 function parseOutcome(text: string | undefined): (ConditionWanted & { observedGeneration: number }) | null {
   if (text === undefined) return null;
   let value: unknown;
